@@ -1,1 +1,42 @@
+//! The event store: migrations, the cqrs-es repository over Postgres, commit-safe
+//! reading of the global log, and the relay that publishes it to Kafka.
 
+pub mod global_log;
+pub mod kafka;
+pub mod relay;
+
+use std::time::Duration;
+
+use cqrs_es::persist::PersistedEventStore;
+use domain::Task;
+use postgres_es::PostgresEventRepository;
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::PgPool;
+
+pub use global_log::{LogPosition, StoredEvent};
+
+/// The cqrs-es event store for tasks, backed by the `events` table.
+pub type TaskStore = PersistedEventStore<PostgresEventRepository, Task>;
+
+/// Applies the event store's migrations. Other crates keep their own migrations
+/// in the same database, so migrations this crate does not know are tolerated.
+pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
+    let mut migrator: Migrator = sqlx::migrate!("./migrations");
+    migrator.set_ignore_missing(true);
+    migrator.run(pool).await
+}
+
+/// Opens a connection pool; `max_connections` bounds what this process may hold.
+pub async fn connect(database_url: &str, max_connections: u32) -> Result<PgPool, sqlx::Error> {
+    let options: PgConnectOptions = database_url.parse()?;
+    PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_with(options)
+        .await
+}
+
+pub fn task_store(pool: PgPool) -> TaskStore {
+    PersistedEventStore::new_event_store(PostgresEventRepository::new(pool))
+}

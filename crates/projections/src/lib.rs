@@ -1,1 +1,18 @@
+//! The read side's writers: a Kafka consumer runtime that stores offsets in
+//! Postgres with each read-model change, and the projections it drives.
 
+mod consumer;
+pub mod task_list;
+
+pub use consumer::{ConsumerSettings, Outcome, Projection, ProjectionConsumer, ProjectionError};
+pub use task_list::{TaskListProjection, TaskRow};
+
+use sqlx::migrate::Migrator;
+use sqlx::PgPool;
+
+/// Applies the read models' migrations (tolerating the event store's own).
+pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
+    let mut migrator: Migrator = sqlx::migrate!("./migrations");
+    migrator.set_ignore_missing(true);
+    migrator.run(pool).await
+}

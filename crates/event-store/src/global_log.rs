@@ -1,0 +1,189 @@
+//! Reading the global log of events in commit-safe order.
+//!
+//! `global_position` values are handed out at insert, but become visible at
+//! commit, so "everything after the highest position seen" skips events whose
+//! transaction commits late. Readers therefore only read events whose
+//! transaction is older than every transaction still running (the horizon) and
+//! order by `(transaction_id, global_position)`; see docs/adr/0001.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::{FromRow, PgExecutor};
+use uuid::Uuid;
+
+/// A point in the global log. `transaction_id` is a Postgres `xid8`, carried as
+/// text on the wire because sqlx has no `xid8` codec.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct LogPosition {
+    pub transaction_id: u64,
+    pub global_position: i64,
+}
+
+/// One event as stored, with its place in the global log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEvent {
+    pub position: LogPosition,
+    pub event_id: Uuid,
+    pub recorded_at: DateTime<Utc>,
+    pub aggregate_type: String,
+    pub aggregate_id: String,
+    pub sequence: i64,
+    pub event_type: String,
+    pub event_version: String,
+    pub payload: Value,
+    pub metadata: Value,
+}
+
+impl StoredEvent {
+    /// The event's own fields: postgres-es stores `{"TaskCompleted": {...}}`.
+    pub fn event_data(&self) -> Value {
+        match &self.payload {
+            Value::Object(map) if map.len() == 1 => {
+                map.values().next().cloned().unwrap_or(Value::Null)
+            }
+            other => other.clone(),
+        }
+    }
+
+    /// A metadata value stamped by the command service (`user_id`, `correlation_id`).
+    pub fn metadata_str(&self, key: &str) -> Option<&str> {
+        self.metadata.get(key).and_then(Value::as_str)
+    }
+}
+
+#[derive(FromRow)]
+struct EventRow {
+    transaction_id: String,
+    global_position: i64,
+    event_id: Uuid,
+    recorded_at: DateTime<Utc>,
+    aggregate_type: String,
+    aggregate_id: String,
+    sequence: i64,
+    event_type: String,
+    event_version: String,
+    payload: Value,
+    metadata: Value,
+}
+
+impl TryFrom<EventRow> for StoredEvent {
+    type Error = sqlx::Error;
+
+    fn try_from(row: EventRow) -> Result<Self, Self::Error> {
+        let transaction_id = row
+            .transaction_id
+            .parse()
+            .map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+        Ok(Self {
+            position: LogPosition {
+                transaction_id,
+                global_position: row.global_position,
+            },
+            event_id: row.event_id,
+            recorded_at: row.recorded_at,
+            aggregate_type: row.aggregate_type,
+            aggregate_id: row.aggregate_id,
+            sequence: row.sequence,
+            event_type: row.event_type,
+            event_version: row.event_version,
+            payload: row.payload,
+            metadata: row.metadata,
+        })
+    }
+}
+
+const EVENT_COLUMNS: &str = "transaction_id::text AS transaction_id, global_position, event_id, \
+     recorded_at, aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata";
+
+/// Up to `limit` committed events after `after`, in commit-safe order. Events of
+/// transactions still running, and of any transaction newer than the oldest one
+/// still running, wait for a later call.
+#[tracing::instrument(skip(executor), fields(after = ?after))]
+pub async fn read_committed_after<'e>(
+    executor: impl PgExecutor<'e>,
+    after: LogPosition,
+    limit: i64,
+) -> Result<Vec<StoredEvent>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {EVENT_COLUMNS} FROM events
+          WHERE (transaction_id, global_position) > ($1::text::xid8, $2)
+            AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+          ORDER BY transaction_id, global_position
+          LIMIT $3"
+    );
+    let rows: Vec<EventRow> = sqlx::query_as(&sql)
+        .bind(after.transaction_id.to_string())
+        .bind(after.global_position)
+        .bind(limit)
+        .fetch_all(executor)
+        .await?;
+    rows.into_iter().map(StoredEvent::try_from).collect()
+}
+
+/// One aggregate's events with `sequence` in `(after_sequence, up_to]`, in order:
+/// how a projection heals a gap and how an auditor replays a task.
+#[tracing::instrument(skip(executor))]
+pub async fn aggregate_events<'e>(
+    executor: impl PgExecutor<'e>,
+    aggregate_type: &str,
+    aggregate_id: &str,
+    after_sequence: i64,
+    up_to: i64,
+) -> Result<Vec<StoredEvent>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {EVENT_COLUMNS} FROM events
+          WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence > $3 AND sequence <= $4
+          ORDER BY sequence"
+    );
+    let rows: Vec<EventRow> = sqlx::query_as(&sql)
+        .bind(aggregate_type)
+        .bind(aggregate_id)
+        .bind(after_sequence)
+        .bind(up_to)
+        .fetch_all(executor)
+        .await?;
+    rows.into_iter().map(StoredEvent::try_from).collect()
+}
+
+/// The relay's last published position, or the start of the log.
+#[tracing::instrument(skip(executor))]
+pub async fn load_checkpoint<'e>(
+    executor: impl PgExecutor<'e>,
+    relay: &str,
+) -> Result<LogPosition, sqlx::Error> {
+    let row: Option<(String, i64)> = sqlx::query_as(
+        "SELECT transaction_id::text, global_position FROM relay_checkpoints WHERE relay = $1",
+    )
+    .bind(relay)
+    .fetch_optional(executor)
+    .await?;
+    match row {
+        None => Ok(LogPosition::default()),
+        Some((xid, global_position)) => Ok(LogPosition {
+            transaction_id: xid.parse().map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+            global_position,
+        }),
+    }
+}
+
+#[tracing::instrument(skip(executor))]
+pub async fn save_checkpoint<'e>(
+    executor: impl PgExecutor<'e>,
+    relay: &str,
+    position: LogPosition,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO relay_checkpoints (relay, transaction_id, global_position)
+         VALUES ($1, $2::text::xid8, $3)
+         ON CONFLICT (relay) DO UPDATE
+            SET transaction_id = EXCLUDED.transaction_id,
+                global_position = EXCLUDED.global_position,
+                updated_at = now()",
+    )
+    .bind(relay)
+    .bind(position.transaction_id.to_string())
+    .bind(position.global_position)
+    .execute(executor)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,90 @@
+//! Kafka client settings shared by every role: the idempotent producer, consumers
+//! tuned for low latency, and topic creation.
+
+use std::time::Duration;
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::StreamConsumer;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::FutureProducer;
+
+#[derive(Debug, Clone)]
+pub struct KafkaSettings {
+    /// Comma-separated `host:port` list.
+    pub brokers: String,
+    /// How long the broker may hold a fetch open. tansu answers a fetch only when
+    /// this runs out, so it is the floor of every consumer's latency.
+    pub fetch_wait_max_ms: u32,
+    /// How long the producer waits to fill a batch.
+    pub linger_ms: u32,
+}
+
+impl KafkaSettings {
+    pub fn local() -> Self {
+        Self {
+            brokers: "127.0.0.1:9092".into(),
+            fetch_wait_max_ms: 10,
+            linger_ms: 1,
+        }
+    }
+
+    fn base(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config
+            .set("bootstrap.servers", &self.brokers)
+            .set("broker.address.family", "v4");
+        config
+    }
+
+    /// An idempotent producer: acks from all replicas, no duplicates or
+    /// reordering on the producer's own retries.
+    pub fn producer(&self) -> Result<FutureProducer, KafkaError> {
+        self.base()
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("linger.ms", self.linger_ms.to_string())
+            .set("message.timeout.ms", "30000")
+            .create()
+    }
+
+    /// A consumer in `group` that never auto-commits offsets: each projection
+    /// decides when a message counts as done.
+    pub fn consumer(&self, group: &str) -> Result<StreamConsumer, KafkaError> {
+        self.base()
+            .set("group.id", group)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("fetch.wait.max.ms", self.fetch_wait_max_ms.to_string())
+            .set("session.timeout.ms", "10000")
+            .create()
+    }
+
+    /// Creates each `(topic, partitions)` that does not exist yet.
+    pub async fn ensure_topics(&self, topics: &[(&str, i32)]) -> Result<(), KafkaError> {
+        let admin: AdminClient<DefaultClientContext> = self.base().create()?;
+        let new_topics: Vec<NewTopic<'_>> = topics
+            .iter()
+            .map(|(name, partitions)| NewTopic::new(name, *partitions, TopicReplication::Fixed(1)))
+            .collect();
+        let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+        for result in admin.create_topics(&new_topics, &options).await? {
+            match result {
+                Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                Err((topic, code)) => {
+                    return Err(KafkaError::AdminOp(code)).inspect_err(|_| {
+                        tracing::error!(%topic, ?code, "could not create topic");
+                    })
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The dead-letter topic for messages of `topic` that cannot be processed.
+pub fn dead_letter_topic(topic: &str) -> String {
+    format!("{topic}.dlq")
+}

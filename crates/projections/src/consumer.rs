@@ -1,0 +1,274 @@
+//! The consumer runtime every projection runs on. Delivery from Kafka is at
+//! least once; effectively-once comes from storing each partition's next offset
+//! in Postgres in the same transaction as the read-model change, and from each
+//! projection applying an event only at its task's next sequence.
+//! A message that cannot be processed goes to `<topic>.dlq` with the reason.
+
+use std::future::Future;
+use std::time::Duration;
+
+use anyhow::Context;
+use domain::envelope::{CloudEvent, TaskEventData};
+use event_store::kafka::{dead_letter_topic, KafkaSettings};
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{BorrowedMessage, Header, Headers, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::Message;
+use sqlx::{PgConnection, PgPool};
+use tokio_util::sync::CancellationToken;
+
+/// The task event as projections receive it.
+pub type TaskEventMessage = CloudEvent<TaskEventData>;
+
+/// What became of one message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Applied,
+    /// The read model already reflects this event (a redelivery).
+    Duplicate,
+    /// The message's partition offset was already accounted for.
+    AlreadyConsumed,
+    DeadLettered,
+}
+
+impl Outcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Applied => "applied",
+            Self::Duplicate => "duplicate",
+            Self::AlreadyConsumed => "already_consumed",
+            Self::DeadLettered => "dead_lettered",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectionError {
+    /// The message can never be applied; it goes to the dead-letter topic.
+    #[error("{0}")]
+    Invalid(String),
+    /// A transient failure; the message is retried.
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+/// A read model fed by `task-events`.
+pub trait Projection: Send + Sync + 'static {
+    /// Names the consumer group and this projection's offset rows.
+    fn name(&self) -> &'static str;
+
+    /// Applies one event inside the transaction that will also record its offset.
+    fn apply(
+        &self,
+        tx: &mut PgConnection,
+        event: &TaskEventMessage,
+    ) -> impl Future<Output = Result<Outcome, ProjectionError>> + Send;
+}
+
+#[derive(Debug, Clone)]
+pub struct ConsumerSettings {
+    pub topic: String,
+    /// The Kafka consumer group; defaults to `taskledger-<projection name>`.
+    pub group: Option<String>,
+}
+
+pub struct ProjectionConsumer<P> {
+    pool: PgPool,
+    consumer: StreamConsumer,
+    dead_letters: FutureProducer,
+    topic: String,
+    projection: P,
+}
+
+impl<P: Projection> ProjectionConsumer<P> {
+    pub fn new(
+        pool: PgPool,
+        kafka: &KafkaSettings,
+        settings: ConsumerSettings,
+        projection: P,
+    ) -> Result<Self, KafkaError> {
+        let group = settings
+            .group
+            .unwrap_or_else(|| format!("taskledger-{}", projection.name()));
+        Ok(Self {
+            pool,
+            consumer: kafka.consumer(&group)?,
+            dead_letters: kafka.producer()?,
+            topic: settings.topic,
+            projection,
+        })
+    }
+
+    /// Consumes until `shutdown` is cancelled. A message is finished (committed
+    /// or dead-lettered) before the next one starts.
+    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let name = self.projection.name();
+        self.consumer
+            .subscribe(&[&self.topic])
+            .with_context(|| format!("subscribing to {}", self.topic))?;
+        tracing::info!(projection = name, topic = %self.topic, "projection consuming");
+        loop {
+            let message = tokio::select! {
+                () = shutdown.cancelled() => break,
+                message = self.consumer.recv() => message,
+            };
+            match message {
+                Ok(message) => self.handle_until_done(&message, &shutdown).await,
+                Err(error) => {
+                    tracing::warn!(projection = name, error = %error, "consumer error");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        }
+        tracing::info!(projection = name, "projection stopped: shutdown requested");
+        Ok(())
+    }
+
+    /// Retries transient failures with backoff; only shutdown interrupts.
+    async fn handle_until_done(&self, message: &BorrowedMessage<'_>, shutdown: &CancellationToken) {
+        let mut delay = Duration::from_millis(100);
+        loop {
+            match self.handle(message).await {
+                Ok(outcome) => {
+                    metrics::counter!(
+                        "taskledger_projection_messages_total",
+                        "projection" => self.projection.name(),
+                        "outcome" => outcome.as_str()
+                    )
+                    .increment(1);
+                    // Postgres holds the truth; this only saves re-reading after a restart.
+                    if let Err(error) = self.consumer.commit_message(message, CommitMode::Async) {
+                        tracing::debug!(error = %error, "could not commit the offset to Kafka");
+                    }
+                    return;
+                }
+                Err(error) => {
+                    tracing::error!(
+                        projection = self.projection.name(),
+                        partition = message.partition(),
+                        offset = message.offset(),
+                        error = ?error,
+                        "could not process message; retrying"
+                    );
+                    tokio::select! {
+                        () = shutdown.cancelled() => return,
+                        () = tokio::time::sleep(delay) => {}
+                    }
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+
+    #[tracing::instrument(skip_all, fields(projection = self.projection.name(), topic = %self.topic, partition = message.partition(), offset = message.offset(), task_id = tracing::field::Empty))]
+    async fn handle(&self, message: &BorrowedMessage<'_>) -> anyhow::Result<Outcome> {
+        let (partition, offset) = (message.partition(), message.offset());
+        let mut tx = self.pool.begin().await?;
+        let next: Option<i64> = sqlx::query_scalar(
+            "SELECT next_offset FROM projection_offsets
+              WHERE projection = $1 AND topic = $2 AND partition = $3
+              FOR UPDATE",
+        )
+        .bind(self.projection.name())
+        .bind(&self.topic)
+        .bind(partition)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if next.is_some_and(|next| offset < next) {
+            return Ok(Outcome::AlreadyConsumed);
+        }
+
+        let outcome = match decode(message) {
+            Err(reason) => {
+                self.dead_letter(message, &reason).await?;
+                Outcome::DeadLettered
+            }
+            Ok(event) => {
+                let task_id = event.data.task_id.as_str();
+                tracing::Span::current().record("task_id", task_id);
+                match self.projection.apply(&mut tx, &event).await {
+                    Ok(outcome) => outcome,
+                    Err(ProjectionError::Database(error)) => return Err(error.into()),
+                    Err(ProjectionError::Invalid(reason)) => {
+                        // Undo whatever part was written; keep only the offset.
+                        tx.rollback().await?;
+                        tx = self.pool.begin().await?;
+                        self.dead_letter(message, &reason).await?;
+                        Outcome::DeadLettered
+                    }
+                }
+            }
+        };
+
+        sqlx::query(
+            "INSERT INTO projection_offsets (projection, topic, partition, next_offset)
+             VALUES ($1, $2, $3, $4)
+             ON CONFLICT (projection, topic, partition) DO UPDATE
+                SET next_offset = EXCLUDED.next_offset, updated_at = now()",
+        )
+        .bind(self.projection.name())
+        .bind(&self.topic)
+        .bind(partition)
+        .bind(offset + 1)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    /// Publishes the message unchanged to `<topic>.dlq`, with why and where from.
+    async fn dead_letter(&self, message: &BorrowedMessage<'_>, reason: &str) -> anyhow::Result<()> {
+        tracing::warn!(reason, "dead-lettering message");
+        let dlq = dead_letter_topic(&self.topic);
+        let partition = message.partition().to_string();
+        let offset = message.offset().to_string();
+        let mut headers = OwnedHeaders::new();
+        if let Some(original) = message.headers() {
+            for header in original.iter() {
+                headers = headers.insert(header);
+            }
+        }
+        let headers = headers
+            .insert(Header { key: "dlq-reason", value: Some(reason) })
+            .insert(Header { key: "dlq-source-topic", value: Some(self.topic.as_str()) })
+            .insert(Header { key: "dlq-source-partition", value: Some(partition.as_str()) })
+            .insert(Header { key: "dlq-source-offset", value: Some(offset.as_str()) })
+            .insert(Header { key: "dlq-projection", value: Some(self.projection.name()) });
+        let mut record: FutureRecord<'_, [u8], [u8]> =
+            FutureRecord::to(&dlq).headers(headers);
+        if let Some(key) = message.key() {
+            record = record.key(key);
+        }
+        if let Some(payload) = message.payload() {
+            record = record.payload(payload);
+        }
+        self.dead_letters
+            .send(record, Duration::from_secs(10))
+            .await
+            .map_err(|(error, _)| error)
+            .with_context(|| format!("publishing to {dlq}"))?;
+        Ok(())
+    }
+}
+
+/// Parses and sanity-checks a message: untrusted bytes become a task event or a
+/// reason to dead-letter them.
+fn decode(message: &BorrowedMessage<'_>) -> Result<TaskEventMessage, String> {
+    let payload = message.payload().ok_or("message has no payload")?;
+    let event: TaskEventMessage = serde_json::from_slice(payload)
+        .map_err(|e| format!("not a task event CloudEvent: {e}"))?;
+    if event.specversion != "1.0" {
+        return Err(format!("unsupported CloudEvents specversion {}", event.specversion));
+    }
+    if event.subject != event.data.task_id {
+        return Err("subject and data.task_id differ".into());
+    }
+    if message.key().is_some_and(|key| key != event.data.task_id.as_bytes()) {
+        return Err("message key is not the task id".into());
+    }
+    if event.data.sequence == 0 {
+        return Err("sequence must be at least 1".into());
+    }
+    Ok(event)
+}
