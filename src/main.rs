@@ -1,1 +1,93 @@
-fn main() {}
+//! `taskledger ROLE`: one binary whose subcommands run each role.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use domain::values::UserId;
+use query_api::auth::TokenVerifier;
+use taskledger::{telemetry, Roles, Settings};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser)]
+#[command(version, about = "Taskledger: an event-sourced task backend")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    #[command(flatten)]
+    settings: Settings,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve GraphQL, health and metrics over HTTP.
+    Api,
+    /// Publish committed events to the task-events topic.
+    Relay,
+    /// Build the read models from the task-events topic.
+    Project,
+    /// Run every role in this process (the local default).
+    All,
+    /// Apply migrations and create topics, then exit.
+    Setup,
+    /// Print a bearer token for USER.
+    Token {
+        user: String,
+        /// Hours until the token expires.
+        #[arg(long, default_value_t = 24)]
+        hours: i64,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let settings = cli.settings;
+    let roles = match cli.command {
+        Command::Token { user, hours } => {
+            let user = UserId::parse(&user).map_err(anyhow::Error::msg)?;
+            let verifier = TokenVerifier::new(&settings.jwt_secret()?);
+            println!("{}", verifier.issue(&user, chrono::Duration::hours(hours)));
+            return Ok(());
+        }
+        Command::Setup => {
+            telemetry::init_logging(settings.env);
+            taskledger::setup(&settings).await?;
+            tracing::info!("migrations applied and topics created");
+            return Ok(());
+        }
+        Command::Api => Roles::API,
+        Command::Relay => Roles::RELAY,
+        Command::Project => Roles::PROJECT,
+        Command::All => Roles::ALL,
+    };
+    telemetry::init_logging(settings.env);
+    let shutdown = CancellationToken::new();
+    tokio::spawn(stop_on_signal(shutdown.clone()));
+    let running = taskledger::start(&settings, roles, shutdown)
+        .await
+        .context("starting")?;
+    running.wait().await
+}
+
+/// Cancels `shutdown` on SIGTERM or Ctrl-C.
+async fn stop_on_signal(shutdown: CancellationToken) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => tracing::info!("Ctrl-C received; shutting down"),
+        () = terminate => tracing::info!("SIGTERM received; shutting down"),
+    }
+    shutdown.cancel();
+}

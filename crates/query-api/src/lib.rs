@@ -1,1 +1,10 @@
+//! The client-facing GraphQL server: the query root over the read models, the
+//! merged schema (mutations from `command-api`), bearer-token auth, limits,
+//! and the health and metrics endpoints.
 
+pub mod auth;
+mod query;
+mod server;
+
+pub use query::TaskQuery;
+pub use server::{build_schema, router, serve, ApiState, TaskledgerSchema};

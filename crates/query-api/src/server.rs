@@ -1,0 +1,190 @@
+//! The HTTP surface: `POST /graphql` (GET opens GraphiQL), `/healthz`,
+//! `/readyz` and `/metrics`. Each GraphQL error leaves with a stable
+//! `extensions.code`, including those the GraphQL engine itself raises.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_graphql::http::GraphiQLSource;
+use async_graphql::{EmptySubscription, Schema, ServerError};
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use command_api::{Actor, CommandService, ErrorCode, TaskMutation};
+use metrics_exporter_prometheus::PrometheusHandle;
+use rdkafka::producer::{FutureProducer, Producer};
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::auth::TokenVerifier;
+use crate::TaskQuery;
+
+pub type TaskledgerSchema = Schema<TaskQuery, TaskMutation, EmptySubscription>;
+
+/// How deep and how costly one operation may be.
+const MAX_DEPTH: usize = 12;
+const MAX_COMPLEXITY: usize = 2_000;
+
+pub fn build_schema(pool: PgPool, commands: CommandService) -> TaskledgerSchema {
+    Schema::build(TaskQuery, TaskMutation, EmptySubscription)
+        .data(pool)
+        .data(commands)
+        .limit_depth(MAX_DEPTH)
+        .limit_complexity(MAX_COMPLEXITY)
+        .finish()
+}
+
+#[derive(Clone)]
+pub struct ApiState {
+    pub schema: TaskledgerSchema,
+    pub verifier: Arc<TokenVerifier>,
+    pub pool: PgPool,
+    pub producer: FutureProducer,
+    pub metrics: PrometheusHandle,
+}
+
+pub fn router(state: ApiState) -> Router {
+    Router::new()
+        .route("/graphql", get(graphiql).post(graphql))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .with_state(state)
+}
+
+/// Serves until `shutdown` is cancelled, then finishes in-flight requests.
+pub async fn serve(
+    listener: TcpListener,
+    state: ApiState,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    tracing::info!(address = %listener.local_addr()?, "GraphQL API listening");
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await?;
+    tracing::info!("GraphQL API stopped: shutdown requested");
+    Ok(())
+}
+
+async fn graphiql() -> Html<String> {
+    Html(GraphiQLSource::build().endpoint("/graphql").finish())
+}
+
+async fn graphql(State(state): State<ApiState>, headers: HeaderMap, body: Bytes) -> Response {
+    let started = Instant::now();
+    let correlation_id = headers
+        .get("x-correlation-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128)
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let actor = match bearer_token(&headers) {
+        None => None,
+        Some(token) => match state.verifier.verify(token) {
+            Ok(user_id) => Some(Actor {
+                user_id,
+                correlation_id: correlation_id.clone(),
+            }),
+            Err(refusal) => {
+                return error_response(
+                    StatusCode::UNAUTHORIZED,
+                    ErrorCode::Unauthenticated,
+                    refusal.message(),
+                )
+            }
+        },
+    };
+    let request: async_graphql::Request = match serde_json::from_slice(&body) {
+        Ok(request) => request,
+        Err(error) => {
+            return error_response(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::Validation,
+                &format!("the request body is not a GraphQL request in JSON: {error}"),
+            )
+        }
+    };
+    let request = match actor {
+        Some(actor) => request.data(actor),
+        None => request,
+    };
+    let mut response = state.schema.execute(request).await;
+    for error in &mut response.errors {
+        ensure_code(error);
+    }
+    let outcome = if response.errors.is_empty() { "ok" } else { "error" };
+    metrics::counter!("taskledger_graphql_requests_total", "outcome" => outcome).increment(1);
+    metrics::histogram!("taskledger_graphql_request_seconds")
+        .record(started.elapsed().as_secs_f64());
+    Json(response).into_response()
+}
+
+fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?;
+    // A header that is present but unreadable is treated as a malformed token.
+    let text = value.to_str().unwrap_or("");
+    Some(
+        text.strip_prefix("Bearer ")
+            .or_else(|| text.strip_prefix("bearer "))
+            .unwrap_or("")
+            .trim(),
+    )
+}
+
+/// Errors from parsing and validating an operation carry no code of ours;
+/// they are all the client's to fix.
+fn ensure_code(error: &mut ServerError) {
+    let extensions = error.extensions.get_or_insert_with(Default::default);
+    if extensions.get("code").is_none() {
+        extensions.set("code", ErrorCode::Validation.as_str());
+    }
+}
+
+fn error_response(status: StatusCode, code: ErrorCode, message: &str) -> Response {
+    metrics::counter!("taskledger_graphql_requests_total", "outcome" => "refused").increment(1);
+    let body = serde_json::json!({
+        "data": null,
+        "errors": [{ "message": message, "extensions": { "code": code.as_str() } }],
+    });
+    let mut response = (status, Json(body)).into_response();
+    if status == StatusCode::UNAUTHORIZED {
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, "Bearer".parse().expect("static header"));
+    }
+    response
+}
+
+/// Ready when Postgres answers and the broker returns metadata.
+async fn readyz(State(state): State<ApiState>) -> impl IntoResponse {
+    let database = sqlx::query("SELECT 1").execute(&state.pool).await.is_ok();
+    let producer = state.producer.clone();
+    let broker = tokio::task::spawn_blocking(move || {
+        producer
+            .client()
+            .fetch_metadata(None, Duration::from_secs(2))
+            .is_ok()
+    })
+    .await
+    .unwrap_or(false);
+    let status = if database && broker {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(serde_json::json!({ "postgres": database, "broker": broker })),
+    )
+}
+
+async fn metrics(State(state): State<ApiState>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
+}

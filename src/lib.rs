@@ -1,0 +1,174 @@
+//! Taskledger's one binary, as a library: typed settings, telemetry, and
+//! [`start`], which runs any set of roles in this process.
+
+pub mod settings;
+pub mod telemetry;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use command_api::CommandService;
+use domain::TaskServices;
+use event_store::kafka::dead_letter_topic;
+use event_store::relay::{Relay, RelaySettings};
+use projections::{ConsumerSettings, ProjectionConsumer, TaskListProjection};
+use query_api::auth::TokenVerifier;
+use query_api::ApiState;
+use sqlx::PgPool;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+pub use settings::{Environment, Settings};
+
+/// Which roles one process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Roles {
+    pub api: bool,
+    pub relay: bool,
+    pub project: bool,
+}
+
+impl Roles {
+    pub const ALL: Self = Self {
+        api: true,
+        relay: true,
+        project: true,
+    };
+    pub const API: Self = Self {
+        api: true,
+        relay: false,
+        project: false,
+    };
+    pub const RELAY: Self = Self {
+        api: false,
+        relay: true,
+        project: false,
+    };
+    pub const PROJECT: Self = Self {
+        api: false,
+        relay: false,
+        project: true,
+    };
+}
+
+/// The roles started by [`start`].
+pub struct Running {
+    /// Where the API listens, if this process runs it.
+    pub api_address: Option<SocketAddr>,
+    pub pool: PgPool,
+    tasks: JoinSet<(&'static str, anyhow::Result<()>)>,
+    shutdown: CancellationToken,
+}
+
+impl Running {
+    /// Waits for every role to stop. If one stops with an error, the others are
+    /// asked to stop too and the first error is returned.
+    pub async fn wait(mut self) -> anyhow::Result<()> {
+        let mut first_error = None;
+        while let Some(joined) = self.tasks.join_next().await {
+            let (role, result) = joined.context("a role panicked")?;
+            match result {
+                Ok(()) => tracing::info!(role, "role stopped"),
+                Err(error) => {
+                    tracing::error!(role, error = ?error, "role failed; stopping the others");
+                    self.shutdown.cancel();
+                    first_error.get_or_insert(error);
+                }
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+}
+
+/// Applies every migration and creates the topics.
+pub async fn setup(settings: &Settings) -> anyhow::Result<PgPool> {
+    let pool = event_store::connect(settings.database_url()?, settings.db_max_connections)
+        .await
+        .context("connecting to Postgres")?;
+    event_store::migrate(&pool).await.context("event store migrations")?;
+    projections::migrate(&pool).await.context("read model migrations")?;
+    let kafka = settings.kafka();
+    let dlq = dead_letter_topic(&settings.task_events_topic);
+    kafka
+        .ensure_topics(&[
+            (settings.task_events_topic.as_str(), settings.task_events_partitions),
+            (dlq.as_str(), 1),
+        ])
+        .await
+        .context("creating topics")?;
+    Ok(pool)
+}
+
+/// Starts `roles` in this process; they run until `shutdown` is cancelled.
+pub async fn start(
+    settings: &Settings,
+    roles: Roles,
+    shutdown: CancellationToken,
+) -> anyhow::Result<Running> {
+    let pool = setup(settings).await?;
+    let kafka = settings.kafka();
+    let mut tasks = JoinSet::new();
+    let mut api_address = None;
+
+    if roles.relay {
+        let relay = Relay::new(
+            pool.clone(),
+            kafka.producer().context("creating the relay's producer")?,
+            RelaySettings {
+                name: settings.relay_name.clone(),
+                topic: settings.task_events_topic.clone(),
+                batch_size: 500,
+                idle_poll: Duration::from_millis(500),
+            },
+        );
+        let shutdown = shutdown.clone();
+        tasks.spawn(async move {
+            relay.run(shutdown).await;
+            ("relay", Ok(()))
+        });
+    }
+
+    if roles.project {
+        let consumer = ProjectionConsumer::new(
+            pool.clone(),
+            &kafka,
+            ConsumerSettings {
+                topic: settings.task_events_topic.clone(),
+                group: settings.consumer_group_prefix.as_ref().map(|p| format!("{p}-task-list")),
+            },
+            TaskListProjection,
+        )
+        .context("creating the task-list consumer")?;
+        let shutdown = shutdown.clone();
+        tasks.spawn(async move { ("project", consumer.run(shutdown).await) });
+    }
+
+    if roles.api {
+        let commands = CommandService::new(event_store::task_store(pool.clone()), TaskServices::default());
+        let state = ApiState {
+            schema: query_api::build_schema(pool.clone(), commands),
+            verifier: Arc::new(TokenVerifier::new(&settings.jwt_secret()?)),
+            pool: pool.clone(),
+            producer: kafka.producer().context("creating the readiness probe's client")?,
+            metrics: telemetry::metrics_handle(),
+        };
+        let listener = tokio::net::TcpListener::bind(&settings.http_addr)
+            .await
+            .with_context(|| format!("binding {}", settings.http_addr))?;
+        api_address = Some(listener.local_addr()?);
+        let shutdown = shutdown.clone();
+        tasks.spawn(async move {
+            let result = query_api::serve(listener, state, shutdown).await;
+            ("api", result.map_err(Into::into))
+        });
+    }
+
+    Ok(Running {
+        api_address,
+        pool,
+        tasks,
+        shutdown,
+    })
+}

@@ -1,0 +1,105 @@
+//! The one settings struct of the binary, filled from environment variables (or
+//! flags) with documented defaults; `taskledger --help` lists them all.
+//! Secrets have no default outside local mode.
+
+use anyhow::bail;
+use clap::{Args, ValueEnum};
+use event_store::kafka::KafkaSettings;
+use query_api::auth::JwtSecret;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Environment {
+    /// A developer machine: fixed development secret, human-readable logs.
+    Local,
+    /// Anywhere else: secrets must be given, logs are JSON.
+    Production,
+}
+
+const LOCAL_DATABASE_URL: &str = "postgres://taskledger:taskledger@127.0.0.1:5432/taskledger";
+
+#[derive(Debug, Clone, Args)]
+pub struct Settings {
+    /// `local` or `production`.
+    #[arg(long, env = "TASKLEDGER_ENV", value_enum, default_value = "production", global = true)]
+    pub env: Environment,
+    /// Postgres URL; required outside local mode.
+    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Connections this process may hold.
+    #[arg(long, env = "TASKLEDGER_DB_MAX_CONNECTIONS", default_value_t = 20, global = true)]
+    pub db_max_connections: u32,
+    /// Kafka bootstrap servers.
+    #[arg(long, env = "KAFKA_BROKERS", default_value = "127.0.0.1:9092", global = true)]
+    pub kafka_brokers: String,
+    /// Consumer `fetch.wait.max.ms`: the floor of consumer latency on tansu.
+    #[arg(long, env = "KAFKA_FETCH_WAIT_MAX_MS", default_value_t = 10, global = true)]
+    pub kafka_fetch_wait_max_ms: u32,
+    /// Producer `linger.ms`.
+    #[arg(long, env = "KAFKA_LINGER_MS", default_value_t = 1, global = true)]
+    pub kafka_linger_ms: u32,
+    #[arg(long, env = "TASKLEDGER_TASK_EVENTS_TOPIC", default_value = "task-events", global = true)]
+    pub task_events_topic: String,
+    /// Partitions given to `task-events` when `setup` creates it.
+    #[arg(long, env = "TASKLEDGER_TASK_EVENTS_PARTITIONS", default_value_t = 3, global = true)]
+    pub task_events_partitions: i32,
+    /// Prefix of consumer group names (default: `taskledger`).
+    #[arg(long, env = "TASKLEDGER_CONSUMER_GROUP_PREFIX", global = true)]
+    pub consumer_group_prefix: Option<String>,
+    /// Names the relay's checkpoint and lock.
+    #[arg(long, env = "TASKLEDGER_RELAY_NAME", default_value = "task-events", global = true)]
+    pub relay_name: String,
+    /// Where the GraphQL API listens.
+    #[arg(long, env = "TASKLEDGER_HTTP_ADDR", default_value = "127.0.0.1:8080", global = true)]
+    pub http_addr: String,
+    /// HS256 secret for bearer tokens (at least 32 bytes); required outside local mode.
+    #[arg(long, env = "TASKLEDGER_JWT_SECRET", hide_env_values = true, global = true)]
+    pub jwt_secret: Option<String>,
+}
+
+impl Settings {
+    /// Local-mode defaults, as `taskledger` would read them from an empty environment.
+    pub fn local() -> Self {
+        Self {
+            env: Environment::Local,
+            database_url: None,
+            db_max_connections: 20,
+            kafka_brokers: "127.0.0.1:9092".into(),
+            kafka_fetch_wait_max_ms: 10,
+            kafka_linger_ms: 1,
+            task_events_topic: "task-events".into(),
+            task_events_partitions: 3,
+            consumer_group_prefix: None,
+            relay_name: "task-events".into(),
+            http_addr: "127.0.0.1:8080".into(),
+            jwt_secret: None,
+        }
+    }
+
+    pub fn database_url(&self) -> anyhow::Result<&str> {
+        match (&self.database_url, self.env) {
+            (Some(url), _) => Ok(url),
+            (None, Environment::Local) => Ok(LOCAL_DATABASE_URL),
+            (None, Environment::Production) => {
+                bail!("DATABASE_URL is required outside local mode (TASKLEDGER_ENV=local)")
+            }
+        }
+    }
+
+    pub fn jwt_secret(&self) -> anyhow::Result<JwtSecret> {
+        match (&self.jwt_secret, self.env) {
+            (Some(secret), _) => JwtSecret::new(secret.clone()).map_err(anyhow::Error::msg),
+            (None, Environment::Local) => Ok(JwtSecret::local_development()),
+            (None, Environment::Production) => {
+                bail!("TASKLEDGER_JWT_SECRET is required outside local mode (TASKLEDGER_ENV=local)")
+            }
+        }
+    }
+
+    pub fn kafka(&self) -> KafkaSettings {
+        KafkaSettings {
+            brokers: self.kafka_brokers.clone(),
+            fetch_wait_max_ms: self.kafka_fetch_wait_max_ms,
+            linger_ms: self.kafka_linger_ms,
+        }
+    }
+}
