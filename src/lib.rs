@@ -87,13 +87,20 @@ pub async fn setup(settings: &Settings) -> anyhow::Result<PgPool> {
     let pool = event_store::connect(settings.database_url()?, settings.db_max_connections)
         .await
         .context("connecting to Postgres")?;
-    event_store::migrate(&pool).await.context("event store migrations")?;
-    projections::migrate(&pool).await.context("read model migrations")?;
+    event_store::migrate(&pool)
+        .await
+        .context("event store migrations")?;
+    projections::migrate(&pool)
+        .await
+        .context("read model migrations")?;
     let kafka = settings.kafka();
     let dlq = dead_letter_topic(&settings.task_events_topic);
     kafka
         .ensure_topics(&[
-            (settings.task_events_topic.as_str(), settings.task_events_partitions),
+            (
+                settings.task_events_topic.as_str(),
+                settings.task_events_partitions,
+            ),
             (dlq.as_str(), 1),
         ])
         .await
@@ -136,7 +143,10 @@ pub async fn start(
             &kafka,
             ConsumerSettings {
                 topic: settings.task_events_topic.clone(),
-                group: settings.consumer_group_prefix.as_ref().map(|p| format!("{p}-task-list")),
+                group: settings
+                    .consumer_group_prefix
+                    .as_ref()
+                    .map(|p| format!("{p}-task-list")),
             },
             TaskListProjection,
         )
@@ -146,12 +156,17 @@ pub async fn start(
     }
 
     if roles.api {
-        let commands = CommandService::new(event_store::task_store(pool.clone()), TaskServices::default());
+        let commands = CommandService::new(
+            event_store::task_store(pool.clone()),
+            TaskServices::default(),
+        );
         let state = ApiState {
             schema: query_api::build_schema(pool.clone(), commands),
             verifier: Arc::new(TokenVerifier::new(&settings.jwt_secret()?)),
             pool: pool.clone(),
-            producer: kafka.producer().context("creating the readiness probe's client")?,
+            producer: kafka
+                .producer()
+                .context("creating the readiness probe's client")?,
             metrics: telemetry::metrics_handle(),
         };
         let listener = tokio::net::TcpListener::bind(&settings.http_addr)

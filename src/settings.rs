@@ -20,39 +20,85 @@ const LOCAL_DATABASE_URL: &str = "postgres://taskledger:taskledger@127.0.0.1:543
 #[derive(Debug, Clone, Args)]
 pub struct Settings {
     /// `local` or `production`.
-    #[arg(long, env = "TASKLEDGER_ENV", value_enum, default_value = "production", global = true)]
+    #[arg(
+        long,
+        env = "TASKLEDGER_ENV",
+        value_enum,
+        default_value = "production",
+        global = true
+    )]
     pub env: Environment,
     /// Postgres URL; required outside local mode.
     #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
     pub database_url: Option<String>,
     /// Connections this process may hold.
-    #[arg(long, env = "TASKLEDGER_DB_MAX_CONNECTIONS", default_value_t = 20, global = true)]
+    #[arg(
+        long,
+        env = "TASKLEDGER_DB_MAX_CONNECTIONS",
+        default_value_t = 20,
+        global = true
+    )]
     pub db_max_connections: u32,
     /// Kafka bootstrap servers.
-    #[arg(long, env = "KAFKA_BROKERS", default_value = "127.0.0.1:9092", global = true)]
+    #[arg(
+        long,
+        env = "KAFKA_BROKERS",
+        default_value = "127.0.0.1:9092",
+        global = true
+    )]
     pub kafka_brokers: String,
     /// Consumer `fetch.wait.max.ms`: the floor of consumer latency on tansu.
-    #[arg(long, env = "KAFKA_FETCH_WAIT_MAX_MS", default_value_t = 10, global = true)]
+    #[arg(
+        long,
+        env = "KAFKA_FETCH_WAIT_MAX_MS",
+        default_value_t = 10,
+        global = true
+    )]
     pub kafka_fetch_wait_max_ms: u32,
     /// Producer `linger.ms`.
     #[arg(long, env = "KAFKA_LINGER_MS", default_value_t = 1, global = true)]
     pub kafka_linger_ms: u32,
-    #[arg(long, env = "TASKLEDGER_TASK_EVENTS_TOPIC", default_value = "task-events", global = true)]
+    #[arg(
+        long,
+        env = "TASKLEDGER_TASK_EVENTS_TOPIC",
+        default_value = "task-events",
+        global = true
+    )]
     pub task_events_topic: String,
     /// Partitions given to `task-events` when `setup` creates it.
-    #[arg(long, env = "TASKLEDGER_TASK_EVENTS_PARTITIONS", default_value_t = 3, global = true)]
+    #[arg(
+        long,
+        env = "TASKLEDGER_TASK_EVENTS_PARTITIONS",
+        default_value_t = 3,
+        global = true
+    )]
     pub task_events_partitions: i32,
     /// Prefix of consumer group names (default: `taskledger`).
     #[arg(long, env = "TASKLEDGER_CONSUMER_GROUP_PREFIX", global = true)]
     pub consumer_group_prefix: Option<String>,
     /// Names the relay's checkpoint and lock.
-    #[arg(long, env = "TASKLEDGER_RELAY_NAME", default_value = "task-events", global = true)]
+    #[arg(
+        long,
+        env = "TASKLEDGER_RELAY_NAME",
+        default_value = "task-events",
+        global = true
+    )]
     pub relay_name: String,
     /// Where the GraphQL API listens.
-    #[arg(long, env = "TASKLEDGER_HTTP_ADDR", default_value = "127.0.0.1:8080", global = true)]
+    #[arg(
+        long,
+        env = "TASKLEDGER_HTTP_ADDR",
+        default_value = "127.0.0.1:8080",
+        global = true
+    )]
     pub http_addr: String,
     /// HS256 secret for bearer tokens (at least 32 bytes); required outside local mode.
-    #[arg(long, env = "TASKLEDGER_JWT_SECRET", hide_env_values = true, global = true)]
+    #[arg(
+        long,
+        env = "TASKLEDGER_JWT_SECRET",
+        hide_env_values = true,
+        global = true
+    )]
     pub jwt_secret: Option<String>,
 }
 

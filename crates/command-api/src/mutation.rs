@@ -106,7 +106,14 @@ impl TaskMutation {
         let command = TaskCommand::Complete {
             actor: actor.user_id.clone(),
         };
-        run(ctx, actor, parse_id(&id)?, command, parse_version(expected_version)?).await
+        run(
+            ctx,
+            actor,
+            parse_id(&id)?,
+            command,
+            parse_version(expected_version)?,
+        )
+        .await
     }
 
     /// Marks a completed task open again.
@@ -120,7 +127,14 @@ impl TaskMutation {
         let command = TaskCommand::Reopen {
             actor: actor.user_id.clone(),
         };
-        run(ctx, actor, parse_id(&id)?, command, parse_version(expected_version)?).await
+        run(
+            ctx,
+            actor,
+            parse_id(&id)?,
+            command,
+            parse_version(expected_version)?,
+        )
+        .await
     }
 
     /// Deletes a task. Its history stays in the event store.
@@ -134,7 +148,14 @@ impl TaskMutation {
         let command = TaskCommand::Delete {
             actor: actor.user_id.clone(),
         };
-        run(ctx, actor, parse_id(&id)?, command, parse_version(expected_version)?).await
+        run(
+            ctx,
+            actor,
+            parse_id(&id)?,
+            command,
+            parse_version(expected_version)?,
+        )
+        .await
     }
 }
 

@@ -240,7 +240,9 @@ mod tests {
     }
 
     fn completed() -> TaskEvent {
-        TaskEvent::TaskCompleted { completed_at: now() }
+        TaskEvent::TaskCompleted {
+            completed_at: now(),
+        }
     }
 
     #[test]

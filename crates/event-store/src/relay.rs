@@ -80,9 +80,12 @@ impl Relay {
         tracing::info!(?checkpoint, "relay active");
 
         while !shutdown.is_cancelled() {
-            let batch =
-                global_log::read_committed_after(&mut session, checkpoint, self.settings.batch_size)
-                    .await?;
+            let batch = global_log::read_committed_after(
+                &mut session,
+                checkpoint,
+                self.settings.batch_size,
+            )
+            .await?;
             if let Some(last) = batch.last() {
                 self.publish(&batch).await?;
                 checkpoint = last.position;
@@ -110,11 +113,12 @@ impl Relay {
     ) -> anyhow::Result<bool> {
         let mut announced = false;
         loop {
-            let acquired: bool =
-                sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtext('taskledger-relay:' || $1))")
-                    .bind(&self.settings.name)
-                    .fetch_one(&mut *session)
-                    .await?;
+            let acquired: bool = sqlx::query_scalar(
+                "SELECT pg_try_advisory_lock(hashtext('taskledger-relay:' || $1))",
+            )
+            .bind(&self.settings.name)
+            .fetch_one(&mut *session)
+            .await?;
             if acquired {
                 return Ok(true);
             }
@@ -165,7 +169,8 @@ impl Relay {
             metrics::histogram!("taskledger_relay_delay_seconds").record(delay.as_secs_f64());
         }
         metrics::counter!("taskledger_relay_published_total").increment(batch.len() as u64);
-        metrics::histogram!("taskledger_relay_batch_seconds").record(started.elapsed().as_secs_f64());
+        metrics::histogram!("taskledger_relay_batch_seconds")
+            .record(started.elapsed().as_secs_f64());
         tracing::debug!(
             last = ?batch.last().map(|e| e.position),
             "batch acknowledged"

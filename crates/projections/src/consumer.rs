@@ -230,13 +230,27 @@ impl<P: Projection> ProjectionConsumer<P> {
             }
         }
         let headers = headers
-            .insert(Header { key: "dlq-reason", value: Some(reason) })
-            .insert(Header { key: "dlq-source-topic", value: Some(self.topic.as_str()) })
-            .insert(Header { key: "dlq-source-partition", value: Some(partition.as_str()) })
-            .insert(Header { key: "dlq-source-offset", value: Some(offset.as_str()) })
-            .insert(Header { key: "dlq-projection", value: Some(self.projection.name()) });
-        let mut record: FutureRecord<'_, [u8], [u8]> =
-            FutureRecord::to(&dlq).headers(headers);
+            .insert(Header {
+                key: "dlq-reason",
+                value: Some(reason),
+            })
+            .insert(Header {
+                key: "dlq-source-topic",
+                value: Some(self.topic.as_str()),
+            })
+            .insert(Header {
+                key: "dlq-source-partition",
+                value: Some(partition.as_str()),
+            })
+            .insert(Header {
+                key: "dlq-source-offset",
+                value: Some(offset.as_str()),
+            })
+            .insert(Header {
+                key: "dlq-projection",
+                value: Some(self.projection.name()),
+            });
+        let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&dlq).headers(headers);
         if let Some(key) = message.key() {
             record = record.key(key);
         }
@@ -256,15 +270,21 @@ impl<P: Projection> ProjectionConsumer<P> {
 /// reason to dead-letter them.
 fn decode(message: &BorrowedMessage<'_>) -> Result<TaskEventMessage, String> {
     let payload = message.payload().ok_or("message has no payload")?;
-    let event: TaskEventMessage = serde_json::from_slice(payload)
-        .map_err(|e| format!("not a task event CloudEvent: {e}"))?;
+    let event: TaskEventMessage =
+        serde_json::from_slice(payload).map_err(|e| format!("not a task event CloudEvent: {e}"))?;
     if event.specversion != "1.0" {
-        return Err(format!("unsupported CloudEvents specversion {}", event.specversion));
+        return Err(format!(
+            "unsupported CloudEvents specversion {}",
+            event.specversion
+        ));
     }
     if event.subject != event.data.task_id {
         return Err("subject and data.task_id differ".into());
     }
-    if message.key().is_some_and(|key| key != event.data.task_id.as_bytes()) {
+    if message
+        .key()
+        .is_some_and(|key| key != event.data.task_id.as_bytes())
+    {
         return Err("message key is not the task id".into());
     }
     if event.data.sequence == 0 {

@@ -1,6 +1,7 @@
 //! The task list read model: one row per task, kept at the version of the last
-//! event applied. Events arrive at least once and possibly with gaps; a
-//! duplicate is skipped and a gap is filled from the event store first.
+//! event applied. Messages arrive at least once and possibly with gaps; a
+//! duplicate is skipped, and the events up to the one a message names are
+//! read from the event store, which fills any gap on the way.
 
 use chrono::{DateTime, Utc};
 use domain::TaskEvent;
@@ -18,6 +19,9 @@ impl Projection for TaskListProjection {
         "task-list"
     }
 
+    /// The message only says which event happened; the event itself is read
+    /// from the event store, so a forged or stale message cannot put anything
+    /// into the read model that the store does not hold.
     async fn apply(
         &self,
         tx: &mut PgConnection,
@@ -28,58 +32,53 @@ impl Projection for TaskListProjection {
             .map_err(|_| ProjectionError::Invalid("task_id is not a UUID".into()))?;
         let sequence = i64::try_from(data.sequence)
             .map_err(|_| ProjectionError::Invalid("sequence out of range".into()))?;
-        let current: Option<(i64, String)> =
-            sqlx::query_as("SELECT version, user_id FROM task_list WHERE id = $1 FOR UPDATE")
+        let version: i64 =
+            sqlx::query_scalar("SELECT version FROM task_list WHERE id = $1 FOR UPDATE")
                 .bind(task_id)
                 .fetch_optional(&mut *tx)
-                .await?;
-        let (version, owner) = match current {
-            Some((version, owner)) => (version, Some(owner)),
-            None => (0, None),
-        };
+                .await?
+                .unwrap_or(0);
         if sequence <= version {
             return Ok(Outcome::Duplicate);
         }
-        if let Some(owner) = &owner {
-            if owner != &data.user_id {
-                return Err(ProjectionError::Invalid(
-                    "user_id does not own this task".into(),
-                ));
-            }
+        let stored =
+            global_log::aggregate_events(&mut *tx, "Task", &data.task_id, version, sequence)
+                .await?;
+        let Some(named) = stored.last() else {
+            return Err(ProjectionError::Invalid(
+                "the event store holds no such event".into(),
+            ));
+        };
+        if named.sequence != sequence || named.event_id.to_string() != message.id {
+            return Err(ProjectionError::Invalid(
+                "the event store holds no such event".into(),
+            ));
         }
-        if sequence > version + 1 {
-            heal_gap(tx, task_id, version, sequence - 1).await?;
+        if stored.len() as i64 != sequence - version {
+            return Err(ProjectionError::Invalid(format!(
+                "events {} to {sequence} of this task are not all in the event store",
+                version + 1
+            )));
         }
-        let event = parse_event(&data.event_type, &data.task_data)?;
-        apply_event(tx, task_id, &data.user_id, sequence, data.timestamp, event).await?;
+        if stored.len() > 1 {
+            // Earlier events of this task have not arrived (yet): fill the gap.
+            metrics::counter!("taskledger_projection_gaps_healed_total").increment(1);
+        }
+        for event in stored {
+            let user_id = event.metadata_str("user_id").unwrap_or_default().to_owned();
+            let parsed = parse_event(&event.event_type, &event.event_data())?;
+            apply_event(
+                tx,
+                task_id,
+                &user_id,
+                event.sequence,
+                event.recorded_at,
+                parsed,
+            )
+            .await?;
+        }
         Ok(Outcome::Applied)
     }
-}
-
-/// Applies the events `(version, up_to]` of one task straight from the event
-/// store, which holds every event the relay has published.
-#[tracing::instrument(skip(tx))]
-async fn heal_gap(
-    tx: &mut PgConnection,
-    task_id: Uuid,
-    version: i64,
-    up_to: i64,
-) -> Result<(), ProjectionError> {
-    metrics::counter!("taskledger_projection_gaps_healed_total").increment(1);
-    let missing =
-        global_log::aggregate_events(&mut *tx, "Task", &task_id.to_string(), version, up_to).await?;
-    if missing.len() as i64 != up_to - version {
-        return Err(ProjectionError::Invalid(format!(
-            "events {} to {up_to} of this task are not in the event store",
-            version + 1
-        )));
-    }
-    for stored in missing {
-        let event = parse_event(&stored.event_type, &stored.event_data())?;
-        let user_id = stored.metadata_str("user_id").unwrap_or_default().to_owned();
-        apply_event(tx, task_id, &user_id, stored.sequence, stored.recorded_at, event).await?;
-    }
-    Ok(())
 }
 
 fn parse_event(event_type: &str, data: &serde_json::Value) -> Result<TaskEvent, ProjectionError> {

@@ -116,7 +116,11 @@ async fn graphql(State(state): State<ApiState>, headers: HeaderMap, body: Bytes)
     for error in &mut response.errors {
         ensure_code(error);
     }
-    let outcome = if response.errors.is_empty() { "ok" } else { "error" };
+    let outcome = if response.errors.is_empty() {
+        "ok"
+    } else {
+        "error"
+    };
     metrics::counter!("taskledger_graphql_requests_total", "outcome" => outcome).increment(1);
     metrics::histogram!("taskledger_graphql_request_seconds")
         .record(started.elapsed().as_secs_f64());
@@ -152,9 +156,10 @@ fn error_response(status: StatusCode, code: ErrorCode, message: &str) -> Respons
     });
     let mut response = (status, Json(body)).into_response();
     if status == StatusCode::UNAUTHORIZED {
-        response
-            .headers_mut()
-            .insert(header::WWW_AUTHENTICATE, "Bearer".parse().expect("static header"));
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            "Bearer".parse().expect("static header"),
+        );
     }
     response
 }

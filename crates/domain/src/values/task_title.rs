@@ -47,7 +47,10 @@ mod tests {
 
     #[test]
     fn trims_surrounding_whitespace() {
-        assert_eq!(TaskTitle::parse("  buy milk ").unwrap().as_str(), "buy milk");
+        assert_eq!(
+            TaskTitle::parse("  buy milk ").unwrap().as_str(),
+            "buy milk"
+        );
     }
 
     #[test]

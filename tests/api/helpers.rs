@@ -1,0 +1,263 @@
+//! `TestApp`: Taskledger started in-process on port 0 against a fresh database
+//! and fresh topics, with request methods for the tests.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use chrono::Duration as Ttl;
+use domain::values::UserId;
+use event_store::kafka::KafkaSettings;
+use query_api::auth::{JwtSecret, TokenVerifier};
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::{Headers, OwnedMessage};
+use rdkafka::Message;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use sqlx::{Connection, PgConnection, PgPool};
+use taskledger::{Roles, Settings};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+pub struct TestApp {
+    pub address: String,
+    pub pool: PgPool,
+    pub settings: Settings,
+    client: reqwest::Client,
+    verifier: TokenVerifier,
+    shutdown: CancellationToken,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+fn admin_url() -> String {
+    std::env::var("TEST_DATABASE_ADMIN_URL")
+        .unwrap_or_else(|_| "postgres://taskledger:taskledger@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// Settings for a fresh database and fresh topics of this test alone.
+pub async fn fresh_settings() -> Settings {
+    let suffix = Uuid::new_v4().simple().to_string();
+    let database = format!("taskledger_test_{}", &suffix[..16]);
+    let admin = admin_url();
+    let mut connection = PgConnection::connect(&admin).await.expect("Postgres is up");
+    sqlx::query(&format!("CREATE DATABASE {database}"))
+        .execute(&mut connection)
+        .await
+        .expect("create the test database");
+    let base = admin.rsplit_once('/').expect("a database URL").0;
+    let mut settings = Settings::local();
+    settings.database_url = Some(format!("{base}/{database}"));
+    settings.db_max_connections = 10;
+    settings.task_events_topic = format!("task-events-{}", &suffix[..12]);
+    settings.consumer_group_prefix = Some(format!("test-{}", &suffix[..12]));
+    settings.http_addr = "127.0.0.1:0".into();
+    if let Ok(brokers) = std::env::var("KAFKA_BROKERS") {
+        settings.kafka_brokers = brokers;
+    }
+    settings
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_roles(Roles::ALL).await
+    }
+
+    pub async fn spawn_roles(roles: Roles) -> Self {
+        Self::spawn_with(fresh_settings().await, roles).await
+    }
+
+    pub async fn spawn_with(settings: Settings, roles: Roles) -> Self {
+        let shutdown = CancellationToken::new();
+        let running = taskledger::start(&settings, roles, shutdown.clone())
+            .await
+            .expect("Taskledger starts");
+        let address = format!("http://{}", running.api_address.expect("the API runs"));
+        let pool = running.pool.clone();
+        tokio::spawn(running.wait());
+        Self {
+            address,
+            pool,
+            settings,
+            client: reqwest::Client::new(),
+            verifier: TokenVerifier::new(&JwtSecret::local_development()),
+            shutdown,
+        }
+    }
+
+    pub fn token(&self, user: &str) -> String {
+        self.verifier
+            .issue(&UserId::parse(user).unwrap(), Ttl::minutes(10))
+            .to_string()
+    }
+
+    pub fn expired_token(&self, user: &str) -> String {
+        self.verifier
+            .issue(&UserId::parse(user).unwrap(), Ttl::minutes(-10))
+    }
+
+    /// Sends `body` as it is to `POST /graphql`.
+    pub async fn post_raw(&self, token: Option<&str>, body: String) -> (StatusCode, Value) {
+        let mut request = self
+            .client
+            .post(format!("{}/graphql", self.address))
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("the API answers");
+        let status = response.status();
+        let body = response.json().await.expect("a JSON body");
+        (status, body)
+    }
+
+    pub async fn graphql(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
+        let body = json!({ "query": query, "variables": variables }).to_string();
+        self.post_raw(token, body).await.1
+    }
+
+    /// Creates a task and returns its id and version, failing on any error.
+    pub async fn create_task(&self, token: &str, title: &str) -> (String, i64) {
+        let body = self
+            .graphql(
+                Some(token),
+                "mutation($title: String!) { createTask(input: {title: $title}) { taskId version } }",
+                json!({ "title": title }),
+            )
+            .await;
+        assert_no_errors(&body);
+        let result = &body["data"]["createTask"];
+        (
+            result["taskId"].as_str().unwrap().to_owned(),
+            result["version"].as_i64().unwrap(),
+        )
+    }
+
+    /// The task as the `task` query shows it to `token`'s user.
+    pub async fn task(&self, token: &str, id: &str) -> Value {
+        let body = self
+            .graphql(
+                Some(token),
+                "query($id: ID!) { task(id: $id) { id title description status completed version } }",
+                json!({ "id": id }),
+            )
+            .await;
+        assert_no_errors(&body);
+        body["data"]["task"].clone()
+    }
+
+    /// Waits until `token`'s view of task `id` reaches `version`.
+    pub async fn task_at_version(&self, token: &str, id: &str, version: i64) -> Value {
+        eventually(Duration::from_secs(15), || async {
+            let task = self.task(token, id).await;
+            (task["version"].as_i64() == Some(version)).then_some(task)
+        })
+        .await
+        .unwrap_or_else(|| panic!("task {id} never reached version {version} in the read model"))
+    }
+
+    pub async fn event_count(&self) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM events")
+            .fetch_one(&self.pool)
+            .await
+            .unwrap()
+    }
+
+    pub fn kafka(&self) -> KafkaSettings {
+        self.settings.kafka()
+    }
+}
+
+pub fn assert_no_errors(body: &Value) {
+    assert!(body.get("errors").is_none(), "unexpected errors: {body}");
+}
+
+/// The `extensions.code` of the first error, if any.
+pub fn error_code(body: &Value) -> Option<&str> {
+    body["errors"][0]["extensions"]["code"].as_str()
+}
+
+/// Polls `check` until it yields a value or `timeout` passes.
+pub async fn eventually<T, F, Fut>(timeout: Duration, mut check: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return Some(value);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A message as read back from a topic.
+pub struct Received {
+    pub key: Option<String>,
+    pub headers: Vec<(String, String)>,
+    pub value: Vec<u8>,
+}
+
+impl Received {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.value).expect("a JSON message")
+    }
+
+    pub fn header(&self, key: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Reads `topic` from the beginning with a new consumer group until `done`
+/// says enough has arrived, or `timeout` passes.
+pub async fn read_topic(
+    kafka: &KafkaSettings,
+    topic: &str,
+    timeout: Duration,
+    done: impl Fn(&[Received]) -> bool,
+) -> Vec<Received> {
+    let consumer: StreamConsumer = kafka
+        .consumer(&format!("reader-{}", Uuid::new_v4()))
+        .expect("a consumer");
+    consumer.subscribe(&[topic]).expect("subscribe");
+    let mut received = Vec::new();
+    let deadline = tokio::time::Instant::now() + timeout;
+    while !done(&received) {
+        let next = tokio::time::timeout_at(deadline, consumer.recv()).await;
+        let Ok(message) = next else { break };
+        let message: OwnedMessage = message.expect("a message").detach();
+        let headers = message
+            .headers()
+            .map(|headers| {
+                headers
+                    .iter()
+                    .map(|h| {
+                        (
+                            h.key.to_owned(),
+                            String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        received.push(Received {
+            key: message
+                .key()
+                .map(|k| String::from_utf8_lossy(k).into_owned()),
+            headers,
+            value: message.payload().unwrap_or_default().to_vec(),
+        });
+    }
+    received
+}

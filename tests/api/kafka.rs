@@ -1,0 +1,128 @@
+//! What analytics consumers see on `task-events`, and how a projection treats a
+//! message it cannot read.
+
+use std::time::Duration;
+
+use event_store::kafka::dead_letter_topic;
+use rdkafka::producer::FutureRecord;
+use serde_json::json;
+
+use crate::helpers::{read_topic, TestApp};
+
+#[tokio::test]
+async fn events_are_published_as_cloudevents_keyed_by_task() {
+    let app = TestApp::spawn().await;
+    let alice = app.token("alice");
+    let (id, _) = app.create_task(&alice, "Publish me").await;
+    app.graphql(
+        Some(&alice),
+        "mutation($id: ID!) { completeTask(id: $id) { version } }",
+        json!({ "id": id }),
+    )
+    .await;
+
+    let messages = read_topic(
+        &app.kafka(),
+        &app.settings.task_events_topic,
+        Duration::from_secs(20),
+        |m| m.len() >= 2,
+    )
+    .await;
+    assert_eq!(messages.len(), 2);
+    let (event_ids, positions): (Vec<String>, Vec<i64>) = sqlx::query_as::<_, (uuid::Uuid, i64)>(
+        "SELECT event_id, global_position FROM events ORDER BY sequence",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap()
+    .into_iter()
+    .map(|(e, g)| (e.to_string(), g))
+    .unzip();
+
+    for (n, message) in messages.iter().enumerate() {
+        assert_eq!(message.key.as_deref(), Some(id.as_str()));
+        assert_eq!(
+            message.header("content-type"),
+            Some("application/cloudevents+json")
+        );
+        let event = message.json();
+        assert_eq!(event["specversion"], "1.0");
+        assert_eq!(event["id"], event_ids[n].as_str());
+        assert_eq!(event["source"], "taskledger/event-store");
+        assert_eq!(event["subject"], id.as_str());
+        assert!(event["time"].is_string());
+        assert!(event["correlationid"].is_string());
+        let data = &event["data"];
+        assert_eq!(data["task_id"], id.as_str());
+        assert_eq!(data["user_id"], "alice");
+        assert_eq!(data["sequence"], n as u64 + 1);
+        assert_eq!(data["global_position"], positions[n]);
+        assert_eq!(data["schema_version"], "1.0");
+        assert!(data["timestamp"].is_string());
+    }
+    let created = messages[0].json();
+    assert_eq!(created["type"], "taskledger.task.created.v1");
+    assert_eq!(created["data"]["event_type"], "TaskCreated");
+    assert_eq!(created["data"]["task_data"]["title"], "Publish me");
+    assert_eq!(messages[1].json()["type"], "taskledger.task.completed.v1");
+}
+
+#[tokio::test]
+async fn unreadable_messages_go_to_the_dead_letter_topic_and_consumption_goes_on() {
+    let app = TestApp::spawn().await;
+    let alice = app.token("alice");
+    let topic = app.settings.task_events_topic.clone();
+    let producer = app.kafka().producer().unwrap();
+    let forged = json!({
+        "specversion": "1.0", "id": "x", "source": "evil", "type": "taskledger.task.created.v1",
+        "subject": "not-a-uuid", "time": "2026-01-01T00:00:00Z", "datacontenttype": "application/json",
+        "data": { "event_type": "TaskCreated", "task_id": "not-a-uuid", "task_data": {}, "user_id": "mallory",
+                  "timestamp": "2026-01-01T00:00:00Z", "sequence": 1, "global_position": 1, "schema_version": "1.0" }
+    })
+    .to_string();
+    // Well-formed, but names an event the event store does not hold.
+    let ghost = uuid::Uuid::new_v4().to_string();
+    let invented = forged
+        .replace("not-a-uuid", &ghost)
+        .replace("\"x\"", &format!("\"{}\"", uuid::Uuid::new_v4()));
+    for (key, payload) in [
+        ("garbage", "{{{ not json".to_owned()),
+        ("not-a-uuid", forged),
+        (ghost.as_str(), invented),
+    ] {
+        producer
+            .send(
+                FutureRecord::to(&topic).key(key).payload(&payload),
+                Duration::from_secs(5),
+            )
+            .await
+            .map_err(|(e, _)| e)
+            .unwrap();
+    }
+
+    let (id, _) = app.create_task(&alice, "after the garbage").await;
+    app.task_at_version(&alice, &id, 1).await;
+
+    let dead = read_topic(
+        &app.kafka(),
+        &dead_letter_topic(&topic),
+        Duration::from_secs(20),
+        |m| m.len() >= 3,
+    )
+    .await;
+    assert_eq!(dead.len(), 3);
+    let mut keys: Vec<_> = dead.iter().map(|m| m.key.clone().unwrap()).collect();
+    keys.sort();
+    let mut expected = vec!["garbage".to_owned(), "not-a-uuid".to_owned(), ghost.clone()];
+    expected.sort();
+    assert_eq!(keys, expected);
+    for message in &dead {
+        assert!(message.header("dlq-reason").is_some_and(|r| !r.is_empty()));
+        assert_eq!(message.header("dlq-source-topic"), Some(topic.as_str()));
+    }
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM task_list")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(rows, 1, "nothing forged reached the read model");
+}

@@ -1,0 +1,10 @@
+//! Black-box tests of Taskledger on real Postgres and the real broker. Each test
+//! gets a fresh database and fresh topics (see `helpers`).
+
+mod auth;
+mod bad_input;
+mod concurrency;
+mod helpers;
+mod kafka;
+mod relay;
+mod spine;

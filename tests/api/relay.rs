@@ -1,0 +1,177 @@
+//! The relay under stress: late commits are not skipped (DESIGN invariant 3),
+//! and a relay killed mid-stream loses nothing (invariants 4 and 5).
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use chrono::Utc;
+use cqrs_es::Aggregate;
+use domain::values::{TaskId, UserId};
+use domain::{Task, TaskEvent, TaskStatus};
+use event_store::global_log;
+use futures::future::join_all;
+use serde_json::json;
+use taskledger::{Roles, Settings};
+use tokio::process::{Child, Command};
+
+use crate::helpers::{assert_no_errors, eventually, fresh_settings, TestApp};
+
+#[tokio::test]
+async fn an_event_committed_late_is_relayed_not_skipped() {
+    let app = TestApp::spawn().await;
+    let alice = app.token("alice");
+
+    // A transaction that inserts an event and stays open...
+    let held_id = TaskId::new();
+    let created = TaskEvent::TaskCreated {
+        task_id: held_id,
+        user_id: UserId::parse("alice").unwrap(),
+        title: "committed late".into(),
+        description: None,
+        created_at: Utc::now(),
+    };
+    let mut held = app.pool.begin().await.unwrap();
+    sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+         VALUES ('Task', $1, 1, 'TaskCreated', '1.0', $2, $3)",
+    )
+    .bind(held_id.to_string())
+    .bind(serde_json::to_value(&created).unwrap())
+    .bind(json!({ "user_id": "alice", "correlation_id": "held" }))
+    .execute(&mut *held)
+    .await
+    .unwrap();
+
+    // ...while later events commit.
+    let (later, _) = app.create_task(&alice, "committed early").await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(
+        app.task(&alice, &later).await.is_null(),
+        "the relay must wait for the older transaction before passing the later one"
+    );
+    let checkpoint = global_log::load_checkpoint(&app.pool, &app.settings.relay_name)
+        .await
+        .unwrap();
+    assert_eq!(
+        checkpoint.global_position, 0,
+        "nothing relayed past the open transaction"
+    );
+
+    held.commit().await.unwrap();
+    let late = app.task_at_version(&alice, &held_id.to_string(), 1).await;
+    assert_eq!(late["title"], "committed late");
+    app.task_at_version(&alice, &later, 1).await;
+}
+
+fn start_relay(settings: &Settings) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_taskledger"))
+        .arg("relay")
+        .env("TASKLEDGER_ENV", "local")
+        .env("DATABASE_URL", settings.database_url.as_deref().unwrap())
+        .env("KAFKA_BROKERS", &settings.kafka_brokers)
+        .env("TASKLEDGER_TASK_EVENTS_TOPIC", &settings.task_events_topic)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the taskledger binary starts")
+}
+
+#[tokio::test]
+async fn a_relay_killed_mid_stream_loses_nothing() {
+    let settings = fresh_settings().await;
+    let app = TestApp::spawn_with(
+        settings.clone(),
+        Roles {
+            api: true,
+            relay: false,
+            project: true,
+        },
+    )
+    .await;
+    let alice = app.token("alice");
+    let mut relay = start_relay(&settings);
+
+    let writers = (0..4).map(|writer| {
+        let (app, alice) = (&app, &alice);
+        async move {
+            let mut ids = Vec::new();
+            for n in 0..15 {
+                let (id, _) = app.create_task(alice, &format!("w{writer} t{n}")).await;
+                if n % 2 == 0 {
+                    let body = app
+                        .graphql(
+                            Some(alice),
+                            "mutation($id: ID!) { completeTask(id: $id) { version } }",
+                            json!({ "id": id }),
+                        )
+                        .await;
+                    assert_no_errors(&body);
+                }
+                ids.push(id);
+            }
+            ids
+        }
+    });
+    let killer = async {
+        // Let the relay get going, then kill it without warning, twice.
+        for _ in 0..2 {
+            eventually(Duration::from_secs(20), || async {
+                let relayed = global_log::load_checkpoint(&app.pool, &settings.relay_name)
+                    .await
+                    .unwrap();
+                (relayed.global_position > 0).then_some(())
+            })
+            .await
+            .expect("the relay publishes");
+            tokio::time::sleep(Duration::from_millis(150)).await;
+            relay.kill().await.unwrap();
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            relay = start_relay(&settings);
+        }
+    };
+    let (ids, ()) = tokio::join!(join_all(writers), killer);
+    let ids: Vec<String> = ids.into_iter().flatten().collect();
+    assert_eq!(ids.len(), 60);
+
+    // Every task reaches the version the event store holds for it...
+    let versions: Vec<(String, i64)> =
+        sqlx::query_as("SELECT aggregate_id, max(sequence) FROM events GROUP BY aggregate_id")
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(versions.len(), 60);
+    for (id, version) in &versions {
+        app.task_at_version(&alice, id, *version).await;
+    }
+
+    // ...and the read model equals a replay of the event store.
+    for (id, version) in versions {
+        let history = global_log::aggregate_events(&app.pool, "Task", &id, 0, version)
+            .await
+            .unwrap();
+        let mut replayed = Task::default();
+        for stored in history {
+            let event: TaskEvent =
+                serde_json::from_value(json!({ stored.event_type.clone(): stored.event_data() }))
+                    .unwrap();
+            replayed.apply(event);
+        }
+        let row: (String, String, i64) =
+            sqlx::query_as("SELECT title, status, version FROM task_list WHERE id = $1::uuid")
+                .bind(&id)
+                .fetch_one(&app.pool)
+                .await
+                .unwrap();
+        let status = match replayed.status() {
+            TaskStatus::Open => "open",
+            TaskStatus::Completed => "completed",
+        };
+        assert_eq!(
+            row,
+            (replayed.title().to_owned(), status.to_owned(), version)
+        );
+    }
+    relay.kill().await.unwrap();
+}
