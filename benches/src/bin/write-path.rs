@@ -1,0 +1,344 @@
+//! The write-path benchmark: `createTask` / `updateTask` through the GraphQL
+//! endpoint at 1, 8 and 32 concurrent clients, beside the floor measured in the
+//! same run: raw Postgres inserts of one event row per transaction at the same
+//! concurrency. Then, on the idle system, the time from a mutation's commit to
+//! its row being visible in the read model.
+//!
+//! Run with `./dev bench` (release build, real Postgres and broker).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use benches::Latencies;
+use clap::Parser;
+use domain::values::UserId;
+use query_api::auth::{JwtSecret, TokenVerifier};
+use serde_json::{json, Value};
+use sqlx::{Connection, PgConnection, PgPool};
+use taskledger::{Roles, Settings};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser)]
+#[command(about = "Write-path benchmark: GraphQL commands vs raw Postgres inserts")]
+struct Args {
+    /// Seconds each concurrency level runs, for each side.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Concurrent clients, comma-separated.
+    #[arg(long, default_value = "1,8,32", value_delimiter = ',')]
+    clients: Vec<usize>,
+    /// Commit-to-visible samples taken on the idle system.
+    #[arg(long, default_value_t = 100)]
+    lag_samples: usize,
+    /// A Postgres URL of a database the benchmark may create databases from.
+    #[arg(
+        long,
+        env = "TEST_DATABASE_ADMIN_URL",
+        default_value = "postgres://taskledger:taskledger@127.0.0.1:5432/postgres"
+    )]
+    admin_url: String,
+    #[arg(long, env = "KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
+    brokers: String,
+}
+
+const CREATE: &str = "mutation($t: String!) { createTask(input: {title: $t}) { taskId version } }";
+const UPDATE: &str =
+    "mutation($id: ID!, $t: String!) { updateTask(input: {id: $id, title: $t}) { version } }";
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let run = uuid::Uuid::new_v4().simple().to_string()[..10].to_owned();
+    let database = format!("taskledger_bench_{run}");
+    let mut admin = PgConnection::connect(&args.admin_url).await?;
+    sqlx::query(&format!("CREATE DATABASE {database}"))
+        .execute(&mut admin)
+        .await?;
+    let base = args.admin_url.rsplit_once('/').context("a database URL")?.0;
+
+    let mut settings = Settings::local();
+    settings.database_url = Some(format!("{base}/{database}"));
+    settings.db_max_connections = 40;
+    settings.kafka_brokers = args.brokers.clone();
+    settings.task_events_topic = format!("bench-task-events-{run}");
+    settings.consumer_group_prefix = Some(format!("bench-{run}"));
+    settings.http_addr = "127.0.0.1:0".into();
+    let shutdown = CancellationToken::new();
+    let running = taskledger::start(&settings, Roles::ALL, shutdown.clone()).await?;
+    let url = format!(
+        "http://{}/graphql",
+        running.api_address.context("API address")?
+    );
+    let pool = running.pool.clone();
+    let app = tokio::spawn(running.wait());
+
+    let result = measure(&args, &url, &pool).await;
+
+    shutdown.cancel();
+    let _ = app.await;
+    pool.close().await;
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
+        .execute(&mut admin)
+        .await?;
+    result
+}
+
+async fn measure(args: &Args, url: &str, pool: &PgPool) -> anyhow::Result<()> {
+    let verifier = TokenVerifier::new(&JwtSecret::local_development());
+    let token = Arc::new(verifier.issue(&UserId::parse("bench")?, chrono::Duration::hours(1)));
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(64)
+        .build()?;
+    sqlx::query("CREATE TABLE bench_events (LIKE events INCLUDING ALL)")
+        .execute(pool)
+        .await?;
+    let window = Duration::from_secs(args.seconds);
+
+    println!("# Write path: {} s per level, release build", args.seconds);
+    println!();
+    println!("| clients | GraphQL commands/s | p50 ms | p99 ms | raw inserts/s (baseline) | p50 ms | p99 ms | commands/s ÷ inserts/s |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let mut failures = 0;
+    for &clients in &args.clients {
+        let (graphql, graphql_rate) = graphql_load(&client, url, &token, clients, window).await?;
+        let (raw, raw_rate) = raw_inserts(pool, clients, window).await?;
+        failures += graphql.errors + raw.errors;
+        println!(
+            "| {clients} | {graphql_rate:.0} | {:.2} | {:.2} | {raw_rate:.0} | {:.2} | {:.2} | {:.2} |",
+            graphql.millis(0.5),
+            graphql.millis(0.99),
+            raw.millis(0.5),
+            raw.millis(0.99),
+            graphql_rate / raw_rate,
+        );
+    }
+
+    // Let the projection drain the backlog before measuring on an idle system.
+    drain(pool).await?;
+    let lag = visibility_lag(&client, url, &token, pool, args.lag_samples).await?;
+    failures += lag.errors;
+    println!();
+    println!(
+        "Commit → read model visible, idle system, {} samples: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        lag.count(),
+        lag.millis(0.5),
+        lag.millis(0.99),
+        lag.millis(1.0)
+    );
+    if failures > 0 {
+        bail!("{failures} operations failed; the figures above are not valid");
+    }
+    Ok(())
+}
+
+async fn graphql(
+    client: &reqwest::Client,
+    url: &str,
+    token: &str,
+    query: &str,
+    variables: Value,
+) -> Result<Value, String> {
+    let response = client
+        .post(url)
+        .bearer_auth(token)
+        .json(&json!({ "query": query, "variables": variables }))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let body: Value = response.json().await.map_err(|e| e.to_string())?;
+    if body.get("errors").is_some() {
+        return Err(body.to_string());
+    }
+    Ok(body)
+}
+
+/// Each client creates a task, then updates it three times, and repeats.
+async fn graphql_load(
+    client: &reqwest::Client,
+    url: &str,
+    token: &Arc<String>,
+    clients: usize,
+    window: Duration,
+) -> anyhow::Result<(Latencies, f64)> {
+    let started = Instant::now();
+    let workers: Vec<_> = (0..clients)
+        .map(|worker| {
+            let (client, url, token) = (client.clone(), url.to_owned(), token.clone());
+            tokio::spawn(async move {
+                let mut latencies = Latencies::default();
+                let mut task_id = String::new();
+                let mut n = 0u64;
+                while started.elapsed() < window {
+                    let begun = Instant::now();
+                    let outcome = if n % 4 == 0 {
+                        graphql(
+                            &client,
+                            &url,
+                            &token,
+                            CREATE,
+                            json!({ "t": format!("task {worker}-{n}") }),
+                        )
+                        .await
+                        .map(|body| {
+                            task_id = body["data"]["createTask"]["taskId"]
+                                .as_str()
+                                .unwrap_or_default()
+                                .to_owned();
+                        })
+                    } else {
+                        graphql(
+                            &client,
+                            &url,
+                            &token,
+                            UPDATE,
+                            json!({ "id": task_id, "t": format!("title {n}") }),
+                        )
+                        .await
+                        .map(drop)
+                    };
+                    match outcome {
+                        Ok(()) => latencies.record(begun.elapsed()),
+                        Err(error) => {
+                            if latencies.errors == 0 {
+                                eprintln!("error: {error}");
+                            }
+                            latencies.errors += 1;
+                        }
+                    }
+                    n += 1;
+                }
+                latencies
+            })
+        })
+        .collect();
+    collect(workers, started).await
+}
+
+/// The floor: one event-shaped row per transaction, straight into Postgres.
+async fn raw_inserts(
+    pool: &PgPool,
+    clients: usize,
+    window: Duration,
+) -> anyhow::Result<(Latencies, f64)> {
+    let started = Instant::now();
+    let payload = json!({ "TaskEdited": { "title": "a title of usual length", "description": null, "edited_at": "2026-01-01T00:00:00Z" } });
+    let metadata =
+        json!({ "user_id": "bench", "correlation_id": "00000000-0000-0000-0000-000000000000" });
+    let workers: Vec<_> = (0..clients)
+        .map(|_| {
+            let (pool, payload, metadata) = (pool.clone(), payload.clone(), metadata.clone());
+            tokio::spawn(async move {
+                let mut latencies = Latencies::default();
+                let aggregate = uuid::Uuid::now_v7().to_string();
+                let mut sequence = 1i64;
+                while started.elapsed() < window {
+                    let begun = Instant::now();
+                    let inserted = sqlx::query(
+                        "INSERT INTO bench_events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+                         VALUES ('Task', $1, $2, 'TaskEdited', '1.0', $3, $4)",
+                    )
+                    .bind(&aggregate)
+                    .bind(sequence)
+                    .bind(&payload)
+                    .bind(&metadata)
+                    .execute(&pool)
+                    .await;
+                    match inserted {
+                        Ok(_) => latencies.record(begun.elapsed()),
+                        Err(_) => latencies.errors += 1,
+                    }
+                    sequence += 1;
+                }
+                latencies
+            })
+        })
+        .collect();
+    collect(workers, started).await
+}
+
+async fn collect(
+    workers: Vec<tokio::task::JoinHandle<Latencies>>,
+    started: Instant,
+) -> anyhow::Result<(Latencies, f64)> {
+    let mut total = Latencies::default();
+    for worker in workers {
+        total.merge(&worker.await?);
+    }
+    let rate = total.count() as f64 / started.elapsed().as_secs_f64();
+    Ok((total, rate))
+}
+
+/// Waits until the read model holds every task in the event store.
+async fn drain(pool: &PgPool) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let behind: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM (SELECT aggregate_id, max(sequence) AS v FROM events GROUP BY aggregate_id) e
+              LEFT JOIN task_list t ON t.id = e.aggregate_id::uuid
+              WHERE t.version IS DISTINCT FROM e.v",
+        )
+        .fetch_one(pool)
+        .await?;
+        if behind == 0 {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("the read model is still {behind} tasks behind after 300 s");
+        }
+        eprintln!("waiting for the projection: {behind} tasks behind");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// From the mutation's answer (its commit) to the row in the read model.
+async fn visibility_lag(
+    client: &reqwest::Client,
+    url: &str,
+    token: &str,
+    pool: &PgPool,
+    samples: usize,
+) -> anyhow::Result<Latencies> {
+    let mut lag = Latencies::default();
+    for n in 0..samples {
+        let body = match graphql(
+            client,
+            url,
+            token,
+            CREATE,
+            json!({ "t": format!("lag {n}") }),
+        )
+        .await
+        {
+            Ok(body) => body,
+            Err(_) => {
+                lag.errors += 1;
+                continue;
+            }
+        };
+        let committed = Instant::now();
+        let id = uuid::Uuid::parse_str(
+            body["data"]["createTask"]["taskId"]
+                .as_str()
+                .unwrap_or_default(),
+        )?;
+        loop {
+            let visible: bool =
+                sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM task_list WHERE id = $1)")
+                    .bind(id)
+                    .fetch_one(pool)
+                    .await?;
+            if visible {
+                lag.record(committed.elapsed());
+                break;
+            }
+            if committed.elapsed() > Duration::from_secs(10) {
+                lag.errors += 1;
+                break;
+            }
+            tokio::time::sleep(Duration::from_micros(500)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(lag)
+}
