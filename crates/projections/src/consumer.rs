@@ -165,17 +165,7 @@ impl<P: Projection> ProjectionConsumer<P> {
     async fn handle(&self, message: &BorrowedMessage<'_>) -> anyhow::Result<Outcome> {
         let (partition, offset) = (message.partition(), message.offset());
         let mut tx = self.pool.begin().await?;
-        let next: Option<i64> = sqlx::query_scalar(
-            "SELECT next_offset FROM projection_offsets
-              WHERE projection = $1 AND topic = $2 AND partition = $3
-              FOR UPDATE",
-        )
-        .bind(self.projection.name())
-        .bind(&self.topic)
-        .bind(partition)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if next.is_some_and(|next| offset < next) {
+        if self.already_consumed(&mut tx, partition, offset).await? {
             return Ok(Outcome::AlreadyConsumed);
         }
 
@@ -194,6 +184,9 @@ impl<P: Projection> ProjectionConsumer<P> {
                         // Undo whatever part was written; keep only the offset.
                         tx.rollback().await?;
                         tx = self.pool.begin().await?;
+                        if self.already_consumed(&mut tx, partition, offset).await? {
+                            return Ok(Outcome::AlreadyConsumed);
+                        }
                         self.dead_letter(message, &reason).await?;
                         Outcome::DeadLettered
                     }
@@ -205,7 +198,8 @@ impl<P: Projection> ProjectionConsumer<P> {
             "INSERT INTO projection_offsets (projection, topic, partition, next_offset)
              VALUES ($1, $2, $3, $4)
              ON CONFLICT (projection, topic, partition) DO UPDATE
-                SET next_offset = EXCLUDED.next_offset, updated_at = now()",
+                SET next_offset = GREATEST(projection_offsets.next_offset, EXCLUDED.next_offset),
+                    updated_at = now()",
         )
         .bind(self.projection.name())
         .bind(&self.topic)
@@ -215,6 +209,26 @@ impl<P: Projection> ProjectionConsumer<P> {
         .await?;
         tx.commit().await?;
         Ok(outcome)
+    }
+
+    /// Locks this partition's offset row and says whether `offset` is behind it.
+    async fn already_consumed(
+        &self,
+        tx: &mut PgConnection,
+        partition: i32,
+        offset: i64,
+    ) -> Result<bool, sqlx::Error> {
+        let next: Option<i64> = sqlx::query_scalar(
+            "SELECT next_offset FROM projection_offsets
+              WHERE projection = $1 AND topic = $2 AND partition = $3
+              FOR UPDATE",
+        )
+        .bind(self.projection.name())
+        .bind(&self.topic)
+        .bind(partition)
+        .fetch_optional(&mut *tx)
+        .await?;
+        Ok(next.is_some_and(|next| offset < next))
     }
 
     /// Publishes the message unchanged to `<topic>.dlq`, with why and where from.
