@@ -13,7 +13,7 @@ use command_api::CommandService;
 use domain::TaskServices;
 use event_store::kafka::dead_letter_topic;
 use event_store::relay::{Relay, RelaySettings};
-use projections::{ConsumerSettings, ProjectionConsumer, TaskListProjection};
+use projections::{ConsumerSettings, ProjectionConsumer, RecurrenceProcessor, TaskListProjection};
 use query_api::auth::TokenVerifier;
 use query_api::ApiState;
 use sqlx::PgPool;
@@ -151,8 +151,31 @@ pub async fn start(
             TaskListProjection,
         )
         .context("creating the task-list consumer")?;
+        let shutdown_list = shutdown.clone();
+        tasks.spawn(async move { ("project", consumer.run(shutdown_list).await) });
+
+        let processor = RecurrenceProcessor::new(
+            event_store::task_store(pool.clone()),
+            CommandService::new(
+                event_store::task_store(pool.clone()),
+                TaskServices::default(),
+            ),
+        );
+        let consumer = ProjectionConsumer::new(
+            pool.clone(),
+            &kafka,
+            ConsumerSettings {
+                topic: settings.task_events_topic.clone(),
+                group: settings
+                    .consumer_group_prefix
+                    .as_ref()
+                    .map(|p| format!("{p}-recurrence")),
+            },
+            processor,
+        )
+        .context("creating the recurrence processor's consumer")?;
         let shutdown = shutdown.clone();
-        tasks.spawn(async move { ("project", consumer.run(shutdown).await) });
+        tasks.spawn(async move { ("recurrence", consumer.run(shutdown).await) });
     }
 
     if roles.api {

@@ -57,14 +57,14 @@ async fn events_are_published_as_cloudevents_keyed_by_task() {
         assert_eq!(data["user_id"], "alice");
         assert_eq!(data["sequence"], n as u64 + 1);
         assert_eq!(data["global_position"], positions[n]);
-        assert_eq!(data["schema_version"], "1.0");
+        assert_eq!(data["schema_version"], "2.0");
         assert!(data["timestamp"].is_string());
     }
     let created = messages[0].json();
-    assert_eq!(created["type"], "taskledger.task.created.v1");
+    assert_eq!(created["type"], "taskledger.task.created.v2");
     assert_eq!(created["data"]["event_type"], "TaskCreated");
     assert_eq!(created["data"]["task_data"]["title"], "Publish me");
-    assert_eq!(messages[1].json()["type"], "taskledger.task.completed.v1");
+    assert_eq!(messages[1].json()["type"], "taskledger.task.completed.v2");
 }
 
 #[tokio::test]
@@ -74,7 +74,7 @@ async fn unreadable_messages_go_to_the_dead_letter_topic_and_consumption_goes_on
     let topic = app.settings.task_events_topic.clone();
     let producer = app.kafka().producer().unwrap();
     let forged = json!({
-        "specversion": "1.0", "id": "x", "source": "evil", "type": "taskledger.task.created.v1",
+        "specversion": "1.0", "id": "x", "source": "evil", "type": "taskledger.task.created.v2",
         "subject": "not-a-uuid", "time": "2026-01-01T00:00:00Z", "datacontenttype": "application/json",
         "data": { "event_type": "TaskCreated", "task_id": "not-a-uuid", "task_data": {}, "user_id": "mallory",
                   "timestamp": "2026-01-01T00:00:00Z", "sequence": 1, "global_position": 1, "schema_version": "1.0" }
@@ -107,9 +107,17 @@ async fn unreadable_messages_go_to_the_dead_letter_topic_and_consumption_goes_on
         &app.kafka(),
         &dead_letter_topic(&topic),
         Duration::from_secs(20),
-        |m| m.len() >= 3,
+        |m| m.len() >= 4,
     )
     .await;
+    // Each consumer group dead-letters what it cannot read: the task list all
+    // three, the recurrence processor the one that is not even JSON (it ignores
+    // creations without reading further).
+    let (dead, by_recurrence): (Vec<_>, Vec<_>) = dead
+        .into_iter()
+        .partition(|m| m.header("dlq-projection") == Some("task-list"));
+    assert_eq!(by_recurrence.len(), 1);
+    assert_eq!(by_recurrence[0].key.as_deref(), Some("garbage"));
     assert_eq!(dead.len(), 3);
     let mut keys: Vec<_> = dead.iter().map(|m| m.key.clone().unwrap()).collect();
     keys.sort();

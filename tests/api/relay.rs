@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use cqrs_es::Aggregate;
-use domain::values::{TaskId, UserId};
+use domain::values::TaskId;
 use domain::{Task, TaskEvent, TaskStatus};
 use event_store::global_log;
 use futures::future::join_all;
@@ -22,21 +22,19 @@ async fn an_event_committed_late_is_relayed_not_skipped() {
     let alice = app.token("alice");
 
     // A transaction that inserts an event and stays open...
+    // (written as version 1 of TaskCreated, so it also goes through the upcaster)
     let held_id = TaskId::new();
-    let created = TaskEvent::TaskCreated {
-        task_id: held_id,
-        user_id: UserId::parse("alice").unwrap(),
-        title: "committed late".into(),
-        description: None,
-        created_at: Utc::now(),
-    };
+    let created = json!({ "TaskCreated": {
+        "task_id": held_id, "user_id": "alice", "title": "committed late",
+        "description": null, "created_at": Utc::now(),
+    }});
     let mut held = app.pool.begin().await.unwrap();
     sqlx::query(
         "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
          VALUES ('Task', $1, 1, 'TaskCreated', '1.0', $2, $3)",
     )
     .bind(held_id.to_string())
-    .bind(serde_json::to_value(&created).unwrap())
+    .bind(created)
     .bind(json!({ "user_id": "alice", "correlation_id": "held" }))
     .execute(&mut *held)
     .await
@@ -153,9 +151,12 @@ async fn a_relay_killed_mid_stream_loses_nothing() {
             .unwrap();
         let mut replayed = Task::default();
         for stored in history {
-            let event: TaskEvent =
-                serde_json::from_value(json!({ stored.event_type.clone(): stored.event_data() }))
-                    .unwrap();
+            let event: TaskEvent = domain::upcast::parse_stored(
+                &stored.event_type,
+                &stored.event_version,
+                stored.event_data(),
+            )
+            .unwrap();
             replayed.apply(event);
         }
         let row: (String, String, i64) =

@@ -8,5 +8,5 @@ mod service;
 
 pub use actor::Actor;
 pub use error::{CommandError, ErrorCode};
-pub use mutation::{TaskMutation, TaskVersion};
+pub use mutation::{PriorityLevel, TaskMutation, TaskVersion};
 pub use service::{CommandOutcome, CommandService};

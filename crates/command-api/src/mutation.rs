@@ -1,9 +1,12 @@
 //! The GraphQL mutation root: one field per task command. Inputs are parsed into
 //! validated domain types here, so bad input never reaches the aggregate.
 
-use async_graphql::{Context, InputObject, MaybeUndefined, Object, SimpleObject, ID};
-use domain::values::{TaskDescription, TaskId, TaskTitle};
-use domain::{TaskCommand, ValidationError};
+use async_graphql::{Context, Enum, InputObject, MaybeUndefined, Object, SimpleObject, ID};
+use chrono::{DateTime, NaiveDate, Utc};
+use domain::values::{
+    Due, Priority, Recurrence, Reminder, TagSet, TaskDescription, TaskId, TaskTitle, TimeZone,
+};
+use domain::{NewTask, TaskCommand, ValidationError};
 
 use crate::error::validation_error;
 use crate::{Actor, CommandError, CommandService, ErrorCode};
@@ -17,12 +20,47 @@ pub struct TaskVersion {
     pub version: i64,
 }
 
+/// How much a task matters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[graphql(name = "Priority", remote = "domain::values::Priority")]
+pub enum PriorityLevel {
+    None,
+    Low,
+    Medium,
+    High,
+    Urgent,
+}
+
+/// One reminder: give exactly one of `at` and `minutesBefore`.
+#[derive(InputObject)]
+pub struct ReminderInput {
+    /// Remind at this instant. One in the past is kept but never fires.
+    pub at: Option<DateTime<Utc>>,
+    /// Remind this many minutes before the due time; moves with it.
+    pub minutes_before: Option<i32>,
+}
+
 #[derive(InputObject)]
 pub struct CreateTaskInput {
     /// 1 to 200 characters; surrounding whitespace is trimmed.
     pub title: String,
     /// Up to 10,000 characters.
     pub description: Option<String>,
+    /// Default `NONE`.
+    pub priority: Option<PriorityLevel>,
+    /// Up to 20 tags of letters, digits, `-`, `_` and `/` (a category path such
+    /// as `work/clients`); case-insensitive.
+    pub tags: Option<Vec<String>>,
+    /// Due at this instant. Give this or `dueDate`, not both.
+    pub due_at: Option<DateTime<Utc>>,
+    /// Due by the end of this day in `timeZone` (an all-day task).
+    pub due_date: Option<NaiveDate>,
+    /// The IANA zone the due date and recurrence are read in; default `UTC`.
+    pub time_zone: Option<String>,
+    pub reminders: Option<Vec<ReminderInput>>,
+    /// An RRULE such as `FREQ=WEEKLY;BYDAY=MO` (FREQ DAILY/WEEKLY/MONTHLY/YEARLY,
+    /// INTERVAL, BYDAY, BYMONTHDAY, COUNT, UNTIL); needs a due date.
+    pub recurrence: Option<String>,
 }
 
 #[derive(InputObject)]
@@ -55,12 +93,26 @@ impl TaskMutation {
             .map(TaskDescription::parse)
             .transpose()
             .map_err(|e| validation_error(&e))?;
+        let details = NewTask {
+            description,
+            priority: input.priority.map_or(Priority::None, Into::into),
+            tags: TagSet::parse(&input.tags.unwrap_or_default())
+                .map_err(|e| validation_error(&e))?,
+            due: parse_due(input.due_at, input.due_date, input.time_zone.as_deref())?,
+            reminders: parse_reminders(input.reminders.unwrap_or_default())?,
+            recurrence: input
+                .recurrence
+                .as_deref()
+                .map(Recurrence::parse)
+                .transpose()
+                .map_err(|e| validation_error(&e))?,
+        };
         let task_id = TaskId::new();
         let command = TaskCommand::Create {
             task_id,
             owner: actor.user_id.clone(),
             title,
-            description,
+            details,
         };
         run(ctx, actor, task_id, command, None).await
     }
@@ -95,16 +147,19 @@ impl TaskMutation {
         run(ctx, actor, task_id, command, expected).await
     }
 
-    /// Marks a task done. Completing a completed task changes nothing.
+    /// Marks a task done. Completing a completed task changes nothing. For a
+    /// recurring task this starts the next occurrence, unless `stopRepeating`.
     async fn complete_task(
         &self,
         ctx: &Context<'_>,
         id: ID,
+        #[graphql(default = false)] stop_repeating: bool,
         expected_version: Option<i64>,
     ) -> async_graphql::Result<TaskVersion> {
         let actor = Actor::from_context(ctx)?;
         let command = TaskCommand::Complete {
             actor: actor.user_id.clone(),
+            stop_repeating,
         };
         run(
             ctx,
@@ -157,6 +212,135 @@ impl TaskMutation {
         )
         .await
     }
+
+    /// Brings a deleted task back.
+    async fn restore_task(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<TaskVersion> {
+        let actor = Actor::from_context(ctx)?;
+        let command = TaskCommand::Restore {
+            actor: actor.user_id.clone(),
+        };
+        run(ctx, actor, parse_id(&id)?, command, None).await
+    }
+
+    async fn set_priority(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        priority: PriorityLevel,
+    ) -> async_graphql::Result<TaskVersion> {
+        let actor = Actor::from_context(ctx)?;
+        let command = TaskCommand::SetPriority {
+            actor: actor.user_id.clone(),
+            priority: priority.into(),
+        };
+        run(ctx, actor, parse_id(&id)?, command, None).await
+    }
+
+    async fn add_tags(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        tags: Vec<String>,
+    ) -> async_graphql::Result<TaskVersion> {
+        let actor = Actor::from_context(ctx)?;
+        let command = TaskCommand::AddTags {
+            actor: actor.user_id.clone(),
+            tags: TagSet::parse(&tags).map_err(|e| validation_error(&e))?,
+        };
+        run(ctx, actor, parse_id(&id)?, command, None).await
+    }
+
+    async fn remove_tags(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        tags: Vec<String>,
+    ) -> async_graphql::Result<TaskVersion> {
+        let actor = Actor::from_context(ctx)?;
+        let command = TaskCommand::RemoveTags {
+            actor: actor.user_id.clone(),
+            tags: TagSet::parse(&tags).map_err(|e| validation_error(&e))?,
+        };
+        run(ctx, actor, parse_id(&id)?, command, None).await
+    }
+
+    /// Sets the due date: `dueAt` (an instant) or `dueDate` (all day), read in
+    /// `timeZone` (default `UTC`). Reminders relative to it move with it.
+    async fn set_due_date(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        due_at: Option<DateTime<Utc>>,
+        due_date: Option<NaiveDate>,
+        time_zone: Option<String>,
+    ) -> async_graphql::Result<TaskVersion> {
+        let actor = Actor::from_context(ctx)?;
+        let Some(due) = parse_due(due_at, due_date, time_zone.as_deref())? else {
+            return Err(validation_error(&ValidationError::new(
+                "due",
+                "give dueAt or dueDate (use clearDueDate to remove it)",
+            )));
+        };
+        let command = TaskCommand::SetDueDate {
+            actor: actor.user_id.clone(),
+            due,
+        };
+        run(ctx, actor, parse_id(&id)?, command, None).await
+    }
+
+    async fn clear_due_date(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> async_graphql::Result<TaskVersion> {
+        let actor = Actor::from_context(ctx)?;
+        let command = TaskCommand::ClearDueDate {
+            actor: actor.user_id.clone(),
+        };
+        run(ctx, actor, parse_id(&id)?, command, None).await
+    }
+
+    /// Replaces the task's reminders (an empty list removes them all).
+    async fn set_reminders(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        reminders: Vec<ReminderInput>,
+    ) -> async_graphql::Result<TaskVersion> {
+        let actor = Actor::from_context(ctx)?;
+        let command = TaskCommand::SetReminders {
+            actor: actor.user_id.clone(),
+            reminders: parse_reminders(reminders)?,
+        };
+        run(ctx, actor, parse_id(&id)?, command, None).await
+    }
+
+    /// Makes the task repeat by an RRULE, from its due date.
+    async fn set_recurrence(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        rule: String,
+    ) -> async_graphql::Result<TaskVersion> {
+        let actor = Actor::from_context(ctx)?;
+        let command = TaskCommand::SetRecurrence {
+            actor: actor.user_id.clone(),
+            rule: Recurrence::parse(&rule).map_err(|e| validation_error(&e))?,
+        };
+        run(ctx, actor, parse_id(&id)?, command, None).await
+    }
+
+    async fn clear_recurrence(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> async_graphql::Result<TaskVersion> {
+        let actor = Actor::from_context(ctx)?;
+        let command = TaskCommand::ClearRecurrence {
+            actor: actor.user_id.clone(),
+        };
+        run(ctx, actor, parse_id(&id)?, command, None).await
+    }
 }
 
 async fn run(
@@ -195,4 +379,54 @@ fn parse_version(version: Option<i64>) -> async_graphql::Result<Option<u64>> {
             })
         })
         .transpose()
+}
+
+fn parse_due(
+    due_at: Option<DateTime<Utc>>,
+    due_date: Option<NaiveDate>,
+    time_zone: Option<&str>,
+) -> async_graphql::Result<Option<Due>> {
+    let zone = time_zone
+        .map(TimeZone::parse)
+        .transpose()
+        .map_err(|e| validation_error(&e))?
+        .unwrap_or(TimeZone::UTC);
+    match (due_at, due_date) {
+        (Some(_), Some(_)) => Err(validation_error(&ValidationError::new(
+            "due",
+            "give dueAt or dueDate, not both",
+        ))),
+        (Some(at), None) => Ok(Some(Due::at(at, zone))),
+        (None, Some(date)) => Ok(Some(Due::all_day(date, zone))),
+        (None, None) => Ok(None),
+    }
+}
+
+fn parse_reminders(inputs: Vec<ReminderInput>) -> async_graphql::Result<Vec<Reminder>> {
+    if inputs.len() > domain::values::Reminders::MAX {
+        return Err(validation_error(&ValidationError::new(
+            "reminders",
+            "a task has at most 10 reminders",
+        )));
+    }
+    inputs
+        .into_iter()
+        .map(|input| match (input.at, input.minutes_before) {
+            (Some(at), None) => Ok(Reminder::At(at)),
+            (None, Some(minutes)) => {
+                u32::try_from(minutes)
+                    .map(Reminder::MinutesBefore)
+                    .map_err(|_| {
+                        validation_error(&ValidationError::new(
+                            "reminders",
+                            "minutesBefore must not be negative",
+                        ))
+                    })
+            }
+            _ => Err(validation_error(&ValidationError::new(
+                "reminders",
+                "each reminder gives exactly one of at and minutesBefore",
+            ))),
+        })
+        .collect()
 }

@@ -1,7 +1,21 @@
 //! What a user can ask of a task. Every command names the acting user, whom the
 //! aggregate checks against the task's owner.
 
-use crate::values::{TaskDescription, TaskId, TaskTitle, UserId};
+use crate::values::{
+    Due, Priority, Recurrence, Reminder, TagSet, TaskDescription, TaskId, TaskTitle, UserId,
+};
+use crate::Series;
+
+/// Everything a new task may start with.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct NewTask {
+    pub description: Option<TaskDescription>,
+    pub priority: Priority,
+    pub tags: TagSet,
+    pub due: Option<Due>,
+    pub reminders: Vec<Reminder>,
+    pub recurrence: Option<Recurrence>,
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum TaskCommand {
@@ -9,7 +23,16 @@ pub enum TaskCommand {
         task_id: TaskId,
         owner: UserId,
         title: TaskTitle,
-        description: Option<TaskDescription>,
+        details: NewTask,
+    },
+    /// The next occurrence of a series, created by the recurrence processor
+    /// with the id the completed occurrence named.
+    CreateOccurrence {
+        task_id: TaskId,
+        owner: UserId,
+        title: TaskTitle,
+        details: NewTask,
+        series: Series,
     },
     /// Changes the title and/or description. `description: Some(None)` clears it.
     Edit {
@@ -17,13 +40,48 @@ pub enum TaskCommand {
         title: Option<TaskTitle>,
         description: Option<Option<TaskDescription>>,
     },
+    SetPriority {
+        actor: UserId,
+        priority: Priority,
+    },
+    AddTags {
+        actor: UserId,
+        tags: TagSet,
+    },
+    RemoveTags {
+        actor: UserId,
+        tags: TagSet,
+    },
+    SetDueDate {
+        actor: UserId,
+        due: Due,
+    },
+    ClearDueDate {
+        actor: UserId,
+    },
+    SetReminders {
+        actor: UserId,
+        reminders: Vec<Reminder>,
+    },
+    SetRecurrence {
+        actor: UserId,
+        rule: Recurrence,
+    },
+    ClearRecurrence {
+        actor: UserId,
+    },
+    /// Marks the task done; with `stop_repeating`, its series ends here.
     Complete {
         actor: UserId,
+        stop_repeating: bool,
     },
     Reopen {
         actor: UserId,
     },
     Delete {
+        actor: UserId,
+    },
+    Restore {
         actor: UserId,
     },
 }
@@ -32,11 +90,20 @@ impl TaskCommand {
     /// The user on whose behalf the command runs.
     pub fn actor(&self) -> &UserId {
         match self {
-            Self::Create { owner, .. } => owner,
+            Self::Create { owner, .. } | Self::CreateOccurrence { owner, .. } => owner,
             Self::Edit { actor, .. }
-            | Self::Complete { actor }
+            | Self::SetPriority { actor, .. }
+            | Self::AddTags { actor, .. }
+            | Self::RemoveTags { actor, .. }
+            | Self::SetDueDate { actor, .. }
+            | Self::ClearDueDate { actor }
+            | Self::SetReminders { actor, .. }
+            | Self::SetRecurrence { actor, .. }
+            | Self::ClearRecurrence { actor }
+            | Self::Complete { actor, .. }
             | Self::Reopen { actor }
-            | Self::Delete { actor } => actor,
+            | Self::Delete { actor }
+            | Self::Restore { actor } => actor,
         }
     }
 }

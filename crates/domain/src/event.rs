@@ -1,20 +1,50 @@
 //! Past-tense facts about a task. `event_type` strings and the shape of each
-//! version are stable forever: a change adds a new version and an upcaster.
+//! version are stable forever: a change adds a new version and an upcaster
+//! (see `upcast.rs`).
 
 use chrono::{DateTime, Utc};
 use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
+use uuid::Uuid;
 
-use crate::values::{TaskId, UserId};
+use crate::values::{Due, Priority, Recurrence, Reminders, TagSet, TaskId, UserId};
+
+/// A recurring task's place in its series.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Series {
+    /// Shared by every occurrence of the series.
+    pub id: Uuid,
+    pub rule: Recurrence,
+    /// The first occurrence's due instant: where the rule is evaluated from.
+    pub start: DateTime<Utc>,
+    /// 1 for the first occurrence, then +1 for each next one.
+    pub occurrence: u32,
+}
+
+/// The next occurrence a completion calls for, decided by the aggregate so
+/// the recurrence processor only has to carry it out.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NextOccurrence {
+    /// Deterministic: the same completion always names the same next task.
+    pub task_id: TaskId,
+    pub due: Due,
+    pub occurrence: u32,
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum TaskEvent {
+    /// Version 2 added priority, tags, due, reminders and series.
     TaskCreated {
         task_id: TaskId,
         user_id: UserId,
         title: String,
         description: Option<String>,
         created_at: DateTime<Utc>,
+        priority: Priority,
+        tags: TagSet,
+        due: Option<Due>,
+        reminders: Reminders,
+        series: Option<Series>,
     },
     /// Carries the full new title and description so projections need no lookup.
     TaskEdited {
@@ -22,14 +52,47 @@ pub enum TaskEvent {
         description: Option<String>,
         edited_at: DateTime<Utc>,
     },
+    /// Version 2 added `next_occurrence` and `stopped_repeating`.
     TaskCompleted {
         completed_at: DateTime<Utc>,
+        next_occurrence: Option<NextOccurrence>,
+        stopped_repeating: bool,
     },
     TaskReopened {
         reopened_at: DateTime<Utc>,
     },
     TaskDeleted {
         deleted_at: DateTime<Utc>,
+    },
+    TaskRestored {
+        restored_at: DateTime<Utc>,
+    },
+    TaskPrioritySet {
+        priority: Priority,
+        at: DateTime<Utc>,
+    },
+    /// The whole new set, whether tags were added or removed.
+    TaskTagsChanged {
+        tags: TagSet,
+        at: DateTime<Utc>,
+    },
+    TaskDueDateSet {
+        due: Due,
+        at: DateTime<Utc>,
+    },
+    TaskDueDateCleared {
+        at: DateTime<Utc>,
+    },
+    TaskRemindersSet {
+        reminders: Reminders,
+        at: DateTime<Utc>,
+    },
+    TaskRecurrenceSet {
+        series: Series,
+        at: DateTime<Utc>,
+    },
+    TaskRecurrenceCleared {
+        at: DateTime<Utc>,
     },
 }
 
@@ -42,22 +105,22 @@ impl TaskEvent {
             Self::TaskCompleted { .. } => "TaskCompleted",
             Self::TaskReopened { .. } => "TaskReopened",
             Self::TaskDeleted { .. } => "TaskDeleted",
+            Self::TaskRestored { .. } => "TaskRestored",
+            Self::TaskPrioritySet { .. } => "TaskPrioritySet",
+            Self::TaskTagsChanged { .. } => "TaskTagsChanged",
+            Self::TaskDueDateSet { .. } => "TaskDueDateSet",
+            Self::TaskDueDateCleared { .. } => "TaskDueDateCleared",
+            Self::TaskRemindersSet { .. } => "TaskRemindersSet",
+            Self::TaskRecurrenceSet { .. } => "TaskRecurrenceSet",
+            Self::TaskRecurrenceCleared { .. } => "TaskRecurrenceCleared",
         }
     }
 
     /// The version of this event's payload shape.
     pub fn version(&self) -> u32 {
-        1
-    }
-
-    /// When the change happened, as decided by the aggregate.
-    pub fn occurred_at(&self) -> DateTime<Utc> {
         match self {
-            Self::TaskCreated { created_at: at, .. }
-            | Self::TaskEdited { edited_at: at, .. }
-            | Self::TaskCompleted { completed_at: at }
-            | Self::TaskReopened { reopened_at: at }
-            | Self::TaskDeleted { deleted_at: at } => *at,
+            Self::TaskCreated { .. } | Self::TaskCompleted { .. } => 2,
+            _ => 1,
         }
     }
 }

@@ -8,10 +8,11 @@ mod error;
 mod event;
 mod services;
 mod task;
+pub mod upcast;
 pub mod values;
 
-pub use command::TaskCommand;
+pub use command::{NewTask, TaskCommand};
 pub use error::{TaskError, ValidationError};
-pub use event::TaskEvent;
+pub use event::{NextOccurrence, Series, TaskEvent};
 pub use services::{Clock, SystemClock, TaskServices};
 pub use task::{Task, TaskStatus};

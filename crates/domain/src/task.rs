@@ -5,9 +5,16 @@ use chrono::{DateTime, Utc};
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::Aggregate;
 use serde::{Deserialize, Serialize};
+use uuid::Uuid;
 
-use crate::values::{TaskId, UserId};
-use crate::{TaskCommand, TaskError, TaskEvent, TaskServices};
+use crate::values::{Due, Priority, Recurrence, Reminders, TagSet, TaskId, TaskTitle, UserId};
+use crate::{
+    NewTask, NextOccurrence, Series, TaskCommand, TaskError, TaskEvent, TaskServices,
+    ValidationError,
+};
+
+/// Namespace of the UUIDv5 ids derived here (series ids, next occurrences).
+const TASKLEDGER_NAMESPACE: Uuid = Uuid::from_u128(0x6f1c_2b7e_8d0a_4c61_9e57_3a2d_1b4f_7c90);
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TaskStatus {
@@ -24,6 +31,14 @@ pub struct Task {
     description: Option<String>,
     status: TaskStatus,
     deleted_at: Option<DateTime<Utc>>,
+    priority: Priority,
+    tags: TagSet,
+    due: Option<Due>,
+    reminders: Reminders,
+    series: Option<Series>,
+    /// Whether a completion of this occurrence already named its successor:
+    /// re-completing after a reopen must not start a second one.
+    next_started: bool,
 }
 
 impl Task {
@@ -49,6 +64,26 @@ impl Task {
 
     pub fn is_deleted(&self) -> bool {
         self.deleted_at.is_some()
+    }
+
+    pub fn priority(&self) -> Priority {
+        self.priority
+    }
+
+    pub fn tags(&self) -> &TagSet {
+        &self.tags
+    }
+
+    pub fn due(&self) -> Option<&Due> {
+        self.due.as_ref()
+    }
+
+    pub fn reminders(&self) -> &Reminders {
+        &self.reminders
+    }
+
+    pub fn series(&self) -> Option<&Series> {
+        self.series.as_ref()
     }
 
     /// Refuses anyone but the owner, and answers a stranger exactly as if the
@@ -79,19 +114,21 @@ impl Task {
                 task_id,
                 owner,
                 title,
-                description,
+                details,
             } => {
-                if self.id.is_some() {
-                    return Err(TaskError::AlreadyExists);
-                }
-                TaskEvent::TaskCreated {
-                    task_id,
-                    user_id: owner,
-                    title: title.as_str().to_owned(),
-                    description: description.map(|d| d.as_str().to_owned()),
-                    created_at: now,
-                }
+                let series = match &details.recurrence {
+                    None => None,
+                    Some(rule) => Some(new_series(task_id, rule, details.due.as_ref())?),
+                };
+                self.created(task_id, owner, title, details, series, now)?
             }
+            TaskCommand::CreateOccurrence {
+                task_id,
+                owner,
+                title,
+                details,
+                series,
+            } => self.created(task_id, owner, title, details, Some(series), now)?,
             TaskCommand::Edit {
                 actor,
                 title,
@@ -112,12 +149,107 @@ impl Task {
                     edited_at: now,
                 }
             }
-            TaskCommand::Complete { actor } => {
+            TaskCommand::SetPriority { actor, priority } => {
+                self.ensure_live(&actor)?;
+                if priority == self.priority {
+                    return Ok(None);
+                }
+                TaskEvent::TaskPrioritySet { priority, at: now }
+            }
+            TaskCommand::AddTags { actor, tags } => {
+                self.ensure_live(&actor)?;
+                self.tags_changed(self.tags.union(&tags)?, now)
+            }
+            TaskCommand::RemoveTags { actor, tags } => {
+                self.ensure_live(&actor)?;
+                self.tags_changed(self.tags.difference(&tags), now)
+            }
+            TaskCommand::SetDueDate { actor, due } => {
+                self.ensure_live(&actor)?;
+                if let Some(series) = &self.series {
+                    series.rule.ensure_occurs(due.instant(), due.time_zone)?;
+                }
+                if self.due == Some(due) {
+                    return Ok(None);
+                }
+                TaskEvent::TaskDueDateSet { due, at: now }
+            }
+            TaskCommand::ClearDueDate { actor } => {
+                self.ensure_live(&actor)?;
+                if self.due.is_none() {
+                    return Ok(None);
+                }
+                if self.reminders.has_offsets() {
+                    return Err(ValidationError::new(
+                        "due",
+                        "reminders relative to the due time need it; change them first",
+                    )
+                    .into());
+                }
+                if self.series.is_some() {
+                    return Err(ValidationError::new(
+                        "due",
+                        "a recurring task needs a due date; clear the recurrence first",
+                    )
+                    .into());
+                }
+                TaskEvent::TaskDueDateCleared { at: now }
+            }
+            TaskCommand::SetReminders { actor, reminders } => {
+                self.ensure_live(&actor)?;
+                let reminders = Reminders::parse(reminders, self.due.as_ref())?;
+                if reminders == self.reminders {
+                    return Ok(None);
+                }
+                TaskEvent::TaskRemindersSet { reminders, at: now }
+            }
+            TaskCommand::SetRecurrence { actor, rule } => {
+                self.ensure_live(&actor)?;
+                let id = self.id.ok_or(TaskError::NotFound)?;
+                if self.series.as_ref().is_some_and(|s| s.rule == rule) {
+                    return Ok(None);
+                }
+                let series = match &self.series {
+                    // A changed rule keeps the series and restarts it from here.
+                    Some(current) => Series {
+                        rule: rule.clone(),
+                        start: self.due.map_or(current.start, |d| d.instant()),
+                        ..current.clone()
+                    },
+                    None => new_series(id, &rule, self.due.as_ref())?,
+                };
+                let zone = self
+                    .due
+                    .map(|d| d.time_zone)
+                    .unwrap_or(crate::values::TimeZone::UTC);
+                series.rule.ensure_occurs(series.start, zone)?;
+                TaskEvent::TaskRecurrenceSet { series, at: now }
+            }
+            TaskCommand::ClearRecurrence { actor } => {
+                self.ensure_live(&actor)?;
+                if self.series.is_none() {
+                    return Ok(None);
+                }
+                TaskEvent::TaskRecurrenceCleared { at: now }
+            }
+            TaskCommand::Complete {
+                actor,
+                stop_repeating,
+            } => {
                 self.ensure_live(&actor)?;
                 if self.status == TaskStatus::Completed {
                     return Ok(None);
                 }
-                TaskEvent::TaskCompleted { completed_at: now }
+                let next_occurrence = if stop_repeating || self.next_started {
+                    None
+                } else {
+                    self.next_occurrence()
+                };
+                TaskEvent::TaskCompleted {
+                    completed_at: now,
+                    next_occurrence,
+                    stopped_repeating: stop_repeating && self.series.is_some(),
+                }
             }
             TaskCommand::Reopen { actor } => {
                 self.ensure_live(&actor)?;
@@ -133,9 +265,87 @@ impl Task {
                 }
                 TaskEvent::TaskDeleted { deleted_at: now }
             }
+            TaskCommand::Restore { actor } => {
+                self.ensure_owned_by(&actor)?;
+                if !self.is_deleted() {
+                    return Ok(None);
+                }
+                TaskEvent::TaskRestored { restored_at: now }
+            }
         };
         Ok(Some(event))
     }
+
+    fn created(
+        &self,
+        task_id: TaskId,
+        owner: UserId,
+        title: TaskTitle,
+        details: NewTask,
+        series: Option<Series>,
+        now: DateTime<Utc>,
+    ) -> Result<TaskEvent, TaskError> {
+        if self.id.is_some() {
+            return Err(TaskError::AlreadyExists);
+        }
+        let reminders = Reminders::parse(details.reminders, details.due.as_ref())?;
+        Ok(TaskEvent::TaskCreated {
+            task_id,
+            user_id: owner,
+            title: title.as_str().to_owned(),
+            description: details.description.map(|d| d.as_str().to_owned()),
+            created_at: now,
+            priority: details.priority,
+            tags: details.tags,
+            due: details.due,
+            reminders,
+            series,
+        })
+    }
+
+    fn tags_changed(&self, tags: TagSet, now: DateTime<Utc>) -> TaskEvent {
+        TaskEvent::TaskTagsChanged { tags, at: now }
+    }
+
+    /// The occurrence after this one, if the series goes on: the first time
+    /// on the rule after this occurrence's due time.
+    fn next_occurrence(&self) -> Option<NextOccurrence> {
+        let series = self.series.as_ref()?;
+        let due = self.due?;
+        let next = series
+            .rule
+            .next_after(series.start, due.time_zone, due.instant())?;
+        let occurrence = series.occurrence + 1;
+        Some(NextOccurrence {
+            task_id: occurrence_id(series.id, occurrence),
+            due: due.moved_to(next),
+            occurrence,
+        })
+    }
+}
+
+/// A new series starting at this task's due time.
+fn new_series(task_id: TaskId, rule: &Recurrence, due: Option<&Due>) -> Result<Series, TaskError> {
+    let due = due.ok_or_else(|| {
+        ValidationError::new(
+            "recurrence",
+            "a recurring task needs a due date to repeat from",
+        )
+    })?;
+    rule.ensure_occurs(due.instant(), due.time_zone)?;
+    Ok(Series {
+        id: Uuid::new_v5(&TASKLEDGER_NAMESPACE, task_id.as_uuid().as_bytes()),
+        rule: rule.clone(),
+        start: due.instant(),
+        occurrence: 1,
+    })
+}
+
+/// The id of occurrence `n` of a series: the same whoever computes it, so a
+/// redelivered or raced completion creates the next task once.
+pub fn occurrence_id(series: Uuid, occurrence: u32) -> TaskId {
+    let name = format!("{series}/occurrence/{occurrence}");
+    TaskId::from(Uuid::new_v5(&TASKLEDGER_NAMESPACE, name.as_bytes()))
 }
 
 impl Aggregate for Task {
@@ -166,12 +376,22 @@ impl Aggregate for Task {
                 user_id,
                 title,
                 description,
+                priority,
+                tags,
+                due,
+                reminders,
+                series,
                 ..
             } => {
                 self.id = Some(task_id);
                 self.owner = Some(user_id);
                 self.title = title;
                 self.description = description;
+                self.priority = priority;
+                self.tags = tags;
+                self.due = due;
+                self.reminders = reminders;
+                self.series = series;
             }
             TaskEvent::TaskEdited {
                 title, description, ..
@@ -179,9 +399,27 @@ impl Aggregate for Task {
                 self.title = title;
                 self.description = description;
             }
-            TaskEvent::TaskCompleted { .. } => self.status = TaskStatus::Completed,
+            TaskEvent::TaskCompleted {
+                next_occurrence,
+                stopped_repeating,
+                ..
+            } => {
+                self.status = TaskStatus::Completed;
+                self.next_started |= next_occurrence.is_some();
+                if stopped_repeating {
+                    self.series = None;
+                }
+            }
             TaskEvent::TaskReopened { .. } => self.status = TaskStatus::Open,
             TaskEvent::TaskDeleted { deleted_at } => self.deleted_at = Some(deleted_at),
+            TaskEvent::TaskRestored { .. } => self.deleted_at = None,
+            TaskEvent::TaskPrioritySet { priority, .. } => self.priority = priority,
+            TaskEvent::TaskTagsChanged { tags, .. } => self.tags = tags,
+            TaskEvent::TaskDueDateSet { due, .. } => self.due = Some(due),
+            TaskEvent::TaskDueDateCleared { .. } => self.due = None,
+            TaskEvent::TaskRemindersSet { reminders, .. } => self.reminders = reminders,
+            TaskEvent::TaskRecurrenceSet { series, .. } => self.series = Some(series),
+            TaskEvent::TaskRecurrenceCleared { .. } => self.series = None,
         }
     }
 }
@@ -190,11 +428,11 @@ impl Aggregate for Task {
 mod tests {
     use std::sync::Arc;
 
-    use chrono::TimeZone;
+    use chrono::TimeZone as _;
     use cqrs_es::test::TestFramework;
 
     use super::*;
-    use crate::values::{TaskDescription, TaskTitle};
+    use crate::values::{Reminder, TaskDescription, TimeZone};
     use crate::Clock;
 
     struct FixedClock(DateTime<Utc>);
@@ -232,6 +470,11 @@ mod tests {
             title: "Buy milk".into(),
             description: None,
             created_at: now(),
+            priority: Priority::None,
+            tags: TagSet::default(),
+            due: None,
+            reminders: Reminders::default(),
+            series: None,
         }
     }
 
@@ -242,6 +485,8 @@ mod tests {
     fn completed() -> TaskEvent {
         TaskEvent::TaskCompleted {
             completed_at: now(),
+            next_occurrence: None,
+            stopped_repeating: false,
         }
     }
 
@@ -253,7 +498,7 @@ mod tests {
                 task_id: id(),
                 owner: alice(),
                 title: TaskTitle::parse("Buy milk").unwrap(),
-                description: None,
+                details: NewTask::default(),
             })
             .then_expect_events(vec![created()]);
     }
@@ -266,7 +511,7 @@ mod tests {
                 task_id: id(),
                 owner: alice(),
                 title: TaskTitle::parse("Again").unwrap(),
-                description: None,
+                details: NewTask::default(),
             })
             .then_expect_error(TaskError::AlreadyExists);
     }
@@ -314,7 +559,10 @@ mod tests {
     #[test]
     fn another_user_cannot_touch_the_task() {
         for command in [
-            TaskCommand::Complete { actor: bob() },
+            TaskCommand::Complete {
+                actor: bob(),
+                stop_repeating: false,
+            },
             TaskCommand::Reopen { actor: bob() },
             TaskCommand::Delete { actor: bob() },
             TaskCommand::Edit {
@@ -334,7 +582,10 @@ mod tests {
     fn complete_records_completion() {
         task()
             .given(vec![created()])
-            .when(TaskCommand::Complete { actor: alice() })
+            .when(TaskCommand::Complete {
+                actor: alice(),
+                stop_repeating: false,
+            })
             .then_expect_events(vec![completed()]);
     }
 
@@ -342,7 +593,10 @@ mod tests {
     fn completing_a_completed_task_records_nothing() {
         task()
             .given(vec![created(), completed()])
-            .when(TaskCommand::Complete { actor: alice() })
+            .when(TaskCommand::Complete {
+                actor: alice(),
+                stop_repeating: false,
+            })
             .then_expect_events(vec![]);
     }
 
@@ -350,7 +604,10 @@ mod tests {
     fn completing_a_deleted_task_is_refused() {
         task()
             .given(vec![created(), deleted()])
-            .when(TaskCommand::Complete { actor: alice() })
+            .when(TaskCommand::Complete {
+                actor: alice(),
+                stop_repeating: false,
+            })
             .then_expect_error(TaskError::Deleted);
     }
 
@@ -412,5 +669,235 @@ mod tests {
         assert_eq!(state.owner(), Some(&alice()));
         assert_eq!(state.status(), TaskStatus::Completed);
         assert!(state.is_deleted());
+    }
+
+    fn berlin_nine(day: u32) -> DateTime<Utc> {
+        TimeZone::parse("Europe/Berlin")
+            .unwrap()
+            .tz()
+            .with_ymd_and_hms(2026, 3, day, 9, 0, 0)
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    fn daily() -> NewTask {
+        NewTask {
+            due: Some(Due::at(
+                berlin_nine(27),
+                TimeZone::parse("Europe/Berlin").unwrap(),
+            )),
+            reminders: vec![Reminder::MinutesBefore(30)],
+            recurrence: Some(Recurrence::parse("FREQ=DAILY").unwrap()),
+            ..NewTask::default()
+        }
+    }
+
+    fn created_daily() -> TaskEvent {
+        let mut state = Task::default();
+        let events = futures_free_handle(
+            &mut state,
+            TaskCommand::Create {
+                task_id: id(),
+                owner: alice(),
+                title: TaskTitle::parse("Stand-up").unwrap(),
+                details: daily(),
+            },
+        )
+        .unwrap();
+        events.into_iter().next().unwrap()
+    }
+
+    /// Runs `handle` without a database, as the framework would.
+    fn futures_free_handle(
+        state: &mut Task,
+        command: TaskCommand,
+    ) -> Result<Vec<TaskEvent>, TaskError> {
+        state
+            .decide(command, &TaskServices::new(Arc::new(FixedClock(now()))))
+            .map(|e| e.into_iter().collect())
+    }
+
+    #[test]
+    fn creating_a_recurring_task_starts_a_series_at_its_due_time() {
+        let TaskEvent::TaskCreated {
+            series: Some(series),
+            ..
+        } = created_daily()
+        else {
+            panic!("no series");
+        };
+        assert_eq!(series.occurrence, 1);
+        assert_eq!(series.start, berlin_nine(27));
+    }
+
+    #[test]
+    fn completing_an_occurrence_names_the_next_one_across_a_dst_change() {
+        // 27 March 09:00 CET; the clocks go forward on 29 March in Berlin.
+        let events = task()
+            .given(vec![created_daily()])
+            .when(TaskCommand::Complete {
+                actor: alice(),
+                stop_repeating: false,
+            })
+            .inspect_result()
+            .unwrap();
+        let TaskEvent::TaskCompleted {
+            next_occurrence: Some(next),
+            ..
+        } = &events[0]
+        else {
+            panic!("no next occurrence: {events:?}");
+        };
+        assert_eq!(next.due.instant(), berlin_nine(28));
+        assert_eq!(next.occurrence, 2);
+        let series = Uuid::new_v5(&TASKLEDGER_NAMESPACE, id().as_uuid().as_bytes());
+        assert_eq!(next.task_id, occurrence_id(series, 2));
+    }
+
+    #[test]
+    fn re_completing_after_a_reopen_names_no_second_successor() {
+        let first = task()
+            .given(vec![created_daily()])
+            .when(TaskCommand::Complete {
+                actor: alice(),
+                stop_repeating: false,
+            })
+            .inspect_result()
+            .unwrap();
+        let mut history = vec![created_daily()];
+        history.extend(first);
+        history.push(TaskEvent::TaskReopened { reopened_at: now() });
+        task()
+            .given(history)
+            .when(TaskCommand::Complete {
+                actor: alice(),
+                stop_repeating: false,
+            })
+            .then_expect_events(vec![completed()]);
+    }
+
+    #[test]
+    fn complete_and_stop_repeating_ends_the_series() {
+        task()
+            .given(vec![created_daily()])
+            .when(TaskCommand::Complete {
+                actor: alice(),
+                stop_repeating: true,
+            })
+            .then_expect_events(vec![TaskEvent::TaskCompleted {
+                completed_at: now(),
+                next_occurrence: None,
+                stopped_repeating: true,
+            }]);
+    }
+
+    #[test]
+    fn recurrence_and_offset_reminders_need_a_due_date() {
+        let refusal = |details: NewTask| {
+            task()
+                .given_no_previous_events()
+                .when(TaskCommand::Create {
+                    task_id: id(),
+                    owner: alice(),
+                    title: TaskTitle::parse("x").unwrap(),
+                    details,
+                })
+                .inspect_result()
+                .unwrap_err()
+        };
+        let no_due = NewTask {
+            due: None,
+            ..daily()
+        };
+        assert!(
+            matches!(refusal(no_due), TaskError::Validation(e) if e.field == "reminders" || e.field == "recurrence")
+        );
+        let only_offset = NewTask {
+            reminders: vec![Reminder::MinutesBefore(5)],
+            ..NewTask::default()
+        };
+        assert!(matches!(refusal(only_offset), TaskError::Validation(e) if e.field == "reminders"));
+        let until_before = NewTask {
+            recurrence: Some(Recurrence::parse("FREQ=DAILY;UNTIL=20200101T000000Z").unwrap()),
+            ..daily()
+        };
+        assert!(
+            matches!(refusal(until_before), TaskError::Validation(e) if e.field == "recurrence")
+        );
+    }
+
+    #[test]
+    fn the_due_date_of_a_recurring_task_cannot_be_cleared() {
+        task()
+            .given(vec![created_daily()])
+            .when(TaskCommand::ClearDueDate { actor: alice() })
+            .then_expect_error(TaskError::Validation(ValidationError::new(
+                "due",
+                "reminders relative to the due time need it; change them first",
+            )));
+    }
+
+    #[test]
+    fn tags_are_added_and_removed_as_a_whole_set() {
+        task()
+            .given(vec![created()])
+            .when(TaskCommand::AddTags {
+                actor: alice(),
+                tags: TagSet::parse(&["Work/Clients", "home"]).unwrap(),
+            })
+            .then_expect_events(vec![TaskEvent::TaskTagsChanged {
+                tags: TagSet::parse(&["home", "work/clients"]).unwrap(),
+                at: now(),
+            }]);
+        let twenty: Vec<String> = (0..20).map(|n| format!("t{n}")).collect();
+        task()
+            .given(vec![
+                created(),
+                TaskEvent::TaskTagsChanged {
+                    tags: TagSet::parse(&twenty).unwrap(),
+                    at: now(),
+                },
+            ])
+            .when(TaskCommand::AddTags {
+                actor: alice(),
+                tags: TagSet::parse(&["one-more"]).unwrap(),
+            })
+            .then_expect_error(TaskError::Validation(ValidationError::new(
+                "tags",
+                "a task has at most 20 tags",
+            )));
+    }
+
+    #[test]
+    fn priority_changes_record_only_real_changes() {
+        task()
+            .given(vec![created()])
+            .when(TaskCommand::SetPriority {
+                actor: alice(),
+                priority: Priority::High,
+            })
+            .then_expect_events(vec![TaskEvent::TaskPrioritySet {
+                priority: Priority::High,
+                at: now(),
+            }]);
+        task()
+            .given(vec![created()])
+            .when(TaskCommand::SetPriority {
+                actor: alice(),
+                priority: Priority::None,
+            })
+            .then_expect_events(vec![]);
+    }
+
+    #[test]
+    fn a_deleted_task_can_be_restored() {
+        task()
+            .given(vec![created(), deleted()])
+            .when(TaskCommand::Restore { actor: alice() })
+            .then_expect_events(vec![TaskEvent::TaskRestored { restored_at: now() }]);
+        task()
+            .given(vec![created()])
+            .when(TaskCommand::Restore { actor: alice() })
+            .then_expect_events(vec![]);
     }
 }

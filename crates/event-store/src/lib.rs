@@ -7,7 +7,7 @@ pub mod relay;
 
 use std::time::Duration;
 
-use cqrs_es::persist::PersistedEventStore;
+use cqrs_es::persist::{EventUpcaster, PersistedEventStore, SerializedEvent};
 use domain::Task;
 use postgres_es::PostgresEventRepository;
 use sqlx::migrate::Migrator;
@@ -37,6 +37,25 @@ pub async fn connect(database_url: &str, max_connections: u32) -> Result<PgPool,
         .await
 }
 
+/// The task event store, reading older event versions through the domain's upcasters.
 pub fn task_store(pool: PgPool) -> TaskStore {
     PersistedEventStore::new_event_store(PostgresEventRepository::new(pool))
+        .with_upcasters(vec![Box::new(TaskUpcaster)])
+}
+
+/// Plugs `domain::upcast` into cqrs-es.
+struct TaskUpcaster;
+
+impl EventUpcaster for TaskUpcaster {
+    fn can_upcast(&self, event_type: &str, event_version: &str) -> bool {
+        domain::upcast::needs_upcast(event_type, event_version)
+    }
+
+    fn upcast(&self, mut event: SerializedEvent) -> SerializedEvent {
+        if let Some(data) = event.payload.get_mut(&event.event_type) {
+            *data = domain::upcast::upcast(&event.event_type, &event.event_version, data.take());
+        }
+        event.event_version = domain::upcast::current_version(&event.event_type).to_owned();
+        event
+    }
 }

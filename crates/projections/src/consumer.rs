@@ -29,6 +29,8 @@ pub enum Outcome {
     Duplicate,
     /// The message's partition offset was already accounted for.
     AlreadyConsumed,
+    /// Nothing for this projection to do with this event.
+    Ignored,
     DeadLettered,
 }
 
@@ -38,6 +40,7 @@ impl Outcome {
             Self::Applied => "applied",
             Self::Duplicate => "duplicate",
             Self::AlreadyConsumed => "already_consumed",
+            Self::Ignored => "ignored",
             Self::DeadLettered => "dead_lettered",
         }
     }
@@ -51,6 +54,9 @@ pub enum ProjectionError {
     /// A transient failure; the message is retried.
     #[error(transparent)]
     Database(#[from] sqlx::Error),
+    /// Another transient failure (a command that lost a race, say); retried.
+    #[error("{0}")]
+    Transient(String),
 }
 
 /// A read model fed by `task-events`.
@@ -180,6 +186,7 @@ impl<P: Projection> ProjectionConsumer<P> {
                 match self.projection.apply(&mut tx, &event).await {
                     Ok(outcome) => outcome,
                     Err(ProjectionError::Database(error)) => return Err(error.into()),
+                    Err(ProjectionError::Transient(reason)) => anyhow::bail!(reason),
                     Err(ProjectionError::Invalid(reason)) => {
                         // Undo whatever part was written; keep only the offset.
                         tx.rollback().await?;

@@ -2,9 +2,11 @@
 //! Postgres with each read-model change, and the projections it drives.
 
 mod consumer;
+mod recurrence;
 pub mod task_list;
 
 pub use consumer::{ConsumerSettings, Outcome, Projection, ProjectionConsumer, ProjectionError};
+pub use recurrence::RecurrenceProcessor;
 pub use task_list::{TaskListProjection, TaskRow};
 
 use sqlx::migrate::Migrator;

@@ -4,7 +4,8 @@
 //! read from the event store, which fills any gap on the way.
 
 use chrono::{DateTime, Utc};
-use domain::TaskEvent;
+use domain::values::{Due, Priority, Reminders, TagSet, TimeZone};
+use domain::{Series, TaskEvent};
 use event_store::global_log;
 use sqlx::{FromRow, PgConnection, PgExecutor};
 use uuid::Uuid;
@@ -66,7 +67,7 @@ impl Projection for TaskListProjection {
         }
         for event in stored {
             let user_id = event.metadata_str("user_id").unwrap_or_default().to_owned();
-            let parsed = parse_event(&event.event_type, &event.event_data())?;
+            let parsed = parse_event(&event.event_type, &event.event_version, event.event_data())?;
             apply_event(
                 tx,
                 task_id,
@@ -81,10 +82,25 @@ impl Projection for TaskListProjection {
     }
 }
 
-fn parse_event(event_type: &str, data: &serde_json::Value) -> Result<TaskEvent, ProjectionError> {
-    let tagged = serde_json::json!({ event_type: data });
-    serde_json::from_value(tagged)
-        .map_err(|e| ProjectionError::Invalid(format!("cannot read {event_type}: {e}")))
+fn parse_event(
+    event_type: &str,
+    event_version: &str,
+    data: serde_json::Value,
+) -> Result<TaskEvent, ProjectionError> {
+    domain::upcast::parse_stored(event_type, event_version, data).map_err(|e| {
+        ProjectionError::Invalid(format!("cannot read {event_type} {event_version}: {e}"))
+    })
+}
+
+/// An UPDATE of one row that also moves its version ($2) and `updated_at` ($3).
+macro_rules! update {
+    ($set:literal) => {
+        concat!(
+            "UPDATE task_list SET ",
+            $set,
+            ", version = $2, updated_at = $3 WHERE id = $1"
+        )
+    };
 }
 
 async fn apply_event(
@@ -100,45 +116,114 @@ async fn apply_event(
             title,
             description,
             created_at,
+            priority,
+            tags,
+            due,
+            reminders,
+            series,
             ..
-        } => sqlx::query(
-            "INSERT INTO task_list (id, user_id, title, description, status, version, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, 'open', $5, $6, $6)",
-        )
-        .bind(task_id)
-        .bind(user_id)
-        .bind(title)
-        .bind(description)
-        .bind(sequence)
-        .bind(created_at),
+        } => {
+            return insert_task(
+                tx,
+                NewRow {
+                    id: task_id,
+                    user_id,
+                    title,
+                    description,
+                    version: sequence,
+                    created_at,
+                    priority,
+                    tags,
+                    due,
+                    reminders,
+                    series,
+                },
+            )
+            .await;
+        }
         TaskEvent::TaskEdited {
             title, description, ..
-        } => sqlx::query(
-            "UPDATE task_list SET title = $3, description = $4, version = $2, updated_at = $5 WHERE id = $1",
-        )
+        } => sqlx::query(update!("title = $4, description = $5"))
+            .bind(task_id)
+            .bind(sequence)
+            .bind(at)
+            .bind(title)
+            .bind(description),
+        TaskEvent::TaskCompleted {
+            completed_at,
+            stopped_repeating,
+            ..
+        } => sqlx::query(update!(
+            "status = 'completed', completed_at = $4,
+             recurrence = CASE WHEN $5 THEN NULL ELSE recurrence END,
+             series_id = CASE WHEN $5 THEN NULL ELSE series_id END,
+             occurrence = CASE WHEN $5 THEN NULL ELSE occurrence END"
+        ))
         .bind(task_id)
         .bind(sequence)
-        .bind(title)
-        .bind(description)
+        .bind(at)
+        .bind(completed_at)
+        .bind(stopped_repeating),
+        TaskEvent::TaskReopened { .. } => {
+            sqlx::query(update!("status = 'open', completed_at = NULL"))
+                .bind(task_id)
+                .bind(sequence)
+                .bind(at)
+        }
+        TaskEvent::TaskDeleted { deleted_at } => sqlx::query(update!("deleted_at = $4"))
+            .bind(task_id)
+            .bind(sequence)
+            .bind(at)
+            .bind(deleted_at),
+        TaskEvent::TaskRestored { .. } => sqlx::query(update!("deleted_at = NULL"))
+            .bind(task_id)
+            .bind(sequence)
+            .bind(at),
+        TaskEvent::TaskPrioritySet { priority, .. } => sqlx::query(update!("priority = $4"))
+            .bind(task_id)
+            .bind(sequence)
+            .bind(at)
+            .bind(priority.rank()),
+        TaskEvent::TaskTagsChanged { tags, .. } => sqlx::query(update!("tags = $4"))
+            .bind(task_id)
+            .bind(sequence)
+            .bind(at)
+            .bind(tags.to_strings()),
+        TaskEvent::TaskDueDateSet { due, .. } => {
+            sqlx::query(update!("due_at = $4, due_date = $5, time_zone = $6"))
+                .bind(task_id)
+                .bind(sequence)
+                .bind(at)
+                .bind(due.instant())
+                .bind(due.date())
+                .bind(due.time_zone.to_string())
+        }
+        TaskEvent::TaskDueDateCleared { .. } => {
+            sqlx::query(update!("due_at = NULL, due_date = NULL, time_zone = NULL"))
+                .bind(task_id)
+                .bind(sequence)
+                .bind(at)
+        }
+        TaskEvent::TaskRemindersSet { reminders, .. } => sqlx::query(update!("reminders = $4"))
+            .bind(task_id)
+            .bind(sequence)
+            .bind(at)
+            .bind(to_json(&reminders)?),
+        TaskEvent::TaskRecurrenceSet { series, .. } => {
+            sqlx::query(update!("recurrence = $4, series_id = $5, occurrence = $6"))
+                .bind(task_id)
+                .bind(sequence)
+                .bind(at)
+                .bind(series.rule.as_str().to_owned())
+                .bind(series.id)
+                .bind(series.occurrence as i32)
+        }
+        TaskEvent::TaskRecurrenceCleared { .. } => sqlx::query(update!(
+            "recurrence = NULL, series_id = NULL, occurrence = NULL"
+        ))
+        .bind(task_id)
+        .bind(sequence)
         .bind(at),
-        TaskEvent::TaskCompleted { completed_at } => sqlx::query(
-            "UPDATE task_list SET status = 'completed', completed_at = $3, version = $2, updated_at = $3 WHERE id = $1",
-        )
-        .bind(task_id)
-        .bind(sequence)
-        .bind(completed_at),
-        TaskEvent::TaskReopened { reopened_at } => sqlx::query(
-            "UPDATE task_list SET status = 'open', completed_at = NULL, version = $2, updated_at = $3 WHERE id = $1",
-        )
-        .bind(task_id)
-        .bind(sequence)
-        .bind(reopened_at),
-        TaskEvent::TaskDeleted { deleted_at } => sqlx::query(
-            "UPDATE task_list SET deleted_at = $3, version = $2, updated_at = $3 WHERE id = $1",
-        )
-        .bind(task_id)
-        .bind(sequence)
-        .bind(deleted_at),
     };
     let applied = query.execute(&mut *tx).await?.rows_affected();
     if applied != 1 {
@@ -147,6 +232,51 @@ async fn apply_event(
         )));
     }
     Ok(())
+}
+
+struct NewRow<'a> {
+    id: Uuid,
+    user_id: &'a str,
+    title: String,
+    description: Option<String>,
+    version: i64,
+    created_at: DateTime<Utc>,
+    priority: Priority,
+    tags: TagSet,
+    due: Option<Due>,
+    reminders: Reminders,
+    series: Option<Series>,
+}
+
+async fn insert_task(tx: &mut PgConnection, row: NewRow<'_>) -> Result<(), ProjectionError> {
+    sqlx::query(
+        "INSERT INTO task_list (id, user_id, title, description, status, version, created_at, updated_at,
+                                priority, tags, due_at, due_date, time_zone, reminders, recurrence,
+                                series_id, occurrence)
+         VALUES ($1, $2, $3, $4, 'open', $5, $6, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+    )
+    .bind(row.id)
+    .bind(row.user_id)
+    .bind(row.title)
+    .bind(row.description)
+    .bind(row.version)
+    .bind(row.created_at)
+    .bind(row.priority.rank())
+    .bind(row.tags.to_strings())
+    .bind(row.due.map(|d| d.instant()))
+    .bind(row.due.and_then(|d| d.date()))
+    .bind(row.due.map(|d| d.time_zone.to_string()))
+    .bind(to_json(&row.reminders)?)
+    .bind(row.series.as_ref().map(|s| s.rule.as_str().to_owned()))
+    .bind(row.series.as_ref().map(|s| s.id))
+    .bind(row.series.as_ref().map(|s| s.occurrence as i32))
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+fn to_json(reminders: &Reminders) -> Result<serde_json::Value, ProjectionError> {
+    serde_json::to_value(reminders).map_err(|e| ProjectionError::Invalid(e.to_string()))
 }
 
 /// A task as the read model holds it.
@@ -162,10 +292,45 @@ pub struct TaskRow {
     pub updated_at: DateTime<Utc>,
     pub completed_at: Option<DateTime<Utc>>,
     pub deleted_at: Option<DateTime<Utc>>,
+    pub priority: i16,
+    pub tags: Vec<String>,
+    pub due_at: Option<DateTime<Utc>>,
+    pub due_date: Option<chrono::NaiveDate>,
+    pub time_zone: Option<String>,
+    pub reminders: serde_json::Value,
+    pub recurrence: Option<String>,
+    pub series_id: Option<Uuid>,
+    pub occurrence: Option<i32>,
 }
 
-const COLUMNS: &str =
-    "id, user_id, title, description, status, version, created_at, updated_at, completed_at, deleted_at";
+impl TaskRow {
+    /// The due date as the domain knows it.
+    pub fn due(&self) -> Option<Due> {
+        let zone = self
+            .time_zone
+            .as_deref()
+            .and_then(|z| TimeZone::parse(z).ok())
+            .unwrap_or(TimeZone::UTC);
+        match (self.due_date, self.due_at) {
+            (Some(date), _) => Some(Due::all_day(date, zone)),
+            (None, Some(at)) => Some(Due::at(at, zone)),
+            (None, None) => None,
+        }
+    }
+
+    pub fn reminders(&self) -> Reminders {
+        serde_json::from_value(self.reminders.clone()).unwrap_or_default()
+    }
+
+    /// The next reminder that will fire after `now`, if any.
+    pub fn next_reminder_at(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.reminders().next_after(now, self.due().as_ref())
+    }
+}
+
+const COLUMNS: &str = "id, user_id, title, description, status, version, created_at, updated_at, \
+     completed_at, deleted_at, priority, tags, due_at, due_date, time_zone, reminders, recurrence, \
+     series_id, occurrence";
 
 /// One of `user_id`'s tasks that is not deleted.
 #[tracing::instrument(skip(executor))]

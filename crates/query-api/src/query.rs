@@ -5,8 +5,9 @@ use async_graphql::connection::{Connection, CursorType, Edge};
 use async_graphql::{Context, Enum, Object, SimpleObject, ID};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use chrono::{DateTime, Utc};
-use command_api::{Actor, ErrorCode};
+use chrono::{DateTime, NaiveDate, Utc};
+use command_api::{Actor, ErrorCode, PriorityLevel};
+use domain::values::{Priority, Reminder};
 use projections::task_list::{self, CreatedKey};
 use projections::TaskRow;
 use sqlx::PgPool;
@@ -22,6 +23,24 @@ pub enum TaskStatus {
     Completed,
 }
 
+/// A recurring task's place in its series.
+#[derive(Debug, SimpleObject)]
+pub struct SeriesInfo {
+    /// Shared by every occurrence of the series.
+    pub id: ID,
+    /// 1 for the first occurrence.
+    pub occurrence: i32,
+}
+
+/// A reminder: at an instant, or some minutes before the due time.
+#[derive(Debug, SimpleObject)]
+pub struct ReminderInfo {
+    pub at: Option<DateTime<Utc>>,
+    pub minutes_before: Option<i32>,
+    /// When it fires for the current due date.
+    pub fires_at: Option<DateTime<Utc>>,
+}
+
 /// A task as the read model holds it.
 #[derive(Debug, SimpleObject)]
 pub struct Task {
@@ -30,6 +49,21 @@ pub struct Task {
     pub description: Option<String>,
     pub status: TaskStatus,
     pub completed: bool,
+    pub priority: PriorityLevel,
+    /// Normalised to lower case, sorted.
+    pub tags: Vec<String>,
+    /// The instant the task falls due (for an all-day task, the end of its day).
+    pub due_at: Option<DateTime<Utc>>,
+    /// Set for all-day tasks.
+    pub due_date: Option<NaiveDate>,
+    /// The IANA zone of the due date and recurrence.
+    pub time_zone: Option<String>,
+    pub reminders: Vec<ReminderInfo>,
+    /// The next reminder that will fire, if any.
+    pub next_reminder_at: Option<DateTime<Utc>>,
+    /// The repeat rule as RRULE text.
+    pub recurrence: Option<String>,
+    pub series: Option<SeriesInfo>,
     /// The version of the last event the read model has applied.
     pub version: i64,
     pub created_at: DateTime<Utc>,
@@ -44,12 +78,48 @@ impl From<TaskRow> for Task {
         } else {
             TaskStatus::Open
         };
+        let due = row.due();
+        let reminders = row
+            .reminders()
+            .as_slice()
+            .iter()
+            .map(|reminder| ReminderInfo {
+                at: match reminder {
+                    Reminder::At(at) => Some(*at),
+                    Reminder::MinutesBefore(_) => None,
+                },
+                minutes_before: match reminder {
+                    Reminder::MinutesBefore(minutes) => i32::try_from(*minutes).ok(),
+                    Reminder::At(_) => None,
+                },
+                fires_at: reminder.fires_at(due.as_ref()),
+            })
+            .collect();
+        let priority = match row.priority {
+            1 => Priority::Low,
+            2 => Priority::Medium,
+            3 => Priority::High,
+            4 => Priority::Urgent,
+            _ => Priority::None,
+        };
         Self {
             id: ID(row.id.to_string()),
+            next_reminder_at: row.next_reminder_at(Utc::now()),
             title: row.title,
             description: row.description,
             status,
             completed: status == TaskStatus::Completed,
+            priority: priority.into(),
+            tags: row.tags,
+            due_at: row.due_at,
+            due_date: row.due_date,
+            time_zone: row.time_zone,
+            reminders,
+            recurrence: row.recurrence,
+            series: row.series_id.map(|id| SeriesInfo {
+                id: ID(id.to_string()),
+                occurrence: row.occurrence.unwrap_or(1),
+            }),
             version: row.version,
             created_at: row.created_at,
             updated_at: row.updated_at,

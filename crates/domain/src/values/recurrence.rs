@@ -13,7 +13,15 @@ use crate::ValidationError;
 #[serde(transparent)]
 pub struct Recurrence(String);
 
-const ALLOWED_PARTS: [&str; 7] = ["FREQ", "INTERVAL", "BYDAY", "BYMONTHDAY", "COUNT", "UNTIL", "WKST"];
+const ALLOWED_PARTS: [&str; 7] = [
+    "FREQ",
+    "INTERVAL",
+    "BYDAY",
+    "BYMONTHDAY",
+    "COUNT",
+    "UNTIL",
+    "WKST",
+];
 const FREQUENCIES: [&str; 4] = ["DAILY", "WEEKLY", "MONTHLY", "YEARLY"];
 /// How many occurrences are examined to find the next one.
 const SEARCH_LIMIT: usize = 50_000;
@@ -21,12 +29,19 @@ const SEARCH_LIMIT: usize = 50_000;
 impl Recurrence {
     pub const MAX_CHARS: usize = 200;
 
-    /// Parses `raw` for a series that starts at `start` in `zone`.
-    pub fn parse(raw: &str, start: DateTime<Utc>, zone: TimeZone) -> Result<Self, ValidationError> {
+    /// Parses the rule's text. Whether it has any occurrence depends on where
+    /// the series starts: see [`Recurrence::ensure_occurs`].
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
         let text = raw.trim();
-        let text = text.strip_prefix("RRULE:").unwrap_or(text).to_ascii_uppercase();
+        let text = text
+            .strip_prefix("RRULE:")
+            .unwrap_or(text)
+            .to_ascii_uppercase();
         if text.is_empty() || text.len() > Self::MAX_CHARS {
-            return Err(invalid(format!("must be 1 to {} characters", Self::MAX_CHARS)));
+            return Err(invalid(format!(
+                "must be 1 to {} characters",
+                Self::MAX_CHARS
+            )));
         }
         let mut frequency = None;
         let (mut count, mut until) = (false, false);
@@ -54,7 +69,9 @@ impl Recurrence {
         match frequency.as_deref() {
             Some(f) if FREQUENCIES.contains(&f) => {}
             Some(f) => {
-                return Err(invalid(format!("FREQ={f} is not supported; use DAILY, WEEKLY, MONTHLY or YEARLY")))
+                return Err(invalid(format!(
+                    "FREQ={f} is not supported; use DAILY, WEEKLY, MONTHLY or YEARLY"
+                )))
             }
             None => return Err(invalid("FREQ is required")),
         }
@@ -62,15 +79,26 @@ impl Recurrence {
             return Err(invalid("COUNT and UNTIL cannot both be given"));
         }
         let rule = Self(text);
-        let set = rule.build(start, zone)?;
+        rule.build(DateTime::UNIX_EPOCH, TimeZone::UTC)?;
+        Ok(rule)
+    }
+
+    /// Refuses a rule with no occurrence for a series starting at `start`, such
+    /// as one whose UNTIL lies before it.
+    pub fn ensure_occurs(
+        &self,
+        start: DateTime<Utc>,
+        zone: TimeZone,
+    ) -> Result<(), ValidationError> {
+        let set = self.build(start, zone)?;
         if set.into_iter().next().is_none() {
-            return Err(invalid(if until {
+            return Err(invalid(if self.0.contains("UNTIL=") {
                 "UNTIL is before the first occurrence"
             } else {
                 "the rule has no occurrences"
             }));
         }
-        Ok(rule)
+        Ok(())
     }
 
     pub fn as_str(&self) -> &str {
@@ -102,9 +130,19 @@ impl Recurrence {
     }
 
     /// Every occurrence of the series, up to `limit`.
-    pub fn occurrences(&self, start: DateTime<Utc>, zone: TimeZone, limit: usize) -> Vec<DateTime<Utc>> {
+    pub fn occurrences(
+        &self,
+        start: DateTime<Utc>,
+        zone: TimeZone,
+        limit: usize,
+    ) -> Vec<DateTime<Utc>> {
         self.build(start, zone)
-            .map(|set| set.into_iter().take(limit).map(|at| at.with_timezone(&Utc)).collect())
+            .map(|set| {
+                set.into_iter()
+                    .take(limit)
+                    .map(|at| at.with_timezone(&Utc))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 }
@@ -147,7 +185,9 @@ mod tests {
             "FREQ=DAILY;INTERVAL=x",
             "nonsense",
         ] {
-            let err = Recurrence::parse(bad, start, TimeZone::UTC).unwrap_err();
+            let err = Recurrence::parse(bad)
+                .and_then(|rule| rule.ensure_occurs(start, TimeZone::UTC))
+                .unwrap_err();
             assert_eq!(err.field, "recurrence", "{bad}");
         }
     }
@@ -155,20 +195,23 @@ mod tests {
     #[test]
     fn weekly_on_mondays_and_last_friday_of_the_month() {
         let start = local_nine("Europe/Berlin", 2026, 1, 5); // a Monday
-        let weekly = Recurrence::parse("FREQ=WEEKLY;BYDAY=MO", start, zone("Europe/Berlin")).unwrap();
-        let next = weekly.next_after(start, zone("Europe/Berlin"), start).unwrap();
+        let weekly = Recurrence::parse("FREQ=WEEKLY;BYDAY=MO").unwrap();
+        let next = weekly
+            .next_after(start, zone("Europe/Berlin"), start)
+            .unwrap();
         assert_eq!(next, local_nine("Europe/Berlin", 2026, 1, 12));
 
-        let monthly =
-            Recurrence::parse("RRULE:FREQ=MONTHLY;BYDAY=-1FR", start, zone("Europe/Berlin")).unwrap();
-        let first = monthly.next_after(start, zone("Europe/Berlin"), start).unwrap();
+        let monthly = Recurrence::parse("RRULE:FREQ=MONTHLY;BYDAY=-1FR").unwrap();
+        let first = monthly
+            .next_after(start, zone("Europe/Berlin"), start)
+            .unwrap();
         assert_eq!(first, local_nine("Europe/Berlin", 2026, 1, 30));
     }
 
     #[test]
     fn count_ends_the_series() {
         let start = local_nine("UTC", 2026, 1, 1);
-        let rule = Recurrence::parse("FREQ=DAILY;COUNT=3", start, TimeZone::UTC).unwrap();
+        let rule = Recurrence::parse("FREQ=DAILY;COUNT=3").unwrap();
         let day3 = local_nine("UTC", 2026, 1, 3);
         assert_eq!(rule.next_after(start, TimeZone::UTC, day3), None);
     }
@@ -210,7 +253,8 @@ mod tests {
             let zone = zone(name);
             let first_day = chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap() + chrono::Days::new(u64::from(day_offset));
             let start = local_nine(name, first_day.year(), first_day.month(), first_day.day());
-            let recurrence = Recurrence::parse(&rule, start, zone).unwrap();
+            let recurrence = Recurrence::parse(&rule).unwrap();
+            recurrence.ensure_occurs(start, zone).unwrap();
             let expected = recurrence.occurrences(start, zone, 41);
             let mut walked = Vec::new();
             let mut current = start;
@@ -242,7 +286,8 @@ mod tests {
             let zone = zone(name);
             let start = local_nine(name, 2026, 3, 1);
             let until = (start + chrono::Duration::days(days)).format("%Y%m%dT%H%M%SZ").to_string();
-            let recurrence = Recurrence::parse(&format!("FREQ=DAILY;UNTIL={until}"), start, zone).unwrap();
+            let recurrence = Recurrence::parse(&format!("FREQ=DAILY;UNTIL={until}")).unwrap();
+            recurrence.ensure_occurs(start, zone).unwrap();
             let limit = start + chrono::Duration::days(days);
             let mut current = start;
             let mut seen = 0;

@@ -73,7 +73,9 @@ impl Reminders {
     }
 
     pub fn has_offsets(&self) -> bool {
-        self.0.iter().any(|r| matches!(r, Reminder::MinutesBefore(_)))
+        self.0
+            .iter()
+            .any(|r| matches!(r, Reminder::MinutesBefore(_)))
     }
 
     /// The earliest firing time not before `now`: reminders already past never
@@ -111,10 +113,15 @@ mod tests {
     #[test]
     fn offsets_need_a_due_date_and_follow_it() {
         assert_eq!(
-            Reminders::parse(vec![Reminder::MinutesBefore(30)], None).unwrap_err().field,
+            Reminders::parse(vec![Reminder::MinutesBefore(30)], None)
+                .unwrap_err()
+                .field,
             "reminders"
         );
-        let due = Due::at(Utc.with_ymd_and_hms(2026, 5, 1, 9, 0, 0).unwrap(), Zone::UTC);
+        let due = Due::at(
+            Utc.with_ymd_and_hms(2026, 5, 1, 9, 0, 0).unwrap(),
+            Zone::UTC,
+        );
         let reminders = Reminders::parse(vec![Reminder::MinutesBefore(30)], Some(&due)).unwrap();
         let now = Utc.with_ymd_and_hms(2026, 5, 1, 0, 0, 0).unwrap();
         assert_eq!(

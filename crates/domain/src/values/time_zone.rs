@@ -14,10 +14,9 @@ impl TimeZone {
     pub const UTC: Self = Self(Tz::UTC);
 
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
-        raw.trim()
-            .parse::<Tz>()
-            .map(Self)
-            .map_err(|_| ValidationError::new("timeZone", format!("{raw:?} is not an IANA time zone")))
+        raw.trim().parse::<Tz>().map(Self).map_err(|_| {
+            ValidationError::new("timeZone", format!("{raw:?} is not an IANA time zone"))
+        })
     }
 
     pub fn tz(self) -> Tz {
@@ -51,7 +50,13 @@ mod tests {
 
     #[test]
     fn knows_iana_names_only() {
-        assert_eq!(TimeZone::parse("Europe/Berlin").unwrap().to_string(), "Europe/Berlin");
-        assert_eq!(TimeZone::parse("Mars/Olympus").unwrap_err().field, "timeZone");
+        assert_eq!(
+            TimeZone::parse("Europe/Berlin").unwrap().to_string(),
+            "Europe/Berlin"
+        );
+        assert_eq!(
+            TimeZone::parse("Mars/Olympus").unwrap_err().field,
+            "timeZone"
+        );
     }
 }
