@@ -6,5 +6,6 @@ mod bad_input;
 mod concurrency;
 mod helpers;
 mod kafka;
+mod recurring;
 mod relay;
 mod spine;
