@@ -2,6 +2,7 @@
 //! so Dapr subscribers and plain Kafka clients read them alike.
 
 use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// The `content-type` header value of every published message.
@@ -10,7 +11,7 @@ pub const CLOUDEVENTS_CONTENT_TYPE: &str = "application/cloudevents+json";
 pub const TASK_EVENT_SOURCE: &str = "taskledger/event-store";
 
 /// A CloudEvents 1.0 envelope around `data`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct CloudEvent<T> {
     pub specversion: String,
     /// Deterministic: the stored event's id, so a redelivered message has the same id.
@@ -30,7 +31,7 @@ pub struct CloudEvent<T> {
 }
 
 /// The `data` of a message on `task-events`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct TaskEventData {
     /// The stored event type, for example `TaskCompleted`.
     pub event_type: String,
@@ -45,6 +46,37 @@ pub struct TaskEventData {
     /// Position in the global log; increases in commit-safe order.
     pub global_position: i64,
     pub schema_version: String,
+}
+
+/// The `data` of a message on `reminders`: a reminder that is due.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ReminderEventData {
+    /// Deterministic per task, reminder and due time, so a replay never
+    /// notifies twice.
+    pub reminder_id: String,
+    pub task_id: String,
+    pub title: String,
+    pub due_at: Option<DateTime<Utc>>,
+    pub remind_at: DateTime<Utc>,
+    pub user_id: String,
+}
+
+/// The published message types and the file each one's JSON Schema is kept
+/// in, under `docs/schemas/`.
+pub fn json_schemas() -> Vec<(&'static str, String)> {
+    let pretty = |schema: schemars::Schema| {
+        serde_json::to_string_pretty(&schema).expect("a schema serializes") + "\n"
+    };
+    vec![
+        (
+            "task-event.schema.json",
+            pretty(schemars::schema_for!(CloudEvent<TaskEventData>)),
+        ),
+        (
+            "reminder-event.schema.json",
+            pretty(schemars::schema_for!(CloudEvent<ReminderEventData>)),
+        ),
+    ]
 }
 
 /// The CloudEvents `type` for a stored event: `TaskCompleted` version `1.0`
@@ -69,6 +101,48 @@ pub fn task_cloud_event_type(event_type: &str, event_version: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Analytics consumers validate against the committed schemas; they must
+    /// describe what is published. Regenerate with
+    /// `UPDATE_SCHEMAS=1 cargo test -p domain committed_schemas`.
+    #[test]
+    fn committed_schemas_match_the_types() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/schemas");
+        for (file, generated) in json_schemas() {
+            let path = dir.join(file);
+            if std::env::var_os("UPDATE_SCHEMAS").is_some() {
+                std::fs::create_dir_all(&dir).unwrap();
+                std::fs::write(&path, &generated).unwrap();
+            }
+            let committed = std::fs::read_to_string(&path).unwrap_or_default();
+            assert!(
+                committed == generated,
+                "docs/schemas/{file} is out of date with the Rust types; \
+                 run UPDATE_SCHEMAS=1 cargo test -p domain committed_schemas"
+            );
+        }
+    }
+
+    #[test]
+    fn a_published_task_event_validates_its_shape() {
+        let (_, schema) = &json_schemas()[0];
+        let schema: serde_json::Value = serde_json::from_str(schema).unwrap();
+        let required = schema["required"].as_array().unwrap();
+        for field in [
+            "specversion",
+            "id",
+            "source",
+            "type",
+            "subject",
+            "time",
+            "data",
+        ] {
+            assert!(
+                required.contains(&serde_json::json!(field)),
+                "{field} is required"
+            );
+        }
+    }
 
     #[test]
     fn cloud_event_types_are_versioned_snake_case() {
