@@ -15,7 +15,7 @@ use event_store::kafka::dead_letter_topic;
 use event_store::relay::{Relay, RelaySettings};
 use projections::{ConsumerSettings, ProjectionConsumer, RecurrenceProcessor, TaskListProjection};
 use query_api::auth::TokenVerifier;
-use query_api::ApiState;
+use query_api::{ApiState, ReadYourWrites};
 use sqlx::PgPool;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -183,8 +183,18 @@ pub async fn start(
             event_store::task_store(pool.clone()),
             TaskServices::default(),
         );
+        let read_pool = event_store::connect_with_timeout(
+            settings.database_url()?,
+            settings.db_max_connections,
+            Some(Duration::from_millis(settings.read_statement_timeout_ms)),
+        )
+        .await
+        .context("connecting the read pool")?;
+        let read_your_writes = ReadYourWrites {
+            max_wait: Duration::from_millis(settings.read_your_writes_wait_ms),
+        };
         let state = ApiState {
-            schema: query_api::build_schema(pool.clone(), commands),
+            schema: query_api::build_schema(read_pool, commands, read_your_writes),
             verifier: Arc::new(TokenVerifier::new(&settings.jwt_secret()?)),
             pool: pool.clone(),
             producer: kafka

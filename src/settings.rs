@@ -92,6 +92,22 @@ pub struct Settings {
         global = true
     )]
     pub http_addr: String,
+    /// Longest a client query may run, in milliseconds.
+    #[arg(
+        long,
+        env = "TASKLEDGER_READ_STATEMENT_TIMEOUT_MS",
+        default_value_t = 5000,
+        global = true
+    )]
+    pub read_statement_timeout_ms: u64,
+    /// Longest a query waits for the read model to reach a requested version.
+    #[arg(
+        long,
+        env = "TASKLEDGER_READ_YOUR_WRITES_WAIT_MS",
+        default_value_t = 2000,
+        global = true
+    )]
+    pub read_your_writes_wait_ms: u64,
     /// HS256 secret for bearer tokens (at least 32 bytes); required outside local mode.
     #[arg(
         long,
@@ -117,6 +133,8 @@ impl Settings {
             consumer_group_prefix: None,
             relay_name: "task-events".into(),
             http_addr: "127.0.0.1:8080".into(),
+            read_statement_timeout_ms: 5000,
+            read_your_writes_wait_ms: 2000,
             jwt_secret: None,
         }
     }

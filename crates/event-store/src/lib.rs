@@ -29,7 +29,20 @@ pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
 
 /// Opens a connection pool; `max_connections` bounds what this process may hold.
 pub async fn connect(database_url: &str, max_connections: u32) -> Result<PgPool, sqlx::Error> {
-    let options: PgConnectOptions = database_url.parse()?;
+    connect_with_timeout(database_url, max_connections, None).await
+}
+
+/// Like [`connect`], with every statement cut off after `statement_timeout`:
+/// for pools that serve client queries.
+pub async fn connect_with_timeout(
+    database_url: &str,
+    max_connections: u32,
+    statement_timeout: Option<Duration>,
+) -> Result<PgPool, sqlx::Error> {
+    let mut options: PgConnectOptions = database_url.parse()?;
+    if let Some(timeout) = statement_timeout {
+        options = options.options([("statement_timeout", timeout.as_millis().to_string())]);
+    }
     PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(5))

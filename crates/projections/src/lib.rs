@@ -4,6 +4,7 @@
 mod consumer;
 mod recurrence;
 pub mod task_list;
+pub mod task_query;
 
 pub use consumer::{ConsumerSettings, Outcome, Projection, ProjectionConsumer, ProjectionError};
 pub use recurrence::RecurrenceProcessor;

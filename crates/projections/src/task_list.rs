@@ -328,7 +328,8 @@ impl TaskRow {
     }
 }
 
-const COLUMNS: &str = "id, user_id, title, description, status, version, created_at, updated_at, \
+pub(crate) const COLUMNS: &str =
+    "id, user_id, title, description, status, version, created_at, updated_at, \
      completed_at, deleted_at, priority, tags, due_at, due_date, time_zone, reminders, recurrence, \
      series_id, occurrence";
 
@@ -346,47 +347,4 @@ pub async fn find<'e>(
     .bind(user_id)
     .fetch_optional(executor)
     .await
-}
-
-/// The keyset position of a row in the newest-first listing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CreatedKey {
-    pub created_at: DateTime<Utc>,
-    pub id: Uuid,
-}
-
-/// Up to `limit` of `user_id`'s tasks, newest first, strictly after `after`.
-#[tracing::instrument(skip(executor))]
-pub async fn newest_first<'e>(
-    executor: impl PgExecutor<'e>,
-    user_id: &str,
-    after: Option<CreatedKey>,
-    limit: i64,
-) -> Result<Vec<TaskRow>, sqlx::Error> {
-    match after {
-        None => {
-            sqlx::query_as(&format!(
-                "SELECT {COLUMNS} FROM task_list
-                  WHERE user_id = $1 AND deleted_at IS NULL
-                  ORDER BY created_at DESC, id DESC LIMIT $2"
-            ))
-            .bind(user_id)
-            .bind(limit)
-            .fetch_all(executor)
-            .await
-        }
-        Some(key) => {
-            sqlx::query_as(&format!(
-                "SELECT {COLUMNS} FROM task_list
-                  WHERE user_id = $1 AND deleted_at IS NULL AND (created_at, id) < ($2, $3)
-                  ORDER BY created_at DESC, id DESC LIMIT $4"
-            ))
-            .bind(user_id)
-            .bind(key.created_at)
-            .bind(key.id)
-            .bind(limit)
-            .fetch_all(executor)
-            .await
-        }
-    }
 }

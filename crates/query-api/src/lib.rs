@@ -3,8 +3,9 @@
 //! and the health and metrics endpoints.
 
 pub mod auth;
+mod listing;
 mod query;
 mod server;
 
-pub use query::TaskQuery;
+pub use query::{ReadYourWrites, TaskQuery};
 pub use server::{build_schema, router, serve, ApiState, TaskledgerSchema};

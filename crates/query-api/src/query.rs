@@ -1,17 +1,21 @@
 //! The GraphQL query root over the task list read model. Every query is scoped
 //! to the verified caller.
 
-use async_graphql::connection::{Connection, CursorType, Edge};
+use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, Enum, Object, SimpleObject, ID};
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use chrono::{DateTime, NaiveDate, Utc};
 use command_api::{Actor, ErrorCode, PriorityLevel};
 use domain::values::{Priority, Reminder};
-use projections::task_list::{self, CreatedKey};
+use projections::task_list;
+use projections::task_query::{self, ListQuery};
 use projections::TaskRow;
 use sqlx::PgPool;
 use uuid::Uuid;
+
+use crate::listing::{
+    decode_cursor, encode_cursor, fingerprint, to_filter, to_order, to_search, Refusal, TaskFilter,
+    TaskOrder, TaskSearch,
+};
 
 /// Page size when `first` is not given, and the most one page may hold.
 const DEFAULT_PAGE: i64 = 20;
@@ -128,98 +132,261 @@ impl From<TaskRow> for Task {
     }
 }
 
-/// An opaque cursor: the row's position in the newest-first order.
-struct TaskCursor(CreatedKey);
-
-impl CursorType for TaskCursor {
-    type Error = &'static str;
-
-    fn decode_cursor(s: &str) -> Result<Self, Self::Error> {
-        const INVALID: &str = "the cursor is not one this API issued";
-        let bytes = URL_SAFE_NO_PAD.decode(s).map_err(|_| INVALID)?;
-        let text = String::from_utf8(bytes).map_err(|_| INVALID)?;
-        let (micros, id) = text.split_once('|').ok_or(INVALID)?;
-        let created_at = micros
-            .parse()
-            .ok()
-            .and_then(DateTime::<Utc>::from_timestamp_micros)
-            .ok_or(INVALID)?;
-        let id = Uuid::parse_str(id).map_err(|_| INVALID)?;
-        Ok(Self(CreatedKey { created_at, id }))
-    }
-
-    fn encode_cursor(&self) -> String {
-        let text = format!("{}|{}", self.0.created_at.timestamp_micros(), self.0.id);
-        URL_SAFE_NO_PAD.encode(text)
-    }
-}
-
 #[derive(Default)]
 pub struct TaskQuery;
 
 #[Object]
 impl TaskQuery {
-    /// One of your tasks, or `null` if there is no such task of yours.
-    async fn task(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Task>> {
+    /// One of your tasks, or `null` if there is no such task of yours. With
+    /// `minVersion` (a mutation's `version`), waits up to the read-your-writes
+    /// bound for the read model to catch up; compare `version` to tell.
+    async fn task(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        min_version: Option<i64>,
+    ) -> async_graphql::Result<Option<Task>> {
         let actor = Actor::from_context(ctx)?;
         let Ok(id) = Uuid::parse_str(id.as_str()) else {
             return Err(ErrorCode::Validation
                 .error("id: must be a UUID")
                 .extend_with_field("id"));
         };
+        if let Some(version) = min_version {
+            wait_for(ctx, id, version).await?;
+        }
         let row = task_list::find(pool(ctx)?, actor.user_id.as_str(), id)
             .await
             .map_err(database_error)?;
         Ok(row.map(Task::from))
     }
 
-    /// Your tasks, newest first, as a Relay connection.
+    /// Your tasks as a Relay connection: filtered, searched, ordered, paged.
+    /// Pages hold 20 tasks unless `first`/`last` say otherwise (at most 100).
+    #[allow(clippy::too_many_arguments)]
+    #[graphql(
+        complexity = "(first.unwrap_or(20).max(last.unwrap_or(0)).clamp(1, 100) as usize) * child_complexity + 1"
+    )]
     async fn tasks(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Page size: default 20, at most 100.")] first: Option<i32>,
-        #[graphql(desc = "A cursor from a previous page's `pageInfo.endCursor`.")] after: Option<
-            String,
-        >,
-    ) -> async_graphql::Result<Connection<String, Task>> {
+        filter: Option<TaskFilter>,
+        search: Option<TaskSearch>,
+        order_by: Option<TaskOrder>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+        #[graphql(desc = "Wait (bounded) until the read model holds this task at this version.")]
+        wait_for_task: Option<ID>,
+        wait_for_version: Option<i64>,
+    ) -> async_graphql::Result<Connection<String, Task, TaskConnectionExtra>> {
         let actor = Actor::from_context(ctx)?;
-        let limit = match first {
-            None => DEFAULT_PAGE,
-            Some(n) if (0..=MAX_PAGE as i32).contains(&n) => i64::from(n),
-            Some(_) => {
-                return Err(ErrorCode::Validation
-                    .error(format!("first: must be between 0 and {MAX_PAGE}"))
-                    .extend_with_field("first"))
-            }
+        let refused = |r: Refusal| {
+            ErrorCode::Validation
+                .error(format!("{}: {}", r.field, r.reason))
+                .extend_with_field(r.field)
         };
-        let after = after
-            .as_deref()
-            .map(TaskCursor::decode_cursor)
+        let filter = filter
+            .as_ref()
+            .map(to_filter)
             .transpose()
-            .map_err(|reason| {
-                ErrorCode::Validation
-                    .error(format!("after: {reason}"))
-                    .extend_with_field("after")
-            })?;
-        let mut rows = task_list::newest_first(
-            pool(ctx)?,
-            actor.user_id.as_str(),
-            after.as_ref().map(|c| c.0),
-            limit + 1,
-        )
-        .await
-        .map_err(database_error)?;
-        let has_next = rows.len() as i64 > limit;
-        rows.truncate(limit as usize);
-        let mut connection = Connection::new(after.is_some(), has_next);
-        connection.edges.extend(rows.into_iter().map(|row| {
-            let cursor = TaskCursor(CreatedKey {
-                created_at: row.created_at,
-                id: row.id,
-            });
-            Edge::new(cursor.encode_cursor(), Task::from(row))
+            .map_err(refused)?;
+        let search = search
+            .as_ref()
+            .map(to_search)
+            .transpose()
+            .map_err(refused)?;
+        let order = to_order(order_by, search.is_some()).map_err(refused)?;
+        let fingerprint = fingerprint(&filter, &search, order);
+        let (limit, backwards, cursor) = match (first, last) {
+            (Some(_), Some(_)) => {
+                return Err(refused(Refusal {
+                    field: "last",
+                    reason: "give first or last, not both".into(),
+                }))
+            }
+            (_, Some(n)) => (
+                page_size("last", Some(n))?,
+                true,
+                before.as_deref().map(|c| ("before", c)),
+            ),
+            (n, None) => (
+                page_size("first", n)?,
+                false,
+                after.as_deref().map(|c| ("after", c)),
+            ),
+        };
+        let from = cursor
+            .map(|(field, c)| decode_cursor(field, c, fingerprint, order))
+            .transpose()
+            .map_err(refused)?;
+        let stale = match (wait_for_task, wait_for_version) {
+            (Some(id), Some(version)) => {
+                let id = Uuid::parse_str(id.as_str()).map_err(|_| {
+                    ErrorCode::Validation
+                        .error("waitForTask: must be a UUID")
+                        .extend_with_field("waitForTask")
+                })?;
+                !wait_for(ctx, id, version).await?
+            }
+            _ => false,
+        };
+        let query = ListQuery {
+            user_id: actor.user_id.to_string(),
+            filter,
+            search,
+            order,
+            from,
+            backwards,
+            limit: limit + 1,
+        };
+        let mut tx = pool(ctx)?.begin().await.map_err(database_error)?;
+        let mut rows = task_query::list(&mut tx, &query)
+            .await
+            .map_err(database_error)?;
+        drop(tx);
+        let more = rows.len() as i64 > limit;
+        if more {
+            if backwards {
+                rows.remove(0);
+            } else {
+                rows.truncate(limit as usize);
+            }
+        }
+        let (has_previous, has_next) = if backwards {
+            (more, query.from.is_some())
+        } else {
+            (query.from.is_some(), more)
+        };
+        let mut connection = Connection::with_additional_fields(
+            has_previous,
+            has_next,
+            TaskConnectionExtra { query, stale },
+        );
+        connection.edges.extend(rows.into_iter().map(|listed| {
+            Edge::new(
+                encode_cursor(&listed.position, fingerprint),
+                Task::from(listed.task),
+            )
         }));
         Ok(connection)
+    }
+
+    /// Your tags with how many open and how many tasks in all carry each.
+    async fn tags(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<TagCount>> {
+        let actor = Actor::from_context(ctx)?;
+        let mut conn = pool(ctx)?.acquire().await.map_err(database_error)?;
+        let tags = task_query::tags(&mut conn, actor.user_id.as_str())
+            .await
+            .map_err(database_error)?;
+        Ok(tags
+            .into_iter()
+            .map(|(tag, open, total)| TagCount { tag, open, total })
+            .collect())
+    }
+
+    /// Your task counts: kept by the projection, except the two that depend on
+    /// the clock (overdue, due today).
+    async fn task_stats(&self, ctx: &Context<'_>) -> async_graphql::Result<TaskStats> {
+        let actor = Actor::from_context(ctx)?;
+        let mut tx = pool(ctx)?.begin().await.map_err(database_error)?;
+        let stats = task_query::stats(&mut tx, actor.user_id.as_str())
+            .await
+            .map_err(database_error)?;
+        let (overdue, due_today) = task_query::due_counts(&mut tx, actor.user_id.as_str())
+            .await
+            .map_err(database_error)?;
+        let by = |rank: usize| stats.open_by_priority.get(rank).copied().unwrap_or(0);
+        Ok(TaskStats {
+            open: stats.open,
+            completed: stats.completed,
+            deleted: stats.deleted,
+            overdue,
+            due_today,
+            open_by_priority: OpenByPriority {
+                none: by(0),
+                low: by(1),
+                medium: by(2),
+                high: by(3),
+                urgent: by(4),
+            },
+        })
+    }
+}
+
+/// Fields of the task connection beside `edges`, `nodes` and `pageInfo`.
+pub struct TaskConnectionExtra {
+    query: ListQuery,
+    stale: bool,
+}
+
+#[Object]
+impl TaskConnectionExtra {
+    /// How many tasks match, across all pages; counted only when asked for.
+    async fn total_count(&self, ctx: &Context<'_>) -> async_graphql::Result<i64> {
+        let mut tx = pool(ctx)?.begin().await.map_err(database_error)?;
+        task_query::count(&mut tx, &self.query)
+            .await
+            .map_err(database_error)
+    }
+
+    /// True when `waitForTask`/`waitForVersion` were given and the read model
+    /// had not caught up within the bound: the page may not show that change yet.
+    async fn stale(&self) -> bool {
+        self.stale
+    }
+}
+
+#[derive(Debug, SimpleObject)]
+pub struct TagCount {
+    pub tag: String,
+    pub open: i64,
+    pub total: i64,
+}
+
+#[derive(Debug, SimpleObject)]
+pub struct OpenByPriority {
+    pub none: i64,
+    pub low: i64,
+    pub medium: i64,
+    pub high: i64,
+    pub urgent: i64,
+}
+
+#[derive(Debug, SimpleObject)]
+pub struct TaskStats {
+    pub open: i64,
+    pub completed: i64,
+    /// In the trash.
+    pub deleted: i64,
+    pub overdue: i64,
+    pub due_today: i64,
+    pub open_by_priority: OpenByPriority,
+}
+
+/// How long a query may wait for the read model to catch up.
+#[derive(Debug, Clone, Copy)]
+pub struct ReadYourWrites {
+    pub max_wait: std::time::Duration,
+}
+
+async fn wait_for(ctx: &Context<'_>, id: Uuid, version: i64) -> async_graphql::Result<bool> {
+    let max_wait = ctx
+        .data_opt::<ReadYourWrites>()
+        .map_or(std::time::Duration::from_secs(2), |r| r.max_wait);
+    task_query::wait_for_version(pool(ctx)?, id, version, max_wait)
+        .await
+        .map_err(database_error)
+}
+
+fn page_size(field: &'static str, requested: Option<i32>) -> async_graphql::Result<i64> {
+    match requested {
+        None => Ok(DEFAULT_PAGE),
+        Some(n) if (0..=MAX_PAGE as i32).contains(&n) => Ok(i64::from(n)),
+        Some(_) => Err(ErrorCode::Validation
+            .error(format!("{field}: must be between 0 and {MAX_PAGE}"))
+            .extend_with_field(field)),
     }
 }
 

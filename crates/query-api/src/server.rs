@@ -21,7 +21,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::TokenVerifier;
-use crate::TaskQuery;
+use crate::{ReadYourWrites, TaskQuery};
 
 pub type TaskledgerSchema = Schema<TaskQuery, TaskMutation, EmptySubscription>;
 
@@ -29,10 +29,17 @@ pub type TaskledgerSchema = Schema<TaskQuery, TaskMutation, EmptySubscription>;
 const MAX_DEPTH: usize = 12;
 const MAX_COMPLEXITY: usize = 2_000;
 
-pub fn build_schema(pool: PgPool, commands: CommandService) -> TaskledgerSchema {
+/// The schema over `read_pool` (whose statements time out) for queries, with
+/// `commands` for mutations.
+pub fn build_schema(
+    read_pool: PgPool,
+    commands: CommandService,
+    read_your_writes: ReadYourWrites,
+) -> TaskledgerSchema {
     Schema::build(TaskQuery, TaskMutation, EmptySubscription)
-        .data(pool)
+        .data(read_pool)
         .data(commands)
+        .data(read_your_writes)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
         .finish()

@@ -1,0 +1,384 @@
+//! The GraphQL inputs of the task list (filter, search, order), their limits,
+//! and opaque cursors that carry the sort key and refuse to be reused with a
+//! different filter, search or order.
+
+use async_graphql::{Enum, InputObject};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use command_api::PriorityLevel;
+use domain::values::{Priority, Tag};
+use projections::task_query::{Filter, KeyValue, Order, Position, Search, SearchMode, Status};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// Bounds on one filter, each refused with `VALIDATION` naming it.
+pub const MAX_FILTER_DEPTH: usize = 4;
+pub const MAX_PREDICATES: usize = 40;
+pub const MAX_LIST: usize = 20;
+pub const MAX_SEARCH_CHARS: usize = 200;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+pub enum TaskStatusFilter {
+    Open,
+    Completed,
+    /// In the trash.
+    Deleted,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+pub enum TaskSearchMode {
+    /// Words, "quoted phrases", -exclusions and `or`, ranked.
+    FullText,
+    /// Type-ahead: each word is the start of a word in the task.
+    Prefix,
+    /// Forgives typos (trigram similarity to the title).
+    Fuzzy,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+pub enum TaskOrder {
+    /// Highest priority first, then soonest due (no due date last), then newest.
+    Smart,
+    DueAsc,
+    PriorityDesc,
+    CreatedDesc,
+    UpdatedDesc,
+    TitleAsc,
+    /// Best match first; only with `search`.
+    Relevance,
+}
+
+#[derive(Debug, InputObject)]
+pub struct PriorityFilter {
+    pub eq: Option<PriorityLevel>,
+    #[graphql(name = "in")]
+    pub any_of: Option<Vec<PriorityLevel>>,
+    pub gte: Option<PriorityLevel>,
+    pub lte: Option<PriorityLevel>,
+}
+
+#[derive(Debug, InputObject)]
+pub struct TagFilter {
+    pub contains_all: Option<Vec<String>>,
+    pub contains_any: Option<Vec<String>>,
+    /// A tag equal to this category or under it: `work` matches `work/clients`.
+    pub category: Option<String>,
+}
+
+#[derive(Debug, InputObject)]
+pub struct TimeRange {
+    pub after: Option<DateTime<Utc>>,
+    pub before: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, InputObject)]
+pub struct DueFilter {
+    pub before: Option<DateTime<Utc>>,
+    pub after: Option<DateTime<Utc>>,
+    pub between: Option<TimeRange>,
+    /// Open and past due.
+    pub overdue: Option<bool>,
+    /// Due today in the task's own time zone.
+    pub due_today: Option<bool>,
+    /// Has no due date.
+    pub none: Option<bool>,
+}
+
+/// Every field given must hold (AND); combine filters with `and`, `or`, `not`.
+/// Without a `status`, deleted tasks are left out.
+#[derive(Debug, InputObject)]
+pub struct TaskFilter {
+    pub and: Option<Vec<TaskFilter>>,
+    pub or: Option<Vec<TaskFilter>>,
+    pub not: Option<Box<TaskFilter>>,
+    pub status: Option<Vec<TaskStatusFilter>>,
+    pub priority: Option<PriorityFilter>,
+    pub tags: Option<TagFilter>,
+    pub due: Option<DueFilter>,
+    pub has_reminders: Option<bool>,
+    pub is_recurring: Option<bool>,
+    pub created: Option<TimeRange>,
+    pub updated: Option<TimeRange>,
+}
+
+#[derive(Debug, InputObject)]
+pub struct TaskSearch {
+    /// At most 200 characters.
+    pub query: String,
+    #[graphql(default_with = "TaskSearchMode::FullText")]
+    pub mode: TaskSearchMode,
+}
+
+/// Why an input was refused: the field and the reason.
+#[derive(Debug)]
+pub struct Refusal {
+    pub field: &'static str,
+    pub reason: String,
+}
+
+fn refuse<T>(field: &'static str, reason: impl Into<String>) -> Result<T, Refusal> {
+    Err(Refusal {
+        field,
+        reason: reason.into(),
+    })
+}
+
+struct Budget {
+    predicates: usize,
+}
+
+impl Budget {
+    fn spend(&mut self) -> Result<(), Refusal> {
+        self.predicates += 1;
+        if self.predicates > MAX_PREDICATES {
+            return refuse("filter", format!("at most {MAX_PREDICATES} predicates"));
+        }
+        Ok(())
+    }
+}
+
+fn rank(level: PriorityLevel) -> i16 {
+    Priority::from(level).rank()
+}
+
+fn bounded<T>(field: &'static str, list: &[T]) -> Result<(), Refusal> {
+    if list.is_empty() || list.len() > MAX_LIST {
+        return refuse(field, format!("must list 1 to {MAX_LIST} values"));
+    }
+    Ok(())
+}
+
+fn tags(field: &'static str, raw: &[String]) -> Result<Vec<String>, Refusal> {
+    bounded(field, raw)?;
+    raw.iter()
+        .map(|t| Tag::parse(t).map(|t| t.as_str().to_owned()))
+        .collect::<Result<_, _>>()
+        .or_else(|e| refuse(field, e.reason.to_string()))
+}
+
+pub fn to_filter(input: &TaskFilter) -> Result<Filter, Refusal> {
+    convert(input, 1, &mut Budget { predicates: 0 })
+}
+
+fn convert(input: &TaskFilter, depth: usize, budget: &mut Budget) -> Result<Filter, Refusal> {
+    if depth > MAX_FILTER_DEPTH {
+        return refuse(
+            "filter",
+            format!("may nest at most {MAX_FILTER_DEPTH} levels"),
+        );
+    }
+    let mut all = Vec::new();
+    let mut add = |filter: Filter, budget: &mut Budget| -> Result<(), Refusal> {
+        budget.spend()?;
+        all.push(filter);
+        Ok(())
+    };
+    if let Some(parts) = &input.and {
+        bounded("filter.and", parts)?;
+        let parts = parts
+            .iter()
+            .map(|p| convert(p, depth + 1, budget))
+            .collect::<Result<_, _>>()?;
+        add(Filter::And(parts), budget)?;
+    }
+    if let Some(parts) = &input.or {
+        bounded("filter.or", parts)?;
+        let parts = parts
+            .iter()
+            .map(|p| convert(p, depth + 1, budget))
+            .collect::<Result<_, _>>()?;
+        add(Filter::Or(parts), budget)?;
+    }
+    if let Some(inner) = &input.not {
+        let inner = convert(inner, depth + 1, budget)?;
+        add(Filter::Not(Box::new(inner)), budget)?;
+    }
+    if let Some(statuses) = &input.status {
+        bounded("filter.status", statuses)?;
+        let statuses = statuses
+            .iter()
+            .map(|s| match s {
+                TaskStatusFilter::Open => Status::Open,
+                TaskStatusFilter::Completed => Status::Completed,
+                TaskStatusFilter::Deleted => Status::Deleted,
+            })
+            .collect();
+        add(Filter::Status(statuses), budget)?;
+    }
+    if let Some(priority) = &input.priority {
+        if let Some(eq) = priority.eq {
+            add(Filter::PriorityIn(vec![rank(eq)]), budget)?;
+        }
+        if let Some(any) = &priority.any_of {
+            bounded("filter.priority.in", any)?;
+            add(
+                Filter::PriorityIn(any.iter().copied().map(rank).collect()),
+                budget,
+            )?;
+        }
+        if let Some(gte) = priority.gte {
+            add(Filter::PriorityAtLeast(rank(gte)), budget)?;
+        }
+        if let Some(lte) = priority.lte {
+            add(Filter::PriorityAtMost(rank(lte)), budget)?;
+        }
+    }
+    if let Some(tag_filter) = &input.tags {
+        if let Some(list) = &tag_filter.contains_all {
+            add(
+                Filter::TagsContainAll(tags("filter.tags.containsAll", list)?),
+                budget,
+            )?;
+        }
+        if let Some(list) = &tag_filter.contains_any {
+            add(
+                Filter::TagsContainAny(tags("filter.tags.containsAny", list)?),
+                budget,
+            )?;
+        }
+        if let Some(category) = &tag_filter.category {
+            let category = tags("filter.tags.category", std::slice::from_ref(category))?;
+            add(Filter::Category(category[0].clone()), budget)?;
+        }
+    }
+    if let Some(due) = &input.due {
+        if let Some(at) = due.before {
+            add(Filter::DueBefore(at), budget)?;
+        }
+        if let Some(at) = due.after {
+            add(Filter::DueAfter(at), budget)?;
+        }
+        if let Some(range) = &due.between {
+            let (Some(after), Some(before)) = (range.after, range.before) else {
+                return refuse("filter.due.between", "needs both after and before");
+            };
+            add(Filter::DueAfter(after), budget)?;
+            add(Filter::DueBefore(before), budget)?;
+        }
+        for (flag, filter) in [
+            (due.overdue, Filter::Overdue),
+            (due.due_today, Filter::DueToday),
+            (due.none, Filter::NoDueDate),
+        ] {
+            match flag {
+                Some(true) => add(filter, budget)?,
+                Some(false) => add(Filter::Not(Box::new(filter)), budget)?,
+                None => {}
+            }
+        }
+    }
+    if let Some(has) = input.has_reminders {
+        add(Filter::HasReminders(has), budget)?;
+    }
+    if let Some(is) = input.is_recurring {
+        add(Filter::IsRecurring(is), budget)?;
+    }
+    for (range, after, before) in [
+        (
+            &input.created,
+            Filter::CreatedAfter as fn(_) -> _,
+            Filter::CreatedBefore as fn(_) -> _,
+        ),
+        (&input.updated, Filter::UpdatedAfter, Filter::UpdatedBefore),
+    ] {
+        if let Some(range) = range {
+            if let Some(at) = range.after {
+                add(after(at), budget)?;
+            }
+            if let Some(at) = range.before {
+                add(before(at), budget)?;
+            }
+        }
+    }
+    Ok(Filter::And(all))
+}
+
+pub fn to_search(input: &TaskSearch) -> Result<Search, Refusal> {
+    let query = input.query.trim();
+    if query.is_empty() || query.chars().count() > MAX_SEARCH_CHARS {
+        return refuse(
+            "search.query",
+            format!("must be 1 to {MAX_SEARCH_CHARS} characters"),
+        );
+    }
+    Ok(Search {
+        query: query.to_owned(),
+        mode: match input.mode {
+            TaskSearchMode::FullText => SearchMode::FullText,
+            TaskSearchMode::Prefix => SearchMode::Prefix,
+            TaskSearchMode::Fuzzy => SearchMode::Fuzzy,
+        },
+    })
+}
+
+pub fn to_order(order: Option<TaskOrder>, searching: bool) -> Result<Order, Refusal> {
+    Ok(match order {
+        None if searching => Order::Relevance,
+        None | Some(TaskOrder::Smart) => Order::Smart,
+        Some(TaskOrder::DueAsc) => Order::DueAsc,
+        Some(TaskOrder::PriorityDesc) => Order::PriorityDesc,
+        Some(TaskOrder::CreatedDesc) => Order::CreatedDesc,
+        Some(TaskOrder::UpdatedDesc) => Order::UpdatedDesc,
+        Some(TaskOrder::TitleAsc) => Order::TitleAsc,
+        Some(TaskOrder::Relevance) if searching => Order::Relevance,
+        Some(TaskOrder::Relevance) => return refuse("orderBy", "RELEVANCE needs a search"),
+    })
+}
+
+/// What a cursor is only valid for: a hash of the filter, search and order.
+pub fn fingerprint(filter: &Option<Filter>, search: &Option<Search>, order: Order) -> u64 {
+    let text = format!("{filter:?}|{search:?}|{order:?}");
+    // FNV-1a: stable across processes and releases, unlike the std hasher.
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+#[derive(Serialize, Deserialize)]
+struct CursorData {
+    k: Vec<KeyValue>,
+    i: Uuid,
+    f: String,
+}
+
+pub fn encode_cursor(position: &Position, fingerprint: u64) -> String {
+    let data = CursorData {
+        k: position.key.clone(),
+        i: position.id,
+        f: format!("{fingerprint:016x}"),
+    };
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(&data).expect("cursor data serializes"))
+}
+
+pub fn decode_cursor(
+    field: &'static str,
+    cursor: &str,
+    fingerprint: u64,
+    order: Order,
+) -> Result<Position, Refusal> {
+    let invalid = || Refusal {
+        field,
+        reason: "is not a cursor this API issued".into(),
+    };
+    let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid())?;
+    let data: CursorData = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
+    if data.f != format!("{fingerprint:016x}") {
+        return refuse(
+            field,
+            "was issued for a different filter, search or order; start again from the first page",
+        );
+    }
+    let expected = match order {
+        Order::Smart => 3,
+        Order::PriorityDesc => 2,
+        _ => 1,
+    };
+    if data.k.len() != expected {
+        return Err(invalid());
+    }
+    Ok(Position {
+        key: data.k,
+        id: data.i,
+    })
+}
