@@ -154,13 +154,10 @@ pub async fn start(
         let shutdown_list = shutdown.clone();
         tasks.spawn(async move { ("project", consumer.run(shutdown_list).await) });
 
-        let processor = RecurrenceProcessor::new(
+        let processor = RecurrenceProcessor::new(CommandService::new(
             event_store::task_store(pool.clone()),
-            CommandService::new(
-                event_store::task_store(pool.clone()),
-                TaskServices::default(),
-            ),
-        );
+            TaskServices::default(),
+        ));
         let consumer = ProjectionConsumer::new(
             pool.clone(),
             &kafka,

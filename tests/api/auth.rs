@@ -29,6 +29,16 @@ async fn another_user_can_neither_read_nor_change_a_task() {
         let body = app.graphql(Some(&bob), mutation, json!({ "id": id })).await;
         assert_eq!(error_code(&body), Some("NOT_FOUND"), "{mutation}: {body}");
     }
+    // A version check must not tell bob anything about alice's task either.
+    let body = app
+        .graphql(
+            Some(&bob),
+            "mutation($id: ID!) { completeTask(id: $id, expectedVersion: 999) { version } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(error_code(&body), Some("NOT_FOUND"), "{body}");
+    assert!(body["errors"][0]["extensions"]["actualVersion"].is_null());
     assert_eq!(app.event_count().await, 1, "bob's attempts stored nothing");
     assert_eq!(app.task(&alice, &id).await["title"], "alice's secret");
 }

@@ -288,6 +288,11 @@ async fn invalid_domain_input_is_refused_with_the_field_and_reason() {
             json!({ "title": "x", "dueAt": due, "dueDate": "2030-01-01" }),
             "due",
         ),
+        (json!({ "title": "x", "dueDate": "0000-12-31" }), "dueDate"),
+        (
+            json!({ "title": "x", "reminders": [{ "minutesBefore": -5 }] }),
+            "reminders",
+        ),
     ];
     for (input, field) in cases {
         let body = app

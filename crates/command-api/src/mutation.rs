@@ -396,8 +396,12 @@ fn parse_due(
             "due",
             "give dueAt or dueDate, not both",
         ))),
-        (Some(at), None) => Ok(Some(Due::at(at, zone))),
-        (None, Some(date)) => Ok(Some(Due::all_day(date, zone))),
+        (Some(at), None) => Due::parse_at(at, zone)
+            .map(Some)
+            .map_err(|e| validation_error(&e)),
+        (None, Some(date)) => Due::parse_all_day(date, zone)
+            .map(Some)
+            .map_err(|e| validation_error(&e)),
         (None, None) => Ok(None),
     }
 }

@@ -57,6 +57,11 @@ impl CommandService {
                 .map_err(internal)?;
             let loaded = context.current_sequence as u64;
             if let Some(expected) = expected_version {
+                // Someone else's task answers as a missing one, before any
+                // version is compared and reported.
+                if context.aggregate.owner() != Some(&actor.user_id) {
+                    return Err(CommandError::Rejected(domain::TaskError::NotFound));
+                }
                 if expected != loaded {
                     return Err(CommandError::Conflict {
                         expected,

@@ -118,7 +118,7 @@ impl Task {
             } => {
                 let series = match &details.recurrence {
                     None => None,
-                    Some(rule) => Some(new_series(task_id, rule, details.due.as_ref())?),
+                    Some(rule) => Some(new_series(task_id, rule, details.due.as_ref(), None)?),
                 };
                 self.created(task_id, owner, title, details, series, now)?
             }
@@ -158,16 +158,17 @@ impl Task {
             }
             TaskCommand::AddTags { actor, tags } => {
                 self.ensure_live(&actor)?;
-                self.tags_changed(self.tags.union(&tags)?, now)
+                return Ok(self.tags_changed(self.tags.union(&tags)?, now));
             }
             TaskCommand::RemoveTags { actor, tags } => {
                 self.ensure_live(&actor)?;
-                self.tags_changed(self.tags.difference(&tags), now)
+                return Ok(self.tags_changed(self.tags.difference(&tags), now));
             }
             TaskCommand::SetDueDate { actor, due } => {
                 self.ensure_live(&actor)?;
                 if let Some(series) = &self.series {
-                    series.rule.ensure_occurs(due.instant(), due.time_zone)?;
+                    // The series restarts from the new due date (see `apply`).
+                    series.rule.ensure_occurs(due.anchor(), due.time_zone)?;
                 }
                 if self.due == Some(due) {
                     return Ok(None);
@@ -213,10 +214,12 @@ impl Task {
                     // A changed rule keeps the series and restarts it from here.
                     Some(current) => Series {
                         rule: rule.clone(),
-                        start: self.due.map_or(current.start, |d| d.instant()),
+                        start: self.due.map_or(current.start, |d| d.anchor()),
                         ..current.clone()
                     },
-                    None => new_series(id, &rule, self.due.as_ref())?,
+                    // A new series, even on a task that had one before: its
+                    // occurrences must not collide with the old series' ids.
+                    None => new_series(id, &rule, self.due.as_ref(), Some(now))?,
                 };
                 let zone = self
                     .due
@@ -303,8 +306,8 @@ impl Task {
         })
     }
 
-    fn tags_changed(&self, tags: TagSet, now: DateTime<Utc>) -> TaskEvent {
-        TaskEvent::TaskTagsChanged { tags, at: now }
+    fn tags_changed(&self, tags: TagSet, now: DateTime<Utc>) -> Option<TaskEvent> {
+        (tags != self.tags).then_some(TaskEvent::TaskTagsChanged { tags, at: now })
     }
 
     /// The occurrence after this one, if the series goes on: the first time
@@ -314,7 +317,7 @@ impl Task {
         let due = self.due?;
         let next = series
             .rule
-            .next_after(series.start, due.time_zone, due.instant())?;
+            .next_after(series.start, due.time_zone, due.anchor())?;
         let occurrence = series.occurrence + 1;
         Some(NextOccurrence {
             task_id: occurrence_id(series.id, occurrence),
@@ -324,19 +327,29 @@ impl Task {
     }
 }
 
-/// A new series starting at this task's due time.
-fn new_series(task_id: TaskId, rule: &Recurrence, due: Option<&Due>) -> Result<Series, TaskError> {
+/// A new series starting at this task's due date. Its id derives from the
+/// task, and for a series started after creation also from when it started.
+fn new_series(
+    task_id: TaskId,
+    rule: &Recurrence,
+    due: Option<&Due>,
+    started_later_at: Option<DateTime<Utc>>,
+) -> Result<Series, TaskError> {
     let due = due.ok_or_else(|| {
         ValidationError::new(
             "recurrence",
             "a recurring task needs a due date to repeat from",
         )
     })?;
-    rule.ensure_occurs(due.instant(), due.time_zone)?;
+    rule.ensure_occurs(due.anchor(), due.time_zone)?;
+    let name = match started_later_at {
+        None => task_id.to_string(),
+        Some(at) => format!("{task_id}/series/{}", at.timestamp_micros()),
+    };
     Ok(Series {
-        id: Uuid::new_v5(&TASKLEDGER_NAMESPACE, task_id.as_uuid().as_bytes()),
+        id: Uuid::new_v5(&TASKLEDGER_NAMESPACE, name.as_bytes()),
         rule: rule.clone(),
-        start: due.instant(),
+        start: due.anchor(),
         occurrence: 1,
     })
 }
@@ -415,10 +428,18 @@ impl Aggregate for Task {
             TaskEvent::TaskRestored { .. } => self.deleted_at = None,
             TaskEvent::TaskPrioritySet { priority, .. } => self.priority = priority,
             TaskEvent::TaskTagsChanged { tags, .. } => self.tags = tags,
-            TaskEvent::TaskDueDateSet { due, .. } => self.due = Some(due),
+            TaskEvent::TaskDueDateSet { due, .. } => {
+                if let Some(series) = &mut self.series {
+                    series.start = due.anchor();
+                }
+                self.due = Some(due);
+            }
             TaskEvent::TaskDueDateCleared { .. } => self.due = None,
             TaskEvent::TaskRemindersSet { reminders, .. } => self.reminders = reminders,
-            TaskEvent::TaskRecurrenceSet { series, .. } => self.series = Some(series),
+            TaskEvent::TaskRecurrenceSet { series, .. } => {
+                self.next_started = false;
+                self.series = Some(series);
+            }
             TaskEvent::TaskRecurrenceCleared { .. } => self.series = None,
         }
     }
@@ -728,6 +749,10 @@ mod tests {
         };
         assert_eq!(series.occurrence, 1);
         assert_eq!(series.start, berlin_nine(27));
+        assert_eq!(
+            series.id,
+            Uuid::new_v5(&TASKLEDGER_NAMESPACE, id().to_string().as_bytes())
+        );
     }
 
     #[test]
@@ -750,7 +775,7 @@ mod tests {
         };
         assert_eq!(next.due.instant(), berlin_nine(28));
         assert_eq!(next.occurrence, 2);
-        let series = Uuid::new_v5(&TASKLEDGER_NAMESPACE, id().as_uuid().as_bytes());
+        let series = Uuid::new_v5(&TASKLEDGER_NAMESPACE, id().to_string().as_bytes());
         assert_eq!(next.task_id, occurrence_id(series, 2));
     }
 
@@ -898,6 +923,74 @@ mod tests {
         task()
             .given(vec![created()])
             .when(TaskCommand::Restore { actor: alice() })
+            .then_expect_events(vec![]);
+    }
+
+    #[test]
+    fn an_all_day_weekly_task_repeats_on_its_own_weekday() {
+        let zone = TimeZone::parse("America/New_York").unwrap();
+        let monday = chrono::NaiveDate::from_ymd_opt(2026, 1, 5).unwrap();
+        let mut state = Task::default();
+        let services = TaskServices::new(Arc::new(FixedClock(now())));
+        let created = state
+            .decide(
+                TaskCommand::Create {
+                    task_id: id(),
+                    owner: alice(),
+                    title: TaskTitle::parse("Bins out").unwrap(),
+                    details: NewTask {
+                        due: Some(Due::all_day(monday, zone)),
+                        recurrence: Some(Recurrence::parse("FREQ=WEEKLY;BYDAY=MO").unwrap()),
+                        ..NewTask::default()
+                    },
+                },
+                &services,
+            )
+            .unwrap()
+            .unwrap();
+        state.apply(created);
+        let Some(TaskEvent::TaskCompleted {
+            next_occurrence: Some(next),
+            ..
+        }) = state
+            .decide(
+                TaskCommand::Complete {
+                    actor: alice(),
+                    stop_repeating: false,
+                },
+                &services,
+            )
+            .unwrap()
+        else {
+            panic!("no next occurrence");
+        };
+        assert_eq!(
+            next.due.date(),
+            chrono::NaiveDate::from_ymd_opt(2026, 1, 12)
+        );
+    }
+
+    #[test]
+    fn adding_tags_already_there_records_nothing() {
+        task()
+            .given(vec![
+                created(),
+                TaskEvent::TaskTagsChanged {
+                    tags: TagSet::parse(&["home"]).unwrap(),
+                    at: now(),
+                },
+            ])
+            .when(TaskCommand::AddTags {
+                actor: alice(),
+                tags: TagSet::parse(&["HOME"]).unwrap(),
+            })
+            .then_expect_events(vec![]);
+        task()
+            .given(vec![created()])
+            .when(TaskCommand::RemoveTags {
+                actor: alice(),
+                tags: TagSet::parse(&["absent"]).unwrap(),
+            })
             .then_expect_events(vec![]);
     }
 }

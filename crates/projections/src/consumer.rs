@@ -185,8 +185,21 @@ impl<P: Projection> ProjectionConsumer<P> {
                 tracing::Span::current().record("task_id", task_id);
                 match self.projection.apply(&mut tx, &event).await {
                     Ok(outcome) => outcome,
-                    Err(ProjectionError::Database(error)) => return Err(error.into()),
+                    Err(ProjectionError::Database(error)) if !is_data_error(&error) => {
+                        return Err(error.into())
+                    }
                     Err(ProjectionError::Transient(reason)) => anyhow::bail!(reason),
+                    Err(ProjectionError::Database(error)) => {
+                        // The data itself is refused: retrying cannot help.
+                        tx.rollback().await?;
+                        tx = self.pool.begin().await?;
+                        if self.already_consumed(&mut tx, partition, offset).await? {
+                            return Ok(Outcome::AlreadyConsumed);
+                        }
+                        self.dead_letter(message, &format!("the read model refused it: {error}"))
+                            .await?;
+                        Outcome::DeadLettered
+                    }
                     Err(ProjectionError::Invalid(reason)) => {
                         // Undo whatever part was written; keep only the offset.
                         tx.rollback().await?;
@@ -285,6 +298,15 @@ impl<P: Projection> ProjectionConsumer<P> {
             .with_context(|| format!("publishing to {dlq}"))?;
         Ok(())
     }
+}
+
+/// Errors of SQLSTATE classes 22 (data exception) and 23 (integrity
+/// constraint violation): the same message would fail the same way again.
+fn is_data_error(error: &sqlx::Error) -> bool {
+    error
+        .as_database_error()
+        .and_then(|e| e.code())
+        .is_some_and(|code| code.starts_with("22") || code.starts_with("23"))
 }
 
 /// Parses and sanity-checks a message: untrusted bytes become a task event or a

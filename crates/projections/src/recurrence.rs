@@ -6,22 +6,21 @@
 //! already existing.
 
 use command_api::{Actor, CommandError, CommandService};
-use cqrs_es::EventStore;
+use cqrs_es::Aggregate;
 use domain::values::TaskTitle;
-use domain::{NewTask, Series, TaskCommand, TaskError, TaskEvent};
-use event_store::{global_log, TaskStore};
+use domain::{NewTask, Series, Task, TaskCommand, TaskError, TaskEvent};
+use event_store::global_log;
 use sqlx::PgConnection;
 
 use crate::consumer::{Outcome, Projection, ProjectionError, TaskEventMessage};
 
 pub struct RecurrenceProcessor {
-    store: TaskStore,
     commands: CommandService,
 }
 
 impl RecurrenceProcessor {
-    pub fn new(store: TaskStore, commands: CommandService) -> Self {
-        Self { store, commands }
+    pub fn new(commands: CommandService) -> Self {
+        Self { commands }
     }
 }
 
@@ -67,17 +66,27 @@ impl Projection for RecurrenceProcessor {
             return Ok(Outcome::Ignored);
         };
 
-        let source = self
-            .store
-            .load_aggregate(&data.task_id)
-            .await
-            .map_err(|e| ProjectionError::Transient(e.to_string()))?
-            .aggregate;
+        // The task as it was at this completion, not as it is now: later
+        // edits, a new due date or a cleared recurrence do not change what
+        // this completion called for.
+        let history =
+            global_log::aggregate_events(&mut *tx, "Task", &data.task_id, 0, sequence).await?;
+        let mut source = Task::default();
+        for stored in history {
+            let event = domain::upcast::parse_stored(
+                &stored.event_type,
+                &stored.event_version,
+                stored.event_data(),
+            )
+            .map_err(|e| ProjectionError::Invalid(e.to_string()))?;
+            source.apply(event);
+        }
         let (Some(owner), Some(series), Some(due)) =
             (source.owner(), source.series(), source.due())
         else {
-            // The series was stopped after this completion.
-            return Ok(Outcome::Ignored);
+            return Err(ProjectionError::Invalid(
+                "a completion named a next occurrence of a task without a series".into(),
+            ));
         };
         let title = TaskTitle::parse(source.title())
             .map_err(|e| ProjectionError::Invalid(e.to_string()))?;

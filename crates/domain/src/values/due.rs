@@ -1,7 +1,8 @@
-use chrono::{DateTime, Days, NaiveDate, TimeZone as _, Utc};
+use chrono::{DateTime, Datelike, Days, NaiveDate, TimeZone as _, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::TimeZone;
+use crate::ValidationError;
 
 /// When a task is due: an instant, or a whole day, always in the user's zone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -19,7 +20,29 @@ pub enum DueWhen {
     Date(NaiveDate),
 }
 
+/// Dates outside years 1 to 9999 are refused: nothing downstream can store them.
+pub(crate) fn ensure_storable_year(field: &'static str, year: i32) -> Result<(), ValidationError> {
+    if !(1..=9999).contains(&year) {
+        return Err(ValidationError::new(
+            field,
+            "must be in the years 1 to 9999",
+        ));
+    }
+    Ok(())
+}
+
 impl Due {
+    /// A due date from client input: within years 1 to 9999.
+    pub fn parse_at(at: DateTime<Utc>, time_zone: TimeZone) -> Result<Self, ValidationError> {
+        ensure_storable_year("dueAt", at.year())?;
+        Ok(Self::at(at, time_zone))
+    }
+
+    pub fn parse_all_day(date: NaiveDate, time_zone: TimeZone) -> Result<Self, ValidationError> {
+        ensure_storable_year("dueDate", date.year())?;
+        Ok(Self::all_day(date, time_zone))
+    }
+
     pub fn at(at: DateTime<Utc>, time_zone: TimeZone) -> Self {
         Self {
             when: DueWhen::At(at),
@@ -46,13 +69,22 @@ impl Due {
         }
     }
 
-    /// The same kind of due date moved to `instant`.
-    pub fn moved_to(&self, instant: DateTime<Utc>) -> Self {
+    /// Where a recurrence rule is read from: the instant itself, or for an
+    /// all-day task the start of its day, so that the rule's days are the
+    /// task's days.
+    pub fn anchor(&self) -> DateTime<Utc> {
         match self.when {
-            DueWhen::At(_) => Self::at(instant, self.time_zone),
+            DueWhen::At(at) => at,
+            DueWhen::Date(date) => local_midnight(date, self.time_zone),
+        }
+    }
+
+    /// The same kind of due date at another anchor (see [`Due::anchor`]).
+    pub fn moved_to(&self, anchor: DateTime<Utc>) -> Self {
+        match self.when {
+            DueWhen::At(_) => Self::at(anchor, self.time_zone),
             DueWhen::Date(_) => {
-                let day_end = instant.with_timezone(&self.time_zone.tz()).date_naive();
-                let date = day_end.pred_opt().unwrap_or(day_end);
+                let date = anchor.with_timezone(&self.time_zone.tz()).date_naive();
                 Self::all_day(date, self.time_zone)
             }
         }
@@ -90,6 +122,7 @@ mod tests {
         let due = Due::all_day(NaiveDate::from_ymd_opt(2026, 7, 3).unwrap(), berlin);
         // Midnight between 3 and 4 July in Berlin (UTC+2) is 22:00 UTC on the 3rd.
         assert_eq!(due.instant().to_rfc3339(), "2026-07-03T22:00:00+00:00");
-        assert_eq!(due.moved_to(due.instant()), due);
+        assert_eq!(due.moved_to(due.anchor()), due);
+        assert_eq!(due.anchor().to_rfc3339(), "2026-07-02T22:00:00+00:00");
     }
 }

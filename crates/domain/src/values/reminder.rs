@@ -46,6 +46,9 @@ impl Reminders {
             ));
         }
         for reminder in &reminders {
+            if let Reminder::At(at) = reminder {
+                super::due::ensure_storable_year("reminders", chrono::Datelike::year(at))?;
+            }
             if let Reminder::MinutesBefore(minutes) = reminder {
                 if due.is_none() {
                     return Err(ValidationError::new(
