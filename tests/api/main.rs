@@ -6,6 +6,7 @@ mod bad_input;
 mod concurrency;
 mod helpers;
 mod kafka;
+mod listing;
 mod recurring;
 mod relay;
 mod spine;

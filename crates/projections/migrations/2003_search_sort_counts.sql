@@ -17,8 +17,8 @@ BEGIN
            setweight(to_tsvector('english', NEW.title), 'A')
         -- unstemmed title words too, so type-ahead prefixes match whole words
         || setweight(to_tsvector('simple', NEW.title), 'A')
-        || setweight(to_tsvector('simple', array_to_string(NEW.tags, ' ') || ' '
-                                   || replace(array_to_string(NEW.tags, ' '), '/', ' ')), 'B')
+        || setweight(to_tsvector('simple', array_to_string(NEW.tags, ' ')), 'B')
+        || setweight(to_tsvector('english', replace(array_to_string(NEW.tags, ' '), '/', ' ')), 'B')
         || setweight(to_tsvector('english', coalesce(NEW.description, '')), 'C');
     NEW.sort_priority := -NEW.priority;
     NEW.sort_due := coalesce((extract(epoch FROM NEW.due_at) * 1000000)::bigint, 9223372036854775807);
