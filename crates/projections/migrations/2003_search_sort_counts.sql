@@ -1,6 +1,9 @@
 -- Search, sort and counts for the task list (issue: search, filter and sort).
 
 CREATE EXTENSION IF NOT EXISTS pg_trgm;
+-- lets one GIN index hold the owner and the words, so a search never reads
+-- other users' matches
+CREATE EXTENSION IF NOT EXISTS btree_gin;
 
 -- Sort keys, all ascending so that one row comparison serves keyset paging
 -- for every order: negated where the order is descending, NULL due dates last.
@@ -50,8 +53,8 @@ CREATE INDEX task_list_created  ON task_list (user_id, sort_created, id)        
 CREATE INDEX task_list_updated  ON task_list (user_id, sort_updated, id)                         WHERE deleted_at IS NULL;
 CREATE INDEX task_list_title    ON task_list (user_id, (lower(title) COLLATE "C"), id)           WHERE deleted_at IS NULL;
 CREATE INDEX task_list_trash    ON task_list (user_id, sort_updated, id)                         WHERE deleted_at IS NOT NULL;
-CREATE INDEX task_list_search   ON task_list USING gin (search);
-CREATE INDEX task_list_trigram  ON task_list USING gin (title gin_trgm_ops);
+CREATE INDEX task_list_search   ON task_list USING gin (user_id, search);
+CREATE INDEX task_list_trigram  ON task_list USING gin (user_id, title gin_trgm_ops);
 CREATE INDEX task_list_open_due ON task_list (user_id, due_at) WHERE status = 'open' AND deleted_at IS NULL;
 
 -- Counts kept with every change, so `taskStats` and `tags` read one row per
@@ -97,7 +100,7 @@ BEGIN
                s.open_by_priority[5] + EXCLUDED.open_by_priority[5]];
     IF t.deleted_at IS NULL THEN
         INSERT INTO tag_counts AS c (user_id, tag, open, total)
-        SELECT t.user_id, tag, is_open, delta FROM unnest(t.tags) AS tag
+        SELECT t.user_id, tag, is_open, delta FROM (SELECT DISTINCT unnest(t.tags) AS tag) AS distinct_tags
         ON CONFLICT (user_id, tag) DO UPDATE
            SET open = c.open + EXCLUDED.open, total = c.total + EXCLUDED.total;
     END IF;

@@ -1,0 +1,405 @@
+//! The read-path benchmark: 1,000,000 tasks (10,000 users, one of them with
+//! 100,000), then each query kind through the GraphQL endpoint over HTTP with
+//! concurrent clients, beside the same query run directly as SQL against the
+//! same tables in the same run (the floor). Every query is the heavy user's:
+//! the worst case of an owner-scoped query.
+//!
+//! Run with `./dev bench read-path` (release build, real Postgres).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use benches::Latencies;
+use clap::Parser;
+use domain::values::UserId;
+use projections::task_query::{self, Filter, ListQuery, Order, Search, SearchMode};
+use query_api::auth::{JwtSecret, TokenVerifier};
+use serde_json::{json, Value};
+use sqlx::{Connection, PgConnection, PgPool};
+use taskledger::{Roles, Settings};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser)]
+#[command(about = "Read-path benchmark: GraphQL queries vs the same SQL at 1M tasks")]
+struct Args {
+    #[arg(long, default_value_t = 1_000_000)]
+    tasks: i64,
+    #[arg(long, default_value_t = 10_000)]
+    users: i64,
+    #[arg(long, default_value_t = 100_000)]
+    heavy_user_tasks: i64,
+    /// Seconds each query kind runs, for each side.
+    #[arg(long, default_value_t = 5)]
+    seconds: u64,
+    #[arg(long, default_value_t = 4)]
+    clients: usize,
+    #[arg(
+        long,
+        env = "TEST_DATABASE_ADMIN_URL",
+        default_value = "postgres://taskledger:taskledger@127.0.0.1:5432/postgres"
+    )]
+    admin_url: String,
+    #[arg(long, env = "KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
+    brokers: String,
+    /// Keep the database afterwards (its name is printed).
+    #[arg(long)]
+    keep: bool,
+}
+
+const HEAVY: &str = "heavy";
+const WORDS: &str = "'{alpha,bravo,charlie,delta,echo,foxtrot,golf,hotel,india,juliet,kilo,lima,mike,november,oscar,papa,quebec,romeo,sierra,tango,uniform,victor,whiskey,xray,yankee,zulu,report,invoice,meeting,review,budget,design,deploy,release,backup,garden,groceries,dentist,birthday,flight,hotel,laundry,plumber,insurance,taxes,passport,visa,recipe,workout,doctor}'::text[]";
+const TAGS: &str = "'{work,work/clients,work/internal,home,home/garden,errands,errands/shop,health,travel,finance}'::text[]";
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let run = uuid::Uuid::new_v4().simple().to_string()[..10].to_owned();
+    let database = format!("taskledger_bench_{run}");
+    let mut admin = PgConnection::connect(&args.admin_url).await?;
+    sqlx::query(&format!("CREATE DATABASE {database}"))
+        .execute(&mut admin)
+        .await?;
+    let base = args.admin_url.rsplit_once('/').context("a database URL")?.0;
+
+    let mut settings = Settings::local();
+    settings.database_url = Some(format!("{base}/{database}"));
+    settings.db_max_connections = 20;
+    settings.kafka_brokers = args.brokers.clone();
+    settings.task_events_topic = format!("bench-task-events-{run}");
+    settings.http_addr = "127.0.0.1:0".into();
+    let shutdown = CancellationToken::new();
+    let running = taskledger::start(&settings, Roles::API, shutdown.clone()).await?;
+    let url = format!(
+        "http://{}/graphql",
+        running.api_address.context("API address")?
+    );
+    let pool = running.pool.clone();
+    let app = tokio::spawn(running.wait());
+
+    let result = async {
+        load(&pool, &args).await?;
+        measure(&args, &url, &pool).await
+    }
+    .await;
+
+    shutdown.cancel();
+    let _ = app.await;
+    pool.close().await;
+    if args.keep {
+        eprintln!("kept database {database}");
+    } else {
+        sqlx::query(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
+            .execute(&mut admin)
+            .await?;
+    }
+    result
+}
+
+/// Writes the read model directly (this measures reads, not projection), in
+/// batches, printing progress with a rate.
+async fn load(pool: &PgPool, args: &Args) -> anyhow::Result<()> {
+    let started = Instant::now();
+    // Counts are rebuilt once at the end instead of row by row.
+    sqlx::query("ALTER TABLE task_list DISABLE TRIGGER task_list_count")
+        .execute(pool)
+        .await?;
+    let batch = 50_000;
+    let mut done = 0;
+    while done < args.tasks {
+        let upto = (done + batch).min(args.tasks);
+        sqlx::query(&format!(
+            "INSERT INTO task_list (id, user_id, title, description, status, version, created_at, updated_at,
+                                    priority, tags, due_at, time_zone, reminders, deleted_at)
+             SELECT gen_random_uuid(),
+                    CASE WHEN g <= $3 THEN '{HEAVY}' ELSE 'user-' || (g % ($4 - 1)) END,
+                    w[1 + (random() * 49)::int] || ' ' || w[1 + (random() * 49)::int] || ' ' || w[1 + (random() * 49)::int],
+                    CASE WHEN random() < 0.3 THEN 'notes about ' || w[1 + (random() * 49)::int] END,
+                    CASE WHEN random() < 0.8 THEN 'open' ELSE 'completed' END,
+                    1, c, c,
+                    (random() * 4)::int,
+                    CASE WHEN random() < 0.3 THEN '{{}}'::text[]
+                         WHEN random() < 0.7 THEN ARRAY[t[1 + (random() * 9)::int]]
+                         ELSE ARRAY[t[1 + (random() * 9)::int], t[1 + (random() * 9)::int]] END,
+                    CASE WHEN random() < 0.7 THEN now() + (random() * 730 - 365) * interval '1 day' END,
+                    'Europe/Berlin',
+                    '[]'::jsonb,
+                    CASE WHEN random() < 0.02 THEN now() END
+               FROM generate_series($1::bigint, $2::bigint) AS g,
+                    LATERAL (SELECT now() - random() * interval '730 days' + g * interval '0 seconds' AS c) AS created,
+                    (SELECT {WORDS} AS w, {TAGS} AS t) AS vocabulary
+             ON CONFLICT DO NOTHING"
+        ))
+        .bind(done + 1)
+        .bind(upto)
+        .bind(args.heavy_user_tasks)
+        .bind(args.users)
+        .execute(pool)
+        .await?;
+        done = upto;
+        let rate = done as f64 / started.elapsed().as_secs_f64();
+        let filled = (done * 30 / args.tasks) as usize;
+        eprint!(
+            "\rloading [{}{}] {done}/{} tasks, {rate:.0} tasks/s   ",
+            "#".repeat(filled),
+            " ".repeat(30 - filled),
+            args.tasks
+        );
+    }
+    eprintln!();
+    sqlx::query("ALTER TABLE task_list ENABLE TRIGGER task_list_count")
+        .execute(pool)
+        .await?;
+    sqlx::query("SELECT task_counts_add(t, 1) FROM task_list t WHERE user_id = $1")
+        .bind(HEAVY)
+        .execute(pool)
+        .await?;
+    sqlx::query("ANALYZE task_list").execute(pool).await?;
+    eprintln!("loaded in {:.0} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+struct Kind {
+    name: &'static str,
+    graphql: String,
+    variables: Value,
+    sql: ListQuery,
+    count: bool,
+}
+
+fn kinds(deep_cursor: String, deep_from: task_query::Position) -> Vec<Kind> {
+    let base = ListQuery {
+        user_id: HEAVY.into(),
+        filter: None,
+        search: None,
+        order: Order::Smart,
+        from: None,
+        backwards: false,
+        limit: 21,
+    };
+    let page =
+        "query($filter: TaskFilter, $search: TaskSearch, $orderBy: TaskOrder, $after: String) {
+        tasks(first: 20, filter: $filter, search: $search, orderBy: $orderBy, after: $after) {
+          nodes { id title priority tags dueAt } pageInfo { hasNextPage endCursor } } }";
+    let search = |query: &str, mode| Search {
+        query: query.into(),
+        mode,
+    };
+    vec![
+        Kind { name: "first page, SMART", graphql: page.into(), variables: json!({}), sql: base.clone(), count: false },
+        Kind {
+            name: "deep keyset page (20,000 in)",
+            graphql: page.into(),
+            variables: json!({ "after": deep_cursor }),
+            sql: ListQuery { from: Some(deep_from), ..base.clone() },
+            count: false,
+        },
+        Kind {
+            name: "full text",
+            graphql: page.into(),
+            variables: json!({ "search": { "query": "budget review", "mode": "FULL_TEXT" } }),
+            sql: ListQuery { search: Some(search("budget review", SearchMode::FullText)), order: Order::Relevance, ..base.clone() },
+            count: false,
+        },
+        Kind {
+            name: "prefix",
+            graphql: page.into(),
+            variables: json!({ "search": { "query": "invo", "mode": "PREFIX" } }),
+            sql: ListQuery { search: Some(search("invo", SearchMode::Prefix)), order: Order::Relevance, ..base.clone() },
+            count: false,
+        },
+        Kind {
+            name: "fuzzy",
+            graphql: page.into(),
+            variables: json!({ "search": { "query": "pasport", "mode": "FUZZY" } }),
+            sql: ListQuery { search: Some(search("pasport", SearchMode::Fuzzy)), order: Order::Relevance, ..base.clone() },
+            count: false,
+        },
+        Kind {
+            name: "tag + due filter, DUE_ASC",
+            graphql: page.into(),
+            variables: json!({ "orderBy": "DUE_ASC", "filter": { "tags": { "containsAny": ["work/clients"] }, "due": { "before": "2030-01-01T00:00:00Z" } } }),
+            sql: ListQuery {
+                order: Order::DueAsc,
+                filter: Some(Filter::And(vec![
+                    Filter::TagsContainAny(vec!["work/clients".into()]),
+                    Filter::DueBefore("2030-01-01T00:00:00Z".parse().expect("a date")),
+                ])),
+                ..base.clone()
+            },
+            count: false,
+        },
+        Kind {
+            name: "totalCount, open HIGH+",
+            graphql: "{ tasks(first: 1, filter: { status: [OPEN], priority: { gte: HIGH } }) { totalCount } }".into(),
+            variables: json!({}),
+            sql: ListQuery {
+                filter: Some(Filter::And(vec![
+                    Filter::Status(vec![task_query::Status::Open]),
+                    Filter::PriorityAtLeast(3),
+                ])),
+                ..base
+            },
+            count: true,
+        },
+    ]
+}
+
+async fn measure(args: &Args, url: &str, pool: &PgPool) -> anyhow::Result<()> {
+    let token = Arc::new(
+        TokenVerifier::new(&JwtSecret::local_development())
+            .issue(&UserId::parse(HEAVY)?, chrono::Duration::hours(1)),
+    );
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(64)
+        .build()?;
+    // The deep page's cursor, as a client would reach it: page by page.
+    let mut after: Option<String> = None;
+    for _ in 0..200 {
+        let body = graphql(
+            &client,
+            url,
+            &token,
+            "query($after: String) { tasks(first: 100, after: $after) { pageInfo { endCursor } } }",
+            json!({ "after": after }),
+        )
+        .await
+        .map_err(anyhow::Error::msg)?;
+        after = body["data"]["tasks"]["pageInfo"]["endCursor"]
+            .as_str()
+            .map(str::to_owned);
+    }
+    let deep_cursor = after.context("a deep cursor")?;
+    let deep_from = {
+        let mut conn = pool.acquire().await?;
+        let mut walk = ListQuery {
+            user_id: HEAVY.into(),
+            filter: None,
+            search: None,
+            order: Order::Smart,
+            from: None,
+            backwards: false,
+            limit: 20_000,
+        };
+        let rows = task_query::list(&mut conn, &walk).await?;
+        walk.from = rows.last().map(|r| r.position.clone());
+        walk.from.context("20,000 rows")?
+    };
+
+    println!(
+        "# Read path: {} tasks, {} users, heavy user {} tasks; {} clients, {} s per kind and side",
+        args.tasks, args.users, args.heavy_user_tasks, args.clients, args.seconds
+    );
+    println!();
+    println!("| query kind | GraphQL req/s | p50 ms | p95 ms | p99 ms | SQL req/s | p50 ms | p95 ms | p99 ms | p99 GraphQL ÷ SQL |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let window = Duration::from_secs(args.seconds);
+    let mut failures = 0;
+    for kind in kinds(deep_cursor, deep_from) {
+        let kind = Arc::new(kind);
+        let (api, api_rate) = run(args.clients, window, {
+            let (client, url, token, kind) =
+                (client.clone(), url.to_owned(), token.clone(), kind.clone());
+            move || {
+                let (client, url, token, kind) =
+                    (client.clone(), url.clone(), token.clone(), kind.clone());
+                async move {
+                    graphql(&client, &url, &token, &kind.graphql, kind.variables.clone())
+                        .await
+                        .map(drop)
+                }
+            }
+        })
+        .await;
+        let (sql, sql_rate) = run(args.clients, window, {
+            let (pool, kind) = (pool.clone(), kind.clone());
+            move || {
+                let (pool, kind) = (pool.clone(), kind.clone());
+                async move {
+                    let mut tx = pool.begin().await.map_err(|e| e.to_string())?;
+                    if kind.count {
+                        task_query::count(&mut tx, &kind.sql).await.map(drop)
+                    } else {
+                        task_query::list(&mut tx, &kind.sql).await.map(drop)
+                    }
+                    .map_err(|e| e.to_string())
+                }
+            }
+        })
+        .await;
+        failures += api.errors + sql.errors;
+        println!(
+            "| {} | {api_rate:.0} | {:.2} | {:.2} | {:.2} | {sql_rate:.0} | {:.2} | {:.2} | {:.2} | {:.2} |",
+            kind.name,
+            api.millis(0.5),
+            api.millis(0.95),
+            api.millis(0.99),
+            sql.millis(0.5),
+            sql.millis(0.95),
+            sql.millis(0.99),
+            api.millis(0.99) / sql.millis(0.99),
+        );
+    }
+    if failures > 0 {
+        bail!("{failures} queries failed; the figures above are not valid");
+    }
+    Ok(())
+}
+
+async fn run<F, Fut>(clients: usize, window: Duration, make: F) -> (Latencies, f64)
+where
+    F: Fn() -> Fut + Send + Sync + Clone + 'static,
+    Fut: std::future::Future<Output = Result<(), String>> + Send,
+{
+    let started = Instant::now();
+    let workers: Vec<_> = (0..clients)
+        .map(|_| {
+            let make = make.clone();
+            tokio::spawn(async move {
+                let mut latencies = Latencies::default();
+                while started.elapsed() < window {
+                    let begun = Instant::now();
+                    match make().await {
+                        Ok(()) => latencies.record(begun.elapsed()),
+                        Err(error) => {
+                            if latencies.errors == 0 {
+                                eprintln!("error: {error}");
+                            }
+                            latencies.errors += 1;
+                        }
+                    }
+                }
+                latencies
+            })
+        })
+        .collect();
+    let mut total = Latencies::default();
+    for worker in workers {
+        if let Ok(latencies) = worker.await {
+            total.merge(&latencies);
+        }
+    }
+    let rate = total.count() as f64 / started.elapsed().as_secs_f64();
+    (total, rate)
+}
+
+async fn graphql(
+    client: &reqwest::Client,
+    url: &str,
+    token: &str,
+    query: &str,
+    variables: Value,
+) -> Result<Value, String> {
+    let response = client
+        .post(url)
+        .bearer_auth(token)
+        .json(&json!({ "query": query, "variables": variables }))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let body: Value = response.json().await.map_err(|e| e.to_string())?;
+    if body.get("errors").is_some() {
+        return Err(body.to_string());
+    }
+    Ok(body)
+}
