@@ -134,3 +134,26 @@ async fn unreadable_messages_go_to_the_dead_letter_topic_and_consumption_goes_on
         .unwrap();
     assert_eq!(rows, 1, "nothing forged reached the read model");
 }
+
+#[tokio::test]
+async fn offsets_left_by_an_earlier_incarnation_of_the_topic_skip_nothing() {
+    // A broker whose storage was wiped starts the topic's offsets again from 0,
+    // while Postgres still holds the offsets reached before.
+    let settings = crate::helpers::fresh_settings().await;
+    let pool = taskledger::setup(&settings).await.unwrap();
+    for partition in 0..settings.task_events_partitions {
+        sqlx::query(
+            "INSERT INTO projection_offsets (projection, topic, partition, next_offset)
+             VALUES ('task-list', $1, $2, 1000)",
+        )
+        .bind(&settings.task_events_topic)
+        .bind(partition)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    let app = TestApp::spawn_with(settings, taskledger::Roles::ALL).await;
+    let alice = app.token("alice");
+    let (id, _) = app.create_task(&alice, "after the wipe").await;
+    app.task_at_version(&alice, &id, 1).await;
+}

@@ -1,7 +1,8 @@
 //! The consumer runtime every projection runs on. Delivery from Kafka is at
-//! least once; effectively-once comes from storing each partition's next offset
-//! in Postgres in the same transaction as the read-model change, and from each
-//! projection applying an event only at its task's next sequence.
+//! least once; effectively-once comes from each projection applying an event
+//! only at its task's next sequence (or, for side effects, from deterministic
+//! ids), and from storing each partition's next offset in Postgres in the same
+//! transaction as the read-model change.
 //! A message that cannot be processed goes to `<topic>.dlq` with the reason.
 
 use std::future::Future;
@@ -27,7 +28,7 @@ pub enum Outcome {
     Applied,
     /// The read model already reflects this event (a redelivery).
     Duplicate,
-    /// The message's partition offset was already accounted for.
+    /// An unprocessable message this projection already dead-lettered.
     AlreadyConsumed,
     /// Nothing for this projection to do with this event.
     Ignored,
@@ -171,11 +172,14 @@ impl<P: Projection> ProjectionConsumer<P> {
     async fn handle(&self, message: &BorrowedMessage<'_>) -> anyhow::Result<Outcome> {
         let (partition, offset) = (message.partition(), message.offset());
         let mut tx = self.pool.begin().await?;
-        if self.already_consumed(&mut tx, partition, offset).await? {
-            return Ok(Outcome::AlreadyConsumed);
-        }
+        // Duplicates are recognised by each task's sequence, not by offset: a
+        // recreated topic starts its offsets again, and skipping by offset
+        // would then drop new messages. The stored offset only keeps a message
+        // from being dead-lettered twice.
+        let seen = self.already_consumed(&mut tx, partition, offset).await?;
 
         let outcome = match decode(message) {
+            Err(_) if seen => Outcome::AlreadyConsumed,
             Err(reason) => {
                 self.dead_letter(message, &reason).await?;
                 Outcome::DeadLettered
