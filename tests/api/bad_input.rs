@@ -104,3 +104,23 @@ async fn introspection_beyond_the_depth_limit_is_refused() {
     let body = app.graphql(None, &query, json!({})).await;
     assert_eq!(error_code(&body), Some("VALIDATION"), "{body}");
 }
+
+#[tokio::test]
+async fn a_query_asking_for_too_much_at_once_is_refused() {
+    let app = TestApp::spawn().await;
+    let alice = app.token("alice");
+    // Each connection costs per requested node: eight full pages of twenty
+    // fields go over the limit, one does not.
+    let page = "tasks(first: 100) { nodes { id title description status completed priority tags
+        dueAt dueDate timeZone nextReminderAt recurrence version createdAt updatedAt completedAt
+        reminders { at minutesBefore firesAt } series { id occurrence } } }";
+    let body = app
+        .graphql(Some(&alice), &format!("{{ {page} }}"), json!({}))
+        .await;
+    assert!(body.get("errors").is_none(), "{body}");
+    let many: String = (0..8).map(|n| format!("p{n}: {page} ")).collect();
+    let body = app
+        .graphql(Some(&alice), &format!("{{ {many} }}"), json!({}))
+        .await;
+    assert_eq!(error_code(&body), Some("VALIDATION"), "{body}");
+}

@@ -27,7 +27,7 @@ pub type TaskledgerSchema = Schema<TaskQuery, TaskMutation, EmptySubscription>;
 
 /// How deep and how costly one operation may be.
 const MAX_DEPTH: usize = 12;
-const MAX_COMPLEXITY: usize = 2_000;
+const MAX_COMPLEXITY: usize = 10_000;
 
 /// The schema over `read_pool` (whose statements time out) for queries, with
 /// `commands` for mutations.
