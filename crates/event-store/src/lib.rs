@@ -41,7 +41,13 @@ pub async fn connect_with_timeout(
 ) -> Result<PgPool, sqlx::Error> {
     let mut options: PgConnectOptions = database_url.parse()?;
     if let Some(timeout) = statement_timeout {
-        options = options.options([("statement_timeout", timeout.as_millis().to_string())]);
+        // Client queries are built per request and their best plan depends on
+        // the user (one with ten tasks, one with a hundred thousand): plan each
+        // execution for its own parameters rather than reuse a generic plan.
+        options = options.options([
+            ("statement_timeout", timeout.as_millis().to_string()),
+            ("plan_cache_mode", "force_custom_plan".to_owned()),
+        ]);
     }
     PgPoolOptions::new()
         .max_connections(max_connections)

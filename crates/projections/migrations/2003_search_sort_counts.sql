@@ -56,6 +56,11 @@ CREATE INDEX task_list_trash    ON task_list (user_id, sort_updated, id)        
 CREATE INDEX task_list_search   ON task_list USING gin (user_id, search);
 CREATE INDEX task_list_trigram  ON task_list USING gin (user_id, title gin_trgm_ops);
 CREATE INDEX task_list_open_due ON task_list (user_id, due_at) WHERE status = 'open' AND deleted_at IS NULL;
+-- Tag filters within one user's tasks, replacing the index over everyone's tags.
+DROP INDEX task_list_tags;
+CREATE INDEX task_list_user_tags ON task_list USING gin (user_id, tags);
+-- Lets totalCount over status and priority read the index alone.
+CREATE INDEX task_list_counting ON task_list (user_id, status, priority) WHERE deleted_at IS NULL;
 
 -- Counts kept with every change, so `taskStats` and `tags` read one row per
 -- user or tag instead of counting tasks.
