@@ -176,3 +176,37 @@ async fn a_relay_killed_mid_stream_loses_nothing() {
     }
     relay.kill().await.unwrap();
 }
+
+#[tokio::test]
+async fn one_relay_is_active_and_a_standby_takes_over() {
+    let settings = fresh_settings().await;
+    let app = TestApp::spawn_with(
+        settings.clone(),
+        Roles {
+            api: true,
+            relay: false,
+            project: true,
+        },
+    )
+    .await;
+    let alice = app.token("alice");
+    let mut first = start_relay(&settings);
+    let mut second = start_relay(&settings);
+
+    let (id, _) = app.create_task(&alice, "relayed by one of two").await;
+    app.task_at_version(&alice, &id, 1).await;
+    let holders: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted
+           AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(holders, 1, "exactly one relay holds the lock");
+
+    // Whichever was active, stopping the first leaves one relay that carries on.
+    first.kill().await.unwrap();
+    let (id, _) = app.create_task(&alice, "after one relay died").await;
+    app.task_at_version(&alice, &id, 1).await;
+    second.kill().await.unwrap();
+}
