@@ -212,10 +212,10 @@ fn kinds(deep_cursor: String, deep_from: task_query::Position) -> Vec<Kind> {
             count: false,
         },
         Kind {
-            name: "prefix",
+            name: "prefix (type-ahead, SMART)",
             graphql: page.into(),
             variables: json!({ "search": { "query": "invo", "mode": "PREFIX" } }),
-            sql: ListQuery { search: Some(search("invo", SearchMode::Prefix)), order: Order::Relevance, ..base.clone() },
+            sql: ListQuery { search: Some(search("invo", SearchMode::Prefix)), ..base.clone() },
             count: false,
         },
         Kind {

@@ -312,9 +312,13 @@ pub fn to_search(input: &TaskSearch) -> Result<Search, Refusal> {
     })
 }
 
-pub fn to_order(order: Option<TaskOrder>, searching: bool) -> Result<Order, Refusal> {
+/// The order of a listing; without one, a ranked search (full text or fuzzy)
+/// lists best matches first, and anything else, type-ahead included, SMART.
+pub fn to_order(order: Option<TaskOrder>, search: Option<&Search>) -> Result<Order, Refusal> {
+    let searching = search.is_some();
+    let ranked = search.is_some_and(|s| s.mode != SearchMode::Prefix);
     Ok(match order {
-        None if searching => Order::Relevance,
+        None if ranked => Order::Relevance,
         None | Some(TaskOrder::Smart) => Order::Smart,
         Some(TaskOrder::DueAsc) => Order::DueAsc,
         Some(TaskOrder::PriorityDesc) => Order::PriorityDesc,

@@ -197,7 +197,7 @@ impl TaskQuery {
             .map(to_search)
             .transpose()
             .map_err(refused)?;
-        let order = to_order(order_by, search.is_some()).map_err(refused)?;
+        let order = to_order(order_by, search.as_ref()).map_err(refused)?;
         let fingerprint = fingerprint(&filter, &search, order);
         let (limit, backwards, cursor) = match (first, last) {
             (Some(_), Some(_)) => {
