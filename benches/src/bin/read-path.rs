@@ -157,10 +157,33 @@ async fn load(pool: &PgPool, args: &Args) -> anyhow::Result<()> {
     sqlx::query("ALTER TABLE task_list ENABLE TRIGGER task_list_count")
         .execute(pool)
         .await?;
-    sqlx::query("SELECT task_counts_add(t, 1) FROM task_list t WHERE user_id = $1")
-        .bind(HEAVY)
-        .execute(pool)
-        .await?;
+    // The heavy user's counts, set-based (the trigger's work, done once).
+    sqlx::query(
+        "INSERT INTO task_stats (user_id, open, completed, deleted, open_by_priority)
+         SELECT user_id,
+                count(*) FILTER (WHERE deleted_at IS NULL AND status = 'open'),
+                count(*) FILTER (WHERE deleted_at IS NULL AND status = 'completed'),
+                count(*) FILTER (WHERE deleted_at IS NOT NULL),
+                ARRAY[count(*) FILTER (WHERE deleted_at IS NULL AND status = 'open' AND priority = 0),
+                      count(*) FILTER (WHERE deleted_at IS NULL AND status = 'open' AND priority = 1),
+                      count(*) FILTER (WHERE deleted_at IS NULL AND status = 'open' AND priority = 2),
+                      count(*) FILTER (WHERE deleted_at IS NULL AND status = 'open' AND priority = 3),
+                      count(*) FILTER (WHERE deleted_at IS NULL AND status = 'open' AND priority = 4)]
+           FROM task_list WHERE user_id = $1 GROUP BY user_id",
+    )
+    .bind(HEAVY)
+    .execute(pool)
+    .await?;
+    sqlx::query(
+        "INSERT INTO tag_counts (user_id, tag, open, total)
+         SELECT user_id, tag, count(*) FILTER (WHERE status = 'open'), count(*)
+           FROM task_list, unnest(tags) AS tag
+          WHERE user_id = $1 AND deleted_at IS NULL
+          GROUP BY user_id, tag",
+    )
+    .bind(HEAVY)
+    .execute(pool)
+    .await?;
     // What autovacuum would have done by now on a live system.
     sqlx::query("VACUUM ANALYZE task_list")
         .execute(pool)
