@@ -138,41 +138,23 @@ pub async fn start(
     }
 
     if roles.project {
-        let consumer = ProjectionConsumer::new(
-            pool.clone(),
-            &kafka,
-            ConsumerSettings {
-                topic: settings.task_events_topic.clone(),
-                group: settings
-                    .consumer_group_prefix
-                    .as_ref()
-                    .map(|p| format!("{p}-task-list")),
-            },
-            TaskListProjection,
-        )
-        .context("creating the task-list consumer")?;
-        let shutdown_list = shutdown.clone();
-        tasks.spawn(async move { ("project", consumer.run(shutdown_list).await) });
-
+        let consumers = ConsumerSettings {
+            topic: settings.task_events_topic.clone(),
+            group_prefix: settings.consumer_group_prefix.clone(),
+        };
+        let task_list =
+            ProjectionConsumer::new(pool.clone(), &kafka, consumers.clone(), TaskListProjection)
+                .context("creating the task-list consumer")?;
         let processor = RecurrenceProcessor::new(CommandService::new(
             event_store::task_store(pool.clone()),
             TaskServices::default(),
         ));
-        let consumer = ProjectionConsumer::new(
-            pool.clone(),
-            &kafka,
-            ConsumerSettings {
-                topic: settings.task_events_topic.clone(),
-                group: settings
-                    .consumer_group_prefix
-                    .as_ref()
-                    .map(|p| format!("{p}-recurrence")),
-            },
-            processor,
-        )
-        .context("creating the recurrence processor's consumer")?;
-        let shutdown = shutdown.clone();
-        tasks.spawn(async move { ("recurrence", consumer.run(shutdown).await) });
+        let recurrence = ProjectionConsumer::new(pool.clone(), &kafka, consumers, processor)
+            .context("creating the recurrence processor's consumer")?;
+        let stop = shutdown.clone();
+        tasks.spawn(async move { ("project", task_list.run(stop).await) });
+        let stop = shutdown.clone();
+        tasks.spawn(async move { ("recurrence", recurrence.run(stop).await) });
     }
 
     if roles.api {

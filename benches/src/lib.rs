@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
+use serde_json::{json, Value};
 
 /// Latencies of one kind of operation, in microseconds.
 pub struct Latencies {
@@ -38,4 +39,26 @@ impl Latencies {
     pub fn millis(&self, q: f64) -> f64 {
         self.histogram.value_at_quantile(q) as f64 / 1000.0
     }
+}
+
+/// One GraphQL operation over HTTP; any error in the body counts as a failure.
+pub async fn graphql(
+    client: &reqwest::Client,
+    url: &str,
+    token: &str,
+    query: &str,
+    variables: Value,
+) -> Result<Value, String> {
+    let response = client
+        .post(url)
+        .bearer_auth(token)
+        .json(&json!({ "query": query, "variables": variables }))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let body: Value = response.json().await.map_err(|e| e.to_string())?;
+    if body.get("errors").is_some() {
+        return Err(body.to_string());
+    }
+    Ok(body)
 }

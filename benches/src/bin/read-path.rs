@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use benches::Latencies;
+use benches::{graphql, Latencies};
 use clap::Parser;
 use domain::values::UserId;
 use projections::task_query::{self, Filter, ListQuery, Order, Search, SearchMode};
@@ -414,25 +414,4 @@ where
     }
     let rate = total.count() as f64 / started.elapsed().as_secs_f64();
     (total, rate)
-}
-
-async fn graphql(
-    client: &reqwest::Client,
-    url: &str,
-    token: &str,
-    query: &str,
-    variables: Value,
-) -> Result<Value, String> {
-    let response = client
-        .post(url)
-        .bearer_auth(token)
-        .json(&json!({ "query": query, "variables": variables }))
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
-    let body: Value = response.json().await.map_err(|e| e.to_string())?;
-    if body.get("errors").is_some() {
-        return Err(body.to_string());
-    }
-    Ok(body)
 }

@@ -10,11 +10,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use benches::Latencies;
+use benches::{graphql, Latencies};
 use clap::Parser;
 use domain::values::UserId;
 use query_api::auth::{JwtSecret, TokenVerifier};
-use serde_json::{json, Value};
+use serde_json::json;
 use sqlx::{Connection, PgConnection, PgPool};
 use taskledger::{Roles, Settings};
 use tokio_util::sync::CancellationToken;
@@ -130,27 +130,6 @@ async fn measure(args: &Args, url: &str, pool: &PgPool) -> anyhow::Result<()> {
         bail!("{failures} operations failed; the figures above are not valid");
     }
     Ok(())
-}
-
-async fn graphql(
-    client: &reqwest::Client,
-    url: &str,
-    token: &str,
-    query: &str,
-    variables: Value,
-) -> Result<Value, String> {
-    let response = client
-        .post(url)
-        .bearer_auth(token)
-        .json(&json!({ "query": query, "variables": variables }))
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
-    let body: Value = response.json().await.map_err(|e| e.to_string())?;
-    if body.get("errors").is_some() {
-        return Err(body.to_string());
-    }
-    Ok(body)
 }
 
 /// Each client creates a task, then updates it three times, and repeats.

@@ -76,8 +76,9 @@ pub trait Projection: Send + Sync + 'static {
 #[derive(Debug, Clone)]
 pub struct ConsumerSettings {
     pub topic: String,
-    /// The Kafka consumer group; defaults to `taskledger-<projection name>`.
-    pub group: Option<String>,
+    /// Each projection consumes in its own group, `<prefix>-<projection name>`;
+    /// the prefix defaults to `taskledger`.
+    pub group_prefix: Option<String>,
 }
 
 pub struct ProjectionConsumer<P> {
@@ -95,9 +96,8 @@ impl<P: Projection> ProjectionConsumer<P> {
         settings: ConsumerSettings,
         projection: P,
     ) -> Result<Self, KafkaError> {
-        let group = settings
-            .group
-            .unwrap_or_else(|| format!("taskledger-{}", projection.name()));
+        let prefix = settings.group_prefix.as_deref().unwrap_or("taskledger");
+        let group = format!("{prefix}-{}", projection.name());
         Ok(Self {
             pool,
             consumer: kafka.consumer(&group)?,
