@@ -170,20 +170,11 @@ fn push_where<'a>(sql: &mut QueryBuilder<'a, Postgres>, query: &'a ListQuery) {
     }
     if let Some(search) = &query.search {
         sql.push(" AND ");
-        match search.mode {
-            SearchMode::FullText => {
-                sql.push("search @@ websearch_to_tsquery('english', ")
-                    .push_bind(&search.query)
-                    .push(")");
-            }
-            SearchMode::Prefix => {
-                sql.push("search @@ to_tsquery('simple', ")
-                    .push_bind(prefix_query(&search.query))
-                    .push(")");
-            }
-            SearchMode::Fuzzy => {
-                sql.push("(").push_bind(&search.query).push(" <% title)");
-            }
+        if search.mode == SearchMode::Fuzzy {
+            sql.push("(").push_bind(&search.query).push(" <% title)");
+        } else {
+            sql.push("search @@ ");
+            push_tsquery(sql, search);
         }
     }
 }
@@ -316,29 +307,50 @@ fn prefix_query(raw: &str) -> String {
     }
 }
 
+/// The text query of a full-text or prefix search.
+fn push_tsquery<'a>(sql: &mut QueryBuilder<'a, Postgres>, search: &'a Search) {
+    if search.mode == SearchMode::Prefix {
+        sql.push("to_tsquery('simple', ")
+            .push_bind(prefix_query(&search.query))
+            .push(")");
+    } else {
+        sql.push("websearch_to_tsquery('english', ")
+            .push_bind(&search.query)
+            .push(")");
+    }
+}
+
 fn push_relevance<'a>(sql: &mut QueryBuilder<'a, Postgres>, search: Option<&'a Search>) {
     match search {
         None => {
             sql.push("0::float8");
         }
-        Some(search) => match search.mode {
-            SearchMode::FullText => {
-                sql.push("ts_rank(search, websearch_to_tsquery('english', ")
-                    .push_bind(&search.query)
-                    .push("))::float8");
-            }
-            SearchMode::Prefix => {
-                sql.push("ts_rank(search, to_tsquery('simple', ")
-                    .push_bind(prefix_query(&search.query))
-                    .push("))::float8");
-            }
-            SearchMode::Fuzzy => {
-                sql.push("word_similarity(")
-                    .push_bind(&search.query)
-                    .push(", title)::float8");
-            }
-        },
+        Some(search) if search.mode == SearchMode::Fuzzy => {
+            sql.push("word_similarity(")
+                .push_bind(&search.query)
+                .push(", title)::float8");
+        }
+        Some(search) => {
+            sql.push("ts_rank(search, ");
+            push_tsquery(sql, search);
+            sql.push(")::float8");
+        }
     }
+}
+
+/// Fuzzy search matches words at least 0.3 similar (pg_trgm's default of 0.6
+/// misses most typos); the setting lasts for the caller's transaction.
+async fn prepare_search(conn: &mut PgConnection, query: &ListQuery) -> Result<(), sqlx::Error> {
+    if query
+        .search
+        .as_ref()
+        .is_some_and(|s| s.mode == SearchMode::Fuzzy)
+    {
+        sqlx::query("SET LOCAL pg_trgm.word_similarity_threshold = 0.3")
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
 }
 
 /// One page of the listing, in the query's order (also when paging backwards).
@@ -380,15 +392,7 @@ pub async fn list(conn: &mut PgConnection, query: &ListQuery) -> Result<Vec<List
     sql.push("id").push(direction);
     sql.push(" LIMIT ").push_bind(query.limit);
 
-    if query
-        .search
-        .as_ref()
-        .is_some_and(|s| s.mode == SearchMode::Fuzzy)
-    {
-        sqlx::query("SET LOCAL pg_trgm.word_similarity_threshold = 0.3")
-            .execute(&mut *conn)
-            .await?;
-    }
+    prepare_search(conn, query).await?;
     let rows = sql.build().fetch_all(&mut *conn).await?;
     let mut listed = rows
         .iter()
@@ -413,15 +417,7 @@ pub async fn list(conn: &mut PgConnection, query: &ListQuery) -> Result<Vec<List
 pub async fn count(conn: &mut PgConnection, query: &ListQuery) -> Result<i64, sqlx::Error> {
     let mut sql = QueryBuilder::new("SELECT count(*) FROM task_list");
     push_where(&mut sql, query);
-    if query
-        .search
-        .as_ref()
-        .is_some_and(|s| s.mode == SearchMode::Fuzzy)
-    {
-        sqlx::query("SET LOCAL pg_trgm.word_similarity_threshold = 0.3")
-            .execute(&mut *conn)
-            .await?;
-    }
+    prepare_search(conn, query).await?;
     sql.build_query_scalar().fetch_one(&mut *conn).await
 }
 
