@@ -62,3 +62,77 @@ pub async fn graphql(
     }
     Ok(body)
 }
+
+/// Taskledger started in this process on a database and topic of its own, so
+/// a benchmark run neither sees nor disturbs anything else.
+pub struct BenchApp {
+    /// The GraphQL endpoint.
+    pub url: String,
+    pub pool: sqlx::PgPool,
+    pub settings: taskledger::Settings,
+    database: String,
+    admin: sqlx::PgConnection,
+    shutdown: tokio_util::sync::CancellationToken,
+    running: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl BenchApp {
+    pub async fn start(
+        admin_url: &str,
+        brokers: &str,
+        roles: taskledger::Roles,
+        max_connections: u32,
+    ) -> anyhow::Result<Self> {
+        use anyhow::Context;
+        use sqlx::Connection;
+
+        let run = uuid::Uuid::new_v4().simple().to_string()[..10].to_owned();
+        let database = format!("taskledger_bench_{run}");
+        let mut admin = sqlx::PgConnection::connect(admin_url).await?;
+        sqlx::query(&format!("CREATE DATABASE {database}"))
+            .execute(&mut admin)
+            .await?;
+        let base = admin_url.rsplit_once('/').context("a database URL")?.0;
+        let mut settings = taskledger::Settings::local();
+        settings.database_url = Some(format!("{base}/{database}"));
+        settings.db_max_connections = max_connections;
+        settings.kafka_brokers = brokers.to_owned();
+        settings.task_events_topic = format!("bench-task-events-{run}");
+        settings.consumer_group_prefix = Some(format!("bench-{run}"));
+        settings.http_addr = "127.0.0.1:0".into();
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let running = taskledger::start(&settings, roles, shutdown.clone()).await?;
+        let url = format!(
+            "http://{}/graphql",
+            running.api_address.context("API address")?
+        );
+        let pool = running.pool.clone();
+        Ok(Self {
+            url,
+            pool,
+            settings,
+            database,
+            admin,
+            shutdown,
+            running: tokio::spawn(running.wait()),
+        })
+    }
+
+    /// Stops Taskledger and drops the database, unless `keep`.
+    pub async fn stop(mut self, keep: bool) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        let _ = self.running.await;
+        self.pool.close().await;
+        if keep {
+            eprintln!("kept database {}", self.database);
+        } else {
+            sqlx::query(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.database
+            ))
+            .execute(&mut self.admin)
+            .await?;
+        }
+        Ok(())
+    }
+}

@@ -10,15 +10,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use benches::{graphql, Latencies};
+use benches::{graphql, BenchApp, Latencies};
 use clap::Parser;
 use domain::values::UserId;
 use projections::task_query::{self, Filter, ListQuery, Order, Search, SearchMode};
 use query_api::auth::{JwtSecret, TokenVerifier};
 use serde_json::{json, Value};
-use sqlx::{Connection, PgConnection, PgPool};
-use taskledger::{Roles, Settings};
-use tokio_util::sync::CancellationToken;
+use sqlx::PgPool;
+use taskledger::Roles;
 
 #[derive(Parser)]
 #[command(about = "Read-path benchmark: GraphQL queries vs the same SQL at 1M tasks")]
@@ -54,52 +53,22 @@ const TAGS: &str = "'{work,work/clients,work/internal,home,home/garden,errands,e
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let run = uuid::Uuid::new_v4().simple().to_string()[..10].to_owned();
-    let database = format!("taskledger_bench_{run}");
-    let mut admin = PgConnection::connect(&args.admin_url).await?;
-    sqlx::query(&format!("CREATE DATABASE {database}"))
-        .execute(&mut admin)
-        .await?;
-    let base = args.admin_url.rsplit_once('/').context("a database URL")?.0;
-
-    let mut settings = Settings::local();
-    settings.database_url = Some(format!("{base}/{database}"));
-    settings.db_max_connections = 20;
-    settings.kafka_brokers = args.brokers.clone();
-    settings.task_events_topic = format!("bench-task-events-{run}");
-    settings.http_addr = "127.0.0.1:0".into();
-    let shutdown = CancellationToken::new();
-    let running = taskledger::start(&settings, Roles::API, shutdown.clone()).await?;
-    let url = format!(
-        "http://{}/graphql",
-        running.api_address.context("API address")?
-    );
-    let pool = running.pool.clone();
-    let app = tokio::spawn(running.wait());
-
+    let app = BenchApp::start(&args.admin_url, &args.brokers, Roles::API, 20).await?;
     let result = async {
-        load(&pool, &args).await?;
+        load(&app.pool, &args).await?;
         // The floor runs on a pool set up exactly as the API's read pool.
         let read_pool = event_store::connect_with_timeout(
-            settings.database_url()?,
+            app.settings.database_url()?,
             8,
-            Some(Duration::from_millis(settings.read_statement_timeout_ms)),
+            Some(Duration::from_millis(
+                app.settings.read_statement_timeout_ms,
+            )),
         )
         .await?;
-        measure(&args, &url, &read_pool).await
+        measure(&args, &app.url, &read_pool).await
     }
     .await;
-
-    shutdown.cancel();
-    let _ = app.await;
-    pool.close().await;
-    if args.keep {
-        eprintln!("kept database {database}");
-    } else {
-        sqlx::query(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
-            .execute(&mut admin)
-            .await?;
-    }
+    app.stop(args.keep).await?;
     result
 }
 

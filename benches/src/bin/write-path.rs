@@ -9,15 +9,14 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
-use benches::{graphql, Latencies};
+use anyhow::bail;
+use benches::{graphql, BenchApp, Latencies};
 use clap::Parser;
 use domain::values::UserId;
 use query_api::auth::{JwtSecret, TokenVerifier};
 use serde_json::json;
-use sqlx::{Connection, PgConnection, PgPool};
-use taskledger::{Roles, Settings};
-use tokio_util::sync::CancellationToken;
+use sqlx::PgPool;
+use taskledger::Roles;
 
 #[derive(Parser)]
 #[command(about = "Write-path benchmark: GraphQL commands vs raw Postgres inserts")]
@@ -49,38 +48,9 @@ const UPDATE: &str =
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let run = uuid::Uuid::new_v4().simple().to_string()[..10].to_owned();
-    let database = format!("taskledger_bench_{run}");
-    let mut admin = PgConnection::connect(&args.admin_url).await?;
-    sqlx::query(&format!("CREATE DATABASE {database}"))
-        .execute(&mut admin)
-        .await?;
-    let base = args.admin_url.rsplit_once('/').context("a database URL")?.0;
-
-    let mut settings = Settings::local();
-    settings.database_url = Some(format!("{base}/{database}"));
-    settings.db_max_connections = 40;
-    settings.kafka_brokers = args.brokers.clone();
-    settings.task_events_topic = format!("bench-task-events-{run}");
-    settings.consumer_group_prefix = Some(format!("bench-{run}"));
-    settings.http_addr = "127.0.0.1:0".into();
-    let shutdown = CancellationToken::new();
-    let running = taskledger::start(&settings, Roles::ALL, shutdown.clone()).await?;
-    let url = format!(
-        "http://{}/graphql",
-        running.api_address.context("API address")?
-    );
-    let pool = running.pool.clone();
-    let app = tokio::spawn(running.wait());
-
-    let result = measure(&args, &url, &pool).await;
-
-    shutdown.cancel();
-    let _ = app.await;
-    pool.close().await;
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
-        .execute(&mut admin)
-        .await?;
+    let app = BenchApp::start(&args.admin_url, &args.brokers, Roles::ALL, 40).await?;
+    let result = measure(&args, &app.url, &app.pool).await;
+    app.stop(false).await?;
     result
 }
 
