@@ -16,6 +16,12 @@ use tokio::process::{Child, Command};
 
 use crate::helpers::{assert_no_errors, eventually, fresh_settings, TestApp};
 
+const WITHOUT_RELAY: Roles = Roles {
+    api: true,
+    relay: false,
+    project: true,
+};
+
 #[tokio::test]
 async fn an_event_committed_late_is_relayed_not_skipped() {
     let app = TestApp::spawn().await;
@@ -79,15 +85,8 @@ fn start_relay(settings: &Settings) -> Child {
 #[tokio::test]
 async fn a_relay_killed_mid_stream_loses_nothing() {
     let settings = fresh_settings().await;
-    let app = TestApp::spawn_with(
-        settings.clone(),
-        Roles {
-            api: true,
-            relay: false,
-            project: true,
-        },
-    )
-    .await;
+    // The relays run as separate processes, started and killed by the test.
+    let app = TestApp::spawn_with(settings.clone(), WITHOUT_RELAY).await;
     let alice = app.token("alice");
     let mut relay = start_relay(&settings);
 
@@ -180,15 +179,8 @@ async fn a_relay_killed_mid_stream_loses_nothing() {
 #[tokio::test]
 async fn one_relay_is_active_and_a_standby_takes_over() {
     let settings = fresh_settings().await;
-    let app = TestApp::spawn_with(
-        settings.clone(),
-        Roles {
-            api: true,
-            relay: false,
-            project: true,
-        },
-    )
-    .await;
+    // The relays run as separate processes, started and killed by the test.
+    let app = TestApp::spawn_with(settings.clone(), WITHOUT_RELAY).await;
     let alice = app.token("alice");
     let mut first = start_relay(&settings);
     let mut second = start_relay(&settings);
