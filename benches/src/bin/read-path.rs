@@ -76,10 +76,12 @@ async fn main() -> anyhow::Result<()> {
 /// batches, printing progress with a rate.
 async fn load(pool: &PgPool, args: &Args) -> anyhow::Result<()> {
     let started = Instant::now();
-    // Counts are rebuilt once at the end instead of row by row.
-    sqlx::query("ALTER TABLE task_list DISABLE TRIGGER task_list_count")
-        .execute(pool)
-        .await?;
+    // Counts and word lists are rebuilt once at the end instead of row by row.
+    for trigger in ["task_list_count", "task_list_words"] {
+        sqlx::query(&format!("ALTER TABLE task_list DISABLE TRIGGER {trigger}"))
+            .execute(pool)
+            .await?;
+    }
     let batch = 50_000;
     let mut done = 0;
     while done < args.tasks {
@@ -123,34 +125,40 @@ async fn load(pool: &PgPool, args: &Args) -> anyhow::Result<()> {
         );
     }
     eprintln!();
-    sqlx::query("ALTER TABLE task_list ENABLE TRIGGER task_list_count")
-        .execute(pool)
-        .await?;
-    // The heavy user's counts, set-based (the trigger's work, done once).
+    for trigger in ["task_list_count", "task_list_words"] {
+        sqlx::query(&format!("ALTER TABLE task_list ENABLE TRIGGER {trigger}"))
+            .execute(pool)
+            .await?;
+    }
+    // The triggers' work, done once and set-based.
     sqlx::query(
-        "INSERT INTO task_stats (user_id, open, completed, deleted, open_by_priority)
-         SELECT user_id,
-                count(*) FILTER (WHERE deleted_at IS NULL AND status = 'open'),
-                count(*) FILTER (WHERE deleted_at IS NULL AND status = 'completed'),
-                count(*) FILTER (WHERE deleted_at IS NOT NULL),
-                ARRAY[count(*) FILTER (WHERE deleted_at IS NULL AND status = 'open' AND priority = 0),
-                      count(*) FILTER (WHERE deleted_at IS NULL AND status = 'open' AND priority = 1),
-                      count(*) FILTER (WHERE deleted_at IS NULL AND status = 'open' AND priority = 2),
-                      count(*) FILTER (WHERE deleted_at IS NULL AND status = 'open' AND priority = 3),
-                      count(*) FILTER (WHERE deleted_at IS NULL AND status = 'open' AND priority = 4)]
-           FROM task_list WHERE user_id = $1 GROUP BY user_id",
+        "INSERT INTO task_stats (user_id, open, completed, deleted,
+                                 open_by_priority, completed_by_priority, deleted_by_priority)
+         SELECT user_id, sum(open), sum(completed), sum(deleted),
+                array_agg(open ORDER BY rank), array_agg(completed ORDER BY rank), array_agg(deleted ORDER BY rank)
+           FROM (SELECT user_id, rank,
+                        count(*) FILTER (WHERE deleted_at IS NULL AND status = 'open' AND priority = rank) AS open,
+                        count(*) FILTER (WHERE deleted_at IS NULL AND status = 'completed' AND priority = rank) AS completed,
+                        count(*) FILTER (WHERE deleted_at IS NOT NULL AND priority = rank) AS deleted
+                   FROM task_list, generate_series(0, 4) AS rank
+                  GROUP BY user_id, rank) AS by_rank
+          GROUP BY user_id",
     )
-    .bind(HEAVY)
     .execute(pool)
     .await?;
     sqlx::query(
         "INSERT INTO tag_counts (user_id, tag, open, total)
          SELECT user_id, tag, count(*) FILTER (WHERE status = 'open'), count(*)
            FROM task_list, unnest(tags) AS tag
-          WHERE user_id = $1 AND deleted_at IS NULL
+          WHERE deleted_at IS NULL
           GROUP BY user_id, tag",
     )
-    .bind(HEAVY)
+    .execute(pool)
+    .await?;
+    sqlx::query(
+        "INSERT INTO task_words (user_id, word, tasks)
+         SELECT user_id, word, count(*) FROM task_list, title_words(title) AS word GROUP BY 1, 2",
+    )
     .execute(pool)
     .await?;
     // What autovacuum would have done by now on a live system.
@@ -211,10 +219,10 @@ fn kinds(deep_cursor: String, deep_from: task_query::Position) -> Vec<Kind> {
             count: false,
         },
         Kind {
-            name: "fuzzy",
+            name: "fuzzy (SMART)",
             graphql: page.into(),
             variables: json!({ "search": { "query": "pasport", "mode": "FUZZY" } }),
-            sql: ListQuery { search: Some(search("pasport", SearchMode::Fuzzy)), order: Order::Relevance, ..base.clone() },
+            sql: ListQuery { search: Some(search("pasport", SearchMode::Fuzzy)), ..base.clone() },
             count: false,
         },
         Kind {
@@ -240,9 +248,38 @@ fn kinds(deep_cursor: String, deep_from: task_query::Position) -> Vec<Kind> {
                     Filter::Status(vec![task_query::Status::Open]),
                     Filter::PriorityAtLeast(3),
                 ])),
-                ..base
+                ..base.clone()
             },
             count: true,
+        },
+        Kind {
+            name: "totalCount, tag + due filter",
+            graphql: "{ tasks(first: 1, filter: { tags: { containsAny: [\"work/clients\"] }, due: { before: \"2030-01-01T00:00:00Z\" } }) { totalCount } }".into(),
+            variables: json!({}),
+            sql: ListQuery {
+                filter: Some(Filter::And(vec![
+                    Filter::TagsContainAny(vec!["work/clients".into()]),
+                    Filter::DueBefore("2030-01-01T00:00:00Z".parse().expect("a date")),
+                ])),
+                ..base.clone()
+            },
+            count: true,
+        },
+        // Ranking reads every match: these show what a word in 6% of the
+        // user's tasks costs when ranked, the limit of relevance order.
+        Kind {
+            name: "full text, one common word (6,000+ matches)",
+            graphql: page.into(),
+            variables: json!({ "search": { "query": "budget", "mode": "FULL_TEXT" } }),
+            sql: ListQuery { search: Some(search("budget", SearchMode::FullText)), order: Order::Relevance, ..base.clone() },
+            count: false,
+        },
+        Kind {
+            name: "fuzzy, RELEVANCE (6,000+ matches)",
+            graphql: page.into(),
+            variables: json!({ "search": { "query": "pasport", "mode": "FUZZY" }, "orderBy": "RELEVANCE" }),
+            sql: ListQuery { search: Some(search("pasport", SearchMode::Fuzzy)), order: Order::Relevance, ..base },
+            count: false,
         },
     ]
 }

@@ -48,6 +48,35 @@ pub enum Filter {
 }
 
 impl Filter {
+    /// Whether the filter looks at status and priority alone, whose counts
+    /// the projection keeps.
+    pub fn is_kept_count(&self) -> bool {
+        match self {
+            Self::And(all) | Self::Or(all) => all.iter().all(Self::is_kept_count),
+            Self::Not(inner) => inner.is_kept_count(),
+            Self::Status(_)
+            | Self::PriorityIn(_)
+            | Self::PriorityAtLeast(_)
+            | Self::PriorityAtMost(_) => true,
+            _ => false,
+        }
+    }
+
+    /// Whether tasks with this status and priority rank match a filter that
+    /// [`is_kept_count`](Self::is_kept_count); anything else never matches.
+    fn matches_counted(&self, status: Status, rank: i16) -> bool {
+        match self {
+            Self::And(all) => all.iter().all(|f| f.matches_counted(status, rank)),
+            Self::Or(all) => all.iter().any(|f| f.matches_counted(status, rank)),
+            Self::Not(inner) => !inner.matches_counted(status, rank),
+            Self::Status(statuses) => statuses.contains(&status),
+            Self::PriorityIn(ranks) => ranks.contains(&rank),
+            Self::PriorityAtLeast(min) => rank >= *min,
+            Self::PriorityAtMost(max) => rank <= *max,
+            _ => false,
+        }
+    }
+
     fn mentions_status(&self) -> bool {
         match self {
             Self::Status(_) => true,
@@ -158,7 +187,7 @@ impl Order {
     }
 }
 
-/// Builds the shared `FROM … WHERE …` of a listing and of its count.
+/// The owner, and the filter: what every listing and count says.
 fn push_where<'a>(sql: &mut QueryBuilder<'a, Postgres>, query: &'a ListQuery) {
     sql.push(" WHERE user_id = ").push_bind(&query.user_id);
     if !query.filter.as_ref().is_some_and(Filter::mentions_status) {
@@ -167,15 +196,6 @@ fn push_where<'a>(sql: &mut QueryBuilder<'a, Postgres>, query: &'a ListQuery) {
     if let Some(filter) = &query.filter {
         sql.push(" AND ");
         push_filter(sql, filter);
-    }
-    if let Some(search) = &query.search {
-        sql.push(" AND ");
-        if search.mode == SearchMode::Fuzzy {
-            sql.push("(").push_bind(&search.query).push(" <% title)");
-        } else {
-            sql.push("search @@ ");
-            push_tsquery(sql, search);
-        }
     }
 }
 
@@ -286,10 +306,9 @@ fn push_filter<'a>(sql: &mut QueryBuilder<'a, Postgres>, filter: &'a Filter) {
     }
 }
 
-/// `buy mil` becomes `buy:* & mil:*`; anything but letters and digits is dropped.
-fn prefix_query(raw: &str) -> String {
-    let words: Vec<String> = raw
-        .split_whitespace()
+/// The words of a search: lower-cased, anything but letters and digits dropped.
+fn words_of(raw: &str) -> Vec<String> {
+    raw.split_whitespace()
         .map(|w| {
             w.chars()
                 .filter(|c| c.is_alphanumeric())
@@ -297,103 +316,242 @@ fn prefix_query(raw: &str) -> String {
                 .to_lowercase()
         })
         .filter(|w| !w.is_empty())
-        .map(|w| format!("{w}:*"))
-        .collect();
-    if words.is_empty() {
-        // Matches nothing, rather than everything.
-        "''".to_owned()
-    } else {
-        words.join(" & ")
-    }
+        .collect()
 }
 
-/// The text query of a full-text or prefix search.
-fn push_tsquery<'a>(sql: &mut QueryBuilder<'a, Postgres>, search: &'a Search) {
+/// What a search selects, made ready for SQL.
+#[derive(Debug, Clone, PartialEq)]
+enum Matching {
+    /// No search.
+    Everything,
+    /// A search with no words in it, or a fuzzy word like none of the user's.
+    Nothing,
+    /// `websearch_to_tsquery` of what was typed.
+    WebSearch,
+    /// A text query in tsquery syntax over normalised words: prefixes, or the
+    /// user's words close to what was typed.
+    Lexemes(String),
+}
+
+/// The most words of the user's a fuzzy word stands for.
+const FUZZY_WORDS: i64 = 16;
+
+async fn resolve(conn: &mut PgConnection, query: &ListQuery) -> Result<Matching, sqlx::Error> {
+    let Some(search) = &query.search else {
+        return Ok(Matching::Everything);
+    };
+    if search.mode == SearchMode::FullText {
+        return Ok(Matching::WebSearch);
+    }
+    let typed = words_of(&search.query);
+    if typed.is_empty() {
+        return Ok(Matching::Nothing);
+    }
     if search.mode == SearchMode::Prefix {
-        sql.push("to_tsquery('simple', ")
-            .push_bind(prefix_query(&search.query))
-            .push(")");
-    } else {
-        sql.push("websearch_to_tsquery('english', ")
-            .push_bind(&search.query)
-            .push(")");
+        // `buy mil` becomes `'buy':* & 'mil':*`
+        let prefixes: Vec<String> = typed.iter().map(|w| format!("'{w}':*")).collect();
+        return Ok(Matching::Lexemes(prefixes.join(" & ")));
     }
+    // Each typed word stands for the user's title words at least 0.3 similar
+    // to it (pg_trgm's `%`), and every typed word must be matched.
+    let close: Vec<(i32, String)> = sqlx::query_as(
+        "SELECT typed.n::int, close.word
+           FROM unnest($2::text[]) WITH ORDINALITY AS typed (word, n),
+                LATERAL (SELECT word FROM task_words
+                          WHERE user_id = $1 AND tasks > 0 AND word % typed.word
+                          ORDER BY similarity(word, typed.word) DESC, word
+                          LIMIT $3) AS close",
+    )
+    .bind(&query.user_id)
+    .bind(&typed)
+    .bind(FUZZY_WORDS)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut groups = Vec::with_capacity(typed.len());
+    for n in 1..=typed.len() as i32 {
+        let words: Vec<String> = close
+            .iter()
+            .filter(|(m, _)| *m == n)
+            .map(|(_, word)| format!("'{}':A", word.replace('\\', "\\\\").replace('\'', "''")))
+            .collect();
+        if words.is_empty() {
+            return Ok(Matching::Nothing);
+        }
+        groups.push(format!("({})", words.join(" | ")));
+    }
+    Ok(Matching::Lexemes(groups.join(" & ")))
 }
 
-fn push_relevance<'a>(sql: &mut QueryBuilder<'a, Postgres>, search: Option<&'a Search>) {
-    match search {
-        None => {
-            sql.push("0::float8");
+/// The search as a text query over the owner's words (migration 2004).
+fn push_text_query<'a>(
+    sql: &mut QueryBuilder<'a, Postgres>,
+    query: &'a ListQuery,
+    matching: &'a Matching,
+) {
+    sql.push("owner_tsquery(")
+        .push_bind(&query.user_id)
+        .push(", ");
+    match matching {
+        Matching::Lexemes(lexemes) => {
+            sql.push_bind(lexemes).push("::tsquery");
         }
-        Some(search) if search.mode == SearchMode::Fuzzy => {
+        _ => {
+            let typed = query.search.as_ref().map_or("", |s| s.query.as_str());
+            sql.push("websearch_to_tsquery('english', ")
+                .push_bind(typed)
+                .push(")");
+        }
+    }
+    sql.push(")");
+}
+
+fn push_relevance<'a>(
+    sql: &mut QueryBuilder<'a, Postgres>,
+    query: &'a ListQuery,
+    matching: &'a Matching,
+) {
+    match &query.search {
+        Some(search) if query.order == Order::Relevance && search.mode == SearchMode::Fuzzy => {
             sql.push("word_similarity(")
                 .push_bind(&search.query)
                 .push(", title)::float8");
         }
-        Some(search) => {
+        Some(_) if query.order == Order::Relevance => {
             sql.push("ts_rank(search, ");
-            push_tsquery(sql, search);
+            push_text_query(sql, query, matching);
             sql.push(")::float8");
+        }
+        _ => {
+            sql.push("0::float8");
         }
     }
 }
 
-/// Fuzzy search matches words at least 0.3 similar (pg_trgm's default of 0.6
-/// misses most typos); the setting lasts for the caller's transaction.
-async fn prepare_search(conn: &mut PgConnection, query: &ListQuery) -> Result<(), sqlx::Error> {
-    if query
-        .search
-        .as_ref()
-        .is_some_and(|s| s.mode == SearchMode::Fuzzy)
-    {
-        sqlx::query("SET LOCAL pg_trgm.word_similarity_threshold = 0.3")
-            .execute(&mut *conn)
-            .await?;
+/// `(key…, id) > (position…)`: the rows after the query's position.
+fn push_after<'a>(sql: &mut QueryBuilder<'a, Postgres>, query: &'a ListQuery, from: &'a Position) {
+    sql.push("(");
+    for column in query.order.key_columns() {
+        sql.push(*column).push(", ");
     }
-    Ok(())
+    sql.push("id) ")
+        .push(if query.backwards { "<" } else { ">" })
+        .push(" (");
+    for value in &from.key {
+        match value {
+            KeyValue::Int(v) => sql.push_bind(*v),
+            KeyValue::Float(v) => sql.push_bind(*v),
+            KeyValue::Text(v) => sql.push_bind(v.as_str()),
+        };
+        sql.push(", ");
+    }
+    sql.push_bind(from.id).push(")");
 }
 
-/// One page of the listing, in the query's order (also when paging backwards).
-#[tracing::instrument(skip(conn), fields(user_id = %query.user_id, order = ?query.order))]
-pub async fn list(conn: &mut PgConnection, query: &ListQuery) -> Result<Vec<Listed>, sqlx::Error> {
-    let columns = query.order.key_columns();
+fn push_order_by(sql: &mut QueryBuilder<'_, Postgres>, query: &ListQuery) {
+    let direction = if query.backwards { " DESC" } else { " ASC" };
+    sql.push(" ORDER BY ");
+    for column in query.order.key_columns() {
+        sql.push(*column).push(direction).push(", ");
+    }
+    sql.push("id").push(direction);
+}
+
+/// How a listing reaches its rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Plan {
+    /// No search: the user's tasks through the order's index.
+    Tasks,
+    /// The owner's matches through the word index, then filtered and sorted:
+    /// right when matches are few, and for relevance, which no index orders.
+    Matches,
+    /// The first `WINDOW` of the user's tasks in the order's index, searched:
+    /// right when matches are common. If it fills the page, the page is exact.
+    Window,
+}
+
+/// How many of the user's tasks a search in an index order reads before it
+/// turns to the word index. Costs at most about half a millisecond; a word in
+/// more than one task in fifty fills a page of 20 within it.
+const WINDOW: i64 = 1000;
+
+fn listing<'a>(
+    query: &'a ListQuery,
+    plan: Plan,
+    matching: &'a Matching,
+) -> QueryBuilder<'a, Postgres> {
     let mut sql = QueryBuilder::new("SELECT * FROM (SELECT ");
     sql.push(COLUMNS).push(
         ", sort_priority, sort_due, sort_created, sort_updated, \
            (lower(title) COLLATE \"C\") AS title_key, ",
     );
-    push_relevance(&mut sql, query.search.as_ref());
-    sql.push(" AS relevance FROM task_list");
-    push_where(&mut sql, query);
+    push_relevance(&mut sql, query, matching);
+    sql.push(" AS relevance FROM ");
+    match plan {
+        Plan::Tasks => {
+            sql.push("task_list");
+            push_where(&mut sql, query);
+        }
+        Plan::Matches => {
+            push_matches(&mut sql, query, matching);
+            push_where(&mut sql, query);
+        }
+        Plan::Window => {
+            sql.push("(SELECT * FROM task_list");
+            push_where(&mut sql, query);
+            if let Some(from) = &query.from {
+                sql.push(" AND ");
+                push_after(&mut sql, query, from);
+            }
+            push_order_by(&mut sql, query);
+            sql.push(" LIMIT ")
+                .push_bind(WINDOW)
+                .push(") AS task_list WHERE search @@ ");
+            push_text_query(&mut sql, query, matching);
+        }
+    }
     sql.push(") AS listed");
-    if let Some(from) = &query.from {
-        sql.push(" WHERE (");
-        for column in columns {
-            sql.push(*column).push(", ");
-        }
-        sql.push("id) ")
-            .push(if query.backwards { "<" } else { ">" })
-            .push(" (");
-        for value in &from.key {
-            match value {
-                KeyValue::Int(v) => sql.push_bind(*v),
-                KeyValue::Float(v) => sql.push_bind(*v),
-                KeyValue::Text(v) => sql.push_bind(v.clone()),
-            };
-            sql.push(", ");
-        }
-        sql.push_bind(from.id).push(")");
+    if let (Some(from), false) = (&query.from, plan == Plan::Window) {
+        sql.push(" WHERE ");
+        push_after(&mut sql, query, from);
     }
-    let direction = if query.backwards { " DESC" } else { " ASC" };
-    sql.push(" ORDER BY ");
-    for column in columns {
-        sql.push(*column).push(direction).push(", ");
-    }
-    sql.push("id").push(direction);
+    push_order_by(&mut sql, query);
     sql.push(" LIMIT ").push_bind(query.limit);
+    sql
+}
 
-    prepare_search(conn, query).await?;
-    let rows = sql.build().fetch_all(&mut *conn).await?;
+/// The owner's tasks with the search's words, as a table named `task_list`.
+fn push_matches<'a>(
+    sql: &mut QueryBuilder<'a, Postgres>,
+    query: &'a ListQuery,
+    matching: &'a Matching,
+) {
+    sql.push("(SELECT * FROM task_list WHERE search @@ ");
+    push_text_query(sql, query, matching);
+    // The fence keeps the planner from intersecting the word index with an
+    // index over all of the user's tasks: its statistics cannot see that the
+    // owner's words imply the owner, so it guesses a tenth of the matches.
+    sql.push(" OFFSET 0) AS task_list");
+}
+
+/// One page of the listing, in the query's order (also when paging backwards).
+#[tracing::instrument(skip(conn), fields(user_id = %query.user_id, order = ?query.order))]
+pub async fn list(conn: &mut PgConnection, query: &ListQuery) -> Result<Vec<Listed>, sqlx::Error> {
+    let matching = resolve(conn, query).await?;
+    let rows = match matching {
+        Matching::Nothing => return Ok(Vec::new()),
+        Matching::Everything => fetch(conn, query, Plan::Tasks, &matching).await?,
+        _ if query.order == Order::Relevance => {
+            fetch(conn, query, Plan::Matches, &matching).await?
+        }
+        _ => {
+            let rows = fetch(conn, query, Plan::Window, &matching).await?;
+            if rows.len() as i64 == query.limit {
+                rows
+            } else {
+                fetch(conn, query, Plan::Matches, &matching).await?
+            }
+        }
+    };
     let mut listed = rows
         .iter()
         .map(|row| {
@@ -412,35 +570,95 @@ pub async fn list(conn: &mut PgConnection, query: &ListQuery) -> Result<Vec<List
     Ok(listed)
 }
 
+async fn fetch(
+    conn: &mut PgConnection,
+    query: &ListQuery,
+    plan: Plan,
+    matching: &Matching,
+) -> Result<Vec<PgRow>, sqlx::Error> {
+    listing(query, plan, matching)
+        .build()
+        .fetch_all(&mut *conn)
+        .await
+}
+
 /// How many tasks match, ignoring paging.
 #[tracing::instrument(skip(conn), fields(user_id = %query.user_id))]
 pub async fn count(conn: &mut PgConnection, query: &ListQuery) -> Result<i64, sqlx::Error> {
-    let mut sql = QueryBuilder::new("SELECT count(*) FROM task_list");
+    let matching = resolve(conn, query).await?;
+    let mut sql = QueryBuilder::new("SELECT count(*) FROM ");
+    match matching {
+        Matching::Nothing => return Ok(0),
+        Matching::Everything => {
+            if query.filter.as_ref().is_none_or(Filter::is_kept_count) {
+                let stats = stats(conn, &query.user_id).await?;
+                return Ok(stats.count(query.filter.as_ref()));
+            }
+            sql.push("task_list");
+        }
+        _ => push_matches(&mut sql, query, &matching),
+    }
     push_where(&mut sql, query);
-    prepare_search(conn, query).await?;
     sql.build_query_scalar().fetch_one(&mut *conn).await
 }
 
-/// A user's task counts, as the projection keeps them.
-#[derive(Debug, Clone, Default, FromRow)]
+/// A user's task counts, as the projection keeps them: by status, and for
+/// each status by priority rank 0..4.
+#[derive(Debug, Clone, FromRow)]
 pub struct TaskStats {
     pub open: i64,
     pub completed: i64,
     pub deleted: i64,
     pub open_by_priority: Vec<i64>,
+    pub completed_by_priority: Vec<i64>,
+    pub deleted_by_priority: Vec<i64>,
+}
+
+impl Default for TaskStats {
+    fn default() -> Self {
+        Self {
+            open: 0,
+            completed: 0,
+            deleted: 0,
+            open_by_priority: vec![0; 5],
+            completed_by_priority: vec![0; 5],
+            deleted_by_priority: vec![0; 5],
+        }
+    }
+}
+
+impl TaskStats {
+    /// How many tasks a filter over status and priority alone matches
+    /// ([`Filter::is_kept_count`]), without counting them.
+    pub fn count(&self, filter: Option<&Filter>) -> i64 {
+        let with_trash = filter.is_some_and(Filter::mentions_status);
+        [
+            (Status::Open, &self.open_by_priority),
+            (Status::Completed, &self.completed_by_priority),
+            (Status::Deleted, &self.deleted_by_priority),
+        ]
+        .into_iter()
+        .filter(|(status, _)| with_trash || *status != Status::Deleted)
+        .flat_map(|(status, by_rank)| {
+            (0..).zip(by_rank).filter_map(move |(rank, tasks)| {
+                filter
+                    .is_none_or(|f| f.matches_counted(status, rank))
+                    .then_some(*tasks)
+            })
+        })
+        .sum()
+    }
 }
 
 pub async fn stats(conn: &mut PgConnection, user_id: &str) -> Result<TaskStats, sqlx::Error> {
     let stats: Option<TaskStats> = sqlx::query_as(
-        "SELECT open, completed, deleted, open_by_priority FROM task_stats WHERE user_id = $1",
+        "SELECT open, completed, deleted, open_by_priority, completed_by_priority, deleted_by_priority
+           FROM task_stats WHERE user_id = $1",
     )
     .bind(user_id)
     .fetch_optional(&mut *conn)
     .await?;
-    Ok(stats.unwrap_or_else(|| TaskStats {
-        open_by_priority: vec![0; 5],
-        ..TaskStats::default()
-    }))
+    Ok(stats.unwrap_or_default())
 }
 
 /// Open tasks past due, and tasks due today in their own zone: these depend on
@@ -509,5 +727,63 @@ pub async fn wait_for_version(
             return Ok(false);
         }
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stats() -> TaskStats {
+        TaskStats {
+            open: 15,
+            completed: 150,
+            deleted: 1500,
+            open_by_priority: vec![1, 2, 3, 4, 5],
+            completed_by_priority: vec![10, 20, 30, 40, 50],
+            deleted_by_priority: vec![100, 200, 300, 400, 500],
+        }
+    }
+
+    #[test]
+    fn kept_counts_add_up_the_statuses_and_ranks_a_filter_selects() {
+        let stats = stats();
+        assert_eq!(stats.count(None), 165, "the trash only when asked for");
+        assert_eq!(
+            stats.count(Some(&Filter::Status(vec![Status::Deleted]))),
+            1500
+        );
+        let open_high = Filter::And(vec![
+            Filter::Status(vec![Status::Open]),
+            Filter::PriorityAtLeast(3),
+        ]);
+        assert_eq!(stats.count(Some(&open_high)), 9);
+        let not_none = Filter::Not(Box::new(Filter::PriorityIn(vec![0])));
+        assert_eq!(stats.count(Some(&not_none)), 14 + 140);
+        let not_open = Filter::Not(Box::new(Filter::Status(vec![Status::Open])));
+        assert_eq!(stats.count(Some(&not_open)), 150 + 1500);
+        let either = Filter::Or(vec![Filter::PriorityAtMost(0), Filter::PriorityIn(vec![4])]);
+        assert_eq!(stats.count(Some(&either)), 1 + 5 + 10 + 50);
+        assert_eq!(stats.count(Some(&Filter::And(vec![]))), 165);
+        assert_eq!(stats.count(Some(&Filter::Or(vec![]))), 0);
+    }
+
+    #[test]
+    fn only_status_and_priority_are_kept_counts() {
+        assert!(Filter::Not(Box::new(Filter::Or(vec![
+            Filter::Status(vec![Status::Open]),
+            Filter::PriorityAtMost(2),
+        ])))
+        .is_kept_count());
+        assert!(!Filter::And(vec![Filter::PriorityAtLeast(1), Filter::Overdue]).is_kept_count());
+        assert!(
+            !Filter::Not(Box::new(Filter::TagsContainAny(vec!["work".into()]))).is_kept_count()
+        );
+    }
+
+    #[test]
+    fn search_words_keep_letters_and_digits_only() {
+        assert_eq!(words_of("  Buy MILK, 2x! ''"), vec!["buy", "milk", "2x"]);
+        assert!(words_of("!!! ''' \\").is_empty());
     }
 }

@@ -312,11 +312,12 @@ pub fn to_search(input: &TaskSearch) -> Result<Search, Refusal> {
     })
 }
 
-/// The order of a listing; without one, a ranked search (full text or fuzzy)
-/// lists best matches first, and anything else, type-ahead included, SMART.
+/// The order of a listing; without one, a full-text search lists best matches
+/// first, and anything else SMART: type-ahead, and fuzzy search, whose matches
+/// all hold a word close to what was typed.
 pub fn to_order(order: Option<TaskOrder>, search: Option<&Search>) -> Result<Order, Refusal> {
     let searching = search.is_some();
-    let ranked = search.is_some_and(|s| s.mode != SearchMode::Prefix);
+    let ranked = search.is_some_and(|s| s.mode == SearchMode::FullText);
     Ok(match order {
         None if ranked => Order::Relevance,
         None | Some(TaskOrder::Smart) => Order::Smart,
