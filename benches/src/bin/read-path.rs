@@ -355,11 +355,11 @@ async fn measure(args: &Args, url: &str, pool: &PgPool) -> anyhow::Result<()> {
             move || {
                 let (pool, kind) = (pool.clone(), kind.clone());
                 async move {
-                    let mut tx = pool.begin().await.map_err(|e| e.to_string())?;
+                    let mut conn = pool.acquire().await.map_err(|e| e.to_string())?;
                     if kind.count {
-                        task_query::count(&mut tx, &kind.sql).await.map(drop)
+                        task_query::count(&mut conn, &kind.sql).await.map(drop)
                     } else {
-                        task_query::list(&mut tx, &kind.sql).await.map(drop)
+                        task_query::list(&mut conn, &kind.sql).await.map(drop)
                     }
                     .map_err(|e| e.to_string())
                 }

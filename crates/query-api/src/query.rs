@@ -241,11 +241,19 @@ impl TaskQuery {
             backwards,
             limit: limit + 1,
         };
-        let mut tx = pool(ctx)?.begin().await.map_err(database_error)?;
-        let mut rows = task_query::list(&mut tx, &query)
-            .await
-            .map_err(database_error)?;
-        drop(tx);
+        // A query for `totalCount` alone reads no page.
+        let selection = ctx.look_ahead();
+        let mut rows = if ["edges", "nodes", "pageInfo"]
+            .iter()
+            .any(|field| selection.field(field).exists())
+        {
+            let mut conn = pool(ctx)?.acquire().await.map_err(database_error)?;
+            task_query::list(&mut conn, &query)
+                .await
+                .map_err(database_error)?
+        } else {
+            Vec::new()
+        };
         let more = rows.len() as i64 > limit;
         if more {
             if backwards {
@@ -325,8 +333,8 @@ pub struct TaskConnectionExtra {
 impl TaskConnectionExtra {
     /// How many tasks match, across all pages; counted only when asked for.
     async fn total_count(&self, ctx: &Context<'_>) -> async_graphql::Result<i64> {
-        let mut tx = pool(ctx)?.begin().await.map_err(database_error)?;
-        task_query::count(&mut tx, &self.query)
+        let mut conn = pool(ctx)?.acquire().await.map_err(database_error)?;
+        task_query::count(&mut conn, &self.query)
             .await
             .map_err(database_error)
     }
