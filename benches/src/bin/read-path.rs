@@ -31,8 +31,9 @@ struct Args {
     /// Seconds each query kind runs, for each side.
     #[arg(long, default_value_t = 5)]
     seconds: u64,
-    #[arg(long, default_value_t = 4)]
-    clients: usize,
+    /// Concurrent clients; a list (`2,4`) runs every kind at each count.
+    #[arg(long, value_delimiter = ',', default_value = "4")]
+    clients: Vec<usize>,
     #[arg(
         long,
         env = "TEST_DATABASE_ADMIN_URL",
@@ -162,9 +163,11 @@ async fn load(pool: &PgPool, args: &Args) -> anyhow::Result<()> {
     .execute(pool)
     .await?;
     // What autovacuum would have done by now on a live system.
-    sqlx::query("VACUUM ANALYZE task_list")
-        .execute(pool)
-        .await?;
+    for table in ["task_list", "task_stats", "tag_counts", "task_words"] {
+        sqlx::query(&format!("VACUUM ANALYZE {table}"))
+            .execute(pool)
+            .await?;
+    }
     eprintln!("loaded in {:.0} s", started.elapsed().as_secs_f64());
     Ok(())
 }
@@ -325,64 +328,81 @@ async fn measure(args: &Args, url: &str, pool: &PgPool) -> anyhow::Result<()> {
         walk.from.context("20,000 rows")?
     };
 
-    println!(
-        "# Read path: {} tasks, {} users, heavy user {} tasks; {} clients, {} s per kind and side",
-        args.tasks, args.users, args.heavy_user_tasks, args.clients, args.seconds
-    );
-    println!();
-    println!("| query kind | GraphQL req/s | p50 ms | p95 ms | p99 ms | SQL req/s | p50 ms | p95 ms | p99 ms | p99 GraphQL ÷ SQL |");
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     let window = Duration::from_secs(args.seconds);
     let mut failures = 0;
-    for kind in kinds(deep_cursor, deep_from) {
-        let kind = Arc::new(kind);
-        let (api, api_rate) = run(args.clients, window, {
-            let (client, url, token, kind) =
-                (client.clone(), url.to_owned(), token.clone(), kind.clone());
-            move || {
-                let (client, url, token, kind) =
-                    (client.clone(), url.clone(), token.clone(), kind.clone());
-                async move {
-                    graphql(&client, &url, &token, &kind.graphql, kind.variables.clone())
-                        .await
-                        .map(drop)
-                }
-            }
-        })
-        .await;
-        let (sql, sql_rate) = run(args.clients, window, {
-            let (pool, kind) = (pool.clone(), kind.clone());
-            move || {
-                let (pool, kind) = (pool.clone(), kind.clone());
-                async move {
-                    let mut conn = pool.acquire().await.map_err(|e| e.to_string())?;
-                    if kind.count {
-                        task_query::count(&mut conn, &kind.sql).await.map(drop)
-                    } else {
-                        task_query::list(&mut conn, &kind.sql).await.map(drop)
-                    }
-                    .map_err(|e| e.to_string())
-                }
-            }
-        })
-        .await;
-        failures += api.errors + sql.errors;
+    for &clients in &args.clients {
         println!(
-            "| {} | {api_rate:.0} | {:.2} | {:.2} | {:.2} | {sql_rate:.0} | {:.2} | {:.2} | {:.2} | {:.2} |",
-            kind.name,
-            api.millis(0.5),
-            api.millis(0.95),
-            api.millis(0.99),
-            sql.millis(0.5),
-            sql.millis(0.95),
-            sql.millis(0.99),
-            api.millis(0.99) / sql.millis(0.99),
+            "# Read path: {} tasks, {} users, heavy user {} tasks; {clients} clients, {} s per kind and side",
+            args.tasks, args.users, args.heavy_user_tasks, args.seconds
         );
+        println!();
+        println!("| query kind | GraphQL req/s | p50 ms | p95 ms | p99 ms | SQL req/s | p50 ms | p95 ms | p99 ms | p99 GraphQL ÷ SQL |");
+        println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        for kind in kinds(deep_cursor.clone(), deep_from.clone()) {
+            failures += measure_kind(clients, window, &client, url, &token, pool, kind).await;
+        }
+        println!();
     }
     if failures > 0 {
         bail!("{failures} queries failed; the figures above are not valid");
     }
     Ok(())
+}
+
+/// Runs one query kind through GraphQL, then as SQL, and prints its row;
+/// returns how many queries failed.
+async fn measure_kind(
+    clients: usize,
+    window: Duration,
+    client: &reqwest::Client,
+    url: &str,
+    token: &Arc<String>,
+    pool: &PgPool,
+    kind: Kind,
+) -> u64 {
+    let kind = Arc::new(kind);
+    let (api, api_rate) = run(clients, window, {
+        let (client, url, token, kind) =
+            (client.clone(), url.to_owned(), token.clone(), kind.clone());
+        move || {
+            let (client, url, token, kind) =
+                (client.clone(), url.clone(), token.clone(), kind.clone());
+            async move {
+                graphql(&client, &url, &token, &kind.graphql, kind.variables.clone())
+                    .await
+                    .map(drop)
+            }
+        }
+    })
+    .await;
+    let (sql, sql_rate) = run(clients, window, {
+        let (pool, kind) = (pool.clone(), kind.clone());
+        move || {
+            let (pool, kind) = (pool.clone(), kind.clone());
+            async move {
+                let mut conn = pool.acquire().await.map_err(|e| e.to_string())?;
+                if kind.count {
+                    task_query::count(&mut conn, &kind.sql).await.map(drop)
+                } else {
+                    task_query::list(&mut conn, &kind.sql).await.map(drop)
+                }
+                .map_err(|e| e.to_string())
+            }
+        }
+    })
+    .await;
+    println!(
+        "| {} | {api_rate:.0} | {:.2} | {:.2} | {:.2} | {sql_rate:.0} | {:.2} | {:.2} | {:.2} | {:.2} |",
+        kind.name,
+        api.millis(0.5),
+        api.millis(0.95),
+        api.millis(0.99),
+        sql.millis(0.5),
+        sql.millis(0.95),
+        sql.millis(0.99),
+        api.millis(0.99) / sql.millis(0.99),
+    );
+    api.errors + sql.errors
 }
 
 async fn run<F, Fut>(clients: usize, window: Duration, make: F) -> (Latencies, f64)

@@ -470,8 +470,8 @@ enum Plan {
 }
 
 /// How many of the user's tasks a search in an index order reads before it
-/// turns to the word index. Costs at most about half a millisecond; a word in
-/// more than one task in fifty fills a page of 20 within it.
+/// turns to the word index: a bounded index walk, in which a word in more than
+/// one task in fifty fills a page of 20.
 const WINDOW: i64 = 1000;
 
 fn listing<'a>(
