@@ -32,7 +32,7 @@ struct Args {
     #[arg(long, default_value_t = 5)]
     seconds: u64,
     /// Concurrent clients; a list (`2,4`) runs every kind at each count.
-    #[arg(long, value_delimiter = ',', default_value = "4")]
+    #[arg(long, value_delimiter = ',', default_value = "2,4")]
     clients: Vec<usize>,
     #[arg(
         long,
