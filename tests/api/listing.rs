@@ -101,10 +101,22 @@ async fn search_finds_words_prefixes_and_typos_and_ranks_by_relevance() {
         ids(&app, &alice, search("quartrly", "FUZZY")).await,
         vec![report.clone()]
     );
-    // Nothing for nonsense, and a search too long is refused.
-    assert!(ids(&app, &alice, search("zzzzqqq", "FULL_TEXT"))
+    assert_eq!(
+        ids(&app, &alice, search("quartrly reprt", "FUZZY")).await,
+        vec![report.clone()]
+    );
+    // Every typed word must be matched; bob's words are not alice's.
+    assert!(ids(&app, &alice, search("quartrly brede", "FUZZY"))
         .await
         .is_empty());
+    assert!(ids(&app, &alice, search("tooo", "FUZZY")).await.is_empty());
+    // Nothing for nonsense or for punctuation alone, and a search too long is refused.
+    for mode in ["FULL_TEXT", "PREFIX", "FUZZY"] {
+        assert!(ids(&app, &alice, search("zzzzqqq", mode)).await.is_empty());
+        assert!(ids(&app, &alice, search("!!! '' \\", mode))
+            .await
+            .is_empty());
+    }
     let body = app
         .graphql(Some(&alice), PAGE, search(&"x".repeat(201), "FULL_TEXT"))
         .await;

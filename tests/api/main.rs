@@ -10,3 +10,4 @@ mod listing;
 mod recurring;
 mod relay;
 mod spine;
+mod upgrade;

@@ -13,9 +13,14 @@ pub use task_list::{TaskListProjection, TaskRow};
 use sqlx::migrate::Migrator;
 use sqlx::PgPool;
 
-/// Applies the read models' migrations (tolerating the event store's own).
-pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
+/// The read models' migrations, tolerating the event store's own.
+pub fn migrator() -> Migrator {
     let mut migrator: Migrator = sqlx::migrate!("./migrations");
     migrator.set_ignore_missing(true);
-    migrator.run(pool).await
+    migrator
+}
+
+/// Applies the read models' migrations.
+pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
+    migrator().run(pool).await
 }

@@ -1,0 +1,100 @@
+//! Upgrading a read model that already holds tasks: what later migrations
+//! derive from stored rows must match what they derive for new ones.
+
+use serde_json::{json, Value};
+use taskledger::Roles;
+
+use crate::helpers::{assert_no_errors, fresh_settings, TestApp};
+
+#[tokio::test]
+async fn owner_keyed_search_word_lists_and_kept_counts_are_derived_for_existing_tasks() {
+    let settings = fresh_settings().await;
+    let pool = event_store::connect(settings.database_url().unwrap(), 2)
+        .await
+        .unwrap();
+    event_store::migrate(&pool).await.unwrap();
+    // The read model as the search-and-sort migration (2003) left it, with tasks in it.
+    let mut before = projections::migrator();
+    before.migrations = before
+        .migrations
+        .iter()
+        .filter(|m| m.version <= 2003)
+        .cloned()
+        .collect::<Vec<_>>()
+        .into();
+    before.run(&pool).await.unwrap();
+    sqlx::query(
+        "INSERT INTO task_list (id, user_id, title, description, status, version, created_at, updated_at,
+                                priority, deleted_at)
+         VALUES (gen_random_uuid(), 'alice', 'Write quarterly report', 'milk the numbers', 'open', 1, now(), now(), 3, NULL),
+                (gen_random_uuid(), 'alice', 'Buy milk', NULL, 'completed', 2, now(), now(), 1, NULL),
+                (gen_random_uuid(), 'alice', 'Renew passport', NULL, 'completed', 3, now(), now(), 1, now()),
+                (gen_random_uuid(), 'bob', 'Buy milk too', NULL, 'open', 1, now(), now(), 0, NULL)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+
+    // Starting Taskledger applies the rest.
+    let app = TestApp::spawn_with(settings, Roles::API).await;
+    let alice = app.token("alice");
+    let titles = |variables: Value| {
+        let (app, alice) = (&app, &alice);
+        async move {
+            let body = app
+                .graphql(
+                    Some(alice),
+                    "query($filter: TaskFilter, $search: TaskSearch) {
+                       tasks(filter: $filter, search: $search) { totalCount nodes { title } } }",
+                    variables,
+                )
+                .await;
+            assert_no_errors(&body);
+            let titles: Vec<String> = body["data"]["tasks"]["nodes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|n| n["title"].as_str().unwrap().to_owned())
+                .collect();
+            assert_eq!(body["data"]["tasks"]["totalCount"], titles.len());
+            titles
+        }
+    };
+    let search = |query: &str, mode: &str| json!({ "search": { "query": query, "mode": mode } });
+    assert_eq!(
+        titles(search("milk", "FULL_TEXT")).await,
+        ["Buy milk", "Write quarterly report"]
+    );
+    assert_eq!(
+        titles(search("quartrly", "FUZZY")).await,
+        ["Write quarterly report"]
+    );
+    assert_eq!(
+        titles(json!({ "filter": { "status": ["DELETED"] }, "search": { "query": "pasport", "mode": "FUZZY" } })).await,
+        ["Renew passport"]
+    );
+    assert_eq!(titles(search("too", "PREFIX")).await, Vec::<String>::new());
+    // Kept counts, per status and priority, for tasks stored before.
+    assert_eq!(
+        titles(
+            json!({ "filter": { "status": ["COMPLETED", "DELETED"], "priority": { "eq": "LOW" } } })
+        )
+        .await,
+        ["Buy milk", "Renew passport"]
+    );
+    let body = app
+        .graphql(
+            Some(&alice),
+            "{ a: tasks(filter: { status: [DELETED] }) { totalCount }
+               b: tasks(filter: { status: [COMPLETED], priority: { gte: LOW } }) { totalCount }
+               c: tasks(filter: { not: { priority: { in: [HIGH] } } }) { totalCount } }",
+            json!({}),
+        )
+        .await;
+    assert_no_errors(&body);
+    assert_eq!(
+        body["data"],
+        json!({ "a": { "totalCount": 1 }, "b": { "totalCount": 1 }, "c": { "totalCount": 1 } })
+    );
+}
