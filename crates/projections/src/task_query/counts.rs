@@ -1,0 +1,161 @@
+//! Counts: those the projection keeps (by status and priority, by tag), and
+//! those that depend on the clock and are counted per request.
+
+use sqlx::{FromRow, PgConnection};
+
+use super::{count, Filter, ListQuery, Order, Status};
+
+/// A user's task counts, as the projection keeps them: by status, and for
+/// each status by priority rank 0..4.
+#[derive(Debug, Clone, FromRow)]
+pub struct TaskStats {
+    pub open: i64,
+    pub completed: i64,
+    pub deleted: i64,
+    pub open_by_priority: Vec<i64>,
+    pub completed_by_priority: Vec<i64>,
+    pub deleted_by_priority: Vec<i64>,
+}
+
+impl Default for TaskStats {
+    fn default() -> Self {
+        Self {
+            open: 0,
+            completed: 0,
+            deleted: 0,
+            open_by_priority: vec![0; 5],
+            completed_by_priority: vec![0; 5],
+            deleted_by_priority: vec![0; 5],
+        }
+    }
+}
+
+impl TaskStats {
+    /// How many tasks a filter over status and priority alone matches
+    /// ([`Filter::is_kept_count`]), without counting them.
+    pub fn count(&self, filter: Option<&Filter>) -> i64 {
+        let with_trash = filter.is_some_and(Filter::mentions_status);
+        [
+            (Status::Open, &self.open_by_priority),
+            (Status::Completed, &self.completed_by_priority),
+            (Status::Deleted, &self.deleted_by_priority),
+        ]
+        .into_iter()
+        .filter(|(status, _)| with_trash || *status != Status::Deleted)
+        .flat_map(|(status, by_rank)| {
+            (0..).zip(by_rank).filter_map(move |(rank, tasks)| {
+                filter
+                    .is_none_or(|f| f.matches_counted(status, rank))
+                    .then_some(*tasks)
+            })
+        })
+        .sum()
+    }
+}
+
+pub async fn stats(conn: &mut PgConnection, user_id: &str) -> Result<TaskStats, sqlx::Error> {
+    let stats: Option<TaskStats> = sqlx::query_as(
+        "SELECT open, completed, deleted, open_by_priority, completed_by_priority, deleted_by_priority
+           FROM task_stats WHERE user_id = $1",
+    )
+    .bind(user_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(stats.unwrap_or_default())
+}
+
+/// Open tasks past due, and tasks due today in their own zone: these depend on
+/// the clock, so they are counted (over an index) rather than kept.
+pub async fn due_counts(conn: &mut PgConnection, user_id: &str) -> Result<(i64, i64), sqlx::Error> {
+    let overdue_today = ListQuery {
+        user_id: user_id.to_owned(),
+        filter: None,
+        search: None,
+        order: Order::DueAsc,
+        from: None,
+        backwards: false,
+        limit: 0,
+    };
+    let overdue = count(
+        conn,
+        &ListQuery {
+            filter: Some(Filter::Overdue),
+            ..overdue_today.clone()
+        },
+    )
+    .await?;
+    let today = count(
+        conn,
+        &ListQuery {
+            filter: Some(Filter::DueToday),
+            ..overdue_today
+        },
+    )
+    .await?;
+    Ok((overdue, today))
+}
+
+/// A user's tags with how many open and how many tasks in all carry each.
+pub async fn tags(
+    conn: &mut PgConnection,
+    user_id: &str,
+) -> Result<Vec<(String, i64, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT tag, open, total FROM tag_counts WHERE user_id = $1 AND total > 0 ORDER BY tag",
+    )
+    .bind(user_id)
+    .fetch_all(&mut *conn)
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stats() -> TaskStats {
+        TaskStats {
+            open: 15,
+            completed: 150,
+            deleted: 1500,
+            open_by_priority: vec![1, 2, 3, 4, 5],
+            completed_by_priority: vec![10, 20, 30, 40, 50],
+            deleted_by_priority: vec![100, 200, 300, 400, 500],
+        }
+    }
+
+    #[test]
+    fn kept_counts_add_up_the_statuses_and_ranks_a_filter_selects() {
+        let stats = stats();
+        assert_eq!(stats.count(None), 165, "the trash only when asked for");
+        assert_eq!(
+            stats.count(Some(&Filter::Status(vec![Status::Deleted]))),
+            1500
+        );
+        let open_high = Filter::And(vec![
+            Filter::Status(vec![Status::Open]),
+            Filter::PriorityAtLeast(3),
+        ]);
+        assert_eq!(stats.count(Some(&open_high)), 9);
+        let not_none = Filter::Not(Box::new(Filter::PriorityIn(vec![0])));
+        assert_eq!(stats.count(Some(&not_none)), 14 + 140);
+        let not_open = Filter::Not(Box::new(Filter::Status(vec![Status::Open])));
+        assert_eq!(stats.count(Some(&not_open)), 150 + 1500);
+        let either = Filter::Or(vec![Filter::PriorityAtMost(0), Filter::PriorityIn(vec![4])]);
+        assert_eq!(stats.count(Some(&either)), 1 + 5 + 10 + 50);
+        assert_eq!(stats.count(Some(&Filter::And(vec![]))), 165);
+        assert_eq!(stats.count(Some(&Filter::Or(vec![]))), 0);
+    }
+
+    #[test]
+    fn only_status_and_priority_are_kept_counts() {
+        assert!(Filter::Not(Box::new(Filter::Or(vec![
+            Filter::Status(vec![Status::Open]),
+            Filter::PriorityAtMost(2),
+        ])))
+        .is_kept_count());
+        assert!(!Filter::And(vec![Filter::PriorityAtLeast(1), Filter::Overdue]).is_kept_count());
+        assert!(
+            !Filter::Not(Box::new(Filter::TagsContainAny(vec!["work".into()]))).is_kept_count()
+        );
+    }
+}

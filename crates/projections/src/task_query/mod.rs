@@ -1,0 +1,316 @@
+//! Reading the task list: sort presets each served by an index, keyset pages
+//! whose cursors encode the sort key, and the plan by which a listing reaches
+//! its rows. Filters, search and counts live in the submodules. SQL is built
+//! with bound parameters only.
+
+mod counts;
+mod filter;
+mod search;
+
+pub use counts::{due_counts, stats, tags, TaskStats};
+pub use filter::{Filter, Status};
+pub use search::{Search, SearchMode};
+
+use sqlx::postgres::PgRow;
+use sqlx::{FromRow, PgConnection, Postgres, QueryBuilder, Row};
+use uuid::Uuid;
+
+use crate::task_list::{TaskRow, COLUMNS};
+use filter::push_filter;
+use search::{push_relevance, push_text_query, resolve, Matching};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    /// Priority (highest first), due (soonest first, none last), newest first.
+    Smart,
+    DueAsc,
+    PriorityDesc,
+    CreatedDesc,
+    UpdatedDesc,
+    TitleAsc,
+    /// Best match first; only with a search.
+    Relevance,
+}
+
+/// A row's position in an order: its sort key, then its id.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Position {
+    pub key: Vec<KeyValue>,
+    pub id: Uuid,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(untagged)]
+pub enum KeyValue {
+    Int(i64),
+    Float(f64),
+    Text(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct ListQuery {
+    pub user_id: String,
+    pub filter: Option<Filter>,
+    pub search: Option<Search>,
+    pub order: Order,
+    /// Rows strictly after this position (or before it, when `backwards`).
+    pub from: Option<Position>,
+    pub backwards: bool,
+    pub limit: i64,
+}
+
+/// A task with its position in the order it was listed in.
+#[derive(Debug, Clone)]
+pub struct Listed {
+    pub task: TaskRow,
+    pub position: Position,
+}
+
+impl Order {
+    /// The sort key expressions, all ascending, then `id`.
+    fn key_columns(self) -> &'static [&'static str] {
+        match self {
+            Self::Smart => &["sort_priority", "sort_due", "sort_created"],
+            Self::DueAsc => &["sort_due"],
+            Self::PriorityDesc => &["sort_priority", "sort_created"],
+            Self::CreatedDesc => &["sort_created"],
+            Self::UpdatedDesc => &["sort_updated"],
+            Self::TitleAsc => &["(lower(title) COLLATE \"C\")"],
+            Self::Relevance => &["(-relevance)"],
+        }
+    }
+
+    fn key_of(self, row: &PgRow) -> Result<Vec<KeyValue>, sqlx::Error> {
+        let int = |name: &str| -> Result<KeyValue, sqlx::Error> {
+            Ok(match row.try_get::<i64, _>(name) {
+                Ok(value) => KeyValue::Int(value),
+                Err(_) => KeyValue::Int(i64::from(row.try_get::<i16, _>(name)?)),
+            })
+        };
+        Ok(match self {
+            Self::Smart => vec![
+                int("sort_priority")?,
+                int("sort_due")?,
+                int("sort_created")?,
+            ],
+            Self::DueAsc => vec![int("sort_due")?],
+            Self::PriorityDesc => vec![int("sort_priority")?, int("sort_created")?],
+            Self::CreatedDesc => vec![int("sort_created")?],
+            Self::UpdatedDesc => vec![int("sort_updated")?],
+            Self::TitleAsc => vec![KeyValue::Text(row.try_get("title_key")?)],
+            Self::Relevance => vec![KeyValue::Float(-row.try_get::<f64, _>("relevance")?)],
+        })
+    }
+}
+
+/// The owner, and the filter: what every listing and count says.
+fn push_where<'a>(sql: &mut QueryBuilder<'a, Postgres>, query: &'a ListQuery) {
+    sql.push(" WHERE user_id = ").push_bind(&query.user_id);
+    if !query.filter.as_ref().is_some_and(Filter::mentions_status) {
+        sql.push(" AND deleted_at IS NULL");
+    }
+    if let Some(filter) = &query.filter {
+        sql.push(" AND ");
+        push_filter(sql, filter);
+    }
+}
+
+/// `(key…, id) > (position…)`: the rows after the query's position.
+fn push_after<'a>(sql: &mut QueryBuilder<'a, Postgres>, query: &'a ListQuery, from: &'a Position) {
+    sql.push("(");
+    for column in query.order.key_columns() {
+        sql.push(*column).push(", ");
+    }
+    sql.push("id) ")
+        .push(if query.backwards { "<" } else { ">" })
+        .push(" (");
+    for value in &from.key {
+        match value {
+            KeyValue::Int(v) => sql.push_bind(*v),
+            KeyValue::Float(v) => sql.push_bind(*v),
+            KeyValue::Text(v) => sql.push_bind(v.as_str()),
+        };
+        sql.push(", ");
+    }
+    sql.push_bind(from.id).push(")");
+}
+
+fn push_order_by(sql: &mut QueryBuilder<'_, Postgres>, query: &ListQuery) {
+    let direction = if query.backwards { " DESC" } else { " ASC" };
+    sql.push(" ORDER BY ");
+    for column in query.order.key_columns() {
+        sql.push(*column).push(direction).push(", ");
+    }
+    sql.push("id").push(direction);
+}
+
+/// How a listing reaches its rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Plan {
+    /// No search: the user's tasks through the order's index.
+    Tasks,
+    /// The owner's matches through the word index, then filtered and sorted:
+    /// right when matches are few, and for relevance, which no index orders.
+    Matches,
+    /// The first `WINDOW` of the user's tasks in the order's index, searched:
+    /// right when matches are common. If it fills the page, the page is exact.
+    Window,
+}
+
+/// How many of the user's tasks a search in an index order reads before it
+/// turns to the word index: a bounded index walk, in which a word in more than
+/// one task in fifty fills a page of 20.
+const WINDOW: i64 = 1000;
+
+fn listing<'a>(
+    query: &'a ListQuery,
+    plan: Plan,
+    matching: &'a Matching,
+) -> QueryBuilder<'a, Postgres> {
+    let mut sql = QueryBuilder::new("SELECT * FROM (SELECT ");
+    sql.push(COLUMNS).push(
+        ", sort_priority, sort_due, sort_created, sort_updated, \
+           (lower(title) COLLATE \"C\") AS title_key, ",
+    );
+    push_relevance(&mut sql, query, matching);
+    sql.push(" AS relevance FROM ");
+    match plan {
+        Plan::Tasks => {
+            sql.push("task_list");
+            push_where(&mut sql, query);
+        }
+        Plan::Matches => {
+            push_matches(&mut sql, query, matching);
+            push_where(&mut sql, query);
+        }
+        Plan::Window => {
+            sql.push("(SELECT * FROM task_list");
+            push_where(&mut sql, query);
+            if let Some(from) = &query.from {
+                sql.push(" AND ");
+                push_after(&mut sql, query, from);
+            }
+            push_order_by(&mut sql, query);
+            sql.push(" LIMIT ")
+                .push_bind(WINDOW)
+                .push(") AS task_list WHERE search @@ ");
+            push_text_query(&mut sql, query, matching);
+        }
+    }
+    sql.push(") AS listed");
+    if let (Some(from), false) = (&query.from, plan == Plan::Window) {
+        sql.push(" WHERE ");
+        push_after(&mut sql, query, from);
+    }
+    push_order_by(&mut sql, query);
+    sql.push(" LIMIT ").push_bind(query.limit);
+    sql
+}
+
+/// The owner's tasks with the search's words, as a table named `task_list`.
+fn push_matches<'a>(
+    sql: &mut QueryBuilder<'a, Postgres>,
+    query: &'a ListQuery,
+    matching: &'a Matching,
+) {
+    sql.push("(SELECT * FROM task_list WHERE search @@ ");
+    push_text_query(sql, query, matching);
+    // The fence keeps the planner from intersecting the word index with an
+    // index over all of the user's tasks: its statistics cannot see that the
+    // owner's words imply the owner, so it guesses a tenth of the matches.
+    sql.push(" OFFSET 0) AS task_list");
+}
+
+/// One page of the listing, in the query's order (also when paging backwards).
+#[tracing::instrument(skip(conn), fields(user_id = %query.user_id, order = ?query.order))]
+pub async fn list(conn: &mut PgConnection, query: &ListQuery) -> Result<Vec<Listed>, sqlx::Error> {
+    let matching = resolve(conn, query).await?;
+    let rows = match matching {
+        Matching::Nothing => return Ok(Vec::new()),
+        Matching::Everything => fetch(conn, query, Plan::Tasks, &matching).await?,
+        _ if query.order == Order::Relevance => {
+            fetch(conn, query, Plan::Matches, &matching).await?
+        }
+        _ => {
+            let rows = fetch(conn, query, Plan::Window, &matching).await?;
+            if rows.len() as i64 == query.limit {
+                rows
+            } else {
+                fetch(conn, query, Plan::Matches, &matching).await?
+            }
+        }
+    };
+    let mut listed = rows
+        .iter()
+        .map(|row| {
+            Ok(Listed {
+                task: TaskRow::from_row(row)?,
+                position: Position {
+                    key: query.order.key_of(row)?,
+                    id: row.try_get("id")?,
+                },
+            })
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    if query.backwards {
+        listed.reverse();
+    }
+    Ok(listed)
+}
+
+async fn fetch(
+    conn: &mut PgConnection,
+    query: &ListQuery,
+    plan: Plan,
+    matching: &Matching,
+) -> Result<Vec<PgRow>, sqlx::Error> {
+    listing(query, plan, matching)
+        .build()
+        .fetch_all(&mut *conn)
+        .await
+}
+
+/// How many tasks match, ignoring paging.
+#[tracing::instrument(skip(conn), fields(user_id = %query.user_id))]
+pub async fn count(conn: &mut PgConnection, query: &ListQuery) -> Result<i64, sqlx::Error> {
+    let matching = resolve(conn, query).await?;
+    let mut sql = QueryBuilder::new("SELECT count(*) FROM ");
+    match matching {
+        Matching::Nothing => return Ok(0),
+        Matching::Everything => {
+            if query.filter.as_ref().is_none_or(Filter::is_kept_count) {
+                let stats = stats(conn, &query.user_id).await?;
+                return Ok(stats.count(query.filter.as_ref()));
+            }
+            sql.push("task_list");
+        }
+        _ => push_matches(&mut sql, query, &matching),
+    }
+    push_where(&mut sql, query);
+    sql.build_query_scalar().fetch_one(&mut *conn).await
+}
+
+/// Waits, up to `timeout`, until the read model holds `task_id` at `version` or
+/// later; `false` if it did not get there in time.
+pub async fn wait_for_version(
+    pool: &sqlx::PgPool,
+    task_id: Uuid,
+    version: i64,
+    timeout: std::time::Duration,
+) -> Result<bool, sqlx::Error> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let current: Option<i64> =
+            sqlx::query_scalar("SELECT version FROM task_list WHERE id = $1")
+                .bind(task_id)
+                .fetch_optional(pool)
+                .await?;
+        if current.is_some_and(|v| v >= version) {
+            return Ok(true);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Ok(false);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}

@@ -1,0 +1,158 @@
+//! Search: what was typed, made into a text query over the owner's keyed words
+//! (docs/adr/0004): full text, type-ahead prefixes, or fuzzy matches looked
+//! up in the user's word list.
+
+use sqlx::{PgConnection, Postgres, QueryBuilder};
+
+use super::{ListQuery, Order};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SearchMode {
+    /// `websearch_to_tsquery`: quotes, `-exclude`, `or`; ranked.
+    FullText,
+    /// Type-ahead: every word is a prefix of a word in the task.
+    Prefix,
+    /// Trigram similarity to the title; forgives typos.
+    Fuzzy,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Search {
+    pub query: String,
+    pub mode: SearchMode,
+}
+
+/// The words of a search: lower-cased, anything but letters and digits dropped.
+fn words_of(raw: &str) -> Vec<String> {
+    raw.split_whitespace()
+        .map(|w| {
+            w.chars()
+                .filter(|c| c.is_alphanumeric())
+                .collect::<String>()
+                .to_lowercase()
+        })
+        .filter(|w| !w.is_empty())
+        .collect()
+}
+
+/// What a search selects, made ready for SQL.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Matching {
+    /// No search.
+    Everything,
+    /// A search with no words in it, or a fuzzy word like none of the user's.
+    Nothing,
+    /// `websearch_to_tsquery` of what was typed.
+    WebSearch,
+    /// A text query in tsquery syntax over normalised words: prefixes, or the
+    /// user's words close to what was typed.
+    Lexemes(String),
+}
+
+/// The most words of the user's a fuzzy word stands for.
+const FUZZY_WORDS: i64 = 16;
+
+pub(super) async fn resolve(
+    conn: &mut PgConnection,
+    query: &ListQuery,
+) -> Result<Matching, sqlx::Error> {
+    let Some(search) = &query.search else {
+        return Ok(Matching::Everything);
+    };
+    if search.mode == SearchMode::FullText {
+        return Ok(Matching::WebSearch);
+    }
+    let typed = words_of(&search.query);
+    if typed.is_empty() {
+        return Ok(Matching::Nothing);
+    }
+    if search.mode == SearchMode::Prefix {
+        // `buy mil` becomes `'buy':* & 'mil':*`
+        let prefixes: Vec<String> = typed.iter().map(|w| format!("'{w}':*")).collect();
+        return Ok(Matching::Lexemes(prefixes.join(" & ")));
+    }
+    // Each typed word stands for the user's title words at least 0.3 similar
+    // to it (pg_trgm's `%`), and every typed word must be matched.
+    let close: Vec<(i32, String)> = sqlx::query_as(
+        "SELECT typed.n::int, close.word
+           FROM unnest($2::text[]) WITH ORDINALITY AS typed (word, n),
+                LATERAL (SELECT word FROM task_words
+                          WHERE user_id = $1 AND tasks > 0 AND word % typed.word
+                          ORDER BY similarity(word, typed.word) DESC, word
+                          LIMIT $3) AS close",
+    )
+    .bind(&query.user_id)
+    .bind(&typed)
+    .bind(FUZZY_WORDS)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut groups = Vec::with_capacity(typed.len());
+    for n in 1..=typed.len() as i32 {
+        let words: Vec<String> = close
+            .iter()
+            .filter(|(m, _)| *m == n)
+            .map(|(_, word)| format!("'{}':A", word.replace('\\', "\\\\").replace('\'', "''")))
+            .collect();
+        if words.is_empty() {
+            return Ok(Matching::Nothing);
+        }
+        groups.push(format!("({})", words.join(" | ")));
+    }
+    Ok(Matching::Lexemes(groups.join(" & ")))
+}
+
+/// The search as a text query over the owner's words (migration 2004).
+pub(super) fn push_text_query<'a>(
+    sql: &mut QueryBuilder<'a, Postgres>,
+    query: &'a ListQuery,
+    matching: &'a Matching,
+) {
+    sql.push("owner_tsquery(")
+        .push_bind(&query.user_id)
+        .push(", ");
+    match matching {
+        Matching::Lexemes(lexemes) => {
+            sql.push_bind(lexemes).push("::tsquery");
+        }
+        _ => {
+            let typed = query.search.as_ref().map_or("", |s| s.query.as_str());
+            sql.push("websearch_to_tsquery('english', ")
+                .push_bind(typed)
+                .push(")");
+        }
+    }
+    sql.push(")");
+}
+
+pub(super) fn push_relevance<'a>(
+    sql: &mut QueryBuilder<'a, Postgres>,
+    query: &'a ListQuery,
+    matching: &'a Matching,
+) {
+    match &query.search {
+        Some(search) if query.order == Order::Relevance && search.mode == SearchMode::Fuzzy => {
+            sql.push("word_similarity(")
+                .push_bind(&search.query)
+                .push(", title)::float8");
+        }
+        Some(_) if query.order == Order::Relevance => {
+            sql.push("ts_rank(search, ");
+            push_text_query(sql, query, matching);
+            sql.push(")::float8");
+        }
+        _ => {
+            sql.push("0::float8");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn search_words_keep_letters_and_digits_only() {
+        assert_eq!(words_of("  Buy MILK, 2x! ''"), vec!["buy", "milk", "2x"]);
+        assert!(words_of("!!! ''' \\").is_empty());
+    }
+}
