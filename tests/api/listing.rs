@@ -732,4 +732,19 @@ async fn searches_in_an_index_order_give_the_same_pages_for_common_and_rare_word
             }
         }
     }
+    // Both ways of reaching the rows were taken, and operators can see how often.
+    let metrics = reqwest::get(format!("{}/metrics", app.address))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for plan in ["window", "matches"] {
+        assert!(
+            metrics.contains(&format!(
+                "taskledger_listing_queries_total{{plan=\"{plan}\"}}"
+            )),
+            "{plan}: {metrics}"
+        );
+    }
 }

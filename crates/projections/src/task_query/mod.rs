@@ -264,6 +264,13 @@ async fn fetch(
     plan: Plan,
     matching: &Matching,
 ) -> Result<Vec<PgRow>, sqlx::Error> {
+    // How often searches fall back from the window shows in these counts.
+    let plan_name = match plan {
+        Plan::Tasks => "tasks",
+        Plan::Matches => "matches",
+        Plan::Window => "window",
+    };
+    metrics::counter!("taskledger_listing_queries_total", "plan" => plan_name).increment(1);
     listing(query, plan, matching)
         .build()
         .fetch_all(&mut *conn)
