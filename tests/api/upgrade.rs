@@ -26,10 +26,10 @@ async fn owner_keyed_search_word_lists_and_kept_counts_are_derived_for_existing_
     sqlx::query(
         "INSERT INTO task_list (id, user_id, title, description, status, version, created_at, updated_at,
                                 priority, deleted_at)
-         VALUES (gen_random_uuid(), 'alice', 'Write quarterly report', 'milk the numbers', 'open', 1, now(), now(), 3, NULL),
-                (gen_random_uuid(), 'alice', 'Buy milk', NULL, 'completed', 2, now(), now(), 1, NULL),
-                (gen_random_uuid(), 'alice', 'Renew passport', NULL, 'completed', 3, now(), now(), 1, now()),
-                (gen_random_uuid(), 'bob', 'Buy milk too', NULL, 'open', 1, now(), now(), 0, NULL)",
+         VALUES (gen_random_uuid(), 'alice', 'Write quarterly report', 'milk the numbers', 'open', 1, now() - interval '4 min', now(), 3, NULL),
+                (gen_random_uuid(), 'alice', 'Buy milk', NULL, 'completed', 2, now() - interval '3 min', now(), 1, NULL),
+                (gen_random_uuid(), 'alice', 'Renew passport', NULL, 'completed', 3, now() - interval '2 min', now(), 1, now()),
+                (gen_random_uuid(), 'bob', 'Buy milk too', NULL, 'open', 1, now() - interval '1 min', now(), 0, NULL)",
     )
     .execute(&pool)
     .await
@@ -75,13 +75,13 @@ async fn owner_keyed_search_word_lists_and_kept_counts_are_derived_for_existing_
         ["Renew passport"]
     );
     assert_eq!(titles(search("too", "PREFIX")).await, Vec::<String>::new());
-    // Kept counts, per status and priority, for tasks stored before.
+    // Kept counts, per status and priority, for tasks stored before (newest first).
     assert_eq!(
         titles(
             json!({ "filter": { "status": ["COMPLETED", "DELETED"], "priority": { "eq": "LOW" } } })
         )
         .await,
-        ["Buy milk", "Renew passport"]
+        ["Renew passport", "Buy milk"]
     );
     let body = app
         .graphql(

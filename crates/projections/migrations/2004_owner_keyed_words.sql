@@ -8,6 +8,8 @@
 -- tasks. Positions and weights are kept, so every text query keyed the same
 -- way matches and ranks exactly as it would unkeyed. The key is a hash, so
 -- queries still say `user_id = $1`: a collision costs a row read, never a leak.
+-- A lexeme may hold 2046 bytes; the few words too long to carry the key are
+-- left out of the search rather than failing the task's write.
 CREATE FUNCTION owner_key(owner text) RETURNS text
     LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
     RETURN left(md5(owner), 12) || '_';
@@ -20,7 +22,8 @@ BEGIN ATOMIC
                || coalesce(':' || (SELECT string_agg(position::text || weight::text, ',')
                                      FROM unnest(positions, weights) AS p (position, weight)), ''),
                ' '), '')::tsvector
-      FROM unnest(doc);
+      FROM unnest(doc)
+     WHERE octet_length(lexeme) <= 2046 - octet_length(owner_key(owner));
 END;
 
 -- In a tsquery's text form every lexeme is quoted; the key goes inside the quotes.
@@ -66,24 +69,24 @@ CREATE FUNCTION title_words(title text) RETURNS SETOF text
     LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
     RETURN unnest(tsvector_to_array(to_tsvector('simple', title)));
 
--- Rows are changed in word order, so concurrent projections never deadlock.
-CREATE FUNCTION task_words_add(owner text, title text, delta integer) RETURNS void
-    LANGUAGE sql
-BEGIN ATOMIC
-    INSERT INTO task_words AS w (user_id, word, tasks)
-    SELECT owner, word, delta FROM title_words(title) AS word ORDER BY word
-    ON CONFLICT ON CONSTRAINT task_words_pkey DO UPDATE SET tasks = w.tasks + EXCLUDED.tasks;
-END;
-
+-- One upsert of the words that changed, in word order, after locking the
+-- user's counts row, which every change to a user's counts locks first: so
+-- concurrent projections never deadlock over one user's rows.
 CREATE FUNCTION task_list_words() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_OP = 'UPDATE' THEN
-        IF OLD.title = NEW.title THEN
-            RETURN NULL;
-        END IF;
-        PERFORM task_words_add(OLD.user_id, OLD.title, -1);
+    IF TG_OP = 'UPDATE' AND OLD.title = NEW.title THEN
+        RETURN NULL;
     END IF;
-    PERFORM task_words_add(NEW.user_id, NEW.title, 1);
+    PERFORM FROM task_stats WHERE user_id = NEW.user_id FOR UPDATE;
+    INSERT INTO task_words AS w (user_id, word, tasks)
+    SELECT NEW.user_id, word, sum(delta)
+      FROM (SELECT word, -1 AS delta FROM title_words(CASE WHEN TG_OP = 'UPDATE' THEN OLD.title END) AS word
+            UNION ALL
+            SELECT word, 1 FROM title_words(NEW.title) AS word) AS change
+     GROUP BY word
+    HAVING sum(delta) <> 0
+     ORDER BY word
+    ON CONFLICT ON CONSTRAINT task_words_pkey DO UPDATE SET tasks = w.tasks + EXCLUDED.tasks;
     RETURN NULL;
 END $$;
 

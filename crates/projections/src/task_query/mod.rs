@@ -215,6 +215,16 @@ fn push_matches<'a>(
 ) {
     sql.push("(SELECT * FROM task_list WHERE search @@ ");
     push_text_query(sql, query, matching);
+    if *matching == Matching::WebSearch {
+        // A query with nothing to look up (`-draft`, `a or -b`) cannot use the
+        // word index: it reads the owner's tasks instead of everyone's. For
+        // any other query this folds away when the statement is planned.
+        sql.push(" AND (querytree(");
+        push_text_query(sql, query, matching);
+        sql.push(") <> 'T' OR user_id = ")
+            .push_bind(&query.user_id)
+            .push(")");
+    }
     // The fence keeps the planner from intersecting the word index with an
     // index over all of the user's tasks: its statistics cannot see that the
     // owner's words imply the owner, so it guesses a tenth of the matches.
