@@ -219,9 +219,10 @@ fn push_matches<'a>(
         // A query with nothing to look up (`-draft`, `a or -b`) cannot use the
         // word index: it reads the owner's tasks instead of everyone's. For
         // any other query this folds away when the statement is planned.
-        sql.push(" AND (querytree(");
-        push_text_query(sql, query, matching);
-        sql.push(") <> 'T' OR user_id = ")
+        let typed = query.search.as_ref().map_or("", |s| s.query.as_str());
+        sql.push(" AND (querytree(websearch_to_tsquery('english', ")
+            .push_bind(typed)
+            .push(")) <> 'T' OR user_id = ")
             .push_bind(&query.user_id)
             .push(")");
     }
