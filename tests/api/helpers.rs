@@ -167,6 +167,55 @@ impl TestApp {
             .unwrap()
     }
 
+    /// Every task id a `tasks` query lists (`arguments`: filter, search,
+    /// orderBy), page by page: forwards with `first`/`after`, or backwards
+    /// from the end with `last`/`before`; in the listing's order either way.
+    pub async fn all_task_ids(
+        &self,
+        token: &str,
+        arguments: Value,
+        page_size: i64,
+        backwards: bool,
+    ) -> Vec<String> {
+        let query = "query($filter: TaskFilter, $search: TaskSearch, $orderBy: TaskOrder,
+                           $first: Int, $after: String, $last: Int, $before: String) {
+            tasks(filter: $filter, search: $search, orderBy: $orderBy,
+                  first: $first, after: $after, last: $last, before: $before) {
+              nodes { id } pageInfo { hasNextPage hasPreviousPage startCursor endCursor } } }";
+        let (size, cursor_name, more, next) = if backwards {
+            ("last", "before", "hasPreviousPage", "startCursor")
+        } else {
+            ("first", "after", "hasNextPage", "endCursor")
+        };
+        let mut pages: Vec<Vec<String>> = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut variables = arguments.clone();
+            variables[size] = json!(page_size);
+            variables[cursor_name] = json!(cursor);
+            let body = self.graphql(Some(token), query, variables).await;
+            assert_no_errors(&body);
+            let page = &body["data"]["tasks"];
+            pages.push(
+                page["nodes"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|n| n["id"].as_str().unwrap().to_owned())
+                    .collect(),
+            );
+            if page["pageInfo"][more] == false {
+                break;
+            }
+            assert!(pages.len() < 1000, "paging does not end");
+            cursor = page["pageInfo"][next].as_str().map(str::to_owned);
+        }
+        if backwards {
+            pages.reverse();
+        }
+        pages.concat()
+    }
+
     pub fn kafka(&self) -> KafkaSettings {
         self.settings.kafka()
     }

@@ -633,54 +633,6 @@ async fn every_page_matches_an_in_memory_reference() {
     }
 }
 
-/// Every id of a search, page by page (forwards with `first`, or backwards
-/// from the end with `last`), in the listing's order.
-async fn all_pages(
-    app: &TestApp,
-    token: &str,
-    search: Value,
-    order: &str,
-    backwards: bool,
-) -> Vec<String> {
-    let query = "query($search: TaskSearch, $orderBy: TaskOrder, $first: Int, $after: String, $last: Int, $before: String) {
-        tasks(search: $search, orderBy: $orderBy, first: $first, after: $after, last: $last, before: $before) {
-          nodes { id } pageInfo { hasNextPage hasPreviousPage startCursor endCursor } } }";
-    let mut pages: Vec<Vec<String>> = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let variables = if backwards {
-            json!({ "search": search, "orderBy": order, "last": 20, "before": cursor })
-        } else {
-            json!({ "search": search, "orderBy": order, "first": 20, "after": cursor })
-        };
-        let body = app.graphql(Some(token), query, variables).await;
-        assert_no_errors(&body);
-        let page = &body["data"]["tasks"];
-        pages.push(
-            page["nodes"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|n| n["id"].as_str().unwrap().to_owned())
-                .collect(),
-        );
-        let (more, next) = if backwards {
-            ("hasPreviousPage", "startCursor")
-        } else {
-            ("hasNextPage", "endCursor")
-        };
-        if page["pageInfo"][more] == false {
-            break;
-        }
-        assert!(pages.len() < 200, "paging does not end");
-        cursor = page["pageInfo"][next].as_str().map(str::to_owned);
-    }
-    if backwards {
-        pages.reverse();
-    }
-    pages.concat()
-}
-
 #[tokio::test]
 async fn searches_in_an_index_order_give_the_same_pages_for_common_and_rare_words() {
     // Enough tasks that a search in index order reads only the first part of
@@ -731,7 +683,13 @@ async fn searches_in_an_index_order_give_the_same_pages_for_common_and_rare_word
             assert!(expected.len() >= 12, "{word}: {} tasks", expected.len());
             for backwards in [false, true] {
                 assert_eq!(
-                    all_pages(&app, &carol, search.clone(), order, backwards).await,
+                    app.all_task_ids(
+                        &carol,
+                        json!({ "search": search, "orderBy": order }),
+                        20,
+                        backwards
+                    )
+                    .await,
                     expected,
                     "{search} in {order}, backwards: {backwards}"
                 );
