@@ -5,6 +5,21 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use serde_json::{json, Value};
 
+/// Where a benchmark finds Postgres and the broker.
+#[derive(clap::Args)]
+pub struct Services {
+    /// A Postgres URL of a database the benchmark may create databases from.
+    #[arg(
+        long,
+        env = "TEST_DATABASE_ADMIN_URL",
+        default_value = "postgres://taskledger:taskledger@127.0.0.1:5432/postgres"
+    )]
+    pub admin_url: String,
+    /// The Kafka-compatible broker's bootstrap address.
+    #[arg(long, env = "KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
+    pub brokers: String,
+}
+
 /// Latencies of one kind of operation, in microseconds.
 pub struct Latencies {
     histogram: Histogram<u64>,
@@ -78,8 +93,7 @@ pub struct BenchApp {
 
 impl BenchApp {
     pub async fn start(
-        admin_url: &str,
-        brokers: &str,
+        services: &Services,
         roles: taskledger::Roles,
         max_connections: u32,
     ) -> anyhow::Result<Self> {
@@ -88,15 +102,19 @@ impl BenchApp {
 
         let run = uuid::Uuid::new_v4().simple().to_string()[..10].to_owned();
         let database = format!("taskledger_bench_{run}");
-        let mut admin = sqlx::PgConnection::connect(admin_url).await?;
+        let mut admin = sqlx::PgConnection::connect(&services.admin_url).await?;
         sqlx::query(&format!("CREATE DATABASE {database}"))
             .execute(&mut admin)
             .await?;
-        let base = admin_url.rsplit_once('/').context("a database URL")?.0;
+        let base = services
+            .admin_url
+            .rsplit_once('/')
+            .context("a database URL")?
+            .0;
         let mut settings = taskledger::Settings::local();
         settings.database_url = Some(format!("{base}/{database}"));
         settings.db_max_connections = max_connections;
-        settings.kafka_brokers = brokers.to_owned();
+        settings.kafka_brokers = services.brokers.clone();
         settings.task_events_topic = format!("bench-task-events-{run}");
         settings.consumer_group_prefix = Some(format!("bench-{run}"));
         settings.http_addr = "127.0.0.1:0".into();

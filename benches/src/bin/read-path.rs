@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use benches::{graphql, BenchApp, Latencies};
+use benches::{graphql, BenchApp, Latencies, Services};
 use clap::Parser;
 use domain::values::UserId;
 use projections::task_query::{self, Filter, ListQuery, Order, Search, SearchMode};
@@ -34,14 +34,8 @@ struct Args {
     /// Concurrent clients; a list (`2,4`) runs every kind at each count.
     #[arg(long, value_delimiter = ',', default_value = "2,4")]
     clients: Vec<usize>,
-    #[arg(
-        long,
-        env = "TEST_DATABASE_ADMIN_URL",
-        default_value = "postgres://taskledger:taskledger@127.0.0.1:5432/postgres"
-    )]
-    admin_url: String,
-    #[arg(long, env = "KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
-    brokers: String,
+    #[command(flatten)]
+    services: Services,
     /// Keep the database afterwards (its name is printed).
     #[arg(long)]
     keep: bool,
@@ -54,7 +48,7 @@ const TAGS: &str = "'{work,work/clients,work/internal,home,home/garden,errands,e
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let app = BenchApp::start(&args.admin_url, &args.brokers, Roles::API, 20).await?;
+    let app = BenchApp::start(&args.services, Roles::API, 20).await?;
     let result = async {
         load(&app.pool, &args).await?;
         // The floor runs on a pool set up exactly as the API's read pool.

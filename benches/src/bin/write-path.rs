@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
-use benches::{graphql, BenchApp, Latencies};
+use benches::{graphql, BenchApp, Latencies, Services};
 use clap::Parser;
 use domain::values::UserId;
 use query_api::auth::{JwtSecret, TokenVerifier};
@@ -30,15 +30,8 @@ struct Args {
     /// Commit-to-visible samples taken on the idle system.
     #[arg(long, default_value_t = 100)]
     lag_samples: usize,
-    /// A Postgres URL of a database the benchmark may create databases from.
-    #[arg(
-        long,
-        env = "TEST_DATABASE_ADMIN_URL",
-        default_value = "postgres://taskledger:taskledger@127.0.0.1:5432/postgres"
-    )]
-    admin_url: String,
-    #[arg(long, env = "KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
-    brokers: String,
+    #[command(flatten)]
+    services: Services,
 }
 
 const CREATE: &str = "mutation($t: String!) { createTask(input: {title: $t}) { taskId version } }";
@@ -48,7 +41,7 @@ const UPDATE: &str =
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let app = BenchApp::start(&args.admin_url, &args.brokers, Roles::ALL, 40).await?;
+    let app = BenchApp::start(&args.services, Roles::ALL, 40).await?;
     let result = measure(&args, &app.url, &app.pool).await;
     app.stop(false).await?;
     result
