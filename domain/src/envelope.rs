@@ -107,7 +107,7 @@ mod tests {
     /// `UPDATE_SCHEMAS=1 cargo test -p domain committed_schemas`.
     #[test]
     fn committed_schemas_match_the_types() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/schemas");
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/schemas");
         for (file, generated) in json_schemas() {
             let path = dir.join(file);
             if std::env::var_os("UPDATE_SCHEMAS").is_some() {
