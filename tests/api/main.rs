@@ -7,6 +7,7 @@ mod concurrency;
 mod helpers;
 mod kafka;
 mod listing;
+mod readme;
 mod recurring;
 mod relay;
 mod spine;
