@@ -2,6 +2,7 @@
 //! and fresh topics, with request methods for the tests.
 
 use std::future::Future;
+use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
 use chrono::Duration as Ttl;
@@ -14,7 +15,7 @@ use rdkafka::Message;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sqlx::{Connection, PgConnection, PgPool};
-use taskledger::{Roles, Settings};
+use taskledger::{telemetry, Environment, Roles, Settings};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -33,6 +34,15 @@ impl Drop for TestApp {
     }
 }
 
+/// With `TEST_LOG` set (`TEST_LOG=1 ./dev test NAME`), the logs of the apps under
+/// test go to stdout, as `taskledger` prints them locally (filtered by
+/// `RUST_LOG`); without it they are discarded. Installed once per test binary.
+static TEST_LOGGING: LazyLock<()> = LazyLock::new(|| {
+    if std::env::var_os("TEST_LOG").is_some() {
+        telemetry::init_logging(Environment::Local);
+    }
+});
+
 fn admin_url() -> String {
     std::env::var("TEST_DATABASE_ADMIN_URL")
         .unwrap_or_else(|_| "postgres://taskledger:taskledger@127.0.0.1:5432/postgres".to_owned())
@@ -40,6 +50,7 @@ fn admin_url() -> String {
 
 /// Settings for a fresh database and fresh topics of this test alone.
 pub async fn fresh_settings() -> Settings {
+    LazyLock::force(&TEST_LOGGING);
     let suffix = Uuid::new_v4().simple().to_string();
     let database = format!("taskledger_test_{}", &suffix[..16]);
     let admin = admin_url();
@@ -71,6 +82,7 @@ impl TestApp {
     }
 
     pub async fn spawn_with(settings: Settings, roles: Roles) -> Self {
+        LazyLock::force(&TEST_LOGGING);
         let shutdown = CancellationToken::new();
         let running = taskledger::start(&settings, roles, shutdown.clone())
             .await
