@@ -714,6 +714,11 @@ mod tests {
     }
 
     fn created_daily() -> TaskEvent {
+        created_from(daily())
+    }
+
+    /// The creation event `handle` decides for a "Stand-up" with `details`.
+    fn created_from(details: NewTask) -> TaskEvent {
         let mut state = Task::default();
         let events = futures_free_handle(
             &mut state,
@@ -721,7 +726,7 @@ mod tests {
                 task_id: id(),
                 owner: alice(),
                 title: TaskTitle::parse("Stand-up").unwrap(),
-                details: daily(),
+                details,
             },
         )
         .unwrap();
@@ -853,8 +858,27 @@ mod tests {
 
     #[test]
     fn the_due_date_of_a_recurring_task_cannot_be_cleared() {
+        let recurring_without_reminders = NewTask {
+            reminders: vec![],
+            ..daily()
+        };
         task()
-            .given(vec![created_daily()])
+            .given(vec![created_from(recurring_without_reminders)])
+            .when(TaskCommand::ClearDueDate { actor: alice() })
+            .then_expect_error(TaskError::Validation(ValidationError::new(
+                "due",
+                "a recurring task needs a due date; clear the recurrence first",
+            )));
+    }
+
+    #[test]
+    fn the_due_date_cannot_be_cleared_while_reminders_are_relative_to_it() {
+        let one_off_with_offset_reminder = NewTask {
+            recurrence: None,
+            ..daily()
+        };
+        task()
+            .given(vec![created_from(one_off_with_offset_reminder)])
             .when(TaskCommand::ClearDueDate { actor: alice() })
             .then_expect_error(TaskError::Validation(ValidationError::new(
                 "due",
