@@ -84,7 +84,7 @@ impl CommandService {
             let appended = events.len() as u64;
             match self.store.commit(events, context, metadata(actor)).await {
                 Ok(_) => {
-                    metrics::counter!("taskledger_commands_total", "outcome" => "applied")
+                    metrics::counter!(event_store::metric::COMMANDS, "outcome" => "applied")
                         .increment(1);
                     return Ok(CommandOutcome {
                         task_id,
@@ -92,7 +92,7 @@ impl CommandService {
                     });
                 }
                 Err(AggregateError::AggregateConflict) => {
-                    metrics::counter!("taskledger_command_conflicts_total").increment(1);
+                    metrics::counter!(event_store::metric::COMMAND_CONFLICTS).increment(1);
                     if expected_version.is_some() || attempt >= self.max_attempts {
                         let actual = self.current_version(&aggregate_id).await?;
                         return Err(CommandError::Conflict {

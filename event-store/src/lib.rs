@@ -3,6 +3,7 @@
 
 pub mod global_log;
 pub mod kafka;
+pub mod metric;
 pub mod relay;
 
 use std::time::Duration;
@@ -11,7 +12,7 @@ use cqrs_es::persist::{EventUpcaster, PersistedEventStore, SerializedEvent};
 use domain::Task;
 use postgres_es::PostgresEventRepository;
 use sqlx::migrate::Migrator;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 
 pub use global_log::{LogPosition, StoredEvent};
@@ -29,30 +30,10 @@ pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
 
 /// Opens a connection pool; `max_connections` bounds what this process may hold.
 pub async fn connect(database_url: &str, max_connections: u32) -> Result<PgPool, sqlx::Error> {
-    connect_with_timeout(database_url, max_connections, None).await
-}
-
-/// Like [`connect`], with every statement cut off after `statement_timeout`:
-/// for pools that serve client queries.
-pub async fn connect_with_timeout(
-    database_url: &str,
-    max_connections: u32,
-    statement_timeout: Option<Duration>,
-) -> Result<PgPool, sqlx::Error> {
-    let mut options: PgConnectOptions = database_url.parse()?;
-    if let Some(timeout) = statement_timeout {
-        // Client queries are built per request and their best plan depends on
-        // the user (one with ten tasks, one with a hundred thousand): plan each
-        // execution for its own parameters rather than reuse a generic plan.
-        options = options.options([
-            ("statement_timeout", timeout.as_millis().to_string()),
-            ("plan_cache_mode", "force_custom_plan".to_owned()),
-        ]);
-    }
     PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(5))
-        .connect_with(options)
+        .connect(database_url)
         .await
 }
 

@@ -1,11 +1,17 @@
-//! The client-facing GraphQL server: the query root over the read models, the
-//! merged schema (mutations from `command-api`), bearer-token auth, limits,
-//! and the health and metrics endpoints.
+//! The client-facing API server: the GraphQL schema (the query root over the
+//! read models and the mutation root over the command service), bearer-token
+//! auth, limits, one error path, and the health and metrics endpoints.
 
 pub mod auth;
+mod error;
 mod listing;
+mod mutation;
 mod query;
+pub mod read_pool;
+mod request;
 mod server;
 
+pub use error::{ApiError, ErrorCode};
+pub use mutation::{PriorityLevel, TaskMutation, TaskVersion};
 pub use query::{ReadYourWrites, TaskQuery};
 pub use server::{build_schema, router, serve, ApiState, TaskledgerSchema};

@@ -2,13 +2,15 @@
 //! and opaque cursors that carry the sort key and refuse to be reused with a
 //! different filter, search or order.
 
+use std::borrow::Cow;
+
 use async_graphql::{Enum, InputObject};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::{DateTime, Utc};
-use command_api::PriorityLevel;
 use domain::values::{Priority, Tag};
-use projections::task_query::{Filter, KeyValue, Order, Position, Search, SearchMode, Status};
+use domain::ValidationError;
+use projections::task_query::{Filter, KeyValue, Order, Position, Search, SearchMode};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -18,15 +20,11 @@ pub const MAX_PREDICATES: usize = 40;
 pub const MAX_LIST: usize = 20;
 pub const MAX_SEARCH_CHARS: usize = 200;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
-pub enum TaskStatusFilter {
-    Open,
-    Completed,
-    /// In the trash.
-    Deleted,
-}
+use crate::mutation::PriorityLevel;
+use crate::query::TaskStatus;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[graphql(remote = "projections::task_query::SearchMode")]
 pub enum TaskSearchMode {
     /// Words, "quoted phrases", -exclusions and `or`, ranked.
     FullText,
@@ -37,6 +35,7 @@ pub enum TaskSearchMode {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[graphql(remote = "projections::task_query::Order")]
 pub enum TaskOrder {
     /// Highest priority first, then soonest due (no due date last), then newest.
     Smart,
@@ -92,7 +91,7 @@ pub struct TaskFilter {
     pub and: Option<Vec<TaskFilter>>,
     pub or: Option<Vec<TaskFilter>>,
     pub not: Option<Box<TaskFilter>>,
-    pub status: Option<Vec<TaskStatusFilter>>,
+    pub status: Option<Vec<TaskStatus>>,
     pub priority: Option<PriorityFilter>,
     pub tags: Option<TagFilter>,
     pub due: Option<DueFilter>,
@@ -110,18 +109,11 @@ pub struct TaskSearch {
     pub mode: TaskSearchMode,
 }
 
-/// Why an input was refused: the field and the reason.
-#[derive(Debug)]
-pub struct Refusal {
-    pub field: &'static str,
-    pub reason: String,
-}
-
-fn refuse<T>(field: &'static str, reason: impl Into<String>) -> Result<T, Refusal> {
-    Err(Refusal {
-        field,
-        reason: reason.into(),
-    })
+fn refuse<T>(
+    field: &'static str,
+    reason: impl Into<Cow<'static, str>>,
+) -> Result<T, ValidationError> {
+    Err(ValidationError::new(field, reason))
 }
 
 struct Budget {
@@ -129,7 +121,7 @@ struct Budget {
 }
 
 impl Budget {
-    fn spend(&mut self) -> Result<(), Refusal> {
+    fn spend(&mut self) -> Result<(), ValidationError> {
         self.predicates += 1;
         if self.predicates > MAX_PREDICATES {
             return refuse("filter", format!("at most {MAX_PREDICATES} predicates"));
@@ -142,26 +134,30 @@ fn rank(level: PriorityLevel) -> i16 {
     Priority::from(level).rank()
 }
 
-fn bounded<T>(field: &'static str, list: &[T]) -> Result<(), Refusal> {
+fn bounded<T>(field: &'static str, list: &[T]) -> Result<(), ValidationError> {
     if list.is_empty() || list.len() > MAX_LIST {
         return refuse(field, format!("must list 1 to {MAX_LIST} values"));
     }
     Ok(())
 }
 
-fn tags(field: &'static str, raw: &[String]) -> Result<Vec<String>, Refusal> {
+fn tags(field: &'static str, raw: &[String]) -> Result<Vec<String>, ValidationError> {
     bounded(field, raw)?;
     raw.iter()
         .map(|t| Tag::parse(t).map(|t| t.as_str().to_owned()))
         .collect::<Result<_, _>>()
-        .or_else(|e| refuse(field, e.reason.to_string()))
+        .or_else(|e| refuse(field, e.reason))
 }
 
-pub fn to_filter(input: &TaskFilter) -> Result<Filter, Refusal> {
+pub fn to_filter(input: &TaskFilter) -> Result<Filter, ValidationError> {
     convert(input, 1, &mut Budget { predicates: 0 })
 }
 
-fn convert(input: &TaskFilter, depth: usize, budget: &mut Budget) -> Result<Filter, Refusal> {
+fn convert(
+    input: &TaskFilter,
+    depth: usize,
+    budget: &mut Budget,
+) -> Result<Filter, ValidationError> {
     if depth > MAX_FILTER_DEPTH {
         return refuse(
             "filter",
@@ -169,7 +165,7 @@ fn convert(input: &TaskFilter, depth: usize, budget: &mut Budget) -> Result<Filt
         );
     }
     let mut all = Vec::new();
-    let mut add = |filter: Filter, budget: &mut Budget| -> Result<(), Refusal> {
+    let mut add = |filter: Filter, budget: &mut Budget| -> Result<(), ValidationError> {
         budget.spend()?;
         all.push(filter);
         Ok(())
@@ -196,15 +192,10 @@ fn convert(input: &TaskFilter, depth: usize, budget: &mut Budget) -> Result<Filt
     }
     if let Some(statuses) = &input.status {
         bounded("filter.status", statuses)?;
-        let statuses = statuses
-            .iter()
-            .map(|s| match s {
-                TaskStatusFilter::Open => Status::Open,
-                TaskStatusFilter::Completed => Status::Completed,
-                TaskStatusFilter::Deleted => Status::Deleted,
-            })
-            .collect();
-        add(Filter::Status(statuses), budget)?;
+        add(
+            Filter::Status(statuses.iter().copied().map(Into::into).collect()),
+            budget,
+        )?;
     }
     if let Some(priority) = &input.priority {
         if let Some(eq) = priority.eq {
@@ -294,7 +285,7 @@ fn convert(input: &TaskFilter, depth: usize, budget: &mut Budget) -> Result<Filt
     Ok(Filter::And(all))
 }
 
-pub fn to_search(input: &TaskSearch) -> Result<Search, Refusal> {
+pub fn to_search(input: &TaskSearch) -> Result<Search, ValidationError> {
     let query = input.query.trim();
     if query.is_empty() || query.chars().count() > MAX_SEARCH_CHARS {
         return refuse(
@@ -304,31 +295,24 @@ pub fn to_search(input: &TaskSearch) -> Result<Search, Refusal> {
     }
     Ok(Search {
         query: query.to_owned(),
-        mode: match input.mode {
-            TaskSearchMode::FullText => SearchMode::FullText,
-            TaskSearchMode::Prefix => SearchMode::Prefix,
-            TaskSearchMode::Fuzzy => SearchMode::Fuzzy,
-        },
+        mode: input.mode.into(),
     })
 }
 
 /// The order of a listing; without one, a full-text search lists best matches
 /// first, and anything else SMART: type-ahead, and fuzzy search, whose matches
 /// all hold a word close to what was typed.
-pub fn to_order(order: Option<TaskOrder>, search: Option<&Search>) -> Result<Order, Refusal> {
-    let searching = search.is_some();
+pub fn to_order(
+    order: Option<TaskOrder>,
+    search: Option<&Search>,
+) -> Result<Order, ValidationError> {
     let ranked = search.is_some_and(|s| s.mode == SearchMode::FullText);
-    Ok(match order {
-        None if ranked => Order::Relevance,
-        None | Some(TaskOrder::Smart) => Order::Smart,
-        Some(TaskOrder::DueAsc) => Order::DueAsc,
-        Some(TaskOrder::PriorityDesc) => Order::PriorityDesc,
-        Some(TaskOrder::CreatedDesc) => Order::CreatedDesc,
-        Some(TaskOrder::UpdatedDesc) => Order::UpdatedDesc,
-        Some(TaskOrder::TitleAsc) => Order::TitleAsc,
-        Some(TaskOrder::Relevance) if searching => Order::Relevance,
-        Some(TaskOrder::Relevance) => return refuse("orderBy", "RELEVANCE needs a search"),
-    })
+    match order.map(Order::from) {
+        None if ranked => Ok(Order::Relevance),
+        None => Ok(Order::Smart),
+        Some(Order::Relevance) if search.is_none() => refuse("orderBy", "RELEVANCE needs a search"),
+        Some(order) => Ok(order),
+    }
 }
 
 /// What a cursor is only valid for: a hash of the filter, search and order.
@@ -361,11 +345,8 @@ pub fn decode_cursor(
     cursor: &str,
     fingerprint: u64,
     order: Order,
-) -> Result<Position, Refusal> {
-    let invalid = || Refusal {
-        field,
-        reason: "is not a cursor this API issued".into(),
-    };
+) -> Result<Position, ValidationError> {
+    let invalid = || ValidationError::new(field, "is not a cursor this API issued");
     let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid())?;
     let data: CursorData = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
     if data.f != format!("{fingerprint:016x}") {
@@ -374,12 +355,7 @@ pub fn decode_cursor(
             "was issued for a different filter, search or order; start again from the first page",
         );
     }
-    let expected = match order {
-        Order::Smart => 3,
-        Order::PriorityDesc => 2,
-        _ => 1,
-    };
-    if data.k.len() != expected {
+    if data.k.len() != order.key_len() {
         return Err(invalid());
     }
     Ok(Position {

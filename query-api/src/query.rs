@@ -4,7 +4,6 @@
 use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, Enum, Object, SimpleObject, ID};
 use chrono::{DateTime, NaiveDate, Utc};
-use command_api::{Actor, ErrorCode, PriorityLevel};
 use domain::values::{Priority, Reminder};
 use projections::task_list;
 use projections::task_query::{self, ListQuery};
@@ -12,19 +11,26 @@ use projections::TaskRow;
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use crate::error::{ApiError, ApiResult};
 use crate::listing::{
-    decode_cursor, encode_cursor, fingerprint, to_filter, to_order, to_search, Refusal, TaskFilter,
+    decode_cursor, encode_cursor, fingerprint, to_filter, to_order, to_search, TaskFilter,
     TaskOrder, TaskSearch,
 };
+use crate::mutation::PriorityLevel;
+use crate::request::{actor, service};
 
 /// Page size when `first` is not given, and the most one page may hold.
 const DEFAULT_PAGE: i64 = 20;
 const MAX_PAGE: i64 = 100;
 
+/// Where a task stands: open, done, or in the trash.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[graphql(remote = "domain::TaskStatus")]
 pub enum TaskStatus {
     Open,
     Completed,
+    /// In the trash.
+    Deleted,
 }
 
 /// A recurring task's place in its series.
@@ -77,11 +83,7 @@ pub struct Task {
 
 impl From<TaskRow> for Task {
     fn from(row: TaskRow) -> Self {
-        let status = if row.status == "completed" {
-            TaskStatus::Completed
-        } else {
-            TaskStatus::Open
-        };
+        let status = row.status();
         let due = row.due();
         let reminders = row
             .reminders()
@@ -99,21 +101,14 @@ impl From<TaskRow> for Task {
                 fires_at: reminder.fires_at(due.as_ref()),
             })
             .collect();
-        let priority = match row.priority {
-            1 => Priority::Low,
-            2 => Priority::Medium,
-            3 => Priority::High,
-            4 => Priority::Urgent,
-            _ => Priority::None,
-        };
         Self {
             id: ID(row.id.to_string()),
             next_reminder_at: row.next_reminder_at(Utc::now()),
             title: row.title,
             description: row.description,
-            status,
-            completed: status == TaskStatus::Completed,
-            priority: priority.into(),
+            status: status.into(),
+            completed: status == domain::TaskStatus::Completed,
+            priority: Priority::from_rank(row.priority).into(),
             tags: row.tags,
             due_at: row.due_at,
             due_date: row.due_date,
@@ -145,19 +140,13 @@ impl TaskQuery {
         ctx: &Context<'_>,
         id: ID,
         min_version: Option<i64>,
-    ) -> async_graphql::Result<Option<Task>> {
-        let actor = Actor::from_context(ctx)?;
-        let Ok(id) = Uuid::parse_str(id.as_str()) else {
-            return Err(ErrorCode::Validation
-                .error("id: must be a UUID")
-                .extend_with_field("id"));
-        };
+    ) -> ApiResult<Option<Task>> {
+        let actor = actor(ctx)?;
+        let id = parse_uuid("id", &id)?;
         if let Some(version) = min_version {
             wait_for(ctx, id, version).await?;
         }
-        let row = task_list::find(pool(ctx)?, actor.user_id.as_str(), id)
-            .await
-            .map_err(database_error)?;
+        let row = task_list::find(pool(ctx)?, actor.user_id.as_str(), id).await?;
         Ok(row.map(Task::from))
     }
 
@@ -180,31 +169,15 @@ impl TaskQuery {
         #[graphql(desc = "Wait (bounded) until the read model holds this task at this version.")]
         wait_for_task: Option<ID>,
         wait_for_version: Option<i64>,
-    ) -> async_graphql::Result<Connection<String, Task, TaskConnectionExtra>> {
-        let actor = Actor::from_context(ctx)?;
-        let refused = |r: Refusal| {
-            ErrorCode::Validation
-                .error(format!("{}: {}", r.field, r.reason))
-                .extend_with_field(r.field)
-        };
-        let filter = filter
-            .as_ref()
-            .map(to_filter)
-            .transpose()
-            .map_err(refused)?;
-        let search = search
-            .as_ref()
-            .map(to_search)
-            .transpose()
-            .map_err(refused)?;
-        let order = to_order(order_by, search.as_ref()).map_err(refused)?;
+    ) -> ApiResult<Connection<String, Task, TaskConnectionExtra>> {
+        let actor = actor(ctx)?;
+        let filter = filter.as_ref().map(to_filter).transpose()?;
+        let search = search.as_ref().map(to_search).transpose()?;
+        let order = to_order(order_by, search.as_ref())?;
         let fingerprint = fingerprint(&filter, &search, order);
         let (limit, backwards, cursor) = match (first, last) {
             (Some(_), Some(_)) => {
-                return Err(refused(Refusal {
-                    field: "last",
-                    reason: "give first or last, not both".into(),
-                }))
+                return Err(ApiError::invalid("last", "give first or last, not both"))
             }
             (_, Some(n)) => (
                 page_size("last", Some(n))?,
@@ -219,16 +192,10 @@ impl TaskQuery {
         };
         let from = cursor
             .map(|(field, c)| decode_cursor(field, c, fingerprint, order))
-            .transpose()
-            .map_err(refused)?;
+            .transpose()?;
         let stale = match (wait_for_task, wait_for_version) {
             (Some(id), Some(version)) => {
-                let id = Uuid::parse_str(id.as_str()).map_err(|_| {
-                    ErrorCode::Validation
-                        .error("waitForTask: must be a UUID")
-                        .extend_with_field("waitForTask")
-                })?;
-                !wait_for(ctx, id, version).await?
+                !wait_for(ctx, parse_uuid("waitForTask", &id)?, version).await?
             }
             _ => false,
         };
@@ -247,10 +214,8 @@ impl TaskQuery {
             .iter()
             .any(|field| selection.field(field).exists())
         {
-            let mut conn = pool(ctx)?.acquire().await.map_err(database_error)?;
-            task_query::list(&mut conn, &query)
-                .await
-                .map_err(database_error)?
+            let mut conn = pool(ctx)?.acquire().await?;
+            task_query::list(&mut conn, &query).await?
         } else {
             Vec::new()
         };
@@ -282,12 +247,10 @@ impl TaskQuery {
     }
 
     /// Your tags with how many open and how many tasks in all carry each.
-    async fn tags(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<TagCount>> {
-        let actor = Actor::from_context(ctx)?;
-        let mut conn = pool(ctx)?.acquire().await.map_err(database_error)?;
-        let tags = task_query::tags(&mut conn, actor.user_id.as_str())
-            .await
-            .map_err(database_error)?;
+    async fn tags(&self, ctx: &Context<'_>) -> ApiResult<Vec<TagCount>> {
+        let actor = actor(ctx)?;
+        let mut conn = pool(ctx)?.acquire().await?;
+        let tags = task_query::tags(&mut conn, actor.user_id.as_str()).await?;
         Ok(tags
             .into_iter()
             .map(|(tag, open, total)| TagCount { tag, open, total })
@@ -296,15 +259,11 @@ impl TaskQuery {
 
     /// Your task counts: kept by the projection, except the two that depend on
     /// the clock (overdue, due today).
-    async fn task_stats(&self, ctx: &Context<'_>) -> async_graphql::Result<TaskStats> {
-        let actor = Actor::from_context(ctx)?;
-        let mut tx = pool(ctx)?.begin().await.map_err(database_error)?;
-        let stats = task_query::stats(&mut tx, actor.user_id.as_str())
-            .await
-            .map_err(database_error)?;
-        let (overdue, due_today) = task_query::due_counts(&mut tx, actor.user_id.as_str())
-            .await
-            .map_err(database_error)?;
+    async fn task_stats(&self, ctx: &Context<'_>) -> ApiResult<TaskStats> {
+        let actor = actor(ctx)?;
+        let mut tx = pool(ctx)?.begin().await?;
+        let stats = task_query::stats(&mut tx, actor.user_id.as_str()).await?;
+        let (overdue, due_today) = task_query::due_counts(&mut tx, actor.user_id.as_str()).await?;
         let by = |rank: usize| stats.open_by_priority.get(rank).copied().unwrap_or(0);
         Ok(TaskStats {
             open: stats.open,
@@ -332,11 +291,9 @@ pub struct TaskConnectionExtra {
 #[Object]
 impl TaskConnectionExtra {
     /// How many tasks match, across all pages; counted only when asked for.
-    async fn total_count(&self, ctx: &Context<'_>) -> async_graphql::Result<i64> {
-        let mut conn = pool(ctx)?.acquire().await.map_err(database_error)?;
-        task_query::count(&mut conn, &self.query)
-            .await
-            .map_err(database_error)
+    async fn total_count(&self, ctx: &Context<'_>) -> ApiResult<i64> {
+        let mut conn = pool(ctx)?.acquire().await?;
+        Ok(task_query::count(&mut conn, &self.query).await?)
     }
 
     /// True when `waitForTask`/`waitForVersion` were given and the read model
@@ -379,42 +336,29 @@ pub struct ReadYourWrites {
     pub max_wait: std::time::Duration,
 }
 
-async fn wait_for(ctx: &Context<'_>, id: Uuid, version: i64) -> async_graphql::Result<bool> {
+async fn wait_for(ctx: &Context<'_>, id: Uuid, version: i64) -> ApiResult<bool> {
     let max_wait = ctx
         .data_opt::<ReadYourWrites>()
         .map_or(std::time::Duration::from_secs(2), |r| r.max_wait);
-    task_query::wait_for_version(pool(ctx)?, id, version, max_wait)
-        .await
-        .map_err(database_error)
+    Ok(task_query::wait_for_version(pool(ctx)?, id, version, max_wait).await?)
 }
 
-fn page_size(field: &'static str, requested: Option<i32>) -> async_graphql::Result<i64> {
+fn page_size(field: &'static str, requested: Option<i32>) -> ApiResult<i64> {
     match requested {
         None => Ok(DEFAULT_PAGE),
         Some(n) if (0..=MAX_PAGE as i32).contains(&n) => Ok(i64::from(n)),
-        Some(_) => Err(ErrorCode::Validation
-            .error(format!("{field}: must be between 0 and {MAX_PAGE}"))
-            .extend_with_field(field)),
+        Some(_) => Err(ApiError::invalid(
+            field,
+            format!("must be between 0 and {MAX_PAGE}"),
+        )),
     }
 }
 
-trait WithField {
-    fn extend_with_field(self, field: &'static str) -> Self;
+fn parse_uuid(field: &'static str, id: &ID) -> ApiResult<Uuid> {
+    Uuid::parse_str(id.as_str()).map_err(|_| ApiError::invalid(field, "must be a UUID"))
 }
 
-impl WithField for async_graphql::Error {
-    fn extend_with_field(self, field: &'static str) -> Self {
-        use async_graphql::ErrorExtensions;
-        self.extend_with(|_, e| e.set("field", field))
-    }
-}
-
-fn pool<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a PgPool> {
-    ctx.data::<PgPool>()
-        .map_err(|_| ErrorCode::Internal.error("internal error"))
-}
-
-fn database_error(error: sqlx::Error) -> async_graphql::Error {
-    tracing::error!(error = ?error, "read model query failed");
-    ErrorCode::Internal.error("internal error")
+/// The read pool: every statement on it is cut off by the read side's timeout.
+fn pool<'a>(ctx: &Context<'a>) -> ApiResult<&'a PgPool> {
+    service::<PgPool>(ctx)
 }

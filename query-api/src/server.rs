@@ -13,17 +13,21 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use command_api::{Actor, CommandService, ErrorCode, TaskMutation};
+use command_api::{Actor, CommandService};
 use metrics_exporter_prometheus::PrometheusHandle;
 use rdkafka::producer::{FutureProducer, Producer};
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::auth::TokenVerifier;
-use crate::{ReadYourWrites, TaskQuery};
+use crate::error::ErrorCode;
+use crate::{ReadYourWrites, TaskMutation, TaskQuery};
 
 pub type TaskledgerSchema = Schema<TaskQuery, TaskMutation, EmptySubscription>;
+
+const CORRELATION_ID: &str = "x-correlation-id";
 
 /// How deep and how costly one operation may be.
 const MAX_DEPTH: usize = 12;
@@ -81,21 +85,43 @@ async fn graphiql() -> Html<String> {
     Html(GraphiQLSource::build().endpoint("/graphql").finish())
 }
 
+/// One GraphQL request, in a span that carries its correlation id (the
+/// client's `x-correlation-id`, or a new one), which the answer echoes and
+/// every event it stores carries.
 async fn graphql(State(state): State<ApiState>, headers: HeaderMap, body: Bytes) -> Response {
-    let started = Instant::now();
     let correlation_id = headers
-        .get("x-correlation-id")
+        .get(CORRELATION_ID)
         .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 128)
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
         .map(str::to_owned)
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    let actor = match bearer_token(&headers) {
+    let span = tracing::info_span!("graphql", correlation_id = %correlation_id, user_id = tracing::field::Empty);
+    let mut response = execute(&state, &headers, &body, correlation_id.clone())
+        .instrument(span)
+        .await;
+    if let Ok(value) = header::HeaderValue::from_str(&correlation_id) {
+        response.headers_mut().insert(CORRELATION_ID, value);
+    }
+    response
+}
+
+async fn execute(
+    state: &ApiState,
+    headers: &HeaderMap,
+    body: &Bytes,
+    correlation_id: String,
+) -> Response {
+    let started = Instant::now();
+    let actor = match bearer_token(headers) {
         None => None,
         Some(token) => match state.verifier.verify(token) {
-            Ok(user_id) => Some(Actor {
-                user_id,
-                correlation_id: correlation_id.clone(),
-            }),
+            Ok(user_id) => {
+                tracing::Span::current().record("user_id", user_id.as_str());
+                Some(Actor {
+                    user_id,
+                    correlation_id,
+                })
+            }
             Err(refusal) => {
                 return error_response(
                     StatusCode::UNAUTHORIZED,
@@ -105,7 +131,7 @@ async fn graphql(State(state): State<ApiState>, headers: HeaderMap, body: Bytes)
             }
         },
     };
-    let request: async_graphql::Request = match serde_json::from_slice(&body) {
+    let request: async_graphql::Request = match serde_json::from_slice(body) {
         Ok(request) => request,
         Err(error) => {
             return error_response(
@@ -128,9 +154,14 @@ async fn graphql(State(state): State<ApiState>, headers: HeaderMap, body: Bytes)
     } else {
         "error"
     };
-    metrics::counter!("taskledger_graphql_requests_total", "outcome" => outcome).increment(1);
-    metrics::histogram!("taskledger_graphql_request_seconds")
+    metrics::counter!(event_store::metric::GRAPHQL_REQUESTS, "outcome" => outcome).increment(1);
+    metrics::histogram!(event_store::metric::GRAPHQL_REQUEST_SECONDS)
         .record(started.elapsed().as_secs_f64());
+    tracing::debug!(
+        outcome,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "answered"
+    );
     Json(response).into_response()
 }
 
@@ -156,7 +187,7 @@ fn ensure_code(error: &mut ServerError) {
 }
 
 fn error_response(status: StatusCode, code: ErrorCode, message: &str) -> Response {
-    metrics::counter!("taskledger_graphql_requests_total", "outcome" => "refused").increment(1);
+    metrics::counter!(event_store::metric::GRAPHQL_REQUESTS, "outcome" => "refused").increment(1);
     let body = serde_json::json!({
         "data": null,
         "errors": [{ "message": message, "extensions": { "code": code.as_str() } }],
