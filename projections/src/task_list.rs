@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Utc};
 use domain::values::{Due, Priority, Reminders, TagSet, TimeZone};
-use domain::{Series, TaskEvent};
+use domain::{Series, TaskEvent, TaskStatus};
 use event_store::global_log;
 use sqlx::{FromRow, PgConnection, PgExecutor};
 use uuid::Uuid;
@@ -63,7 +63,7 @@ impl Projection for TaskListProjection {
         }
         if stored.len() > 1 {
             // Earlier events of this task have not arrived (yet): fill the gap.
-            metrics::counter!("taskledger_projection_gaps_healed_total").increment(1);
+            metrics::counter!(event_store::metric::PROJECTION_GAPS_HEALED).increment(1);
         }
         for event in stored {
             let user_id = event.metadata_str("user_id").unwrap_or_default().to_owned();
@@ -304,6 +304,15 @@ pub struct TaskRow {
 }
 
 impl TaskRow {
+    /// Where the task stands: the trash overrides whether it was done.
+    pub fn status(&self) -> TaskStatus {
+        match (&self.deleted_at, self.status.as_str()) {
+            (Some(_), _) => TaskStatus::Deleted,
+            (None, "completed") => TaskStatus::Completed,
+            (None, _) => TaskStatus::Open,
+        }
+    }
+
     /// The due date as the domain knows it.
     pub fn due(&self) -> Option<Due> {
         let zone = self

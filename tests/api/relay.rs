@@ -53,11 +53,11 @@ async fn an_event_committed_late_is_relayed_not_skipped() {
         app.task(&alice, &later).await.is_null(),
         "the relay must wait for the older transaction before passing the later one"
     );
-    let checkpoint = global_log::load_checkpoint(&app.pool, &app.settings.relay_name)
+    let checkpoint = event_store::relay::checkpoint::load(&app.pool, &app.settings.relay_name)
         .await
         .unwrap();
     assert_eq!(
-        checkpoint.global_position, 0,
+        checkpoint.position.global_position, 0,
         "nothing relayed past the open transaction"
     );
 
@@ -115,10 +115,10 @@ async fn a_relay_killed_mid_stream_loses_nothing() {
         // Let the relay get going, then kill it without warning, twice.
         for _ in 0..2 {
             eventually(Duration::from_secs(20), || async {
-                let relayed = global_log::load_checkpoint(&app.pool, &settings.relay_name)
+                let relayed = event_store::relay::checkpoint::load(&app.pool, &settings.relay_name)
                     .await
                     .unwrap();
-                (relayed.global_position > 0).then_some(())
+                (relayed.position.global_position > 0).then_some(())
             })
             .await
             .expect("the relay publishes");
@@ -158,15 +158,18 @@ async fn a_relay_killed_mid_stream_loses_nothing() {
             .unwrap();
             replayed.apply(event);
         }
-        let row: (String, String, i64) =
-            sqlx::query_as("SELECT title, status, version FROM task_list WHERE id = $1::uuid")
-                .bind(&id)
-                .fetch_one(&app.pool)
-                .await
-                .unwrap();
+        let row: (String, String, i64) = sqlx::query_as(
+            "SELECT title, CASE WHEN deleted_at IS NULL THEN status ELSE 'deleted' END, version
+                   FROM task_list WHERE id = $1::uuid",
+        )
+        .bind(&id)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
         let status = match replayed.status() {
             TaskStatus::Open => "open",
             TaskStatus::Completed => "completed",
+            TaskStatus::Deleted => "deleted",
         };
         assert_eq!(
             row,

@@ -52,12 +52,12 @@ async fn main() -> anyhow::Result<()> {
     let result = async {
         load(&app.pool, &args).await?;
         // The floor runs on a pool set up exactly as the API's read pool.
-        let read_pool = event_store::connect_with_timeout(
+        let read_pool = query_api::read_pool::connect(
             app.settings.database_url()?,
-            8,
-            Some(Duration::from_millis(
-                app.settings.read_statement_timeout_ms,
-            )),
+            query_api::read_pool::ReadPoolSettings {
+                max_connections: 8,
+                ..app.settings.read_pool()
+            },
         )
         .await?;
         measure(&args, &app.url, &read_pool).await
@@ -242,7 +242,7 @@ fn kinds(deep_cursor: String, deep_from: task_query::Position) -> Vec<Kind> {
             variables: json!({}),
             sql: ListQuery {
                 filter: Some(Filter::And(vec![
-                    Filter::Status(vec![task_query::Status::Open]),
+                    Filter::Status(vec![domain::TaskStatus::Open]),
                     Filter::PriorityAtLeast(3),
                 ])),
                 ..base.clone()

@@ -35,6 +35,17 @@ impl Priority {
     pub fn rank(self) -> i16 {
         self as i16
     }
+
+    /// The priority of a stored rank; anything out of range reads as `None`.
+    pub fn from_rank(rank: i16) -> Self {
+        match rank {
+            1 => Self::Low,
+            2 => Self::Medium,
+            3 => Self::High,
+            4 => Self::Urgent,
+            _ => Self::None,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -46,6 +57,15 @@ mod tests {
         assert_eq!(Priority::parse("high").unwrap(), Priority::High);
         assert!(Priority::Urgent > Priority::Low);
         assert_eq!(Priority::Urgent.rank(), 4);
+        for priority in [
+            Priority::None,
+            Priority::Low,
+            Priority::Medium,
+            Priority::High,
+            Priority::Urgent,
+        ] {
+            assert_eq!(Priority::from_rank(priority.rank()), priority);
+        }
         assert_eq!(Priority::parse("critical").unwrap_err().field, "priority");
     }
 }

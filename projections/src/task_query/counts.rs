@@ -1,9 +1,10 @@
 //! Counts: those the projection keeps (by status and priority, by tag), and
 //! those that depend on the clock and are counted per request.
 
+use domain::TaskStatus;
 use sqlx::{FromRow, PgConnection};
 
-use super::{count, Filter, ListQuery, Order, Status};
+use super::{count, Filter, ListQuery, Order};
 
 /// A user's task counts, as the projection keeps them: by status, and for
 /// each status by priority rank 0..4.
@@ -36,12 +37,12 @@ impl TaskStats {
     pub fn count(&self, filter: Option<&Filter>) -> i64 {
         let with_trash = filter.is_some_and(Filter::mentions_status);
         [
-            (Status::Open, &self.open_by_priority),
-            (Status::Completed, &self.completed_by_priority),
-            (Status::Deleted, &self.deleted_by_priority),
+            (TaskStatus::Open, &self.open_by_priority),
+            (TaskStatus::Completed, &self.completed_by_priority),
+            (TaskStatus::Deleted, &self.deleted_by_priority),
         ]
         .into_iter()
-        .filter(|(status, _)| with_trash || *status != Status::Deleted)
+        .filter(|(status, _)| with_trash || *status != TaskStatus::Deleted)
         .flat_map(|(status, by_rank)| {
             (0..).zip(by_rank).filter_map(move |(rank, tasks)| {
                 filter
@@ -128,17 +129,17 @@ mod tests {
         let stats = stats();
         assert_eq!(stats.count(None), 165, "the trash only when asked for");
         assert_eq!(
-            stats.count(Some(&Filter::Status(vec![Status::Deleted]))),
+            stats.count(Some(&Filter::Status(vec![TaskStatus::Deleted]))),
             1500
         );
         let open_high = Filter::And(vec![
-            Filter::Status(vec![Status::Open]),
+            Filter::Status(vec![TaskStatus::Open]),
             Filter::PriorityAtLeast(3),
         ]);
         assert_eq!(stats.count(Some(&open_high)), 9);
         let not_none = Filter::Not(Box::new(Filter::PriorityIn(vec![0])));
         assert_eq!(stats.count(Some(&not_none)), 14 + 140);
-        let not_open = Filter::Not(Box::new(Filter::Status(vec![Status::Open])));
+        let not_open = Filter::Not(Box::new(Filter::Status(vec![TaskStatus::Open])));
         assert_eq!(stats.count(Some(&not_open)), 150 + 1500);
         let either = Filter::Or(vec![Filter::PriorityAtMost(0), Filter::PriorityIn(vec![4])]);
         assert_eq!(stats.count(Some(&either)), 1 + 5 + 10 + 50);
@@ -149,7 +150,7 @@ mod tests {
     #[test]
     fn only_status_and_priority_are_kept_counts() {
         assert!(Filter::Not(Box::new(Filter::Or(vec![
-            Filter::Status(vec![Status::Open]),
+            Filter::Status(vec![TaskStatus::Open]),
             Filter::PriorityAtMost(2),
         ])))
         .is_kept_count());

@@ -2,15 +2,8 @@
 //! and times, combined with and/or/not, written as SQL with bound parameters.
 
 use chrono::{DateTime, Utc};
+use domain::TaskStatus;
 use sqlx::{Postgres, QueryBuilder};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Status {
-    Open,
-    Completed,
-    /// In the trash.
-    Deleted,
-}
 
 /// One predicate over the task list, or a combination of them.
 #[derive(Debug, Clone, PartialEq)]
@@ -18,7 +11,7 @@ pub enum Filter {
     And(Vec<Filter>),
     Or(Vec<Filter>),
     Not(Box<Filter>),
-    Status(Vec<Status>),
+    Status(Vec<TaskStatus>),
     /// Priority ranks 0 (none) to 4 (urgent).
     PriorityIn(Vec<i16>),
     PriorityAtLeast(i16),
@@ -59,7 +52,7 @@ impl Filter {
 
     /// Whether tasks with this status and priority rank match a filter that
     /// [`is_kept_count`](Self::is_kept_count); anything else never matches.
-    pub(super) fn matches_counted(&self, status: Status, rank: i16) -> bool {
+    pub(super) fn matches_counted(&self, status: TaskStatus, rank: i16) -> bool {
         match self {
             Self::And(all) => all.iter().all(|f| f.matches_counted(status, rank)),
             Self::Or(all) => all.iter().any(|f| f.matches_counted(status, rank)),
@@ -110,9 +103,9 @@ pub(super) fn push_filter<'a>(sql: &mut QueryBuilder<'a, Postgres>, filter: &'a 
             sql.push("(FALSE");
             for status in statuses {
                 sql.push(match status {
-                    Status::Open => " OR (deleted_at IS NULL AND status = 'open')",
-                    Status::Completed => " OR (deleted_at IS NULL AND status = 'completed')",
-                    Status::Deleted => " OR deleted_at IS NOT NULL",
+                    TaskStatus::Open => " OR (deleted_at IS NULL AND status = 'open')",
+                    TaskStatus::Completed => " OR (deleted_at IS NULL AND status = 'completed')",
+                    TaskStatus::Deleted => " OR deleted_at IS NOT NULL",
                 });
             }
             sql.push(")");

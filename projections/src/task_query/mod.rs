@@ -8,7 +8,7 @@ mod filter;
 mod search;
 
 pub use counts::{due_counts, stats, tags, TaskStats};
-pub use filter::{Filter, Status};
+pub use filter::Filter;
 pub use search::{Search, SearchMode};
 
 use sqlx::postgres::PgRow;
@@ -66,40 +66,71 @@ pub struct Listed {
     pub position: Position,
 }
 
+/// One part of an order's sort key: the expression its index sorts by
+/// (ascending) and how a listed row's value of it is read back for a cursor.
+struct SortKey {
+    expression: &'static str,
+    read: Read,
+}
+
+#[derive(Clone, Copy)]
+enum Read {
+    /// An integer column of this name (`smallint` or `bigint`).
+    Int(&'static str),
+    Text(&'static str),
+    /// A float column of this name, negated (best match first).
+    NegatedFloat(&'static str),
+}
+
+const fn key(expression: &'static str, read: Read) -> SortKey {
+    SortKey { expression, read }
+}
+
+const PRIORITY: SortKey = key("sort_priority", Read::Int("sort_priority"));
+const DUE: SortKey = key("sort_due", Read::Int("sort_due"));
+const CREATED: SortKey = key("sort_created", Read::Int("sort_created"));
+const UPDATED: SortKey = key("sort_updated", Read::Int("sort_updated"));
+const TITLE: SortKey = key("(lower(title) COLLATE \"C\")", Read::Text("title_key"));
+const RELEVANCE: SortKey = key("(-relevance)", Read::NegatedFloat("relevance"));
+
 impl Order {
-    /// The sort key expressions, all ascending, then `id`.
-    fn key_columns(self) -> &'static [&'static str] {
+    /// The sort key of this order, in order; `id` breaks ties. Every order's
+    /// key, its cursor's length and its `ORDER BY` come from here alone.
+    fn keys(self) -> &'static [SortKey] {
         match self {
-            Self::Smart => &["sort_priority", "sort_due", "sort_created"],
-            Self::DueAsc => &["sort_due"],
-            Self::PriorityDesc => &["sort_priority", "sort_created"],
-            Self::CreatedDesc => &["sort_created"],
-            Self::UpdatedDesc => &["sort_updated"],
-            Self::TitleAsc => &["(lower(title) COLLATE \"C\")"],
-            Self::Relevance => &["(-relevance)"],
+            Self::Smart => &[PRIORITY, DUE, CREATED],
+            Self::DueAsc => &[DUE],
+            Self::PriorityDesc => &[PRIORITY, CREATED],
+            Self::CreatedDesc => &[CREATED],
+            Self::UpdatedDesc => &[UPDATED],
+            Self::TitleAsc => &[TITLE],
+            Self::Relevance => &[RELEVANCE],
         }
     }
 
+    /// How many values a position in this order holds besides the id.
+    pub fn key_len(self) -> usize {
+        self.keys().len()
+    }
+
+    fn key_columns(self) -> impl Iterator<Item = &'static str> {
+        self.keys().iter().map(|key| key.expression)
+    }
+
     fn key_of(self, row: &PgRow) -> Result<Vec<KeyValue>, sqlx::Error> {
-        let int = |name: &str| -> Result<KeyValue, sqlx::Error> {
-            Ok(match row.try_get::<i64, _>(name) {
-                Ok(value) => KeyValue::Int(value),
-                Err(_) => KeyValue::Int(i64::from(row.try_get::<i16, _>(name)?)),
+        self.keys()
+            .iter()
+            .map(|key| {
+                Ok(match key.read {
+                    Read::Int(name) => match row.try_get::<i64, _>(name) {
+                        Ok(value) => KeyValue::Int(value),
+                        Err(_) => KeyValue::Int(i64::from(row.try_get::<i16, _>(name)?)),
+                    },
+                    Read::Text(name) => KeyValue::Text(row.try_get(name)?),
+                    Read::NegatedFloat(name) => KeyValue::Float(-row.try_get::<f64, _>(name)?),
+                })
             })
-        };
-        Ok(match self {
-            Self::Smart => vec![
-                int("sort_priority")?,
-                int("sort_due")?,
-                int("sort_created")?,
-            ],
-            Self::DueAsc => vec![int("sort_due")?],
-            Self::PriorityDesc => vec![int("sort_priority")?, int("sort_created")?],
-            Self::CreatedDesc => vec![int("sort_created")?],
-            Self::UpdatedDesc => vec![int("sort_updated")?],
-            Self::TitleAsc => vec![KeyValue::Text(row.try_get("title_key")?)],
-            Self::Relevance => vec![KeyValue::Float(-row.try_get::<f64, _>("relevance")?)],
-        })
+            .collect()
     }
 }
 
@@ -119,7 +150,7 @@ fn push_where<'a>(sql: &mut QueryBuilder<'a, Postgres>, query: &'a ListQuery) {
 fn push_after<'a>(sql: &mut QueryBuilder<'a, Postgres>, query: &'a ListQuery, from: &'a Position) {
     sql.push("(");
     for column in query.order.key_columns() {
-        sql.push(*column).push(", ");
+        sql.push(column).push(", ");
     }
     sql.push("id) ")
         .push(if query.backwards { "<" } else { ">" })
@@ -139,7 +170,7 @@ fn push_order_by(sql: &mut QueryBuilder<'_, Postgres>, query: &ListQuery) {
     let direction = if query.backwards { " DESC" } else { " ASC" };
     sql.push(" ORDER BY ");
     for column in query.order.key_columns() {
-        sql.push(*column).push(direction).push(", ");
+        sql.push(column).push(direction).push(", ");
     }
     sql.push("id").push(direction);
 }
@@ -281,7 +312,7 @@ async fn fetch(
         Plan::Matches => "matches",
         Plan::Window => "window",
     };
-    metrics::counter!("taskledger_listing_queries_total", "plan" => plan_name).increment(1);
+    metrics::counter!(event_store::metric::LISTING_QUERIES, "plan" => plan_name).increment(1);
     listing(query, plan, matching)
         .build()
         .fetch_all(&mut *conn)
