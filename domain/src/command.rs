@@ -4,7 +4,7 @@
 use crate::values::{
     Due, Priority, Recurrence, Reminder, TagSet, TaskDescription, TaskId, TaskTitle, UserId,
 };
-use crate::Series;
+use crate::NextOccurrence;
 
 /// Everything a new task may start with.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -25,15 +25,9 @@ pub enum TaskCommand {
         title: TaskTitle,
         details: NewTask,
     },
-    /// The next occurrence of a series, created by the recurrence processor
-    /// with the id the completed occurrence named.
-    CreateOccurrence {
-        task_id: TaskId,
-        owner: UserId,
-        title: TaskTitle,
-        details: NewTask,
-        series: Series,
-    },
+    /// The next occurrence of a series, exactly as the completion of the one
+    /// before decided it; created by the recurrence processor.
+    CreateOccurrence(NextOccurrence),
     /// Changes the title and/or description. `description: Some(None)` clears it.
     Edit {
         actor: UserId,
@@ -90,7 +84,8 @@ impl TaskCommand {
     /// The user on whose behalf the command runs.
     pub fn actor(&self) -> &UserId {
         match self {
-            Self::Create { owner, .. } | Self::CreateOccurrence { owner, .. } => owner,
+            Self::Create { owner, .. } => owner,
+            Self::CreateOccurrence(next) => &next.owner,
             Self::Edit { actor, .. }
             | Self::SetPriority { actor, .. }
             | Self::AddTags { actor, .. }

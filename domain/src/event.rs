@@ -21,14 +21,25 @@ pub struct Series {
     pub occurrence: u32,
 }
 
-/// The next occurrence a completion calls for, decided by the aggregate so
-/// the recurrence processor only has to carry it out.
+/// The next occurrence a completion calls for, decided wholly by the
+/// aggregate: everything the next task starts with, so the recurrence
+/// processor only creates it. (Version 2 of `TaskCompleted` carried the id,
+/// due date and occurrence number alone; version 3 carries the whole task.)
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NextOccurrence {
     /// Deterministic: the same completion always names the same next task.
     pub task_id: TaskId,
+    pub owner: UserId,
+    pub title: String,
+    pub description: Option<String>,
+    pub priority: Priority,
+    pub tags: TagSet,
     pub due: Due,
-    pub occurrence: u32,
+    /// The completed occurrence's reminders: offsets as they are, absolute
+    /// reminders moved by as much as the due time moved.
+    pub reminders: Reminders,
+    /// The series, at the next occurrence's number.
+    pub series: Series,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -52,7 +63,8 @@ pub enum TaskEvent {
         description: Option<String>,
         edited_at: DateTime<Utc>,
     },
-    /// Version 2 added `next_occurrence` and `stopped_repeating`.
+    /// Version 2 added `next_occurrence` and `stopped_repeating`; version 3
+    /// made `next_occurrence` the whole next task.
     TaskCompleted {
         completed_at: DateTime<Utc>,
         next_occurrence: Option<NextOccurrence>,

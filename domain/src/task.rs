@@ -1,12 +1,13 @@
 //! The `Task` aggregate: `handle` holds every business rule and decides which
 //! events happen; `apply` only folds an event into state.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::Aggregate;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::values::ensure_storable_year;
 use crate::values::{Due, Priority, Recurrence, Reminders, TagSet, TaskId, TaskTitle, UserId};
 use crate::{
     NewTask, NextOccurrence, Series, TaskCommand, TaskError, TaskEvent, TaskServices,
@@ -16,11 +17,14 @@ use crate::{
 /// Namespace of the UUIDv5 ids derived here (series ids, next occurrences).
 const TASKLEDGER_NAMESPACE: Uuid = Uuid::from_u128(0x6f1c_2b7e_8d0a_4c61_9e57_3a2d_1b4f_7c90);
 
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// Where a task stands, as its owner sees it. Every layer uses this one type:
+/// the aggregate, the read model's filters and the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum TaskStatus {
-    #[default]
     Open,
     Completed,
+    /// In the trash; restoring it brings back whether it was done.
+    Deleted,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
@@ -29,7 +33,7 @@ pub struct Task {
     owner: Option<UserId>,
     title: String,
     description: Option<String>,
-    status: TaskStatus,
+    completed: bool,
     deleted_at: Option<DateTime<Utc>>,
     priority: Priority,
     tags: TagSet,
@@ -59,7 +63,13 @@ impl Task {
     }
 
     pub fn status(&self) -> TaskStatus {
-        self.status
+        if self.is_deleted() {
+            TaskStatus::Deleted
+        } else if self.completed {
+            TaskStatus::Completed
+        } else {
+            TaskStatus::Open
+        }
     }
 
     pub fn is_deleted(&self) -> bool {
@@ -122,13 +132,23 @@ impl Task {
                 };
                 self.created(task_id, owner, title, details, series, now)?
             }
-            TaskCommand::CreateOccurrence {
-                task_id,
-                owner,
-                title,
-                details,
-                series,
-            } => self.created(task_id, owner, title, details, Some(series), now)?,
+            TaskCommand::CreateOccurrence(next) => {
+                if self.id.is_some() {
+                    return Err(TaskError::AlreadyExists);
+                }
+                TaskEvent::TaskCreated {
+                    task_id: next.task_id,
+                    user_id: next.owner,
+                    title: next.title,
+                    description: next.description,
+                    created_at: now,
+                    priority: next.priority,
+                    tags: next.tags,
+                    due: Some(next.due),
+                    reminders: next.reminders,
+                    series: Some(next.series),
+                }
+            }
             TaskCommand::Edit {
                 actor,
                 title,
@@ -240,7 +260,7 @@ impl Task {
                 stop_repeating,
             } => {
                 self.ensure_live(&actor)?;
-                if self.status == TaskStatus::Completed {
+                if self.completed {
                     return Ok(None);
                 }
                 let next_occurrence = if stop_repeating || self.next_started {
@@ -256,7 +276,7 @@ impl Task {
             }
             TaskCommand::Reopen { actor } => {
                 self.ensure_live(&actor)?;
-                if self.status == TaskStatus::Open {
+                if !self.completed {
                     return Ok(None);
                 }
                 TaskEvent::TaskReopened { reopened_at: now }
@@ -311,18 +331,32 @@ impl Task {
     }
 
     /// The occurrence after this one, if the series goes on: the first time
-    /// on the rule after this occurrence's due time.
-    fn next_occurrence(&self) -> Option<NextOccurrence> {
+    /// on the rule after this occurrence's due time, with this task's title,
+    /// description, priority, tags and reminders. The series ends where the
+    /// next due date could not be stored (past the year 9999).
+    pub fn next_occurrence(&self) -> Option<NextOccurrence> {
         let series = self.series.as_ref()?;
         let due = self.due?;
+        let owner = self.owner.clone()?;
         let next = series
             .rule
             .next_after(series.start, due.time_zone, due.anchor())?;
+        let next_due = due.moved_to(next);
+        ensure_storable_year("due", next_due.instant().year()).ok()?;
         let occurrence = series.occurrence + 1;
         Some(NextOccurrence {
             task_id: occurrence_id(series.id, occurrence),
-            due: due.moved_to(next),
-            occurrence,
+            owner,
+            title: self.title.clone(),
+            description: self.description.clone(),
+            priority: self.priority,
+            tags: self.tags.clone(),
+            due: next_due,
+            reminders: self.reminders.shifted(next_due.instant() - due.instant()),
+            series: Series {
+                occurrence,
+                ..series.clone()
+            },
         })
     }
 }
@@ -417,13 +451,13 @@ impl Aggregate for Task {
                 stopped_repeating,
                 ..
             } => {
-                self.status = TaskStatus::Completed;
+                self.completed = true;
                 self.next_started |= next_occurrence.is_some();
                 if stopped_repeating {
                     self.series = None;
                 }
             }
-            TaskEvent::TaskReopened { .. } => self.status = TaskStatus::Open,
+            TaskEvent::TaskReopened { .. } => self.completed = false,
             TaskEvent::TaskDeleted { deleted_at } => self.deleted_at = Some(deleted_at),
             TaskEvent::TaskRestored { .. } => self.deleted_at = None,
             TaskEvent::TaskPrioritySet { priority, .. } => self.priority = priority,
@@ -688,8 +722,14 @@ mod tests {
         }
         assert_eq!(state.id(), Some(id()));
         assert_eq!(state.owner(), Some(&alice()));
-        assert_eq!(state.status(), TaskStatus::Completed);
+        assert_eq!(state.status(), TaskStatus::Deleted);
         assert!(state.is_deleted());
+        state.apply(TaskEvent::TaskRestored { restored_at: now() });
+        assert_eq!(
+            state.status(),
+            TaskStatus::Completed,
+            "restoring keeps it done"
+        );
     }
 
     fn berlin_nine(day: u32) -> DateTime<Utc> {
@@ -779,9 +819,57 @@ mod tests {
             panic!("no next occurrence: {events:?}");
         };
         assert_eq!(next.due.instant(), berlin_nine(28));
-        assert_eq!(next.occurrence, 2);
+        assert_eq!(next.series.occurrence, 2);
         let series = Uuid::new_v5(&TASKLEDGER_NAMESPACE, id().to_string().as_bytes());
         assert_eq!(next.task_id, occurrence_id(series, 2));
+        // Everything the next task starts with is decided here.
+        assert_eq!(next.owner, alice());
+        assert_eq!(next.title, "Stand-up");
+        assert_eq!(next.series.id, series);
+    }
+
+    #[test]
+    fn a_series_ends_where_its_next_due_date_could_not_be_stored() {
+        let zone = TimeZone::UTC;
+        let last_year = Utc.with_ymd_and_hms(9999, 6, 1, 9, 0, 0).unwrap();
+        let mut state = Task::default();
+        let services = TaskServices::default();
+        let created = state
+            .decide(
+                TaskCommand::Create {
+                    task_id: id(),
+                    owner: alice(),
+                    title: TaskTitle::parse("Every year").unwrap(),
+                    details: NewTask {
+                        due: Some(Due::at(last_year, zone)),
+                        recurrence: Some(Recurrence::parse("FREQ=YEARLY").unwrap()),
+                        ..NewTask::default()
+                    },
+                },
+                &services,
+            )
+            .unwrap()
+            .unwrap();
+        state.apply(created);
+        let completed = state
+            .decide(
+                TaskCommand::Complete {
+                    actor: alice(),
+                    stop_repeating: false,
+                },
+                &services,
+            )
+            .unwrap();
+        assert!(
+            matches!(
+                completed,
+                Some(TaskEvent::TaskCompleted {
+                    next_occurrence: None,
+                    ..
+                })
+            ),
+            "year 10000 is past what can be stored: {completed:?}"
+        );
     }
 
     #[test]

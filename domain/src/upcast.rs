@@ -7,7 +7,8 @@ use serde_json::{json, Value};
 /// The current version of `event_type`'s payload.
 pub fn current_version(event_type: &str) -> &'static str {
     match event_type {
-        "TaskCreated" | "TaskCompleted" => "2.0",
+        "TaskCompleted" => "3.0",
+        "TaskCreated" => "2.0",
         _ => "1.0",
     }
 }
@@ -16,7 +17,7 @@ pub fn current_version(event_type: &str) -> &'static str {
 pub fn needs_upcast(event_type: &str, event_version: &str) -> bool {
     matches!(
         (event_type, event_version),
-        ("TaskCreated", "1.0") | ("TaskCompleted", "1.0")
+        ("TaskCreated", "1.0") | ("TaskCompleted", "1.0" | "2.0")
     )
 }
 
@@ -36,10 +37,27 @@ pub fn upcast(event_type: &str, event_version: &str, mut data: Value) -> Value {
                 fields.insert("next_occurrence".into(), Value::Null);
                 fields.insert("stopped_repeating".into(), json!(false));
             }
+            // Version 2 named the next occurrence by id, due date and number
+            // alone; the rest of it is in the task's history, which an
+            // upcaster cannot read. The recurrence processor carries out such
+            // a completion from the history (see [`legacy_next_occurrence`]).
+            ("TaskCompleted", "2.0") => {
+                fields.insert("next_occurrence".into(), Value::Null);
+            }
             _ => {}
         }
     }
     data
+}
+
+/// Whether a stored completion of version 2 called for a next occurrence: its
+/// next task is decided from the history up to it
+/// ([`crate::Task::next_occurrence`] of the task just before it).
+pub fn legacy_next_occurrence(event_type: &str, event_version: &str, data: &Value) -> bool {
+    (event_type, event_version) == ("TaskCompleted", "2.0")
+        && data
+            .get("next_occurrence")
+            .is_some_and(|next| !next.is_null())
 }
 
 /// The stored payload `{"<event_type>": {...}}` as a current [`crate::TaskEvent`].
@@ -102,9 +120,37 @@ mod tests {
             }
         ));
         assert!(needs_upcast("TaskCompleted", "1.0"));
+        assert!(needs_upcast("TaskCompleted", "2.0"));
         assert!(!needs_upcast(
             "TaskCompleted",
             current_version("TaskCompleted")
+        ));
+    }
+
+    #[test]
+    fn a_version_2_completion_reads_without_its_next_occurrence_and_is_flagged() {
+        let stored = json!({
+            "completed_at": "2025-01-01T00:00:00Z",
+            "next_occurrence": {
+                "task_id": "0192f0c1-0000-7000-8000-000000000002",
+                "due": { "at": "2025-01-02T00:00:00Z", "time_zone": "UTC" },
+                "occurrence": 2
+            },
+            "stopped_repeating": false
+        });
+        assert!(legacy_next_occurrence("TaskCompleted", "2.0", &stored));
+        assert!(!legacy_next_occurrence(
+            "TaskCompleted",
+            "2.0",
+            &json!({ "next_occurrence": null })
+        ));
+        let event = parse_stored("TaskCompleted", "2.0", stored).unwrap();
+        assert!(matches!(
+            event,
+            TaskEvent::TaskCompleted {
+                next_occurrence: None,
+                ..
+            }
         ));
     }
 }

@@ -1,15 +1,14 @@
 //! The recurrence processor: when an occurrence of a recurring task is
-//! completed, it creates the next one through the command path. The completion
-//! event names the next task's id (a UUIDv5 of the series and occurrence
-//! number), so redelivery, a restart half-way or two processors racing all end
-//! in exactly one next task: every attempt after the first is refused as
-//! already existing.
+//! completed, it creates the next one through the command path, exactly as the
+//! completion event describes it (the aggregate decided everything). The next
+//! task's id is a UUIDv5 of the series and occurrence number, so redelivery, a
+//! restart half-way or two processors racing all end in exactly one next
+//! task: every attempt after the first is refused as already existing.
 
 use command_api::{Actor, CommandError, CommandService};
 use cqrs_es::Aggregate;
-use domain::values::TaskTitle;
-use domain::{NewTask, Series, Task, TaskCommand, TaskError, TaskEvent};
-use event_store::global_log;
+use domain::{Task, TaskCommand, TaskError, TaskEvent};
+use event_store::global_log::{self, StoredEvent};
 use sqlx::PgConnection;
 
 use crate::consumer::{Outcome, Projection, ProjectionError, TaskEventMessage};
@@ -52,68 +51,39 @@ impl Projection for RecurrenceProcessor {
                 "the event store holds no such event".into(),
             ));
         };
-        let event = domain::upcast::parse_stored(
+        let next = if domain::upcast::legacy_next_occurrence(
             &completion.event_type,
             &completion.event_version,
-            completion.event_data(),
-        )
-        .map_err(|e| ProjectionError::Invalid(e.to_string()))?;
-        let TaskEvent::TaskCompleted {
-            next_occurrence: Some(next),
-            ..
-        } = event
-        else {
-            return Ok(Outcome::Ignored);
+            &completion.event_data(),
+        ) {
+            // Stored before completions carried the whole next task: ask the
+            // aggregate, as it was just before this completion.
+            let history =
+                global_log::aggregate_events(&mut *tx, "Task", &data.task_id, 0, sequence - 1)
+                    .await?;
+            let mut source = Task::default();
+            for stored in history {
+                source.apply(parse(&stored)?);
+            }
+            source.next_occurrence().ok_or_else(|| {
+                ProjectionError::Invalid(
+                    "a completion named a next occurrence of a task without a series".into(),
+                )
+            })?
+        } else {
+            let TaskEvent::TaskCompleted {
+                next_occurrence: Some(next),
+                ..
+            } = parse(completion)?
+            else {
+                return Ok(Outcome::Ignored);
+            };
+            next
         };
-
-        // The task as it was at this completion, not as it is now: later
-        // edits, a new due date or a cleared recurrence do not change what
-        // this completion called for.
-        let history =
-            global_log::aggregate_events(&mut *tx, "Task", &data.task_id, 0, sequence).await?;
-        let mut source = Task::default();
-        for stored in history {
-            let event = domain::upcast::parse_stored(
-                &stored.event_type,
-                &stored.event_version,
-                stored.event_data(),
-            )
-            .map_err(|e| ProjectionError::Invalid(e.to_string()))?;
-            source.apply(event);
-        }
-        let (Some(owner), Some(series), Some(due)) =
-            (source.owner(), source.series(), source.due())
-        else {
-            return Err(ProjectionError::Invalid(
-                "a completion named a next occurrence of a task without a series".into(),
-            ));
-        };
-        let title = TaskTitle::parse(source.title())
-            .map_err(|e| ProjectionError::Invalid(e.to_string()))?;
-        let shift = next.due.instant() - due.instant();
-        let command = TaskCommand::CreateOccurrence {
-            task_id: next.task_id,
-            owner: owner.clone(),
-            title,
-            details: NewTask {
-                description: source
-                    .description()
-                    .map(domain::values::TaskDescription::parse)
-                    .transpose()
-                    .map_err(|e| ProjectionError::Invalid(e.to_string()))?,
-                priority: source.priority(),
-                tags: source.tags().clone(),
-                due: Some(next.due),
-                reminders: source.reminders().shifted(shift).as_slice().to_vec(),
-                recurrence: None,
-            },
-            series: Series {
-                occurrence: next.occurrence,
-                ..series.clone()
-            },
-        };
+        let (task_id, owner, occurrence) =
+            (next.task_id, next.owner.clone(), next.series.occurrence);
         let actor = Actor {
-            user_id: owner.clone(),
+            user_id: owner,
             correlation_id: message
                 .correlationid
                 .clone()
@@ -121,11 +91,11 @@ impl Projection for RecurrenceProcessor {
         };
         match self
             .commands
-            .execute(&actor, next.task_id, command, None)
+            .execute(&actor, task_id, TaskCommand::CreateOccurrence(next), None)
             .await
         {
             Ok(_) => {
-                tracing::info!(task_id = %data.task_id, next = %next.task_id, occurrence = next.occurrence, "next occurrence created");
+                tracing::info!(task_id = %data.task_id, next = %task_id, occurrence, "next occurrence created");
                 Ok(Outcome::Applied)
             }
             Err(CommandError::Rejected(TaskError::AlreadyExists)) => Ok(Outcome::Duplicate),
@@ -135,4 +105,14 @@ impl Projection for RecurrenceProcessor {
             Err(other) => Err(ProjectionError::Transient(other.to_string())),
         }
     }
+}
+
+/// A stored event as the current version of the domain event.
+fn parse(stored: &StoredEvent) -> Result<TaskEvent, ProjectionError> {
+    domain::upcast::parse_stored(
+        &stored.event_type,
+        &stored.event_version,
+        stored.event_data(),
+    )
+    .map_err(|e| ProjectionError::Invalid(e.to_string()))
 }

@@ -12,6 +12,7 @@ mod task_title;
 mod time_zone;
 mod user_id;
 
+pub(crate) use due::ensure_storable_year;
 pub use due::{Due, DueWhen};
 pub use priority::Priority;
 pub use recurrence::Recurrence;
