@@ -139,7 +139,7 @@ impl<P: Projection> ProjectionConsumer<P> {
             match self.handle(message).await {
                 Ok(outcome) => {
                     metrics::counter!(
-                        "taskledger_projection_messages_total",
+                        event_store::metric::PROJECTION_MESSAGES,
                         "projection" => self.projection.name(),
                         "outcome" => outcome.as_str()
                     )

@@ -1,0 +1,82 @@
+//! Every metric Taskledger exposes at `/metrics`, in one place: its name, what
+//! it measures, and its labels. Each role records through these names;
+//! [`describe`] gives Prometheus their help text once the recorder is set up.
+
+use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+
+/// Commands that appended events (`outcome="applied"`).
+pub const COMMANDS: &str = "taskledger_commands_total";
+/// Appends that lost an optimistic-concurrency race.
+pub const COMMAND_CONFLICTS: &str = "taskledger_command_conflicts_total";
+/// GraphQL requests by `outcome`: `ok`, `error`, or `refused` before execution.
+pub const GRAPHQL_REQUESTS: &str = "taskledger_graphql_requests_total";
+pub const GRAPHQL_REQUEST_SECONDS: &str = "taskledger_graphql_request_seconds";
+/// Task listings by the `plan` that reached their rows.
+pub const LISTING_QUERIES: &str = "taskledger_listing_queries_total";
+/// Messages a projection handled, by `projection` and `outcome`.
+pub const PROJECTION_MESSAGES: &str = "taskledger_projection_messages_total";
+/// Events a projection applied on the way to a later one (a healed gap).
+pub const PROJECTION_GAPS_HEALED: &str = "taskledger_projection_gaps_healed_total";
+pub const RELAY_PUBLISHED: &str = "taskledger_relay_published_total";
+pub const RELAY_FAILURES: &str = "taskledger_relay_failures_total";
+pub const RELAY_GLOBAL_POSITION: &str = "taskledger_relay_global_position";
+pub const RELAY_DELAY_SECONDS: &str = "taskledger_relay_delay_seconds";
+pub const RELAY_BATCH_SECONDS: &str = "taskledger_relay_batch_seconds";
+/// Messages the relay published that the topic no longer holds.
+pub const RELAY_TOPIC_MISSING: &str = "taskledger_relay_topic_missing_messages";
+
+/// Registers the help text of every metric with the installed recorder.
+pub fn describe() {
+    describe_counter!(COMMANDS, "Commands that appended events, by outcome.");
+    describe_counter!(
+        COMMAND_CONFLICTS,
+        "Appends that lost an optimistic-concurrency race (retried or reported as CONFLICT)."
+    );
+    describe_counter!(
+        GRAPHQL_REQUESTS,
+        "GraphQL requests by outcome: ok, error, or refused before execution."
+    );
+    describe_histogram!(
+        GRAPHQL_REQUEST_SECONDS,
+        Unit::Seconds,
+        "Time to answer one GraphQL request."
+    );
+    describe_counter!(
+        LISTING_QUERIES,
+        "Task listings by the plan that reached their rows (tasks, window, matches)."
+    );
+    describe_counter!(
+        PROJECTION_MESSAGES,
+        "Messages each projection handled, by outcome (applied, duplicate, ignored, dead-lettered)."
+    );
+    describe_counter!(
+        PROJECTION_GAPS_HEALED,
+        "Events a projection applied from the store on the way to a later one."
+    );
+    describe_counter!(
+        RELAY_PUBLISHED,
+        "Events the relay published and the broker acknowledged."
+    );
+    describe_counter!(
+        RELAY_FAILURES,
+        "Times the relay failed and restarted (broker or database errors)."
+    );
+    describe_gauge!(
+        RELAY_GLOBAL_POSITION,
+        "Global position of the last event the relay checkpointed."
+    );
+    describe_histogram!(
+        RELAY_DELAY_SECONDS,
+        Unit::Seconds,
+        "Time from an event's commit to the broker's acknowledgement of it."
+    );
+    describe_histogram!(
+        RELAY_BATCH_SECONDS,
+        Unit::Seconds,
+        "Time to publish one batch and receive every acknowledgement."
+    );
+    describe_gauge!(
+        RELAY_TOPIC_MISSING,
+        "Messages the relay published that the topic no longer holds (a wiped broker); republish when above 0."
+    );
+}
