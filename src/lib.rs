@@ -122,12 +122,15 @@ pub async fn start(
     if roles.relay {
         let relay = Relay::new(
             pool.clone(),
-            kafka.producer().context("creating the relay's producer")?,
+            kafka.clone(),
             RelaySettings {
                 name: settings.relay_name.clone(),
                 topic: settings.task_events_topic.clone(),
                 batch_size: 500,
                 idle_poll: Duration::from_millis(500),
+                partitions: settings.task_events_partitions,
+                topic_check_interval: Duration::from_secs(settings.relay_topic_check_secs),
+                republish_lost: settings.relay_republish_lost,
             },
         );
         let shutdown = shutdown.clone();
@@ -162,13 +165,10 @@ pub async fn start(
             event_store::task_store(pool.clone()),
             TaskServices::default(),
         );
-        let read_pool = event_store::connect_with_timeout(
-            settings.database_url()?,
-            settings.db_max_connections,
-            Some(Duration::from_millis(settings.read_statement_timeout_ms)),
-        )
-        .await
-        .context("connecting the read pool")?;
+        let read_pool =
+            query_api::read_pool::connect(settings.database_url()?, settings.read_pool())
+                .await
+                .context("connecting the read pool")?;
         let read_your_writes = ReadYourWrites {
             max_wait: Duration::from_millis(settings.read_your_writes_wait_ms),
         };

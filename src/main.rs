@@ -28,6 +28,9 @@ enum Command {
     All,
     /// Apply migrations and create topics, then exit.
     Setup,
+    /// Publish the whole event log to the topic again, from the beginning, in
+    /// commit order and with the same message ids (after a broker lost it).
+    Republish,
     /// Print a bearer token for USER.
     Token {
         user: String,
@@ -52,6 +55,17 @@ async fn main() -> anyhow::Result<()> {
             telemetry::init_logging(settings.env);
             taskledger::setup(&settings).await?;
             tracing::info!("migrations applied and topics created");
+            return Ok(());
+        }
+        Command::Republish => {
+            telemetry::init_logging(settings.env);
+            let pool = taskledger::setup(&settings).await?;
+            let published = event_store::relay::republish(&pool, &settings.relay_name).await?;
+            tracing::info!(
+                relay = %settings.relay_name,
+                previously_published = published,
+                "the relay publishes the whole log again from the beginning"
+            );
             return Ok(());
         }
         Command::Api => Roles::API,

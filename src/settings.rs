@@ -2,10 +2,13 @@
 //! flags) with documented defaults; `taskledger --help` lists them all.
 //! Secrets have no default outside local mode.
 
+use std::time::Duration;
+
 use anyhow::bail;
 use clap::{Args, ValueEnum};
 use event_store::kafka::KafkaSettings;
 use query_api::auth::JwtSecret;
+use query_api::read_pool::ReadPoolSettings;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Environment {
@@ -92,6 +95,27 @@ pub struct Settings {
         global = true
     )]
     pub http_addr: String,
+    /// How often the relay compares the topic's messages with what it published
+    /// and reports a topic that lost some, in seconds.
+    #[arg(
+        long,
+        env = "TASKLEDGER_RELAY_TOPIC_CHECK_SECS",
+        default_value_t = 60,
+        value_parser = clap::value_parser!(u64).range(1..),
+        global = true
+    )]
+    pub relay_topic_check_secs: u64,
+    /// Whether the relay publishes the whole log again, on its own, when it
+    /// finds the topic has lost messages (otherwise it only reports them and
+    /// `taskledger republish` does it).
+    #[arg(
+        long,
+        env = "TASKLEDGER_RELAY_REPUBLISH_LOST",
+        default_value_t = true,
+        action = clap::ArgAction::Set,
+        global = true
+    )]
+    pub relay_republish_lost: bool,
     /// Longest a client query may run, in milliseconds.
     #[arg(
         long,
@@ -132,6 +156,8 @@ impl Settings {
             task_events_partitions: 3,
             consumer_group_prefix: None,
             relay_name: "task-events".into(),
+            relay_topic_check_secs: 60,
+            relay_republish_lost: true,
             http_addr: "127.0.0.1:8080".into(),
             read_statement_timeout_ms: 5000,
             read_your_writes_wait_ms: 2000,
@@ -156,6 +182,14 @@ impl Settings {
             (None, Environment::Production) => {
                 bail!("TASKLEDGER_JWT_SECRET is required outside local mode (TASKLEDGER_ENV=local)")
             }
+        }
+    }
+
+    /// The pool that serves client queries, sized like the main pool.
+    pub fn read_pool(&self) -> ReadPoolSettings {
+        ReadPoolSettings {
+            max_connections: self.db_max_connections,
+            statement_timeout: Duration::from_millis(self.read_statement_timeout_ms),
         }
     }
 

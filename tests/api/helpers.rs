@@ -297,7 +297,15 @@ pub async fn read_topic(
     while !done(&received) {
         let next = tokio::time::timeout_at(deadline, consumer.recv()).await;
         let Ok(message) = next else { break };
-        let message: OwnedMessage = message.expect("a message").detach();
+        let message: OwnedMessage = match message {
+            Ok(message) => message.detach(),
+            // A topic the broker does not know yet (a broker that restarted
+            // empty): the reader waits for it, as a consumer would.
+            Err(_) => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
         let headers = message
             .headers()
             .map(|headers| {

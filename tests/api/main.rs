@@ -3,6 +3,7 @@
 
 mod auth;
 mod bad_input;
+mod broker;
 mod concurrency;
 mod helpers;
 mod kafka;

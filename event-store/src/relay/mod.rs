@@ -2,6 +2,12 @@
 //! in commit-safe order, and advances its checkpoint only after the broker has
 //! acknowledged the whole batch. One relay is active at a time (a session
 //! advisory lock); others stand by until the active one's session ends.
+//!
+//! The relay also watches the topic: one that holds fewer messages than it has
+//! published was wiped or replaced, which it reports loudly. [`republish`]
+//! starts it again from the beginning of the log: in commit order, so each
+//! task's events stay in order, with the same CloudEvents ids, so consumers
+//! recognise what they already have.
 
 use std::time::{Duration, Instant};
 
@@ -12,12 +18,23 @@ use domain::envelope::{
 };
 use futures::future::try_join_all;
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use sqlx::postgres::PgListener;
 use sqlx::{PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
 
-use crate::global_log::{self, LogPosition, StoredEvent};
+use crate::global_log::{self, StoredEvent};
+use crate::kafka::KafkaSettings;
+
+pub mod checkpoint;
+
+use checkpoint::RelayCheckpoint;
+
+/// The channel on which `taskledger republish` asks the active relay to start
+/// again from the beginning, and the one on which the relay confirms it; the
+/// payload is the relay's name.
+pub const CONTROL_CHANNEL: &str = "taskledger_relay_control";
+const CONTROL_DONE_CHANNEL: &str = "taskledger_relay_control_done";
 
 /// The channel the `events` insert trigger notifies on commit.
 pub const EVENTS_CHANNEL: &str = "taskledger_events";
@@ -31,19 +48,26 @@ pub struct RelaySettings {
     /// How often to look for events when no notification arrives, for example
     /// after a long transaction unrelated to events held the horizon back.
     pub idle_poll: Duration,
+    /// The partitions the topic is created with when the broker lacks it.
+    pub partitions: i32,
+    /// How often to compare the topic's messages with what was published.
+    pub topic_check_interval: Duration,
+    /// Whether a topic found to have lost messages is published again from the
+    /// beginning at once, rather than only reported.
+    pub republish_lost: bool,
 }
 
 pub struct Relay {
     pool: PgPool,
-    producer: FutureProducer,
+    kafka: KafkaSettings,
     settings: RelaySettings,
 }
 
 impl Relay {
-    pub fn new(pool: PgPool, producer: FutureProducer, settings: RelaySettings) -> Self {
+    pub fn new(pool: PgPool, kafka: KafkaSettings, settings: RelaySettings) -> Self {
         Self {
             pool,
-            producer,
+            kafka,
             settings,
         }
     }
@@ -55,7 +79,7 @@ impl Relay {
             match self.run_while_active(&shutdown).await {
                 Ok(()) => break,
                 Err(error) => {
-                    metrics::counter!("taskledger_relay_failures_total").increment(1);
+                    metrics::counter!(crate::metric::RELAY_FAILURES).increment(1);
                     tracing::error!(error = ?error, "relay failed; restarting in 1s");
                     tokio::select! {
                         () = shutdown.cancelled() => break,
@@ -75,34 +99,138 @@ impl Relay {
             return Ok(());
         }
         let mut listener = PgListener::connect_with(&self.pool).await?;
-        listener.listen(EVENTS_CHANNEL).await?;
-        let mut checkpoint = global_log::load_checkpoint(&mut session, &self.settings.name).await?;
+        listener
+            .listen_all([EVENTS_CHANNEL, CONTROL_CHANNEL])
+            .await?;
+        // A new producer for every activation: after a failure the broker may
+        // have forgotten the old one's idempotence state (a restarted broker
+        // answers its producer id with UnknownProducerId for good).
+        let producer = self.kafka.producer()?;
+        let mut checkpoint = checkpoint::load(&mut session, &self.settings.name).await?;
         tracing::info!(?checkpoint, "relay active");
+        let mut topic_check = tokio::time::interval(self.settings.topic_check_interval);
+        // The first tick is now: a broker that restarted empty gets its topic
+        // back before anything is published to it.
+        topic_check.tick().await;
+        self.check_topic(&mut session, &producer, &mut checkpoint)
+            .await?;
 
         while !shutdown.is_cancelled() {
             let batch = global_log::read_committed_after(
                 &mut session,
-                checkpoint,
+                checkpoint.position,
                 self.settings.batch_size,
             )
             .await?;
             if let Some(last) = batch.last() {
-                self.publish(&batch).await?;
-                checkpoint = last.position;
-                global_log::save_checkpoint(&mut session, &self.settings.name, checkpoint).await?;
-                metrics::gauge!("taskledger_relay_global_position")
-                    .set(checkpoint.global_position as f64);
+                self.publish(&producer, &batch).await?;
+                checkpoint = RelayCheckpoint {
+                    position: last.position,
+                    published: checkpoint.published + batch.len() as i64,
+                };
+                checkpoint::save(&mut session, &self.settings.name, checkpoint).await?;
+                metrics::gauge!(crate::metric::RELAY_GLOBAL_POSITION)
+                    .set(checkpoint.position.global_position as f64);
                 if batch.len() as i64 == self.settings.batch_size {
                     continue;
                 }
             }
             tokio::select! {
                 () = shutdown.cancelled() => {}
-                notification = listener.recv() => { notification?; }
+                notification = listener.recv() => {
+                    let notification = notification?;
+                    if notification.channel() == CONTROL_CHANNEL
+                        && notification.payload() == self.settings.name
+                    {
+                        tracing::warn!(
+                            published = checkpoint.published,
+                            "republish requested: publishing the whole log again from the beginning"
+                        );
+                        checkpoint = RelayCheckpoint::default();
+                        checkpoint::save(&mut session, &self.settings.name, checkpoint).await?;
+                        metrics::gauge!(crate::metric::RELAY_TOPIC_MISSING).set(0.0);
+                        sqlx::query("SELECT pg_notify($1, $2)")
+                            .bind(CONTROL_DONE_CHANNEL)
+                            .bind(&self.settings.name)
+                            .execute(&mut session)
+                            .await?;
+                    }
+                }
                 () = tokio::time::sleep(self.settings.idle_poll) => {}
+                _ = topic_check.tick() => {
+                    self.check_topic(&mut session, &producer, &mut checkpoint).await?;
+                }
             }
         }
         Ok(())
+    }
+
+    /// Checks the topic and, if it lost messages and the relay is set to,
+    /// starts again from the beginning of the log.
+    async fn check_topic(
+        &self,
+        session: &mut PgConnection,
+        producer: &FutureProducer,
+        checkpoint: &mut RelayCheckpoint,
+    ) -> anyhow::Result<()> {
+        if self
+            .topic_lost_messages(producer, checkpoint.published)
+            .await?
+            && self.settings.republish_lost
+        {
+            tracing::warn!("publishing the whole log again from the beginning");
+            *checkpoint = RelayCheckpoint::default();
+            checkpoint::save(&mut *session, &self.settings.name, *checkpoint).await?;
+        }
+        Ok(())
+    }
+
+    /// Compares the messages the topic holds with what this relay published
+    /// and says loudly whether the topic has lost some. A topic the broker no
+    /// longer knows is created again. A broker that cannot be asked is left to
+    /// the publish path, which fails and retries on its own.
+    async fn topic_lost_messages(
+        &self,
+        producer: &FutureProducer,
+        published: i64,
+    ) -> anyhow::Result<bool> {
+        let client = producer.clone();
+        let topic = self.settings.topic.clone();
+        let held = match tokio::task::spawn_blocking(move || topic_message_count(&client, &topic))
+            .await?
+        {
+            Ok(held) => held,
+            Err(error) => {
+                tracing::debug!(error = ?error, "could not count the topic's messages");
+                return Ok(false);
+            }
+        };
+        if held.is_none() {
+            tracing::error!(topic = %self.settings.topic, "the broker does not know the topic; creating it");
+            self.kafka
+                .ensure_topics(&[
+                    (self.settings.topic.as_str(), self.settings.partitions),
+                    (
+                        crate::kafka::dead_letter_topic(&self.settings.topic).as_str(),
+                        1,
+                    ),
+                ])
+                .await?;
+        }
+        let missing = (published - held.unwrap_or(0)).max(0);
+        metrics::gauge!(crate::metric::RELAY_TOPIC_MISSING).set(missing as f64);
+        if missing > 0 {
+            tracing::error!(
+                topic = %self.settings.topic,
+                published,
+                held,
+                missing,
+                "the topic holds fewer messages than this relay published: the broker lost \
+                 them (wiped or replaced), and consumers reading from the beginning miss \
+                 that history. `taskledger republish` publishes it again"
+            );
+        }
+        Ok(missing > 0)
     }
 
     /// Waits until this relay holds the advisory lock; `false` if shut down first.
@@ -135,7 +263,11 @@ impl Relay {
 
     /// Sends the batch and waits for the broker to acknowledge every message.
     #[tracing::instrument(skip_all, fields(topic = %self.settings.topic, events = batch.len()))]
-    async fn publish(&self, batch: &[StoredEvent]) -> anyhow::Result<()> {
+    async fn publish(
+        &self,
+        producer: &FutureProducer,
+        batch: &[StoredEvent],
+    ) -> anyhow::Result<()> {
         let started = Instant::now();
         let mut deliveries = Vec::with_capacity(batch.len());
         for event in batch {
@@ -148,8 +280,7 @@ impl Relay {
                 .key(event.aggregate_id.as_str())
                 .payload(&payload)
                 .headers(headers);
-            let delivery = self
-                .producer
+            let delivery = producer
                 .send_result(record)
                 .map_err(|(error, _)| error)
                 .context("enqueueing a message")?;
@@ -166,16 +297,81 @@ impl Relay {
         let now = Utc::now();
         for event in batch {
             let delay = (now - event.recorded_at).to_std().unwrap_or_default();
-            metrics::histogram!("taskledger_relay_delay_seconds").record(delay.as_secs_f64());
+            metrics::histogram!(crate::metric::RELAY_DELAY_SECONDS).record(delay.as_secs_f64());
         }
-        metrics::counter!("taskledger_relay_published_total").increment(batch.len() as u64);
-        metrics::histogram!("taskledger_relay_batch_seconds")
+        metrics::counter!(crate::metric::RELAY_PUBLISHED).increment(batch.len() as u64);
+        metrics::histogram!(crate::metric::RELAY_BATCH_SECONDS)
             .record(started.elapsed().as_secs_f64());
         tracing::debug!(
             last = ?batch.last().map(|e| e.position),
             "batch acknowledged"
         );
         Ok(())
+    }
+}
+
+/// How many messages `topic` has ever held: the sum of its partitions' high
+/// watermarks (tansu, like Kafka without retention, deletes none); `None` for
+/// a topic the broker does not know. Blocking.
+fn topic_message_count(producer: &FutureProducer, topic: &str) -> anyhow::Result<Option<i64>> {
+    let timeout = Duration::from_secs(5);
+    let client = producer.client();
+    // All topics, not this one by name: asked for a topic it does not know,
+    // tansu 0.6.0 answers with metadata that crashes librdkafka's cache.
+    let metadata = client.fetch_metadata(None, timeout)?;
+    let Some(found) = metadata.topics().iter().find(|t| t.name() == topic) else {
+        return Ok(None);
+    };
+    if found.error().is_some() || found.partitions().is_empty() {
+        return Ok(None);
+    }
+    let mut held = 0;
+    for partition in found.partitions() {
+        let (_, high) = client.fetch_watermarks(topic, partition.id(), timeout)?;
+        held += high;
+    }
+    Ok(Some(held))
+}
+
+/// Asks relay `name` to publish the whole log again from the beginning. With
+/// no relay active, resets its checkpoint directly; otherwise the active relay
+/// does it on notice and confirms. Returns how many messages the relay had
+/// published before.
+pub async fn republish(pool: &PgPool, name: &str) -> anyhow::Result<i64> {
+    let mut session = pool.acquire().await?;
+    let before = checkpoint::load(&mut *session, name).await?;
+    let idle: bool =
+        sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtext('taskledger-relay:' || $1))")
+            .bind(name)
+            .fetch_one(&mut *session)
+            .await?;
+    if idle {
+        let reset = checkpoint::save(&mut *session, name, RelayCheckpoint::default()).await;
+        sqlx::query("SELECT pg_advisory_unlock(hashtext('taskledger-relay:' || $1))")
+            .bind(name)
+            .execute(&mut *session)
+            .await?;
+        reset?;
+        return Ok(before.published);
+    }
+    let mut done = PgListener::connect_with(pool).await?;
+    done.listen(CONTROL_DONE_CHANNEL).await?;
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(CONTROL_CHANNEL)
+        .bind(name)
+        .execute(&mut *session)
+        .await?;
+    let confirmed = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if done.recv().await?.payload() == name {
+                return Ok::<_, sqlx::Error>(());
+            }
+        }
+    })
+    .await;
+    match confirmed {
+        Ok(result) => result.map(|()| before.published).map_err(Into::into),
+        Err(_) => anyhow::bail!("the active relay did not confirm within 10 s"),
     }
 }
 
@@ -201,10 +397,4 @@ pub fn task_event_message(event: &StoredEvent) -> CloudEvent<TaskEventData> {
             schema_version: event.event_version.clone(),
         },
     }
-}
-
-/// Keeps `LogPosition` in the public API of this module for callers that
-/// inspect where a relay stands.
-pub async fn checkpoint_of(pool: &PgPool, relay: &str) -> Result<LogPosition, sqlx::Error> {
-    global_log::load_checkpoint(pool, relay).await
 }
