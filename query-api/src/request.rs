@@ -14,6 +14,9 @@ pub fn actor<'a>(ctx: &Context<'a>) -> Result<&'a Actor, ApiError> {
 /// A service the schema was built with; missing only through a wiring mistake.
 pub fn service<'a, T: std::any::Any + Send + Sync>(ctx: &Context<'a>) -> Result<&'a T, ApiError> {
     ctx.data::<T>().map_err(|_| {
-        ApiError::internal(format!("the schema holds no {}", std::any::type_name::<T>()))
+        ApiError::internal(format!(
+            "the schema holds no {}",
+            std::any::type_name::<T>()
+        ))
     })
 }

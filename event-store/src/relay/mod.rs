@@ -194,6 +194,7 @@ impl Relay {
         producer: &FutureProducer,
         published: i64,
     ) -> anyhow::Result<bool> {
+        let started = Instant::now();
         let client = producer.clone();
         let topic = self.settings.topic.clone();
         let held = match tokio::task::spawn_blocking(move || topic_message_count(&client, &topic))
@@ -218,6 +219,7 @@ impl Relay {
                 .await?;
         }
         let missing = (published - held.unwrap_or(0)).max(0);
+        tracing::debug!(?held, published, elapsed = ?started.elapsed(), "topic checked");
         metrics::gauge!(crate::metric::RELAY_TOPIC_MISSING).set(missing as f64);
         if missing > 0 {
             tracing::error!(
@@ -316,9 +318,7 @@ impl Relay {
 fn topic_message_count(producer: &FutureProducer, topic: &str) -> anyhow::Result<Option<i64>> {
     let timeout = Duration::from_secs(5);
     let client = producer.client();
-    // All topics, not this one by name: asked for a topic it does not know,
-    // tansu 0.6.0 answers with metadata that crashes librdkafka's cache.
-    let metadata = client.fetch_metadata(None, timeout)?;
+    let metadata = client.fetch_metadata(Some(topic), timeout)?;
     let Some(found) = metadata.topics().iter().find(|t| t.name() == topic) else {
         return Ok(None);
     };
