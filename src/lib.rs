@@ -15,6 +15,7 @@ use event_store::kafka::dead_letter_topic;
 use event_store::relay::{Relay, RelaySettings};
 use projections::{ConsumerSettings, ProjectionConsumer, RecurrenceProcessor, TaskListProjection};
 use query_api::auth::TokenVerifier;
+use query_api::limits::DocumentLimits;
 use query_api::{ApiState, ReadYourWrites};
 use sqlx::PgPool;
 use tokio::task::JoinSet;
@@ -175,6 +176,9 @@ pub async fn start(
         let state = ApiState {
             schema: query_api::build_schema(read_pool, commands, read_your_writes),
             verifier: Arc::new(TokenVerifier::new(&settings.jwt_secret()?)),
+            limits: DocumentLimits::default(),
+            anonymous_introspection: settings.anonymous_introspection(),
+            deadline: Duration::from_millis(settings.request_deadline_ms),
             pool: pool.clone(),
             producer: kafka
                 .producer()

@@ -132,6 +132,24 @@ pub struct Settings {
         global = true
     )]
     pub read_your_writes_wait_ms: u64,
+    /// Longest one GraphQL request may run, all its statements together, in
+    /// milliseconds; past it the answer is `TIMEOUT`.
+    #[arg(
+        long,
+        env = "TASKLEDGER_REQUEST_DEADLINE_MS",
+        default_value_t = 10_000,
+        global = true
+    )]
+    pub request_deadline_ms: u64,
+    /// Whether callers without a token may run introspection queries (GraphiQL,
+    /// code generators); default: in local mode only.
+    #[arg(
+        long,
+        env = "TASKLEDGER_ANONYMOUS_INTROSPECTION",
+        action = clap::ArgAction::Set,
+        global = true
+    )]
+    pub anonymous_introspection: Option<bool>,
     /// HS256 secret for bearer tokens (at least 32 bytes); required outside local mode.
     #[arg(
         long,
@@ -161,6 +179,8 @@ impl Settings {
             http_addr: "127.0.0.1:8080".into(),
             read_statement_timeout_ms: 5000,
             read_your_writes_wait_ms: 2000,
+            request_deadline_ms: 10_000,
+            anonymous_introspection: None,
             jwt_secret: None,
         }
     }
@@ -183,6 +203,12 @@ impl Settings {
                 bail!("TASKLEDGER_JWT_SECRET is required outside local mode (TASKLEDGER_ENV=local)")
             }
         }
+    }
+
+    /// Anonymous introspection: as set, or allowed in local mode only.
+    pub fn anonymous_introspection(&self) -> bool {
+        self.anonymous_introspection
+            .unwrap_or(self.env == Environment::Local)
     }
 
     /// The pool that serves client queries, sized like the main pool.

@@ -131,7 +131,8 @@ impl TaskEvent {
     /// The version of this event's payload shape.
     pub fn version(&self) -> u32 {
         match self {
-            Self::TaskCreated { .. } | Self::TaskCompleted { .. } => 2,
+            Self::TaskCompleted { .. } => 3,
+            Self::TaskCreated { .. } => 2,
             _ => 1,
         }
     }

@@ -121,6 +121,11 @@ mod tests {
         ));
         assert!(needs_upcast("TaskCompleted", "1.0"));
         assert!(needs_upcast("TaskCompleted", "2.0"));
+        // What the store records for a new completion is what is current.
+        assert_eq!(
+            cqrs_es::DomainEvent::event_version(&event),
+            current_version("TaskCompleted")
+        );
         assert!(!needs_upcast(
             "TaskCompleted",
             current_version("TaskCompleted")

@@ -59,6 +59,12 @@ impl KafkaSettings {
             .set("auto.offset.reset", "earliest")
             .set("fetch.wait.max.ms", self.fetch_wait_max_ms.to_string())
             .set("session.timeout.ms", "10000")
+            // Bounded memory: at most 8 MiB prefetched per consumer (librdkafka
+            // keeps 64 MiB by default), and no fetch response over 64 MiB, so
+            // one oversized message is read, and dead-lettered, not fatal.
+            .set("queued.max.messages.kbytes", "8192")
+            .set("fetch.max.bytes", (8 * 1024 * 1024).to_string())
+            .set("receive.message.max.bytes", (64 * 1024 * 1024).to_string())
             .create()
     }
 

@@ -12,10 +12,11 @@ use anyhow::Context;
 use domain::envelope::{CloudEvent, TaskEventData};
 use event_store::kafka::{dead_letter_topic, KafkaSettings};
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
-use rdkafka::error::KafkaError;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Header, Headers, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::Message;
+use sha2::Digest;
 use sqlx::{PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
 
@@ -83,7 +84,7 @@ pub struct ConsumerSettings {
 
 pub struct ProjectionConsumer<P> {
     pool: PgPool,
-    consumer: StreamConsumer,
+    consumer: ClosedOffThread,
     dead_letters: FutureProducer,
     topic: String,
     projection: P,
@@ -100,7 +101,7 @@ impl<P: Projection> ProjectionConsumer<P> {
         let group = format!("{prefix}-{}", projection.name());
         Ok(Self {
             pool,
-            consumer: kafka.consumer(&group)?,
+            consumer: ClosedOffThread(Some(kafka.consumer(&group)?)),
             dead_letters: kafka.producer()?,
             topic: settings.topic,
             projection,
@@ -255,9 +256,38 @@ impl<P: Projection> ProjectionConsumer<P> {
         Ok(next.is_some_and(|next| offset < next))
     }
 
-    /// Publishes the message unchanged to `<topic>.dlq`, with why and where from.
+    /// Publishes the message unchanged to `<topic>.dlq`, with why and where
+    /// from. A message the dead-letter topic will not take whole (too large)
+    /// goes there cut to [`DEAD_LETTER_MAX_PAYLOAD`] bytes, with its size and
+    /// SHA-256: consumption never stops on a message that can be neither
+    /// applied nor dead-lettered.
     async fn dead_letter(&self, message: &BorrowedMessage<'_>, reason: &str) -> anyhow::Result<()> {
         tracing::warn!(reason, "dead-lettering message");
+        match self.publish_dead_letter(message, reason, None).await {
+            Ok(()) => Ok(()),
+            Err(error) if is_too_large(&error) => {
+                let payload = message.payload().unwrap_or_default();
+                let digest = sha2::Sha256::digest(payload);
+                let hex: String = digest.iter().map(|byte| format!("{byte:02x}")).collect();
+                tracing::warn!(
+                    size = payload.len(),
+                    sha256 = %hex,
+                    "the dead-letter topic refused the whole message; sending it cut short"
+                );
+                self.publish_dead_letter(message, reason, Some((payload.len(), hex)))
+                    .await
+                    .map_err(Into::into)
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    async fn publish_dead_letter(
+        &self,
+        message: &BorrowedMessage<'_>,
+        reason: &str,
+        truncated: Option<(usize, String)>,
+    ) -> Result<(), KafkaError> {
         let dlq = dead_letter_topic(&self.topic);
         let partition = message.partition().to_string();
         let offset = message.offset().to_string();
@@ -267,7 +297,7 @@ impl<P: Projection> ProjectionConsumer<P> {
                 headers = headers.insert(header);
             }
         }
-        let headers = headers
+        let mut headers = headers
             .insert(Header {
                 key: "dlq-reason",
                 value: Some(reason),
@@ -288,19 +318,74 @@ impl<P: Projection> ProjectionConsumer<P> {
                 key: "dlq-projection",
                 value: Some(self.projection.name()),
             });
+        let size;
+        if let Some((original_size, sha256)) = &truncated {
+            size = original_size.to_string();
+            headers = headers
+                .insert(Header {
+                    key: "dlq-truncated-from-bytes",
+                    value: Some(size.as_str()),
+                })
+                .insert(Header {
+                    key: "dlq-original-sha256",
+                    value: Some(sha256.as_str()),
+                });
+        }
         let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&dlq).headers(headers);
         if let Some(key) = message.key() {
             record = record.key(key);
         }
         if let Some(payload) = message.payload() {
-            record = record.payload(payload);
+            let cut = if truncated.is_some() {
+                &payload[..payload.len().min(DEAD_LETTER_MAX_PAYLOAD)]
+            } else {
+                payload
+            };
+            record = record.payload(cut);
         }
         self.dead_letters
             .send(record, Duration::from_secs(10))
             .await
+            .map(|_| ())
             .map_err(|(error, _)| error)
-            .with_context(|| format!("publishing to {dlq}"))?;
-        Ok(())
+    }
+}
+
+/// How much of a message too large for the dead-letter topic is kept there.
+pub const DEAD_LETTER_MAX_PAYLOAD: usize = 64 * 1024;
+
+/// Whether the producer or the broker refused a message for its size.
+fn is_too_large(error: &KafkaError) -> bool {
+    matches!(
+        error.rdkafka_error_code(),
+        Some(RDKafkaErrorCode::MessageSizeTooLarge | RDKafkaErrorCode::InvalidMessageSize)
+    )
+}
+
+/// A consumer that leaves its group on a thread of its own when dropped.
+/// Closing waits for the broker to confirm, and a broker that restarted may
+/// never do so: a role that stops, or a runtime that shuts down, must not hang
+/// on it.
+struct ClosedOffThread(Option<StreamConsumer>);
+
+impl std::ops::Deref for ClosedOffThread {
+    type Target = StreamConsumer;
+
+    fn deref(&self) -> &StreamConsumer {
+        self.0.as_ref().expect("present until dropped")
+    }
+}
+
+impl Drop for ClosedOffThread {
+    fn drop(&mut self) {
+        if let Some(consumer) = self.0.take() {
+            let spawned = std::thread::Builder::new()
+                .name("consumer-close".into())
+                .spawn(move || drop(consumer));
+            if let Err(error) = spawned {
+                tracing::warn!(%error, "could not close the consumer off-thread");
+            }
+        }
     }
 }
 

@@ -35,11 +35,16 @@ impl fmt::Debug for JwtSecret {
     }
 }
 
+/// `sub` and `exp` are required; `iat` and `nbf` are optional, and a token
+/// whose `nbf` lies ahead is not valid yet.
 #[derive(Debug, Serialize, Deserialize)]
 struct Claims {
     sub: String,
     exp: i64,
-    iat: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    iat: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    nbf: Option<i64>,
 }
 
 /// Why a token was refused; each becomes `UNAUTHENTICATED` with this message.
@@ -47,6 +52,7 @@ struct Claims {
 pub enum TokenError {
     Malformed,
     Expired,
+    NotYetValid,
     BadSignature,
     BadSubject,
 }
@@ -56,6 +62,7 @@ impl TokenError {
         match self {
             Self::Malformed => "the bearer token is malformed",
             Self::Expired => "the bearer token has expired",
+            Self::NotYetValid => "the bearer token is not valid yet (nbf)",
             Self::BadSignature => "the bearer token's signature is not valid",
             Self::BadSubject => "the bearer token's subject is not a valid user id",
         }
@@ -73,6 +80,7 @@ impl TokenVerifier {
     pub fn new(secret: &JwtSecret) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_required_spec_claims(&["exp", "sub"]);
+        validation.validate_nbf = true;
         validation.leeway = 5;
         Self {
             decoding: DecodingKey::from_secret(secret.0.as_bytes()),
@@ -86,6 +94,7 @@ impl TokenVerifier {
             decode::<Claims>(token, &self.decoding, &self.validation).map_err(|e| {
                 match e.kind() {
                     ErrorKind::ExpiredSignature => TokenError::Expired,
+                    ErrorKind::ImmatureSignature => TokenError::NotYetValid,
                     ErrorKind::InvalidSignature => TokenError::BadSignature,
                     _ => TokenError::Malformed,
                 }
@@ -98,7 +107,8 @@ impl TokenVerifier {
         let now = Utc::now();
         let claims = Claims {
             sub: user.to_string(),
-            iat: now.timestamp(),
+            iat: Some(now.timestamp()),
+            nbf: None,
             exp: (now + ttl).timestamp(),
         };
         encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
@@ -132,6 +142,28 @@ mod tests {
         assert_eq!(verifier().verify(&foreign), Err(TokenError::BadSignature));
 
         assert_eq!(verifier().verify("not.a.jwt"), Err(TokenError::Malformed));
+    }
+
+    fn sign(claims: serde_json::Value) -> String {
+        let key = EncodingKey::from_secret(JwtSecret::LOCAL_DEVELOPMENT.as_bytes());
+        encode(&Header::new(Algorithm::HS256), &claims, &key).unwrap()
+    }
+
+    #[test]
+    fn sub_and_exp_suffice_and_nbf_is_honoured() {
+        let in_an_hour = (Utc::now() + Duration::hours(1)).timestamp();
+        let minimal = sign(serde_json::json!({ "sub": "alice", "exp": in_an_hour }));
+        assert_eq!(
+            verifier().verify(&minimal),
+            Ok(UserId::parse("alice").unwrap())
+        );
+
+        let later =
+            sign(serde_json::json!({ "sub": "alice", "exp": in_an_hour, "nbf": in_an_hour - 60 }));
+        assert_eq!(verifier().verify(&later), Err(TokenError::NotYetValid));
+
+        let no_expiry = sign(serde_json::json!({ "sub": "alice" }));
+        assert_eq!(verifier().verify(&no_expiry), Err(TokenError::Malformed));
     }
 
     #[test]

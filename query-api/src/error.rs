@@ -20,6 +20,8 @@ pub enum ErrorCode {
     Unauthenticated,
     Forbidden,
     RateLimited,
+    /// The request ran past its deadline.
+    Timeout,
     Internal,
 }
 
@@ -32,6 +34,7 @@ impl ErrorCode {
             Self::Unauthenticated => "UNAUTHENTICATED",
             Self::Forbidden => "FORBIDDEN",
             Self::RateLimited => "RATE_LIMITED",
+            Self::Timeout => "TIMEOUT",
             Self::Internal => "INTERNAL",
         }
     }

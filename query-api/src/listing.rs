@@ -293,6 +293,9 @@ pub fn to_search(input: &TaskSearch) -> Result<Search, ValidationError> {
             format!("must be 1 to {MAX_SEARCH_CHARS} characters"),
         );
     }
+    if query.chars().any(char::is_control) {
+        return refuse("search.query", "must not contain control characters");
+    }
     Ok(Search {
         query: query.to_owned(),
         mode: input.mode.into(),
@@ -355,7 +358,7 @@ pub fn decode_cursor(
             "was issued for a different filter, search or order; start again from the first page",
         );
     }
-    if data.k.len() != order.key_len() {
+    if !order.accepts_key(&data.k) {
         return Err(invalid());
     }
     Ok(Position {

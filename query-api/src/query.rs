@@ -336,11 +336,14 @@ pub struct ReadYourWrites {
     pub max_wait: std::time::Duration,
 }
 
+/// Waits, bounded, until the caller's task `id` reaches `version`. Another
+/// user's task is waited on exactly like a missing one: in answer and in time.
 async fn wait_for(ctx: &Context<'_>, id: Uuid, version: i64) -> ApiResult<bool> {
     let max_wait = ctx
         .data_opt::<ReadYourWrites>()
         .map_or(std::time::Duration::from_secs(2), |r| r.max_wait);
-    Ok(task_query::wait_for_version(pool(ctx)?, id, version, max_wait).await?)
+    let user = actor(ctx)?.user_id.as_str();
+    Ok(task_query::wait_for_version(pool(ctx)?, user, id, version, max_wait).await?)
 }
 
 fn page_size(field: &'static str, requested: Option<i32>) -> ApiResult<i64> {

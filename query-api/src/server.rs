@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use async_graphql::http::GraphiQLSource;
 use async_graphql::{EmptySubscription, Schema, ServerError};
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
@@ -23,14 +23,20 @@ use tracing::Instrument;
 
 use crate::auth::TokenVerifier;
 use crate::error::ErrorCode;
+use crate::limits::DocumentLimits;
 use crate::{ReadYourWrites, TaskMutation, TaskQuery};
 
 pub type TaskledgerSchema = Schema<TaskQuery, TaskMutation, EmptySubscription>;
 
 const CORRELATION_ID: &str = "x-correlation-id";
 
-/// How deep and how costly one operation may be.
-const MAX_DEPTH: usize = 12;
+/// The largest request body read: a document (at most 16 KiB) and variables.
+const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// How deep and how costly one operation may be. The document limits bound
+/// the real cost first; the depth allows the standard introspection query
+/// (its type references nest nine deep).
+const MAX_DEPTH: usize = 20;
 const MAX_COMPLEXITY: usize = 10_000;
 
 /// The schema over `read_pool` (whose statements time out) for queries, with
@@ -53,6 +59,12 @@ pub fn build_schema(
 pub struct ApiState {
     pub schema: TaskledgerSchema,
     pub verifier: Arc<TokenVerifier>,
+    /// What one document may cost; checked before the engine runs it.
+    pub limits: DocumentLimits,
+    /// Whether callers without a token may run introspection queries.
+    pub anonymous_introspection: bool,
+    /// How long one request may run, all its statements together.
+    pub deadline: Duration,
     pub pool: PgPool,
     pub producer: FutureProducer,
     pub metrics: PrometheusHandle,
@@ -88,7 +100,7 @@ async fn graphiql() -> Html<String> {
 /// One GraphQL request, in a span that carries its correlation id (the
 /// client's `x-correlation-id`, or a new one), which the answer echoes and
 /// every event it stores carries.
-async fn graphql(State(state): State<ApiState>, headers: HeaderMap, body: Bytes) -> Response {
+async fn graphql(State(state): State<ApiState>, headers: HeaderMap, body: Body) -> Response {
     let correlation_id = headers
         .get(CORRELATION_ID)
         .and_then(|v| v.to_str().ok())
@@ -96,9 +108,18 @@ async fn graphql(State(state): State<ApiState>, headers: HeaderMap, body: Bytes)
         .map(str::to_owned)
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let span = tracing::info_span!("graphql", correlation_id = %correlation_id, user_id = tracing::field::Empty);
-    let mut response = execute(&state, &headers, &body, correlation_id.clone())
-        .instrument(span)
-        .await;
+    let mut response = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+        Ok(body) => {
+            execute(&state, &headers, &body, correlation_id.clone())
+                .instrument(span)
+                .await
+        }
+        Err(_) => error_response(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::Validation,
+            &format!("the request body is larger than {MAX_BODY_BYTES} bytes"),
+        ),
+    };
     if let Ok(value) = header::HeaderValue::from_str(&correlation_id) {
         response.headers_mut().insert(CORRELATION_ID, value);
     }
@@ -112,7 +133,13 @@ async fn execute(
     correlation_id: String,
 ) -> Response {
     let started = Instant::now();
-    let actor = match bearer_token(headers) {
+    let token = match bearer_token(headers) {
+        Ok(token) => token,
+        Err(reason) => {
+            return error_response(StatusCode::UNAUTHORIZED, ErrorCode::Unauthenticated, reason)
+        }
+    };
+    let actor = match token {
         None => None,
         Some(token) => match state.verifier.verify(token) {
             Ok(user_id) => {
@@ -141,11 +168,39 @@ async fn execute(
             )
         }
     };
+    // What the document costs is known before the engine touches it.
+    let cost = match state
+        .limits
+        .check(&request.query, request.operation_name.as_deref())
+    {
+        Ok(cost) => cost,
+        Err(refusal) => {
+            return validation_response(&refusal);
+        }
+    };
+    let anonymous_may_ask =
+        cost.is_none_or(|cost| cost.introspection_only && state.anonymous_introspection);
     let request = match actor {
         Some(actor) => request.data(actor),
-        None => request,
+        None if anonymous_may_ask => request,
+        None => {
+            return error_response(
+                StatusCode::UNAUTHORIZED,
+                ErrorCode::Unauthenticated,
+                "a valid `Authorization: Bearer <token>` is required",
+            )
+        }
     };
-    let mut response = state.schema.execute(request).await;
+    let Ok(mut response) =
+        tokio::time::timeout(state.deadline, state.schema.execute(request)).await
+    else {
+        tracing::warn!(deadline = ?state.deadline, "request cut off at its deadline");
+        return error_response(
+            StatusCode::OK,
+            ErrorCode::Timeout,
+            "the request did not finish within its deadline; ask for less at once",
+        );
+    };
     for error in &mut response.errors {
         ensure_code(error);
     }
@@ -165,16 +220,24 @@ async fn execute(
     Json(response).into_response()
 }
 
-fn bearer_token(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(header::AUTHORIZATION)?;
-    // A header that is present but unreadable is treated as a malformed token.
-    let text = value.to_str().unwrap_or("");
-    Some(
-        text.strip_prefix("Bearer ")
-            .or_else(|| text.strip_prefix("bearer "))
-            .unwrap_or("")
-            .trim(),
-    )
+/// The bearer token of the request: `None` without an `Authorization`
+/// header. The scheme is case-insensitive (RFC 7235); a header that is not a
+/// single bearer credential is refused, so two headers never race.
+fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, &'static str> {
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err("send one Authorization header, not several");
+    }
+    let text = value
+        .to_str()
+        .map_err(|_| "the Authorization header is not text")?;
+    match text.trim().split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => Ok(Some(token.trim())),
+        _ => Err("the Authorization header must be `Bearer <token>`"),
+    }
 }
 
 /// Errors from parsing and validating an operation carry no code of ours;
@@ -184,6 +247,23 @@ fn ensure_code(error: &mut ServerError) {
     if extensions.get("code").is_none() {
         extensions.set("code", ErrorCode::Validation.as_str());
     }
+}
+
+/// A document refused before it ran.
+fn validation_response(refusal: &domain::ValidationError) -> Response {
+    metrics::counter!(event_store::metric::GRAPHQL_REQUESTS, "outcome" => "refused").increment(1);
+    let body = serde_json::json!({
+        "data": null,
+        "errors": [{
+            "message": refusal.to_string(),
+            "extensions": {
+                "code": ErrorCode::Validation.as_str(),
+                "field": refusal.field,
+                "reason": refusal.reason,
+            },
+        }],
+    });
+    (StatusCode::BAD_REQUEST, Json(body)).into_response()
 }
 
 fn error_response(status: StatusCode, code: ErrorCode, message: &str) -> Response {

@@ -328,5 +328,8 @@ pub async fn read_topic(
             value: message.payload().unwrap_or_default().to_vec(),
         });
     }
+    // Closing a consumer leaves its group, which waits on the broker: off the
+    // test's runtime, so a broker that went away cannot stall the app under test.
+    std::thread::spawn(move || drop(consumer));
     received
 }

@@ -57,14 +57,15 @@ async fn events_are_published_as_cloudevents_keyed_by_task() {
         assert_eq!(data["user_id"], "alice");
         assert_eq!(data["sequence"], n as u64 + 1);
         assert_eq!(data["global_position"], positions[n]);
-        assert_eq!(data["schema_version"], "2.0");
+        // Each event type has its own version: creations 2, completions 3.
+        assert_eq!(data["schema_version"], ["2.0", "3.0"][n]);
         assert!(data["timestamp"].is_string());
     }
     let created = messages[0].json();
     assert_eq!(created["type"], "taskledger.task.created.v2");
     assert_eq!(created["data"]["event_type"], "TaskCreated");
     assert_eq!(created["data"]["task_data"]["title"], "Publish me");
-    assert_eq!(messages[1].json()["type"], "taskledger.task.completed.v2");
+    assert_eq!(messages[1].json()["type"], "taskledger.task.completed.v3");
 }
 
 #[tokio::test]

@@ -107,11 +107,39 @@ impl Recurrence {
 
     fn build(&self, start: DateTime<Utc>, zone: TimeZone) -> Result<RRuleSet, ValidationError> {
         let rule: RRule<Unvalidated> = self
-            .0
+            .with_until_in_utc(zone)
             .parse()
             .map_err(|e: rrule::RRuleError| invalid(e.to_string()))?;
         let dt_start = start.with_timezone(&rrule::Tz::from(zone.tz()));
         rule.build(dt_start).map_err(|e| invalid(e.to_string()))
+    }
+
+    /// The rule's text with a date-only `UNTIL` (the form RFC 5545 asks for
+    /// with an all-day start) read as the end of that day in the task's zone,
+    /// written in UTC, as the rule engine wants it with a zoned start.
+    fn with_until_in_utc(&self, zone: TimeZone) -> String {
+        self.0
+            .split(';')
+            .map(|part| match part.strip_prefix("UNTIL=") {
+                Some(date) if date.len() == 8 && date.bytes().all(|b| b.is_ascii_digit()) => {
+                    chrono::NaiveDate::parse_from_str(date, "%Y%m%d")
+                        .ok()
+                        .and_then(|day| day.and_hms_opt(23, 59, 59))
+                        .and_then(|end| end.and_local_timezone(zone.tz()).latest())
+                        .map_or_else(
+                            || part.to_owned(),
+                            |end| {
+                                format!(
+                                    "UNTIL={}",
+                                    end.with_timezone(&Utc).format("%Y%m%dT%H%M%SZ")
+                                )
+                            },
+                        )
+                }
+                _ => part.to_owned(),
+            })
+            .collect::<Vec<_>>()
+            .join(";")
     }
 
     /// The first occurrence of the series that began at `start` strictly after
@@ -190,6 +218,32 @@ mod tests {
                 .unwrap_err();
             assert_eq!(err.field, "recurrence", "{bad}");
         }
+    }
+
+    #[test]
+    fn a_date_only_until_ends_an_all_day_series_on_that_local_day() {
+        // An all-day task from 1 April 2027 in Berlin: its rule is read from
+        // local midnight, and UNTIL=20270403 takes in the 3rd.
+        let berlin = zone("Europe/Berlin");
+        let start = berlin
+            .tz()
+            .with_ymd_and_hms(2027, 4, 1, 0, 0, 0)
+            .single()
+            .unwrap()
+            .with_timezone(&Utc);
+        let rule = Recurrence::parse("FREQ=DAILY;UNTIL=20270403").unwrap();
+        rule.ensure_occurs(start, berlin).unwrap();
+        let days: Vec<u32> = rule
+            .occurrences(start, berlin, 10)
+            .iter()
+            .map(|at| at.with_timezone(&berlin.tz()).day())
+            .collect();
+        assert_eq!(days, [1, 2, 3]);
+        assert_eq!(
+            rule.as_str(),
+            "FREQ=DAILY;UNTIL=20270403",
+            "kept as written"
+        );
     }
 
     #[test]

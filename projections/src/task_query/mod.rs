@@ -108,9 +108,22 @@ impl Order {
         }
     }
 
-    /// How many values a position in this order holds besides the id.
-    pub fn key_len(self) -> usize {
-        self.keys().len()
+    /// Whether `key` can be a position in this order: as many values as the
+    /// order has keys, each of its key's type (text without NUL, which
+    /// Postgres cannot hold). Cursors come from clients; nothing else about
+    /// them is trusted either.
+    pub fn accepts_key(self, key: &[KeyValue]) -> bool {
+        key.len() == self.keys().len()
+            && self
+                .keys()
+                .iter()
+                .zip(key)
+                .all(|(expected, value)| match (expected.read, value) {
+                    (Read::Int(_), KeyValue::Int(_)) => true,
+                    (Read::Text(_), KeyValue::Text(text)) => !text.contains('\0'),
+                    (Read::NegatedFloat(_), KeyValue::Float(value)) => value.is_finite(),
+                    _ => false,
+                })
     }
 
     fn key_columns(self) -> impl Iterator<Item = &'static str> {
@@ -343,6 +356,7 @@ pub async fn count(conn: &mut PgConnection, query: &ListQuery) -> Result<i64, sq
 /// later; `false` if it did not get there in time.
 pub async fn wait_for_version(
     pool: &sqlx::PgPool,
+    user_id: &str,
     task_id: Uuid,
     version: i64,
     timeout: std::time::Duration,
@@ -350,8 +364,9 @@ pub async fn wait_for_version(
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
         let current: Option<i64> =
-            sqlx::query_scalar("SELECT version FROM task_list WHERE id = $1")
+            sqlx::query_scalar("SELECT version FROM task_list WHERE id = $1 AND user_id = $2")
                 .bind(task_id)
+                .bind(user_id)
                 .fetch_optional(pool)
                 .await?;
         if current.is_some_and(|v| v >= version) {
