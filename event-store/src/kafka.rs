@@ -60,10 +60,13 @@ impl KafkaSettings {
             .set("fetch.wait.max.ms", self.fetch_wait_max_ms.to_string())
             .set("session.timeout.ms", "10000")
             // Bounded memory: at most 8 MiB prefetched per consumer (librdkafka
-            // keeps 64 MiB by default), and no fetch response over 64 MiB, so
-            // one oversized message is read, and dead-lettered, not fatal.
+            // keeps 64 MiB by default), and no fetch response over 64 MiB; a
+            // message of up to 8 MiB is read, and dead-lettered if it must be.
             .set("queued.max.messages.kbytes", "8192")
             .set("fetch.max.bytes", (8 * 1024 * 1024).to_string())
+            // A message larger than this could never be fetched (tansu does
+            // not hand out a first message beyond the partition's limit).
+            .set("max.partition.fetch.bytes", (8 * 1024 * 1024).to_string())
             .set("receive.message.max.bytes", (64 * 1024 * 1024).to_string())
             .create()
     }

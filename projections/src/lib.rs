@@ -6,7 +6,10 @@ mod recurrence;
 pub mod task_list;
 pub mod task_query;
 
-pub use consumer::{ConsumerSettings, Outcome, Projection, ProjectionConsumer, ProjectionError};
+pub use consumer::{
+    ConsumerSettings, Outcome, Projection, ProjectionConsumer, ProjectionError,
+    DEAD_LETTER_MAX_PAYLOAD,
+};
 pub use recurrence::RecurrenceProcessor;
 pub use task_list::{TaskListProjection, TaskRow};
 
