@@ -15,6 +15,7 @@ use event_store::kafka::dead_letter_topic;
 use event_store::relay::{Relay, RelaySettings};
 use projections::{ConsumerSettings, ProjectionConsumer, RecurrenceProcessor, TaskListProjection};
 use query_api::auth::TokenVerifier;
+use query_api::fairness::Fairness;
 use query_api::limits::DocumentLimits;
 use query_api::{ApiState, ReadYourWrites};
 use sqlx::PgPool;
@@ -179,6 +180,7 @@ pub async fn start(
             limits: DocumentLimits::default(),
             anonymous_introspection: settings.anonymous_introspection(),
             deadline: Duration::from_millis(settings.request_deadline_ms),
+            fairness: Fairness::new(settings.fairness()),
             pool: pool.clone(),
             producer: kafka
                 .producer()

@@ -2,12 +2,14 @@
 //! flags) with documented defaults; `taskledger --help` lists them all.
 //! Secrets have no default outside local mode.
 
+use std::num::NonZeroU32;
 use std::time::Duration;
 
 use anyhow::bail;
 use clap::{Args, ValueEnum};
 use event_store::kafka::KafkaSettings;
 use query_api::auth::JwtSecret;
+use query_api::fairness::FairnessSettings;
 use query_api::read_pool::ReadPoolSettings;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -141,6 +143,21 @@ pub struct Settings {
         global = true
     )]
     pub request_deadline_ms: u64,
+    /// Requests per second one user may make, sustained.
+    #[arg(long, env = "TASKLEDGER_USER_RATE_PER_SECOND", default_value_t = NonZeroU32::new(50).unwrap(), global = true)]
+    pub user_rate_per_second: NonZeroU32,
+    /// Requests one user may make at once after a quiet spell.
+    #[arg(long, env = "TASKLEDGER_USER_RATE_BURST", default_value_t = NonZeroU32::new(100).unwrap(), global = true)]
+    pub user_rate_burst: NonZeroU32,
+    /// Requests of one user that may run at the same time (each may hold a
+    /// read-pool connection; keep it well below the pool size).
+    #[arg(
+        long,
+        env = "TASKLEDGER_USER_IN_FLIGHT",
+        default_value_t = 4,
+        global = true
+    )]
+    pub user_in_flight: usize,
     /// Whether callers without a token may run introspection queries (GraphiQL,
     /// code generators); default: in local mode only.
     #[arg(
@@ -180,6 +197,9 @@ impl Settings {
             read_statement_timeout_ms: 5000,
             read_your_writes_wait_ms: 2000,
             request_deadline_ms: 10_000,
+            user_rate_per_second: NonZeroU32::new(50).unwrap(),
+            user_rate_burst: NonZeroU32::new(100).unwrap(),
+            user_in_flight: 4,
             anonymous_introspection: None,
             jwt_secret: None,
         }
@@ -202,6 +222,15 @@ impl Settings {
             (None, Environment::Production) => {
                 bail!("TASKLEDGER_JWT_SECRET is required outside local mode (TASKLEDGER_ENV=local)")
             }
+        }
+    }
+
+    /// What one user may ask of the API.
+    pub fn fairness(&self) -> FairnessSettings {
+        FairnessSettings {
+            per_second: self.user_rate_per_second,
+            burst: self.user_rate_burst,
+            in_flight: self.user_in_flight,
         }
     }
 

@@ -118,6 +118,10 @@ impl BenchApp {
         settings.task_events_topic = format!("bench-task-events-{run}");
         settings.consumer_group_prefix = Some(format!("bench-{run}"));
         settings.http_addr = "127.0.0.1:0".into();
+        // The benchmark is one user at full speed: no per-user limits.
+        settings.user_rate_per_second = std::num::NonZeroU32::MAX;
+        settings.user_rate_burst = std::num::NonZeroU32::MAX;
+        settings.user_in_flight = usize::MAX;
         let shutdown = tokio_util::sync::CancellationToken::new();
         let running = taskledger::start(&settings, roles, shutdown.clone()).await?;
         let url = format!(

@@ -828,21 +828,20 @@ mod tests {
         assert_eq!(next.series.id, series);
     }
 
-    #[test]
-    fn a_series_ends_where_its_next_due_date_could_not_be_stored() {
-        let zone = TimeZone::UTC;
-        let last_year = Utc.with_ymd_and_hms(9999, 6, 1, 9, 0, 0).unwrap();
+    /// The completion `handle` decides for a new recurring task with `due`
+    /// and `rule`, completed once.
+    fn first_completion(due: Due, rule: &str) -> Option<TaskEvent> {
         let mut state = Task::default();
-        let services = TaskServices::default();
+        let services = TaskServices::new(Arc::new(FixedClock(now())));
         let created = state
             .decide(
                 TaskCommand::Create {
                     task_id: id(),
                     owner: alice(),
-                    title: TaskTitle::parse("Every year").unwrap(),
+                    title: TaskTitle::parse("Repeats").unwrap(),
                     details: NewTask {
-                        due: Some(Due::at(last_year, zone)),
-                        recurrence: Some(Recurrence::parse("FREQ=YEARLY").unwrap()),
+                        due: Some(due),
+                        recurrence: Some(Recurrence::parse(rule).unwrap()),
                         ..NewTask::default()
                     },
                 },
@@ -851,7 +850,7 @@ mod tests {
             .unwrap()
             .unwrap();
         state.apply(created);
-        let completed = state
+        state
             .decide(
                 TaskCommand::Complete {
                     actor: alice(),
@@ -859,7 +858,13 @@ mod tests {
                 },
                 &services,
             )
-            .unwrap();
+            .unwrap()
+    }
+
+    #[test]
+    fn a_series_ends_where_its_next_due_date_could_not_be_stored() {
+        let last_year = Utc.with_ymd_and_hms(9999, 6, 1, 9, 0, 0).unwrap();
+        let completed = first_completion(Due::at(last_year, TimeZone::UTC), "FREQ=YEARLY");
         assert!(
             matches!(
                 completed,
@@ -1042,37 +1047,10 @@ mod tests {
     fn an_all_day_weekly_task_repeats_on_its_own_weekday() {
         let zone = TimeZone::parse("America/New_York").unwrap();
         let monday = chrono::NaiveDate::from_ymd_opt(2026, 1, 5).unwrap();
-        let mut state = Task::default();
-        let services = TaskServices::new(Arc::new(FixedClock(now())));
-        let created = state
-            .decide(
-                TaskCommand::Create {
-                    task_id: id(),
-                    owner: alice(),
-                    title: TaskTitle::parse("Bins out").unwrap(),
-                    details: NewTask {
-                        due: Some(Due::all_day(monday, zone)),
-                        recurrence: Some(Recurrence::parse("FREQ=WEEKLY;BYDAY=MO").unwrap()),
-                        ..NewTask::default()
-                    },
-                },
-                &services,
-            )
-            .unwrap()
-            .unwrap();
-        state.apply(created);
         let Some(TaskEvent::TaskCompleted {
             next_occurrence: Some(next),
             ..
-        }) = state
-            .decide(
-                TaskCommand::Complete {
-                    actor: alice(),
-                    stop_repeating: false,
-                },
-                &services,
-            )
-            .unwrap()
+        }) = first_completion(Due::all_day(monday, zone), "FREQ=WEEKLY;BYDAY=MO")
         else {
             panic!("no next occurrence");
         };

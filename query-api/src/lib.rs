@@ -4,6 +4,7 @@
 
 pub mod auth;
 mod error;
+pub mod fairness;
 pub mod limits;
 mod listing;
 mod mutation;

@@ -23,6 +23,7 @@ use tracing::Instrument;
 
 use crate::auth::TokenVerifier;
 use crate::error::ErrorCode;
+use crate::fairness::{Fairness, Refusal};
 use crate::limits::DocumentLimits;
 use crate::{ReadYourWrites, TaskMutation, TaskQuery};
 
@@ -65,6 +66,8 @@ pub struct ApiState {
     pub anonymous_introspection: bool,
     /// How long one request may run, all its statements together.
     pub deadline: Duration,
+    /// Each user's rate and requests in flight.
+    pub fairness: Arc<Fairness>,
     pub pool: PgPool,
     pub producer: FutureProducer,
     pub metrics: PrometheusHandle,
@@ -180,6 +183,14 @@ async fn execute(
     };
     let anonymous_may_ask =
         cost.is_none_or(|cost| cost.introspection_only && state.anonymous_introspection);
+    // Anonymous introspection shares one budget; everyone else has their own.
+    let budget = actor
+        .as_ref()
+        .map_or("(anonymous)", |actor| actor.user_id.as_str());
+    let _running = match state.fairness.admit(budget) {
+        Ok(running) => running,
+        Err(refusal) => return rate_limited(refusal),
+    };
     let request = match actor {
         Some(actor) => request.data(actor),
         None if anonymous_may_ask => request,
@@ -247,6 +258,34 @@ fn ensure_code(error: &mut ServerError) {
     if extensions.get("code").is_none() {
         extensions.set("code", ErrorCode::Validation.as_str());
     }
+}
+
+/// HTTP 429 with `RATE_LIMITED`, and when to come back.
+fn rate_limited(refusal: Refusal) -> Response {
+    metrics::counter!(event_store::metric::GRAPHQL_REQUESTS, "outcome" => "rate_limited")
+        .increment(1);
+    let (message, retry_after) = match refusal {
+        Refusal::TooFast { retry_after } => (
+            "too many requests; slow down".to_owned(),
+            retry_after.as_secs_f64().ceil().max(1.0) as u64,
+        ),
+        Refusal::TooMany => (
+            "too many of your requests are running at once".to_owned(),
+            1,
+        ),
+    };
+    let body = serde_json::json!({
+        "data": null,
+        "errors": [{
+            "message": message,
+            "extensions": { "code": ErrorCode::RateLimited.as_str(), "retryAfterSeconds": retry_after },
+        }],
+    });
+    let mut response = (StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response();
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, header::HeaderValue::from(retry_after));
+    response
 }
 
 /// A document refused before it ran.

@@ -288,3 +288,33 @@ async fn the_standard_introspection_query_works_and_anonymous_use_is_a_setting()
             .await,
     );
 }
+
+#[tokio::test]
+async fn one_user_over_the_rate_is_told_to_wait_and_others_are_served() {
+    let mut settings = fresh_settings().await;
+    settings.user_rate_per_second = std::num::NonZeroU32::new(5).unwrap();
+    settings.user_rate_burst = std::num::NonZeroU32::new(20).unwrap();
+    let app = TestApp::spawn_with(settings, Roles::API).await;
+    let alice = app.token("alice");
+    let bob = app.token("bob");
+    let query = json!({ "query": "{ taskStats { open } }" }).to_string();
+    let mut limited = 0;
+    let mut served = 0;
+    for _ in 0..200 {
+        let (status, body) = app.post_raw(Some(&alice), query.clone()).await;
+        match status {
+            StatusCode::OK => served += 1,
+            StatusCode::TOO_MANY_REQUESTS => {
+                assert_eq!(error_code(&body), Some("RATE_LIMITED"), "{body}");
+                assert!(body["errors"][0]["extensions"]["retryAfterSeconds"].as_u64() >= Some(1));
+                limited += 1;
+            }
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    assert!((20..200).contains(&served), "served {served}");
+    assert!(limited > 0);
+    // Bob's requests are his own.
+    let (status, body) = app.post_raw(Some(&bob), query).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}

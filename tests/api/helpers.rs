@@ -66,6 +66,11 @@ pub async fn fresh_settings() -> Settings {
     settings.task_events_topic = format!("task-events-{}", &suffix[..12]);
     settings.consumer_group_prefix = Some(format!("test-{}", &suffix[..12]));
     settings.http_addr = "127.0.0.1:0".into();
+    // Tests race many requests of one user on purpose; the per-user limits
+    // have a test of their own.
+    settings.user_rate_per_second = std::num::NonZeroU32::MAX;
+    settings.user_rate_burst = std::num::NonZeroU32::MAX;
+    settings.user_in_flight = 1_000;
     if let Ok(brokers) = std::env::var("KAFKA_BROKERS") {
         settings.kafka_brokers = brokers;
     }
