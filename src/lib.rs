@@ -181,6 +181,7 @@ pub async fn start(
             anonymous_introspection: settings.anonymous_introspection(),
             deadline: Duration::from_millis(settings.request_deadline_ms),
             fairness: Fairness::new(settings.fairness()),
+            connections: settings.connections(),
             pool: pool.clone(),
             producer: kafka
                 .producer()

@@ -9,6 +9,7 @@ use anyhow::bail;
 use clap::{Args, ValueEnum};
 use event_store::kafka::KafkaSettings;
 use query_api::auth::JwtSecret;
+use query_api::connections::ConnectionLimits;
 use query_api::fairness::FairnessSettings;
 use query_api::read_pool::ReadPoolSettings;
 
@@ -143,6 +144,13 @@ pub struct Settings {
         global = true
     )]
     pub request_deadline_ms: u64,
+    /// Connections the API keeps open at once; the next waits to be accepted.
+    #[arg(long, env = "TASKLEDGER_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..), global = true)]
+    pub max_connections: u32,
+    /// Seconds a connection may stay silent (idle keep-alive, or a request sent
+    /// too slowly) before it is closed.
+    #[arg(long, env = "TASKLEDGER_CONNECTION_IDLE_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..), global = true)]
+    pub connection_idle_secs: u64,
     /// Requests per second one user may make, sustained.
     #[arg(long, env = "TASKLEDGER_USER_RATE_PER_SECOND", default_value_t = NonZeroU32::new(50).unwrap(), global = true)]
     pub user_rate_per_second: NonZeroU32,
@@ -200,6 +208,8 @@ impl Settings {
             user_rate_per_second: NonZeroU32::new(50).unwrap(),
             user_rate_burst: NonZeroU32::new(100).unwrap(),
             user_in_flight: 4,
+            max_connections: 1024,
+            connection_idle_secs: 30,
             anonymous_introspection: None,
             jwt_secret: None,
         }
@@ -222,6 +232,13 @@ impl Settings {
             (None, Environment::Production) => {
                 bail!("TASKLEDGER_JWT_SECRET is required outside local mode (TASKLEDGER_ENV=local)")
             }
+        }
+    }
+
+    pub fn connections(&self) -> ConnectionLimits {
+        ConnectionLimits {
+            max_open: self.max_connections as usize,
+            idle: Duration::from_secs(self.connection_idle_secs),
         }
     }
 

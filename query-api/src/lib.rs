@@ -3,6 +3,7 @@
 //! auth, limits, one error path, and the health and metrics endpoints.
 
 pub mod auth;
+pub mod connections;
 mod error;
 pub mod fairness;
 pub mod limits;

@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::auth::TokenVerifier;
+use crate::connections::{BoundedListener, ConnectionLimits};
 use crate::error::ErrorCode;
 use crate::fairness::{Fairness, Refusal};
 use crate::limits::DocumentLimits;
@@ -68,6 +69,8 @@ pub struct ApiState {
     pub deadline: Duration,
     /// Each user's rate and requests in flight.
     pub fairness: Arc<Fairness>,
+    /// How many connections may be open, and how long one may stay silent.
+    pub connections: ConnectionLimits,
     pub pool: PgPool,
     pub producer: FutureProducer,
     pub metrics: PrometheusHandle,
@@ -89,6 +92,7 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     tracing::info!(address = %listener.local_addr()?, "GraphQL API listening");
+    let listener = BoundedListener::new(listener, state.connections);
     axum::serve(listener, router(state))
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await?;

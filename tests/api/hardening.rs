@@ -318,3 +318,47 @@ async fn one_user_over_the_rate_is_told_to_wait_and_others_are_served() {
     let (status, body) = app.post_raw(Some(&bob), query).await;
     assert_eq!(status, StatusCode::OK, "{body}");
 }
+
+#[tokio::test]
+async fn silent_connections_are_closed_and_open_ones_are_bounded() {
+    use tokio::io::AsyncReadExt;
+
+    let mut settings = fresh_settings().await;
+    settings.max_connections = 2;
+    settings.connection_idle_secs = 1;
+    let app = TestApp::spawn_with(settings, Roles::API).await;
+    let address = app.address.trim_start_matches("http://").to_owned();
+
+    // Two clients connect and say nothing (or start a request and stall).
+    let mut silent = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let mut trickling = tokio::net::TcpStream::connect(&address).await.unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut trickling, b"POST /graphql HTTP/1.1\r\n")
+        .await
+        .unwrap();
+
+    // A third is not served while they hold both connections...
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    assert!(client
+        .get(format!("{}/healthz", app.address))
+        .send()
+        .await
+        .is_err());
+
+    // ...and the server closes both within about the idle time.
+    let mut buffer = [0u8; 256];
+    for stream in [&mut silent, &mut trickling] {
+        let read = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buffer))
+            .await
+            .expect("the server closes a silent connection");
+        assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+    }
+    assert!(started.elapsed() < Duration::from_secs(4));
+    let health = reqwest::get(format!("{}/healthz", app.address))
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+}
