@@ -58,6 +58,7 @@ pub struct Task {
     pub title: String,
     pub description: Option<String>,
     pub status: TaskStatus,
+    /// Whether it is done, in the trash or not (`status` says `DELETED` there).
     pub completed: bool,
     pub priority: PriorityLevel,
     /// Normalised to lower case, sorted.
@@ -84,6 +85,7 @@ pub struct Task {
 impl From<TaskRow> for Task {
     fn from(row: TaskRow) -> Self {
         let status = row.status();
+        let completed = row.status == "completed";
         let due = row.due();
         let reminders = row
             .reminders()
@@ -107,7 +109,7 @@ impl From<TaskRow> for Task {
             title: row.title,
             description: row.description,
             status: status.into(),
-            completed: status == domain::TaskStatus::Completed,
+            completed,
             priority: Priority::from_rank(row.priority).into(),
             tags: row.tags,
             due_at: row.due_at,

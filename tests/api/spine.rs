@@ -83,6 +83,18 @@ async fn a_task_goes_through_its_whole_lifecycle() {
     })
     .await;
     assert!(gone.is_some(), "a deleted task leaves the task list");
+    // In the trash it says so, and still that it was done.
+    let trash = app
+        .graphql(
+            Some(&alice),
+            "{ tasks(filter: {status: [DELETED]}) { nodes { id status completed } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        trash["data"]["tasks"]["nodes"],
+        json!([{ "id": id, "status": "DELETED", "completed": true }])
+    );
 }
 
 #[tokio::test]
