@@ -8,7 +8,7 @@ use std::time::Duration;
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::{Aggregate, AggregateError, EventStore};
 use domain::values::TaskId;
-use domain::{TaskCommand, TaskServices};
+use domain::{TaskCommand, TaskServices, Version};
 use event_store::TaskStore;
 
 use crate::{Actor, CommandError};
@@ -18,7 +18,7 @@ use crate::{Actor, CommandError};
 pub struct CommandOutcome {
     pub task_id: TaskId,
     /// The task's version after the command: the sequence of its last event.
-    pub version: u64,
+    pub version: Version,
 }
 
 pub struct CommandService {
@@ -44,7 +44,7 @@ impl CommandService {
         actor: &Actor,
         task_id: TaskId,
         command: TaskCommand,
-        expected_version: Option<u64>,
+        expected_version: Option<Version>,
     ) -> Result<CommandOutcome, CommandError> {
         debug_assert_eq!(command.actor(), &actor.user_id);
         let aggregate_id = task_id.to_string();
@@ -55,7 +55,7 @@ impl CommandService {
                 .load_aggregate(&aggregate_id)
                 .await
                 .map_err(internal)?;
-            let loaded = context.current_sequence as u64;
+            let loaded = version_of(context.current_sequence);
             if let Some(expected) = expected_version {
                 // Someone else's task answers as a missing one, before any
                 // version is compared and reported.
@@ -81,7 +81,7 @@ impl CommandService {
                     version: loaded,
                 });
             }
-            let appended = events.len() as u64;
+            let appended = version_of(events.len());
             match self.store.commit(events, context, metadata(actor)).await {
                 Ok(_) => {
                     metrics::counter!(event_store::metric::COMMANDS, "outcome" => "applied")
@@ -109,14 +109,19 @@ impl CommandService {
         }
     }
 
-    async fn current_version(&self, aggregate_id: &str) -> Result<u64, CommandError> {
+    async fn current_version(&self, aggregate_id: &str) -> Result<Version, CommandError> {
         let context = self
             .store
             .load_aggregate(aggregate_id)
             .await
             .map_err(internal)?;
-        Ok(context.current_sequence as u64)
+        Ok(version_of(context.current_sequence))
     }
+}
+
+/// cqrs-es counts in `usize`; a task never has more than `i64::MAX` events.
+fn version_of(count: usize) -> Version {
+    Version::try_from(count).unwrap_or(Version::MAX)
 }
 
 /// Who did it and on behalf of which request, stored with every event.

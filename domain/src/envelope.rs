@@ -42,7 +42,8 @@ pub struct TaskEventData {
     /// When the change happened (commit time of the event).
     pub timestamp: DateTime<Utc>,
     /// The task's version after this event: 1 for its creation, then +1 per event.
-    pub sequence: u64,
+    #[schemars(range(min = 1))]
+    pub sequence: crate::Version,
     /// Position in the global log; increases in commit-safe order.
     pub global_position: i64,
     pub schema_version: String,

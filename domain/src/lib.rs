@@ -16,3 +16,8 @@ pub use error::{TaskError, ValidationError};
 pub use event::{NextOccurrence, Series, TaskEvent};
 pub use services::{Clock, SystemClock, TaskServices};
 pub use task::{Task, TaskStatus};
+
+/// A task's version: the sequence of its last event, 1 for its creation.
+/// One integer type from the event store through commands, messages, the read
+/// model and the API (Postgres `bigint`, the store's sequence).
+pub type Version = i64;

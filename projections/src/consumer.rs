@@ -419,7 +419,7 @@ fn decode(message: &BorrowedMessage<'_>) -> Result<TaskEventMessage, String> {
     {
         return Err("message key is not the task id".into());
     }
-    if event.data.sequence == 0 {
+    if event.data.sequence < 1 {
         return Err("sequence must be at least 1".into());
     }
     Ok(event)

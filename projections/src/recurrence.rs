@@ -38,8 +38,7 @@ impl Projection for RecurrenceProcessor {
             return Ok(Outcome::Ignored);
         }
         // Act only on the completion as the event store holds it.
-        let sequence = i64::try_from(data.sequence)
-            .map_err(|_| ProjectionError::Invalid("sequence out of range".into()))?;
+        let sequence = data.sequence;
         let stored =
             global_log::aggregate_events(&mut *tx, "Task", &data.task_id, sequence - 1, sequence)
                 .await?;

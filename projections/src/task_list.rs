@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Utc};
 use domain::values::{Due, Priority, Reminders, TagSet, TimeZone};
-use domain::{Series, TaskEvent, TaskStatus};
+use domain::{Series, TaskEvent, TaskStatus, Version};
 use event_store::global_log;
 use sqlx::{FromRow, PgConnection, PgExecutor};
 use uuid::Uuid;
@@ -31,9 +31,8 @@ impl Projection for TaskListProjection {
         let data = &message.data;
         let task_id = Uuid::parse_str(&data.task_id)
             .map_err(|_| ProjectionError::Invalid("task_id is not a UUID".into()))?;
-        let sequence = i64::try_from(data.sequence)
-            .map_err(|_| ProjectionError::Invalid("sequence out of range".into()))?;
-        let version: i64 =
+        let sequence = data.sequence;
+        let version: Version =
             sqlx::query_scalar("SELECT version FROM task_list WHERE id = $1 FOR UPDATE")
                 .bind(task_id)
                 .fetch_optional(&mut *tx)
@@ -107,7 +106,7 @@ async fn apply_event(
     tx: &mut PgConnection,
     task_id: Uuid,
     user_id: &str,
-    sequence: i64,
+    sequence: Version,
     at: DateTime<Utc>,
     event: TaskEvent,
 ) -> Result<(), ProjectionError> {
@@ -239,7 +238,7 @@ struct NewRow<'a> {
     user_id: &'a str,
     title: String,
     description: Option<String>,
-    version: i64,
+    version: Version,
     created_at: DateTime<Utc>,
     priority: Priority,
     tags: TagSet,
@@ -287,7 +286,7 @@ pub struct TaskRow {
     pub title: String,
     pub description: Option<String>,
     pub status: String,
-    pub version: i64,
+    pub version: Version,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub completed_at: Option<DateTime<Utc>>,

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use async_graphql::ErrorExtensions;
 use command_api::CommandError;
-use domain::{TaskError, ValidationError};
+use domain::{TaskError, ValidationError, Version};
 
 /// The stable `extensions.code` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,8 +53,8 @@ pub enum ApiError {
     /// `expected` is the version the client sent, or the version the last
     /// attempt loaded when every retry lost the race.
     Conflict {
-        expected: u64,
-        actual: u64,
+        expected: Version,
+        actual: Version,
     },
     /// The cause is logged when the error leaves for the client, never sent.
     Internal(Arc<dyn std::error::Error + Send + Sync>),

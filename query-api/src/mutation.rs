@@ -9,7 +9,7 @@ use domain::values::{
     Due, Priority, Recurrence, Reminder, TagSet, TaskDescription, TaskId, TaskTitle, TimeZone,
     UserId,
 };
-use domain::{NewTask, TaskCommand, ValidationError};
+use domain::{NewTask, TaskCommand, ValidationError, Version};
 
 use crate::error::{ApiError, ApiResult};
 use crate::request::{actor, service};
@@ -20,7 +20,7 @@ use crate::request::{actor, service};
 #[derive(Debug, SimpleObject)]
 pub struct TaskVersion {
     pub task_id: ID,
-    pub version: i64,
+    pub version: Version,
 }
 
 /// How much a task matters.
@@ -74,7 +74,7 @@ pub struct UpdateTaskInput {
     /// A new description; `null` clears it, omit to keep it.
     pub description: MaybeUndefined<String>,
     /// Apply only if the task is still at this version, else `CONFLICT`.
-    pub expected_version: Option<i64>,
+    pub expected_version: Option<Version>,
 }
 
 #[derive(Default)]
@@ -144,7 +144,7 @@ impl TaskMutation {
         ctx: &Context<'_>,
         id: ID,
         #[graphql(default = false)] stop_repeating: bool,
-        expected_version: Option<i64>,
+        expected_version: Option<Version>,
     ) -> ApiResult<TaskVersion> {
         change(ctx, &id, expected_version, |actor| TaskCommand::Complete {
             actor,
@@ -158,7 +158,7 @@ impl TaskMutation {
         &self,
         ctx: &Context<'_>,
         id: ID,
-        expected_version: Option<i64>,
+        expected_version: Option<Version>,
     ) -> ApiResult<TaskVersion> {
         change(ctx, &id, expected_version, |actor| TaskCommand::Reopen {
             actor,
@@ -171,7 +171,7 @@ impl TaskMutation {
         &self,
         ctx: &Context<'_>,
         id: ID,
-        expected_version: Option<i64>,
+        expected_version: Option<Version>,
     ) -> ApiResult<TaskVersion> {
         change(ctx, &id, expected_version, |actor| TaskCommand::Delete {
             actor,
@@ -292,23 +292,20 @@ impl TaskMutation {
 async fn change(
     ctx: &Context<'_>,
     id: &ID,
-    expected_version: Option<i64>,
+    expected_version: Option<Version>,
     command: impl FnOnce(UserId) -> TaskCommand,
 ) -> ApiResult<TaskVersion> {
     let task_id = TaskId::parse(id.as_str())?;
-    let expected_version = expected_version
-        .map(|v| {
-            u64::try_from(v)
-                .map_err(|_| ApiError::invalid("expectedVersion", "must not be negative"))
-        })
-        .transpose()?;
+    if expected_version.is_some_and(|v| v < 0) {
+        return Err(ApiError::invalid("expectedVersion", "must not be negative"));
+    }
     run(ctx, task_id, expected_version, command).await
 }
 
 async fn run(
     ctx: &Context<'_>,
     task_id: TaskId,
-    expected_version: Option<u64>,
+    expected_version: Option<Version>,
     command: impl FnOnce(UserId) -> TaskCommand,
 ) -> ApiResult<TaskVersion> {
     let actor = actor(ctx)?;
@@ -322,7 +319,7 @@ async fn run(
         .await?;
     Ok(TaskVersion {
         task_id: ID(outcome.task_id.to_string()),
-        version: outcome.version as i64,
+        version: outcome.version,
     })
 }
 

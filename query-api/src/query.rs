@@ -5,6 +5,7 @@ use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, Enum, Object, SimpleObject, ID};
 use chrono::{DateTime, NaiveDate, Utc};
 use domain::values::{Priority, Reminder};
+use domain::Version;
 use projections::task_list;
 use projections::task_query::{self, ListQuery};
 use projections::TaskRow;
@@ -76,7 +77,7 @@ pub struct Task {
     pub recurrence: Option<String>,
     pub series: Option<SeriesInfo>,
     /// The version of the last event the read model has applied.
-    pub version: i64,
+    pub version: Version,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub completed_at: Option<DateTime<Utc>>,
@@ -141,7 +142,7 @@ impl TaskQuery {
         &self,
         ctx: &Context<'_>,
         id: ID,
-        min_version: Option<i64>,
+        min_version: Option<Version>,
     ) -> ApiResult<Option<Task>> {
         let actor = actor(ctx)?;
         let id = parse_uuid("id", &id)?;
@@ -170,7 +171,7 @@ impl TaskQuery {
         before: Option<String>,
         #[graphql(desc = "Wait (bounded) until the read model holds this task at this version.")]
         wait_for_task: Option<ID>,
-        wait_for_version: Option<i64>,
+        wait_for_version: Option<Version>,
     ) -> ApiResult<Connection<String, Task, TaskConnectionExtra>> {
         let actor = actor(ctx)?;
         let filter = filter.as_ref().map(to_filter).transpose()?;
@@ -340,7 +341,7 @@ pub struct ReadYourWrites {
 
 /// Waits, bounded, until the caller's task `id` reaches `version`. Another
 /// user's task is waited on exactly like a missing one: in answer and in time.
-async fn wait_for(ctx: &Context<'_>, id: Uuid, version: i64) -> ApiResult<bool> {
+async fn wait_for(ctx: &Context<'_>, id: Uuid, version: Version) -> ApiResult<bool> {
     let max_wait = ctx
         .data_opt::<ReadYourWrites>()
         .map_or(std::time::Duration::from_secs(2), |r| r.max_wait);

@@ -392,7 +392,7 @@ pub fn task_event_message(event: &StoredEvent) -> CloudEvent<TaskEventData> {
             task_data: event.event_data(),
             user_id: event.metadata_str("user_id").unwrap_or_default().to_owned(),
             timestamp: event.recorded_at,
-            sequence: u64::try_from(event.sequence).unwrap_or_default(),
+            sequence: event.sequence,
             global_position: event.position.global_position,
             schema_version: event.event_version.clone(),
         },

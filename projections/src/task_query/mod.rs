@@ -358,12 +358,12 @@ pub async fn wait_for_version(
     pool: &sqlx::PgPool,
     user_id: &str,
     task_id: Uuid,
-    version: i64,
+    version: domain::Version,
     timeout: std::time::Duration,
 ) -> Result<bool, sqlx::Error> {
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
-        let current: Option<i64> =
+        let current: Option<domain::Version> =
             sqlx::query_scalar("SELECT version FROM task_list WHERE id = $1 AND user_id = $2")
                 .bind(task_id)
                 .bind(user_id)
