@@ -181,6 +181,9 @@ impl Relay {
             tracing::warn!("publishing the whole log again from the beginning");
             *checkpoint = RelayCheckpoint::default();
             checkpoint::save(&mut *session, &self.settings.name, *checkpoint).await?;
+            // The count starts again with the republished log; the next check
+            // measures against it.
+            metrics::gauge!(crate::metric::RELAY_TOPIC_MISSING).set(0.0);
         }
         Ok(())
     }
