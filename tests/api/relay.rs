@@ -14,7 +14,7 @@ use serde_json::json;
 use taskledger::{Roles, Settings};
 use tokio::process::{Child, Command};
 
-use crate::helpers::{assert_no_errors, eventually, fresh_settings, TestApp};
+use crate::helpers::{assert_no_errors, eventually, fresh_settings, read_topic, TestApp};
 
 const WITHOUT_RELAY: Roles = Roles {
     api: true,
@@ -204,4 +204,39 @@ async fn one_relay_is_active_and_a_standby_takes_over() {
     let (id, _) = app.create_task(&alice, "after one relay died").await;
     app.task_at_version(&alice, &id, 1).await;
     second.kill().await.unwrap();
+}
+
+#[tokio::test]
+async fn republish_asks_the_running_relay_to_publish_the_log_again() {
+    let app = TestApp::spawn().await;
+    let alice = app.token("alice");
+    let (id, _) = app.create_task(&alice, "published twice").await;
+    app.task_at_version(&alice, &id, 1).await;
+    let published = eventually(Duration::from_secs(10), || async {
+        let checkpoint = event_store::relay::checkpoint::load(&app.pool, &app.settings.relay_name)
+            .await
+            .unwrap();
+        (checkpoint.published >= 1).then_some(checkpoint.published)
+    })
+    .await
+    .expect("the relay published the creation");
+
+    // The running relay takes the request and confirms it.
+    let before = event_store::relay::republish(&app.pool, &app.settings.relay_name)
+        .await
+        .unwrap();
+    assert_eq!(before, published);
+
+    // The topic now holds the creation twice, with the same CloudEvents id.
+    let messages = read_topic(
+        &app.kafka(),
+        &app.settings.task_events_topic,
+        Duration::from_secs(20),
+        |m| m.len() >= 2,
+    )
+    .await;
+    assert_eq!(messages.len(), 2);
+    assert_eq!(messages[0].json()["id"], messages[1].json()["id"]);
+    // And the read model is unchanged by the duplicate.
+    assert_eq!(app.task(&alice, &id).await["version"], 1);
 }
