@@ -5,6 +5,7 @@ mod auth;
 mod bad_input;
 mod broker;
 mod concurrency;
+mod fuzz;
 mod hardening;
 mod helpers;
 mod kafka;
