@@ -6,6 +6,7 @@ pub mod auth;
 pub mod connections;
 mod error;
 pub mod fairness;
+mod graphiql;
 pub mod limits;
 mod listing;
 mod mutation;

@@ -5,12 +5,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_graphql::http::GraphiQLSource;
 use async_graphql::{EmptySubscription, Schema, ServerError};
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use command_api::{Actor, CommandService};
@@ -25,6 +24,7 @@ use crate::auth::TokenVerifier;
 use crate::connections::{BoundedListener, ConnectionLimits};
 use crate::error::ErrorCode;
 use crate::fairness::{Fairness, Refusal};
+use crate::graphiql;
 use crate::limits::DocumentLimits;
 use crate::{ReadYourWrites, TaskMutation, TaskQuery};
 
@@ -78,7 +78,8 @@ pub struct ApiState {
 
 pub fn router(state: ApiState) -> Router {
     Router::new()
-        .route("/graphql", get(graphiql).post(graphql))
+        .route("/graphql", get(graphiql::page).post(graphql))
+        .route("/graphiql/{file}", get(graphiql::asset))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -98,10 +99,6 @@ pub async fn serve(
         .await?;
     tracing::info!("GraphQL API stopped: shutdown requested");
     Ok(())
-}
-
-async fn graphiql() -> Html<String> {
-    Html(GraphiQLSource::build().endpoint("/graphql").finish())
 }
 
 /// One GraphQL request, in a span that carries its correlation id (the

@@ -23,7 +23,7 @@ pub struct TestApp {
     pub address: String,
     pub pool: PgPool,
     pub settings: Settings,
-    client: reqwest::Client,
+    pub client: reqwest::Client,
     verifier: TokenVerifier,
     shutdown: CancellationToken,
 }

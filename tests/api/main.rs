@@ -4,6 +4,7 @@
 mod auth;
 mod bad_input;
 mod broker;
+mod browser;
 mod concurrency;
 mod fuzz;
 mod hardening;
