@@ -13,7 +13,7 @@ use command_api::CommandService;
 use domain::TaskServices;
 use event_store::kafka::dead_letter_topic;
 use event_store::relay::{Relay, RelaySettings};
-use projections::{ConsumerSettings, ProjectionConsumer, RecurrenceProcessor, TaskListProjection};
+use projections::{ProjectionConsumer, RecurrenceProcessor, TaskListProjection};
 use query_api::auth::TokenVerifier;
 use query_api::fairness::Fairness;
 use query_api::limits::DocumentLimits;
@@ -143,19 +143,14 @@ pub async fn start(
     }
 
     if roles.project {
-        let consumers = ConsumerSettings {
-            topic: settings.task_events_topic.clone(),
-            group_prefix: settings.consumer_group_prefix.clone(),
-        };
+        let consumers = settings.consumers();
         let task_list =
-            ProjectionConsumer::new(pool.clone(), &kafka, consumers.clone(), TaskListProjection)
-                .context("creating the task-list consumer")?;
+            ProjectionConsumer::new(pool.clone(), &kafka, consumers.clone(), TaskListProjection);
         let processor = RecurrenceProcessor::new(CommandService::new(
             event_store::task_store(pool.clone()),
             TaskServices::default(),
         ));
-        let recurrence = ProjectionConsumer::new(pool.clone(), &kafka, consumers, processor)
-            .context("creating the recurrence processor's consumer")?;
+        let recurrence = ProjectionConsumer::new(pool.clone(), &kafka, consumers, processor);
         let stop = shutdown.clone();
         tasks.spawn(async move { ("project", task_list.run(stop).await) });
         let stop = shutdown.clone();

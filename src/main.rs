@@ -60,7 +60,12 @@ async fn main() -> anyhow::Result<()> {
         Command::Republish => {
             telemetry::init_logging(settings.env);
             let pool = taskledger::setup(&settings).await?;
-            let published = event_store::relay::republish(&pool, &settings.relay_name).await?;
+            let published = event_store::relay::republish(
+                &pool,
+                &settings.relay_name,
+                &settings.task_events_topic,
+            )
+            .await?;
             tracing::info!(
                 relay = %settings.relay_name,
                 previously_published = published,

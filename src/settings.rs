@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::bail;
 use clap::{Args, ValueEnum};
 use event_store::kafka::KafkaSettings;
+use projections::ConsumerSettings;
 use query_api::auth::JwtSecret;
 use query_api::connections::ConnectionLimits;
 use query_api::fairness::FairnessSettings;
@@ -119,6 +120,34 @@ pub struct Settings {
         global = true
     )]
     pub relay_republish_lost: bool,
+    /// The most messages a projection applies in one transaction.
+    #[arg(
+        long,
+        env = "TASKLEDGER_PROJECTION_BATCH_MAX",
+        default_value_t = 1000,
+        value_parser = clap::value_parser!(u32).range(1..=100_000),
+        global = true
+    )]
+    pub projection_batch_max: u32,
+    /// How long a projection's batch waits to fill after its first message,
+    /// in milliseconds.
+    #[arg(
+        long,
+        env = "TASKLEDGER_PROJECTION_BATCH_WINDOW_MS",
+        default_value_t = 5,
+        global = true
+    )]
+    pub projection_batch_window_ms: u64,
+    /// How long a projection may apply nothing while its partitions hold
+    /// messages before it replaces its consumer, in seconds.
+    #[arg(
+        long,
+        env = "TASKLEDGER_PROJECTION_STALL_SECS",
+        default_value_t = 30,
+        value_parser = clap::value_parser!(u64).range(1..),
+        global = true
+    )]
+    pub projection_stall_secs: u64,
     /// Longest a client query may run, in milliseconds.
     #[arg(
         long,
@@ -201,6 +230,9 @@ impl Settings {
             relay_name: "task-events".into(),
             relay_topic_check_secs: 60,
             relay_republish_lost: true,
+            projection_batch_max: 1000,
+            projection_batch_window_ms: 5,
+            projection_stall_secs: 30,
             http_addr: "127.0.0.1:8080".into(),
             read_statement_timeout_ms: 5000,
             read_your_writes_wait_ms: 2000,
@@ -232,6 +264,17 @@ impl Settings {
             (None, Environment::Production) => {
                 bail!("TASKLEDGER_JWT_SECRET is required outside local mode (TASKLEDGER_ENV=local)")
             }
+        }
+    }
+
+    /// How each projection consumes `task-events`.
+    pub fn consumers(&self) -> ConsumerSettings {
+        ConsumerSettings {
+            group_prefix: self.consumer_group_prefix.clone(),
+            batch_max: self.projection_batch_max as usize,
+            batch_window: Duration::from_millis(self.projection_batch_window_ms),
+            stall_timeout: Duration::from_secs(self.projection_stall_secs),
+            ..ConsumerSettings::new(self.task_events_topic.clone())
         }
     }
 

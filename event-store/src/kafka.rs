@@ -97,3 +97,43 @@ impl KafkaSettings {
 pub fn dead_letter_topic(topic: &str) -> String {
     format!("{topic}.dlq")
 }
+
+/// A Kafka client that is destroyed on a thread of its own when dropped.
+/// Destroying a client waits for its broker threads, and for a consumer to
+/// leave the broker; a broker that is down or restarting may keep that waiting
+/// for many seconds, which must not block an async runtime's thread (a role
+/// that restarts after a broker failure, or a runtime that shuts down).
+pub struct DropOffThread<T: Send + Sync + 'static>(Option<std::sync::Arc<T>>);
+
+impl<T: Send + Sync + 'static> DropOffThread<T> {
+    pub fn new(client: T) -> Self {
+        Self(Some(std::sync::Arc::new(client)))
+    }
+
+    /// A shared handle, for blocking calls on another thread; the client is
+    /// destroyed when the last handle goes.
+    pub fn handle(&self) -> std::sync::Arc<T> {
+        self.0.clone().expect("present until dropped")
+    }
+}
+
+impl<T: Send + Sync + 'static> std::ops::Deref for DropOffThread<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        self.0.as_ref().expect("present until dropped")
+    }
+}
+
+impl<T: Send + Sync + 'static> Drop for DropOffThread<T> {
+    fn drop(&mut self) {
+        if let Some(client) = self.0.take() {
+            let spawned = std::thread::Builder::new()
+                .name("kafka-client-drop".into())
+                .spawn(move || drop(client));
+            if let Err(error) = spawned {
+                tracing::warn!(%error, "could not destroy a Kafka client off-thread");
+            }
+        }
+    }
+}

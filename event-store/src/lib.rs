@@ -5,6 +5,7 @@ pub mod global_log;
 pub mod kafka;
 pub mod metric;
 pub mod relay;
+pub mod single_active;
 
 use std::time::Duration;
 

@@ -17,6 +17,20 @@ pub const LISTING_QUERIES: &str = "taskledger_listing_queries_total";
 pub const PROJECTION_MESSAGES: &str = "taskledger_projection_messages_total";
 /// Events a projection applied on the way to a later one (a healed gap).
 pub const PROJECTION_GAPS_HEALED: &str = "taskledger_projection_gaps_healed_total";
+/// Messages per transaction of a projection, by `projection`.
+pub const PROJECTION_BATCH_SIZE: &str = "taskledger_projection_batch_messages";
+pub const PROJECTION_BATCH_SECONDS: &str = "taskledger_projection_batch_seconds";
+/// Messages on each `partition` not yet applied by `projection`.
+pub const PROJECTION_LAG_MESSAGES: &str = "taskledger_projection_lag_messages";
+/// Age of the newest event a projection applied when it applied it (0 when
+/// caught up), by `projection`.
+pub const PROJECTION_LAG_SECONDS: &str = "taskledger_projection_lag_seconds";
+/// Times a projection started again from its offsets in Postgres.
+pub const PROJECTION_RESTARTS: &str = "taskledger_projection_restarts_total";
+/// Times a projection applied nothing while its partitions held messages.
+pub const PROJECTION_STALLS: &str = "taskledger_projection_stalls_total";
+/// Whether the broker answered the role's last question (1) or not (0), by `role`.
+pub const BROKER_REACHABLE: &str = "taskledger_broker_reachable";
 pub const RELAY_PUBLISHED: &str = "taskledger_relay_published_total";
 pub const RELAY_FAILURES: &str = "taskledger_relay_failures_total";
 pub const RELAY_GLOBAL_POSITION: &str = "taskledger_relay_global_position";
@@ -52,6 +66,36 @@ pub fn describe() {
     describe_counter!(
         PROJECTION_GAPS_HEALED,
         "Events a projection applied from the store on the way to a later one."
+    );
+    describe_histogram!(
+        PROJECTION_BATCH_SIZE,
+        "Messages a projection applied in one transaction."
+    );
+    describe_histogram!(
+        PROJECTION_BATCH_SECONDS,
+        Unit::Seconds,
+        "Time to apply one batch and commit it with its offsets."
+    );
+    describe_gauge!(
+        PROJECTION_LAG_MESSAGES,
+        "Messages on each partition that the projection has not applied yet."
+    );
+    describe_gauge!(
+        PROJECTION_LAG_SECONDS,
+        Unit::Seconds,
+        "Time from an event's commit to its projection, for the newest event applied (0 when caught up)."
+    );
+    describe_counter!(
+        PROJECTION_RESTARTS,
+        "Times a projection failed and started again from its offsets in Postgres."
+    );
+    describe_counter!(
+        PROJECTION_STALLS,
+        "Times a projection applied nothing for the stall timeout while its partitions held messages."
+    );
+    describe_gauge!(
+        BROKER_REACHABLE,
+        "1 when the broker answered the role's last question, 0 when it did not."
     );
     describe_counter!(
         RELAY_PUBLISHED,

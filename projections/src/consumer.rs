@@ -1,24 +1,41 @@
-//! The consumer runtime every projection runs on. Delivery from Kafka is at
-//! least once; effectively-once comes from each projection applying an event
-//! only at its task's next sequence (or, for side effects, from deterministic
-//! ids), and from storing each partition's next offset in Postgres in the same
-//! transaction as the read-model change.
-//! A message that cannot be processed goes to `<topic>.dlq` with the reason.
+//! The consumer runtime every projection runs on.
+//!
+//! Where a projection stands is the offsets it stores in Postgres, in the same
+//! transaction as its read-model changes, and nothing else (docs/adr/0002):
+//! one process at a time runs a projection (a session advisory lock, as the
+//! relay), assigns itself every partition of the topic and seeks each to the
+//! stored offset, so a crash, a rebalance or a broker that forgot its
+//! committed offsets can neither skip nor repeat work. Offsets are also
+//! committed to the broker, only so that Kafka tools can show the lag.
+//!
+//! Messages are applied in batches: whatever a poll returns, up to a bound in
+//! count and time, in one transaction with the offsets of every partition it
+//! touched. A message the projection cannot apply is isolated by applying the
+//! batch again one message at a time, and goes to `<topic>.dlq` with the
+//! reason; the rest of the batch is applied.
+//!
+//! Anything that goes wrong beyond one message (the database, the session,
+//! the broker, a consumer that stops making progress while its partitions
+//! hold messages) ends the activation: the runtime starts again from the
+//! offsets in Postgres with a new consumer.
 
+use std::collections::HashMap;
 use std::future::Future;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use domain::envelope::{CloudEvent, TaskEventData};
-use event_store::kafka::{dead_letter_topic, KafkaSettings};
+use event_store::kafka::{dead_letter_topic, DropOffThread, KafkaSettings};
+use event_store::single_active;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{BorrowedMessage, Header, Headers, OwnedHeaders};
+use rdkafka::message::{Header, Headers, OwnedHeaders, OwnedMessage};
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::Message;
+use rdkafka::{Message, Offset, TopicPartitionList};
 use sha2::Digest;
-use sqlx::{PgConnection, PgPool};
+use sqlx::{Connection, PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
+
+use event_store::metric;
 
 /// The task event as projections receive it.
 pub type TaskEventMessage = CloudEvent<TaskEventData>;
@@ -29,7 +46,7 @@ pub enum Outcome {
     Applied,
     /// The read model already reflects this event (a redelivery).
     Duplicate,
-    /// An unprocessable message this projection already dead-lettered.
+    /// Behind this projection's stored offset: already handled.
     AlreadyConsumed,
     /// Nothing for this projection to do with this event.
     Ignored,
@@ -61,9 +78,25 @@ pub enum ProjectionError {
     Transient(String),
 }
 
+impl ProjectionError {
+    /// Whether applying the same message again can only fail the same way:
+    /// refused as invalid, or refused by the database for its data (SQLSTATE
+    /// classes 22, data exception, and 23, integrity constraint violation).
+    fn is_permanent(&self) -> bool {
+        match self {
+            Self::Invalid(_) => true,
+            Self::Database(error) => error
+                .as_database_error()
+                .and_then(|e| e.code())
+                .is_some_and(|code| code.starts_with("22") || code.starts_with("23")),
+            Self::Transient(_) => false,
+        }
+    }
+}
+
 /// A read model fed by `task-events`.
 pub trait Projection: Send + Sync + 'static {
-    /// Names the consumer group and this projection's offset rows.
+    /// Names the lock, the consumer group and this projection's offset rows.
     fn name(&self) -> &'static str;
 
     /// Applies one event inside the transaction that will also record its offset.
@@ -72,22 +105,76 @@ pub trait Projection: Send + Sync + 'static {
         tx: &mut PgConnection,
         event: &TaskEventMessage,
     ) -> impl Future<Output = Result<Outcome, ProjectionError>> + Send;
+
+    /// Applies a batch in order, one outcome per event. A projection that can
+    /// do a batch in fewer statements overrides this. If any event fails, the
+    /// runtime undoes the whole call and applies the events one at a time.
+    fn apply_batch(
+        &self,
+        tx: &mut PgConnection,
+        events: &[TaskEventMessage],
+    ) -> impl Future<Output = Result<Vec<Outcome>, ProjectionError>> + Send {
+        async move {
+            let mut outcomes = Vec::with_capacity(events.len());
+            for event in events {
+                outcomes.push(self.apply(tx, event).await?);
+            }
+            Ok(outcomes)
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
 pub struct ConsumerSettings {
     pub topic: String,
-    /// Each projection consumes in its own group, `<prefix>-<projection name>`;
-    /// the prefix defaults to `taskledger`.
+    /// The broker-side group, `<prefix>-<projection name>`, that offsets are
+    /// committed under for monitoring; the prefix defaults to `taskledger`.
     pub group_prefix: Option<String>,
+    /// The most messages applied in one transaction.
+    pub batch_max: usize,
+    /// How long a batch waits to fill after its first message.
+    pub batch_window: Duration,
+    /// A consumer that applies nothing for this long while its partitions
+    /// hold messages is replaced.
+    pub stall_timeout: Duration,
+    /// How often lag, the topic's partitions and its generation are checked.
+    pub check_interval: Duration,
+}
+
+impl ConsumerSettings {
+    pub fn new(topic: impl Into<String>) -> Self {
+        Self {
+            topic: topic.into(),
+            group_prefix: None,
+            batch_max: 1_000,
+            batch_window: Duration::from_millis(5),
+            stall_timeout: Duration::from_secs(30),
+            check_interval: Duration::from_secs(2),
+        }
+    }
 }
 
 pub struct ProjectionConsumer<P> {
     pool: PgPool,
-    consumer: ClosedOffThread,
-    dead_letters: FutureProducer,
-    topic: String,
+    kafka: KafkaSettings,
+    group: String,
+    settings: ConsumerSettings,
     projection: P,
+}
+
+/// One activation's clients: a new consumer and dead-letter producer each
+/// time, since a broker that restarted may have forgotten the old ones.
+struct Clients {
+    consumer: DropOffThread<StreamConsumer>,
+    dead_letters: DropOffThread<FutureProducer>,
+}
+
+/// What the runtime knows of each assigned partition.
+#[derive(Debug, Default)]
+struct Partitions {
+    /// The next offset to apply, per partition, as stored with the read model.
+    next: HashMap<i32, i64>,
+    last_progress: Option<Instant>,
 }
 
 impl<P: Projection> ProjectionConsumer<P> {
@@ -96,36 +183,37 @@ impl<P: Projection> ProjectionConsumer<P> {
         kafka: &KafkaSettings,
         settings: ConsumerSettings,
         projection: P,
-    ) -> Result<Self, KafkaError> {
+    ) -> Self {
         let prefix = settings.group_prefix.as_deref().unwrap_or("taskledger");
         let group = format!("{prefix}-{}", projection.name());
-        Ok(Self {
+        Self {
             pool,
-            consumer: ClosedOffThread(Some(kafka.consumer(&group)?)),
-            dead_letters: kafka.producer()?,
-            topic: settings.topic,
+            kafka: kafka.clone(),
+            group,
+            settings,
             projection,
-        })
+        }
     }
 
-    /// Consumes until `shutdown` is cancelled. A message is finished (committed
-    /// or dead-lettered) before the next one starts.
+    /// Consumes until `shutdown` is cancelled, starting again from the offsets
+    /// in Postgres after any failure.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let name = self.projection.name();
-        self.consumer
-            .subscribe(&[&self.topic])
-            .with_context(|| format!("subscribing to {}", self.topic))?;
-        tracing::info!(projection = name, topic = %self.topic, "projection consuming");
         loop {
-            let message = tokio::select! {
-                () = shutdown.cancelled() => break,
-                message = self.consumer.recv() => message,
-            };
-            match message {
-                Ok(message) => self.handle_until_done(&message, &shutdown).await,
+            match self.run_while_active(&shutdown).await {
+                Ok(()) => break,
                 Err(error) => {
-                    tracing::warn!(projection = name, error = %error, "consumer error");
-                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    metrics::counter!(metric::PROJECTION_RESTARTS, "projection" => name)
+                        .increment(1);
+                    tracing::error!(
+                        projection = name,
+                        error = ?error,
+                        "projection failed; starting again from its offsets in Postgres in 1s"
+                    );
+                    tokio::select! {
+                        () = shutdown.cancelled() => break,
+                        () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    }
                 }
             }
         }
@@ -133,127 +221,480 @@ impl<P: Projection> ProjectionConsumer<P> {
         Ok(())
     }
 
-    /// Retries transient failures with backoff; only shutdown interrupts.
-    async fn handle_until_done(&self, message: &BorrowedMessage<'_>, shutdown: &CancellationToken) {
-        let mut delay = Duration::from_millis(100);
+    async fn run_while_active(&self, shutdown: &CancellationToken) -> anyhow::Result<()> {
+        let name = self.projection.name();
+        let topic = self.settings.topic.as_str();
+        // Every batch runs on the session that holds the lock: if it dies, the
+        // lock and this projector's work end together.
+        let mut session = self.pool.acquire().await?.detach();
+        let key = format!("taskledger-projection:{name}");
+        if !single_active::wait_for_lock(&mut session, &key, name, shutdown).await? {
+            return Ok(());
+        }
+        let clients = Clients {
+            consumer: DropOffThread::new(self.kafka.consumer(&self.group)?),
+            dead_letters: DropOffThread::new(self.kafka.producer()?),
+        };
+        let generation = single_active::topic_generation(&mut session, topic).await?;
+        let Some(watermarks) = self.wait_for_topic(&clients.consumer, shutdown).await? else {
+            return Ok(());
+        };
+        let count = watermarks.len() as i32;
+        let mut partitions = Partitions {
+            next: self.stored_offsets(&mut session, generation).await?,
+            last_progress: None,
+        };
+        for (partition, &(low, high)) in (0..).zip(&watermarks) {
+            if partitions
+                .next
+                .get(&partition)
+                .is_some_and(|&next| next > high)
+            {
+                // The partition ends before where this projection stood: the
+                // topic is not the one the offsets were taken on (a broker that
+                // lost it). Its messages are read again; the read model already
+                // holds what it has seen, and recognises it by sequence.
+                tracing::warn!(
+                    projection = name,
+                    partition,
+                    stored = partitions.next[&partition],
+                    end = high,
+                    "the partition ends before the stored offset: the topic was replaced; \
+                     reading it again from the beginning"
+                );
+                self.reset_offset(&mut session, generation, partition, low)
+                    .await?;
+                partitions.next.insert(partition, low);
+            }
+        }
+        let mut assignment = TopicPartitionList::new();
+        for partition in 0..count {
+            let offset = partitions
+                .next
+                .get(&partition)
+                .map_or(Offset::Beginning, |&next| Offset::Offset(next));
+            assignment.add_partition_offset(topic, partition, offset)?;
+        }
+        clients.consumer.assign(&assignment)?;
+        tracing::info!(
+            projection = name,
+            topic,
+            partitions = count,
+            generation,
+            resumed_from = ?partitions.next,
+            "projection consuming from its offsets in Postgres"
+        );
+
+        let mut check = tokio::time::interval(self.settings.check_interval);
+        check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            match self.handle(message).await {
-                Ok(outcome) => {
-                    metrics::counter!(
-                        event_store::metric::PROJECTION_MESSAGES,
-                        "projection" => self.projection.name(),
-                        "outcome" => outcome.as_str()
-                    )
-                    .increment(1);
-                    // Postgres holds the truth; this only saves re-reading after a restart.
-                    if let Err(error) = self.consumer.commit_message(message, CommitMode::Async) {
-                        tracing::debug!(error = %error, "could not commit the offset to Kafka");
-                    }
-                    return;
+            tokio::select! {
+                () = shutdown.cancelled() => return Ok(()),
+                _ = check.tick() => {
+                    self.check(&clients, &mut session, generation, count, &mut partitions).await?;
                 }
-                Err(error) => {
-                    tracing::error!(
-                        projection = self.projection.name(),
-                        partition = message.partition(),
-                        offset = message.offset(),
-                        error = ?error,
-                        "could not process message; retrying"
-                    );
-                    tokio::select! {
-                        () = shutdown.cancelled() => return,
-                        () = tokio::time::sleep(delay) => {}
+                first = clients.consumer.recv() => {
+                    let first = match first {
+                        Ok(message) => message.detach(),
+                        Err(error) => {
+                            tracing::warn!(projection = name, error = %error, "consumer error");
+                            continue;
+                        }
+                    };
+                    let batch = self.fill_batch(&clients.consumer, first).await;
+                    if !self
+                        .apply_until_done(&clients, &mut session, &batch, generation, shutdown)
+                        .await?
+                    {
+                        return Ok(());
                     }
-                    delay = (delay * 2).min(Duration::from_secs(5));
+                    for message in &batch {
+                        let next = partitions.next.entry(message.partition()).or_default();
+                        *next = (*next).max(message.offset() + 1);
+                    }
+                    partitions.last_progress = Some(Instant::now());
+                    commit_for_monitoring(&clients.consumer, topic, &batch);
                 }
             }
         }
     }
 
-    #[tracing::instrument(skip_all, fields(projection = self.projection.name(), topic = %self.topic, partition = message.partition(), offset = message.offset(), task_id = tracing::field::Empty))]
-    async fn handle(&self, message: &BorrowedMessage<'_>) -> anyhow::Result<Outcome> {
-        let (partition, offset) = (message.partition(), message.offset());
-        let mut tx = self.pool.begin().await?;
-        // Duplicates are recognised by each task's sequence, not by offset: a
-        // recreated topic starts its offsets again, and skipping by offset
-        // would then drop new messages. The stored offset only keeps a message
-        // from being dead-lettered twice.
-        let seen = self.already_consumed(&mut tx, partition, offset).await?;
-
-        let outcome = match decode(message) {
-            Err(_) if seen => Outcome::AlreadyConsumed,
-            Err(reason) => {
-                self.dead_letter(message, &reason).await?;
-                Outcome::DeadLettered
-            }
-            Ok(event) => {
-                let task_id = event.data.task_id.as_str();
-                tracing::Span::current().record("task_id", task_id);
-                match self.projection.apply(&mut tx, &event).await {
-                    Ok(outcome) => outcome,
-                    Err(ProjectionError::Database(error)) if !is_data_error(&error) => {
-                        return Err(error.into())
-                    }
-                    Err(ProjectionError::Transient(reason)) => anyhow::bail!(reason),
-                    Err(ProjectionError::Database(error)) => {
-                        // The data itself is refused: retrying cannot help.
-                        tx.rollback().await?;
-                        tx = self.pool.begin().await?;
-                        if self.already_consumed(&mut tx, partition, offset).await? {
-                            return Ok(Outcome::AlreadyConsumed);
-                        }
-                        self.dead_letter(message, &format!("the read model refused it: {error}"))
-                            .await?;
-                        Outcome::DeadLettered
-                    }
-                    Err(ProjectionError::Invalid(reason)) => {
-                        // Undo whatever part was written; keep only the offset.
-                        tx.rollback().await?;
-                        tx = self.pool.begin().await?;
-                        if self.already_consumed(&mut tx, partition, offset).await? {
-                            return Ok(Outcome::AlreadyConsumed);
-                        }
-                        self.dead_letter(message, &reason).await?;
-                        Outcome::DeadLettered
-                    }
+    /// The topic's partitions' watermarks, once the broker knows the topic
+    /// (the relay creates it); `None` if shut down first.
+    async fn wait_for_topic(
+        &self,
+        consumer: &DropOffThread<StreamConsumer>,
+        shutdown: &CancellationToken,
+    ) -> anyhow::Result<Option<Vec<(i64, i64)>>> {
+        let mut announced = false;
+        loop {
+            match topic_watermarks(consumer, &self.settings.topic).await {
+                Ok(Some(watermarks)) => return Ok(Some(watermarks)),
+                Ok(None) => {}
+                Err(error) => {
+                    tracing::debug!(error = ?error, "could not read the topic's metadata")
                 }
             }
-        };
-
-        sqlx::query(
-            "INSERT INTO projection_offsets (projection, topic, partition, next_offset)
-             VALUES ($1, $2, $3, $4)
-             ON CONFLICT (projection, topic, partition) DO UPDATE
-                SET next_offset = GREATEST(projection_offsets.next_offset, EXCLUDED.next_offset),
-                    updated_at = now()",
-        )
-        .bind(self.projection.name())
-        .bind(&self.topic)
-        .bind(partition)
-        .bind(offset + 1)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(outcome)
+            if !announced {
+                tracing::warn!(
+                    projection = self.projection.name(),
+                    topic = %self.settings.topic,
+                    "waiting for the broker and the topic"
+                );
+                announced = true;
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => return Ok(None),
+                () = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+        }
     }
 
-    /// Locks this partition's offset row and says whether `offset` is behind it.
-    async fn already_consumed(
+    /// The next offset of each partition stored with the read model; offsets of
+    /// an older generation of the topic are void.
+    async fn stored_offsets(
         &self,
-        tx: &mut PgConnection,
+        session: &mut PgConnection,
+        generation: i64,
+    ) -> Result<HashMap<i32, i64>, sqlx::Error> {
+        let rows: Vec<(i32, i64)> = sqlx::query_as(
+            "SELECT partition, next_offset FROM projection_offsets
+              WHERE projection = $1 AND topic = $2 AND generation = $3",
+        )
+        .bind(self.projection.name())
+        .bind(&self.settings.topic)
+        .bind(generation)
+        .fetch_all(&mut *session)
+        .await?;
+        Ok(rows.into_iter().collect())
+    }
+
+    /// Stores `next` as where the projection stands in `partition`.
+    async fn reset_offset(
+        &self,
+        session: &mut PgConnection,
+        generation: i64,
         partition: i32,
-        offset: i64,
-    ) -> Result<bool, sqlx::Error> {
-        let next: Option<i64> = sqlx::query_scalar(
-            "SELECT next_offset FROM projection_offsets
-              WHERE projection = $1 AND topic = $2 AND partition = $3
+        next: i64,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "UPDATE projection_offsets SET next_offset = $5, updated_at = now()
+              WHERE projection = $1 AND topic = $2 AND partition = $3 AND generation = $4",
+        )
+        .bind(self.projection.name())
+        .bind(&self.settings.topic)
+        .bind(partition)
+        .bind(generation)
+        .bind(next)
+        .execute(&mut *session)
+        .await?;
+        Ok(())
+    }
+
+    /// Takes what else is ready, up to the batch's bounds in count and time.
+    async fn fill_batch(
+        &self,
+        consumer: &DropOffThread<StreamConsumer>,
+        first: OwnedMessage,
+    ) -> Vec<OwnedMessage> {
+        let mut batch = vec![first];
+        let deadline = tokio::time::Instant::now() + self.settings.batch_window;
+        while batch.len() < self.settings.batch_max {
+            match tokio::time::timeout_at(deadline, consumer.recv()).await {
+                Ok(Ok(message)) => batch.push(message.detach()),
+                Ok(Err(error)) => {
+                    tracing::warn!(error = %error, "consumer error");
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        batch
+    }
+
+    /// Lag, the partitions, the topic's generation and progress: anything
+    /// that calls for a new start ends the activation with an error.
+    async fn check(
+        &self,
+        clients: &Clients,
+        session: &mut PgConnection,
+        generation: i64,
+        count: i32,
+        partitions: &mut Partitions,
+    ) -> anyhow::Result<()> {
+        let name = self.projection.name();
+        let now_generation = single_active::topic_generation(session, &self.settings.topic).await?;
+        if now_generation != generation {
+            anyhow::bail!(
+                "the topic was published again from the beginning (generation {generation} → \
+                 {now_generation}); reading it again from the start"
+            );
+        }
+        let watermarks = match topic_watermarks(&clients.consumer, &self.settings.topic).await {
+            Ok(Some(watermarks)) => watermarks,
+            Ok(None) => {
+                metrics::gauge!(metric::BROKER_REACHABLE, "role" => name).set(1.0);
+                tracing::warn!(
+                    projection = name,
+                    "the broker does not know the topic (yet)"
+                );
+                return Ok(());
+            }
+            Err(error) => {
+                metrics::gauge!(metric::BROKER_REACHABLE, "role" => name).set(0.0);
+                tracing::debug!(error = ?error, "could not read the topic's watermarks");
+                return Ok(());
+            }
+        };
+        metrics::gauge!(metric::BROKER_REACHABLE, "role" => name).set(1.0);
+        if watermarks.len() as i32 != count {
+            anyhow::bail!(
+                "the topic has {} partitions now, not {count}; assigning them again",
+                watermarks.len()
+            );
+        }
+        let mut behind = 0;
+        for (partition, (low, high)) in watermarks.iter().enumerate() {
+            let next = partitions
+                .next
+                .get(&(partition as i32))
+                .copied()
+                .unwrap_or(*low);
+            let lag = (high - next).max(0);
+            behind += lag;
+            metrics::gauge!(
+                metric::PROJECTION_LAG_MESSAGES,
+                "projection" => name,
+                "partition" => partition.to_string()
+            )
+            .set(lag as f64);
+        }
+        if behind == 0 {
+            metrics::gauge!(metric::PROJECTION_LAG_SECONDS, "projection" => name).set(0.0);
+            partitions.last_progress = Some(Instant::now());
+            return Ok(());
+        }
+        let since = partitions
+            .last_progress
+            .get_or_insert_with(Instant::now)
+            .elapsed();
+        if since > self.settings.stall_timeout {
+            metrics::counter!(metric::PROJECTION_STALLS, "projection" => name).increment(1);
+            anyhow::bail!(
+                "no progress for {since:?} while the partitions hold {behind} messages not \
+                 applied; replacing the consumer"
+            );
+        }
+        Ok(())
+    }
+
+    /// Applies the batch, retrying transient failures a few times in place
+    /// before giving up on this activation; `false` if shut down first.
+    async fn apply_until_done(
+        &self,
+        clients: &Clients,
+        session: &mut PgConnection,
+        batch: &[OwnedMessage],
+        generation: i64,
+        shutdown: &CancellationToken,
+    ) -> anyhow::Result<bool> {
+        let name = self.projection.name();
+        let mut delay = Duration::from_millis(100);
+        let mut attempt = 1;
+        loop {
+            let started = Instant::now();
+            match self.apply_batch(clients, session, batch, generation).await {
+                Ok(outcomes) => {
+                    metrics::histogram!(metric::PROJECTION_BATCH_SIZE, "projection" => name)
+                        .record(batch.len() as f64);
+                    metrics::histogram!(metric::PROJECTION_BATCH_SECONDS, "projection" => name)
+                        .record(started.elapsed().as_secs_f64());
+                    for outcome in outcomes {
+                        metrics::counter!(
+                            metric::PROJECTION_MESSAGES,
+                            "projection" => name,
+                            "outcome" => outcome.as_str()
+                        )
+                        .increment(1);
+                    }
+                    if let Some(time) = batch.iter().filter_map(|m| m.timestamp().to_millis()).max()
+                    {
+                        let lag = chrono::Utc::now().timestamp_millis() - time;
+                        metrics::gauge!(metric::PROJECTION_LAG_SECONDS, "projection" => name)
+                            .set(lag.max(0) as f64 / 1000.0);
+                    }
+                    return Ok(true);
+                }
+                Err(BatchError::Fatal(error)) => return Err(error),
+                Err(BatchError::Transient(error)) if attempt < 5 => {
+                    tracing::warn!(
+                        projection = name,
+                        attempt,
+                        messages = batch.len(),
+                        error = ?error,
+                        "could not apply the batch; retrying"
+                    );
+                    tokio::select! {
+                        () = shutdown.cancelled() => return Ok(false),
+                        () = tokio::time::sleep(delay) => {}
+                    }
+                    delay *= 2;
+                    attempt += 1;
+                }
+                Err(BatchError::Transient(error)) => return Err(error),
+            }
+        }
+    }
+
+    /// One transaction: the batch's events applied, messages that cannot be
+    /// applied dead-lettered, and the next offset of every partition touched.
+    #[tracing::instrument(skip_all, fields(projection = self.projection.name(), messages = batch.len()))]
+    async fn apply_batch(
+        &self,
+        clients: &Clients,
+        session: &mut PgConnection,
+        batch: &[OwnedMessage],
+        generation: i64,
+    ) -> Result<Vec<Outcome>, BatchError> {
+        let mut tx = session.begin().await.map_err(fatal)?;
+        // The read model can be derived again from the event store and the
+        // offsets commit with it, so this commit need not wait for the WAL to
+        // reach the disk (docs/adr/0005).
+        sqlx::query("SET LOCAL synchronous_commit = off")
+            .execute(&mut *tx)
+            .await
+            .map_err(fatal)?;
+        let stored: HashMap<i32, i64> = sqlx::query_as::<_, (i32, i64)>(
+            "SELECT partition, next_offset FROM projection_offsets
+              WHERE projection = $1 AND topic = $2 AND generation = $3
               FOR UPDATE",
         )
         .bind(self.projection.name())
-        .bind(&self.topic)
-        .bind(partition)
-        .fetch_optional(&mut *tx)
-        .await?;
-        Ok(next.is_some_and(|next| offset < next))
+        .bind(&self.settings.topic)
+        .bind(generation)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(fatal)?
+        .into_iter()
+        .collect();
+
+        let mut outcomes = vec![Outcome::AlreadyConsumed; batch.len()];
+        let mut events = Vec::with_capacity(batch.len());
+        let mut event_slots = Vec::with_capacity(batch.len());
+        let mut undecodable = Vec::new();
+        for (slot, message) in batch.iter().enumerate() {
+            if stored
+                .get(&message.partition())
+                .is_some_and(|&next| message.offset() < next)
+            {
+                continue;
+            }
+            match decode(message) {
+                Ok(event) => {
+                    events.push(event);
+                    event_slots.push(slot);
+                }
+                Err(reason) => undecodable.push((slot, reason)),
+            }
+        }
+
+        sqlx::query("SAVEPOINT batch")
+            .execute(&mut *tx)
+            .await
+            .map_err(fatal)?;
+        match self.projection.apply_batch(&mut tx, &events).await {
+            Ok(applied) => {
+                for (slot, outcome) in event_slots.iter().zip(applied) {
+                    outcomes[*slot] = outcome;
+                }
+            }
+            Err(error) if error.is_permanent() => {
+                // Find the culprit: the same events one at a time, each in a
+                // savepoint of its own.
+                sqlx::query("ROLLBACK TO SAVEPOINT batch")
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(fatal)?;
+                for (event, &slot) in events.iter().zip(&event_slots) {
+                    outcomes[slot] = self
+                        .apply_one(clients, &mut tx, event, &batch[slot])
+                        .await?;
+                }
+            }
+            Err(error) => return Err(BatchError::Transient(error.into())),
+        }
+        for (slot, reason) in undecodable {
+            self.dead_letter(clients, &batch[slot], &reason)
+                .await
+                .map_err(BatchError::Transient)?;
+            outcomes[slot] = Outcome::DeadLettered;
+        }
+
+        let mut next: HashMap<i32, i64> = HashMap::new();
+        for message in batch {
+            let entry = next.entry(message.partition()).or_default();
+            *entry = (*entry).max(message.offset() + 1);
+        }
+        let (partitions, offsets): (Vec<i32>, Vec<i64>) = next.into_iter().unzip();
+        sqlx::query(
+            "INSERT INTO projection_offsets (projection, topic, partition, next_offset, generation)
+             SELECT $1, $2, p, o, $5 FROM unnest($3::int[], $4::bigint[]) AS t(p, o)
+             ON CONFLICT (projection, topic, partition) DO UPDATE
+                SET next_offset = CASE WHEN projection_offsets.generation = EXCLUDED.generation
+                                       THEN GREATEST(projection_offsets.next_offset, EXCLUDED.next_offset)
+                                       ELSE EXCLUDED.next_offset END,
+                    generation = EXCLUDED.generation,
+                    updated_at = now()",
+        )
+        .bind(self.projection.name())
+        .bind(&self.settings.topic)
+        .bind(&partitions)
+        .bind(&offsets)
+        .bind(generation)
+        .execute(&mut *tx)
+        .await
+        .map_err(fatal)?;
+        tx.commit().await.map_err(fatal)?;
+        Ok(outcomes)
+    }
+
+    /// Applies one event in a savepoint; an event that can never be applied
+    /// is undone and dead-lettered.
+    async fn apply_one(
+        &self,
+        clients: &Clients,
+        tx: &mut PgConnection,
+        event: &TaskEventMessage,
+        message: &OwnedMessage,
+    ) -> Result<Outcome, BatchError> {
+        sqlx::query("SAVEPOINT one")
+            .execute(&mut *tx)
+            .await
+            .map_err(fatal)?;
+        match self.projection.apply(tx, event).await {
+            Ok(outcome) => {
+                sqlx::query("RELEASE SAVEPOINT one")
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(fatal)?;
+                Ok(outcome)
+            }
+            Err(error) if error.is_permanent() => {
+                sqlx::query("ROLLBACK TO SAVEPOINT one")
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(fatal)?;
+                let reason = match error {
+                    ProjectionError::Invalid(reason) => reason,
+                    other => format!("the read model refused it: {other}"),
+                };
+                self.dead_letter(clients, message, &reason)
+                    .await
+                    .map_err(BatchError::Transient)?;
+                Ok(Outcome::DeadLettered)
+            }
+            Err(error) => Err(BatchError::Transient(error.into())),
+        }
     }
 
     /// Publishes the message unchanged to `<topic>.dlq`, with why and where
@@ -261,9 +702,23 @@ impl<P: Projection> ProjectionConsumer<P> {
     /// goes there cut to [`DEAD_LETTER_MAX_PAYLOAD`] bytes, with its size and
     /// SHA-256: consumption never stops on a message that can be neither
     /// applied nor dead-lettered.
-    async fn dead_letter(&self, message: &BorrowedMessage<'_>, reason: &str) -> anyhow::Result<()> {
-        tracing::warn!(reason, "dead-lettering message");
-        match self.publish_dead_letter(message, reason, None).await {
+    async fn dead_letter(
+        &self,
+        clients: &Clients,
+        message: &OwnedMessage,
+        reason: &str,
+    ) -> anyhow::Result<()> {
+        tracing::warn!(
+            projection = self.projection.name(),
+            partition = message.partition(),
+            offset = message.offset(),
+            reason,
+            "dead-lettering message"
+        );
+        match self
+            .publish_dead_letter(clients, message, reason, None)
+            .await
+        {
             Ok(()) => Ok(()),
             Err(error) if is_too_large(&error) => {
                 let payload = message.payload().unwrap_or_default();
@@ -274,7 +729,7 @@ impl<P: Projection> ProjectionConsumer<P> {
                     sha256 = %hex,
                     "the dead-letter topic refused the whole message; sending it cut short"
                 );
-                self.publish_dead_letter(message, reason, Some((payload.len(), hex)))
+                self.publish_dead_letter(clients, message, reason, Some((payload.len(), hex)))
                     .await
                     .map_err(Into::into)
             }
@@ -284,11 +739,12 @@ impl<P: Projection> ProjectionConsumer<P> {
 
     async fn publish_dead_letter(
         &self,
-        message: &BorrowedMessage<'_>,
+        clients: &Clients,
+        message: &OwnedMessage,
         reason: &str,
         truncated: Option<(usize, String)>,
     ) -> Result<(), KafkaError> {
-        let dlq = dead_letter_topic(&self.topic);
+        let dlq = dead_letter_topic(&self.settings.topic);
         let partition = message.partition().to_string();
         let offset = message.offset().to_string();
         let mut headers = OwnedHeaders::new();
@@ -304,7 +760,7 @@ impl<P: Projection> ProjectionConsumer<P> {
             })
             .insert(Header {
                 key: "dlq-source-topic",
-                value: Some(self.topic.as_str()),
+                value: Some(self.settings.topic.as_str()),
             })
             .insert(Header {
                 key: "dlq-source-partition",
@@ -343,12 +799,73 @@ impl<P: Projection> ProjectionConsumer<P> {
             };
             record = record.payload(cut);
         }
-        self.dead_letters
+        clients
+            .dead_letters
             .send(record, Duration::from_secs(10))
             .await
             .map(|_| ())
             .map_err(|(error, _)| error)
     }
+}
+
+/// Why a batch was not applied.
+enum BatchError {
+    /// Worth trying the same batch again on the same session.
+    Transient(anyhow::Error),
+    /// The session or the database failed: start the activation again.
+    Fatal(anyhow::Error),
+}
+
+fn fatal(error: sqlx::Error) -> BatchError {
+    BatchError::Fatal(error.into())
+}
+
+/// Commits the batch's offsets to the broker so that Kafka tools show the
+/// group's lag; Postgres holds the truth, so a failure only costs a log line.
+fn commit_for_monitoring(consumer: &StreamConsumer, topic: &str, batch: &[OwnedMessage]) {
+    let mut next: HashMap<i32, i64> = HashMap::new();
+    for message in batch {
+        let entry = next.entry(message.partition()).or_default();
+        *entry = (*entry).max(message.offset() + 1);
+    }
+    let mut offsets = TopicPartitionList::new();
+    for (partition, offset) in next {
+        if offsets
+            .add_partition_offset(topic, partition, Offset::Offset(offset))
+            .is_err()
+        {
+            return;
+        }
+    }
+    if let Err(error) = consumer.commit(&offsets, CommitMode::Async) {
+        tracing::debug!(error = %error, "could not commit offsets to the broker");
+    }
+}
+
+/// Each partition's low and high watermark, in partition order; `None` for a
+/// topic the broker does not know.
+async fn topic_watermarks(
+    consumer: &DropOffThread<StreamConsumer>,
+    topic: &str,
+) -> anyhow::Result<Option<Vec<(i64, i64)>>> {
+    let consumer = consumer.handle();
+    let topic = topic.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let timeout = Duration::from_secs(2);
+        let metadata = consumer.fetch_metadata(Some(&topic), timeout)?;
+        let Some(found) = metadata.topics().iter().find(|t| t.name() == topic) else {
+            return Ok(None);
+        };
+        if found.error().is_some() || found.partitions().is_empty() {
+            return Ok(None);
+        }
+        let mut watermarks = Vec::with_capacity(found.partitions().len());
+        for partition in 0..found.partitions().len() as i32 {
+            watermarks.push(consumer.fetch_watermarks(&topic, partition, timeout)?);
+        }
+        Ok(Some(watermarks))
+    })
+    .await?
 }
 
 /// How much of a message too large for the dead-letter topic is kept there.
@@ -362,45 +879,9 @@ fn is_too_large(error: &KafkaError) -> bool {
     )
 }
 
-/// A consumer that leaves its group on a thread of its own when dropped.
-/// Closing waits for the broker to confirm, and a broker that restarted may
-/// never do so: a role that stops, or a runtime that shuts down, must not hang
-/// on it.
-struct ClosedOffThread(Option<StreamConsumer>);
-
-impl std::ops::Deref for ClosedOffThread {
-    type Target = StreamConsumer;
-
-    fn deref(&self) -> &StreamConsumer {
-        self.0.as_ref().expect("present until dropped")
-    }
-}
-
-impl Drop for ClosedOffThread {
-    fn drop(&mut self) {
-        if let Some(consumer) = self.0.take() {
-            let spawned = std::thread::Builder::new()
-                .name("consumer-close".into())
-                .spawn(move || drop(consumer));
-            if let Err(error) = spawned {
-                tracing::warn!(%error, "could not close the consumer off-thread");
-            }
-        }
-    }
-}
-
-/// Errors of SQLSTATE classes 22 (data exception) and 23 (integrity
-/// constraint violation): the same message would fail the same way again.
-fn is_data_error(error: &sqlx::Error) -> bool {
-    error
-        .as_database_error()
-        .and_then(|e| e.code())
-        .is_some_and(|code| code.starts_with("22") || code.starts_with("23"))
-}
-
 /// Parses and sanity-checks a message: untrusted bytes become a task event or a
 /// reason to dead-letter them.
-fn decode(message: &BorrowedMessage<'_>) -> Result<TaskEventMessage, String> {
+fn decode(message: &OwnedMessage) -> Result<TaskEventMessage, String> {
     let payload = message.payload().ok_or("message has no payload")?;
     let event: TaskEventMessage =
         serde_json::from_slice(payload).map_err(|e| format!("not a task event CloudEvent: {e}"))?;

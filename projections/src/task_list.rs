@@ -6,7 +6,9 @@
 use chrono::{DateTime, Utc};
 use domain::values::{Due, Priority, Reminders, TagSet, TimeZone};
 use domain::{Series, TaskEvent, TaskStatus, Version};
-use event_store::global_log;
+use std::collections::HashMap;
+
+use event_store::global_log::{self, StoredEvent};
 use sqlx::{FromRow, PgConnection, PgExecutor};
 use uuid::Uuid;
 
@@ -28,56 +30,109 @@ impl Projection for TaskListProjection {
         tx: &mut PgConnection,
         message: &TaskEventMessage,
     ) -> Result<Outcome, ProjectionError> {
-        let data = &message.data;
-        let task_id = Uuid::parse_str(&data.task_id)
+        let outcomes = self.apply_batch(tx, std::slice::from_ref(message)).await?;
+        Ok(outcomes[0])
+    }
+
+    /// The batch in four steps: lock the batch's rows, read every event they
+    /// lack up to the last one named in one query, check that each message
+    /// names an event the store holds, then apply each task's events in order.
+    /// Events of a task the messages skipped (a gap) are applied on the way.
+    async fn apply_batch(
+        &self,
+        tx: &mut PgConnection,
+        messages: &[TaskEventMessage],
+    ) -> Result<Vec<Outcome>, ProjectionError> {
+        let ids = messages
+            .iter()
+            .map(|m| Uuid::parse_str(&m.data.task_id))
+            .collect::<Result<Vec<_>, _>>()
             .map_err(|_| ProjectionError::Invalid("task_id is not a UUID".into()))?;
-        let sequence = data.sequence;
-        let version: Version =
-            sqlx::query_scalar("SELECT version FROM task_list WHERE id = $1 FOR UPDATE")
-                .bind(task_id)
-                .fetch_optional(&mut *tx)
-                .await?
-                .unwrap_or(0);
-        if sequence <= version {
-            return Ok(Outcome::Duplicate);
+        let mut unique = ids.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        // Locked in id order, so two writers of overlapping batches cannot deadlock.
+        let versions: HashMap<Uuid, Version> = sqlx::query_as(
+            "SELECT id, version FROM task_list WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+        )
+        .bind(&unique)
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .collect();
+        let version_of = |id: &Uuid| versions.get(id).copied().unwrap_or(0);
+
+        // Each task is brought up to the highest sequence a message names;
+        // `order` keeps the tasks in the order they first appear.
+        let mut up_to: HashMap<Uuid, Version> = HashMap::new();
+        let mut order = Vec::new();
+        let mut outcomes = Vec::with_capacity(messages.len());
+        for (id, message) in ids.iter().zip(messages) {
+            let reached = up_to.get(id).copied().unwrap_or_else(|| version_of(id));
+            if message.data.sequence <= reached {
+                outcomes.push(Outcome::Duplicate);
+                continue;
+            }
+            if !up_to.contains_key(id) {
+                order.push(*id);
+            }
+            up_to.insert(*id, message.data.sequence);
+            outcomes.push(Outcome::Applied);
         }
-        let stored =
-            global_log::aggregate_events(&mut *tx, "Task", &data.task_id, version, sequence)
-                .await?;
-        let Some(named) = stored.last() else {
-            return Err(ProjectionError::Invalid(
-                "the event store holds no such event".into(),
-            ));
-        };
-        if named.sequence != sequence || named.event_id.to_string() != message.id {
-            return Err(ProjectionError::Invalid(
-                "the event store holds no such event".into(),
-            ));
+        if order.is_empty() {
+            return Ok(outcomes);
         }
-        if stored.len() as i64 != sequence - version {
-            return Err(ProjectionError::Invalid(format!(
-                "events {} to {sequence} of this task are not all in the event store",
-                version + 1
-            )));
+        let ranges: Vec<(String, Version, Version)> = order
+            .iter()
+            .map(|id| (id.to_string(), version_of(id), up_to[id]))
+            .collect();
+        let mut stored: HashMap<Uuid, Vec<StoredEvent>> = HashMap::with_capacity(order.len());
+        for event in global_log::aggregates_events(&mut *tx, "Task", &ranges).await? {
+            let id = Uuid::parse_str(&event.aggregate_id)
+                .map_err(|_| ProjectionError::Invalid("a stored task id is not a UUID".into()))?;
+            stored.entry(id).or_default().push(event);
         }
-        if stored.len() > 1 {
-            // Earlier events of this task have not arrived (yet): fill the gap.
-            metrics::counter!(event_store::metric::PROJECTION_GAPS_HEALED).increment(1);
+
+        for (id, message) in ids.iter().zip(messages) {
+            let version = version_of(id);
+            if message.data.sequence <= version {
+                continue;
+            }
+            let events = stored.get(id).map(Vec::as_slice).unwrap_or_default();
+            let named = events.get((message.data.sequence - version - 1) as usize);
+            if !named.is_some_and(|e| {
+                e.sequence == message.data.sequence && e.event_id.to_string() == message.id
+            }) {
+                return Err(ProjectionError::Invalid(
+                    "the event store holds no such event".into(),
+                ));
+            }
         }
-        for event in stored {
-            let user_id = event.metadata_str("user_id").unwrap_or_default().to_owned();
-            let parsed = parse_event(&event.event_type, &event.event_version, event.event_data())?;
-            apply_event(
-                tx,
-                task_id,
-                &user_id,
-                event.sequence,
-                event.recorded_at,
-                parsed,
-            )
-            .await?;
+        let mut named = 0;
+        for id in &order {
+            let (version, target) = (version_of(id), up_to[id]);
+            let events = stored.remove(id).unwrap_or_default();
+            if events.len() as i64 != target - version {
+                return Err(ProjectionError::Invalid(format!(
+                    "events {} to {target} of this task are not all in the event store",
+                    version + 1
+                )));
+            }
+            for event in events {
+                let user_id = event.metadata_str("user_id").unwrap_or_default().to_owned();
+                let parsed =
+                    parse_event(&event.event_type, &event.event_version, event.event_data())?;
+                apply_event(tx, *id, &user_id, event.sequence, event.recorded_at, parsed).await?;
+                named += 1;
+            }
         }
-        Ok(Outcome::Applied)
+        let applied = outcomes.iter().filter(|o| **o == Outcome::Applied).count();
+        if named > applied {
+            // Events no message of this batch named: a gap, filled from the store.
+            metrics::counter!(event_store::metric::PROJECTION_GAPS_HEALED)
+                .increment((named - applied) as u64);
+        }
+        Ok(outcomes)
     }
 }
 

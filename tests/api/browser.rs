@@ -58,7 +58,10 @@ async fn graphiql_assets_are_served_gzipped_under_a_same_origin_policy() {
     assert!(policy.contains("script-src 'self'"), "{policy}");
     assert!(policy.contains("connect-src 'self'"), "{policy}");
     let html = page.text().await.unwrap();
-    assert!(!html.contains("https://"), "the page names another origin: {html}");
+    assert!(
+        !html.contains("https://"),
+        "the page names another origin: {html}"
+    );
 
     let script = app
         .client
@@ -89,5 +92,8 @@ async fn graphiql_assets_are_served_gzipped_under_a_same_origin_policy() {
         .await
         .unwrap();
     assert_eq!(missing.status(), 404);
-    assert_eq!(error_code(&missing.json().await.unwrap()), Some("NOT_FOUND"));
+    assert_eq!(
+        error_code(&missing.json().await.unwrap()),
+        Some("NOT_FOUND")
+    );
 }

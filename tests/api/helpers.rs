@@ -26,6 +26,7 @@ pub struct TestApp {
     pub client: reqwest::Client,
     verifier: TokenVerifier,
     shutdown: CancellationToken,
+    roles: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
 
 impl Drop for TestApp {
@@ -94,7 +95,7 @@ impl TestApp {
             .expect("Taskledger starts");
         let address = format!("http://{}", running.api_address.expect("the API runs"));
         let pool = running.pool.clone();
-        tokio::spawn(running.wait());
+        let roles = tokio::spawn(running.wait());
         Self {
             address,
             pool,
@@ -102,6 +103,15 @@ impl TestApp {
             client: reqwest::Client::new(),
             verifier: TokenVerifier::new(&JwtSecret::local_development()),
             shutdown,
+            roles: Some(roles),
+        }
+    }
+
+    /// Stops every role of this app, as SIGTERM would, and waits for them.
+    pub async fn stop(&mut self) {
+        self.shutdown.cancel();
+        if let Some(roles) = self.roles.take() {
+            roles.await.unwrap().expect("the roles stop cleanly");
         }
     }
 
@@ -337,4 +347,36 @@ pub async fn read_topic(
     // test's runtime, so a broker that went away cannot stall the app under test.
     std::thread::spawn(move || drop(consumer));
     received
+}
+
+/// The oracle of the crash tests: every way the read models disagree with the
+/// event store. The task list must hold every task at the last sequence the
+/// store holds for it; every completion that names a next occurrence must have
+/// had it created. Empty when they agree.
+pub async fn read_model_disagreements(pool: &PgPool) -> Vec<String> {
+    let mut found: Vec<String> = sqlx::query_scalar(
+        "SELECT format('task %s: event store at %s, task list at %s', e.id, e.last, t.version)
+           FROM (SELECT aggregate_id AS id, max(sequence) AS last FROM events
+                  WHERE aggregate_type = 'Task' GROUP BY aggregate_id) e
+           LEFT JOIN task_list t ON t.id::text = e.id
+          WHERE t.version IS DISTINCT FROM e.last
+          ORDER BY e.id",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    let missing: Vec<String> = sqlx::query_scalar(
+        "SELECT format('completion of %s names next occurrence %s, which was never created',
+                       c.aggregate_id, c.payload->'TaskCompleted'->'next_occurrence'->>'task_id')
+           FROM events c
+          WHERE c.event_type = 'TaskCompleted'
+            AND c.payload->'TaskCompleted'->'next_occurrence'->>'task_id' IS NOT NULL
+            AND NOT EXISTS (SELECT 1 FROM events n
+                             WHERE n.aggregate_id = c.payload->'TaskCompleted'->'next_occurrence'->>'task_id')",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    found.extend(missing);
+    found
 }

@@ -6,6 +6,7 @@ mod bad_input;
 mod broker;
 mod browser;
 mod concurrency;
+mod crash;
 mod fuzz;
 mod hardening;
 mod helpers;

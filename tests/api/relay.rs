@@ -192,8 +192,10 @@ async fn one_relay_is_active_and_a_standby_takes_over() {
     app.task_at_version(&alice, &id, 1).await;
     let holders: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted
-           AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+           AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+           AND objid::text::bigint = hashtext('taskledger-relay:' || $1)::bigint & 4294967295",
     )
+    .bind(&settings.relay_name)
     .fetch_one(&app.pool)
     .await
     .unwrap();
@@ -222,9 +224,13 @@ async fn republish_asks_the_running_relay_to_publish_the_log_again() {
     .expect("the relay published the creation");
 
     // The running relay takes the request and confirms it.
-    let before = event_store::relay::republish(&app.pool, &app.settings.relay_name)
-        .await
-        .unwrap();
+    let before = event_store::relay::republish(
+        &app.pool,
+        &app.settings.relay_name,
+        &app.settings.task_events_topic,
+    )
+    .await
+    .unwrap();
     assert_eq!(before, published);
 
     // The topic now holds the creation twice, with the same CloudEvents id.

@@ -3,7 +3,7 @@
 //! last started from the beginning. Saved on the session that holds the
 //! relay's lock.
 
-use sqlx::PgExecutor;
+use sqlx::{PgConnection, PgExecutor};
 
 use crate::global_log::LogPosition;
 
@@ -63,4 +63,26 @@ pub async fn save<'e>(
     .execute(executor)
     .await?;
     Ok(())
+}
+
+/// Starts relay `relay` again from the beginning of the log and raises the
+/// generation of `topic`, in one transaction: consumers that see the new
+/// generation read the topic again from its beginning.
+#[tracing::instrument(skip(session))]
+pub async fn restart(
+    session: &mut PgConnection,
+    relay: &str,
+    topic: &str,
+) -> Result<(), sqlx::Error> {
+    let mut tx = sqlx::Connection::begin(&mut *session).await?;
+    save(&mut *tx, relay, RelayCheckpoint::default()).await?;
+    sqlx::query(
+        "INSERT INTO topic_generations (topic, generation) VALUES ($1, 1)
+         ON CONFLICT (topic) DO UPDATE
+            SET generation = topic_generations.generation + 1, updated_at = now()",
+    )
+    .bind(topic)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await
 }

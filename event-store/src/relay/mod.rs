@@ -25,6 +25,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::global_log::{self, StoredEvent};
 use crate::kafka::KafkaSettings;
+use crate::single_active;
 
 pub mod checkpoint;
 
@@ -95,7 +96,8 @@ impl Relay {
         // All reads and checkpoint writes go through the session holding the lock:
         // if that session dies, the lock and this relay's work end together.
         let mut session = self.pool.acquire().await?.detach();
-        if !self.wait_for_lock(&mut session, shutdown).await? {
+        let key = lock_key(&self.settings.name);
+        if !single_active::wait_for_lock(&mut session, &key, &self.settings.name, shutdown).await? {
             return Ok(());
         }
         let mut listener = PgListener::connect_with(&self.pool).await?;
@@ -105,7 +107,7 @@ impl Relay {
         // A new producer for every activation: after a failure the broker may
         // have forgotten the old one's idempotence state (a restarted broker
         // answers its producer id with UnknownProducerId for good).
-        let producer = self.kafka.producer()?;
+        let producer = crate::kafka::DropOffThread::new(self.kafka.producer()?);
         let mut checkpoint = checkpoint::load(&mut session, &self.settings.name).await?;
         tracing::info!(?checkpoint, "relay active");
         let mut topic_check = tokio::time::interval(self.settings.topic_check_interval);
@@ -147,7 +149,8 @@ impl Relay {
                             "republish requested: publishing the whole log again from the beginning"
                         );
                         checkpoint = RelayCheckpoint::default();
-                        checkpoint::save(&mut session, &self.settings.name, checkpoint).await?;
+                        checkpoint::restart(&mut session, &self.settings.name, &self.settings.topic)
+                            .await?;
                         metrics::gauge!(crate::metric::RELAY_TOPIC_MISSING).set(0.0);
                         sqlx::query("SELECT pg_notify($1, $2)")
                             .bind(CONTROL_DONE_CHANNEL)
@@ -180,7 +183,7 @@ impl Relay {
         {
             tracing::warn!("publishing the whole log again from the beginning");
             *checkpoint = RelayCheckpoint::default();
-            checkpoint::save(&mut *session, &self.settings.name, *checkpoint).await?;
+            checkpoint::restart(session, &self.settings.name, &self.settings.topic).await?;
             // The count starts again with the republished log; the next check
             // measures against it.
             metrics::gauge!(crate::metric::RELAY_TOPIC_MISSING).set(0.0);
@@ -238,34 +241,6 @@ impl Relay {
         Ok(missing > 0)
     }
 
-    /// Waits until this relay holds the advisory lock; `false` if shut down first.
-    async fn wait_for_lock(
-        &self,
-        session: &mut PgConnection,
-        shutdown: &CancellationToken,
-    ) -> anyhow::Result<bool> {
-        let mut announced = false;
-        loop {
-            let acquired: bool = sqlx::query_scalar(
-                "SELECT pg_try_advisory_lock(hashtext('taskledger-relay:' || $1))",
-            )
-            .bind(&self.settings.name)
-            .fetch_one(&mut *session)
-            .await?;
-            if acquired {
-                return Ok(true);
-            }
-            if !announced {
-                tracing::info!("another relay is active; standing by");
-                announced = true;
-            }
-            tokio::select! {
-                () = shutdown.cancelled() => return Ok(false),
-                () = tokio::time::sleep(Duration::from_secs(1)) => {}
-            }
-        }
-    }
-
     /// Sends the batch and waits for the broker to acknowledge every message.
     #[tracing::instrument(skip_all, fields(topic = %self.settings.topic, events = batch.len()))]
     async fn publish(
@@ -284,7 +259,9 @@ impl Relay {
             let record = FutureRecord::to(&self.settings.topic)
                 .key(event.aggregate_id.as_str())
                 .payload(&payload)
-                .headers(headers);
+                .headers(headers)
+                // The commit time, so consumers can tell how far behind they are.
+                .timestamp(event.recorded_at.timestamp_millis());
             let delivery = producer
                 .send_result(record)
                 .map_err(|(error, _)| error)
@@ -340,20 +317,13 @@ fn topic_message_count(producer: &FutureProducer, topic: &str) -> anyhow::Result
 /// no relay active, resets its checkpoint directly; otherwise the active relay
 /// does it on notice and confirms. Returns how many messages the relay had
 /// published before.
-pub async fn republish(pool: &PgPool, name: &str) -> anyhow::Result<i64> {
+pub async fn republish(pool: &PgPool, name: &str, topic: &str) -> anyhow::Result<i64> {
     let mut session = pool.acquire().await?;
     let before = checkpoint::load(&mut *session, name).await?;
-    let idle: bool =
-        sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtext('taskledger-relay:' || $1))")
-            .bind(name)
-            .fetch_one(&mut *session)
-            .await?;
-    if idle {
-        let reset = checkpoint::save(&mut *session, name, RelayCheckpoint::default()).await;
-        sqlx::query("SELECT pg_advisory_unlock(hashtext('taskledger-relay:' || $1))")
-            .bind(name)
-            .execute(&mut *session)
-            .await?;
+    let key = lock_key(name);
+    if single_active::try_lock(&mut session, &key).await? {
+        let reset = checkpoint::restart(&mut session, name, topic).await;
+        single_active::unlock(&mut session, &key).await?;
         reset?;
         return Ok(before.published);
     }
@@ -376,6 +346,11 @@ pub async fn republish(pool: &PgPool, name: &str) -> anyhow::Result<i64> {
         Ok(result) => result.map(|()| before.published).map_err(Into::into),
         Err(_) => anyhow::bail!("the active relay did not confirm within 10 s"),
     }
+}
+
+/// The advisory lock that makes relays of one name one relay.
+fn lock_key(name: &str) -> String {
+    format!("taskledger-relay:{name}")
 }
 
 /// The CloudEvents message for one stored event.

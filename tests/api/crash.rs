@@ -1,0 +1,220 @@
+//! A projector is a process that dies: killed without warning (SIGKILL) in the
+//! middle of a write load, at several points, it starts again and resumes from
+//! the offsets stored with the read models, whatever the broker's committed
+//! offsets say. Afterwards the read models equal the event store, nothing
+//! valid was dead-lettered, and new tasks still appear.
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use event_store::kafka::dead_letter_topic;
+use futures::future::join_all;
+use rdkafka::consumer::{CommitMode, Consumer};
+use rdkafka::{Offset, TopicPartitionList};
+use serde_json::json;
+use taskledger::settings::Settings;
+use taskledger::Roles;
+use tokio::process::{Child, Command};
+use tokio_util::sync::CancellationToken;
+
+use crate::helpers::{
+    assert_no_errors, eventually, fresh_settings, read_model_disagreements, read_topic, TestApp,
+};
+
+const API_AND_RELAY: Roles = Roles {
+    api: true,
+    relay: true,
+    project: false,
+};
+
+/// `taskledger project` as a process of its own, to be killed.
+fn start_projector(settings: &Settings) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_taskledger"))
+        .arg("project")
+        .env("TASKLEDGER_ENV", "local")
+        .env("DATABASE_URL", settings.database_url.as_deref().unwrap())
+        .env("KAFKA_BROKERS", &settings.kafka_brokers)
+        .env("TASKLEDGER_TASK_EVENTS_TOPIC", &settings.task_events_topic)
+        .env(
+            "TASKLEDGER_CONSUMER_GROUP_PREFIX",
+            settings.consumer_group_prefix.as_deref().unwrap(),
+        )
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the taskledger binary starts")
+}
+
+async fn offsets_total(app: &TestApp) -> i64 {
+    sqlx::query_scalar::<_, Option<i64>>(
+        "SELECT sum(next_offset)::bigint FROM projection_offsets WHERE projection = 'task-list'",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap()
+    .unwrap_or(0)
+}
+
+/// Waits until the read models agree with the event store; how long it took.
+async fn caught_up(app: &TestApp, within: Duration) -> Duration {
+    let started = Instant::now();
+    let agreed = eventually(within, || async {
+        read_model_disagreements(&app.pool)
+            .await
+            .is_empty()
+            .then_some(())
+    })
+    .await;
+    if agreed.is_none() {
+        let disagreements = read_model_disagreements(&app.pool).await;
+        panic!(
+            "{} disagreements after {within:?}, first: {:?}",
+            disagreements.len(),
+            &disagreements[..disagreements.len().min(5)]
+        );
+    }
+    started.elapsed()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_projector_killed_during_a_write_load_resumes_from_postgres_and_applies_every_event() {
+    let settings = fresh_settings().await;
+    let app = TestApp::spawn_with(settings.clone(), API_AND_RELAY).await;
+    let alice = app.token("alice");
+    let mut projectors = vec![start_projector(&settings)];
+
+    // Four writers: plain tasks, edits, and recurring tasks completed at once,
+    // so both projections (the task list and the recurrence processor) work.
+    let writers = (0..4).map(|writer| {
+        let (app, alice) = (&app, &alice);
+        async move {
+            for n in 0..60 {
+                let input = if n % 6 == 0 {
+                    json!({ "title": format!("w{writer} r{n}"),
+                            "dueAt": "2027-03-26T08:00:00Z", "recurrence": "FREQ=DAILY" })
+                } else {
+                    json!({ "title": format!("w{writer} t{n}") })
+                };
+                let body = app
+                    .graphql(
+                        Some(alice),
+                        "mutation($input: CreateTaskInput!) { createTask(input: $input) { taskId } }",
+                        json!({ "input": input }),
+                    )
+                    .await;
+                assert_no_errors(&body);
+                let id = body["data"]["createTask"]["taskId"].clone();
+                if n % 3 == 0 {
+                    let body = app
+                        .graphql(
+                            Some(alice),
+                            "mutation($id: ID!) { completeTask(id: $id) { version } setPriority(id: $id, priority: HIGH) { version } }",
+                            json!({ "id": id }),
+                        )
+                        .await;
+                    assert_no_errors(&body);
+                }
+            }
+        }
+    });
+    // Kill points: as soon as the projector first commits (mid-batch, most
+    // likely), a little later, and later still with a standby beside it, of
+    // which the active one or the standby dies.
+    let killer = async {
+        for (round, delay) in [0u64, 40, 150].into_iter().enumerate() {
+            let before = offsets_total(&app).await;
+            eventually(Duration::from_secs(30), || async {
+                (offsets_total(&app).await > before).then_some(())
+            })
+            .await
+            .expect("the projector makes progress");
+            if round == 2 {
+                projectors.push(start_projector(&settings));
+            }
+            tokio::time::sleep(Duration::from_millis(delay)).await;
+            let mut victim = projectors.remove(0);
+            victim.kill().await.unwrap();
+            victim.wait().await.unwrap();
+            if round < 2 {
+                projectors.push(start_projector(&settings));
+            }
+        }
+    };
+    tokio::join!(join_all(writers), killer);
+
+    let took = caught_up(&app, Duration::from_secs(60)).await;
+    eprintln!("caught up {took:?} after the load ended");
+
+    // A task created now still appears.
+    let (id, _) = app.create_task(&alice, "after the crashes").await;
+    app.task_at_version(&alice, &id, 1).await;
+
+    // Nothing valid went to the dead-letter topic.
+    let dead = read_topic(
+        &app.kafka(),
+        &dead_letter_topic(&app.settings.task_events_topic),
+        Duration::from_secs(2),
+        |received| !received.is_empty(),
+    )
+    .await;
+    assert!(dead.is_empty(), "dead-lettered: {:?}", dead[0].json());
+}
+
+#[tokio::test]
+async fn broker_offsets_ahead_of_postgres_skip_nothing() {
+    let settings = fresh_settings().await;
+    let app = TestApp::spawn_with(settings.clone(), API_AND_RELAY).await;
+    let alice = app.token("alice");
+    let mut ids = Vec::new();
+    for n in 0..6 {
+        ids.push(app.create_task(&alice, &format!("t{n}")).await.0);
+    }
+    let events = app.event_count().await;
+    read_topic(
+        &app.kafka(),
+        &app.settings.task_events_topic,
+        Duration::from_secs(20),
+        |received| received.len() as i64 >= events,
+    )
+    .await;
+
+    // The broker says the task-list group has read everything (a crash after
+    // the broker commit and before the Postgres one, or a tool that moved it).
+    let group = format!(
+        "{}-task-list",
+        settings.consumer_group_prefix.as_deref().unwrap()
+    );
+    let consumer = app.kafka().consumer(&group).unwrap();
+    let mut ahead = TopicPartitionList::new();
+    for partition in 0..settings.task_events_partitions {
+        let (_, high) = consumer
+            .fetch_watermarks(
+                &settings.task_events_topic,
+                partition,
+                Duration::from_secs(5),
+            )
+            .unwrap();
+        ahead
+            .add_partition_offset(
+                &settings.task_events_topic,
+                partition,
+                Offset::Offset(high + 100),
+            )
+            .unwrap();
+    }
+    consumer.commit(&ahead, CommitMode::Sync).unwrap();
+    drop(consumer);
+
+    let shutdown = CancellationToken::new();
+    let projector = taskledger::start(&settings, Roles::PROJECT, shutdown.clone())
+        .await
+        .unwrap();
+    caught_up(&app, Duration::from_secs(20)).await;
+    for id in &ids {
+        app.task_at_version(&alice, id, 1).await;
+    }
+    shutdown.cancel();
+    projector.wait().await.unwrap();
+}
