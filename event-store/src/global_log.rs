@@ -155,11 +155,12 @@ pub async fn aggregates_events<'e>(
     ranges: &[(String, i64, i64)],
 ) -> Result<Vec<StoredEvent>, sqlx::Error> {
     let sql = format!(
-        "SELECT {EVENT_COLUMNS} FROM events
-           JOIN unnest($2::text[], $3::bigint[], $4::bigint[]) AS wanted(id, after, up_to)
-             ON aggregate_id = wanted.id AND sequence > wanted.after AND sequence <= wanted.up_to
-          WHERE aggregate_type = $1
-          ORDER BY aggregate_id, sequence"
+        "SELECT e.* FROM unnest($2::text[], $3::bigint[], $4::bigint[]) AS wanted(id, after, up_to)
+           CROSS JOIN LATERAL (
+                 SELECT {EVENT_COLUMNS} FROM events
+                  WHERE aggregate_type = $1 AND aggregate_id = wanted.id
+                    AND sequence > wanted.after AND sequence <= wanted.up_to) AS e
+          ORDER BY e.aggregate_id, e.sequence"
     );
     let ids: Vec<&str> = ranges.iter().map(|(id, _, _)| id.as_str()).collect();
     let afters: Vec<i64> = ranges.iter().map(|(_, after, _)| *after).collect();

@@ -108,7 +108,11 @@ impl Projection for TaskListProjection {
                 ));
             }
         }
+        // New tasks in one statement, then every other event in its task's order
+        // (a task's creation is its first event).
         let mut named = 0;
+        let mut created = Vec::new();
+        let mut later = Vec::new();
         for id in &order {
             let (version, target) = (version_of(id), up_to[id]);
             let events = stored.remove(id).unwrap_or_default();
@@ -119,12 +123,27 @@ impl Projection for TaskListProjection {
                 )));
             }
             for event in events {
-                let user_id = event.metadata_str("user_id").unwrap_or_default().to_owned();
+                let user_id = event.metadata_str("user_id").unwrap_or_default();
                 let parsed =
                     parse_event(&event.event_type, &event.event_version, event.event_data())?;
-                apply_event(tx, *id, &user_id, event.sequence, event.recorded_at, parsed).await?;
+                match change(*id, user_id, event.sequence, parsed) {
+                    Change::Insert(row) => created.push(row),
+                    Change::Update(other) => later.push((
+                        *id,
+                        user_id.to_owned(),
+                        event.sequence,
+                        event.recorded_at,
+                        other,
+                    )),
+                }
                 named += 1;
             }
+        }
+        if !created.is_empty() {
+            insert_tasks(tx, created).await?;
+        }
+        for (id, user_id, sequence, at, event) in later {
+            apply_event(tx, id, &user_id, sequence, at, event).await?;
         }
         let applied = outcomes.iter().filter(|o| **o == Outcome::Applied).count();
         if named > applied {
@@ -166,34 +185,11 @@ async fn apply_event(
     event: TaskEvent,
 ) -> Result<(), ProjectionError> {
     let query = match event {
-        TaskEvent::TaskCreated {
-            title,
-            description,
-            created_at,
-            priority,
-            tags,
-            due,
-            reminders,
-            series,
-            ..
-        } => {
-            return insert_task(
-                tx,
-                NewRow {
-                    id: task_id,
-                    user_id,
-                    title,
-                    description,
-                    version: sequence,
-                    created_at,
-                    priority,
-                    tags,
-                    due,
-                    reminders,
-                    series,
-                },
-            )
-            .await;
+        TaskEvent::TaskCreated { .. } => {
+            let Change::Insert(row) = change(task_id, user_id, sequence, event) else {
+                return Err(ProjectionError::Invalid("not a creation".into()));
+            };
+            return insert_tasks(tx, vec![row]).await;
         }
         TaskEvent::TaskEdited {
             title, description, ..
@@ -288,9 +284,45 @@ async fn apply_event(
     Ok(())
 }
 
-struct NewRow<'a> {
+/// What an event does to the task list: a new row, or a change to one.
+enum Change {
+    Insert(NewRow),
+    Update(TaskEvent),
+}
+
+/// The row a `TaskCreated` event makes; any other event changes a row.
+fn change(id: Uuid, user_id: &str, version: Version, event: TaskEvent) -> Change {
+    match event {
+        TaskEvent::TaskCreated {
+            title,
+            description,
+            created_at,
+            priority,
+            tags,
+            due,
+            reminders,
+            series,
+            ..
+        } => Change::Insert(NewRow {
+            id,
+            user_id: user_id.to_owned(),
+            title,
+            description,
+            version,
+            created_at,
+            priority,
+            tags,
+            due,
+            reminders,
+            series,
+        }),
+        other => Change::Update(other),
+    }
+}
+
+struct NewRow {
     id: Uuid,
-    user_id: &'a str,
+    user_id: String,
     title: String,
     description: Option<String>,
     version: Version,
@@ -302,31 +334,96 @@ struct NewRow<'a> {
     series: Option<Series>,
 }
 
-async fn insert_task(tx: &mut PgConnection, row: NewRow<'_>) -> Result<(), ProjectionError> {
-    sqlx::query(
+/// Inserts new tasks in one statement: each column as an array, tags (arrays
+/// of varying length, which Postgres arrays cannot nest) as JSON.
+async fn insert_tasks(tx: &mut PgConnection, rows: Vec<NewRow>) -> Result<(), ProjectionError> {
+    let count = rows.len();
+    let mut columns = NewColumns::default();
+    for row in rows {
+        columns.push(row)?;
+    }
+    let inserted = sqlx::query(
         "INSERT INTO task_list (id, user_id, title, description, status, version, created_at, updated_at,
                                 priority, tags, due_at, due_date, time_zone, reminders, recurrence,
                                 series_id, occurrence)
-         VALUES ($1, $2, $3, $4, 'open', $5, $6, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+         SELECT id, user_id, title, description, 'open', version, created_at, created_at, priority,
+                ARRAY(SELECT jsonb_array_elements_text(tags)), due_at, due_date, time_zone, reminders,
+                recurrence, series_id, occurrence
+           FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::timestamptz[],
+                       $7::smallint[], $8::jsonb[], $9::timestamptz[], $10::date[], $11::text[],
+                       $12::jsonb[], $13::text[], $14::uuid[], $15::int[])
+             AS t(id, user_id, title, description, version, created_at, priority, tags, due_at,
+                  due_date, time_zone, reminders, recurrence, series_id, occurrence)",
     )
-    .bind(row.id)
-    .bind(row.user_id)
-    .bind(row.title)
-    .bind(row.description)
-    .bind(row.version)
-    .bind(row.created_at)
-    .bind(row.priority.rank())
-    .bind(row.tags.to_strings())
-    .bind(row.due.map(|d| d.instant()))
-    .bind(row.due.and_then(|d| d.date()))
-    .bind(row.due.map(|d| d.time_zone.to_string()))
-    .bind(to_json(&row.reminders)?)
-    .bind(row.series.as_ref().map(|s| s.rule.as_str().to_owned()))
-    .bind(row.series.as_ref().map(|s| s.id))
-    .bind(row.series.as_ref().map(|s| s.occurrence as i32))
+    .bind(columns.id)
+    .bind(columns.user_id)
+    .bind(columns.title)
+    .bind(columns.description)
+    .bind(columns.version)
+    .bind(columns.created_at)
+    .bind(columns.priority)
+    .bind(columns.tags)
+    .bind(columns.due_at)
+    .bind(columns.due_date)
+    .bind(columns.time_zone)
+    .bind(columns.reminders)
+    .bind(columns.recurrence)
+    .bind(columns.series_id)
+    .bind(columns.occurrence)
     .execute(&mut *tx)
-    .await?;
+    .await?
+    .rows_affected();
+    if inserted as usize != count {
+        return Err(ProjectionError::Invalid(format!(
+            "{inserted} of {count} new tasks were inserted"
+        )));
+    }
     Ok(())
+}
+
+/// New rows as columns, for `insert_tasks`.
+#[derive(Default)]
+struct NewColumns {
+    id: Vec<Uuid>,
+    user_id: Vec<String>,
+    title: Vec<String>,
+    description: Vec<Option<String>>,
+    version: Vec<Version>,
+    created_at: Vec<DateTime<Utc>>,
+    priority: Vec<i16>,
+    tags: Vec<serde_json::Value>,
+    due_at: Vec<Option<DateTime<Utc>>>,
+    due_date: Vec<Option<chrono::NaiveDate>>,
+    time_zone: Vec<Option<String>>,
+    reminders: Vec<serde_json::Value>,
+    recurrence: Vec<Option<String>>,
+    series_id: Vec<Option<Uuid>>,
+    occurrence: Vec<Option<i32>>,
+}
+
+impl NewColumns {
+    fn push(&mut self, row: NewRow) -> Result<(), ProjectionError> {
+        self.id.push(row.id);
+        self.user_id.push(row.user_id);
+        self.title.push(row.title);
+        self.description.push(row.description);
+        self.version.push(row.version);
+        self.created_at.push(row.created_at);
+        self.priority.push(row.priority.rank());
+        self.tags
+            .push(serde_json::Value::from(row.tags.to_strings()));
+        self.due_at.push(row.due.map(|d| d.instant()));
+        self.due_date.push(row.due.and_then(|d| d.date()));
+        self.time_zone
+            .push(row.due.map(|d| d.time_zone.to_string()));
+        self.reminders.push(to_json(&row.reminders)?);
+        self.recurrence
+            .push(row.series.as_ref().map(|s| s.rule.as_str().to_owned()));
+        self.series_id.push(row.series.as_ref().map(|s| s.id));
+        self.occurrence
+            .push(row.series.as_ref().map(|s| s.occurrence as i32));
+        Ok(())
+    }
 }
 
 fn to_json(reminders: &Reminders) -> Result<serde_json::Value, ProjectionError> {

@@ -72,7 +72,7 @@ async fn main() -> anyhow::Result<()> {
 async fn load(pool: &PgPool, args: &Args) -> anyhow::Result<()> {
     let started = Instant::now();
     // Counts and word lists are rebuilt once at the end instead of row by row.
-    for trigger in ["task_list_count", "task_list_words"] {
+    for trigger in ["task_list_kept_inserted", "task_list_kept_updated"] {
         sqlx::query(&format!("ALTER TABLE task_list DISABLE TRIGGER {trigger}"))
             .execute(pool)
             .await?;
@@ -120,7 +120,7 @@ async fn load(pool: &PgPool, args: &Args) -> anyhow::Result<()> {
         );
     }
     eprintln!();
-    for trigger in ["task_list_count", "task_list_words"] {
+    for trigger in ["task_list_kept_inserted", "task_list_kept_updated"] {
         sqlx::query(&format!("ALTER TABLE task_list ENABLE TRIGGER {trigger}"))
             .execute(pool)
             .await?;

@@ -1,0 +1,380 @@
+//! The pipeline benchmark: how fast the read side follows the write side.
+//!
+//! 1. Backlog: N `TaskCreated` events are stored and published first, then the
+//!    projections start; the task list's apply rate (events/s) is printed
+//!    beside the baseline measured in the same run: a bare Kafka consumer
+//!    reading the same messages and doing nothing with them.
+//! 2. Offered load: `createTask` sent open-loop at fixed rates (a request every
+//!    1/rate s, whether or not earlier ones have answered) for a while each,
+//!    with every role in this process; for each rate: commands/s accepted, the
+//!    task list's applied events/s, commit → visible lag p50/p99 sampled
+//!    continuously during the load, and how far behind the read model is when
+//!    the load stops.
+//!
+//! The process's resident memory (Taskledger and the load generator together)
+//! is sampled throughout; its peak is printed per phase.
+//!
+//! Run with `./dev bench pipeline` (release build, real Postgres and broker);
+//! `--help` for the knobs.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use benches::{graphql, BenchApp, Latencies, Services};
+use clap::Parser;
+use domain::values::UserId;
+use query_api::auth::{JwtSecret, TokenVerifier};
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use serde_json::json;
+use sqlx::PgPool;
+use taskledger::Roles;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser)]
+#[command(about = "Pipeline benchmark: projection backlog rate and lag under offered load")]
+struct Args {
+    /// Events in the preloaded backlog.
+    #[arg(long, default_value_t = 100_000)]
+    backlog: i64,
+    /// Offered rates in commands/s, comma-separated.
+    #[arg(long, default_value = "250,500,1000,2000", value_delimiter = ',')]
+    rates: Vec<u64>,
+    /// Seconds each offered rate runs.
+    #[arg(long, default_value_t = 30)]
+    seconds: u64,
+    #[command(flatten)]
+    services: Services,
+}
+
+const CREATE: &str = "mutation($t: String!) { createTask(input: {title: $t, tags: [\"bench\", \"load\"]}) { taskId } }";
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let memory = MemorySampler::start();
+    println!("# Pipeline, release build");
+    println!();
+    backlog(&args, &memory).await?;
+    println!();
+    offered_load(&args, &memory).await?;
+    Ok(())
+}
+
+/// Phase 1: the apply rate on a preloaded backlog, beside a bare consumer.
+async fn backlog(args: &Args, memory: &MemorySampler) -> anyhow::Result<()> {
+    let without_projections = Roles {
+        api: true,
+        relay: true,
+        project: false,
+    };
+    let app = BenchApp::start(&args.services, without_projections, 20).await?;
+    let verifier = TokenVerifier::new(&JwtSecret::local_development());
+    let token = verifier.issue(&UserId::parse("bench")?, chrono::Duration::hours(1));
+    let client = reqwest::Client::new();
+    graphql(
+        &client,
+        &app.url,
+        &token,
+        CREATE,
+        json!({ "t": "template" }),
+    )
+    .await
+    .map_err(anyhow::Error::msg)?;
+    eprintln!("storing {} TaskCreated events", args.backlog);
+    preload(&app.pool, args.backlog).await?;
+    let total = args.backlog + 1;
+    wait_for("the relay to publish the backlog", || async {
+        let published: Option<i64> =
+            sqlx::query_scalar("SELECT max(published) FROM relay_checkpoints")
+                .fetch_one(&app.pool)
+                .await?;
+        Ok(published.unwrap_or(0) >= total)
+    })
+    .await?;
+
+    // The baseline: the same messages read by a consumer that does nothing.
+    let consumer: StreamConsumer = app
+        .settings
+        .kafka()
+        .consumer(&format!("bench-baseline-{}", uuid::Uuid::new_v4()))?;
+    consumer.subscribe(&[&app.settings.task_events_topic])?;
+    let started = Instant::now();
+    let mut read = 0;
+    while read < total {
+        tokio::time::timeout(Duration::from_secs(30), consumer.recv())
+            .await
+            .context("the baseline consumer stalled")??;
+        read += 1;
+    }
+    let baseline = total as f64 / started.elapsed().as_secs_f64();
+    drop(consumer);
+
+    // The projections, started on the published backlog.
+    memory.reset_peak();
+    let shutdown = CancellationToken::new();
+    let started = Instant::now();
+    let projector = taskledger::start(&app.settings, Roles::PROJECT, shutdown.clone()).await?;
+    wait_for("the task list to apply the backlog", || async {
+        let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM task_list")
+            .fetch_one(&app.pool)
+            .await?;
+        Ok(rows >= total)
+    })
+    .await?;
+    let elapsed = started.elapsed();
+    let rate = total as f64 / elapsed.as_secs_f64();
+    shutdown.cancel();
+    projector.wait().await?;
+    app.stop(false).await?;
+
+    println!("## Backlog of {total} events, nothing else running");
+    println!();
+    println!("| | events/s |");
+    println!("|---|---:|");
+    println!("| bare consumer, no work (baseline) | {baseline:.0} |");
+    println!(
+        "| task-list projection ({:.1} s) | {rate:.0} |",
+        elapsed.as_secs_f64()
+    );
+    println!("| projection ÷ baseline | {:.2} |", rate / baseline);
+    println!();
+    println!(
+        "Peak resident memory while applying: {} MB",
+        memory.peak_mb()
+    );
+    Ok(())
+}
+
+/// Stores `count` TaskCreated events for 100 users, copied from the template
+/// task's event with new ids and titles, in transactions of 10,000.
+async fn preload(pool: &PgPool, count: i64) -> anyhow::Result<()> {
+    let mut stored = 0;
+    while stored < count {
+        let chunk = (count - stored).min(10_000);
+        sqlx::query(
+            "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+             SELECT 'Task', gen_random_uuid()::text, 1, t.event_type, t.event_version,
+                    jsonb_set(t.payload::jsonb, '{TaskCreated,title}', to_jsonb('backlog task ' || i))::json,
+                    jsonb_set(t.metadata::jsonb, '{user_id}', to_jsonb('user' || (i % 100)))::json
+               FROM (SELECT * FROM events WHERE event_type = 'TaskCreated' LIMIT 1) t,
+                    generate_series($1::bigint, $2::bigint) AS i",
+        )
+        .bind(stored)
+        .bind(stored + chunk - 1)
+        .execute(pool)
+        .await?;
+        stored += chunk;
+    }
+    Ok(())
+}
+
+/// Phase 2: open-loop offered rates with every role running.
+async fn offered_load(args: &Args, memory: &MemorySampler) -> anyhow::Result<()> {
+    let app = BenchApp::start(&args.services, Roles::ALL, 40).await?;
+    let verifier = TokenVerifier::new(&JwtSecret::local_development());
+    let token = Arc::new(verifier.issue(&UserId::parse("bench")?, chrono::Duration::hours(1)));
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .build()?;
+
+    println!(
+        "## Offered load, {} s per rate, every role in one process",
+        args.seconds
+    );
+    println!();
+    println!("| offered/s | accepted/s | errors | applied events/s | lag p50 ms | lag p99 ms | lag max ms | behind at end | drained in s | peak RSS MB |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let mut failures = 0;
+    for &rate in &args.rates {
+        memory.reset_peak();
+        let applied_before = applied(&app.pool).await?;
+        let window = Duration::from_secs(args.seconds);
+        let latest: Arc<Mutex<Option<(uuid::Uuid, Instant)>>> = Arc::default();
+        let stop = CancellationToken::new();
+        let sampler = tokio::spawn(sample_lag(app.pool.clone(), latest.clone(), stop.clone()));
+        let accepted = Arc::new(AtomicU64::new(0));
+        let errors = Arc::new(AtomicU64::new(0));
+        let started = Instant::now();
+        let mut ticks = tokio::time::interval(Duration::from_secs_f64(1.0 / rate as f64));
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+        let mut sent = 0u64;
+        let mut requests = tokio::task::JoinSet::new();
+        while started.elapsed() < window {
+            ticks.tick().await;
+            sent += 1;
+            let (client, url, token) = (client.clone(), app.url.clone(), token.clone());
+            let (latest, accepted, errors) = (latest.clone(), accepted.clone(), errors.clone());
+            requests.spawn(async move {
+                match graphql(
+                    &client,
+                    &url,
+                    &token,
+                    CREATE,
+                    json!({ "t": format!("load {sent}") }),
+                )
+                .await
+                {
+                    Ok(body) => {
+                        accepted.fetch_add(1, Ordering::Relaxed);
+                        if let Some(id) = body["data"]["createTask"]["taskId"]
+                            .as_str()
+                            .and_then(|id| uuid::Uuid::parse_str(id).ok())
+                        {
+                            *latest.lock().unwrap() = Some((id, Instant::now()));
+                        }
+                    }
+                    Err(error) => {
+                        if errors.fetch_add(1, Ordering::Relaxed) == 0 {
+                            eprintln!("error: {error}");
+                        }
+                    }
+                }
+            });
+            while requests.try_join_next().is_some() {}
+        }
+        while requests.join_next().await.is_some() {}
+        let elapsed = started.elapsed().as_secs_f64();
+        let applied_rate = (applied(&app.pool).await? - applied_before) as f64 / elapsed;
+        let behind = behind_count(&app.pool).await?;
+        stop.cancel();
+        let lag = sampler.await??;
+        let drain_started = Instant::now();
+        wait_for("the read model to catch up", || async {
+            Ok(behind_count(&app.pool).await? == 0)
+        })
+        .await?;
+        let errors = errors.load(Ordering::Relaxed);
+        failures += errors + lag.errors;
+        println!(
+            "| {rate} | {:.0} | {errors} | {applied_rate:.0} | {:.1} | {:.1} | {:.1} | {behind} | {:.1} | {} |",
+            accepted.load(Ordering::Relaxed) as f64 / elapsed,
+            lag.millis(0.5),
+            lag.millis(0.99),
+            lag.millis(1.0),
+            drain_started.elapsed().as_secs_f64(),
+            memory.peak_mb(),
+        );
+    }
+    app.stop(false).await?;
+    if failures > 0 {
+        bail!("{failures} operations failed; the figures above are not valid");
+    }
+    Ok(())
+}
+
+/// Every 20 ms, takes the newest accepted task and times how long after its
+/// answer it shows in the task list.
+async fn sample_lag(
+    pool: PgPool,
+    latest: Arc<Mutex<Option<(uuid::Uuid, Instant)>>>,
+    stop: CancellationToken,
+) -> anyhow::Result<Latencies> {
+    let mut lag = Latencies::default();
+    while !stop.is_cancelled() {
+        let Some((id, answered)) = latest.lock().unwrap().take() else {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            continue;
+        };
+        loop {
+            let visible: bool =
+                sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM task_list WHERE id = $1)")
+                    .bind(id)
+                    .fetch_one(&pool)
+                    .await?;
+            if visible {
+                lag.record(answered.elapsed());
+                break;
+            }
+            if answered.elapsed() > Duration::from_secs(60) {
+                lag.errors += 1;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(lag)
+}
+
+async fn applied(pool: &PgPool) -> anyhow::Result<i64> {
+    Ok(sqlx::query_scalar("SELECT count(*) FROM task_list")
+        .fetch_one(pool)
+        .await?)
+}
+
+/// Tasks in the event store that the task list lacks or holds at an older version.
+async fn behind_count(pool: &PgPool) -> anyhow::Result<i64> {
+    Ok(sqlx::query_scalar(
+        "SELECT count(*) FROM (SELECT aggregate_id, max(sequence) AS v FROM events GROUP BY aggregate_id) e
+          LEFT JOIN task_list t ON t.id = e.aggregate_id::uuid
+          WHERE t.version IS DISTINCT FROM e.v",
+    )
+    .fetch_one(pool)
+    .await?)
+}
+
+/// Polls `done` every 100 ms for up to five minutes, saying what it waits for
+/// every few seconds.
+async fn wait_for<F, Fut>(what: &str, mut done: F) -> anyhow::Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<bool>>,
+{
+    let started = Instant::now();
+    let mut said = Instant::now();
+    while !done().await? {
+        if started.elapsed() > Duration::from_secs(300) {
+            bail!("gave up waiting for {what} after 300 s");
+        }
+        if said.elapsed() > Duration::from_secs(5) {
+            eprintln!(
+                "waiting for {what} ({:.0} s)",
+                started.elapsed().as_secs_f64()
+            );
+            said = Instant::now();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(())
+}
+
+/// Samples this process's resident memory every 100 ms.
+struct MemorySampler {
+    peak_kb: Arc<AtomicU64>,
+}
+
+impl MemorySampler {
+    fn start() -> Self {
+        let peak_kb = Arc::new(AtomicU64::new(0));
+        let peak = peak_kb.clone();
+        tokio::spawn(async move {
+            loop {
+                if let Some(kb) = resident_kb() {
+                    peak.fetch_max(kb, Ordering::Relaxed);
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        });
+        Self { peak_kb }
+    }
+
+    fn reset_peak(&self) {
+        self.peak_kb
+            .store(resident_kb().unwrap_or(0), Ordering::Relaxed);
+    }
+
+    fn peak_mb(&self) -> u64 {
+        self.peak_kb.load(Ordering::Relaxed) / 1024
+    }
+}
+
+/// `VmRSS` of this process, in KiB (Linux).
+fn resident_kb() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+}
