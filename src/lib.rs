@@ -181,6 +181,7 @@ pub async fn start(
             producer: kafka
                 .producer()
                 .context("creating the readiness probe's client")?,
+            broker_probe: Default::default(),
             metrics: telemetry::metrics_handle(),
         };
         let listener = tokio::net::TcpListener::bind(&settings.http_addr)

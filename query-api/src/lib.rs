@@ -18,4 +18,4 @@ mod server;
 pub use error::{ApiError, ErrorCode};
 pub use mutation::{PriorityLevel, TaskMutation, TaskVersion};
 pub use query::{ReadYourWrites, TaskQuery};
-pub use server::{build_schema, router, serve, ApiState, TaskledgerSchema};
+pub use server::{build_schema, router, serve, ApiState, BrokerProbe, TaskledgerSchema};

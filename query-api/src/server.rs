@@ -73,6 +73,7 @@ pub struct ApiState {
     pub connections: ConnectionLimits,
     pub pool: PgPool,
     pub producer: FutureProducer,
+    pub broker_probe: BrokerProbe,
     pub metrics: PrometheusHandle,
 }
 
@@ -322,27 +323,54 @@ fn error_response(status: StatusCode, code: ErrorCode, message: &str) -> Respons
     response
 }
 
-/// Ready when Postgres answers and the broker returns metadata.
+/// Ready when Postgres answers: with the broker down the API still serves
+/// reads and takes writes (the event store is the buffer; the relay publishes
+/// when the broker is back). The body says how each dependency is, and
+/// `taskledger_broker_reachable{role="api"}` records the broker's state. The
+/// broker is asked at most once a second however many probes arrive.
 async fn readyz(State(state): State<ApiState>) -> impl IntoResponse {
     let database = sqlx::query("SELECT 1").execute(&state.pool).await.is_ok();
-    let producer = state.producer.clone();
-    let broker = tokio::task::spawn_blocking(move || {
-        producer
-            .client()
-            .fetch_metadata(None, Duration::from_secs(2))
-            .is_ok()
-    })
-    .await
-    .unwrap_or(false);
-    let status = if database && broker {
+    let broker = state.broker_probe.reachable(&state.producer).await;
+    let status = if database {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
     (
         status,
-        Json(serde_json::json!({ "postgres": database, "broker": broker })),
+        Json(serde_json::json!({ "ready": database, "postgres": database, "broker": broker })),
     )
+}
+
+/// The broker's last known state, asked again when older than a second.
+#[derive(Clone, Default)]
+pub struct BrokerProbe(Arc<tokio::sync::Mutex<Option<(Instant, bool)>>>);
+
+impl BrokerProbe {
+    async fn reachable(&self, producer: &FutureProducer) -> bool {
+        let mut last = self.0.lock().await;
+        if let Some((at, reachable)) = *last {
+            if at.elapsed() < Duration::from_secs(1) {
+                return reachable;
+            }
+        }
+        let producer = producer.clone();
+        let reachable = tokio::task::spawn_blocking(move || {
+            producer
+                .client()
+                .fetch_metadata(None, Duration::from_secs(2))
+                .is_ok()
+        })
+        .await
+        .unwrap_or(false);
+        metrics::gauge!(event_store::metric::BROKER_REACHABLE, "role" => "api").set(if reachable {
+            1.0
+        } else {
+            0.0
+        });
+        *last = Some((Instant::now(), reachable));
+        reachable
+    }
 }
 
 async fn metrics(State(state): State<ApiState>) -> impl IntoResponse {

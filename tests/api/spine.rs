@@ -134,7 +134,10 @@ async fn health_readiness_and_metrics_answer() {
         .unwrap();
     assert_eq!(ready.status(), 200);
     let ready: serde_json::Value = ready.json().await.unwrap();
-    assert_eq!(ready, json!({ "postgres": true, "broker": true }));
+    assert_eq!(
+        ready,
+        json!({ "ready": true, "postgres": true, "broker": true })
+    );
 
     let alice = app.token("alice");
     app.create_task(&alice, "counted").await;

@@ -48,6 +48,9 @@ struct Args {
     services: Services,
 }
 
+/// The most requests the load generator keeps waiting at once.
+const MAX_IN_FLIGHT: usize = 256;
+
 const CREATE: &str = "mutation($t: String!) { createTask(input: {title: $t, tags: [\"bench\", \"load\"]}) { taskId } }";
 
 #[tokio::main]
@@ -184,9 +187,8 @@ async fn offered_load(args: &Args, memory: &MemorySampler) -> anyhow::Result<()>
         args.seconds
     );
     println!();
-    println!("| offered/s | accepted/s | errors | applied events/s | lag p50 ms | lag p99 ms | lag max ms | behind at end | drained in s | peak RSS MB |");
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-    let mut failures = 0;
+    println!("| offered/s | accepted/s | refused or failed | not sent (256 in flight) | applied events/s | lag p50 ms | lag p99 ms | lag max ms | behind at end | drained in s | peak RSS MB |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for &rate in &args.rates {
         memory.reset_peak();
         let applied_before = applied(&app.pool).await?;
@@ -200,9 +202,17 @@ async fn offered_load(args: &Args, memory: &MemorySampler) -> anyhow::Result<()>
         let mut ticks = tokio::time::interval(Duration::from_secs_f64(1.0 / rate as f64));
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
         let mut sent = 0u64;
+        let mut not_sent = 0u64;
         let mut requests = tokio::task::JoinSet::new();
         while started.elapsed() < window {
             ticks.tick().await;
+            while requests.try_join_next().is_some() {}
+            if requests.len() >= MAX_IN_FLIGHT {
+                // Open loop, but not unbounded: a client that already waits
+                // for this many answers counts the request as not sent.
+                not_sent += 1;
+                continue;
+            }
             sent += 1;
             let (client, url, token) = (client.clone(), app.url.clone(), token.clone());
             let (latest, accepted, errors) = (latest.clone(), accepted.clone(), errors.clone());
@@ -232,7 +242,6 @@ async fn offered_load(args: &Args, memory: &MemorySampler) -> anyhow::Result<()>
                     }
                 }
             });
-            while requests.try_join_next().is_some() {}
         }
         while requests.join_next().await.is_some() {}
         let elapsed = started.elapsed().as_secs_f64();
@@ -246,9 +255,11 @@ async fn offered_load(args: &Args, memory: &MemorySampler) -> anyhow::Result<()>
         })
         .await?;
         let errors = errors.load(Ordering::Relaxed);
-        failures += errors + lag.errors;
+        if lag.errors > 0 {
+            bail!("{} tasks never became visible within 60 s", lag.errors);
+        }
         println!(
-            "| {rate} | {:.0} | {errors} | {applied_rate:.0} | {:.1} | {:.1} | {:.1} | {behind} | {:.1} | {} |",
+            "| {rate} | {:.0} | {errors} | {not_sent} | {applied_rate:.0} | {:.1} | {:.1} | {:.1} | {behind} | {:.1} | {} |",
             accepted.load(Ordering::Relaxed) as f64 / elapsed,
             lag.millis(0.5),
             lag.millis(0.99),
@@ -258,9 +269,6 @@ async fn offered_load(args: &Args, memory: &MemorySampler) -> anyhow::Result<()>
         );
     }
     app.stop(false).await?;
-    if failures > 0 {
-        bail!("{failures} operations failed; the figures above are not valid");
-    }
     Ok(())
 }
 
