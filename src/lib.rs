@@ -74,7 +74,7 @@ impl Running {
             match result {
                 Ok(()) => tracing::info!(role, "role stopped"),
                 Err(error) => {
-                    tracing::error!(role, error = ?error, "role failed; stopping the others");
+                    tracing::error!(role, error = %format_args!("{error:#}"), "role failed; stopping the others");
                     self.shutdown.cancel();
                     first_error.get_or_insert(error);
                 }
@@ -178,10 +178,7 @@ pub async fn start(
             fairness: Fairness::new(settings.fairness()),
             connections: settings.connections(),
             pool: pool.clone(),
-            producer: kafka
-                .producer()
-                .context("creating the readiness probe's client")?,
-            broker_probe: Default::default(),
+            broker_probe: query_api::BrokerProbe::new(kafka.clone()),
             metrics: telemetry::metrics_handle(),
         };
         let listener = tokio::net::TcpListener::bind(&settings.http_addr)

@@ -4,11 +4,71 @@
 use std::time::Duration;
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use rdkafka::client::{ClientContext, DefaultClientContext};
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::StreamConsumer;
+use rdkafka::consumer::{ConsumerContext, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::FutureProducer;
+
+/// Every role's producer: idempotent, watched for a lost broker.
+pub struct Producer {
+    producer: FutureProducer<BrokerWatch>,
+    watch: BrokerWatch,
+}
+
+impl Producer {
+    /// Whether every broker connection went down since this producer started.
+    pub fn broker_lost(&self) -> bool {
+        self.watch.broker_lost()
+    }
+}
+
+impl std::ops::Deref for Producer {
+    type Target = FutureProducer<BrokerWatch>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.producer
+    }
+}
+/// Every role's consumer, watched for a lost broker.
+pub type KafkaConsumer = StreamConsumer<BrokerWatch>;
+
+/// A client's context that remembers when it lost every broker. librdkafka
+/// 2.x crashes in its metadata cache when a topic it knows comes back with a
+/// new topic id (a broker that restarted empty; confluentinc/librdkafka#4964,
+/// #5280), so a role whose client lost the broker replaces the client rather
+/// than let it see the topic again.
+#[derive(Clone, Default)]
+pub struct BrokerWatch {
+    lost: Arc<AtomicBool>,
+}
+
+impl BrokerWatch {
+    /// Whether every broker connection went down since this client started
+    /// (or since [`BrokerWatch::forget`]).
+    pub fn broker_lost(&self) -> bool {
+        self.lost.load(Ordering::Relaxed)
+    }
+
+    /// Starts watching afresh: for a client that has not yet seen any topic.
+    pub fn forget(&self) {
+        self.lost.store(false, Ordering::Relaxed);
+    }
+}
+
+impl ClientContext for BrokerWatch {
+    fn error(&self, error: KafkaError, reason: &str) {
+        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown) {
+            self.lost.store(true, Ordering::Relaxed);
+        }
+        tracing::warn!(target: "librdkafka", %error, reason, "Kafka client error");
+    }
+}
+
+impl ConsumerContext for BrokerWatch {}
 
 #[derive(Debug, Clone)]
 pub struct KafkaSettings {
@@ -40,18 +100,21 @@ impl KafkaSettings {
 
     /// An idempotent producer: acks from all replicas, no duplicates or
     /// reordering on the producer's own retries.
-    pub fn producer(&self) -> Result<FutureProducer, KafkaError> {
-        self.base()
+    pub fn producer(&self) -> Result<Producer, KafkaError> {
+        let watch = BrokerWatch::default();
+        let producer = self
+            .base()
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("linger.ms", self.linger_ms.to_string())
             .set("message.timeout.ms", "30000")
-            .create()
+            .create_with_context(watch.clone())?;
+        Ok(Producer { producer, watch })
     }
 
     /// A consumer in `group` that never auto-commits offsets: each projection
     /// decides when a message counts as done.
-    pub fn consumer(&self, group: &str) -> Result<StreamConsumer, KafkaError> {
+    pub fn consumer(&self, group: &str) -> Result<KafkaConsumer, KafkaError> {
         self.base()
             .set("group.id", group)
             .set("enable.auto.commit", "false")
@@ -68,7 +131,7 @@ impl KafkaSettings {
             // not hand out a first message beyond the partition's limit).
             .set("max.partition.fetch.bytes", (8 * 1024 * 1024).to_string())
             .set("receive.message.max.bytes", (64 * 1024 * 1024).to_string())
-            .create()
+            .create_with_context(BrokerWatch::default())
     }
 
     /// Creates each `(topic, partitions)` that does not exist yet.

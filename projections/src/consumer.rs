@@ -24,12 +24,14 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use domain::envelope::{CloudEvent, TaskEventData};
-use event_store::kafka::{dead_letter_topic, DropOffThread, KafkaSettings};
+use event_store::kafka::{
+    dead_letter_topic, DropOffThread, KafkaConsumer, KafkaSettings, Producer,
+};
 use event_store::single_active;
-use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, Headers, OwnedHeaders, OwnedMessage};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::FutureRecord;
 use rdkafka::{Message, Offset, TopicPartitionList};
 use sha2::Digest;
 use sqlx::{Connection, PgConnection, PgPool};
@@ -165,8 +167,15 @@ pub struct ProjectionConsumer<P> {
 /// One activation's clients: a new consumer and dead-letter producer each
 /// time, since a broker that restarted may have forgotten the old ones.
 struct Clients {
-    consumer: DropOffThread<StreamConsumer>,
-    dead_letters: DropOffThread<FutureProducer>,
+    consumer: DropOffThread<KafkaConsumer>,
+    dead_letters: DropOffThread<Producer>,
+}
+
+impl Clients {
+    /// Whether either client lost every broker connection since it started.
+    fn lost_broker(&self) -> bool {
+        self.consumer.context().broker_lost() || self.dead_letters.broker_lost()
+    }
 }
 
 /// What the runtime knows of each assigned partition.
@@ -207,7 +216,7 @@ impl<P: Projection> ProjectionConsumer<P> {
                         .increment(1);
                     tracing::error!(
                         projection = name,
-                        error = ?error,
+                        error = %format_args!("{error:#}"),
                         "projection failed; starting again from its offsets in Postgres in 1s"
                     );
                     tokio::select! {
@@ -298,6 +307,12 @@ impl<P: Projection> ProjectionConsumer<P> {
                         Ok(message) => message.detach(),
                         Err(error) => {
                             tracing::warn!(projection = name, error = %error, "consumer error");
+                            if clients.lost_broker() {
+                                anyhow::bail!(
+                                    "lost every broker connection; replacing the clients before \
+                                     the broker comes back (it may come back empty)"
+                                );
+                            }
                             continue;
                         }
                     };
@@ -323,16 +338,20 @@ impl<P: Projection> ProjectionConsumer<P> {
     /// (the relay creates it); `None` if shut down first.
     async fn wait_for_topic(
         &self,
-        consumer: &DropOffThread<StreamConsumer>,
+        consumer: &DropOffThread<KafkaConsumer>,
         shutdown: &CancellationToken,
     ) -> anyhow::Result<Option<Vec<(i64, i64)>>> {
         let mut announced = false;
         loop {
             match topic_watermarks(consumer, &self.settings.topic).await {
-                Ok(Some(watermarks)) => return Ok(Some(watermarks)),
+                Ok(Some(watermarks)) => {
+                    // Only what the broker says from now on counts.
+                    consumer.context().forget();
+                    return Ok(Some(watermarks));
+                }
                 Ok(None) => {}
                 Err(error) => {
-                    tracing::debug!(error = ?error, "could not read the topic's metadata")
+                    tracing::debug!(error = %format_args!("{error:#}"), "could not read the topic's metadata")
                 }
             }
             if !announced {
@@ -394,7 +413,7 @@ impl<P: Projection> ProjectionConsumer<P> {
     /// Takes what else is ready, up to the batch's bounds in count and time.
     async fn fill_batch(
         &self,
-        consumer: &DropOffThread<StreamConsumer>,
+        consumer: &DropOffThread<KafkaConsumer>,
         first: OwnedMessage,
     ) -> Vec<OwnedMessage> {
         let mut batch = vec![first];
@@ -423,6 +442,9 @@ impl<P: Projection> ProjectionConsumer<P> {
         partitions: &mut Partitions,
     ) -> anyhow::Result<()> {
         let name = self.projection.name();
+        if clients.lost_broker() {
+            anyhow::bail!("lost every broker connection; replacing the clients");
+        }
         let now_generation = single_active::topic_generation(session, &self.settings.topic).await?;
         if now_generation != generation {
             anyhow::bail!(
@@ -442,7 +464,7 @@ impl<P: Projection> ProjectionConsumer<P> {
             }
             Err(error) => {
                 metrics::gauge!(metric::BROKER_REACHABLE, "role" => name).set(0.0);
-                tracing::debug!(error = ?error, "could not read the topic's watermarks");
+                tracing::debug!(error = %format_args!("{error:#}"), "could not read the topic's watermarks");
                 return Ok(());
             }
         };
@@ -531,7 +553,7 @@ impl<P: Projection> ProjectionConsumer<P> {
                         projection = name,
                         attempt,
                         messages = batch.len(),
-                        error = ?error,
+                        error = %format_args!("{error:#}"),
                         "could not apply the batch; retrying"
                     );
                     tokio::select! {
@@ -822,7 +844,7 @@ fn fatal(error: sqlx::Error) -> BatchError {
 
 /// Commits the batch's offsets to the broker so that Kafka tools show the
 /// group's lag; Postgres holds the truth, so a failure only costs a log line.
-fn commit_for_monitoring(consumer: &StreamConsumer, topic: &str, batch: &[OwnedMessage]) {
+fn commit_for_monitoring(consumer: &KafkaConsumer, topic: &str, batch: &[OwnedMessage]) {
     let mut next: HashMap<i32, i64> = HashMap::new();
     for message in batch {
         let entry = next.entry(message.partition()).or_default();
@@ -845,7 +867,7 @@ fn commit_for_monitoring(consumer: &StreamConsumer, topic: &str, batch: &[OwnedM
 /// Each partition's low and high watermark, in partition order; `None` for a
 /// topic the broker does not know.
 async fn topic_watermarks(
-    consumer: &DropOffThread<StreamConsumer>,
+    consumer: &DropOffThread<KafkaConsumer>,
     topic: &str,
 ) -> anyhow::Result<Option<Vec<(i64, i64)>>> {
     let consumer = consumer.handle();

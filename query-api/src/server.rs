@@ -14,7 +14,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use command_api::{Actor, CommandService};
 use metrics_exporter_prometheus::PrometheusHandle;
-use rdkafka::producer::{FutureProducer, Producer};
+use rdkafka::producer::Producer as _;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -27,6 +27,7 @@ use crate::fairness::{Fairness, Refusal};
 use crate::graphiql;
 use crate::limits::DocumentLimits;
 use crate::{ReadYourWrites, TaskMutation, TaskQuery};
+use event_store::kafka::{DropOffThread, KafkaSettings};
 
 pub type TaskledgerSchema = Schema<TaskQuery, TaskMutation, EmptySubscription>;
 
@@ -72,7 +73,7 @@ pub struct ApiState {
     /// How many connections may be open, and how long one may stay silent.
     pub connections: ConnectionLimits,
     pub pool: PgPool,
-    pub producer: FutureProducer,
+    /// Asks the broker whether it answers, for `/readyz`.
     pub broker_probe: BrokerProbe,
     pub metrics: PrometheusHandle,
 }
@@ -330,7 +331,7 @@ fn error_response(status: StatusCode, code: ErrorCode, message: &str) -> Respons
 /// broker is asked at most once a second however many probes arrive.
 async fn readyz(State(state): State<ApiState>) -> impl IntoResponse {
     let database = sqlx::query("SELECT 1").execute(&state.pool).await.is_ok();
-    let broker = state.broker_probe.reachable(&state.producer).await;
+    let broker = state.broker_probe.reachable().await;
     let status = if database {
         StatusCode::OK
     } else {
@@ -342,24 +343,42 @@ async fn readyz(State(state): State<ApiState>) -> impl IntoResponse {
     )
 }
 
-/// The broker's last known state, asked again when older than a second.
-#[derive(Clone, Default)]
-pub struct BrokerProbe(Arc<tokio::sync::Mutex<Option<(Instant, bool)>>>);
+/// The broker's last known state, asked again when older than a second, by a
+/// client made for the question and destroyed after it: a long-lived client
+/// would know the topics and could see them come back with new ids
+/// (`event_store::kafka::BrokerWatch`).
+#[derive(Clone)]
+pub struct BrokerProbe {
+    kafka: KafkaSettings,
+    last: Arc<tokio::sync::Mutex<Option<(Instant, bool)>>>,
+}
 
 impl BrokerProbe {
-    async fn reachable(&self, producer: &FutureProducer) -> bool {
-        let mut last = self.0.lock().await;
+    pub fn new(kafka: KafkaSettings) -> Self {
+        Self {
+            kafka,
+            last: Arc::default(),
+        }
+    }
+
+    async fn reachable(&self) -> bool {
+        let mut last = self.last.lock().await;
         if let Some((at, reachable)) = *last {
             if at.elapsed() < Duration::from_secs(1) {
                 return reachable;
             }
         }
-        let producer = producer.clone();
+        let kafka = self.kafka.clone();
         let reachable = tokio::task::spawn_blocking(move || {
-            producer
+            let Ok(producer) = kafka.producer() else {
+                return false;
+            };
+            let reachable = producer
                 .client()
-                .fetch_metadata(None, Duration::from_secs(2))
-                .is_ok()
+                .fetch_metadata(Some(""), Duration::from_secs(2))
+                .is_ok();
+            drop(DropOffThread::new(producer));
+            reachable
         })
         .await
         .unwrap_or(false);

@@ -7,9 +7,10 @@ use std::time::{Duration, Instant};
 
 use chrono::Duration as Ttl;
 use domain::values::UserId;
+use event_store::kafka::KafkaConsumer;
 use event_store::kafka::KafkaSettings;
 use query_api::auth::{JwtSecret, TokenVerifier};
-use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::consumer::Consumer;
 use rdkafka::message::{Headers, OwnedMessage};
 use rdkafka::Message;
 use reqwest::StatusCode;
@@ -303,7 +304,7 @@ pub async fn read_topic(
     timeout: Duration,
     done: impl Fn(&[Received]) -> bool,
 ) -> Vec<Received> {
-    let consumer: StreamConsumer = kafka
+    let consumer: KafkaConsumer = kafka
         .consumer(&format!("reader-{}", Uuid::new_v4()))
         .expect("a consumer");
     consumer.subscribe(&[topic]).expect("subscribe");

@@ -25,8 +25,9 @@ use anyhow::{bail, Context};
 use benches::{graphql, BenchApp, Latencies, Services};
 use clap::Parser;
 use domain::values::UserId;
+use event_store::kafka::KafkaConsumer;
 use query_api::auth::{JwtSecret, TokenVerifier};
-use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::consumer::Consumer;
 use serde_json::json;
 use sqlx::PgPool;
 use taskledger::Roles;
@@ -98,7 +99,7 @@ async fn backlog(args: &Args, memory: &MemorySampler) -> anyhow::Result<()> {
     .await?;
 
     // The baseline: the same messages read by a consumer that does nothing.
-    let consumer: StreamConsumer = app
+    let consumer: KafkaConsumer = app
         .settings
         .kafka()
         .consumer(&format!("bench-baseline-{}", uuid::Uuid::new_v4()))?;

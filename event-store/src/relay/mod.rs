@@ -18,13 +18,13 @@ use domain::envelope::{
 };
 use futures::future::try_join_all;
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
 use sqlx::postgres::PgListener;
 use sqlx::{PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
 
 use crate::global_log::{self, StoredEvent};
-use crate::kafka::KafkaSettings;
+use crate::kafka::{BrokerWatch, KafkaSettings, Producer};
 use crate::single_active;
 
 pub mod checkpoint;
@@ -81,7 +81,7 @@ impl Relay {
                 Ok(()) => break,
                 Err(error) => {
                     metrics::counter!(crate::metric::RELAY_FAILURES).increment(1);
-                    tracing::error!(error = ?error, "relay failed; restarting in 1s");
+                    tracing::error!(error = %format_args!("{error:#}"), "relay failed; restarting in 1s");
                     tokio::select! {
                         () = shutdown.cancelled() => break,
                         () = tokio::time::sleep(Duration::from_secs(1)) => {}
@@ -118,6 +118,12 @@ impl Relay {
             .await?;
 
         while !shutdown.is_cancelled() {
+            if producer.broker_lost() {
+                anyhow::bail!(
+                    "lost every broker connection; a new producer when the broker is back \
+                     (it may come back empty)"
+                );
+            }
             let batch = global_log::read_committed_after(
                 &mut session,
                 checkpoint.position,
@@ -173,7 +179,7 @@ impl Relay {
     async fn check_topic(
         &self,
         session: &mut PgConnection,
-        producer: &FutureProducer,
+        producer: &Producer,
         checkpoint: &mut RelayCheckpoint,
     ) -> anyhow::Result<()> {
         if self
@@ -197,18 +203,18 @@ impl Relay {
     /// the publish path, which fails and retries on its own.
     async fn topic_lost_messages(
         &self,
-        producer: &FutureProducer,
+        producer: &Producer,
         published: i64,
     ) -> anyhow::Result<bool> {
         let started = Instant::now();
-        let client = producer.clone();
+        let client: FutureProducer<BrokerWatch> = (**producer).clone();
         let topic = self.settings.topic.clone();
         let held = match tokio::task::spawn_blocking(move || topic_message_count(&client, &topic))
             .await?
         {
             Ok(held) => held,
             Err(error) => {
-                tracing::debug!(error = ?error, "could not count the topic's messages");
+                tracing::debug!(error = %format_args!("{error:#}"), "could not count the topic's messages");
                 return Ok(false);
             }
         };
@@ -243,11 +249,7 @@ impl Relay {
 
     /// Sends the batch and waits for the broker to acknowledge every message.
     #[tracing::instrument(skip_all, fields(topic = %self.settings.topic, events = batch.len()))]
-    async fn publish(
-        &self,
-        producer: &FutureProducer,
-        batch: &[StoredEvent],
-    ) -> anyhow::Result<()> {
+    async fn publish(&self, producer: &Producer, batch: &[StoredEvent]) -> anyhow::Result<()> {
         let started = Instant::now();
         let mut deliveries = Vec::with_capacity(batch.len());
         for event in batch {
@@ -268,10 +270,23 @@ impl Relay {
                 .context("enqueueing a message")?;
             deliveries.push(delivery);
         }
-        for outcome in try_join_all(deliveries)
-            .await
-            .context("producer dropped a delivery")?
-        {
+        // Waiting for acknowledgements ends early if the broker goes away: the
+        // producer must not live to see the topic again (crate::kafka::BrokerWatch).
+        let acknowledged = async {
+            try_join_all(deliveries)
+                .await
+                .context("producer dropped a delivery")
+        };
+        let lost = async {
+            while !producer.broker_lost() {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        };
+        let outcomes = tokio::select! {
+            outcomes = acknowledged => outcomes?,
+            () = lost => anyhow::bail!("lost every broker connection while publishing"),
+        };
+        for outcome in outcomes {
             outcome
                 .map_err(|(error, _)| error)
                 .context("broker refused a message")?;
@@ -295,7 +310,10 @@ impl Relay {
 /// How many messages `topic` has ever held: the sum of its partitions' high
 /// watermarks (tansu, like Kafka without retention, deletes none); `None` for
 /// a topic the broker does not know. Blocking.
-fn topic_message_count(producer: &FutureProducer, topic: &str) -> anyhow::Result<Option<i64>> {
+fn topic_message_count(
+    producer: &FutureProducer<BrokerWatch>,
+    topic: &str,
+) -> anyhow::Result<Option<i64>> {
     let timeout = Duration::from_secs(5);
     let client = producer.client();
     let metadata = client.fetch_metadata(Some(topic), timeout)?;
