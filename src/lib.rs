@@ -14,7 +14,6 @@ use domain::TaskServices;
 use event_store::kafka::dead_letter_topic;
 use event_store::relay::{Relay, RelaySettings};
 use projections::{ProjectionConsumer, RecurrenceProcessor, TaskListProjection};
-use query_api::auth::TokenVerifier;
 use query_api::fairness::Fairness;
 use query_api::limits::DocumentLimits;
 use query_api::{ApiState, ReadYourWrites};
@@ -171,7 +170,7 @@ pub async fn start(
         };
         let state = ApiState {
             schema: query_api::build_schema(read_pool, commands, read_your_writes),
-            verifier: Arc::new(TokenVerifier::new(&settings.jwt_secret()?)),
+            verifier: Arc::new(settings.token_verifier()?),
             limits: DocumentLimits::default(),
             anonymous_introspection: settings.anonymous_introspection(),
             deadline: Duration::from_millis(settings.request_deadline_ms),

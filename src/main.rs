@@ -3,7 +3,6 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use domain::values::UserId;
-use query_api::auth::TokenVerifier;
 use taskledger::{telemetry, Roles, Settings};
 use tokio_util::sync::CancellationToken;
 
@@ -47,7 +46,7 @@ async fn main() -> anyhow::Result<()> {
     let roles = match cli.command {
         Command::Token { user, hours } => {
             let user = UserId::parse(&user).map_err(anyhow::Error::msg)?;
-            let verifier = TokenVerifier::new(&settings.jwt_secret()?);
+            let verifier = settings.token_verifier()?;
             println!("{}", verifier.issue(&user, chrono::Duration::hours(hours)));
             return Ok(());
         }

@@ -9,7 +9,7 @@ use anyhow::bail;
 use clap::{Args, ValueEnum};
 use event_store::kafka::KafkaSettings;
 use projections::ConsumerSettings;
-use query_api::auth::JwtSecret;
+use query_api::auth::{JwtSecret, TokenScope, TokenVerifier};
 use query_api::connections::ConnectionLimits;
 use query_api::fairness::FairnessSettings;
 use query_api::read_pool::ReadPoolSettings;
@@ -212,6 +212,13 @@ pub struct Settings {
         global = true
     )]
     pub jwt_secret: Option<String>,
+    /// The `aud` every token must carry (a deployment sharing an identity
+    /// provider with other services); not checked when unset.
+    #[arg(long, env = "TASKLEDGER_JWT_AUDIENCE", global = true)]
+    pub jwt_audience: Option<String>,
+    /// The `iss` every token must carry; not checked when unset.
+    #[arg(long, env = "TASKLEDGER_JWT_ISSUER", global = true)]
+    pub jwt_issuer: Option<String>,
 }
 
 impl Settings {
@@ -244,6 +251,8 @@ impl Settings {
             connection_idle_secs: 30,
             anonymous_introspection: None,
             jwt_secret: None,
+            jwt_audience: None,
+            jwt_issuer: None,
         }
     }
 
@@ -255,6 +264,17 @@ impl Settings {
                 bail!("DATABASE_URL is required outside local mode (TASKLEDGER_ENV=local)")
             }
         }
+    }
+
+    /// The verifier of bearer tokens, with the audience and issuer if named.
+    pub fn token_verifier(&self) -> anyhow::Result<TokenVerifier> {
+        Ok(TokenVerifier::scoped(
+            &self.jwt_secret()?,
+            TokenScope {
+                audience: self.jwt_audience.clone(),
+                issuer: self.jwt_issuer.clone(),
+            },
+        ))
     }
 
     pub fn jwt_secret(&self) -> anyhow::Result<JwtSecret> {

@@ -86,7 +86,7 @@ pub struct BenchApp {
     pub pool: sqlx::PgPool,
     pub settings: taskledger::Settings,
     database: String,
-    admin: sqlx::PgConnection,
+    admin_url: String,
     shutdown: tokio_util::sync::CancellationToken,
     running: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
@@ -134,14 +134,16 @@ impl BenchApp {
             pool,
             settings,
             database,
-            admin,
+            admin_url: services.admin_url.clone(),
             shutdown,
             running: tokio::spawn(running.wait()),
         })
     }
 
     /// Stops Taskledger and drops the database, unless `keep`.
-    pub async fn stop(mut self, keep: bool) -> anyhow::Result<()> {
+    pub async fn stop(self, keep: bool) -> anyhow::Result<()> {
+        use sqlx::Connection;
+
         self.shutdown.cancel();
         let _ = self.running.await;
         self.pool.close().await;
@@ -152,7 +154,7 @@ impl BenchApp {
                 "DROP DATABASE IF EXISTS {} WITH (FORCE)",
                 self.database
             ))
-            .execute(&mut self.admin)
+            .execute(&mut sqlx::PgConnection::connect(&self.admin_url).await?)
             .await?;
         }
         Ok(())

@@ -108,6 +108,9 @@ impl KafkaSettings {
             .set("acks", "all")
             .set("linger.ms", self.linger_ms.to_string())
             .set("message.timeout.ms", "30000")
+            // Bounded memory: at most 16 MiB waiting to be sent (librdkafka
+            // allows 1 GiB by default); the relay sends batches of 500.
+            .set("queue.buffering.max.kbytes", "16384")
             .create_with_context(watch.clone())?;
         Ok(Producer { producer, watch })
     }

@@ -36,6 +36,10 @@ pub const RELAY_FAILURES: &str = "taskledger_relay_failures_total";
 pub const RELAY_GLOBAL_POSITION: &str = "taskledger_relay_global_position";
 pub const RELAY_DELAY_SECONDS: &str = "taskledger_relay_delay_seconds";
 pub const RELAY_BATCH_SECONDS: &str = "taskledger_relay_batch_seconds";
+/// Committed events the relay has not published yet.
+pub const RELAY_LAG_EVENTS: &str = "taskledger_relay_lag_events";
+/// Age of the oldest committed event not published yet (0 when none waits).
+pub const RELAY_OLDEST_UNPUBLISHED_SECONDS: &str = "taskledger_relay_oldest_unpublished_seconds";
 /// Messages the relay published that the topic no longer holds.
 pub const RELAY_TOPIC_MISSING: &str = "taskledger_relay_topic_missing_messages";
 
@@ -118,6 +122,15 @@ pub fn describe() {
         RELAY_BATCH_SECONDS,
         Unit::Seconds,
         "Time to publish one batch and receive every acknowledgement."
+    );
+    describe_gauge!(
+        RELAY_LAG_EVENTS,
+        "Committed events the relay has not published yet (measured every 2 s)."
+    );
+    describe_gauge!(
+        RELAY_OLDEST_UNPUBLISHED_SECONDS,
+        Unit::Seconds,
+        "Age of the oldest committed event the relay has not published yet; 0 when none waits."
     );
     describe_gauge!(
         RELAY_TOPIC_MISSING,

@@ -36,11 +36,16 @@ impl fmt::Debug for JwtSecret {
 }
 
 /// `sub` and `exp` are required; `iat` and `nbf` are optional, and a token
-/// whose `nbf` lies ahead is not valid yet.
+/// whose `nbf` lies ahead is not valid yet. `aud` and `iss` are required and
+/// checked only where the deployment names them.
 #[derive(Debug, Serialize, Deserialize)]
 struct Claims {
     sub: String,
     exp: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    aud: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    iss: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     iat: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -55,6 +60,8 @@ pub enum TokenError {
     NotYetValid,
     BadSignature,
     BadSubject,
+    WrongAudience,
+    WrongIssuer,
 }
 
 impl TokenError {
@@ -65,8 +72,18 @@ impl TokenError {
             Self::NotYetValid => "the bearer token is not valid yet (nbf)",
             Self::BadSignature => "the bearer token's signature is not valid",
             Self::BadSubject => "the bearer token's subject is not a valid user id",
+            Self::WrongAudience => "the bearer token is not meant for this service (aud)",
+            Self::WrongIssuer => "the bearer token is not from the expected issuer (iss)",
         }
     }
+}
+
+/// The audience and issuer a deployment that shares an identity provider
+/// expects in every token; neither is checked when not named.
+#[derive(Debug, Clone, Default)]
+pub struct TokenScope {
+    pub audience: Option<String>,
+    pub issuer: Option<String>,
 }
 
 #[derive(Clone)]
@@ -74,18 +91,35 @@ pub struct TokenVerifier {
     decoding: DecodingKey,
     encoding: EncodingKey,
     validation: Validation,
+    scope: TokenScope,
 }
 
 impl TokenVerifier {
     pub fn new(secret: &JwtSecret) -> Self {
+        Self::scoped(secret, TokenScope::default())
+    }
+
+    /// A verifier that also requires `scope`'s audience and issuer.
+    pub fn scoped(secret: &JwtSecret, scope: TokenScope) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
-        validation.set_required_spec_claims(&["exp", "sub"]);
+        let mut required = vec!["exp", "sub"];
+        validation.validate_aud = scope.audience.is_some();
+        if let Some(audience) = &scope.audience {
+            validation.set_audience(&[audience]);
+            required.push("aud");
+        }
+        if let Some(issuer) = &scope.issuer {
+            validation.set_issuer(&[issuer]);
+            required.push("iss");
+        }
+        validation.set_required_spec_claims(&required);
         validation.validate_nbf = true;
         validation.leeway = 5;
         Self {
             decoding: DecodingKey::from_secret(secret.0.as_bytes()),
             encoding: EncodingKey::from_secret(secret.0.as_bytes()),
             validation,
+            scope,
         }
     }
 
@@ -96,6 +130,14 @@ impl TokenVerifier {
                     ErrorKind::ExpiredSignature => TokenError::Expired,
                     ErrorKind::ImmatureSignature => TokenError::NotYetValid,
                     ErrorKind::InvalidSignature => TokenError::BadSignature,
+                    ErrorKind::InvalidAudience => TokenError::WrongAudience,
+                    ErrorKind::InvalidIssuer => TokenError::WrongIssuer,
+                    ErrorKind::MissingRequiredClaim(claim) if claim == "aud" => {
+                        TokenError::WrongAudience
+                    }
+                    ErrorKind::MissingRequiredClaim(claim) if claim == "iss" => {
+                        TokenError::WrongIssuer
+                    }
                     _ => TokenError::Malformed,
                 }
             })?;
@@ -107,6 +149,8 @@ impl TokenVerifier {
         let now = Utc::now();
         let claims = Claims {
             sub: user.to_string(),
+            aud: self.scope.audience.clone(),
+            iss: self.scope.issuer.clone(),
             iat: Some(now.timestamp()),
             nbf: None,
             exp: (now + ttl).timestamp(),
@@ -119,6 +163,31 @@ impl TokenVerifier {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_named_audience_and_issuer_are_required_and_checked() {
+        let secret = JwtSecret::local_development();
+        let scope = |audience: &str, issuer: &str| TokenScope {
+            audience: Some(audience.into()),
+            issuer: Some(issuer.into()),
+        };
+        let ours = TokenVerifier::scoped(&secret, scope("taskledger", "https://id.example"));
+        let alice = UserId::parse("alice").unwrap();
+        let token = ours.issue(&alice, Duration::minutes(5));
+        assert_eq!(ours.verify(&token), Ok(alice.clone()));
+
+        let other_service = TokenVerifier::scoped(&secret, scope("billing", "https://id.example"))
+            .issue(&alice, Duration::minutes(5));
+        assert_eq!(ours.verify(&other_service), Err(TokenError::WrongAudience));
+        let other_issuer =
+            TokenVerifier::scoped(&secret, scope("taskledger", "https://evil.example"))
+                .issue(&alice, Duration::minutes(5));
+        assert_eq!(ours.verify(&other_issuer), Err(TokenError::WrongIssuer));
+        let unscoped = TokenVerifier::new(&secret).issue(&alice, Duration::minutes(5));
+        assert_eq!(ours.verify(&unscoped), Err(TokenError::WrongAudience));
+        // A deployment that names neither accepts tokens with or without them.
+        assert_eq!(TokenVerifier::new(&secret).verify(&token), Ok(alice));
+    }
 
     fn verifier() -> TokenVerifier {
         TokenVerifier::new(&JwtSecret::local_development())

@@ -158,3 +158,54 @@ async fn offsets_left_by_an_earlier_incarnation_of_the_topic_skip_nothing() {
     let (id, _) = app.create_task(&alice, "after the wipe").await;
     app.task_at_version(&alice, &id, 1).await;
 }
+
+#[tokio::test]
+async fn a_message_too_large_for_the_dead_letter_topic_goes_there_cut_short_and_consumption_goes_on(
+) {
+    let app = TestApp::spawn().await;
+    let alice = app.token("alice");
+    let topic = app.settings.task_events_topic.clone();
+    // 1.5 MB of garbage: the consumers fetch it (they take up to 8 MiB), but
+    // the dead-letter producer refuses anything over 1 MB whole.
+    let poison: Vec<u8> = (0..1_500_000u32).map(|n| b'a' + (n % 26) as u8).collect();
+    let producer: rdkafka::producer::FutureProducer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &app.settings.kafka_brokers)
+        .set("message.max.bytes", (4 * 1024 * 1024).to_string())
+        .create()
+        .unwrap();
+    producer
+        .send(
+            FutureRecord::to(&topic).key("poison").payload(&poison),
+            Duration::from_secs(10),
+        )
+        .await
+        .map_err(|(e, _)| e)
+        .unwrap();
+
+    let (id, _) = app.create_task(&alice, "after the poison").await;
+    app.task_at_version(&alice, &id, 1).await;
+
+    let dead = read_topic(
+        &app.kafka(),
+        &dead_letter_topic(&topic),
+        Duration::from_secs(20),
+        |m| {
+            m.iter()
+                .any(|m| m.header("dlq-projection") == Some("task-list"))
+        },
+    )
+    .await;
+    let cut = dead
+        .iter()
+        .find(|m| m.header("dlq-projection") == Some("task-list"))
+        .expect("the task list dead-lettered the poison");
+    assert_eq!(cut.header("dlq-truncated-from-bytes"), Some("1500000"));
+    let digest: String = <sha2::Sha256 as sha2::Digest>::digest(&poison)
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    assert_eq!(cut.header("dlq-original-sha256"), Some(digest.as_str()));
+    assert_eq!(cut.value.len(), projections::DEAD_LETTER_MAX_PAYLOAD);
+    assert_eq!(cut.value[..], poison[..cut.value.len()]);
+    assert!(cut.header("dlq-reason").is_some_and(|r| !r.is_empty()));
+}

@@ -23,7 +23,7 @@ use sqlx::postgres::PgListener;
 use sqlx::{PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
 
-use crate::global_log::{self, StoredEvent};
+use crate::global_log::{self, LogPosition, StoredEvent};
 use crate::kafka::{BrokerWatch, KafkaSettings, Producer};
 use crate::single_active;
 
@@ -117,8 +117,14 @@ impl Relay {
         self.check_topic(&mut session, &producer, &mut checkpoint)
             .await?;
 
+        let mut lag_measured: Option<Instant> = None;
         while !shutdown.is_cancelled() {
+            if lag_measured.is_none_or(|at| at.elapsed() >= Duration::from_secs(2)) {
+                record_lag(&mut session, checkpoint.position).await?;
+                lag_measured = Some(Instant::now());
+            }
             if producer.broker_lost() {
+                metrics::gauge!(crate::metric::BROKER_REACHABLE, "role" => "relay").set(0.0);
                 anyhow::bail!(
                     "lost every broker connection; a new producer when the broker is back \
                      (it may come back empty)"
@@ -132,6 +138,7 @@ impl Relay {
             .await?;
             if let Some(last) = batch.last() {
                 self.publish(&producer, &batch).await?;
+                metrics::gauge!(crate::metric::BROKER_REACHABLE, "role" => "relay").set(1.0);
                 checkpoint = RelayCheckpoint {
                     position: last.position,
                     published: checkpoint.published + batch.len() as i64,
@@ -305,6 +312,22 @@ impl Relay {
         );
         Ok(())
     }
+}
+
+/// How many committed events wait to be published, and the age of the
+/// oldest, as gauges.
+async fn record_lag(session: &mut PgConnection, after: LogPosition) -> Result<(), sqlx::Error> {
+    let (waiting, oldest): (i64, Option<f64>) = sqlx::query_as(
+        "SELECT count(*), extract(epoch FROM now() - min(recorded_at))::float8 FROM events
+          WHERE (transaction_id, global_position) > ($1::text::xid8, $2)",
+    )
+    .bind(after.transaction_id.to_string())
+    .bind(after.global_position)
+    .fetch_one(&mut *session)
+    .await?;
+    metrics::gauge!(crate::metric::RELAY_LAG_EVENTS).set(waiting as f64);
+    metrics::gauge!(crate::metric::RELAY_OLDEST_UNPUBLISHED_SECONDS).set(oldest.unwrap_or(0.0));
+    Ok(())
 }
 
 /// How many messages `topic` has ever held: the sum of its partitions' high

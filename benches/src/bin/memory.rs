@@ -1,0 +1,306 @@
+//! The memory benchmark: the resident memory of a `taskledger all` process
+//! (the release binary, as deployed, in a process of its own) through load and
+//! faults. It is idle first; then `createTask` arrives open-loop at a fixed
+//! rate; then Postgres is restarted under it, then the broker (through
+//! `./dev restart`), each followed by more writes; then it idles for a minute.
+//! For each phase: resident memory at its end and its peak (sampled every
+//! 100 ms), and how long the read model took to catch up, without any restart
+//! of Taskledger.
+//!
+//! Run with `./dev bench memory` from the repository root.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use benches::{graphql, Services};
+use clap::Parser;
+use domain::values::UserId;
+use query_api::auth::{JwtSecret, TokenVerifier};
+use serde_json::json;
+use sqlx::{Connection, PgPool};
+
+#[derive(Parser)]
+#[command(about = "Memory benchmark: taskledger all's resident memory through load and faults")]
+struct Args {
+    /// Offered rate of the load phase, commands/s.
+    #[arg(long, default_value_t = 1000)]
+    rate: u64,
+    /// Seconds of the load phase.
+    #[arg(long, default_value_t = 30)]
+    seconds: u64,
+    /// Seconds of the final idle phase.
+    #[arg(long, default_value_t = 60)]
+    idle: u64,
+    #[command(flatten)]
+    services: Services,
+}
+
+const CREATE: &str =
+    "mutation($t: String!) { createTask(input: {title: $t, tags: [\"bench\"]}) { taskId } }";
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let run = uuid::Uuid::new_v4().simple().to_string()[..10].to_owned();
+    let database = format!("taskledger_bench_{run}");
+    let mut admin = sqlx::PgConnection::connect(&args.services.admin_url).await?;
+    sqlx::query(&format!("CREATE DATABASE {database}"))
+        .execute(&mut admin)
+        .await?;
+    let base = args
+        .services
+        .admin_url
+        .rsplit_once('/')
+        .context("a database URL")?
+        .0;
+    let database_url = format!("{base}/{database}");
+    let result = measure(&args, &run, &database_url).await;
+    let mut admin = sqlx::PgConnection::connect(&args.services.admin_url).await?;
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
+        .execute(&mut admin)
+        .await?;
+    result
+}
+
+async fn measure(args: &Args, run: &str, database_url: &str) -> anyhow::Result<()> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let address = format!("127.0.0.1:{port}");
+    let app = Taskledger::start(&args.services, run, database_url, &address).await?;
+    let pool = PgPool::connect(database_url).await?;
+    let url = format!("http://{address}/graphql");
+    let token = TokenVerifier::new(&JwtSecret::local_development())
+        .issue(&UserId::parse("bench")?, chrono::Duration::hours(1));
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .build()?;
+
+    println!(
+        "# Memory of `taskledger all` (release binary, its own process), pid {}",
+        app.pid
+    );
+    println!();
+    println!("| phase | RSS at end MB | peak MB | accepted/s | read model caught up in s |");
+    println!("|---|---:|---:|---:|---:|");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    app.reset_peak();
+    println!(
+        "| idle after start | {} | {} | | |",
+        app.rss_mb(),
+        app.peak_mb()
+    );
+
+    app.reset_peak();
+    let accepted = open_loop(&client, &url, &token, args.rate, args.seconds).await;
+    let caught_up = catch_up(&pool).await?;
+    println!(
+        "| {} createTask/s offered for {} s | {} | {} | {accepted:.0} | {caught_up:.1} |",
+        args.rate,
+        args.seconds,
+        app.rss_mb(),
+        app.peak_mb()
+    );
+
+    for what in ["postgres", "broker"] {
+        app.reset_peak();
+        let status = tokio::process::Command::new("./dev")
+            .args(["restart", what])
+            .stdout(std::process::Stdio::null())
+            .status()
+            .await
+            .context("running ./dev restart (run the benchmark from the repository root)")?;
+        if !status.success() {
+            bail!("./dev restart {what} failed");
+        }
+        // Writes while the roles recover: some may fail while Postgres is down.
+        let accepted = open_loop(&client, &url, &token, 200, 10).await;
+        let caught_up = catch_up(&pool).await?;
+        println!(
+            "| {what} restarted, then 200 createTask/s for 10 s | {} | {} | {accepted:.0} | {caught_up:.1} |",
+            app.rss_mb(),
+            app.peak_mb()
+        );
+    }
+    app.reset_peak();
+    tokio::time::sleep(Duration::from_secs(args.idle)).await;
+    println!(
+        "| idle for {} s | {} | {} | | |",
+        args.idle,
+        app.rss_mb(),
+        app.peak_mb()
+    );
+    app.stop().await
+}
+
+/// `createTask` every 1/rate s for `seconds`, at most 256 waiting at once;
+/// the accepted rate.
+async fn open_loop(
+    client: &reqwest::Client,
+    url: &str,
+    token: &str,
+    rate: u64,
+    seconds: u64,
+) -> f64 {
+    let accepted = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let mut ticks = tokio::time::interval(Duration::from_secs_f64(1.0 / rate as f64));
+    let mut requests = tokio::task::JoinSet::new();
+    let mut n = 0u64;
+    while started.elapsed() < Duration::from_secs(seconds) {
+        ticks.tick().await;
+        while requests.try_join_next().is_some() {}
+        if requests.len() >= 256 {
+            continue;
+        }
+        n += 1;
+        let (client, url, token, accepted) = (
+            client.clone(),
+            url.to_owned(),
+            token.to_owned(),
+            accepted.clone(),
+        );
+        requests.spawn(async move {
+            if graphql(
+                &client,
+                &url,
+                &token,
+                CREATE,
+                json!({ "t": format!("m {n}") }),
+            )
+            .await
+            .is_ok()
+            {
+                accepted.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+    }
+    while requests.join_next().await.is_some() {}
+    accepted.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
+}
+
+/// Seconds until the task list holds every task the event store does.
+async fn catch_up(pool: &PgPool) -> anyhow::Result<f64> {
+    let started = Instant::now();
+    loop {
+        let behind: Result<i64, _> = sqlx::query_scalar(
+            "SELECT (SELECT count(DISTINCT aggregate_id) FROM events) - (SELECT count(*) FROM task_list)",
+        )
+        .fetch_one(pool)
+        .await;
+        if behind.is_ok_and(|behind| behind == 0) {
+            return Ok(started.elapsed().as_secs_f64());
+        }
+        if started.elapsed() > Duration::from_secs(120) {
+            bail!("the read model did not catch up within 120 s");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// `taskledger all` as a child process, with its memory sampled.
+struct Taskledger {
+    child: tokio::process::Child,
+    pid: u32,
+    peak_kb: Arc<AtomicU64>,
+}
+
+impl Taskledger {
+    async fn start(
+        services: &Services,
+        run: &str,
+        database_url: &str,
+        address: &str,
+    ) -> anyhow::Result<Self> {
+        let binary = std::env::current_exe()?
+            .parent()
+            .map(|dir| dir.join("taskledger"))
+            .filter(|path| path.exists())
+            .unwrap_or_else(|| PathBuf::from("taskledger"));
+        let child = tokio::process::Command::new(&binary)
+            .arg("all")
+            .env("TASKLEDGER_ENV", "local")
+            .env("DATABASE_URL", database_url)
+            .env("KAFKA_BROKERS", &services.brokers)
+            .env("TASKLEDGER_HTTP_ADDR", address)
+            .env(
+                "TASKLEDGER_TASK_EVENTS_TOPIC",
+                format!("bench-memory-{run}"),
+            )
+            .env("TASKLEDGER_CONSUMER_GROUP_PREFIX", format!("bench-{run}"))
+            .env("TASKLEDGER_USER_RATE_PER_SECOND", "1000000")
+            .env("TASKLEDGER_USER_RATE_BURST", "1000000")
+            .env("TASKLEDGER_USER_IN_FLIGHT", "1000000")
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting {}", binary.display()))?;
+        let pid = child.id().context("a pid")?;
+        let ready = format!("http://{address}/readyz");
+        let started = Instant::now();
+        while !reqwest::get(&ready)
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            if started.elapsed() > Duration::from_secs(30) {
+                bail!("taskledger did not become ready within 30 s");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let peak_kb = Arc::new(AtomicU64::new(0));
+        let peak = peak_kb.clone();
+        tokio::spawn(async move {
+            while let Some(kb) = resident_kb(pid) {
+                peak.fetch_max(kb, Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        });
+        Ok(Self {
+            child,
+            pid,
+            peak_kb,
+        })
+    }
+
+    fn rss_mb(&self) -> u64 {
+        resident_kb(self.pid).unwrap_or(0) / 1024
+    }
+
+    fn peak_mb(&self) -> u64 {
+        self.peak_kb.load(Ordering::Relaxed) / 1024
+    }
+
+    fn reset_peak(&self) {
+        self.peak_kb
+            .store(resident_kb(self.pid).unwrap_or(0), Ordering::Relaxed);
+    }
+
+    /// SIGTERM, as an orchestrator stops it; it must stop cleanly.
+    async fn stop(mut self) -> anyhow::Result<()> {
+        tokio::process::Command::new("kill")
+            .args(["-TERM", &self.pid.to_string()])
+            .status()
+            .await?;
+        let status = tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+            .await
+            .context("taskledger did not stop within 30 s of SIGTERM")??;
+        if !status.success() {
+            bail!("taskledger stopped with {status}");
+        }
+        Ok(())
+    }
+}
+
+/// `VmRSS` of process `pid`, in KiB (Linux).
+fn resident_kb(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+}
