@@ -1,6 +1,7 @@
 //! Taskledger's one binary, as a library: typed settings, telemetry, and
 //! [`start`], which runs any set of roles in this process.
 
+pub mod allocator;
 pub mod settings;
 pub mod telemetry;
 

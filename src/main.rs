@@ -39,8 +39,16 @@ enum Command {
     },
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
+    taskledger::allocator::limit_arenas();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?
+        .block_on(run())
+}
+
+async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let settings = cli.settings;
     let roles = match cli.command {
@@ -80,6 +88,9 @@ async fn main() -> anyhow::Result<()> {
     telemetry::init_logging(settings.env);
     let shutdown = CancellationToken::new();
     tokio::spawn(stop_on_signal(shutdown.clone()));
+    tokio::spawn(taskledger::allocator::give_back_freed_memory(
+        shutdown.clone(),
+    ));
     let running = taskledger::start(&settings, roles, shutdown)
         .await
         .context("starting")?;
