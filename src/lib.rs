@@ -17,7 +17,7 @@ use event_store::relay::{Relay, RelaySettings};
 use projections::{ProjectionConsumer, RecurrenceProcessor, TaskListProjection};
 use query_api::fairness::Fairness;
 use query_api::limits::DocumentLimits;
-use query_api::{ApiState, ReadYourWrites};
+use query_api::{ApiState, Ops, ReadYourWrites};
 use sqlx::PgPool;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -59,6 +59,8 @@ impl Roles {
 pub struct Running {
     /// Where the API listens, if this process runs it.
     pub api_address: Option<SocketAddr>,
+    /// Where `/healthz`, `/readyz` and `/metrics` are served when the API is not.
+    pub ops_address: Option<SocketAddr>,
     pub pool: PgPool,
     tasks: JoinSet<(&'static str, anyhow::Result<()>)>,
     shutdown: CancellationToken,
@@ -116,10 +118,13 @@ pub async fn start(
     roles: Roles,
     shutdown: CancellationToken,
 ) -> anyhow::Result<Running> {
+    // Installed before any role records a metric.
+    let metrics = telemetry::metrics_handle();
     let pool = setup(settings).await?;
     let kafka = settings.kafka();
     let mut tasks = JoinSet::new();
     let mut api_address = None;
+    let mut ops_address = None;
 
     if roles.relay {
         let relay = Relay::new(
@@ -157,7 +162,23 @@ pub async fn start(
         tasks.spawn(async move { ("recurrence", recurrence.run(stop).await) });
     }
 
-    if roles.api {
+    let ops = Ops {
+        pool: pool.clone(),
+        broker_probe: query_api::BrokerProbe::new(kafka.clone()),
+        metrics,
+    };
+    if !roles.api {
+        // Probes and metrics for a process without the API, on the same address.
+        let listener = tokio::net::TcpListener::bind(&settings.http_addr)
+            .await
+            .with_context(|| format!("binding {}", settings.http_addr))?;
+        ops_address = Some(listener.local_addr()?);
+        let shutdown = shutdown.clone();
+        tasks.spawn(async move {
+            let result = query_api::serve_ops(listener, ops, shutdown).await;
+            ("ops", result.map_err(Into::into))
+        });
+    } else {
         let commands = CommandService::new(
             event_store::task_store(pool.clone()),
             TaskServices::default(),
@@ -177,9 +198,7 @@ pub async fn start(
             deadline: Duration::from_millis(settings.request_deadline_ms),
             fairness: Fairness::new(settings.fairness()),
             connections: settings.connections(),
-            pool: pool.clone(),
-            broker_probe: query_api::BrokerProbe::new(kafka.clone()),
-            metrics: telemetry::metrics_handle(),
+            ops: ops.clone(),
         };
         let listener = tokio::net::TcpListener::bind(&settings.http_addr)
             .await
@@ -194,6 +213,7 @@ pub async fn start(
 
     Ok(Running {
         api_address,
+        ops_address,
         pool,
         tasks,
         shutdown,

@@ -18,4 +18,7 @@ mod server;
 pub use error::{ApiError, ErrorCode};
 pub use mutation::{PriorityLevel, TaskMutation, TaskVersion};
 pub use query::{ReadYourWrites, TaskQuery};
-pub use server::{build_schema, router, serve, ApiState, BrokerProbe, TaskledgerSchema};
+pub use server::{
+    build_schema, ops_router, router, serve, serve_ops, ApiState, BrokerProbe, Ops,
+    TaskledgerSchema,
+};

@@ -72,10 +72,23 @@ pub struct ApiState {
     pub fairness: Arc<Fairness>,
     /// How many connections may be open, and how long one may stay silent.
     pub connections: ConnectionLimits,
+    pub ops: Ops,
+}
+
+/// What every process serves for operators, with or without the API:
+/// `/healthz`, `/readyz` and `/metrics`.
+#[derive(Clone)]
+pub struct Ops {
     pub pool: PgPool,
     /// Asks the broker whether it answers, for `/readyz`.
     pub broker_probe: BrokerProbe,
     pub metrics: PrometheusHandle,
+}
+
+impl axum::extract::FromRef<ApiState> for Ops {
+    fn from_ref(state: &ApiState) -> Self {
+        state.ops.clone()
+    }
 }
 
 pub fn router(state: ApiState) -> Router {
@@ -86,6 +99,32 @@ pub fn router(state: ApiState) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .with_state(state)
+}
+
+/// The operators' endpoints alone, for a process that runs no API (a relay or
+/// a projector), so it can be probed and scraped like the API.
+pub fn ops_router(ops: Ops) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .with_state(ops)
+}
+
+/// Serves the operators' endpoints until `shutdown` is cancelled.
+pub async fn serve_ops(
+    listener: TcpListener,
+    ops: Ops,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    tracing::info!(address = %listener.local_addr()?, "health and metrics listening");
+    let limits = ConnectionLimits {
+        max_open: 64,
+        idle: Duration::from_secs(30),
+    };
+    axum::serve(BoundedListener::new(listener, limits), ops_router(ops))
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await
 }
 
 /// Serves until `shutdown` is cancelled, then finishes in-flight requests.
@@ -329,7 +368,7 @@ fn error_response(status: StatusCode, code: ErrorCode, message: &str) -> Respons
 /// when the broker is back). The body says how each dependency is, and
 /// `taskledger_broker_reachable{role="api"}` records the broker's state. The
 /// broker is asked at most once a second however many probes arrive.
-async fn readyz(State(state): State<ApiState>) -> impl IntoResponse {
+async fn readyz(State(state): State<Ops>) -> impl IntoResponse {
     let database = sqlx::query("SELECT 1").execute(&state.pool).await.is_ok();
     let broker = state.broker_probe.reachable().await;
     let status = if database {
@@ -392,7 +431,7 @@ impl BrokerProbe {
     }
 }
 
-async fn metrics(State(state): State<ApiState>) -> impl IntoResponse {
+async fn metrics(State(state): State<Ops>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render(),

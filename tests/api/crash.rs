@@ -35,6 +35,7 @@ fn start_projector(settings: &Settings) -> Child {
         .env("DATABASE_URL", settings.database_url.as_deref().unwrap())
         .env("KAFKA_BROKERS", &settings.kafka_brokers)
         .env("TASKLEDGER_TASK_EVENTS_TOPIC", &settings.task_events_topic)
+        .env("TASKLEDGER_HTTP_ADDR", "127.0.0.1:0")
         .env(
             "TASKLEDGER_CONSUMER_GROUP_PREFIX",
             settings.consumer_group_prefix.as_deref().unwrap(),

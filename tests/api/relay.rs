@@ -74,6 +74,7 @@ fn start_relay(settings: &Settings) -> Child {
         .env("DATABASE_URL", settings.database_url.as_deref().unwrap())
         .env("KAFKA_BROKERS", &settings.kafka_brokers)
         .env("TASKLEDGER_TASK_EVENTS_TOPIC", &settings.task_events_topic)
+        .env("TASKLEDGER_HTTP_ADDR", "127.0.0.1:0")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null())

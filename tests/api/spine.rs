@@ -1,9 +1,12 @@
 //! The happy path end to end: GraphQL mutation → event store → relay → Kafka →
 //! projection → GraphQL query.
 
-use serde_json::json;
+use std::time::Duration;
 
-use crate::helpers::{assert_no_errors, TestApp};
+use serde_json::json;
+use taskledger::Roles;
+
+use crate::helpers::{assert_no_errors, eventually, TestApp};
 
 #[tokio::test]
 async fn a_created_task_appears_in_the_task_list() {
@@ -165,4 +168,68 @@ async fn health_readiness_and_metrics_answer() {
         .unwrap()
         .to_lowercase()
         .contains("graphiql"));
+}
+
+#[tokio::test]
+async fn a_process_without_the_api_serves_health_readiness_and_its_metrics() {
+    let app = TestApp::spawn_roles(Roles::API).await;
+    let alice = app.token("alice");
+    app.create_task(&alice, "relayed by a relay of its own")
+        .await;
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let relay = taskledger::start(&app.settings, Roles::RELAY, shutdown.clone())
+        .await
+        .unwrap();
+    let ops = format!(
+        "http://{}",
+        relay.ops_address.expect("ops endpoints served")
+    );
+    assert!(relay.api_address.is_none());
+    let client = reqwest::Client::new();
+    assert_eq!(
+        client
+            .get(format!("{ops}/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let ready: serde_json::Value = client
+        .get(format!("{ops}/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready["ready"], true, "{ready}");
+    // The relay's own metrics, once it has published.
+    let metrics = eventually(Duration::from_secs(10), || async {
+        let text = client
+            .get(format!("{ops}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.contains("taskledger_relay_published_total")
+            .then_some(text)
+    })
+    .await
+    .expect("the relay's metrics are served");
+    assert!(metrics.contains("taskledger_relay_lag_events"), "{metrics}");
+    // No GraphQL here.
+    assert_eq!(
+        client
+            .post(format!("{ops}/graphql"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    shutdown.cancel();
+    relay.wait().await.unwrap();
 }
