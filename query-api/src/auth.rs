@@ -183,8 +183,13 @@ mod tests {
             TokenVerifier::scoped(&secret, scope("taskledger", "https://evil.example"))
                 .issue(&alice, Duration::minutes(5));
         assert_eq!(ours.verify(&other_issuer), Err(TokenError::WrongIssuer));
+        // Lacking both, it is refused for one of them (which one jsonwebtoken
+        // checks first is not fixed).
         let unscoped = TokenVerifier::new(&secret).issue(&alice, Duration::minutes(5));
-        assert_eq!(ours.verify(&unscoped), Err(TokenError::WrongAudience));
+        assert!(matches!(
+            ours.verify(&unscoped),
+            Err(TokenError::WrongAudience | TokenError::WrongIssuer)
+        ));
         // A deployment that names neither accepts tokens with or without them.
         assert_eq!(TokenVerifier::new(&secret).verify(&token), Ok(alice));
     }
