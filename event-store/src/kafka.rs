@@ -115,14 +115,29 @@ impl KafkaSettings {
         Ok(Producer { producer, watch })
     }
 
-    /// A consumer in `group` that never auto-commits offsets: each projection
-    /// decides when a message counts as done.
+    /// A consumer in `group` that never auto-commits offsets and starts a
+    /// group new to the topic at its beginning: for readers that subscribe
+    /// (analytics, tools, tests).
     pub fn consumer(&self, group: &str) -> Result<KafkaConsumer, KafkaError> {
-        self.base()
+        self.consumer_config(group, "earliest")
+            .create_with_context(BrokerWatch::default())
+    }
+
+    /// A consumer for a projection, which assigns itself partitions at offsets
+    /// it stored: an offset a partition no longer holds is an error the
+    /// projection handles, never a silent jump (`auto.offset.reset=error`).
+    pub fn assigned_consumer(&self, group: &str) -> Result<KafkaConsumer, KafkaError> {
+        self.consumer_config(group, "error")
+            .create_with_context(BrokerWatch::default())
+    }
+
+    fn consumer_config(&self, group: &str, offset_reset: &str) -> ClientConfig {
+        let mut config = self.base();
+        config
             .set("group.id", group)
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
-            .set("auto.offset.reset", "earliest")
+            .set("auto.offset.reset", offset_reset)
             .set("fetch.wait.max.ms", self.fetch_wait_max_ms.to_string())
             .set("session.timeout.ms", "10000")
             // Bounded memory: at most 8 MiB prefetched per consumer (librdkafka
@@ -133,8 +148,8 @@ impl KafkaSettings {
             // A message larger than this could never be fetched (tansu does
             // not hand out a first message beyond the partition's limit).
             .set("max.partition.fetch.bytes", (8 * 1024 * 1024).to_string())
-            .set("receive.message.max.bytes", (64 * 1024 * 1024).to_string())
-            .create_with_context(BrokerWatch::default())
+            .set("receive.message.max.bytes", (64 * 1024 * 1024).to_string());
+        config
     }
 
     /// Creates each `(topic, partitions)` that does not exist yet.

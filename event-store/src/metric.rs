@@ -125,7 +125,7 @@ pub fn describe() {
     );
     describe_gauge!(
         RELAY_LAG_EVENTS,
-        "Committed events the relay has not published yet (measured every 2 s)."
+        "Committed events the relay has not published yet (measured every 2 s, counted up to 100,000)."
     );
     describe_gauge!(
         RELAY_OLDEST_UNPUBLISHED_SECONDS,

@@ -240,13 +240,16 @@ impl<P: Projection> ProjectionConsumer<P> {
         if !single_active::wait_for_lock(&mut session, &key, name, shutdown).await? {
             return Ok(());
         }
-        let clients = Clients {
-            consumer: DropOffThread::new(self.kafka.consumer(&self.group)?),
-            dead_letters: DropOffThread::new(self.kafka.producer()?),
-        };
+        let consumer = DropOffThread::new(self.kafka.assigned_consumer(&self.group)?);
         let generation = single_active::topic_generation(&mut session, topic).await?;
-        let Some(watermarks) = self.wait_for_topic(&clients.consumer, shutdown).await? else {
+        let Some(watermarks) = self.wait_for_topic(&consumer, shutdown).await? else {
             return Ok(());
+        };
+        // Made once the broker answers, so it starts with no broker loss to
+        // report.
+        let clients = Clients {
+            consumer,
+            dead_letters: DropOffThread::new(self.kafka.producer()?),
         };
         let count = watermarks.len() as i32;
         let mut partitions = Partitions {
@@ -254,11 +257,10 @@ impl<P: Projection> ProjectionConsumer<P> {
             last_progress: None,
         };
         for (partition, &(low, high)) in (0..).zip(&watermarks) {
-            if partitions
-                .next
-                .get(&partition)
-                .is_some_and(|&next| next > high)
-            {
+            let Some(&stored) = partitions.next.get(&partition) else {
+                continue;
+            };
+            if stored > high {
                 // The partition ends before where this projection stood: the
                 // topic is not the one the offsets were taken on (a broker that
                 // lost it). Its messages are read again; the read model already
@@ -266,15 +268,27 @@ impl<P: Projection> ProjectionConsumer<P> {
                 tracing::warn!(
                     projection = name,
                     partition,
-                    stored = partitions.next[&partition],
+                    stored,
                     end = high,
                     "the partition ends before the stored offset: the topic was replaced; \
                      reading it again from the beginning"
                 );
-                self.reset_offset(&mut session, generation, partition, low)
-                    .await?;
-                partitions.next.insert(partition, low);
+            } else if stored < low {
+                // Retention deleted messages this projection never read.
+                tracing::error!(
+                    projection = name,
+                    partition,
+                    stored,
+                    start = low,
+                    "messages before the partition's start were deleted unread (retention); \
+                     resuming at its start: rebuild the projection to apply them"
+                );
+            } else {
+                continue;
             }
+            self.reset_offset(&mut session, generation, partition, low)
+                .await?;
+            partitions.next.insert(partition, low);
         }
         let mut assignment = TopicPartitionList::new();
         for partition in 0..count {
@@ -313,6 +327,14 @@ impl<P: Projection> ProjectionConsumer<P> {
                                      the broker comes back (it may come back empty)"
                                 );
                             }
+                            if offset_out_of_range(&error) {
+                                anyhow::bail!(
+                                    "a partition no longer holds the offset this projection \
+                                     stands at (the topic was replaced or truncated); \
+                                     assigning it again"
+                                );
+                            }
+                            tokio::time::sleep(Duration::from_millis(200)).await;
                             continue;
                         }
                     };
@@ -888,6 +910,15 @@ async fn topic_watermarks(
         Ok(Some(watermarks))
     })
     .await?
+}
+
+/// Whether a consumer error says the stored offset is outside its partition
+/// (consumers run with `auto.offset.reset=error`: they never jump silently).
+fn offset_out_of_range(error: &KafkaError) -> bool {
+    matches!(
+        error.rdkafka_error_code(),
+        Some(RDKafkaErrorCode::AutoOffsetReset | RDKafkaErrorCode::OffsetOutOfRange)
+    )
 }
 
 /// How much of a message too large for the dead-letter topic is kept there.

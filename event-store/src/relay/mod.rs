@@ -17,8 +17,9 @@ use domain::envelope::{
     task_cloud_event_type, CloudEvent, TaskEventData, CLOUDEVENTS_CONTENT_TYPE, TASK_EVENT_SOURCE,
 };
 use futures::future::try_join_all;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer as _};
 use sqlx::postgres::PgListener;
 use sqlx::{PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
@@ -271,33 +272,26 @@ impl Relay {
                 .headers(headers)
                 // The commit time, so consumers can tell how far behind they are.
                 .timestamp(event.recorded_at.timestamp_millis());
-            let delivery = producer
-                .send_result(record)
-                .map_err(|(error, _)| error)
-                .context("enqueueing a message")?;
-            deliveries.push(delivery);
-        }
-        // Waiting for acknowledgements ends early if the broker goes away: the
-        // producer must not live to see the topic again (crate::kafka::BrokerWatch).
-        let acknowledged = async {
-            try_join_all(deliveries)
-                .await
-                .context("producer dropped a delivery")
-        };
-        let lost = async {
-            while !producer.broker_lost() {
-                tokio::time::sleep(Duration::from_millis(100)).await;
+            let mut record = record;
+            loop {
+                match producer.send_result(record) {
+                    Ok(delivery) => {
+                        deliveries.push(delivery);
+                        break;
+                    }
+                    // The producer's queue is bounded (16 MiB): wait for what
+                    // is in flight, then enqueue the message again.
+                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back))
+                        if !deliveries.is_empty() =>
+                    {
+                        acknowledged(producer, std::mem::take(&mut deliveries)).await?;
+                        record = back;
+                    }
+                    Err((error, _)) => return Err(error).context("enqueueing a message"),
+                }
             }
-        };
-        let outcomes = tokio::select! {
-            outcomes = acknowledged => outcomes?,
-            () = lost => anyhow::bail!("lost every broker connection while publishing"),
-        };
-        for outcome in outcomes {
-            outcome
-                .map_err(|(error, _)| error)
-                .context("broker refused a message")?;
         }
+        acknowledged(producer, deliveries).await?;
         let now = Utc::now();
         for event in batch {
             let delay = (now - event.recorded_at).to_std().unwrap_or_default();
@@ -314,12 +308,42 @@ impl Relay {
     }
 }
 
-/// How many committed events wait to be published, and the age of the
-/// oldest, as gauges.
+/// Waits until the broker acknowledged every delivery, or fails: a refused
+/// message, or a broker gone away (the producer must not live to see the topic
+/// again: crate::kafka::BrokerWatch).
+async fn acknowledged(producer: &Producer, deliveries: Vec<DeliveryFuture>) -> anyhow::Result<()> {
+    let outcomes = async {
+        try_join_all(deliveries)
+            .await
+            .context("producer dropped a delivery")
+    };
+    let lost = async {
+        while !producer.broker_lost() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    let outcomes = tokio::select! {
+        outcomes = outcomes => outcomes?,
+        () = lost => anyhow::bail!("lost every broker connection while publishing"),
+    };
+    for outcome in outcomes {
+        outcome
+            .map_err(|(error, _)| error)
+            .context("broker refused a message")?;
+    }
+    Ok(())
+}
+
+/// How many committed events wait to be published (counted up to 100,000),
+/// and the age of the oldest, as gauges.
 async fn record_lag(session: &mut PgConnection, after: LogPosition) -> Result<(), sqlx::Error> {
     let (waiting, oldest): (i64, Option<f64>) = sqlx::query_as(
-        "SELECT count(*), extract(epoch FROM now() - min(recorded_at))::float8 FROM events
-          WHERE (transaction_id, global_position) > ($1::text::xid8, $2)",
+        "SELECT (SELECT count(*) FROM (SELECT FROM events
+                  WHERE (transaction_id, global_position) > ($1::text::xid8, $2)
+                  LIMIT 100000) AS waiting),
+                (SELECT extract(epoch FROM now() - recorded_at)::float8 FROM events
+                  WHERE (transaction_id, global_position) > ($1::text::xid8, $2)
+                  ORDER BY transaction_id, global_position LIMIT 1)",
     )
     .bind(after.transaction_id.to_string())
     .bind(after.global_position)
