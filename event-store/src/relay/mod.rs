@@ -148,30 +148,21 @@ impl Relay {
                 metrics::gauge!(crate::metric::RELAY_GLOBAL_POSITION)
                     .set(checkpoint.position.global_position as f64);
                 if batch.len() as i64 == self.settings.batch_size {
+                    // Catching up: a republish request is taken now, not at
+                    // the end of the backlog (the command waits 10 s for it).
+                    if let Ok(notification) =
+                        tokio::time::timeout(Duration::ZERO, listener.recv()).await
+                    {
+                        self.on_notification(&notification?, &mut session, &mut checkpoint)
+                            .await?;
+                    }
                     continue;
                 }
             }
             tokio::select! {
                 () = shutdown.cancelled() => {}
                 notification = listener.recv() => {
-                    let notification = notification?;
-                    if notification.channel() == CONTROL_CHANNEL
-                        && notification.payload() == self.settings.name
-                    {
-                        tracing::warn!(
-                            published = checkpoint.published,
-                            "republish requested: publishing the whole log again from the beginning"
-                        );
-                        checkpoint = RelayCheckpoint::default();
-                        checkpoint::restart(&mut session, &self.settings.name, &self.settings.topic)
-                            .await?;
-                        metrics::gauge!(crate::metric::RELAY_TOPIC_MISSING).set(0.0);
-                        sqlx::query("SELECT pg_notify($1, $2)")
-                            .bind(CONTROL_DONE_CHANNEL)
-                            .bind(&self.settings.name)
-                            .execute(&mut session)
-                            .await?;
-                    }
+                    self.on_notification(&notification?, &mut session, &mut checkpoint).await?;
                 }
                 () = tokio::time::sleep(self.settings.idle_poll) => {}
                 _ = topic_check.tick() => {
@@ -179,6 +170,34 @@ impl Relay {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// A notification on the relay's channels: a republish request for this
+    /// relay starts it again from the beginning of the log and confirms; new
+    /// events need nothing here (the loop reads them next).
+    async fn on_notification(
+        &self,
+        notification: &sqlx::postgres::PgNotification,
+        session: &mut PgConnection,
+        checkpoint: &mut RelayCheckpoint,
+    ) -> anyhow::Result<()> {
+        if notification.channel() != CONTROL_CHANNEL || notification.payload() != self.settings.name
+        {
+            return Ok(());
+        }
+        tracing::warn!(
+            published = checkpoint.published,
+            "republish requested: publishing the whole log again from the beginning"
+        );
+        *checkpoint = RelayCheckpoint::default();
+        checkpoint::restart(session, &self.settings.name, &self.settings.topic).await?;
+        metrics::gauge!(crate::metric::RELAY_TOPIC_MISSING).set(0.0);
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(CONTROL_DONE_CHANNEL)
+            .bind(&self.settings.name)
+            .execute(&mut *session)
+            .await?;
         Ok(())
     }
 
