@@ -432,17 +432,23 @@ impl<P: Projection> ProjectionConsumer<P> {
         Ok(())
     }
 
-    /// Takes what else is ready, up to the batch's bounds in count and time.
+    /// Takes what else is ready, up to the batch's bounds in count, time and
+    /// bytes ([`BATCH_MAX_BYTES`]).
     async fn fill_batch(
         &self,
         consumer: &DropOffThread<KafkaConsumer>,
         first: OwnedMessage,
     ) -> Vec<OwnedMessage> {
+        let mut bytes = payload_len(&first);
         let mut batch = vec![first];
         let deadline = tokio::time::Instant::now() + self.settings.batch_window;
-        while batch.len() < self.settings.batch_max {
+        while batch.len() < self.settings.batch_max && bytes < BATCH_MAX_BYTES {
             match tokio::time::timeout_at(deadline, consumer.recv()).await {
-                Ok(Ok(message)) => batch.push(message.detach()),
+                Ok(Ok(message)) => {
+                    let message = message.detach();
+                    bytes += payload_len(&message);
+                    batch.push(message);
+                }
                 Ok(Err(error)) => {
                     tracing::warn!(error = %error, "consumer error");
                     break;
@@ -919,6 +925,14 @@ fn offset_out_of_range(error: &KafkaError) -> bool {
         error.rdkafka_error_code(),
         Some(RDKafkaErrorCode::AutoOffsetReset | RDKafkaErrorCode::OffsetOutOfRange)
     )
+}
+
+/// The most message bytes one batch holds (beyond the first message, which
+/// the fetch limit bounds to 8 MiB), however many messages the count allows.
+pub const BATCH_MAX_BYTES: usize = 16 * 1024 * 1024;
+
+fn payload_len(message: &OwnedMessage) -> usize {
+    message.payload().map_or(0, <[u8]>::len) + message.key().map_or(0, <[u8]>::len)
 }
 
 /// How much of a message too large for the dead-letter topic is kept there.
