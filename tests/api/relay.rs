@@ -10,6 +10,7 @@ use domain::values::TaskId;
 use domain::{Task, TaskEvent, TaskStatus};
 use event_store::global_log;
 use futures::future::join_all;
+use rdkafka::consumer::Consumer;
 use serde_json::json;
 use taskledger::{Roles, Settings};
 use tokio::process::{Child, Command};
@@ -246,4 +247,77 @@ async fn republish_asks_the_running_relay_to_publish_the_log_again() {
     assert_eq!(messages[0].json()["id"], messages[1].json()["id"]);
     // And the read model is unchanged by the duplicate.
     assert_eq!(app.task(&alice, &id).await["version"], 1);
+}
+
+#[tokio::test]
+async fn republish_is_taken_while_the_relay_catches_up_on_a_backlog() {
+    let settings = fresh_settings().await;
+    let app = TestApp::spawn_with(settings.clone(), Roles::API).await;
+    let alice = app.token("alice");
+    app.create_task(&alice, "template").await;
+    // A backlog of 30,000 creations, copied from the first with new ids.
+    sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+         SELECT 'Task', gen_random_uuid()::text, 1, event_type, event_version, payload, metadata
+           FROM (SELECT * FROM events LIMIT 1) AS t, generate_series(1, 30000)",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let total = app.event_count().await;
+
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let relay = taskledger::start(&settings, Roles::RELAY, shutdown.clone())
+        .await
+        .unwrap();
+    eventually(Duration::from_secs(20), || async {
+        let checkpoint = event_store::relay::checkpoint::load(&app.pool, &settings.relay_name)
+            .await
+            .unwrap();
+        (checkpoint.published > 0).then_some(())
+    })
+    .await
+    .expect("the relay starts publishing");
+
+    // Asked mid-way, the relay takes the request at once: it starts again from
+    // the beginning without finishing the first pass.
+    event_store::relay::republish(&app.pool, &settings.relay_name, &settings.task_events_topic)
+        .await
+        .expect("the relay takes the request while catching up");
+    let generation: i64 =
+        sqlx::query_scalar("SELECT generation FROM topic_generations WHERE topic = $1")
+            .bind(&settings.task_events_topic)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(generation, 1);
+    eventually(Duration::from_secs(60), || async {
+        let checkpoint = event_store::relay::checkpoint::load(&app.pool, &settings.relay_name)
+            .await
+            .unwrap();
+        (checkpoint.published >= total).then_some(())
+    })
+    .await
+    .expect("the relay publishes the whole log again");
+    // The topic holds the second pass and only the start of the first (the
+    // request came as soon as publishing began); a relay that finished its
+    // backlog before taking the request would have published everything twice.
+    let consumer = app.kafka().consumer("watermarks").unwrap();
+    let mut held = 0;
+    for partition in 0..settings.task_events_partitions {
+        let (_, high) = consumer
+            .fetch_watermarks(
+                &settings.task_events_topic,
+                partition,
+                Duration::from_secs(5),
+            )
+            .unwrap();
+        held += high;
+    }
+    assert!(
+        held < total + total / 2,
+        "{held} messages for {total} events: the first pass was finished before the request"
+    );
+    shutdown.cancel();
+    relay.wait().await.unwrap();
 }
