@@ -167,11 +167,12 @@ pub async fn start(
         broker_probe: query_api::BrokerProbe::new(kafka.clone()),
         metrics,
     };
+    // The API, or for a process without it the probes and metrics alone, on
+    // one address.
+    let listener = tokio::net::TcpListener::bind(&settings.http_addr)
+        .await
+        .with_context(|| format!("binding {}", settings.http_addr))?;
     if !roles.api {
-        // Probes and metrics for a process without the API, on the same address.
-        let listener = tokio::net::TcpListener::bind(&settings.http_addr)
-            .await
-            .with_context(|| format!("binding {}", settings.http_addr))?;
         ops_address = Some(listener.local_addr()?);
         let shutdown = shutdown.clone();
         tasks.spawn(async move {
@@ -198,11 +199,8 @@ pub async fn start(
             deadline: Duration::from_millis(settings.request_deadline_ms),
             fairness: Fairness::new(settings.fairness()),
             connections: settings.connections(),
-            ops: ops.clone(),
+            ops,
         };
-        let listener = tokio::net::TcpListener::bind(&settings.http_addr)
-            .await
-            .with_context(|| format!("binding {}", settings.http_addr))?;
         api_address = Some(listener.local_addr()?);
         let shutdown = shutdown.clone();
         tasks.spawn(async move {

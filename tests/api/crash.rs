@@ -4,7 +4,6 @@
 //! offsets say. Afterwards the read models equal the event store, nothing
 //! valid was dead-lettered, and new tasks still appear.
 
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use event_store::kafka::dead_letter_topic;
@@ -14,11 +13,12 @@ use rdkafka::{Offset, TopicPartitionList};
 use serde_json::json;
 use taskledger::settings::Settings;
 use taskledger::Roles;
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 use tokio_util::sync::CancellationToken;
 
 use crate::helpers::{
-    assert_no_errors, eventually, fresh_settings, read_model_disagreements, read_topic, TestApp,
+    assert_no_errors, eventually, fresh_settings, read_model_disagreements, read_topic,
+    spawn_role_process, TestApp,
 };
 
 const API_AND_RELAY: Roles = Roles {
@@ -29,23 +29,7 @@ const API_AND_RELAY: Roles = Roles {
 
 /// `taskledger project` as a process of its own, to be killed.
 fn start_projector(settings: &Settings) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_taskledger"))
-        .arg("project")
-        .env("TASKLEDGER_ENV", "local")
-        .env("DATABASE_URL", settings.database_url.as_deref().unwrap())
-        .env("KAFKA_BROKERS", &settings.kafka_brokers)
-        .env("TASKLEDGER_TASK_EVENTS_TOPIC", &settings.task_events_topic)
-        .env("TASKLEDGER_HTTP_ADDR", "127.0.0.1:0")
-        .env(
-            "TASKLEDGER_CONSUMER_GROUP_PREFIX",
-            settings.consumer_group_prefix.as_deref().unwrap(),
-        )
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("the taskledger binary starts")
+    spawn_role_process(settings, "project")
 }
 
 async fn offsets_total(app: &TestApp) -> i64 {

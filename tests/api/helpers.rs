@@ -381,3 +381,29 @@ pub async fn read_model_disagreements(pool: &PgPool) -> Vec<String> {
     found.extend(missing);
     found
 }
+
+/// `taskledger ROLE` as a process of its own (to be killed by a test), on the
+/// test's database, topic and consumer groups, serving its probes on a port
+/// of its own.
+pub fn spawn_role_process(settings: &Settings, role: &str) -> tokio::process::Child {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_taskledger"))
+        .arg(role)
+        .env("TASKLEDGER_ENV", "local")
+        .env("DATABASE_URL", settings.database_url.as_deref().unwrap())
+        .env("KAFKA_BROKERS", &settings.kafka_brokers)
+        .env("TASKLEDGER_TASK_EVENTS_TOPIC", &settings.task_events_topic)
+        .env(
+            "TASKLEDGER_CONSUMER_GROUP_PREFIX",
+            settings
+                .consumer_group_prefix
+                .as_deref()
+                .unwrap_or("taskledger"),
+        )
+        .env("TASKLEDGER_HTTP_ADDR", "127.0.0.1:0")
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the taskledger binary starts")
+}

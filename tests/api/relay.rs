@@ -1,7 +1,6 @@
 //! The relay under stress: late commits are not skipped (DESIGN invariant 3),
 //! and a relay killed mid-stream loses nothing (invariants 4 and 5).
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -13,9 +12,11 @@ use futures::future::join_all;
 use rdkafka::consumer::Consumer;
 use serde_json::json;
 use taskledger::{Roles, Settings};
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 
-use crate::helpers::{assert_no_errors, eventually, fresh_settings, read_topic, TestApp};
+use crate::helpers::{
+    assert_no_errors, eventually, fresh_settings, read_topic, spawn_role_process, TestApp,
+};
 
 const WITHOUT_RELAY: Roles = Roles {
     api: true,
@@ -69,19 +70,7 @@ async fn an_event_committed_late_is_relayed_not_skipped() {
 }
 
 fn start_relay(settings: &Settings) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_taskledger"))
-        .arg("relay")
-        .env("TASKLEDGER_ENV", "local")
-        .env("DATABASE_URL", settings.database_url.as_deref().unwrap())
-        .env("KAFKA_BROKERS", &settings.kafka_brokers)
-        .env("TASKLEDGER_TASK_EVENTS_TOPIC", &settings.task_events_topic)
-        .env("TASKLEDGER_HTTP_ADDR", "127.0.0.1:0")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("the taskledger binary starts")
+    spawn_role_process(settings, "relay")
 }
 
 #[tokio::test]
