@@ -7,7 +7,7 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use rdkafka::client::{ClientContext, DefaultClientContext};
+use rdkafka::client::{Client, ClientContext, DefaultClientContext};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{ConsumerContext, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -172,6 +172,26 @@ impl KafkaSettings {
         }
         Ok(())
     }
+}
+
+/// Each partition's low and high watermark, in partition order; `None` for a
+/// topic the broker does not know. Blocking: call it off the async runtime.
+pub fn topic_watermarks<C: ClientContext>(
+    client: &Client<C>,
+    topic: &str,
+    timeout: Duration,
+) -> Result<Option<Vec<(i64, i64)>>, KafkaError> {
+    let metadata = client.fetch_metadata(Some(topic), timeout)?;
+    let Some(found) = metadata.topics().iter().find(|t| t.name() == topic) else {
+        return Ok(None);
+    };
+    if found.error().is_some() || found.partitions().is_empty() {
+        return Ok(None);
+    }
+    (0..found.partitions().len() as i32)
+        .map(|partition| client.fetch_watermarks(topic, partition, timeout))
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
 }
 
 /// The dead-letter topic for messages of `topic` that cannot be processed.

@@ -339,18 +339,19 @@ impl<P: Projection> ProjectionConsumer<P> {
                         }
                     };
                     let batch = self.fill_batch(&clients.consumer, first).await;
-                    if !self
-                        .apply_until_done(&clients, &mut session, &batch, generation, shutdown)
-                        .await?
-                    {
+                    let applied = self
+                        .apply_until_done(&clients, &mut session, &batch, &partitions.next, generation, shutdown)
+                        .await?;
+                    if !applied {
                         return Ok(());
                     }
-                    for message in &batch {
-                        let next = partitions.next.entry(message.partition()).or_default();
-                        *next = (*next).max(message.offset() + 1);
+                    let next = next_offsets(&batch);
+                    for (&partition, &offset) in &next {
+                        let stood = partitions.next.entry(partition).or_default();
+                        *stood = (*stood).max(offset);
                     }
                     partitions.last_progress = Some(Instant::now());
-                    commit_for_monitoring(&clients.consumer, topic, &batch);
+                    commit_for_monitoring(&clients.consumer, topic, &next);
                 }
             }
         }
@@ -545,6 +546,7 @@ impl<P: Projection> ProjectionConsumer<P> {
         clients: &Clients,
         session: &mut PgConnection,
         batch: &[OwnedMessage],
+        stood: &HashMap<i32, i64>,
         generation: i64,
         shutdown: &CancellationToken,
     ) -> anyhow::Result<bool> {
@@ -553,7 +555,10 @@ impl<P: Projection> ProjectionConsumer<P> {
         let mut attempt = 1;
         loop {
             let started = Instant::now();
-            match self.apply_batch(clients, session, batch, generation).await {
+            match self
+                .apply_batch(clients, session, batch, stood, generation)
+                .await
+            {
                 Ok(outcomes) => {
                     metrics::histogram!(metric::PROJECTION_BATCH_SIZE, "projection" => name)
                         .record(batch.len() as f64);
@@ -598,12 +603,15 @@ impl<P: Projection> ProjectionConsumer<P> {
 
     /// One transaction: the batch's events applied, messages that cannot be
     /// applied dead-lettered, and the next offset of every partition touched.
+    /// `stood` is where this projection stands: what its offsets in Postgres
+    /// say, kept in memory, since this process alone writes them (the lock).
     #[tracing::instrument(skip_all, fields(projection = self.projection.name(), messages = batch.len()))]
     async fn apply_batch(
         &self,
         clients: &Clients,
         session: &mut PgConnection,
         batch: &[OwnedMessage],
+        stood: &HashMap<i32, i64>,
         generation: i64,
     ) -> Result<Vec<Outcome>, BatchError> {
         let mut tx = session.begin().await.map_err(fatal)?;
@@ -614,26 +622,13 @@ impl<P: Projection> ProjectionConsumer<P> {
             .execute(&mut *tx)
             .await
             .map_err(fatal)?;
-        let stored: HashMap<i32, i64> = sqlx::query_as::<_, (i32, i64)>(
-            "SELECT partition, next_offset FROM projection_offsets
-              WHERE projection = $1 AND topic = $2 AND generation = $3
-              FOR UPDATE",
-        )
-        .bind(self.projection.name())
-        .bind(&self.settings.topic)
-        .bind(generation)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(fatal)?
-        .into_iter()
-        .collect();
 
         let mut outcomes = vec![Outcome::AlreadyConsumed; batch.len()];
         let mut events = Vec::with_capacity(batch.len());
         let mut event_slots = Vec::with_capacity(batch.len());
         let mut undecodable = Vec::new();
         for (slot, message) in batch.iter().enumerate() {
-            if stored
+            if stood
                 .get(&message.partition())
                 .is_some_and(|&next| message.offset() < next)
             {
@@ -680,12 +675,7 @@ impl<P: Projection> ProjectionConsumer<P> {
             outcomes[slot] = Outcome::DeadLettered;
         }
 
-        let mut next: HashMap<i32, i64> = HashMap::new();
-        for message in batch {
-            let entry = next.entry(message.partition()).or_default();
-            *entry = (*entry).max(message.offset() + 1);
-        }
-        let (partitions, offsets): (Vec<i32>, Vec<i64>) = next.into_iter().unzip();
+        let (partitions, offsets): (Vec<i32>, Vec<i64>) = next_offsets(batch).into_iter().unzip();
         sqlx::query(
             "INSERT INTO projection_offsets (projection, topic, partition, next_offset, generation)
              SELECT $1, $2, p, o, $5 FROM unnest($3::int[], $4::bigint[]) AS t(p, o)
@@ -872,14 +862,9 @@ fn fatal(error: sqlx::Error) -> BatchError {
 
 /// Commits the batch's offsets to the broker so that Kafka tools show the
 /// group's lag; Postgres holds the truth, so a failure only costs a log line.
-fn commit_for_monitoring(consumer: &KafkaConsumer, topic: &str, batch: &[OwnedMessage]) {
-    let mut next: HashMap<i32, i64> = HashMap::new();
-    for message in batch {
-        let entry = next.entry(message.partition()).or_default();
-        *entry = (*entry).max(message.offset() + 1);
-    }
+fn commit_for_monitoring(consumer: &KafkaConsumer, topic: &str, next: &HashMap<i32, i64>) {
     let mut offsets = TopicPartitionList::new();
-    for (partition, offset) in next {
+    for (&partition, &offset) in next {
         if offsets
             .add_partition_offset(topic, partition, Offset::Offset(offset))
             .is_err()
@@ -892,30 +877,28 @@ fn commit_for_monitoring(consumer: &KafkaConsumer, topic: &str, batch: &[OwnedMe
     }
 }
 
-/// Each partition's low and high watermark, in partition order; `None` for a
-/// topic the broker does not know.
+/// Each partition's low and high watermark, asked off the async runtime.
 async fn topic_watermarks(
     consumer: &DropOffThread<KafkaConsumer>,
     topic: &str,
 ) -> anyhow::Result<Option<Vec<(i64, i64)>>> {
     let consumer = consumer.handle();
     let topic = topic.to_owned();
-    tokio::task::spawn_blocking(move || {
-        let timeout = Duration::from_secs(2);
-        let metadata = consumer.fetch_metadata(Some(&topic), timeout)?;
-        let Some(found) = metadata.topics().iter().find(|t| t.name() == topic) else {
-            return Ok(None);
-        };
-        if found.error().is_some() || found.partitions().is_empty() {
-            return Ok(None);
-        }
-        let mut watermarks = Vec::with_capacity(found.partitions().len());
-        for partition in 0..found.partitions().len() as i32 {
-            watermarks.push(consumer.fetch_watermarks(&topic, partition, timeout)?);
-        }
-        Ok(Some(watermarks))
+    let watermarks = tokio::task::spawn_blocking(move || {
+        event_store::kafka::topic_watermarks(consumer.client(), &topic, Duration::from_secs(2))
     })
-    .await?
+    .await??;
+    Ok(watermarks)
+}
+
+/// The next offset of each partition the batch touched.
+fn next_offsets(batch: &[OwnedMessage]) -> HashMap<i32, i64> {
+    let mut next: HashMap<i32, i64> = HashMap::new();
+    for message in batch {
+        let entry = next.entry(message.partition()).or_default();
+        *entry = (*entry).max(message.offset() + 1);
+    }
+    next
 }
 
 /// Whether a consumer error says the stored offset is outside its partition

@@ -380,21 +380,9 @@ fn topic_message_count(
     producer: &FutureProducer<BrokerWatch>,
     topic: &str,
 ) -> anyhow::Result<Option<i64>> {
-    let timeout = Duration::from_secs(5);
-    let client = producer.client();
-    let metadata = client.fetch_metadata(Some(topic), timeout)?;
-    let Some(found) = metadata.topics().iter().find(|t| t.name() == topic) else {
-        return Ok(None);
-    };
-    if found.error().is_some() || found.partitions().is_empty() {
-        return Ok(None);
-    }
-    let mut held = 0;
-    for partition in found.partitions() {
-        let (_, high) = client.fetch_watermarks(topic, partition.id(), timeout)?;
-        held += high;
-    }
-    Ok(Some(held))
+    let watermarks =
+        crate::kafka::topic_watermarks(producer.client(), topic, Duration::from_secs(5))?;
+    Ok(watermarks.map(|partitions| partitions.iter().map(|(_, high)| high).sum()))
 }
 
 /// Asks relay `name` to publish the whole log again from the beginning. With
