@@ -160,3 +160,15 @@ impl BenchApp {
         Ok(())
     }
 }
+
+/// Tasks in the event store that the task list lacks or holds at an older
+/// version: 0 when the read model has caught up.
+pub async fn tasks_behind(pool: &sqlx::PgPool) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM (SELECT aggregate_id, max(sequence) AS v FROM events GROUP BY aggregate_id) e
+          LEFT JOIN task_list t ON t.id = e.aggregate_id::uuid
+          WHERE t.version IS DISTINCT FROM e.v",
+    )
+    .fetch_one(pool)
+    .await
+}

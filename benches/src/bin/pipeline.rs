@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use benches::{graphql, BenchApp, Latencies, Services};
+use benches::{graphql, tasks_behind, BenchApp, Latencies, Services};
 use clap::Parser;
 use domain::values::UserId;
 use event_store::kafka::KafkaConsumer;
@@ -247,12 +247,12 @@ async fn offered_load(args: &Args, memory: &MemorySampler) -> anyhow::Result<()>
         while requests.join_next().await.is_some() {}
         let elapsed = started.elapsed().as_secs_f64();
         let applied_rate = (applied(&app.pool).await? - applied_before) as f64 / elapsed;
-        let behind = behind_count(&app.pool).await?;
+        let behind = tasks_behind(&app.pool).await?;
         stop.cancel();
         let lag = sampler.await??;
         let drain_started = Instant::now();
         wait_for("the read model to catch up", || async {
-            Ok(behind_count(&app.pool).await? == 0)
+            Ok(tasks_behind(&app.pool).await? == 0)
         })
         .await?;
         let errors = errors.load(Ordering::Relaxed);
@@ -311,17 +311,6 @@ async fn applied(pool: &PgPool) -> anyhow::Result<i64> {
     Ok(sqlx::query_scalar("SELECT count(*) FROM task_list")
         .fetch_one(pool)
         .await?)
-}
-
-/// Tasks in the event store that the task list lacks or holds at an older version.
-async fn behind_count(pool: &PgPool) -> anyhow::Result<i64> {
-    Ok(sqlx::query_scalar(
-        "SELECT count(*) FROM (SELECT aggregate_id, max(sequence) AS v FROM events GROUP BY aggregate_id) e
-          LEFT JOIN task_list t ON t.id = e.aggregate_id::uuid
-          WHERE t.version IS DISTINCT FROM e.v",
-    )
-    .fetch_one(pool)
-    .await?)
 }
 
 /// Polls `done` every 100 ms for up to five minutes, saying what it waits for

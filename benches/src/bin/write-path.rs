@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
-use benches::{graphql, BenchApp, Latencies, Services};
+use benches::{graphql, tasks_behind, BenchApp, Latencies, Services};
 use clap::Parser;
 use domain::values::UserId;
 use query_api::auth::{JwtSecret, TokenVerifier};
@@ -215,13 +215,7 @@ async fn collect(
 async fn drain(pool: &PgPool) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(300);
     loop {
-        let behind: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM (SELECT aggregate_id, max(sequence) AS v FROM events GROUP BY aggregate_id) e
-              LEFT JOIN task_list t ON t.id = e.aggregate_id::uuid
-              WHERE t.version IS DISTINCT FROM e.v",
-        )
-        .fetch_one(pool)
-        .await?;
+        let behind = tasks_behind(pool).await?;
         if behind == 0 {
             return Ok(());
         }
