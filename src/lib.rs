@@ -14,10 +14,13 @@ use command_api::CommandService;
 use domain::TaskServices;
 use event_store::kafka::dead_letter_topic;
 use event_store::relay::{Relay, RelaySettings};
-use projections::{ProjectionConsumer, RecurrenceProcessor, TaskListProjection};
+use projections::{
+    ConsumerSettings, NotificationInbox, ProjectionConsumer, RecurrenceProcessor,
+    RemindersProjection, Scheduler, TaskListProjection, TaskUpdatesPublisher,
+};
 use query_api::fairness::Fairness;
 use query_api::limits::DocumentLimits;
-use query_api::{ApiState, Ops, ReadYourWrites};
+use query_api::{ApiState, DevTokens, LiveHub, LiveTopics, Ops, ReadYourWrites};
 use sqlx::PgPool;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -30,28 +33,37 @@ pub struct Roles {
     pub api: bool,
     pub relay: bool,
     pub project: bool,
+    pub scheduler: bool,
 }
 
 impl Roles {
+    const NONE: Self = Self {
+        api: false,
+        relay: false,
+        project: false,
+        scheduler: false,
+    };
     pub const ALL: Self = Self {
         api: true,
         relay: true,
         project: true,
+        scheduler: true,
     };
     pub const API: Self = Self {
         api: true,
-        relay: false,
-        project: false,
+        ..Self::NONE
     };
     pub const RELAY: Self = Self {
-        api: false,
         relay: true,
-        project: false,
+        ..Self::NONE
     };
     pub const PROJECT: Self = Self {
-        api: false,
-        relay: false,
         project: true,
+        ..Self::NONE
+    };
+    pub const SCHEDULER: Self = Self {
+        scheduler: true,
+        ..Self::NONE
     };
 }
 
@@ -99,13 +111,15 @@ pub async fn setup(settings: &Settings) -> anyhow::Result<PgPool> {
         .context("read model migrations")?;
     let kafka = settings.kafka();
     let dlq = dead_letter_topic(&settings.task_events_topic);
+    let reminders_dlq = dead_letter_topic(&settings.reminders_topic);
+    let partitions = settings.task_events_partitions;
     kafka
         .ensure_topics(&[
-            (
-                settings.task_events_topic.as_str(),
-                settings.task_events_partitions,
-            ),
+            (settings.task_events_topic.as_str(), partitions),
             (dlq.as_str(), 1),
+            (settings.reminders_topic.as_str(), partitions),
+            (reminders_dlq.as_str(), 1),
+            (settings.task_updates_topic.as_str(), partitions),
         ])
         .await
         .context("creating topics")?;
@@ -155,11 +169,37 @@ pub async fn start(
             event_store::task_store(pool.clone()),
             TaskServices::default(),
         ));
-        let recurrence = ProjectionConsumer::new(pool.clone(), &kafka, consumers, processor);
+        let recurrence =
+            ProjectionConsumer::new(pool.clone(), &kafka, consumers.clone(), processor);
+        let reminders =
+            ProjectionConsumer::new(pool.clone(), &kafka, consumers.clone(), RemindersProjection);
+        let inbox = ProjectionConsumer::new(
+            pool.clone(),
+            &kafka,
+            ConsumerSettings {
+                topic: settings.reminders_topic.clone(),
+                ..consumers
+            },
+            NotificationInbox,
+        );
+        let updates =
+            TaskUpdatesPublisher::new(pool.clone(), &kafka, settings.task_updates_topic.clone());
         let stop = shutdown.clone();
         tasks.spawn(async move { ("project", task_list.run(stop).await) });
         let stop = shutdown.clone();
         tasks.spawn(async move { ("recurrence", recurrence.run(stop).await) });
+        let stop = shutdown.clone();
+        tasks.spawn(async move { ("reminders", reminders.run(stop).await) });
+        let stop = shutdown.clone();
+        tasks.spawn(async move { ("notifications", inbox.run(stop).await) });
+        let stop = shutdown.clone();
+        tasks.spawn(async move { ("task-updates", updates.run(stop).await) });
+    }
+
+    if roles.scheduler {
+        let scheduler = Scheduler::new(pool.clone(), &kafka, settings.scheduler());
+        let stop = shutdown.clone();
+        tasks.spawn(async move { ("scheduler", scheduler.run(stop).await) });
     }
 
     let ops = Ops {
@@ -191,9 +231,22 @@ pub async fn start(
         let read_your_writes = ReadYourWrites {
             max_wait: Duration::from_millis(settings.read_your_writes_wait_ms),
         };
+        let live = LiveHub::default();
+        let topics = LiveTopics {
+            task_updates: settings.task_updates_topic.clone(),
+            reminders: settings.reminders_topic.clone(),
+        };
+        let feed = live.clone();
+        let (stop, feed_kafka) = (shutdown.clone(), kafka.clone());
+        tasks.spawn(async move { ("live", feed.run(feed_kafka, topics, stop).await) });
+        let verifier = Arc::new(settings.token_verifier()?);
         let state = ApiState {
-            schema: query_api::build_schema(read_pool, commands, read_your_writes),
-            verifier: Arc::new(settings.token_verifier()?),
+            schema: query_api::build_schema(read_pool, commands, read_your_writes, live),
+            dev_tokens: (settings.env == Environment::Local).then(|| DevTokens(verifier.clone())),
+            verifier,
+            sockets: Default::default(),
+            ws_init_timeout: Duration::from_secs(settings.ws_init_timeout_secs),
+            shutdown: shutdown.clone(),
             limits: DocumentLimits::default(),
             anonymous_introspection: settings.anonymous_introspection(),
             deadline: Duration::from_millis(settings.request_deadline_ms),

@@ -21,8 +21,11 @@ enum Command {
     Api,
     /// Publish committed events to the task-events topic.
     Relay,
-    /// Build the read models from the task-events topic.
+    /// Build the read models (task list, reminders, notification inbox),
+    /// run the recurrence processor and publish task-updates.
     Project,
+    /// Fire due reminders to the reminders topic.
+    Scheduler,
     /// Run every role in this process (the local default).
     All,
     /// Apply migrations and create topics, then exit.
@@ -83,6 +86,7 @@ async fn run() -> anyhow::Result<()> {
         Command::Api => Roles::API,
         Command::Relay => Roles::RELAY,
         Command::Project => Roles::PROJECT,
+        Command::Scheduler => Roles::SCHEDULER,
         Command::All => Roles::ALL,
     };
     telemetry::init_logging(settings.env);

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::bail;
 use clap::{Args, ValueEnum};
 use event_store::kafka::KafkaSettings;
-use projections::ConsumerSettings;
+use projections::{ConsumerSettings, SchedulerSettings};
 use query_api::auth::{JwtSecret, TokenScope, TokenVerifier};
 use query_api::connections::ConnectionLimits;
 use query_api::fairness::FairnessSettings;
@@ -80,6 +80,50 @@ pub struct Settings {
         global = true
     )]
     pub task_events_partitions: i32,
+    /// Where the scheduler publishes due reminders.
+    #[arg(
+        long,
+        env = "TASKLEDGER_REMINDERS_TOPIC",
+        default_value = "reminders",
+        global = true
+    )]
+    pub reminders_topic: String,
+    /// Where the task-list projection's changes are published for live feeds.
+    #[arg(
+        long,
+        env = "TASKLEDGER_TASK_UPDATES_TOPIC",
+        default_value = "task-updates",
+        global = true
+    )]
+    pub task_updates_topic: String,
+    /// A reminder that fell due longer ago than this while nothing ran is
+    /// recorded as missed instead of fired, in hours.
+    #[arg(
+        long,
+        env = "TASKLEDGER_REMINDER_MISSED_AFTER_HOURS",
+        default_value_t = 24,
+        value_parser = clap::value_parser!(u32).range(1..),
+        global = true
+    )]
+    pub reminder_missed_after_hours: u32,
+    /// Late reminders (after an outage) published per second at most.
+    #[arg(
+        long,
+        env = "TASKLEDGER_REMINDER_CATCH_UP_PER_SECOND",
+        default_value_t = 200,
+        value_parser = clap::value_parser!(u32).range(1..),
+        global = true
+    )]
+    pub reminder_catch_up_per_second: u32,
+    /// Seconds a WebSocket may take to send `connection_init` (then 4408).
+    #[arg(
+        long,
+        env = "TASKLEDGER_WS_INIT_TIMEOUT_SECS",
+        default_value_t = 10,
+        value_parser = clap::value_parser!(u64).range(1..),
+        global = true
+    )]
+    pub ws_init_timeout_secs: u64,
     /// Prefix of consumer group names (default: `taskledger`).
     #[arg(long, env = "TASKLEDGER_CONSUMER_GROUP_PREFIX", global = true)]
     pub consumer_group_prefix: Option<String>,
@@ -233,6 +277,11 @@ impl Settings {
             kafka_linger_ms: 1,
             task_events_topic: "task-events".into(),
             task_events_partitions: 3,
+            reminders_topic: "reminders".into(),
+            task_updates_topic: "task-updates".into(),
+            reminder_missed_after_hours: 24,
+            reminder_catch_up_per_second: 200,
+            ws_init_timeout_secs: 10,
             consumer_group_prefix: None,
             relay_name: "task-events".into(),
             relay_topic_check_secs: 60,
@@ -295,6 +344,15 @@ impl Settings {
             batch_window: Duration::from_millis(self.projection_batch_window_ms),
             stall_timeout: Duration::from_secs(self.projection_stall_secs),
             ..ConsumerSettings::new(self.task_events_topic.clone())
+        }
+    }
+
+    /// How the scheduler fires reminders.
+    pub fn scheduler(&self) -> SchedulerSettings {
+        SchedulerSettings {
+            missed_after: chrono::Duration::hours(i64::from(self.reminder_missed_after_hours)),
+            catch_up_per_second: self.reminder_catch_up_per_second,
+            ..SchedulerSettings::new(self.reminders_topic.clone())
         }
     }
 

@@ -60,7 +60,21 @@ pub struct ReminderEventData {
     pub due_at: Option<DateTime<Utc>>,
     pub remind_at: DateTime<Utc>,
     pub user_id: String,
+    /// `NONE`, `LOW`, `MEDIUM`, `HIGH` or `URGENT`.
+    #[serde(default)]
+    pub priority: String,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// When the scheduler published it.
+    pub fired_at: DateTime<Utc>,
+    /// How long after `remind_at` it was published: more than a second means
+    /// it fell due while nothing ran and fires late, once.
+    #[serde(default)]
+    pub late_ms: i64,
 }
+
+/// A message on `reminders`.
+pub type ReminderMessage = CloudEvent<ReminderEventData>;
 
 /// The published message types and the file each one's JSON Schema is kept
 /// in, under `docs/schemas/`.

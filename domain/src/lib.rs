@@ -15,7 +15,7 @@ pub use command::{NewTask, TaskCommand};
 pub use error::{TaskError, ValidationError};
 pub use event::{NextOccurrence, Series, TaskEvent};
 pub use services::{Clock, SystemClock, TaskServices};
-pub use task::{Task, TaskStatus};
+pub use task::{snoozed_reminder_id, ScheduledReminder, Task, TaskStatus};
 
 /// A task's version: the sequence of its last event, 1 for its creation.
 /// One integer type from the event store through commands, messages, the read

@@ -388,6 +388,53 @@ fn new_series(
     })
 }
 
+/// A reminder of a task at the instant it fires. Its id is a UUIDv5 of the
+/// task, the occurrence, the reminder and the instant, so whoever derives it,
+/// and however often, names the same reminder; moving the due date names a
+/// new one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScheduledReminder {
+    pub reminder_id: Uuid,
+    pub remind_at: DateTime<Utc>,
+}
+
+impl Task {
+    /// The reminders this task calls for: none once it is done or in the
+    /// trash. Whether one already passed is the scheduler's business.
+    pub fn reminder_schedule(&self) -> Vec<ScheduledReminder> {
+        let (Some(id), TaskStatus::Open) = (self.id, self.status()) else {
+            return Vec::new();
+        };
+        let occurrence = self.series.as_ref().map_or(1, |s| s.occurrence);
+        let mut schedule: Vec<ScheduledReminder> = self
+            .reminders
+            .as_slice()
+            .iter()
+            .filter_map(|reminder| {
+                let remind_at = reminder.fires_at(self.due.as_ref())?;
+                let name = format!(
+                    "{id}/occurrence/{occurrence}/reminder/{}/{}",
+                    serde_json::to_string(reminder).ok()?,
+                    remind_at.timestamp_micros()
+                );
+                Some(ScheduledReminder {
+                    reminder_id: Uuid::new_v5(&TASKLEDGER_NAMESPACE, name.as_bytes()),
+                    remind_at,
+                })
+            })
+            .collect();
+        // Two reminders firing at the same instant notify once.
+        schedule.sort_by_key(|r| (r.remind_at, r.reminder_id));
+        schedule.dedup_by_key(|r| r.remind_at);
+        schedule
+    }
+}
+
+/// The id a snoozed reminder fires again under: one snooze per notification.
+pub fn snoozed_reminder_id(notification: Uuid) -> Uuid {
+    Uuid::new_v5(&TASKLEDGER_NAMESPACE, format!("{notification}/snoozed").as_bytes())
+}
+
 /// The id of occurrence `n` of a series: the same whoever computes it, so a
 /// redelivered or raced completion creates the next task once.
 pub fn occurrence_id(series: Uuid, occurrence: u32) -> TaskId {
@@ -1082,5 +1129,130 @@ mod tests {
                 tags: TagSet::parse(&["absent"]).unwrap(),
             })
             .then_expect_events(vec![]);
+    }
+
+    /// The task after `events`, folded as the aggregate does.
+    fn folded(events: Vec<TaskEvent>) -> Task {
+        let mut state = Task::default();
+        for event in events {
+            state.apply(event);
+        }
+        state
+    }
+
+    #[test]
+    fn the_reminder_schedule_follows_the_due_date_and_ends_with_the_task() {
+        let schedule = folded(vec![created_daily()]).reminder_schedule();
+        assert_eq!(schedule.len(), 1);
+        assert_eq!(
+            schedule[0].remind_at,
+            berlin_nine(27) - chrono::Duration::minutes(30)
+        );
+        // The same state always names the same reminder.
+        assert_eq!(folded(vec![created_daily()]).reminder_schedule(), schedule);
+
+        let berlin = TimeZone::parse("Europe/Berlin").unwrap();
+        let moved = folded(vec![
+            created_daily(),
+            TaskEvent::TaskDueDateSet {
+                due: Due::at(berlin_nine(28), berlin),
+                at: now(),
+            },
+        ])
+        .reminder_schedule();
+        assert_eq!(
+            moved[0].remind_at,
+            berlin_nine(28) - chrono::Duration::minutes(30)
+        );
+        assert_ne!(moved[0].reminder_id, schedule[0].reminder_id);
+
+        assert!(folded(vec![created_daily(), completed()])
+            .reminder_schedule()
+            .is_empty());
+        assert!(folded(vec![created_daily(), deleted()])
+            .reminder_schedule()
+            .is_empty());
+        assert!(folded(vec![created()]).reminder_schedule().is_empty());
+    }
+
+    /// The due instant and the reminder of the occurrence after a daily task
+    /// due at `local` (a Berlin wall-clock time) is completed.
+    fn next_occurrence_in_berlin(local: chrono::NaiveDateTime) -> (Due, Vec<ScheduledReminder>) {
+        let berlin = TimeZone::parse("Europe/Berlin").unwrap();
+        let due = berlin
+            .tz()
+            .from_local_datetime(&local)
+            .single()
+            .unwrap()
+            .with_timezone(&Utc);
+        let mut state = folded(vec![created_from(NewTask {
+            due: Some(Due::at(due, berlin)),
+            reminders: vec![Reminder::MinutesBefore(30)],
+            recurrence: Some(Recurrence::parse("FREQ=DAILY").unwrap()),
+            ..NewTask::default()
+        })]);
+        let events = futures_free_handle(
+            &mut state,
+            TaskCommand::Complete {
+                actor: alice(),
+                stop_repeating: false,
+            },
+        )
+        .unwrap();
+        let TaskEvent::TaskCompleted {
+            next_occurrence: Some(next),
+            ..
+        } = events.into_iter().next().unwrap()
+        else {
+            panic!("no next occurrence");
+        };
+        let next_task = folded(vec![TaskEvent::TaskCreated {
+            task_id: next.task_id,
+            user_id: next.owner,
+            title: next.title,
+            description: next.description,
+            created_at: now(),
+            priority: next.priority,
+            tags: next.tags,
+            due: Some(next.due),
+            reminders: next.reminders,
+            series: Some(next.series),
+        }]);
+        (next.due, next_task.reminder_schedule())
+    }
+
+    fn utc(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(y, m, d, h, min, 0).unwrap()
+    }
+
+    fn berlin_local(m: u32, d: u32, h: u32, min: u32) -> chrono::NaiveDateTime {
+        chrono::NaiveDate::from_ymd_opt(2027, m, d)
+            .unwrap()
+            .and_hms_opt(h, min, 0)
+            .unwrap()
+    }
+
+    #[test]
+    fn a_reminder_in_the_spring_gap_moves_forward_as_rfc_5545_says() {
+        // Berlin skips 02:00-03:00 on 28 March 2027. The next 02:30 does not
+        // exist; RFC 5545 reads it with the offset before the gap (UTC+1):
+        // 01:30 UTC, which is 03:30 summer time.
+        let (due, schedule) = next_occurrence_in_berlin(berlin_local(3, 27, 2, 30));
+        assert_eq!(due.instant(), utc(2027, 3, 28, 1, 30));
+        assert_eq!(schedule[0].remind_at, utc(2027, 3, 28, 1, 0));
+        // And the day after, 02:30 summer time again.
+        let (due, _) = next_occurrence_in_berlin(berlin_local(3, 28, 3, 30));
+        assert_eq!(due.instant(), utc(2027, 3, 29, 1, 30));
+    }
+
+    #[test]
+    fn a_reminder_in_the_autumn_overlap_takes_the_first_instant() {
+        // Berlin repeats 02:00-03:00 on 31 October 2027; 02:30 happens twice
+        // and the first (summer time, UTC+2) is the one: 00:30 UTC.
+        let (due, schedule) = next_occurrence_in_berlin(berlin_local(10, 30, 2, 30));
+        assert_eq!(due.instant(), utc(2027, 10, 31, 0, 30));
+        assert_eq!(schedule[0].remind_at, utc(2027, 10, 31, 0, 0));
+        let (due, _) = next_occurrence_in_berlin(berlin_local(10, 31, 9, 0));
+        assert_eq!(due.instant(), utc(2027, 11, 1, 8, 0));
     }
 }

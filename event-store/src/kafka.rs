@@ -11,7 +11,9 @@ use rdkafka::client::{Client, ClientContext, DefaultClientContext};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{ConsumerContext, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::FutureProducer;
+use anyhow::Context as _;
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 
 /// Every role's producer: idempotent, watched for a lost broker.
 pub struct Producer {
@@ -24,6 +26,69 @@ impl Producer {
     pub fn broker_lost(&self) -> bool {
         self.watch.broker_lost()
     }
+
+    /// Sends every record, in order, and waits until the broker acknowledged
+    /// them all. A full queue (it is bounded) waits for what is in flight; a
+    /// refused message or a broker gone away fails the whole call, and the
+    /// caller sends again whatever it had not recorded as sent.
+    pub async fn send_all<'a>(
+        &self,
+        records: Vec<FutureRecord<'a, str, [u8]>>,
+    ) -> anyhow::Result<()> {
+        let mut deliveries = Vec::new();
+        for mut record in records {
+            loop {
+                match self.producer.send_result(record) {
+                    Ok(delivery) => {
+                        deliveries.push(delivery);
+                        break;
+                    }
+                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back))
+                        if !deliveries.is_empty() =>
+                    {
+                        self.acknowledged(std::mem::take(&mut deliveries)).await?;
+                        record = back;
+                    }
+                    Err((error, _)) => return Err(error).context("enqueueing a message"),
+                }
+            }
+        }
+        self.acknowledged(deliveries).await
+    }
+
+    /// Waits until the broker acknowledged every delivery, or fails: a refused
+    /// message, or a broker gone away (the producer must not live to see the
+    /// topic again: [`BrokerWatch`]).
+    async fn acknowledged(&self, deliveries: Vec<DeliveryFuture>) -> anyhow::Result<()> {
+        let outcomes = async {
+            futures::future::try_join_all(deliveries)
+                .await
+                .context("producer dropped a delivery")
+        };
+        let lost = async {
+            while !self.broker_lost() {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        };
+        let outcomes = tokio::select! {
+            outcomes = outcomes => outcomes?,
+            () = lost => anyhow::bail!("lost every broker connection while publishing"),
+        };
+        for outcome in outcomes {
+            outcome
+                .map_err(|(error, _)| error)
+                .context("broker refused a message")?;
+        }
+        Ok(())
+    }
+}
+
+/// The headers of a CloudEvents message in structured mode.
+pub fn cloudevents_headers() -> OwnedHeaders {
+    OwnedHeaders::new().insert(Header {
+        key: "content-type",
+        value: Some(domain::envelope::CLOUDEVENTS_CONTENT_TYPE),
+    })
 }
 
 impl std::ops::Deref for Producer {

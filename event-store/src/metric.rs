@@ -42,9 +42,51 @@ pub const RELAY_LAG_EVENTS: &str = "taskledger_relay_lag_events";
 pub const RELAY_OLDEST_UNPUBLISHED_SECONDS: &str = "taskledger_relay_oldest_unpublished_seconds";
 /// Messages the relay published that the topic no longer holds.
 pub const RELAY_TOPIC_MISSING: &str = "taskledger_relay_topic_missing_messages";
+/// Reminders published, by `timing`: `on_time` or `late` (fell due while
+/// nothing ran).
+pub const REMINDERS_FIRED: &str = "taskledger_reminders_fired_total";
+/// Reminders found past the missed window and recorded as missed.
+pub const REMINDERS_MISSED: &str = "taskledger_reminders_missed_total";
+/// How long after its instant each reminder was published.
+pub const REMINDER_LATENESS_SECONDS: &str = "taskledger_reminder_lateness_seconds";
+pub const SCHEDULER_RESTARTS: &str = "taskledger_scheduler_restarts_total";
+/// Read-model changes published to `task-updates`.
+pub const TASK_UPDATES_PUBLISHED: &str = "taskledger_task_updates_published_total";
+pub const TASK_UPDATES_RESTARTS: &str = "taskledger_task_updates_restarts_total";
+/// Open GraphQL subscriptions in this API process.
+pub const SUBSCRIPTIONS: &str = "taskledger_subscriptions";
+/// Subscribers that fell behind and were told to resync.
+pub const SUBSCRIBER_RESYNCS: &str = "taskledger_subscriber_resyncs_total";
+/// WebSocket connections closed by the server, by `code`.
+pub const WEBSOCKET_CLOSES: &str = "taskledger_websocket_closes_total";
 
 /// Registers the help text of every metric with the installed recorder.
 pub fn describe() {
+    describe_counter!(
+        REMINDERS_FIRED,
+        "Reminders published, by timing: on_time, or late (fell due while nothing ran)."
+    );
+    describe_counter!(
+        REMINDERS_MISSED,
+        "Reminders found past the missed window and recorded as missed, not fired."
+    );
+    describe_histogram!(
+        REMINDER_LATENESS_SECONDS,
+        Unit::Seconds,
+        "How long after its instant each reminder was published."
+    );
+    describe_counter!(SCHEDULER_RESTARTS, "Times the scheduler started again after a failure.");
+    describe_counter!(TASK_UPDATES_PUBLISHED, "Read-model changes published to task-updates.");
+    describe_counter!(
+        TASK_UPDATES_RESTARTS,
+        "Times the task-updates publisher started again from its checkpoint."
+    );
+    describe_gauge!(SUBSCRIPTIONS, "Open GraphQL subscriptions in this API process.");
+    describe_counter!(
+        SUBSCRIBER_RESYNCS,
+        "Subscribers that fell behind their bounded buffer and were told to resync."
+    );
+    describe_counter!(WEBSOCKET_CLOSES, "WebSocket connections closed by the server, by code.");
     describe_counter!(COMMANDS, "Commands that appended events, by outcome.");
     describe_counter!(
         COMMAND_CONFLICTS,

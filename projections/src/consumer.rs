@@ -96,8 +96,16 @@ impl ProjectionError {
     }
 }
 
-/// A read model fed by `task-events`.
+/// What a topic carries, parsed from untrusted bytes: a message that cannot
+/// be decoded is dead-lettered with the reason.
+pub trait ConsumedMessage: Sized + Send + Sync + 'static {
+    fn decode(message: &OwnedMessage) -> Result<Self, String>;
+}
+
+/// A read model fed by one topic.
 pub trait Projection: Send + Sync + 'static {
+    type Message: ConsumedMessage;
+
     /// Names the lock, the consumer group and this projection's offset rows.
     fn name(&self) -> &'static str;
 
@@ -105,7 +113,7 @@ pub trait Projection: Send + Sync + 'static {
     fn apply(
         &self,
         tx: &mut PgConnection,
-        event: &TaskEventMessage,
+        event: &Self::Message,
     ) -> impl Future<Output = Result<Outcome, ProjectionError>> + Send;
 
     /// Applies a batch in order, one outcome per event. A projection that can
@@ -114,7 +122,7 @@ pub trait Projection: Send + Sync + 'static {
     fn apply_batch(
         &self,
         tx: &mut PgConnection,
-        events: &[TaskEventMessage],
+        events: &[Self::Message],
     ) -> impl Future<Output = Result<Vec<Outcome>, ProjectionError>> + Send {
         async move {
             let mut outcomes = Vec::with_capacity(events.len());
@@ -634,7 +642,7 @@ impl<P: Projection> ProjectionConsumer<P> {
             {
                 continue;
             }
-            match decode(message) {
+            match P::Message::decode(message) {
                 Ok(event) => {
                     events.push(event);
                     event_slots.push(slot);
@@ -704,7 +712,7 @@ impl<P: Projection> ProjectionConsumer<P> {
         &self,
         clients: &Clients,
         tx: &mut PgConnection,
-        event: &TaskEventMessage,
+        event: &P::Message,
         message: &OwnedMessage,
     ) -> Result<Outcome, BatchError> {
         sqlx::query("SAVEPOINT one")
@@ -929,9 +937,14 @@ fn is_too_large(error: &KafkaError) -> bool {
     )
 }
 
-/// Parses and sanity-checks a message: untrusted bytes become a task event or a
-/// reason to dead-letter them.
-fn decode(message: &OwnedMessage) -> Result<TaskEventMessage, String> {
+/// Sanity checks beyond the shape: the key, subject and sequence agree.
+impl ConsumedMessage for TaskEventMessage {
+    fn decode(message: &OwnedMessage) -> Result<Self, String> {
+        decode_task_event(message)
+    }
+}
+
+fn decode_task_event(message: &OwnedMessage) -> Result<TaskEventMessage, String> {
     let payload = message.payload().ok_or("message has no payload")?;
     let event: TaskEventMessage =
         serde_json::from_slice(payload).map_err(|e| format!("not a task event CloudEvent: {e}"))?;

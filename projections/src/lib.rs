@@ -3,14 +3,20 @@
 
 mod consumer;
 mod recurrence;
+pub mod reminders;
+pub mod scheduler;
 pub mod task_list;
 pub mod task_query;
+pub mod task_updates;
 
 pub use consumer::{
-    ConsumerSettings, Outcome, Projection, ProjectionConsumer, ProjectionError,
-    DEAD_LETTER_MAX_PAYLOAD,
+    ConsumedMessage, ConsumerSettings, Outcome, Projection, ProjectionConsumer, ProjectionError,
+    TaskEventMessage, DEAD_LETTER_MAX_PAYLOAD,
 };
 pub use recurrence::RecurrenceProcessor;
+pub use reminders::{NotificationInbox, RemindersProjection};
+pub use scheduler::{Scheduler, SchedulerSettings};
+pub use task_updates::TaskUpdatesPublisher;
 pub use task_list::{TaskListProjection, TaskRow};
 
 use sqlx::migrate::Migrator;

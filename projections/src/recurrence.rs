@@ -24,6 +24,8 @@ impl RecurrenceProcessor {
 }
 
 impl Projection for RecurrenceProcessor {
+    type Message = TaskEventMessage;
+
     fn name(&self) -> &'static str {
         "recurrence"
     }

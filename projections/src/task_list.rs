@@ -18,6 +18,8 @@ use crate::consumer::{Outcome, Projection, ProjectionError, TaskEventMessage};
 pub struct TaskListProjection;
 
 impl Projection for TaskListProjection {
+    type Message = TaskEventMessage;
+
     fn name(&self) -> &'static str {
         "task-list"
     }
@@ -171,7 +173,7 @@ macro_rules! update {
         concat!(
             "UPDATE task_list SET ",
             $set,
-            ", version = $2, updated_at = $3 WHERE id = $1"
+            ", version = $2, updated_at = $3, change_seq = nextval('task_change_seq') WHERE id = $1"
         )
     };
 }
@@ -431,7 +433,7 @@ fn to_json(reminders: &Reminders) -> Result<serde_json::Value, ProjectionError> 
 }
 
 /// A task as the read model holds it.
-#[derive(Debug, Clone, PartialEq, FromRow)]
+#[derive(Debug, Clone, PartialEq, FromRow, serde::Serialize, serde::Deserialize)]
 pub struct TaskRow {
     pub id: Uuid,
     pub user_id: String,
@@ -452,6 +454,8 @@ pub struct TaskRow {
     pub recurrence: Option<String>,
     pub series_id: Option<Uuid>,
     pub occurrence: Option<i32>,
+    /// The number of the last change: the owner's change cursor.
+    pub change_seq: i64,
 }
 
 impl TaskRow {
@@ -488,10 +492,10 @@ impl TaskRow {
     }
 }
 
-pub(crate) const COLUMNS: &str =
+pub const COLUMNS: &str =
     "id, user_id, title, description, status, version, created_at, updated_at, \
      completed_at, deleted_at, priority, tags, due_at, due_date, time_zone, reminders, recurrence, \
-     series_id, occurrence";
+     series_id, occurrence, change_seq";
 
 /// One of `user_id`'s tasks that is not deleted.
 #[tracing::instrument(skip(executor))]

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, Utc};
 use domain::values::UserId;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -124,6 +124,12 @@ impl TokenVerifier {
     }
 
     pub fn verify(&self, token: &str) -> Result<UserId, TokenError> {
+        self.verify_until(token).map(|(user, _)| user)
+    }
+
+    /// The token's user and the instant it expires: a WebSocket that
+    /// authenticated with it is closed then.
+    pub fn verify_until(&self, token: &str) -> Result<(UserId, DateTime<Utc>), TokenError> {
         let data =
             decode::<Claims>(token, &self.decoding, &self.validation).map_err(|e| {
                 match e.kind() {
@@ -141,7 +147,9 @@ impl TokenVerifier {
                     _ => TokenError::Malformed,
                 }
             })?;
-        UserId::parse(&data.claims.sub).map_err(|_| TokenError::BadSubject)
+        let user = UserId::parse(&data.claims.sub).map_err(|_| TokenError::BadSubject)?;
+        let expires = DateTime::from_timestamp(data.claims.exp, 0).ok_or(TokenError::Malformed)?;
+        Ok((user, expires))
     }
 
     /// A token for `user` valid for `ttl`; how `taskledger token` and tests get one.

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_graphql::{EmptySubscription, Schema, ServerError};
+use async_graphql::{MergedObject, Schema, ServerError};
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
@@ -26,10 +26,23 @@ use crate::error::ErrorCode;
 use crate::fairness::{Fairness, Refusal};
 use crate::graphiql;
 use crate::limits::DocumentLimits;
+use crate::app::{self, DevTokens};
+use crate::live::LiveHub;
+use crate::notifications::{NotificationMutation, NotificationQuery};
+use crate::subscription::TaskSubscription;
+use crate::ws::{self, SocketCounts};
 use crate::{ReadYourWrites, TaskMutation, TaskQuery};
 use event_store::kafka::{DropOffThread, KafkaSettings};
 
-pub type TaskledgerSchema = Schema<TaskQuery, TaskMutation, EmptySubscription>;
+/// Every query: tasks and notifications.
+#[derive(MergedObject, Default)]
+pub struct Query(TaskQuery, NotificationQuery);
+
+/// Every mutation: task commands and the notification inbox.
+#[derive(MergedObject, Default)]
+pub struct Mutation(TaskMutation, NotificationMutation);
+
+pub type TaskledgerSchema = Schema<Query, Mutation, TaskSubscription>;
 
 const CORRELATION_ID: &str = "x-correlation-id";
 
@@ -43,16 +56,18 @@ const MAX_DEPTH: usize = 20;
 const MAX_COMPLEXITY: usize = 10_000;
 
 /// The schema over `read_pool` (whose statements time out) for queries, with
-/// `commands` for mutations.
+/// `commands` for mutations and `live` for subscriptions.
 pub fn build_schema(
     read_pool: PgPool,
     commands: CommandService,
     read_your_writes: ReadYourWrites,
+    live: LiveHub,
 ) -> TaskledgerSchema {
-    Schema::build(TaskQuery, TaskMutation, EmptySubscription)
+    Schema::build(Query::default(), Mutation::default(), TaskSubscription)
         .data(read_pool)
         .data(commands)
         .data(read_your_writes)
+        .data(live)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
         .finish()
@@ -73,6 +88,14 @@ pub struct ApiState {
     /// How many connections may be open, and how long one may stay silent.
     pub connections: ConnectionLimits,
     pub ops: Ops,
+    /// Open WebSockets per user.
+    pub sockets: SocketCounts,
+    /// How long a WebSocket may take to send `connection_init`.
+    pub ws_init_timeout: Duration,
+    /// Ends WebSockets when the server stops (they would hold it open).
+    pub shutdown: CancellationToken,
+    /// Present in local mode: `POST /auth/dev-token` signs tokens.
+    pub dev_tokens: Option<DevTokens>,
 }
 
 /// What every process serves for operators, with or without the API:
@@ -93,7 +116,11 @@ impl axum::extract::FromRef<ApiState> for Ops {
 
 pub fn router(state: ApiState) -> Router {
     Router::new()
+        .route("/", get(app::page))
+        .route("/app/{file}", get(app::asset))
+        .route("/auth/dev-token", axum::routing::post(app::dev_token))
         .route("/graphql", get(graphiql::page).post(graphql))
+        .route("/graphql/ws", get(ws::upgrade))
         .route("/graphiql/{file}", get(graphiql::asset))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))

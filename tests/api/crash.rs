@@ -25,6 +25,7 @@ const API_AND_RELAY: Roles = Roles {
     api: true,
     relay: true,
     project: false,
+    scheduler: false,
 };
 
 /// `taskledger project` as a process of its own, to be killed.

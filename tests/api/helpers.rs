@@ -66,6 +66,8 @@ pub async fn fresh_settings() -> Settings {
     settings.database_url = Some(format!("{base}/{database}"));
     settings.db_max_connections = 10;
     settings.task_events_topic = format!("task-events-{}", &suffix[..12]);
+    settings.reminders_topic = format!("reminders-{}", &suffix[..12]);
+    settings.task_updates_topic = format!("task-updates-{}", &suffix[..12]);
     settings.consumer_group_prefix = Some(format!("test-{}", &suffix[..12]));
     settings.http_addr = "127.0.0.1:0".into();
     // Tests race many requests of one user on purpose; the per-user limits

@@ -22,6 +22,7 @@ const WITHOUT_RELAY: Roles = Roles {
     api: true,
     relay: false,
     project: true,
+    scheduler: true,
 };
 
 #[tokio::test]

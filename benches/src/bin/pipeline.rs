@@ -69,9 +69,9 @@ async fn main() -> anyhow::Result<()> {
 /// Phase 1: the apply rate on a preloaded backlog, beside a bare consumer.
 async fn backlog(args: &Args, memory: &MemorySampler) -> anyhow::Result<()> {
     let without_projections = Roles {
-        api: true,
-        relay: true,
         project: false,
+        scheduler: false,
+        ..Roles::ALL
     };
     let app = BenchApp::start(&args.services, without_projections, 20).await?;
     let verifier = TokenVerifier::new(&JwtSecret::local_development());

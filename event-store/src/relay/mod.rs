@@ -11,21 +11,17 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use chrono::Utc;
 use domain::envelope::{
-    task_cloud_event_type, CloudEvent, TaskEventData, CLOUDEVENTS_CONTENT_TYPE, TASK_EVENT_SOURCE,
+    task_cloud_event_type, CloudEvent, TaskEventData, TASK_EVENT_SOURCE,
 };
-use futures::future::try_join_all;
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer as _};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
 use sqlx::postgres::PgListener;
 use sqlx::{PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
 
 use crate::global_log::{self, LogPosition, StoredEvent};
-use crate::kafka::{BrokerWatch, KafkaSettings, Producer};
+use crate::kafka::{cloudevents_headers, BrokerWatch, KafkaSettings, Producer};
 use crate::single_active;
 
 pub mod checkpoint;
@@ -278,39 +274,19 @@ impl Relay {
     #[tracing::instrument(skip_all, fields(topic = %self.settings.topic, events = batch.len()))]
     async fn publish(&self, producer: &Producer, batch: &[StoredEvent]) -> anyhow::Result<()> {
         let started = Instant::now();
-        let mut deliveries = Vec::with_capacity(batch.len());
-        for event in batch {
-            let payload = serde_json::to_vec(&task_event_message(event))?;
-            let headers = OwnedHeaders::new().insert(Header {
-                key: "content-type",
-                value: Some(CLOUDEVENTS_CONTENT_TYPE),
-            });
-            let record = FutureRecord::to(&self.settings.topic)
+        let payloads = batch
+            .iter()
+            .map(|event| serde_json::to_vec(&task_event_message(event)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let records: Vec<_> = batch.iter().zip(&payloads).map(|(event, payload)| {
+            FutureRecord::to(&self.settings.topic)
                 .key(event.aggregate_id.as_str())
-                .payload(&payload)
-                .headers(headers)
+                .payload(payload.as_slice())
+                .headers(cloudevents_headers())
                 // The commit time, so consumers can tell how far behind they are.
-                .timestamp(event.recorded_at.timestamp_millis());
-            let mut record = record;
-            loop {
-                match producer.send_result(record) {
-                    Ok(delivery) => {
-                        deliveries.push(delivery);
-                        break;
-                    }
-                    // The producer's queue is bounded (16 MiB): wait for what
-                    // is in flight, then enqueue the message again.
-                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back))
-                        if !deliveries.is_empty() =>
-                    {
-                        acknowledged(producer, std::mem::take(&mut deliveries)).await?;
-                        record = back;
-                    }
-                    Err((error, _)) => return Err(error).context("enqueueing a message"),
-                }
-            }
-        }
-        acknowledged(producer, deliveries).await?;
+                .timestamp(event.recorded_at.timestamp_millis())
+        }).collect();
+        producer.send_all(records).await?;
         let now = Utc::now();
         for event in batch {
             let delay = (now - event.recorded_at).to_std().unwrap_or_default();
@@ -325,32 +301,6 @@ impl Relay {
         );
         Ok(())
     }
-}
-
-/// Waits until the broker acknowledged every delivery, or fails: a refused
-/// message, or a broker gone away (the producer must not live to see the topic
-/// again: crate::kafka::BrokerWatch).
-async fn acknowledged(producer: &Producer, deliveries: Vec<DeliveryFuture>) -> anyhow::Result<()> {
-    let outcomes = async {
-        try_join_all(deliveries)
-            .await
-            .context("producer dropped a delivery")
-    };
-    let lost = async {
-        while !producer.broker_lost() {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    };
-    let outcomes = tokio::select! {
-        outcomes = outcomes => outcomes?,
-        () = lost => anyhow::bail!("lost every broker connection while publishing"),
-    };
-    for outcome in outcomes {
-        outcome
-            .map_err(|(error, _)| error)
-            .context("broker refused a message")?;
-    }
-    Ok(())
 }
 
 /// How many committed events wait to be published (counted up to 100,000),

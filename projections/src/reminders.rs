@@ -1,0 +1,340 @@
+//! Reminders: the projection that keeps every pending reminder at the instant
+//! it fires, and the inbox that keeps every reminder fired as a notification.
+//!
+//! The reminders projection folds each task it hears about from the event
+//! store, so the schedule is always the domain's (`Task::reminder_schedule`):
+//! completing, deleting or rescheduling a task moves or drops its pending
+//! reminders, and a recurring task's next occurrence, a task of its own,
+//! brings its own.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use cqrs_es::Aggregate;
+use domain::envelope::ReminderMessage;
+use domain::values::UserId;
+use domain::{Task, TaskStatus, Version};
+use event_store::global_log::{self, StoredEvent};
+use rdkafka::message::OwnedMessage;
+use rdkafka::Message;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::consumer::{ConsumedMessage, Outcome, Projection, ProjectionError, TaskEventMessage};
+
+/// The `task-events` consumer that keeps the `reminders` table.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RemindersProjection;
+
+impl Projection for RemindersProjection {
+    type Message = TaskEventMessage;
+
+    fn name(&self) -> &'static str {
+        "reminders"
+    }
+
+    async fn apply(
+        &self,
+        tx: &mut PgConnection,
+        message: &TaskEventMessage,
+    ) -> Result<Outcome, ProjectionError> {
+        let outcomes = self.apply_batch(tx, std::slice::from_ref(message)).await?;
+        Ok(outcomes[0])
+    }
+
+    /// Each task a batch names is folded once, from its first event to the
+    /// last one named, and its pending reminders replaced in three statements
+    /// for the whole batch.
+    async fn apply_batch(
+        &self,
+        tx: &mut PgConnection,
+        messages: &[TaskEventMessage],
+    ) -> Result<Vec<Outcome>, ProjectionError> {
+        let ids = messages
+            .iter()
+            .map(|m| Uuid::parse_str(&m.data.task_id))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| ProjectionError::Invalid("task_id is not a UUID".into()))?;
+        let mut unique = ids.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        let versions: HashMap<Uuid, Version> = sqlx::query_as(
+            "SELECT task_id, version FROM reminder_tasks WHERE task_id = ANY($1)
+              ORDER BY task_id FOR UPDATE",
+        )
+        .bind(&unique)
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .collect();
+        let mut up_to: HashMap<Uuid, Version> = HashMap::new();
+        let mut outcomes = Vec::with_capacity(messages.len());
+        for (id, message) in ids.iter().zip(messages) {
+            let reached = up_to
+                .get(id)
+                .copied()
+                .unwrap_or_else(|| versions.get(id).copied().unwrap_or(0));
+            if message.data.sequence <= reached {
+                outcomes.push(Outcome::Duplicate);
+            } else {
+                up_to.insert(*id, message.data.sequence);
+                outcomes.push(Outcome::Applied);
+            }
+        }
+        if up_to.is_empty() {
+            return Ok(outcomes);
+        }
+        let ranges: Vec<(String, Version, Version)> = up_to
+            .iter()
+            .map(|(id, up_to)| (id.to_string(), 0, *up_to))
+            .collect();
+        let mut histories: HashMap<Uuid, Vec<StoredEvent>> = HashMap::new();
+        for event in global_log::aggregates_events(&mut *tx, "Task", &ranges).await? {
+            let id = Uuid::parse_str(&event.aggregate_id)
+                .map_err(|_| ProjectionError::Invalid("a stored task id is not a UUID".into()))?;
+            histories.entry(id).or_default().push(event);
+        }
+        for (id, message) in ids.iter().zip(messages) {
+            let named = histories
+                .get(id)
+                .and_then(|events| events.get((message.data.sequence - 1) as usize));
+            if !named.is_some_and(|e| e.event_id.to_string() == message.id) {
+                return Err(ProjectionError::Invalid(
+                    "the event store holds no such event".into(),
+                ));
+            }
+        }
+
+        let mut rows = ReminderColumns::default();
+        let mut tasks = Vec::with_capacity(up_to.len());
+        let mut closed = Vec::new();
+        for (id, target) in &up_to {
+            let history = histories.remove(id).unwrap_or_default();
+            if history.len() as i64 != *target {
+                return Err(ProjectionError::Invalid(format!(
+                    "events 1 to {target} of task {id} are not all in the event store"
+                )));
+            }
+            let folded = fold(&history)?;
+            if folded.task.status() != TaskStatus::Open {
+                closed.push(*id);
+            }
+            rows.push(*id, &folded);
+            tasks.push((*id, *target));
+        }
+        let (task_ids, task_versions): (Vec<Uuid>, Vec<Version>) = tasks.into_iter().unzip();
+        // Pending reminders the tasks no longer call for; a snoozed one stays
+        // until its task is done or in the trash.
+        sqlx::query(
+            "DELETE FROM reminders
+              WHERE task_id = ANY($1) AND status = 'pending' AND NOT reminder_id = ANY($2)
+                AND (snoozed_from IS NULL OR task_id = ANY($3))",
+        )
+        .bind(&task_ids)
+        .bind(&rows.reminder_id)
+        .bind(&closed)
+        .execute(&mut *tx)
+        .await?;
+        // New reminders, unless they were already past when set (they never
+        // fire retroactively); pending ones take the task's new title,
+        // priority and tags.
+        sqlx::query(
+            "INSERT INTO reminders (reminder_id, task_id, user_id, title, due_at, remind_at,
+                                    priority, tags)
+             SELECT t.reminder_id, t.task_id, t.user_id, t.title, t.due_at, t.remind_at,
+                    t.priority, ARRAY(SELECT jsonb_array_elements_text(t.tags))
+               FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::timestamptz[],
+                           $6::timestamptz[], $7::smallint[], $8::jsonb[], $9::timestamptz[])
+                    AS t(reminder_id, task_id, user_id, title, due_at, remind_at, priority, tags,
+                         set_at)
+              WHERE t.remind_at >= t.set_at
+                 OR EXISTS (SELECT 1 FROM reminders r WHERE r.reminder_id = t.reminder_id)
+             ON CONFLICT (reminder_id) DO UPDATE
+                SET title = EXCLUDED.title, due_at = EXCLUDED.due_at,
+                    priority = EXCLUDED.priority, tags = EXCLUDED.tags
+              WHERE reminders.status = 'pending'",
+        )
+        .bind(&rows.reminder_id)
+        .bind(&rows.task_id)
+        .bind(&rows.user_id)
+        .bind(&rows.title)
+        .bind(&rows.due_at)
+        .bind(&rows.remind_at)
+        .bind(&rows.priority)
+        .bind(&rows.tags)
+        .bind(&rows.set_at)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO reminder_tasks (task_id, version)
+             SELECT * FROM unnest($1::uuid[], $2::bigint[])
+             ON CONFLICT (task_id) DO UPDATE SET version = EXCLUDED.version",
+        )
+        .bind(&task_ids)
+        .bind(&task_versions)
+        .execute(&mut *tx)
+        .await?;
+        Ok(outcomes)
+    }
+}
+
+/// A task folded from its history, with the instant each reminder of its
+/// schedule first appeared in it.
+struct Folded {
+    task: Task,
+    first_scheduled: HashMap<Uuid, DateTime<Utc>>,
+}
+
+fn fold(history: &[StoredEvent]) -> Result<Folded, ProjectionError> {
+    let mut task = Task::default();
+    let mut first_scheduled = HashMap::new();
+    for stored in history {
+        let event =
+            domain::upcast::parse_stored(&stored.event_type, &stored.event_version, stored.event_data())
+                .map_err(|e| {
+                    ProjectionError::Invalid(format!("cannot read {}: {e}", stored.event_type))
+                })?;
+        task.apply(event);
+        for reminder in task.reminder_schedule() {
+            first_scheduled
+                .entry(reminder.reminder_id)
+                .or_insert(stored.recorded_at);
+        }
+    }
+    Ok(Folded {
+        task,
+        first_scheduled,
+    })
+}
+
+/// Reminder rows as columns, for one `unnest` insert.
+#[derive(Default)]
+struct ReminderColumns {
+    reminder_id: Vec<Uuid>,
+    task_id: Vec<Uuid>,
+    user_id: Vec<String>,
+    title: Vec<String>,
+    due_at: Vec<Option<DateTime<Utc>>>,
+    remind_at: Vec<DateTime<Utc>>,
+    priority: Vec<i16>,
+    tags: Vec<serde_json::Value>,
+    set_at: Vec<DateTime<Utc>>,
+}
+
+impl ReminderColumns {
+    fn push(&mut self, id: Uuid, folded: &Folded) {
+        let task = &folded.task;
+        let owner = task.owner().map(UserId::as_str).unwrap_or_default();
+        for reminder in task.reminder_schedule() {
+            self.reminder_id.push(reminder.reminder_id);
+            self.task_id.push(id);
+            self.user_id.push(owner.to_owned());
+            self.title.push(task.title().to_owned());
+            self.due_at.push(task.due().map(|due| due.instant()));
+            self.remind_at.push(reminder.remind_at);
+            self.priority.push(task.priority().rank());
+            self.tags.push(serde_json::json!(task.tags().to_strings()));
+            self.set_at.push(
+                folded
+                    .first_scheduled
+                    .get(&reminder.reminder_id)
+                    .copied()
+                    .unwrap_or(reminder.remind_at),
+            );
+        }
+    }
+}
+
+/// Untrusted bytes from `reminders` become a reminder, or a reason to
+/// dead-letter them.
+impl ConsumedMessage for ReminderMessage {
+    fn decode(message: &OwnedMessage) -> Result<Self, String> {
+        let payload = message.payload().ok_or("message has no payload")?;
+        let event: ReminderMessage = serde_json::from_slice(payload)
+            .map_err(|e| format!("not a reminder CloudEvent: {e}"))?;
+        if event.specversion != "1.0" {
+            return Err(format!(
+                "unsupported CloudEvents specversion {}",
+                event.specversion
+            ));
+        }
+        let data = &event.data;
+        UserId::parse(&data.user_id).map_err(|e| format!("user_id: {}", e.reason))?;
+        if message.key().is_some_and(|key| key != data.user_id.as_bytes()) {
+            return Err("message key is not the user id".into());
+        }
+        if event.id != data.reminder_id {
+            return Err("id and data.reminder_id differ".into());
+        }
+        Uuid::parse_str(&data.reminder_id).map_err(|_| "reminder_id is not a UUID")?;
+        Uuid::parse_str(&data.task_id).map_err(|_| "task_id is not a UUID")?;
+        if data.title.len() > 4096 || data.tags.len() > 64 {
+            return Err("title or tags beyond what a task may hold".into());
+        }
+        Ok(event)
+    }
+}
+
+/// The `reminders` consumer that keeps each user's notification inbox: one
+/// row per reminder, however often it is delivered.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NotificationInbox;
+
+/// The most notifications kept per user; older ones are dropped.
+pub const INBOX_KEEP: i64 = 1_000;
+
+impl Projection for NotificationInbox {
+    type Message = ReminderMessage;
+
+    fn name(&self) -> &'static str {
+        "notifications"
+    }
+
+    async fn apply(
+        &self,
+        tx: &mut PgConnection,
+        message: &ReminderMessage,
+    ) -> Result<Outcome, ProjectionError> {
+        let data = &message.data;
+        let reminder_id = Uuid::parse_str(&data.reminder_id)
+            .map_err(|_| ProjectionError::Invalid("reminder_id is not a UUID".into()))?;
+        let task_id = Uuid::parse_str(&data.task_id)
+            .map_err(|_| ProjectionError::Invalid("task_id is not a UUID".into()))?;
+        let priority = domain::values::Priority::parse(&data.priority)
+            .unwrap_or_default()
+            .rank();
+        let inserted = sqlx::query(
+            "INSERT INTO notifications (id, user_id, task_id, title, due_at, remind_at, fired_at,
+                                        late_ms, priority, tags)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(reminder_id)
+        .bind(&data.user_id)
+        .bind(task_id)
+        .bind(&data.title)
+        .bind(data.due_at)
+        .bind(data.remind_at)
+        .bind(data.fired_at)
+        .bind(data.late_ms.max(0))
+        .bind(priority)
+        .bind(&data.tags)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if inserted == 0 {
+            return Ok(Outcome::Duplicate);
+        }
+        sqlx::query(
+            "DELETE FROM notifications
+              WHERE user_id = $1
+                AND seq <= (SELECT seq FROM notifications WHERE user_id = $1
+                             ORDER BY seq DESC OFFSET $2 LIMIT 1)",
+        )
+        .bind(&data.user_id)
+        .bind(INBOX_KEEP)
+        .execute(&mut *tx)
+        .await?;
+        Ok(Outcome::Applied)
+    }
+}

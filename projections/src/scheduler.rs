@@ -1,0 +1,284 @@
+//! The reminder scheduler: sleeps until the next pending reminder falls due,
+//! wakes early when a nearer one appears (the `reminders` table notifies
+//! `taskledger_reminders`), claims what is due with `FOR UPDATE SKIP LOCKED`,
+//! publishes it to `reminders` keyed by user, and marks it sent only once the
+//! broker acknowledged it. A crash between the two leaves it pending, so it is
+//! published again under the same `reminder_id`, which the inbox and the page
+//! recognise. Any number of schedulers may run; each reminder is claimed by
+//! one at a time.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use domain::envelope::{CloudEvent, ReminderEventData, CLOUDEVENTS_CONTENT_TYPE};
+use domain::values::Priority;
+use event_store::kafka::{cloudevents_headers, KafkaSettings};
+use event_store::metric;
+use rdkafka::producer::FutureRecord;
+use sqlx::postgres::PgListener;
+use sqlx::{FromRow, PgPool};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+pub const REMINDER_SOURCE: &str = "taskledger/scheduler";
+
+#[derive(Debug, Clone)]
+pub struct SchedulerSettings {
+    pub topic: String,
+    /// A reminder found this long after it fell due is recorded as missed
+    /// instead of fired.
+    pub missed_after: chrono::Duration,
+    /// A reminder published this long after it fell due counts as late;
+    /// late ones (a backlog after an outage) are published at most at
+    /// `catch_up_per_second`, so they do not flood clients.
+    pub late_after: chrono::Duration,
+    pub catch_up_per_second: u32,
+    /// The most reminders claimed in one transaction.
+    pub batch: i64,
+}
+
+impl SchedulerSettings {
+    pub fn new(topic: impl Into<String>) -> Self {
+        Self {
+            topic: topic.into(),
+            missed_after: chrono::Duration::hours(24),
+            late_after: chrono::Duration::seconds(2),
+            catch_up_per_second: 200,
+            batch: 500,
+        }
+    }
+}
+
+pub struct Scheduler {
+    pool: PgPool,
+    kafka: KafkaSettings,
+    settings: SchedulerSettings,
+}
+
+#[derive(Debug, FromRow)]
+struct DueReminder {
+    reminder_id: Uuid,
+    task_id: Uuid,
+    user_id: String,
+    title: String,
+    due_at: Option<DateTime<Utc>>,
+    remind_at: DateTime<Utc>,
+    priority: i16,
+    tags: Vec<String>,
+}
+
+/// What one claim did.
+#[derive(Debug, Default)]
+struct Claimed {
+    fired: usize,
+    late: usize,
+    missed: usize,
+}
+
+/// The longest sleep without looking again: a clock that jumped, or a
+/// notification lost with a dropped connection, costs at most this.
+const MAX_SLEEP: Duration = Duration::from_secs(30);
+
+impl Scheduler {
+    pub fn new(pool: PgPool, kafka: &KafkaSettings, settings: SchedulerSettings) -> Self {
+        Self {
+            pool,
+            kafka: kafka.clone(),
+            settings,
+        }
+    }
+
+    /// Fires reminders until `shutdown` is cancelled, starting again after
+    /// any failure (nothing is marked sent that the broker did not take).
+    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        loop {
+            match self.run_connected(&shutdown).await {
+                Ok(()) => break,
+                Err(error) => {
+                    metrics::counter!(metric::SCHEDULER_RESTARTS).increment(1);
+                    tracing::error!(
+                        error = %format_args!("{error:#}"),
+                        "scheduler failed; starting again in 1s"
+                    );
+                    tokio::select! {
+                        () = shutdown.cancelled() => break,
+                        () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    }
+                }
+            }
+        }
+        tracing::info!("scheduler stopped: shutdown requested");
+        Ok(())
+    }
+
+    async fn run_connected(&self, shutdown: &CancellationToken) -> anyhow::Result<()> {
+        // Listening first, so a reminder added while this looks is not missed.
+        let mut listener = PgListener::connect_with(&self.pool).await?;
+        listener.listen("taskledger_reminders").await?;
+        let producer = self.kafka.producer()?;
+        tracing::info!(topic = %self.settings.topic, "scheduler running");
+        loop {
+            let claimed = self.claim_due(&producer).await?;
+            if claimed.fired + claimed.missed > 0 {
+                tracing::info!(
+                    fired = claimed.fired,
+                    late = claimed.late,
+                    missed = claimed.missed,
+                    "reminders fired"
+                );
+            }
+            if producer.broker_lost() {
+                anyhow::bail!("lost every broker connection; replacing the producer");
+            }
+            let pause = if claimed.late > 0 {
+                // Catching up: pace the late ones.
+                Duration::from_secs_f64(
+                    claimed.late as f64 / f64::from(self.settings.catch_up_per_second.max(1)),
+                )
+            } else if claimed.fired + claimed.missed > 0 {
+                // Perhaps more are due right now.
+                continue;
+            } else {
+                self.until_next().await?
+            };
+            if pause.is_zero() {
+                continue;
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => return Ok(()),
+                () = tokio::time::sleep(pause) => {}
+                notification = listener.recv(), if claimed.late == 0 => {
+                    notification?;
+                }
+            }
+        }
+    }
+
+    /// How long until the next pending reminder falls due.
+    async fn until_next(&self) -> Result<Duration, sqlx::Error> {
+        let next: Option<DateTime<Utc>> =
+            sqlx::query_scalar("SELECT min(remind_at) FROM reminders WHERE status = 'pending'")
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(next.map_or(MAX_SLEEP, |next| {
+            (next - Utc::now())
+                .to_std()
+                .unwrap_or(Duration::ZERO)
+                .min(MAX_SLEEP)
+        }))
+    }
+
+    /// Claims the reminders due now, publishes them and marks them sent, all
+    /// in one transaction: the claim holds until the broker has them.
+    async fn claim_due(&self, producer: &event_store::kafka::Producer) -> anyhow::Result<Claimed> {
+        let now = Utc::now();
+        let mut tx = self.pool.begin().await?;
+        let due: Vec<DueReminder> = sqlx::query_as(
+            "SELECT reminder_id, task_id, user_id, title, due_at, remind_at, priority, tags
+               FROM reminders
+              WHERE status = 'pending' AND remind_at <= $1
+              ORDER BY remind_at
+              LIMIT $2
+                FOR UPDATE SKIP LOCKED",
+        )
+        .bind(now)
+        .bind(self.settings.batch)
+        .fetch_all(&mut *tx)
+        .await?;
+        if due.is_empty() {
+            return Ok(Claimed::default());
+        }
+        let (missed, to_fire): (Vec<_>, Vec<_>) = due
+            .into_iter()
+            .partition(|r| now - r.remind_at > self.settings.missed_after);
+        let late = to_fire
+            .iter()
+            .filter(|r| now - r.remind_at > self.settings.late_after)
+            .count();
+        let fired_at = Utc::now();
+        let messages = to_fire
+            .iter()
+            .map(|reminder| serde_json::to_vec(&message(reminder, fired_at)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let records: Vec<_> = to_fire.iter().zip(&messages).map(|(reminder, payload)| {
+            FutureRecord::to(&self.settings.topic)
+                .key(reminder.user_id.as_str())
+                .payload(payload.as_slice())
+                .headers(cloudevents_headers())
+        }).collect();
+        producer.send_all(records).await?;
+
+        let fired_ids: Vec<Uuid> = to_fire.iter().map(|r| r.reminder_id).collect();
+        let late_ms: Vec<i64> = to_fire.iter().map(|r| lateness_ms(r, fired_at)).collect();
+        sqlx::query(
+            "UPDATE reminders SET status = 'sent', fired_at = $3, late_ms = t.late_ms
+               FROM unnest($1::uuid[], $2::bigint[]) AS t(id, late_ms)
+              WHERE reminder_id = t.id",
+        )
+        .bind(&fired_ids)
+        .bind(&late_ms)
+        .bind(fired_at)
+        .execute(&mut *tx)
+        .await?;
+        let missed_ids: Vec<Uuid> = missed.iter().map(|r| r.reminder_id).collect();
+        if !missed_ids.is_empty() {
+            sqlx::query("UPDATE reminders SET status = 'missed' WHERE reminder_id = ANY($1)")
+                .bind(&missed_ids)
+                .execute(&mut *tx)
+                .await?;
+            tracing::warn!(
+                missed = missed_ids.len(),
+                "reminders fell due longer ago than the missed window; recorded as missed"
+            );
+        }
+        tx.commit().await?;
+
+        for (reminder, late_ms) in to_fire.iter().zip(&late_ms) {
+            let timing = if now - reminder.remind_at > self.settings.late_after {
+                "late"
+            } else {
+                "on_time"
+            };
+            metrics::counter!(metric::REMINDERS_FIRED, "timing" => timing).increment(1);
+            metrics::histogram!(metric::REMINDER_LATENESS_SECONDS)
+                .record(*late_ms as f64 / 1000.0);
+        }
+        metrics::counter!(metric::REMINDERS_MISSED).increment(missed_ids.len() as u64);
+        Ok(Claimed {
+            fired: to_fire.len(),
+            late,
+            missed: missed_ids.len(),
+        })
+    }
+}
+
+fn lateness_ms(reminder: &DueReminder, fired_at: DateTime<Utc>) -> i64 {
+    (fired_at - reminder.remind_at).num_milliseconds().max(0)
+}
+
+/// The `reminders` message for a reminder fired at `fired_at`; its id is the
+/// reminder's, so every delivery of one reminder carries the same id.
+fn message(reminder: &DueReminder, fired_at: DateTime<Utc>) -> CloudEvent<ReminderEventData> {
+    CloudEvent {
+        specversion: "1.0".into(),
+        id: reminder.reminder_id.to_string(),
+        source: REMINDER_SOURCE.into(),
+        event_type: "taskledger.reminder.due.v1".into(),
+        subject: reminder.task_id.to_string(),
+        time: fired_at,
+        datacontenttype: CLOUDEVENTS_CONTENT_TYPE.into(),
+        correlationid: None,
+        data: ReminderEventData {
+            reminder_id: reminder.reminder_id.to_string(),
+            task_id: reminder.task_id.to_string(),
+            title: reminder.title.clone(),
+            due_at: reminder.due_at,
+            remind_at: reminder.remind_at,
+            user_id: reminder.user_id.clone(),
+            priority: format!("{:?}", Priority::from_rank(reminder.priority)).to_uppercase(),
+            tags: reminder.tags.clone(),
+            fired_at,
+            late_ms: lateness_ms(reminder, fired_at),
+        },
+    }
+}

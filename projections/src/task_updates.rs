@@ -1,0 +1,166 @@
+//! The change feed's publisher: every change the task-list projection commits
+//! goes to `task-updates`, keyed by user, with the task's new state, version
+//! and change cursor. It reads the read model itself from a checkpoint in
+//! Postgres (`task_update_publishers`), so a change committed just before a
+//! crash is published after it: nothing sits between the commit and the topic.
+//! It follows a commit within milliseconds: the task list notifies
+//! `taskledger_task_changes` on each statement.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use domain::envelope::{CloudEvent, CLOUDEVENTS_CONTENT_TYPE};
+use event_store::kafka::{cloudevents_headers, KafkaSettings};
+use event_store::{metric, single_active};
+use rdkafka::producer::FutureRecord;
+use serde::{Deserialize, Serialize};
+use sqlx::postgres::PgListener;
+use sqlx::{PgConnection, PgPool};
+use tokio_util::sync::CancellationToken;
+
+use crate::task_list::{TaskRow, COLUMNS};
+
+/// The `data` of a message on `task-updates`: a task as the read model holds
+/// it after a change.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TaskUpdateData {
+    /// The owner's change cursor after this change: changes of one user
+    /// arrive in increasing cursor order.
+    pub cursor: i64,
+    pub user_id: String,
+    pub version: domain::Version,
+    pub task: TaskRow,
+}
+
+pub type TaskUpdateMessage = CloudEvent<TaskUpdateData>;
+
+pub const TASK_UPDATE_SOURCE: &str = "taskledger/task-list";
+
+/// Changes published per transaction of the checkpoint.
+const BATCH: i64 = 500;
+
+pub struct TaskUpdatesPublisher {
+    pool: PgPool,
+    kafka: KafkaSettings,
+    topic: String,
+}
+
+impl TaskUpdatesPublisher {
+    pub fn new(pool: PgPool, kafka: &KafkaSettings, topic: impl Into<String>) -> Self {
+        Self {
+            pool,
+            kafka: kafka.clone(),
+            topic: topic.into(),
+        }
+    }
+
+    /// Publishes until `shutdown` is cancelled, starting again from the
+    /// checkpoint after any failure.
+    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        loop {
+            match self.run_while_active(&shutdown).await {
+                Ok(()) => break,
+                Err(error) => {
+                    metrics::counter!(metric::TASK_UPDATES_RESTARTS).increment(1);
+                    tracing::error!(
+                        error = %format_args!("{error:#}"),
+                        "task-updates publisher failed; starting again from its checkpoint in 1s"
+                    );
+                    tokio::select! {
+                        () = shutdown.cancelled() => break,
+                        () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    }
+                }
+            }
+        }
+        tracing::info!("task-updates publisher stopped: shutdown requested");
+        Ok(())
+    }
+
+    async fn run_while_active(&self, shutdown: &CancellationToken) -> anyhow::Result<()> {
+        let mut session = self.pool.acquire().await?.detach();
+        let key = format!("taskledger-task-updates:{}", self.topic);
+        if !single_active::wait_for_lock(&mut session, &key, "task-updates", shutdown).await? {
+            return Ok(());
+        }
+        let mut listener = PgListener::connect_with(&self.pool).await?;
+        listener.listen("taskledger_task_changes").await?;
+        let producer = self.kafka.producer()?;
+        let mut published = checkpoint(&mut session, &self.topic).await?;
+        tracing::info!(topic = %self.topic, from = published, "task-updates publisher running");
+        loop {
+            let rows: Vec<TaskRow> = sqlx::query_as(&format!(
+                "SELECT {COLUMNS} FROM task_list WHERE change_seq > $1 ORDER BY change_seq LIMIT $2"
+            ))
+            .bind(published)
+            .bind(BATCH)
+            .fetch_all(&mut session)
+            .await?;
+            let Some(last) = rows.last().map(|row| row.change_seq) else {
+                if producer.broker_lost() {
+                    anyhow::bail!("lost every broker connection; replacing the producer");
+                }
+                tokio::select! {
+                    () = shutdown.cancelled() => return Ok(()),
+                    notification = listener.recv() => { notification?; }
+                    // A notification lost with a dropped connection costs this.
+                    () = tokio::time::sleep(Duration::from_secs(5)) => {}
+                }
+                continue;
+            };
+            let payloads = rows
+                .iter()
+                .map(|row| serde_json::to_vec(&message(row)))
+                .collect::<Result<Vec<_>, _>>()?;
+            let records: Vec<_> = rows.iter().zip(&payloads).map(|(row, payload)| {
+                FutureRecord::to(&self.topic)
+                    .key(row.user_id.as_str())
+                    .payload(payload.as_slice())
+                    .headers(cloudevents_headers())
+                    .timestamp(row.updated_at.timestamp_millis())
+            }).collect();
+            producer.send_all(records).await?;
+            sqlx::query(
+                "UPDATE task_update_publishers SET change_seq = $2, updated_at = now()
+                  WHERE name = $1",
+            )
+            .bind(&self.topic)
+            .bind(last)
+            .execute(&mut session)
+            .await?;
+            metrics::counter!(metric::TASK_UPDATES_PUBLISHED).increment(rows.len() as u64);
+            published = last;
+        }
+    }
+}
+
+/// Where the publisher of `topic` stands, creating its row the first time.
+async fn checkpoint(session: &mut PgConnection, topic: &str) -> Result<i64, sqlx::Error> {
+    sqlx::query("INSERT INTO task_update_publishers (name) VALUES ($1) ON CONFLICT DO NOTHING")
+        .bind(topic)
+        .execute(&mut *session)
+        .await?;
+    sqlx::query_scalar("SELECT change_seq FROM task_update_publishers WHERE name = $1")
+        .bind(topic)
+        .fetch_one(&mut *session)
+        .await
+}
+
+fn message(row: &TaskRow) -> TaskUpdateMessage {
+    CloudEvent {
+        specversion: "1.0".into(),
+        id: format!("{}/{}", row.id, row.version),
+        source: TASK_UPDATE_SOURCE.into(),
+        event_type: "taskledger.task.updated.v1".into(),
+        subject: row.id.to_string(),
+        time: Utc::now(),
+        datacontenttype: CLOUDEVENTS_CONTENT_TYPE.into(),
+        correlationid: None,
+        data: TaskUpdateData {
+            cursor: row.change_seq,
+            user_id: row.user_id.clone(),
+            version: row.version,
+            task: row.clone(),
+        },
+    }
+}

@@ -1,0 +1,606 @@
+// Taskledger's web app: sign in with a development token, keep a live task
+// list fed by the `taskChanges` subscription, and show reminders as browser
+// notifications from one tab only (the holder of a Web Lock). Served by the
+// API under a strict content security policy: no inline code, no eval, no
+// request to anywhere but this origin.
+'use strict';
+
+/** Shared by every tab of the browser, so one sign-in signs them all in. */
+const SESSION_KEY = 'taskledger.session';
+/** The tab holding this lock is the one that shows browser notifications. */
+const NOTIFIER_LOCK = 'taskledger-notifier';
+const FIRST_RETRY_MS = 200;
+const MAX_RETRY_MS = 2000;
+const TOAST_MS = 8000;
+const SNOOZE_MINUTES = 10;
+
+const PRIORITY_RANK = { NONE: 0, LOW: 1, MEDIUM: 2, HIGH: 3, URGENT: 4 };
+const STATUS_RANK = { OPEN: 0, COMPLETED: 1 };
+
+const TASK_FIELDS = 'id title description status priority tags dueAt nextReminderAt version';
+const NOTIFICATION_FIELDS = 'id title dueAt remindAt firedAt read';
+
+const TASK_CHANGES = `subscription TaskChanges($since: String) {
+  taskChanges(since: $since) { kind cursor taskId version task { ${TASK_FIELDS} } }
+}`;
+const NOTIFICATION_RECEIVED = `subscription NotificationReceived {
+  notificationReceived { ${NOTIFICATION_FIELDS} }
+}`;
+const NOTIFICATIONS = `query Notifications {
+  unreadNotificationCount
+  notifications(first: 20) { edges { node { ${NOTIFICATION_FIELDS} } } }
+}`;
+const CREATE_TASK = `mutation CreateTask($input: CreateTaskInput!) {
+  createTask(input: $input) { taskId version }
+}`;
+const TASK_ACTIONS = {
+  complete: 'mutation CompleteTask($id: ID!) { completeTask(id: $id) { version } }',
+  reopen: 'mutation ReopenTask($id: ID!) { reopenTask(id: $id) { version } }',
+  delete: 'mutation DeleteTask($id: ID!) { deleteTask(id: $id) { version } }',
+};
+const MARK_READ = 'mutation MarkRead($ids: [ID!]!) { markNotificationsRead(ids: $ids) }';
+const SNOOZE = `mutation Snooze($id: ID!, $minutes: Int!) {
+  snoozeReminder(notificationId: $id, minutes: $minutes)
+}`;
+
+const state = {
+  session: null, // { token, name, expiresAt } while signed in
+  live: null, // the LiveConnection while signed in
+  tasks: new Map(), // task id → the task at the newest version seen
+  cursor: '0', // the last taskChanges cursor: where a resubscription resumes
+  notifications: [], // the panel's list, newest first
+  refreshes: 0, // numbers notification refreshes, so a slow answer never overwrites a newer one
+  notifier: false, // whether this tab holds NOTIFIER_LOCK
+  announced: new Set(), // `${id}@${remindAt}` of reminders this tab has announced
+  toastTimer: null,
+};
+
+const byTestId = (id) => document.querySelector(`[data-testid="${id}"]`);
+const toMinute = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+const toSecond = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'medium' });
+/** An RFC 3339 instant in the browser's time zone, to the minute or to the second. */
+const localTime = (instant, format = toMinute) => format.format(new Date(instant));
+
+/** An error the API (or the way to it) reported; `code` is its `extensions.code`. */
+class ApiError extends Error {
+  constructor(message, code) {
+    super(message);
+    this.code = code;
+  }
+}
+
+/**
+ * A graphql-transport-ws client for a fixed set of subscriptions. It
+ * reconnects after any close except an authentication refusal, with
+ * exponential backoff, and resubscribes once the server acknowledges;
+ * `variables()` is asked again then, so a subscription can resume.
+ */
+class LiveConnection {
+  constructor({ token, subscriptions, onStatus, onError, onRefused }) {
+    this.token = token;
+    this.subscriptions = subscriptions; // id → { query, variables(), onNext(response) }
+    this.onStatus = onStatus;
+    this.onError = onError;
+    this.onRefused = onRefused;
+    this.retries = 0;
+    this.socket = null;
+    this.retryTimer = null;
+    this.stopped = false;
+    this.connect();
+  }
+
+  connect() {
+    const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
+    const socket = new WebSocket(`${scheme}://${location.host}/graphql/ws`, 'graphql-transport-ws');
+    this.socket = socket;
+    socket.onopen = () =>
+      this.send({ type: 'connection_init', payload: { authorization: `Bearer ${this.token}` } });
+    // A socket this connection has given up on may still deliver; ignore it.
+    const current = () => socket === this.socket && !this.stopped;
+    socket.onmessage = (event) => current() && this.receive(event.data);
+    socket.onclose = (event) => current() && this.closed(event);
+  }
+
+  send(message) {
+    if (this.socket?.readyState === WebSocket.OPEN) this.socket.send(JSON.stringify(message));
+  }
+
+  receive(data) {
+    let message;
+    try {
+      message = JSON.parse(data);
+    } catch {
+      this.socket.close(4400, 'the server sent a message that is not JSON');
+      return;
+    }
+    switch (message.type) {
+      case 'connection_ack':
+        this.retries = 0;
+        for (const [id, { query, variables }] of Object.entries(this.subscriptions)) {
+          this.send({ id, type: 'subscribe', payload: { query, variables: variables() } });
+        }
+        this.onStatus('live');
+        break;
+      case 'ping':
+        this.send({ type: 'pong' });
+        break;
+      case 'next':
+        this.subscriptions[message.id]?.onNext(message.payload);
+        break;
+      case 'error':
+        // The server ended that subscription; the next connection resubscribes.
+        this.onError(errorText(message.payload));
+        break;
+      default: // pong, and complete: nothing to do
+    }
+  }
+
+  closed(event) {
+    this.socket = null;
+    if (event.code === 4401 || event.code === 4403) {
+      this.stopped = true;
+      this.onRefused(event.reason || 'the server refused the session');
+      return;
+    }
+    this.onStatus('reconnecting');
+    // About 200 ms, 400 ms, 800 ms, ... then every 2 s; jittered so that tabs
+    // and browsers do not all come back in the same instant.
+    const jitter = 0.8 + Math.random() * 0.4;
+    const delay = Math.min(MAX_RETRY_MS, FIRST_RETRY_MS * 2 ** this.retries * jitter);
+    this.retries += 1;
+    this.retryTimer = setTimeout(() => this.connect(), delay);
+  }
+
+  stop() {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    this.socket?.close(1000, 'signed out');
+  }
+}
+
+// ---- Talking to the API over HTTP ----
+
+function errorText(errors) {
+  return (errors ?? []).map((e) => e.message).join('; ') || 'The server reported an error.';
+}
+
+async function postJson(path, body, token) {
+  const headers = { 'content-type': 'application/json' };
+  if (token) headers.authorization = `Bearer ${token}`;
+  let response;
+  try {
+    response = await fetch(path, { method: 'POST', headers, body: JSON.stringify(body) });
+  } catch {
+    throw new ApiError('The server cannot be reached; try again in a moment.', 'NETWORK');
+  }
+  const answer = await response.json().catch(() => null);
+  const error = answer?.errors?.[0];
+  if (error) throw new ApiError(error.message, error.extensions?.code);
+  if (!response.ok || !answer) {
+    throw new ApiError(`The server answered ${response.status}.`, 'HTTP');
+  }
+  return answer;
+}
+
+async function graphql(query, variables = {}) {
+  if (!state.session) throw new ApiError('Sign in first.', 'UNAUTHENTICATED');
+  const answer = await postJson('/graphql', { query, variables }, state.session.token);
+  return answer.data;
+}
+
+/** Awaits `work`, showing a failure in the error area; a refused token signs out. */
+async function report(work) {
+  try {
+    await work;
+  } catch (error) {
+    if (error.code === 'UNAUTHENTICATED') signOut(error.message);
+    else showError(error.message);
+  }
+}
+
+/** A user's action: clears the last error first. */
+function act(action) {
+  clearError();
+  return report(action());
+}
+
+// ---- Session ----
+
+function loadSession() {
+  try {
+    const session = JSON.parse(localStorage.getItem(SESSION_KEY));
+    return session?.token && Date.parse(session.expiresAt) > Date.now() ? session : null;
+  } catch {
+    return null;
+  }
+}
+
+async function signIn(name) {
+  const answer = await postJson('/auth/dev-token', { name });
+  const session = { token: answer.token, name: answer.userId, expiresAt: answer.expiresAt };
+  localStorage.setItem(SESSION_KEY, JSON.stringify(session));
+  startSession(session);
+}
+
+function signOut(message) {
+  localStorage.removeItem(SESSION_KEY);
+  stopSession();
+  if (message) showError(message);
+}
+
+function startSession(session) {
+  state.session = session;
+  state.tasks.clear();
+  state.cursor = '0'; // the backlog from the beginning is the initial load
+  showSignedIn(session.name);
+  setConnection('reconnecting');
+  state.live = new LiveConnection({
+    token: session.token,
+    subscriptions: {
+      tasks: {
+        query: TASK_CHANGES,
+        variables: () => ({ since: state.cursor }),
+        onNext: onTaskChange,
+      },
+      notifications: {
+        query: NOTIFICATION_RECEIVED,
+        variables: () => ({}),
+        onNext: onNotification,
+      },
+    },
+    onStatus: (status) => {
+      setConnection(status);
+      // Reminders may have fired while the connection was down.
+      if (status === 'live') report(refreshNotifications());
+    },
+    onError: showError,
+    onRefused: (reason) => signOut(`Signed out: ${reason}`),
+  });
+}
+
+function stopSession() {
+  state.live?.stop();
+  state.live = null;
+  state.session = null;
+  state.tasks.clear();
+  state.notifications = [];
+  setConnection('offline');
+  showSignedOut();
+}
+
+/** Another tab signed in or out: follow it. */
+function onStorage(event) {
+  if (event.key !== SESSION_KEY && event.key !== null) return;
+  const session = loadSession();
+  if (session?.token === state.session?.token) return;
+  stopSession();
+  if (session) startSession(session);
+}
+
+// ---- Live tasks ----
+
+function onTaskChange(response) {
+  if (response.errors?.length) showError(errorText(response.errors));
+  const change = response.data?.taskChanges;
+  if (!change) return;
+  if (change.kind === 'RESYNC') {
+    // We fell behind; the server resends from our cursor, so keep it as it is.
+    console.info('taskChanges: resync from cursor', state.cursor);
+    return;
+  }
+  state.cursor = change.cursor;
+  const version = change.version ?? change.task?.version ?? 0;
+  const held = state.tasks.get(change.taskId);
+  if (held && held.version >= version) return; // a repeat, or older than what we show
+  const task = change.task ?? { id: change.taskId, status: 'DELETED' };
+  state.tasks.set(change.taskId, { ...task, version });
+  renderTasks();
+}
+
+function filters() {
+  return {
+    search: byTestId('search').value.trim().toLowerCase(),
+    status: byTestId('filter-status').value,
+    priority: byTestId('filter-priority').value,
+    tag: byTestId('filter-tag').value.trim().toLowerCase(),
+  };
+}
+
+function matches(task, { search, status, priority, tag }) {
+  if (task.status === 'DELETED') return false;
+  if (status !== 'all' && task.status !== status) return false;
+  if (priority && task.priority !== priority) return false;
+  // A tag filter also matches the tags under it: `work` matches `work/clients`.
+  if (tag && !task.tags.some((t) => t === tag || t.startsWith(`${tag}/`))) return false;
+  const text = [task.title, task.description ?? '', ...task.tags].join(' ').toLowerCase();
+  return !search || text.includes(search);
+}
+
+/** Open before completed, then by priority, then soonest due, then by title. */
+function compareTasks(a, b) {
+  const due = (task) => (task.dueAt ? Date.parse(task.dueAt) : Infinity);
+  return (
+    STATUS_RANK[a.status] - STATUS_RANK[b.status] ||
+    PRIORITY_RANK[b.priority] - PRIORITY_RANK[a.priority] ||
+    due(a) - due(b) ||
+    a.title.localeCompare(b.title)
+  );
+}
+
+function renderTasks() {
+  const list = byTestId('task-list');
+  // Keyboard focus survives the rebuild: same task, same button (or its first).
+  const focused = list.contains(document.activeElement) ? document.activeElement : null;
+  const row = focused && `[data-task-id="${focused.closest('[data-task-id]').dataset.taskId}"]`;
+  const current = filters();
+  const shown = [...state.tasks.values()].filter((t) => matches(t, current)).sort(compareTasks);
+  list.replaceChildren(...shown.map(taskItem));
+  byTestId('task-list-empty').hidden = shown.length > 0 || !state.session;
+  if (row) {
+    const again = list.querySelector(`${row} [data-action="${focused.dataset.action}"]`);
+    (again ?? list.querySelector(`${row} button`))?.focus();
+  }
+}
+
+function taskItem(task) {
+  const done = task.status === 'COMPLETED';
+  const item = element('li', {
+    class: `task ${done ? 'done' : 'open'} priority-${task.priority.toLowerCase()}`,
+    'data-testid': 'task',
+    'data-task-id': task.id,
+    'data-status': task.status,
+  });
+  const facts = [task.priority.toLowerCase()];
+  if (task.dueAt) facts.push(`due ${localTime(task.dueAt)}`);
+  if (task.nextReminderAt) facts.push(`reminder ${localTime(task.nextReminderAt, toSecond)}`);
+  const toggle = done ? ['reopen', 'Reopen'] : ['complete', 'Complete'];
+  item.append(
+    element('span', { class: 'title', 'data-testid': 'task-title' }, task.title),
+    element('span', { class: 'facts' }, facts.join(' · ')),
+    element('span', { class: 'tags' }, ...task.tags.map(tagChip)),
+    taskButton(toggle[0], toggle[1], task.title),
+    taskButton('delete', 'Delete', task.title),
+  );
+  return item;
+}
+
+function tagChip(tag) {
+  return element('span', { class: 'tag' }, tag);
+}
+
+function taskButton(action, label, title) {
+  const attributes = {
+    type: 'button',
+    'data-action': action,
+    'data-testid': `task-${action}`,
+    'aria-label': `${label} “${title}”`,
+  };
+  return element('button', attributes, label);
+}
+
+function onTaskListClick(event) {
+  const button = event.target.closest('button[data-action]');
+  if (!button) return;
+  const id = button.closest('[data-task-id]').dataset.taskId;
+  act(() => graphql(TASK_ACTIONS[button.dataset.action], { id }));
+}
+
+/** A `datetime-local` value, read in the browser's time zone, as an RFC 3339 UTC instant. */
+function localInstant(value) {
+  return value ? new Date(value).toISOString() : null;
+}
+
+async function createTask(form) {
+  const data = new FormData(form);
+  const input = {
+    title: data.get('title'),
+    priority: data.get('priority'),
+    tags: data.get('tags').split(',').map((tag) => tag.trim()).filter(Boolean),
+  };
+  const dueAt = localInstant(data.get('due'));
+  if (dueAt) {
+    input.dueAt = dueAt;
+    input.timeZone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+  }
+  const remindAt = localInstant(data.get('remindAt'));
+  if (remindAt) input.reminders = [{ at: remindAt }];
+  await graphql(CREATE_TASK, { input });
+  // The task itself arrives through taskChanges, in this tab as in the others.
+  form.reset();
+  form.elements.title.focus();
+}
+
+// ---- Notifications ----
+
+/** Asks once, on a sign-in click (browsers only ask in answer to a gesture). */
+function askNotificationPermission() {
+  if (window.Notification?.permission === 'default') {
+    Notification.requestPermission().catch(() => {});
+  }
+}
+
+/** Whichever tab holds the lock notifies; when it closes, a waiting tab gets it. */
+function electNotifier() {
+  const lead = () => {
+    state.notifier = true;
+    document.body.dataset.notifier = 'true';
+  };
+  if (!navigator.locks) {
+    lead(); // every tab notifies; the notification tag still collapses repeats
+    return;
+  }
+  navigator.locks
+    .request(NOTIFIER_LOCK, () => {
+      lead();
+      return new Promise(() => {}); // held for the tab's lifetime
+    })
+    .catch(lead);
+}
+
+function onNotification(response) {
+  if (response.errors?.length) showError(errorText(response.errors));
+  const notification = response.data?.notificationReceived;
+  if (!notification) return;
+  announce(notification);
+  report(refreshNotifications());
+}
+
+function announce(notification) {
+  // The same reminder may be delivered again (a redelivery); a snoozed one fires anew.
+  const key = `${notification.id}@${notification.remindAt}`;
+  if (state.announced.has(key)) return;
+  state.announced.add(key);
+  const body = notification.dueAt ? `Due ${localTime(notification.dueAt)}` : 'Reminder';
+  if (window.Notification?.permission !== 'granted') {
+    showToast(`${notification.title}: ${body}`);
+    return;
+  }
+  if (!state.notifier) return;
+  try {
+    // The tag makes a browser show one notification per reminder, whichever tab sends it.
+    new Notification(notification.title, { body, tag: notification.id });
+  } catch {
+    // A browser that notifies only from a service worker refuses the constructor.
+    showToast(`${notification.title}: ${body}`);
+  }
+}
+
+async function refreshNotifications() {
+  const refresh = ++state.refreshes;
+  const data = await graphql(NOTIFICATIONS);
+  if (refresh !== state.refreshes || !state.session) return;
+  state.notifications = data.notifications.edges.map((edge) => edge.node);
+  renderBadge(data.unreadNotificationCount);
+  renderNotifications();
+}
+
+function renderBadge(count) {
+  const badge = byTestId('unread-badge');
+  badge.textContent = String(count);
+  badge.setAttribute('aria-label', `${count} unread notifications`);
+  badge.hidden = count === 0;
+}
+
+function renderNotifications() {
+  const items = state.notifications.map((n) => {
+    const item = element('li', {
+      class: n.read ? 'read' : 'unread',
+      'data-testid': 'notification',
+      'data-notification-id': n.id,
+    });
+    item.append(
+      element('span', { class: 'title' }, n.title),
+      element('time', { datetime: n.firedAt }, localTime(n.firedAt, toSecond)),
+      element(
+        'button',
+        {
+          type: 'button',
+          'data-testid': 'notification-snooze',
+          'aria-label': `Snooze “${n.title}” ${SNOOZE_MINUTES} minutes`,
+        },
+        `Snooze ${SNOOZE_MINUTES} min`,
+      ),
+    );
+    return item;
+  });
+  byTestId('notification-list').replaceChildren(...items);
+}
+
+async function markAllRead() {
+  const ids = state.notifications.filter((n) => !n.read).map((n) => n.id);
+  if (ids.length) await graphql(MARK_READ, { ids });
+  await refreshNotifications();
+}
+
+async function snooze(id) {
+  const data = await graphql(SNOOZE, { id, minutes: SNOOZE_MINUTES });
+  showToast(`Snoozed until ${localTime(data.snoozeReminder, toSecond)}`);
+  await refreshNotifications();
+}
+
+function onNotificationListClick(event) {
+  const item = event.target.closest('button')?.closest('[data-notification-id]');
+  if (item) act(() => snooze(item.dataset.notificationId));
+}
+
+// ---- Page chrome ----
+
+function element(tag, attributes = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, value);
+  node.append(...children);
+  return node;
+}
+
+function setConnection(status) {
+  const indicator = byTestId('connection');
+  indicator.textContent = status;
+  indicator.dataset.state = status;
+}
+
+function showSignedIn(name) {
+  byTestId('sign-in-form').hidden = true;
+  byTestId('app').hidden = false;
+  byTestId('sign-out').hidden = false;
+  byTestId('user-name').textContent = name;
+  renderTasks();
+  renderNotifications();
+}
+
+function showSignedOut() {
+  byTestId('sign-in-form').hidden = false;
+  byTestId('app').hidden = true;
+  byTestId('sign-out').hidden = true;
+  byTestId('unread-badge').hidden = true;
+  byTestId('user-name').textContent = '';
+  byTestId('task-list').replaceChildren();
+  byTestId('notification-list').replaceChildren();
+}
+
+function showError(message) {
+  const area = byTestId('error');
+  area.textContent = message;
+  area.hidden = false;
+}
+
+function clearError() {
+  byTestId('error').hidden = true;
+  byTestId('error').textContent = '';
+}
+
+function showToast(message) {
+  const toast = byTestId('toast');
+  toast.textContent = message;
+  toast.hidden = false;
+  clearTimeout(state.toastTimer);
+  state.toastTimer = setTimeout(() => {
+    toast.hidden = true;
+  }, TOAST_MS);
+}
+
+function bind() {
+  byTestId('sign-in-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    askNotificationPermission();
+    act(() => signIn(byTestId('sign-in-name').value.trim()));
+  });
+  byTestId('sign-out').addEventListener('click', () => signOut());
+  byTestId('create-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    const form = event.currentTarget;
+    act(() => createTask(form));
+  });
+  for (const id of ['search', 'filter-status', 'filter-priority', 'filter-tag']) {
+    byTestId(id).addEventListener('input', renderTasks);
+  }
+  byTestId('task-list').addEventListener('click', onTaskListClick);
+  byTestId('mark-all-read').addEventListener('click', () => act(markAllRead));
+  byTestId('notification-list').addEventListener('click', onNotificationListClick);
+  window.addEventListener('storage', onStorage);
+}
+
+bind();
+electNotifier();
+const saved = loadSession();
+if (saved) startSession(saved);
+else showSignedOut();

@@ -1,0 +1,286 @@
+//! Live changes in one API process: it reads `task-updates` and `reminders`
+//! once and hands each message to the subscribers of its user, in memory. No
+//! query runs per change per subscriber. Each subscriber has a bounded buffer;
+//! one that overflows is dropped from the fan-out, and its stream tells the
+//! client to resync and reads what it missed from the read model (see
+//! `subscription.rs`). A slow subscriber never holds up the others.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use domain::envelope::{ReminderEventData, ReminderMessage};
+use event_store::kafka::{topic_watermarks, DropOffThread, KafkaSettings};
+use event_store::metric;
+use projections::task_updates::{TaskUpdateData, TaskUpdateMessage};
+use rdkafka::consumer::Consumer;
+use rdkafka::{Message, Offset, TopicPartitionList};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// Items a subscriber may fall behind by before it must resync.
+pub const SUBSCRIBER_BUFFER: usize = 256;
+
+/// Subscribers by user, each with a bounded buffer.
+pub struct Fanout<T> {
+    subscribers: Mutex<HashMap<String, Vec<Slot<T>>>>,
+    next_id: AtomicU64,
+    buffer: usize,
+}
+
+struct Slot<T> {
+    id: u64,
+    sender: mpsc::Sender<T>,
+}
+
+/// One subscriber's place in a [`Fanout`]: dropping it leaves the fan-out.
+/// Its receiver ends (`None`) when the subscriber overflowed or the process
+/// lost the topic: what it missed must then be read from the read model.
+pub struct Subscriber<T> {
+    pub receiver: mpsc::Receiver<T>,
+    id: u64,
+    user: String,
+    fanout: Arc<Fanout<T>>,
+}
+
+impl<T> Drop for Subscriber<T> {
+    fn drop(&mut self) {
+        self.fanout.remove(&self.user, self.id);
+    }
+}
+
+impl<T: Clone> Fanout<T> {
+    pub fn new(buffer: usize) -> Arc<Self> {
+        Arc::new(Self {
+            subscribers: Mutex::new(HashMap::new()),
+            next_id: AtomicU64::new(0),
+            buffer,
+        })
+    }
+
+    pub fn subscribe(self: &Arc<Self>, user: &str) -> Subscriber<T> {
+        let (sender, receiver) = mpsc::channel(self.buffer);
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        self.lock()
+            .entry(user.to_owned())
+            .or_default()
+            .push(Slot { id, sender });
+        metrics::gauge!(metric::SUBSCRIPTIONS).increment(1.0);
+        Subscriber {
+            receiver,
+            id,
+            user: user.to_owned(),
+            fanout: Arc::clone(self),
+        }
+    }
+
+    /// Hands `item` to every subscriber of `user`; one whose buffer is full
+    /// is dropped, which ends its receiver once drained.
+    pub fn publish(&self, user: &str, item: &T) {
+        let mut subscribers = self.lock();
+        let Some(slots) = subscribers.get_mut(user) else {
+            return;
+        };
+        slots.retain(|slot| match slot.sender.try_send(item.clone()) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                metrics::counter!(metric::SUBSCRIBER_RESYNCS).increment(1);
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        });
+        if slots.is_empty() {
+            subscribers.remove(user);
+        }
+    }
+
+    /// Ends every receiver: after the process lost messages of the topic,
+    /// everyone reads what they missed from the read model.
+    pub fn resync_all(&self) {
+        let dropped: usize = self.lock().drain().map(|(_, slots)| slots.len()).sum();
+        if dropped > 0 {
+            metrics::counter!(metric::SUBSCRIBER_RESYNCS).increment(dropped as u64);
+        }
+    }
+}
+
+impl<T> Fanout<T> {
+    fn remove(&self, user: &str, id: u64) {
+        metrics::gauge!(metric::SUBSCRIPTIONS).decrement(1.0);
+        let mut subscribers = self.lock();
+        if let Some(slots) = subscribers.get_mut(user) {
+            slots.retain(|slot| slot.id != id);
+            if slots.is_empty() {
+                subscribers.remove(user);
+            }
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Vec<Slot<T>>>> {
+        self.subscribers.lock().expect("not poisoned")
+    }
+}
+
+/// The two feeds of one API process.
+#[derive(Clone)]
+pub struct LiveHub {
+    pub tasks: Arc<Fanout<Arc<TaskUpdateData>>>,
+    pub notifications: Arc<Fanout<Arc<ReminderEventData>>>,
+}
+
+impl Default for LiveHub {
+    fn default() -> Self {
+        Self {
+            tasks: Fanout::new(SUBSCRIBER_BUFFER),
+            notifications: Fanout::new(SUBSCRIBER_BUFFER),
+        }
+    }
+}
+
+/// The topics a hub reads.
+#[derive(Debug, Clone)]
+pub struct LiveTopics {
+    pub task_updates: String,
+    pub reminders: String,
+}
+
+impl LiveHub {
+    /// Reads both topics from their ends until `shutdown`, handing each
+    /// message to its user's subscribers. After a failure it starts again
+    /// from the ends, and every subscriber resyncs.
+    pub async fn run(
+        self,
+        kafka: KafkaSettings,
+        topics: LiveTopics,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<()> {
+        loop {
+            let result = self.consume(&kafka, &topics, &shutdown).await;
+            self.tasks.resync_all();
+            self.notifications.resync_all();
+            match result {
+                Ok(()) => return Ok(()),
+                Err(error) => {
+                    tracing::warn!(
+                        error = %format_args!("{error:#}"),
+                        "live feed lost its topics; subscribers resync; starting again in 1s"
+                    );
+                    tokio::select! {
+                        () = shutdown.cancelled() => return Ok(()),
+                        () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    }
+                }
+            }
+        }
+    }
+
+    async fn consume(
+        &self,
+        kafka: &KafkaSettings,
+        topics: &LiveTopics,
+        shutdown: &CancellationToken,
+    ) -> anyhow::Result<()> {
+        // Assigned, not subscribed: every API process reads every partition,
+        // and no group rebalances when processes come and go.
+        let consumer = DropOffThread::new(kafka.consumer("taskledger-api-live")?);
+        let mut assignment = TopicPartitionList::new();
+        for topic in [&topics.task_updates, &topics.reminders] {
+            let handle = consumer.handle();
+            let name = topic.clone();
+            let partitions = tokio::task::spawn_blocking(move || {
+                topic_watermarks(handle.client(), &name, Duration::from_secs(5))
+            })
+                .await?
+                .with_context(|| format!("reading the partitions of {topic}"))?
+                .with_context(|| format!("the broker does not know {topic}"))?
+                .len();
+            for partition in 0..partitions as i32 {
+                assignment.add_partition_offset(topic, partition, Offset::End)?;
+            }
+        }
+        consumer.assign(&assignment)?;
+        tracing::info!(?topics, "live feed reading");
+        loop {
+            let message = tokio::select! {
+                () = shutdown.cancelled() => return Ok(()),
+                message = consumer.recv() => message,
+            };
+            let message = match message {
+                Ok(message) => message,
+                Err(error) => {
+                    if consumer.context().broker_lost() {
+                        anyhow::bail!("lost every broker connection");
+                    }
+                    tracing::warn!(%error, "live feed consumer error");
+                    continue;
+                }
+            };
+            let Some(payload) = message.payload() else {
+                continue;
+            };
+            if message.topic() == topics.task_updates {
+                match serde_json::from_slice::<TaskUpdateMessage>(payload) {
+                    Ok(update) => {
+                        let data = Arc::new(update.data);
+                        self.tasks.publish(&data.user_id.clone(), &data);
+                    }
+                    Err(error) => tracing::warn!(%error, "skipping an unreadable task update"),
+                }
+            } else {
+                match <ReminderMessage as projections::ConsumedMessage>::decode(&message.detach())
+                {
+                    Ok(reminder) => {
+                        let data = Arc::new(reminder.data);
+                        self.notifications.publish(&data.user_id.clone(), &data);
+                    }
+                    Err(reason) => tracing::warn!(%reason, "skipping an unreadable reminder"),
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_user_hears_only_their_own_items() {
+        let fanout = Fanout::<u32>::new(4);
+        let mut alice = fanout.subscribe("alice");
+        let mut bob = fanout.subscribe("bob");
+        fanout.publish("alice", &1);
+        fanout.publish("bob", &2);
+        assert_eq!(alice.receiver.try_recv().unwrap(), 1);
+        assert_eq!(bob.receiver.try_recv().unwrap(), 2);
+        assert!(alice.receiver.try_recv().is_err());
+    }
+
+    #[test]
+    fn an_overflowing_subscriber_is_cut_off_and_the_others_are_not() {
+        let fanout = Fanout::<u32>::new(2);
+        let mut slow = fanout.subscribe("alice");
+        let mut fast = fanout.subscribe("alice");
+        for item in 0..5 {
+            fanout.publish("alice", &item);
+            assert_eq!(fast.receiver.try_recv().unwrap(), item);
+        }
+        // The slow one keeps what fitted, then its receiver ends: resync.
+        assert_eq!(slow.receiver.try_recv().unwrap(), 0);
+        assert_eq!(slow.receiver.try_recv().unwrap(), 1);
+        assert_eq!(
+            slow.receiver.try_recv().unwrap_err(),
+            mpsc::error::TryRecvError::Disconnected
+        );
+    }
+
+    #[test]
+    fn dropping_a_subscriber_leaves_the_fanout() {
+        let fanout = Fanout::<u32>::new(2);
+        let subscriber = fanout.subscribe("alice");
+        drop(subscriber);
+        assert!(fanout.lock().is_empty());
+    }
+}

@@ -1,0 +1,260 @@
+//! The notification inbox over GraphQL: each user's fired reminders, read or
+//! unread, and snoozing one so that it fires again later, once. Every
+//! statement names the caller: another user's notification ids are answered
+//! as if they did not exist.
+
+use async_graphql::connection::{Connection, Edge};
+use async_graphql::{Context, Object, SimpleObject, ID};
+use chrono::{DateTime, Utc};
+use domain::envelope::ReminderEventData;
+use domain::values::Priority;
+use sqlx::{FromRow, PgPool};
+use uuid::Uuid;
+
+use crate::error::{ApiError, ApiResult};
+use crate::mutation::PriorityLevel;
+use crate::request::{actor, service};
+
+const DEFAULT_PAGE: i64 = 20;
+const MAX_PAGE: i64 = 100;
+/// The most notifications one `markNotificationsRead` takes.
+const MAX_MARK: usize = 100;
+/// A snooze is at least a minute and at most a week.
+const MAX_SNOOZE_MINUTES: i32 = 7 * 24 * 60;
+
+/// A reminder that fired. Its `id` is the reminder's, the same on every
+/// delivery, so a client shows it once however often it arrives.
+#[derive(Debug, Clone, SimpleObject)]
+pub struct Notification {
+    pub id: ID,
+    pub task_id: ID,
+    pub title: String,
+    pub due_at: Option<DateTime<Utc>>,
+    /// The instant the reminder was for.
+    pub remind_at: DateTime<Utc>,
+    /// When it was sent.
+    pub fired_at: DateTime<Utc>,
+    /// How long after `remindAt` it was sent: more than a couple of seconds
+    /// means it fell due while Taskledger was down and arrives late, once.
+    pub late_ms: i64,
+    pub priority: PriorityLevel,
+    pub tags: Vec<String>,
+    pub read: bool,
+}
+
+impl From<&ReminderEventData> for Notification {
+    fn from(data: &ReminderEventData) -> Self {
+        Self {
+            id: ID(data.reminder_id.clone()),
+            task_id: ID(data.task_id.clone()),
+            title: data.title.clone(),
+            due_at: data.due_at,
+            remind_at: data.remind_at,
+            fired_at: data.fired_at,
+            late_ms: data.late_ms,
+            priority: Priority::parse(&data.priority).unwrap_or_default().into(),
+            tags: data.tags.clone(),
+            read: false,
+        }
+    }
+}
+
+#[derive(Debug, FromRow)]
+struct NotificationRow {
+    id: Uuid,
+    seq: i64,
+    task_id: Uuid,
+    title: String,
+    due_at: Option<DateTime<Utc>>,
+    remind_at: DateTime<Utc>,
+    fired_at: DateTime<Utc>,
+    late_ms: i64,
+    priority: i16,
+    tags: Vec<String>,
+    read_at: Option<DateTime<Utc>>,
+}
+
+impl From<NotificationRow> for Notification {
+    fn from(row: NotificationRow) -> Self {
+        Self {
+            id: ID(row.id.to_string()),
+            task_id: ID(row.task_id.to_string()),
+            title: row.title,
+            due_at: row.due_at,
+            remind_at: row.remind_at,
+            fired_at: row.fired_at,
+            late_ms: row.late_ms,
+            priority: Priority::from_rank(row.priority).into(),
+            tags: row.tags,
+            read: row.read_at.is_some(),
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct NotificationQuery;
+
+#[Object]
+impl NotificationQuery {
+    /// Your notifications, newest first, 20 a page unless `first` says
+    /// otherwise (at most 100).
+    #[graphql(complexity = "(first.unwrap_or(20).clamp(1, 100) as usize) * child_complexity + 1")]
+    async fn notifications(
+        &self,
+        ctx: &Context<'_>,
+        unread_only: Option<bool>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> ApiResult<Connection<String, Notification>> {
+        let actor = actor(ctx)?;
+        let first = match first {
+            None => DEFAULT_PAGE,
+            Some(n) if (1..=MAX_PAGE as i32).contains(&n) => i64::from(n),
+            Some(_) => {
+                return Err(ApiError::invalid(
+                    "first",
+                    format!("must be between 1 and {MAX_PAGE}"),
+                ))
+            }
+        };
+        let before_seq = match after.as_deref() {
+            None => i64::MAX,
+            Some(cursor) => cursor
+                .parse::<i64>()
+                .ok()
+                .filter(|seq| *seq > 0)
+                .ok_or_else(|| ApiError::invalid("after", "is not a cursor from this connection"))?,
+        };
+        let rows: Vec<NotificationRow> = sqlx::query_as(
+            "SELECT id, seq, task_id, title, due_at, remind_at, fired_at, late_ms, priority, tags,
+                    read_at
+               FROM notifications
+              WHERE user_id = $1 AND seq < $2 AND (NOT $3 OR read_at IS NULL)
+              ORDER BY seq DESC
+              LIMIT $4",
+        )
+        .bind(actor.user_id.as_str())
+        .bind(before_seq)
+        .bind(unread_only.unwrap_or(false))
+        .bind(first + 1)
+        .fetch_all(pool(ctx)?)
+        .await?;
+        let has_next = rows.len() as i64 > first;
+        let mut connection = Connection::new(after.is_some(), has_next);
+        connection.edges.extend(
+            rows.into_iter()
+                .take(first as usize)
+                .map(|row| Edge::new(row.seq.to_string(), Notification::from(row))),
+        );
+        Ok(connection)
+    }
+
+    /// How many of your notifications are unread (counted up to 1,000, the
+    /// most an inbox keeps).
+    async fn unread_notification_count(&self, ctx: &Context<'_>) -> ApiResult<i64> {
+        let actor = actor(ctx)?;
+        let count = sqlx::query_scalar(
+            "SELECT count(*) FROM notifications WHERE user_id = $1 AND read_at IS NULL",
+        )
+        .bind(actor.user_id.as_str())
+        .fetch_one(pool(ctx)?)
+        .await?;
+        Ok(count)
+    }
+}
+
+#[derive(Default)]
+pub struct NotificationMutation;
+
+#[Object]
+impl NotificationMutation {
+    /// Marks your notifications `ids` read (at most 100 at once); answers how
+    /// many were unread. Ids that are not yours are ignored.
+    async fn mark_notifications_read(&self, ctx: &Context<'_>, ids: Vec<ID>) -> ApiResult<i64> {
+        let actor = actor(ctx)?;
+        if ids.len() > MAX_MARK {
+            return Err(ApiError::invalid(
+                "ids",
+                format!("at most {MAX_MARK} at once"),
+            ));
+        }
+        let ids = ids
+            .iter()
+            .map(|id| parse_id("ids", id))
+            .collect::<ApiResult<Vec<_>>>()?;
+        let marked = sqlx::query(
+            "UPDATE notifications SET read_at = now()
+              WHERE user_id = $1 AND id = ANY($2) AND read_at IS NULL",
+        )
+        .bind(actor.user_id.as_str())
+        .bind(&ids)
+        .execute(pool(ctx)?)
+        .await?
+        .rows_affected();
+        Ok(marked as i64)
+    }
+
+    /// Fires the reminder of your notification `notificationId` again in
+    /// `minutes` (1 to 10,080), once, and marks the notification read;
+    /// answers when it will fire. Snoozing it again before then moves that
+    /// time; after it fired, snooze the new notification instead.
+    async fn snooze_reminder(
+        &self,
+        ctx: &Context<'_>,
+        notification_id: ID,
+        minutes: i32,
+    ) -> ApiResult<DateTime<Utc>> {
+        let actor = actor(ctx)?;
+        let id = parse_id("notificationId", &notification_id)?;
+        if !(1..=MAX_SNOOZE_MINUTES).contains(&minutes) {
+            return Err(ApiError::invalid(
+                "minutes",
+                format!("must be between 1 and {MAX_SNOOZE_MINUTES}"),
+            ));
+        }
+        let remind_at = Utc::now() + chrono::Duration::minutes(i64::from(minutes));
+        let mut tx = pool(ctx)?.begin().await?;
+        let found = sqlx::query(
+            "UPDATE notifications SET read_at = coalesce(read_at, now())
+              WHERE id = $1 AND user_id = $2",
+        )
+        .bind(id)
+        .bind(actor.user_id.as_str())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if found == 0 {
+            return Err(ApiError::NotFound);
+        }
+        let snoozed: Option<DateTime<Utc>> = sqlx::query_scalar(
+            "INSERT INTO reminders (reminder_id, task_id, user_id, title, due_at, remind_at,
+                                    priority, tags, snoozed_from)
+             SELECT $1, task_id, user_id, title, due_at, $2, priority, tags, id
+               FROM notifications WHERE id = $3
+             ON CONFLICT (reminder_id) DO UPDATE SET remind_at = EXCLUDED.remind_at
+              WHERE reminders.status = 'pending'
+             RETURNING remind_at",
+        )
+        .bind(domain::snoozed_reminder_id(id))
+        .bind(remind_at)
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(snoozed) = snoozed else {
+            return Err(ApiError::invalid(
+                "notificationId",
+                "this notification was snoozed and has fired again; snooze the new one",
+            ));
+        };
+        tx.commit().await?;
+        Ok(snoozed)
+    }
+}
+
+fn parse_id(field: &'static str, id: &ID) -> ApiResult<Uuid> {
+    Uuid::parse_str(id).map_err(|_| ApiError::invalid(field, "is not a notification id"))
+}
+
+fn pool<'a>(ctx: &Context<'a>) -> ApiResult<&'a PgPool> {
+    service::<PgPool>(ctx)
+}

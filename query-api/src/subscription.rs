@@ -1,0 +1,219 @@
+//! The subscription root. `taskChanges(since)` sends every task of the
+//! caller changed after the cursor, read from the read model, then live
+//! changes from this process's fan-out. The fan-out is joined before the
+//! backlog is read and anything at or before the last cursor sent is dropped,
+//! so nothing falls between the two and nothing is sent twice. A subscriber
+//! that fell behind gets a `RESYNC` item and the backlog from its cursor again.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use async_graphql::{Context, Enum, SimpleObject, Subscription, ID};
+use domain::Version;
+use futures::Stream;
+use projections::task_updates::TaskUpdateData;
+use projections::TaskRow;
+use sqlx::PgPool;
+
+use crate::error::{ApiError, ApiResult};
+use crate::live::{LiveHub, Subscriber};
+use crate::notifications::Notification;
+use crate::query::Task;
+use crate::request::{actor, service};
+
+/// Tasks read from the read model per backlog query.
+const BACKLOG_PAGE: i64 = 100;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+pub enum TaskChangeKind {
+    /// `task` changed; it is shown as it is now, at `version`.
+    Changed,
+    /// This subscription fell behind; what changed after `cursor` follows
+    /// again. Nothing to do but keep reading.
+    Resync,
+}
+
+/// One change to one of your tasks, or a resync notice.
+#[derive(Debug, SimpleObject)]
+pub struct TaskChange {
+    pub kind: TaskChangeKind,
+    /// Pass the last cursor you received as `since` when you subscribe again.
+    pub cursor: String,
+    pub task_id: Option<ID>,
+    pub version: Option<Version>,
+    pub task: Option<Task>,
+}
+
+impl TaskChange {
+    fn changed(row: TaskRow) -> Self {
+        Self {
+            kind: TaskChangeKind::Changed,
+            cursor: row.change_seq.to_string(),
+            task_id: Some(ID(row.id.to_string())),
+            version: Some(row.version),
+            task: Some(Task::from(row)),
+        }
+    }
+
+    fn resync(cursor: i64) -> Self {
+        Self {
+            kind: TaskChangeKind::Resync,
+            cursor: cursor.to_string(),
+            task_id: None,
+            version: None,
+            task: None,
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct TaskSubscription;
+
+#[Subscription]
+impl TaskSubscription {
+    /// Your tasks' changes: with `since` (a cursor from an earlier change, or
+    /// "0" for everything), first every task changed after it, then changes
+    /// as they happen. Without it, only changes from now on.
+    async fn task_changes(
+        &self,
+        ctx: &Context<'_>,
+        since: Option<String>,
+    ) -> Result<impl Stream<Item = TaskChange>, ApiError> {
+        let user = actor(ctx)?.user_id.as_str().to_owned();
+        let pool = service::<PgPool>(ctx)?.clone();
+        let hub = service::<LiveHub>(ctx)?.clone();
+        // Joined first: a change committed while the backlog is read is seen
+        // in one or the other.
+        let live = hub.tasks.subscribe(&user);
+        let (cursor, backlog) = match since {
+            Some(since) => (parse_cursor(&since)?, true),
+            None => (latest_cursor(&pool, &user).await?, false),
+        };
+        let feed = ChangeFeed {
+            user,
+            pool,
+            hub,
+            live,
+            cursor,
+            backlog,
+            ready: VecDeque::new(),
+        };
+        Ok(futures::stream::unfold(feed, |mut feed| async move {
+            feed.next().await.map(|change| (change, feed))
+        }))
+    }
+
+    /// Your reminders as they fire. Each arrives once per delivery; its `id`
+    /// tells a repeat (after a crash of the scheduler) from a new one.
+    async fn notification_received(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<impl Stream<Item = Notification>, ApiError> {
+        let user = actor(ctx)?.user_id.as_str().to_owned();
+        let hub = service::<LiveHub>(ctx)?.clone();
+        let live = hub.notifications.subscribe(&user);
+        let state = (hub, user, live, VecDeque::<String>::new());
+        Ok(futures::stream::unfold(
+            state,
+            |(hub, user, mut live, mut seen)| async move {
+                loop {
+                    let Some(data) = live.receiver.recv().await else {
+                        // Fell behind, or the process lost the topic: the
+                        // inbox holds what was missed.
+                        live = hub.notifications.subscribe(&user);
+                        continue;
+                    };
+                    if seen.contains(&data.reminder_id) {
+                        continue;
+                    }
+                    if seen.len() == 64 {
+                        seen.pop_front();
+                    }
+                    seen.push_back(data.reminder_id.clone());
+                    let notification = Notification::from(&*data);
+                    return Some((notification, (hub, user, live, seen)));
+                }
+            },
+        ))
+    }
+}
+
+/// The state of one `taskChanges` stream.
+struct ChangeFeed {
+    user: String,
+    pool: PgPool,
+    hub: LiveHub,
+    live: Subscriber<Arc<TaskUpdateData>>,
+    /// The last cursor sent (or the one subscribed with).
+    cursor: i64,
+    /// Whether the read model may hold changes after `cursor` not yet sent.
+    backlog: bool,
+    ready: VecDeque<TaskChange>,
+}
+
+impl ChangeFeed {
+    async fn next(&mut self) -> Option<TaskChange> {
+        loop {
+            if let Some(change) = self.ready.pop_front() {
+                return Some(change);
+            }
+            if self.backlog {
+                match self.read_backlog().await {
+                    Ok(()) => continue,
+                    Err(error) => {
+                        tracing::warn!(%error, user = %self.user, "reading a change backlog failed");
+                        // The stream ends; the client subscribes again with
+                        // its last cursor.
+                        return None;
+                    }
+                }
+            }
+            let Some(update) = self.live.receiver.recv().await else {
+                self.live = self.hub.tasks.subscribe(&self.user);
+                self.backlog = true;
+                return Some(TaskChange::resync(self.cursor));
+            };
+            if update.cursor <= self.cursor {
+                continue; // already sent from the backlog, or a redelivery
+            }
+            self.cursor = update.cursor;
+            return Some(TaskChange::changed(update.task.clone()));
+        }
+    }
+
+    /// Queues the next page of changes after the cursor.
+    async fn read_backlog(&mut self) -> Result<(), sqlx::Error> {
+        let rows: Vec<TaskRow> = sqlx::query_as(&format!(
+            "SELECT {} FROM task_list WHERE user_id = $1 AND change_seq > $2
+              ORDER BY change_seq LIMIT $3",
+            projections::task_list::COLUMNS
+        ))
+        .bind(&self.user)
+        .bind(self.cursor)
+        .bind(BACKLOG_PAGE)
+        .fetch_all(&self.pool)
+        .await?;
+        self.backlog = rows.len() as i64 == BACKLOG_PAGE;
+        if let Some(last) = rows.last() {
+            self.cursor = last.change_seq;
+        }
+        self.ready.extend(rows.into_iter().map(TaskChange::changed));
+        Ok(())
+    }
+}
+
+fn parse_cursor(raw: &str) -> ApiResult<i64> {
+    raw.parse::<i64>()
+        .ok()
+        .filter(|cursor| *cursor >= 0)
+        .ok_or_else(|| ApiError::invalid("since", "is not a cursor from taskChanges"))
+}
+
+async fn latest_cursor(pool: &PgPool, user: &str) -> ApiResult<i64> {
+    let cursor: Option<i64> =
+        sqlx::query_scalar("SELECT max(change_seq) FROM task_list WHERE user_id = $1")
+            .bind(user)
+            .fetch_one(pool)
+            .await?;
+    Ok(cursor.unwrap_or(0))
+}
