@@ -432,7 +432,10 @@ impl Task {
 
 /// The id a snoozed reminder fires again under: one snooze per notification.
 pub fn snoozed_reminder_id(notification: Uuid) -> Uuid {
-    Uuid::new_v5(&TASKLEDGER_NAMESPACE, format!("{notification}/snoozed").as_bytes())
+    Uuid::new_v5(
+        &TASKLEDGER_NAMESPACE,
+        format!("{notification}/snoozed").as_bytes(),
+    )
 }
 
 /// The id of occurrence `n` of a series: the same whoever computes it, so a

@@ -75,18 +75,30 @@ pub fn describe() {
         Unit::Seconds,
         "How long after its instant each reminder was published."
     );
-    describe_counter!(SCHEDULER_RESTARTS, "Times the scheduler started again after a failure.");
-    describe_counter!(TASK_UPDATES_PUBLISHED, "Read-model changes published to task-updates.");
+    describe_counter!(
+        SCHEDULER_RESTARTS,
+        "Times the scheduler started again after a failure."
+    );
+    describe_counter!(
+        TASK_UPDATES_PUBLISHED,
+        "Read-model changes published to task-updates."
+    );
     describe_counter!(
         TASK_UPDATES_RESTARTS,
         "Times the task-updates publisher started again from its checkpoint."
     );
-    describe_gauge!(SUBSCRIPTIONS, "Open GraphQL subscriptions in this API process.");
+    describe_gauge!(
+        SUBSCRIPTIONS,
+        "Open GraphQL subscriptions in this API process."
+    );
     describe_counter!(
         SUBSCRIBER_RESYNCS,
         "Subscribers that fell behind their bounded buffer and were told to resync."
     );
-    describe_counter!(WEBSOCKET_CLOSES, "WebSocket connections closed by the server, by code.");
+    describe_counter!(
+        WEBSOCKET_CLOSES,
+        "WebSocket connections closed by the server, by code."
+    );
     describe_counter!(COMMANDS, "Commands that appended events, by outcome.");
     describe_counter!(
         COMMAND_CONFLICTS,

@@ -16,8 +16,8 @@ pub use consumer::{
 pub use recurrence::RecurrenceProcessor;
 pub use reminders::{NotificationInbox, RemindersProjection};
 pub use scheduler::{Scheduler, SchedulerSettings};
-pub use task_updates::TaskUpdatesPublisher;
 pub use task_list::{TaskListProjection, TaskRow};
+pub use task_updates::TaskUpdatesPublisher;
 
 use sqlx::migrate::Migrator;
 use sqlx::PgPool;

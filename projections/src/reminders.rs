@@ -189,11 +189,12 @@ fn fold(history: &[StoredEvent]) -> Result<Folded, ProjectionError> {
     let mut task = Task::default();
     let mut first_scheduled = HashMap::new();
     for stored in history {
-        let event =
-            domain::upcast::parse_stored(&stored.event_type, &stored.event_version, stored.event_data())
-                .map_err(|e| {
-                    ProjectionError::Invalid(format!("cannot read {}: {e}", stored.event_type))
-                })?;
+        let event = domain::upcast::parse_stored(
+            &stored.event_type,
+            &stored.event_version,
+            stored.event_data(),
+        )
+        .map_err(|e| ProjectionError::Invalid(format!("cannot read {}: {e}", stored.event_type)))?;
         task.apply(event);
         for reminder in task.reminder_schedule() {
             first_scheduled
@@ -260,7 +261,10 @@ impl ConsumedMessage for ReminderMessage {
         }
         let data = &event.data;
         UserId::parse(&data.user_id).map_err(|e| format!("user_id: {}", e.reason))?;
-        if message.key().is_some_and(|key| key != data.user_id.as_bytes()) {
+        if message
+            .key()
+            .is_some_and(|key| key != data.user_id.as_bytes())
+        {
             return Err("message key is not the user id".into());
         }
         if event.id != data.reminder_id {

@@ -200,12 +200,16 @@ impl Scheduler {
             .iter()
             .map(|reminder| serde_json::to_vec(&message(reminder, fired_at)))
             .collect::<Result<Vec<_>, _>>()?;
-        let records: Vec<_> = to_fire.iter().zip(&messages).map(|(reminder, payload)| {
-            FutureRecord::to(&self.settings.topic)
-                .key(reminder.user_id.as_str())
-                .payload(payload.as_slice())
-                .headers(cloudevents_headers())
-        }).collect();
+        let records: Vec<_> = to_fire
+            .iter()
+            .zip(&messages)
+            .map(|(reminder, payload)| {
+                FutureRecord::to(&self.settings.topic)
+                    .key(reminder.user_id.as_str())
+                    .payload(payload.as_slice())
+                    .headers(cloudevents_headers())
+            })
+            .collect();
         producer.send_all(records).await?;
 
         let fired_ids: Vec<Uuid> = to_fire.iter().map(|r| r.reminder_id).collect();
@@ -240,8 +244,7 @@ impl Scheduler {
                 "on_time"
             };
             metrics::counter!(metric::REMINDERS_FIRED, "timing" => timing).increment(1);
-            metrics::histogram!(metric::REMINDER_LATENESS_SECONDS)
-                .record(*late_ms as f64 / 1000.0);
+            metrics::histogram!(metric::REMINDER_LATENESS_SECONDS).record(*late_ms as f64 / 1000.0);
         }
         metrics::counter!(metric::REMINDERS_MISSED).increment(missed_ids.len() as u64);
         Ok(Claimed {

@@ -112,13 +112,17 @@ impl TaskUpdatesPublisher {
                 .iter()
                 .map(|row| serde_json::to_vec(&message(row)))
                 .collect::<Result<Vec<_>, _>>()?;
-            let records: Vec<_> = rows.iter().zip(&payloads).map(|(row, payload)| {
-                FutureRecord::to(&self.topic)
-                    .key(row.user_id.as_str())
-                    .payload(payload.as_slice())
-                    .headers(cloudevents_headers())
-                    .timestamp(row.updated_at.timestamp_millis())
-            }).collect();
+            let records: Vec<_> = rows
+                .iter()
+                .zip(&payloads)
+                .map(|(row, payload)| {
+                    FutureRecord::to(&self.topic)
+                        .key(row.user_id.as_str())
+                        .payload(payload.as_slice())
+                        .headers(cloudevents_headers())
+                        .timestamp(row.updated_at.timestamp_millis())
+                })
+                .collect();
             producer.send_all(records).await?;
             sqlx::query(
                 "UPDATE task_update_publishers SET change_seq = $2, updated_at = now()

@@ -20,12 +20,12 @@ mod server;
 mod subscription;
 mod ws;
 
-pub use error::{ApiError, ErrorCode};
-pub use mutation::{PriorityLevel, TaskMutation, TaskVersion};
-pub use query::{ReadYourWrites, TaskQuery};
 pub use app::DevTokens;
+pub use error::{ApiError, ErrorCode};
 pub use live::{LiveHub, LiveTopics};
+pub use mutation::{PriorityLevel, TaskMutation, TaskVersion};
 pub use notifications::Notification;
+pub use query::{ReadYourWrites, TaskQuery};
 pub use server::{
     build_schema, ops_router, router, serve, serve_ops, ApiState, BrokerProbe, Ops,
     TaskledgerSchema,

@@ -192,10 +192,10 @@ impl LiveHub {
             let partitions = tokio::task::spawn_blocking(move || {
                 topic_watermarks(handle.client(), &name, Duration::from_secs(5))
             })
-                .await?
-                .with_context(|| format!("reading the partitions of {topic}"))?
-                .with_context(|| format!("the broker does not know {topic}"))?
-                .len();
+            .await?
+            .with_context(|| format!("reading the partitions of {topic}"))?
+            .with_context(|| format!("the broker does not know {topic}"))?
+            .len();
             for partition in 0..partitions as i32 {
                 assignment.add_partition_offset(topic, partition, Offset::End)?;
             }
@@ -229,8 +229,7 @@ impl LiveHub {
                     Err(error) => tracing::warn!(%error, "skipping an unreadable task update"),
                 }
             } else {
-                match <ReminderMessage as projections::ConsumedMessage>::decode(&message.detach())
-                {
+                match <ReminderMessage as projections::ConsumedMessage>::decode(&message.detach()) {
                     Ok(reminder) => {
                         let data = Arc::new(reminder.data);
                         self.notifications.publish(&data.user_id.clone(), &data);

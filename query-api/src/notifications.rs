@@ -123,7 +123,9 @@ impl NotificationQuery {
                 .parse::<i64>()
                 .ok()
                 .filter(|seq| *seq > 0)
-                .ok_or_else(|| ApiError::invalid("after", "is not a cursor from this connection"))?,
+                .ok_or_else(|| {
+                    ApiError::invalid("after", "is not a cursor from this connection")
+                })?,
         };
         let rows: Vec<NotificationRow> = sqlx::query_as(
             "SELECT id, seq, task_id, title, due_at, remind_at, fired_at, late_ms, priority, tags,

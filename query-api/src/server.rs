@@ -20,13 +20,13 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use crate::app::{self, DevTokens};
 use crate::auth::TokenVerifier;
 use crate::connections::{BoundedListener, ConnectionLimits};
 use crate::error::ErrorCode;
 use crate::fairness::{Fairness, Refusal};
 use crate::graphiql;
 use crate::limits::DocumentLimits;
-use crate::app::{self, DevTokens};
 use crate::live::LiveHub;
 use crate::notifications::{NotificationMutation, NotificationQuery};
 use crate::subscription::TaskSubscription;

@@ -80,7 +80,9 @@ enum ClientMessage {
         payload: async_graphql::Request,
     },
     #[serde(alias = "stop")]
-    Complete { id: String },
+    Complete {
+        id: String,
+    },
     ConnectionTerminate,
 }
 
@@ -93,8 +95,19 @@ enum Step {
     Gone,
 }
 
+/// A close frame's reason may hold 123 bytes.
+const MAX_REASON_BYTES: usize = 123;
+
 fn close(code: u16, reason: impl Into<String>) -> Step {
-    Step::Close(code, reason.into())
+    let mut reason = reason.into();
+    if reason.len() > MAX_REASON_BYTES {
+        let mut end = MAX_REASON_BYTES;
+        while !reason.is_char_boundary(end) {
+            end -= 1;
+        }
+        reason.truncate(end);
+    }
+    Step::Close(code, reason)
 }
 
 /// Open sockets per user, across this process.
@@ -334,7 +347,12 @@ impl Connection<'_> {
         }
         // Counted against the user's rate like any request; a subscription
         // does not hold a place among the requests in flight.
-        if self.state.fairness.admit(session.actor.user_id.as_str()).is_err() {
+        if self
+            .state
+            .fairness
+            .admit(session.actor.user_id.as_str())
+            .is_err()
+        {
             return self
                 .send_error(&id, ErrorCode::RateLimited, "too many requests; slow down")
                 .await;

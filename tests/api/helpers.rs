@@ -124,6 +124,11 @@ impl TestApp {
             .to_string()
     }
 
+    /// A token of `user` that expires after `ttl`.
+    pub fn short_token(&self, user: &str, ttl: Ttl) -> String {
+        self.verifier.issue(&UserId::parse(user).unwrap(), ttl)
+    }
+
     pub fn expired_token(&self, user: &str) -> String {
         self.verifier
             .issue(&UserId::parse(user).unwrap(), Ttl::minutes(-10))
@@ -394,6 +399,11 @@ pub fn spawn_role_process(settings: &Settings, role: &str) -> tokio::process::Ch
         .env("DATABASE_URL", settings.database_url.as_deref().unwrap())
         .env("KAFKA_BROKERS", &settings.kafka_brokers)
         .env("TASKLEDGER_TASK_EVENTS_TOPIC", &settings.task_events_topic)
+        .env("TASKLEDGER_REMINDERS_TOPIC", &settings.reminders_topic)
+        .env(
+            "TASKLEDGER_TASK_UPDATES_TOPIC",
+            &settings.task_updates_topic,
+        )
         .env(
             "TASKLEDGER_CONSUMER_GROUP_PREFIX",
             settings

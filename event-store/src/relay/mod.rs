@@ -12,9 +12,7 @@
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use domain::envelope::{
-    task_cloud_event_type, CloudEvent, TaskEventData, TASK_EVENT_SOURCE,
-};
+use domain::envelope::{task_cloud_event_type, CloudEvent, TaskEventData, TASK_EVENT_SOURCE};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
 use sqlx::postgres::PgListener;
 use sqlx::{PgConnection, PgPool};
@@ -278,14 +276,18 @@ impl Relay {
             .iter()
             .map(|event| serde_json::to_vec(&task_event_message(event)))
             .collect::<Result<Vec<_>, _>>()?;
-        let records: Vec<_> = batch.iter().zip(&payloads).map(|(event, payload)| {
-            FutureRecord::to(&self.settings.topic)
-                .key(event.aggregate_id.as_str())
-                .payload(payload.as_slice())
-                .headers(cloudevents_headers())
-                // The commit time, so consumers can tell how far behind they are.
-                .timestamp(event.recorded_at.timestamp_millis())
-        }).collect();
+        let records: Vec<_> = batch
+            .iter()
+            .zip(&payloads)
+            .map(|(event, payload)| {
+                FutureRecord::to(&self.settings.topic)
+                    .key(event.aggregate_id.as_str())
+                    .payload(payload.as_slice())
+                    .headers(cloudevents_headers())
+                    // The commit time, so consumers can tell how far behind they are.
+                    .timestamp(event.recorded_at.timestamp_millis())
+            })
+            .collect();
         producer.send_all(records).await?;
         let now = Utc::now();
         for event in batch {

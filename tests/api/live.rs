@@ -1,0 +1,391 @@
+//! `/graphql/ws`: the protocol's close codes, limits, `taskChanges` from a
+//! cursor then live, per-user isolation, and the change feed surviving a
+//! projector killed right after its commit. Real WebSocket clients throughout.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use taskledger::Roles;
+
+use crate::helpers::{eventually, fresh_settings, read_topic, spawn_role_process, TestApp};
+use crate::ws_client::{Frame, GqlSocket};
+
+const CHANGES: &str = "subscription($since: String) {
+    taskChanges(since: $since) { kind cursor taskId version task { id title status } }
+}";
+
+const SECOND: Duration = Duration::from_secs(1);
+
+/// The next `taskChanges` item on `socket` for subscription `id`.
+async fn next_change(socket: &mut GqlSocket, id: &str, within: Duration) -> Option<Value> {
+    let payload = socket.next_payload(id, within).await?;
+    assert!(payload["errors"].is_null(), "{payload}");
+    Some(payload["data"]["taskChanges"].clone())
+}
+
+#[tokio::test]
+async fn task_changes_replay_from_a_cursor_then_stream_live_and_never_another_users() {
+    let app = TestApp::spawn().await;
+    let (alice, bob) = (app.token("alice"), app.token("bob"));
+    let mut created = Vec::new();
+    for title in ["one", "two", "three"] {
+        let (id, version) = app.create_task(&alice, title).await;
+        app.task_at_version(&alice, &id, version).await;
+        created.push(id);
+    }
+    let bobs = app.create_task(&bob, "bob's own").await;
+    app.task_at_version(&bob, &bobs.0, bobs.1).await;
+
+    // Alice from the very beginning: her three tasks, in change order.
+    let mut socket = GqlSocket::connect(&app.address, &alice).await;
+    socket.subscribe("1", CHANGES, json!({"since": "0"})).await;
+    let mut cursor = String::new();
+    for id in &created {
+        let change = next_change(&mut socket, "1", Duration::from_secs(5))
+            .await
+            .expect("the backlog arrives");
+        assert_eq!(change["kind"], "CHANGED");
+        assert_eq!(&change["taskId"], id, "in change order");
+        cursor = change["cursor"].as_str().unwrap().to_owned();
+    }
+    // Bob's socket, subscribed live only.
+    let mut bob_socket = GqlSocket::connect(&app.address, &bob).await;
+    bob_socket.subscribe("b", CHANGES, json!({})).await;
+
+    // Live: a change of alice's reaches her, and not bob.
+    let started = std::time::Instant::now();
+    let (fourth, _) = app.create_task(&alice, "four").await;
+    let change = next_change(&mut socket, "1", Duration::from_secs(5))
+        .await
+        .expect("the live change arrives");
+    assert_eq!(change["taskId"], fourth.as_str());
+    assert_eq!(change["version"], 1);
+    assert_eq!(change["task"]["title"], "four");
+    assert!(change["cursor"].as_str().unwrap().parse::<i64>().unwrap() > cursor.parse().unwrap());
+    eprintln!("mutation to subscriber: {:?}", started.elapsed());
+    assert_eq!(
+        bob_socket.next(SECOND).await,
+        None,
+        "bob hears nothing of alice's tasks"
+    );
+    let cursor = change["cursor"].as_str().unwrap().to_owned();
+
+    // Disconnected, then back with the last cursor: only what changed since.
+    drop(socket);
+    let body = app
+        .graphql(
+            Some(&alice),
+            "mutation($id: ID!) { completeTask(id: $id) { version } }",
+            json!({"id": created[0]}),
+        )
+        .await;
+    crate::helpers::assert_no_errors(&body);
+    let mut socket = GqlSocket::connect(&app.address, &alice).await;
+    socket
+        .subscribe("2", CHANGES, json!({"since": cursor}))
+        .await;
+    let change = next_change(&mut socket, "2", Duration::from_secs(5))
+        .await
+        .expect("the change made while away arrives");
+    assert_eq!(change["taskId"], created[0].as_str());
+    assert_eq!(change["task"]["status"], "COMPLETED");
+    assert_eq!(change["version"], 2);
+    assert_eq!(
+        socket.next(SECOND).await,
+        None,
+        "nothing before the cursor comes again"
+    );
+
+    // Bob's own change reaches bob.
+    app.create_task(&bob, "bob's second").await;
+    let change = next_change(&mut bob_socket, "b", Duration::from_secs(5))
+        .await
+        .expect("bob's change reaches bob");
+    assert_eq!(change["task"]["title"], "bob's second");
+    assert_eq!(socket.next(SECOND).await, None, "and not alice");
+}
+
+#[tokio::test]
+async fn the_protocol_closes_with_its_codes() {
+    let mut settings = fresh_settings().await;
+    settings.ws_init_timeout_secs = 1;
+    let app = TestApp::spawn_with(settings, Roles::API).await;
+    let token = app.token("alice");
+
+    // 4408: no connection_init in time.
+    let mut silent = GqlSocket::open(&app.address, "graphql-transport-ws").await;
+    assert_eq!(silent.close_code(Duration::from_secs(5)).await, Some(4408));
+
+    // 4401: subscribe before connection_init.
+    let mut early = GqlSocket::open(&app.address, "graphql-transport-ws").await;
+    early.subscribe("1", CHANGES, json!({})).await;
+    assert_eq!(early.close_code(SECOND).await, Some(4401));
+
+    // 4403: a bad token, an expired one, and none at all.
+    for payload in [
+        json!({"authorization": "Bearer not-a-token"}),
+        json!({"authorization": format!("Bearer {}", app.expired_token("alice"))}),
+        json!({}),
+    ] {
+        let mut refused = GqlSocket::open(&app.address, "graphql-transport-ws").await;
+        refused
+            .send(json!({"type": "connection_init", "payload": payload}))
+            .await;
+        assert_eq!(refused.close_code(SECOND).await, Some(4403), "{payload}");
+    }
+
+    // 4409: a subscription id in use; 4429: a second connection_init.
+    let mut socket = GqlSocket::connect(&app.address, &token).await;
+    socket.subscribe("same", CHANGES, json!({})).await;
+    socket.subscribe("same", CHANGES, json!({})).await;
+    assert_eq!(socket.close_code(SECOND).await, Some(4409));
+    let mut socket = GqlSocket::connect(&app.address, &token).await;
+    socket
+        .send(json!({"type": "connection_init", "payload": {"authorization": format!("Bearer {token}")}}))
+        .await;
+    assert_eq!(socket.close_code(SECOND).await, Some(4429));
+
+    // 4400: not a protocol message, and binary frames.
+    let mut socket = GqlSocket::connect(&app.address, &token).await;
+    socket.send_text("{\"type\": \"launch\"}".into()).await;
+    assert_eq!(socket.close_code(SECOND).await, Some(4400));
+
+    // 4403 when the token expires while connected.
+    let short = app.short_token("alice", chrono::Duration::seconds(2));
+    let mut socket = GqlSocket::connect(&app.address, &short).await;
+    socket.subscribe("1", CHANGES, json!({})).await;
+    assert_eq!(socket.close_code(Duration::from_secs(5)).await, Some(4403));
+
+    // No subprotocol offered: refused before the upgrade.
+    let response = app
+        .client
+        .get(format!("{}/graphql/ws", app.address))
+        .header("connection", "upgrade")
+        .header("upgrade", "websocket")
+        .header("sec-websocket-version", "13")
+        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    assert_eq!(status, 400, "{}", response.text().await.unwrap());
+}
+
+#[tokio::test]
+async fn subscribe_documents_get_the_same_limits_and_clear_errors() {
+    let app = TestApp::spawn_roles(Roles::API).await;
+    let mut socket = GqlSocket::connect(&app.address, &app.token("alice")).await;
+
+    // Too deep a document: refused before it runs, with VALIDATION.
+    let live_only = "subscription { taskChanges { cursor } }";
+    let nested = "query { ".to_owned() + &"a { ".repeat(200) + &"}".repeat(201);
+    socket.subscribe("deep", &nested, json!({})).await;
+    let Some(Frame::Json(error)) = socket.next(SECOND).await else {
+        panic!("an error message");
+    };
+    assert_eq!(error["type"], "error", "{error}");
+    assert_eq!(error["id"], "deep");
+    assert_eq!(error["payload"][0]["extensions"]["code"], "VALIDATION");
+
+    // A bad cursor: an error for that subscription, the socket stays open.
+    socket
+        .subscribe("bad", CHANGES, json!({"since": "yesterday"}))
+        .await;
+    let Some(Frame::Json(error)) = socket.next(SECOND).await else {
+        panic!("an error message");
+    };
+    assert_eq!(
+        error["payload"][0]["extensions"]["code"], "VALIDATION",
+        "{error}"
+    );
+    assert_eq!(
+        error["payload"][0]["extensions"]["field"], "since",
+        "{error}"
+    );
+
+    // At most so many subscriptions on one connection.
+    for n in 0..taskledger_limits::MAX_SUBSCRIPTIONS {
+        socket
+            .subscribe(&format!("s{n}"), live_only, json!({}))
+            .await;
+    }
+    socket.subscribe("one-too-many", live_only, json!({})).await;
+    let refusal = loop {
+        match socket.next(Duration::from_secs(5)).await {
+            Some(Frame::Json(message)) if message["id"] == "one-too-many" => break message,
+            Some(Frame::Json(_)) => continue,
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    };
+    assert_eq!(refusal["type"], "error");
+    assert_eq!(refusal["payload"][0]["extensions"]["code"], "RATE_LIMITED");
+
+    // A message larger than 64 KiB closes the socket.
+    socket.send_text("x".repeat(70 * 1024)).await;
+    let code = socket.close_code(Duration::from_secs(5)).await;
+    assert!(matches!(code, Some(1009 | 1006)), "{code:?}");
+}
+
+mod taskledger_limits {
+    pub use query_api::MAX_SUBSCRIPTIONS;
+}
+
+#[tokio::test]
+async fn the_legacy_graphql_ws_protocol_works_too() {
+    let app = TestApp::spawn().await;
+    let token = app.token("alice");
+    let mut socket = GqlSocket::open(&app.address, "graphql-ws").await;
+    socket.init(&token).await;
+    socket
+        .send(json!({"id": "1", "type": "start", "payload": {"query": CHANGES, "variables": {}}}))
+        .await;
+    // Give the subscription a moment to join the fan-out before the change.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (id, _) = app.create_task(&token, "legacy").await;
+    let data = loop {
+        match socket.next(Duration::from_secs(10)).await {
+            Some(Frame::Json(message)) if message["type"] == "data" => break message,
+            Some(Frame::Json(message)) if message["type"] == "ka" => continue,
+            other => panic!("expected data, got {other:?}"),
+        }
+    };
+    assert_eq!(data["id"], "1");
+    assert_eq!(
+        data["payload"]["data"]["taskChanges"]["taskId"],
+        id.as_str()
+    );
+    socket.send(json!({"id": "1", "type": "stop"})).await;
+    socket.send(json!({"type": "connection_terminate"})).await;
+    assert_eq!(socket.close_code(SECOND).await, Some(1000));
+}
+
+#[tokio::test]
+async fn a_change_committed_reaches_task_updates_even_if_the_projector_dies_right_after() {
+    let settings = fresh_settings().await;
+    let api_and_relay = Roles {
+        project: false,
+        scheduler: false,
+        ..Roles::ALL
+    };
+    let app = TestApp::spawn_with(settings.clone(), api_and_relay).await;
+    let token = app.token("alice");
+    let mut projector = spawn_role_process(&settings, "project");
+    let (id, _) = app.create_task(&token, "committed, then killed").await;
+    // Kill the projector the moment the read model holds the task: its
+    // publisher has had a millisecond at most to send the change.
+    let unpublished = eventually(Duration::from_secs(30), || async {
+        let row: Option<(i64, i64)> = sqlx::query_as(
+            "SELECT t.change_seq, coalesce((SELECT change_seq FROM task_update_publishers
+                                             WHERE name = $2), 0)
+               FROM task_list t WHERE t.id = $1::uuid",
+        )
+        .bind(&id)
+        .bind(&settings.task_updates_topic)
+        .fetch_optional(&app.pool)
+        .await
+        .unwrap();
+        row
+    })
+    .await
+    .expect("the task reaches the read model");
+    projector.start_kill().unwrap();
+    projector.wait().await.unwrap();
+    eprintln!(
+        "killed with change {} committed, the publisher at {}",
+        unpublished.0, unpublished.1
+    );
+
+    // A new projector publishes what the killed one committed.
+    let _projector = spawn_role_process(&settings, "project");
+    let received = read_topic(
+        &app.kafka(),
+        &settings.task_updates_topic,
+        Duration::from_secs(30),
+        |received| {
+            received
+                .iter()
+                .any(|m| m.json()["data"]["task"]["id"] == id.as_str())
+        },
+    )
+    .await;
+    let update = received
+        .iter()
+        .map(|m| m.json())
+        .find(|m| m["data"]["task"]["id"] == id.as_str())
+        .expect("the committed change is on task-updates");
+    assert_eq!(update["data"]["user_id"], "alice");
+    assert_eq!(update["data"]["version"], 1);
+    assert_eq!(update["data"]["cursor"], unpublished.0);
+    let key = received
+        .iter()
+        .find(|m| m.json()["data"]["task"]["id"] == id.as_str())
+        .and_then(|m| m.key.clone());
+    assert_eq!(key.as_deref(), Some("alice"), "keyed by user");
+}
+
+#[tokio::test]
+async fn the_page_is_served_whole_and_dev_tokens_exist_in_local_mode_only() {
+    let app = TestApp::spawn_roles(Roles::API).await;
+    let page = app.client.get(&app.address).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let policy = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(policy.contains("script-src 'self'"), "{policy}");
+    let html = page.text().await.unwrap();
+    assert!(html.contains("/app/app.js"), "{html}");
+    assert!(!html.contains("https://"), "nothing from elsewhere");
+    for file in ["app.js", "app.css"] {
+        let asset = app
+            .client
+            .get(format!("{}/app/{file}", app.address))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(asset.status(), 200, "{file}");
+    }
+    let missing = app
+        .client
+        .get(format!("{}/app/secrets.txt", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+
+    let dev = |name: Value| {
+        app.client
+            .post(format!("{}/auth/dev-token", app.address))
+            .json(&json!({ "name": name }))
+            .send()
+    };
+    let response = dev(json!("carol")).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    let token = body["token"].as_str().unwrap();
+    let me = app
+        .graphql(Some(token), "{ unreadNotificationCount }", json!({}))
+        .await;
+    assert_eq!(me["data"]["unreadNotificationCount"], 0, "{me}");
+    let refused = dev(json!("not a name!")).await.unwrap();
+    assert_eq!(refused.status(), 400);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["errors"][0]["extensions"]["code"], "VALIDATION");
+
+    let mut settings = fresh_settings().await;
+    settings.env = taskledger::Environment::Production;
+    settings.jwt_secret = Some("a production secret of at least 32 bytes!".into());
+    let production = TestApp::spawn_with(settings, Roles::API).await;
+    let response = production
+        .client
+        .post(format!("{}/auth/dev-token", production.address))
+        .json(&json!({"name": "carol"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        404,
+        "no development tokens in production"
+    );
+}
