@@ -3,12 +3,15 @@
 //! with every request beyond 127.0.0.1 refused.
 
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use reqwest::header;
-use taskledger::Roles;
+use taskledger::{Roles, Settings};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio_util::sync::CancellationToken;
 
-use crate::helpers::{error_code, TestApp};
+use crate::helpers::{error_code, eventually, fresh_settings, role_process, TestApp};
 
 /// Runs `tests/browser/SCRIPT BASE_URL` with node; panics with its output
 /// unless it succeeds.
@@ -96,4 +99,82 @@ async fn graphiql_assets_are_served_gzipped_under_a_same_origin_policy() {
         error_code(&missing.json().await.unwrap()),
         Some("NOT_FOUND")
     );
+}
+
+/// Starts `taskledger api` on `address`, and waits until it answers.
+async fn start_api(settings: &Settings, address: &str) -> tokio::process::Child {
+    let mut command = role_process(settings, "api");
+    command.env("TASKLEDGER_HTTP_ADDR", address);
+    let api = command.spawn().expect("the API starts");
+    let client = reqwest::Client::new();
+    eventually(Duration::from_secs(30), || async {
+        let answer = client.get(format!("http://{address}/healthz")).send().await;
+        answer.is_ok_and(|r| r.status() == 200).then_some(())
+    })
+    .await
+    .expect("the API answers");
+    api
+}
+
+/// The page in three tabs of headless Chromium (`tests/browser/app.mjs`):
+/// one browser notification per reminder on time, changes in another tab
+/// within a second, and reconnection after the API process restarts on the
+/// same port. The API runs as a process of its own so it can be restarted;
+/// the other roles run here.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_page_notifies_once_across_tabs_streams_changes_and_survives_an_api_restart() {
+    let settings = fresh_settings().await;
+    let shutdown = CancellationToken::new();
+    let backend = Roles {
+        api: false,
+        ..Roles::ALL
+    };
+    let _backend = taskledger::start(&settings, backend, shutdown.clone())
+        .await
+        .expect("the other roles start");
+    let address = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().to_string()
+    };
+    let mut api = start_api(&settings, &address).await;
+
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    let mut browser = tokio::process::Command::new("node")
+        .arg("app.mjs")
+        .arg(format!("http://{address}"))
+        .current_dir(&dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node runs (./dev test installs it)");
+    let mut stdin = browser.stdin.take().unwrap();
+    let mut lines = BufReader::new(browser.stdout.take().unwrap()).lines();
+    let mut said = Vec::new();
+    let run = async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if line.trim() == "RESTART-API" {
+                api.start_kill().unwrap();
+                api.wait().await.unwrap();
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                api = start_api(&settings, &address).await;
+                stdin.write_all(b"restarted\n").await.unwrap();
+            }
+            said.push(line);
+        }
+        browser.wait_with_output().await.unwrap()
+    };
+    let output = tokio::time::timeout(Duration::from_secs(120), run)
+        .await
+        .expect("the browser test ends within two minutes");
+    let said = said.join("\n");
+    assert!(
+        output.status.success(),
+        "app.mjs failed:\n{said}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    eprintln!("{said}");
+    assert!(said.contains("OK notification after"), "{said}");
+    shutdown.cancel();
 }

@@ -393,7 +393,15 @@ pub async fn read_model_disagreements(pool: &PgPool) -> Vec<String> {
 /// test's database, topic and consumer groups, serving its probes on a port
 /// of its own.
 pub fn spawn_role_process(settings: &Settings, role: &str) -> tokio::process::Child {
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_taskledger"))
+    role_process(settings, role)
+        .spawn()
+        .expect("the taskledger binary starts")
+}
+
+/// The command [`spawn_role_process`] runs, to adjust before spawning.
+pub fn role_process(settings: &Settings, role: &str) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_taskledger"));
+    command
         .arg(role)
         .env("TASKLEDGER_ENV", "local")
         .env("DATABASE_URL", settings.database_url.as_deref().unwrap())
@@ -415,7 +423,6 @@ pub fn spawn_role_process(settings: &Settings, role: &str) -> tokio::process::Ch
         .env("RUST_LOG", "warn")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("the taskledger binary starts")
+        .kill_on_drop(true);
+    command
 }

@@ -49,6 +49,8 @@ const state = {
   tasks: new Map(), // task id → the task at the newest version seen
   cursor: '0', // the last taskChanges cursor: where a resubscription resumes
   notifications: [], // the panel's list, newest first
+  arrived: new Map(), // notification id → one received live that the inbox did not show yet
+  unread: 0, // the inbox's unread count
   refreshes: 0, // numbers notification refreshes, so a slow answer never overwrites a newer one
   notifier: false, // whether this tab holds NOTIFIER_LOCK
   announced: new Set(), // `${id}@${remindAt}` of reminders this tab has announced
@@ -264,6 +266,8 @@ function stopSession() {
   state.session = null;
   state.tasks.clear();
   state.notifications = [];
+  state.arrived.clear();
+  state.unread = 0;
   setConnection('offline');
   showSignedOut();
 }
@@ -442,6 +446,12 @@ function onNotification(response) {
   const notification = response.data?.notificationReceived;
   if (!notification) return;
   announce(notification);
+  // The live message can arrive before the inbox has stored it: count it
+  // until the inbox shows it.
+  if (!state.arrived.has(notification.id)) {
+    state.arrived.set(notification.id, { ...notification, read: false });
+    renderInbox(state.unread);
+  }
   report(refreshNotifications());
 }
 
@@ -470,7 +480,16 @@ async function refreshNotifications() {
   const data = await graphql(NOTIFICATIONS);
   if (refresh !== state.refreshes || !state.session) return;
   state.notifications = data.notifications.edges.map((edge) => edge.node);
-  renderBadge(data.unreadNotificationCount);
+  for (const n of state.notifications) state.arrived.delete(n.id);
+  state.unread = data.unreadNotificationCount;
+  renderInbox(state.unread);
+  // Some arrived live but are not stored yet: look again shortly.
+  if (state.arrived.size > 0) setTimeout(() => report(refreshNotifications()), 500);
+}
+
+/** The inbox as stored, plus what arrived live and is not stored yet. */
+function renderInbox(storedUnread) {
+  renderBadge(storedUnread + state.arrived.size);
   renderNotifications();
 }
 
@@ -482,7 +501,7 @@ function renderBadge(count) {
 }
 
 function renderNotifications() {
-  const items = state.notifications.map((n) => {
+  const items = [...state.arrived.values(), ...state.notifications].map((n) => {
     const item = element('li', {
       class: n.read ? 'read' : 'unread',
       'data-testid': 'notification',
