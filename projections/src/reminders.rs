@@ -98,7 +98,7 @@ impl Projection for RemindersProjection {
             let named = histories
                 .get(id)
                 .and_then(|events| events.get((message.data.sequence - 1) as usize));
-            if !named.is_some_and(|e| e.event_id.to_string() == message.id) {
+            if named.is_none_or(|e| e.event_id.to_string() != message.id) {
                 return Err(ProjectionError::Invalid(
                     "the event store holds no such event".into(),
                 ));

@@ -77,7 +77,7 @@ enum ClientMessage {
     #[serde(alias = "start")]
     Subscribe {
         id: String,
-        payload: async_graphql::Request,
+        payload: Box<async_graphql::Request>,
     },
     #[serde(alias = "stop")]
     Complete {
@@ -274,7 +274,7 @@ impl Connection<'_> {
             ClientMessage::ConnectionInit { payload } => self.on_init(payload).await,
             ClientMessage::Ping => self.send_json(json!({"type": "pong"})).await,
             ClientMessage::Pong => Step::Continue,
-            ClientMessage::Subscribe { id, payload } => self.on_subscribe(id, payload).await,
+            ClientMessage::Subscribe { id, payload } => self.on_subscribe(id, *payload).await,
             ClientMessage::Complete { id } => {
                 if let Some((handle, _)) = self.active.remove(&id) {
                     handle.abort();
