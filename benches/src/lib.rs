@@ -1,6 +1,8 @@
 //! Shared pieces of the benchmarks: latency recording and report formatting.
 
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use serde_json::{json, Value};
@@ -116,6 +118,8 @@ impl BenchApp {
         settings.db_max_connections = max_connections;
         settings.kafka_brokers = services.brokers.clone();
         settings.task_events_topic = format!("bench-task-events-{run}");
+        settings.reminders_topic = format!("bench-reminders-{run}");
+        settings.task_updates_topic = format!("bench-task-updates-{run}");
         settings.consumer_group_prefix = Some(format!("bench-{run}"));
         settings.http_addr = "127.0.0.1:0".into();
         // The benchmark is one user at full speed: no per-user limits.
@@ -171,4 +175,129 @@ pub async fn tasks_behind(pool: &sqlx::PgPool) -> Result<i64, sqlx::Error> {
     )
     .fetch_one(pool)
     .await
+}
+
+/// `taskledger all` (the release binary beside the benchmark) as a process
+/// of its own on a database and topics of the run, with its resident memory
+/// sampled every 100 ms.
+pub struct ChildApp {
+    child: tokio::process::Child,
+    pub pid: u32,
+    peak_kb: Arc<AtomicU64>,
+}
+
+impl ChildApp {
+    /// Starts it on `address` with `env` on top of the run's settings, and
+    /// waits until it is ready.
+    pub async fn start(
+        services: &Services,
+        run: &str,
+        database_url: &str,
+        address: &str,
+        env: &[(&str, String)],
+    ) -> anyhow::Result<Self> {
+        use anyhow::{bail, Context};
+        let binary = std::env::current_exe()?
+            .parent()
+            .map(|dir| dir.join("taskledger"))
+            .filter(|path| path.exists())
+            .unwrap_or_else(|| std::path::PathBuf::from("taskledger"));
+        let child = tokio::process::Command::new(&binary)
+            .arg("all")
+            .env("TASKLEDGER_ENV", "local")
+            .env("DATABASE_URL", database_url)
+            .env("KAFKA_BROKERS", &services.brokers)
+            .env("TASKLEDGER_HTTP_ADDR", address)
+            .env(
+                "TASKLEDGER_TASK_EVENTS_TOPIC",
+                format!("bench-events-{run}"),
+            )
+            .env(
+                "TASKLEDGER_REMINDERS_TOPIC",
+                format!("bench-reminders-{run}"),
+            )
+            .env(
+                "TASKLEDGER_TASK_UPDATES_TOPIC",
+                format!("bench-updates-{run}"),
+            )
+            .env("TASKLEDGER_CONSUMER_GROUP_PREFIX", format!("bench-{run}"))
+            .env("TASKLEDGER_USER_RATE_PER_SECOND", "1000000")
+            .env("TASKLEDGER_USER_RATE_BURST", "1000000")
+            .env("TASKLEDGER_USER_IN_FLIGHT", "1000000")
+            .env("RUST_LOG", "warn")
+            .envs(env.iter().map(|(key, value)| (*key, value.as_str())))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting {}", binary.display()))?;
+        let pid = child.id().context("a pid")?;
+        let ready = format!("http://{address}/readyz");
+        let started = Instant::now();
+        while !reqwest::get(&ready)
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            if started.elapsed() > Duration::from_secs(30) {
+                bail!("taskledger did not become ready within 30 s");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let peak_kb = Arc::new(AtomicU64::new(0));
+        let peak = peak_kb.clone();
+        tokio::spawn(async move {
+            while let Some(kb) = resident_kb(pid) {
+                peak.fetch_max(kb, Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        });
+        Ok(Self {
+            child,
+            pid,
+            peak_kb,
+        })
+    }
+
+    pub fn rss_mb(&self) -> u64 {
+        resident_kb(self.pid).unwrap_or(0) / 1024
+    }
+
+    pub fn peak_mb(&self) -> u64 {
+        self.peak_kb.load(Ordering::Relaxed) / 1024
+    }
+
+    pub fn reset_peak(&self) {
+        self.peak_kb
+            .store(resident_kb(self.pid).unwrap_or(0), Ordering::Relaxed);
+    }
+
+    /// SIGTERM, as an orchestrator stops it; it must stop cleanly.
+    /// Resident memory now, in KiB.
+    pub fn rss_kb(&self) -> u64 {
+        resident_kb(self.pid).unwrap_or(0)
+    }
+
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        use anyhow::{bail, Context};
+        tokio::process::Command::new("kill")
+            .args(["-TERM", &self.pid.to_string()])
+            .status()
+            .await?;
+        let status = tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+            .await
+            .context("taskledger did not stop within 30 s of SIGTERM")??;
+        if !status.success() {
+            bail!("taskledger stopped with {status}");
+        }
+        Ok(())
+    }
+}
+
+/// `VmRSS` of process `pid`, in KiB (Linux).
+pub fn resident_kb(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
 }

@@ -9,13 +9,12 @@
 //!
 //! Run with `./dev bench memory` from the repository root.
 
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use benches::{graphql, tasks_behind, Services};
+use benches::{graphql, tasks_behind, ChildApp, Services};
 use clap::Parser;
 use domain::values::UserId;
 use query_api::auth::{JwtSecret, TokenVerifier};
@@ -71,7 +70,7 @@ async fn measure(args: &Args, run: &str, database_url: &str) -> anyhow::Result<(
         .local_addr()?
         .port();
     let address = format!("127.0.0.1:{port}");
-    let app = Taskledger::start(&args.services, run, database_url, &address).await?;
+    let app = ChildApp::start(&args.services, run, database_url, &address, &[]).await?;
     let pool = PgPool::connect(database_url).await?;
     let url = format!("http://{address}/graphql");
     let token = TokenVerifier::new(&JwtSecret::local_development())
@@ -200,108 +199,4 @@ async fn catch_up(pool: &PgPool) -> anyhow::Result<f64> {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-}
-
-/// `taskledger all` as a child process, with its memory sampled.
-struct Taskledger {
-    child: tokio::process::Child,
-    pid: u32,
-    peak_kb: Arc<AtomicU64>,
-}
-
-impl Taskledger {
-    async fn start(
-        services: &Services,
-        run: &str,
-        database_url: &str,
-        address: &str,
-    ) -> anyhow::Result<Self> {
-        let binary = std::env::current_exe()?
-            .parent()
-            .map(|dir| dir.join("taskledger"))
-            .filter(|path| path.exists())
-            .unwrap_or_else(|| PathBuf::from("taskledger"));
-        let child = tokio::process::Command::new(&binary)
-            .arg("all")
-            .env("TASKLEDGER_ENV", "local")
-            .env("DATABASE_URL", database_url)
-            .env("KAFKA_BROKERS", &services.brokers)
-            .env("TASKLEDGER_HTTP_ADDR", address)
-            .env(
-                "TASKLEDGER_TASK_EVENTS_TOPIC",
-                format!("bench-memory-{run}"),
-            )
-            .env("TASKLEDGER_CONSUMER_GROUP_PREFIX", format!("bench-{run}"))
-            .env("TASKLEDGER_USER_RATE_PER_SECOND", "1000000")
-            .env("TASKLEDGER_USER_RATE_BURST", "1000000")
-            .env("TASKLEDGER_USER_IN_FLIGHT", "1000000")
-            .env("RUST_LOG", "warn")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .with_context(|| format!("starting {}", binary.display()))?;
-        let pid = child.id().context("a pid")?;
-        let ready = format!("http://{address}/readyz");
-        let started = Instant::now();
-        while !reqwest::get(&ready)
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            if started.elapsed() > Duration::from_secs(30) {
-                bail!("taskledger did not become ready within 30 s");
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        let peak_kb = Arc::new(AtomicU64::new(0));
-        let peak = peak_kb.clone();
-        tokio::spawn(async move {
-            while let Some(kb) = resident_kb(pid) {
-                peak.fetch_max(kb, Ordering::Relaxed);
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        });
-        Ok(Self {
-            child,
-            pid,
-            peak_kb,
-        })
-    }
-
-    fn rss_mb(&self) -> u64 {
-        resident_kb(self.pid).unwrap_or(0) / 1024
-    }
-
-    fn peak_mb(&self) -> u64 {
-        self.peak_kb.load(Ordering::Relaxed) / 1024
-    }
-
-    fn reset_peak(&self) {
-        self.peak_kb
-            .store(resident_kb(self.pid).unwrap_or(0), Ordering::Relaxed);
-    }
-
-    /// SIGTERM, as an orchestrator stops it; it must stop cleanly.
-    async fn stop(mut self) -> anyhow::Result<()> {
-        tokio::process::Command::new("kill")
-            .args(["-TERM", &self.pid.to_string()])
-            .status()
-            .await?;
-        let status = tokio::time::timeout(Duration::from_secs(30), self.child.wait())
-            .await
-            .context("taskledger did not stop within 30 s of SIGTERM")??;
-        if !status.success() {
-            bail!("taskledger stopped with {status}");
-        }
-        Ok(())
-    }
-}
-
-/// `VmRSS` of process `pid`, in KiB (Linux).
-fn resident_kb(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
 }
