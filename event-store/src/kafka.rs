@@ -28,32 +28,26 @@ impl Producer {
     }
 
     /// Sends every record, in order, and waits until the broker acknowledged
-    /// them all. A full queue (it is bounded) waits for what is in flight; a
-    /// refused message or a broker gone away fails the whole call, and the
-    /// caller sends again whatever it had not recorded as sent.
+    /// them all. A refused message or a broker gone away fails the whole
+    /// call, and the caller sends again whatever it had not recorded as sent.
     pub async fn send_all<'a>(
         &self,
         records: Vec<FutureRecord<'a, str, [u8]>>,
     ) -> anyhow::Result<()> {
-        let mut deliveries = Vec::new();
-        for mut record in records {
-            loop {
-                match self.producer.send_result(record) {
-                    Ok(delivery) => {
-                        deliveries.push(delivery);
-                        break;
-                    }
-                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back))
-                        if !deliveries.is_empty() =>
-                    {
-                        self.acknowledged(std::mem::take(&mut deliveries)).await?;
-                        record = back;
-                    }
-                    Err((error, _)) => return Err(error).context("enqueueing a message"),
-                }
-            }
+        let mut batch = self.batch();
+        for record in records {
+            batch.send(record).await?;
         }
-        self.acknowledged(deliveries).await
+        batch.acknowledged().await
+    }
+
+    /// A batch of sends whose acknowledgements are awaited together, for a
+    /// caller that sends each record at its own moment.
+    pub fn batch(&self) -> Batch<'_> {
+        Batch {
+            producer: self,
+            deliveries: Vec::new(),
+        }
     }
 
     /// Waits until the broker acknowledged every delivery, or fails: a refused
@@ -80,6 +74,41 @@ impl Producer {
                 .context("broker refused a message")?;
         }
         Ok(())
+    }
+}
+
+/// Records sent through one [`Producer`], acknowledged together.
+pub struct Batch<'p> {
+    producer: &'p Producer,
+    deliveries: Vec<DeliveryFuture>,
+}
+
+impl Batch<'_> {
+    /// Enqueues `record` without waiting for the broker. The producer's queue
+    /// is bounded (16 MiB): when full, this waits for what is in flight.
+    pub async fn send(&mut self, mut record: FutureRecord<'_, str, [u8]>) -> anyhow::Result<()> {
+        loop {
+            match self.producer.producer.send_result(record) {
+                Ok(delivery) => {
+                    self.deliveries.push(delivery);
+                    return Ok(());
+                }
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back))
+                    if !self.deliveries.is_empty() =>
+                {
+                    self.producer
+                        .acknowledged(std::mem::take(&mut self.deliveries))
+                        .await?;
+                    record = back;
+                }
+                Err((error, _)) => return Err(error).context("enqueueing a message"),
+            }
+        }
+    }
+
+    /// Waits until the broker acknowledged everything sent.
+    pub async fn acknowledged(self) -> anyhow::Result<()> {
+        self.producer.acknowledged(self.deliveries).await
     }
 }
 

@@ -79,6 +79,11 @@ struct Claimed {
 /// notification lost with a dropped connection, costs at most this.
 const MAX_SLEEP: Duration = Duration::from_secs(30);
 
+/// How far ahead reminders are claimed: each is then published at its
+/// instant, with no query in between. A reminder added meanwhile that falls
+/// due within a claimed window waits for the window's end, at most this.
+const LOOKAHEAD: Duration = Duration::from_millis(200);
+
 impl Scheduler {
     pub fn new(pool: PgPool, kafka: &KafkaSettings, settings: SchedulerSettings) -> Self {
         Self {
@@ -119,35 +124,28 @@ impl Scheduler {
         tracing::info!(topic = %self.settings.topic, "scheduler running");
         loop {
             let claimed = self.claim_due(&producer).await?;
-            if claimed.fired + claimed.missed > 0 {
+            if claimed.late + claimed.missed > 0 {
                 tracing::info!(
                     fired = claimed.fired,
                     late = claimed.late,
                     missed = claimed.missed,
-                    "reminders fired"
+                    "catching up on reminders that fell due while nothing ran"
                 );
             }
             if producer.broker_lost() {
                 anyhow::bail!("lost every broker connection; replacing the producer");
             }
-            let pause = if claimed.late > 0 {
-                // Catching up: pace the late ones.
-                Duration::from_secs_f64(
-                    claimed.late as f64 / f64::from(self.settings.catch_up_per_second.max(1)),
-                )
-            } else if claimed.fired + claimed.missed > 0 {
-                // Perhaps more are due right now.
-                continue;
-            } else {
-                self.until_next().await?
-            };
+            if claimed.fired + claimed.missed > 0 {
+                continue; // perhaps more are due right away
+            }
+            let pause = self.until_next().await?;
             if pause.is_zero() {
                 continue;
             }
             tokio::select! {
                 () = shutdown.cancelled() => return Ok(()),
                 () = tokio::time::sleep(pause) => {}
-                notification = listener.recv(), if claimed.late == 0 => {
+                notification = listener.recv() => {
                     notification?;
                 }
             }
@@ -164,14 +162,18 @@ impl Scheduler {
             (next - Utc::now())
                 .to_std()
                 .unwrap_or(Duration::ZERO)
+                .saturating_sub(LOOKAHEAD)
                 .min(MAX_SLEEP)
         }))
     }
 
-    /// Claims the reminders due now, publishes them and marks them sent, all
-    /// in one transaction: the claim holds until the broker has them.
+    /// Claims the reminders due within the lookahead, publishes each at its
+    /// instant, and marks them sent once the broker acknowledged them all, in
+    /// one transaction: the claim holds until the broker has them. Late ones
+    /// (a backlog after an outage) are paced to the catch-up rate.
     async fn claim_due(&self, producer: &event_store::kafka::Producer) -> anyhow::Result<Claimed> {
         let now = Utc::now();
+        let horizon = now + chrono::Duration::from_std(LOOKAHEAD).expect("a small duration");
         let mut tx = self.pool.begin().await?;
         let due: Vec<DueReminder> = sqlx::query_as(
             "SELECT reminder_id, task_id, user_id, title, due_at, remind_at, priority, tags
@@ -181,7 +183,7 @@ impl Scheduler {
               LIMIT $2
                 FOR UPDATE SKIP LOCKED",
         )
-        .bind(now)
+        .bind(horizon)
         .bind(self.settings.batch)
         .fetch_all(&mut *tx)
         .await?;
@@ -191,37 +193,49 @@ impl Scheduler {
         let (missed, to_fire): (Vec<_>, Vec<_>) = due
             .into_iter()
             .partition(|r| now - r.remind_at > self.settings.missed_after);
-        let late = to_fire
-            .iter()
-            .filter(|r| now - r.remind_at > self.settings.late_after)
-            .count();
-        let fired_at = Utc::now();
-        let messages = to_fire
-            .iter()
-            .map(|reminder| serde_json::to_vec(&message(reminder, fired_at)))
-            .collect::<Result<Vec<_>, _>>()?;
-        let records: Vec<_> = to_fire
-            .iter()
-            .zip(&messages)
-            .map(|(reminder, payload)| {
-                FutureRecord::to(&self.settings.topic)
-                    .key(reminder.user_id.as_str())
-                    .payload(payload.as_slice())
-                    .headers(cloudevents_headers())
-            })
-            .collect();
-        producer.send_all(records).await?;
+        let pace =
+            Duration::from_secs_f64(1.0 / f64::from(self.settings.catch_up_per_second.max(1)));
+        let mut batch = producer.batch();
+        let mut fired_at = Vec::with_capacity(to_fire.len());
+        let mut late = 0;
+        for reminder in &to_fire {
+            // Sleep until the instant itself: the lookahead took the query
+            // out of the way.
+            if let Ok(wait) = (reminder.remind_at - Utc::now()).to_std() {
+                tokio::time::sleep(wait).await;
+            }
+            let at = Utc::now();
+            let payload = serde_json::to_vec(&message(reminder, at))?;
+            batch
+                .send(
+                    FutureRecord::to(&self.settings.topic)
+                        .key(reminder.user_id.as_str())
+                        .payload(payload.as_slice())
+                        .headers(cloudevents_headers()),
+                )
+                .await?;
+            fired_at.push(at);
+            if at - reminder.remind_at > self.settings.late_after {
+                late += 1;
+                tokio::time::sleep(pace).await;
+            }
+        }
+        batch.acknowledged().await?;
 
         let fired_ids: Vec<Uuid> = to_fire.iter().map(|r| r.reminder_id).collect();
-        let late_ms: Vec<i64> = to_fire.iter().map(|r| lateness_ms(r, fired_at)).collect();
+        let late_ms: Vec<i64> = to_fire
+            .iter()
+            .zip(&fired_at)
+            .map(|(r, at)| lateness_ms(r, *at))
+            .collect();
         sqlx::query(
-            "UPDATE reminders SET status = 'sent', fired_at = $3, late_ms = t.late_ms
-               FROM unnest($1::uuid[], $2::bigint[]) AS t(id, late_ms)
+            "UPDATE reminders SET status = 'sent', fired_at = t.fired_at, late_ms = t.late_ms
+               FROM unnest($1::uuid[], $2::bigint[], $3::timestamptz[]) AS t(id, late_ms, fired_at)
               WHERE reminder_id = t.id",
         )
         .bind(&fired_ids)
         .bind(&late_ms)
-        .bind(fired_at)
+        .bind(&fired_at)
         .execute(&mut *tx)
         .await?;
         let missed_ids: Vec<Uuid> = missed.iter().map(|r| r.reminder_id).collect();
@@ -237,8 +251,8 @@ impl Scheduler {
         }
         tx.commit().await?;
 
-        for (reminder, late_ms) in to_fire.iter().zip(&late_ms) {
-            let timing = if now - reminder.remind_at > self.settings.late_after {
+        for late_ms in &late_ms {
+            let timing = if *late_ms > self.settings.late_after.num_milliseconds() {
                 "late"
             } else {
                 "on_time"

@@ -133,6 +133,11 @@ impl Socket {
         Ok(Self { sink })
     }
 
+    async fn close(mut self) -> anyhow::Result<()> {
+        self.sink.send(Message::Close(None)).await?;
+        Ok(())
+    }
+
     async fn subscribe(&mut self, id: &str, query: &str) -> anyhow::Result<()> {
         let message = json!({"id": id, "type": "subscribe", "payload": {"query": query}});
         self.sink
@@ -283,7 +288,9 @@ async fn measure(args: &Args, run: &str, database_url: &str) -> anyhow::Result<(
             created.len()
         );
     }
-    drop(sockets);
+    for socket in sockets {
+        socket.close().await?;
+    }
     println!();
 
     // 2. Many subscribers.
