@@ -242,7 +242,12 @@ pub async fn start(
         let verifier = Arc::new(settings.token_verifier()?);
         let state = ApiState {
             schema: query_api::build_schema(read_pool, commands, read_your_writes, live),
-            dev_tokens: (settings.env == Environment::Local).then(|| DevTokens(verifier.clone())),
+            // Only with the built-in development secret, on a loopback
+            // address: anyone who reaches it can sign in as anyone.
+            dev_tokens: (settings.env == Environment::Local
+                && settings.jwt_secret.is_none()
+                && listener.local_addr()?.ip().is_loopback())
+            .then(|| DevTokens(verifier.clone())),
             verifier,
             sockets: Default::default(),
             ws_init_timeout: Duration::from_secs(settings.ws_init_timeout_secs),

@@ -97,12 +97,12 @@ pub struct Settings {
     )]
     pub task_updates_topic: String,
     /// A reminder that fell due longer ago than this while nothing ran is
-    /// recorded as missed instead of fired, in hours.
+    /// recorded as missed instead of fired, in hours (at most a week).
     #[arg(
         long,
         env = "TASKLEDGER_REMINDER_MISSED_AFTER_HOURS",
         default_value_t = 24,
-        value_parser = clap::value_parser!(u32).range(1..),
+        value_parser = clap::value_parser!(u32).range(1..=168),
         global = true
     )]
     pub reminder_missed_after_hours: u32,

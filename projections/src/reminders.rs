@@ -94,7 +94,10 @@ impl Projection for RemindersProjection {
                 .map_err(|_| ProjectionError::Invalid("a stored task id is not a UUID".into()))?;
             histories.entry(id).or_default().push(event);
         }
-        for (id, message) in ids.iter().zip(messages) {
+        for ((id, message), outcome) in ids.iter().zip(messages).zip(&outcomes) {
+            if *outcome != Outcome::Applied {
+                continue; // a duplicate: its task may not be read this time
+            }
             let named = histories
                 .get(id)
                 .and_then(|events| events.get((message.data.sequence - 1) as usize));
@@ -147,8 +150,10 @@ impl Projection for RemindersProjection {
                            $6::timestamptz[], $7::smallint[], $8::jsonb[], $9::timestamptz[])
                     AS t(reminder_id, task_id, user_id, title, due_at, remind_at, priority, tags,
                          set_at)
-              WHERE t.remind_at >= t.set_at
-                 OR EXISTS (SELECT 1 FROM reminders r WHERE r.reminder_id = t.reminder_id)
+              WHERE (t.remind_at >= t.set_at
+                     OR EXISTS (SELECT 1 FROM reminders r WHERE r.reminder_id = t.reminder_id))
+                -- Older than any scheduler would fire (and pruned once sent).
+                AND t.remind_at > now() - interval '8 days'
              ON CONFLICT (reminder_id) DO UPDATE
                 SET title = EXCLUDED.title, due_at = EXCLUDED.due_at,
                     priority = EXCLUDED.priority, tags = EXCLUDED.tags
@@ -179,7 +184,7 @@ impl Projection for RemindersProjection {
 }
 
 /// A task folded from its history, with the instant each reminder of its
-/// schedule first appeared in it.
+/// schedule last entered it.
 struct Folded {
     task: Task,
     first_scheduled: HashMap<Uuid, DateTime<Utc>>,
@@ -196,7 +201,12 @@ fn fold(history: &[StoredEvent]) -> Result<Folded, ProjectionError> {
         )
         .map_err(|e| ProjectionError::Invalid(format!("cannot read {}: {e}", stored.event_type)))?;
         task.apply(event);
-        for reminder in task.reminder_schedule() {
+        // When each reminder last entered the schedule: one that left it (the
+        // task completed, or its due date moved away) and came back after its
+        // instant does not fire.
+        let schedule = task.reminder_schedule();
+        first_scheduled.retain(|id, _| schedule.iter().any(|r| r.reminder_id == *id));
+        for reminder in schedule {
             first_scheduled
                 .entry(reminder.reminder_id)
                 .or_insert(stored.recorded_at);

@@ -7,7 +7,7 @@
 //! recognise. Any number of schedulers may run; each reminder is claimed by
 //! one at a time.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use domain::envelope::{CloudEvent, ReminderEventData, CLOUDEVENTS_CONTENT_TYPE};
@@ -79,6 +79,13 @@ struct Claimed {
 /// notification lost with a dropped connection, costs at most this.
 const MAX_SLEEP: Duration = Duration::from_secs(30);
 
+/// How often fired reminders are pruned.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
+/// Days a fired reminder is kept: longer than the longest missed window (7
+/// days), matching the reminders projection's `8 days`.
+pub const KEEP_FIRED_DAYS: u32 = 8;
+
 /// How far ahead reminders are claimed: each is then published at its
 /// instant, with no query in between. A reminder added meanwhile that falls
 /// due within a claimed window waits for the window's end, at most this.
@@ -122,6 +129,7 @@ impl Scheduler {
         listener.listen("taskledger_reminders").await?;
         let producer = self.kafka.producer()?;
         tracing::info!(topic = %self.settings.topic, "scheduler running");
+        let mut last_pruned = Instant::now();
         loop {
             let claimed = self.claim_due(&producer).await?;
             if claimed.late + claimed.missed > 0 {
@@ -138,10 +146,13 @@ impl Scheduler {
             if claimed.fired + claimed.missed > 0 {
                 continue; // perhaps more are due right away
             }
-            let pause = self.until_next().await?;
-            if pause.is_zero() {
-                continue;
+            if last_pruned.elapsed() > PRUNE_EVERY {
+                self.prune().await?;
+                last_pruned = Instant::now();
             }
+            // At least a moment: a due reminder that could not be claimed is
+            // locked by another scheduler or by the projection changing it.
+            let pause = self.until_next().await?.max(Duration::from_millis(10));
             tokio::select! {
                 () = shutdown.cancelled() => return Ok(()),
                 () = tokio::time::sleep(pause) => {}
@@ -150,6 +161,25 @@ impl Scheduler {
                 }
             }
         }
+    }
+
+    /// Deletes reminders sent or missed more than [`KEEP_FIRED`] ago (the
+    /// projection never inserts one that old again), a bounded number at once.
+    async fn prune(&self) -> Result<(), sqlx::Error> {
+        let pruned = sqlx::query(
+            "DELETE FROM reminders WHERE reminder_id IN (
+                 SELECT reminder_id FROM reminders
+                  WHERE status <> 'pending' AND remind_at < now() - $1::interval
+                  LIMIT 10000)",
+        )
+        .bind(format!("{} days", KEEP_FIRED_DAYS))
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if pruned > 0 {
+            tracing::info!(pruned, "old fired reminders deleted");
+        }
+        Ok(())
     }
 
     /// How long until the next pending reminder falls due.
@@ -179,20 +209,33 @@ impl Scheduler {
             "SELECT reminder_id, task_id, user_id, title, due_at, remind_at, priority, tags
                FROM reminders
               WHERE status = 'pending' AND remind_at <= $1
-              ORDER BY remind_at
+              ORDER BY remind_at >= $3 DESC, remind_at
               LIMIT $2
                 FOR UPDATE SKIP LOCKED",
         )
         .bind(horizon)
         .bind(self.settings.batch)
+        // On time first: a backlog of late ones does not make them late too.
+        .bind(now - self.settings.late_after)
         .fetch_all(&mut *tx)
         .await?;
         if due.is_empty() {
             return Ok(Claimed::default());
         }
-        let (missed, to_fire): (Vec<_>, Vec<_>) = due
+        let (missed, mut to_fire): (Vec<_>, Vec<_>) = due
             .into_iter()
             .partition(|r| now - r.remind_at > self.settings.missed_after);
+        // Late ones are paced; a claim holds at most a fifth of a second of
+        // them, so its locks are short and on-time ones get their turn.
+        let late_per_claim = (self.settings.catch_up_per_second as usize / 5).max(1);
+        let mut late_claimed = 0;
+        to_fire.retain(|r| {
+            if now - r.remind_at <= self.settings.late_after {
+                return true;
+            }
+            late_claimed += 1;
+            late_claimed <= late_per_claim
+        });
         let pace =
             Duration::from_secs_f64(1.0 / f64::from(self.settings.catch_up_per_second.max(1)));
         let mut batch = producer.batch();

@@ -138,12 +138,18 @@ impl TaskUpdatesPublisher {
     }
 }
 
-/// Where the publisher of `topic` stands, creating its row the first time.
+/// Where the publisher of `topic` stands. A new publisher starts at the
+/// newest change: the feed is for what changes from now on, and subscribers
+/// read older changes from the read model.
 async fn checkpoint(session: &mut PgConnection, topic: &str) -> Result<i64, sqlx::Error> {
-    sqlx::query("INSERT INTO task_update_publishers (name) VALUES ($1) ON CONFLICT DO NOTHING")
-        .bind(topic)
-        .execute(&mut *session)
-        .await?;
+    sqlx::query(
+        "INSERT INTO task_update_publishers (name, change_seq)
+         SELECT $1, coalesce(max(change_seq), 0) FROM task_list
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(topic)
+    .execute(&mut *session)
+    .await?;
     sqlx::query_scalar("SELECT change_seq FROM task_update_publishers WHERE name = $1")
         .bind(topic)
         .fetch_one(&mut *session)

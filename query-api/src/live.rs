@@ -189,18 +189,24 @@ impl LiveHub {
         for topic in [&topics.task_updates, &topics.reminders] {
             let handle = consumer.handle();
             let name = topic.clone();
-            let partitions = tokio::task::spawn_blocking(move || {
+            let watermarks = tokio::task::spawn_blocking(move || {
                 topic_watermarks(handle.client(), &name, Duration::from_secs(5))
             })
             .await?
             .with_context(|| format!("reading the partitions of {topic}"))?
-            .with_context(|| format!("the broker does not know {topic}"))?
-            .len();
-            for partition in 0..partitions as i32 {
-                assignment.add_partition_offset(topic, partition, Offset::End)?;
+            .with_context(|| format!("the broker does not know {topic}"))?;
+            // From each partition's end as of now: a position fixed here, not
+            // whenever the first fetch resolves "the end".
+            for (partition, (_, high)) in (0..).zip(watermarks) {
+                assignment.add_partition_offset(topic, partition, Offset::Offset(high))?;
             }
         }
         consumer.assign(&assignment)?;
+        // Whoever subscribed before this point may have missed what was
+        // published before it: they read it from the read model, and hear
+        // everything after it from here.
+        self.tasks.resync_all();
+        self.notifications.resync_all();
         tracing::info!(?topics, "live feed reading");
         loop {
             let message = tokio::select! {

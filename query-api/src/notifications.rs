@@ -231,8 +231,10 @@ impl NotificationMutation {
         let snoozed: Option<DateTime<Utc>> = sqlx::query_scalar(
             "INSERT INTO reminders (reminder_id, task_id, user_id, title, due_at, remind_at,
                                     priority, tags, snoozed_from)
-             SELECT $1, task_id, user_id, title, due_at, $2, priority, tags, id
-               FROM notifications WHERE id = $3
+             SELECT $1, n.task_id, n.user_id, n.title, n.due_at, $2, n.priority, n.tags, n.id
+               FROM notifications n
+               JOIN task_list t ON t.id = n.task_id AND t.user_id = n.user_id
+              WHERE n.id = $3 AND t.status = 'open' AND t.deleted_at IS NULL
              ON CONFLICT (reminder_id) DO UPDATE SET remind_at = EXCLUDED.remind_at
               WHERE reminders.status = 'pending'
              RETURNING remind_at",
@@ -245,7 +247,8 @@ impl NotificationMutation {
         let Some(snoozed) = snoozed else {
             return Err(ApiError::invalid(
                 "notificationId",
-                "this notification was snoozed and has fired again; snooze the new one",
+                "its task is done or deleted, or this notification was snoozed and fired \
+                 again (snooze the new one)",
             ));
         };
         tx.commit().await?;

@@ -4,8 +4,9 @@
 //! are ours to keep: 4401 for a subscribe before an accepted
 //! `connection_init`, 4403 for a refused token and when the token expires,
 //! 4408 when no `connection_init` comes in time, 4409 for a subscription id in
-//! use, 4429 for a second `connection_init` or too many sockets of one user,
-//! 4400 for anything that is not a protocol message.
+//! use, 4429 for a second `connection_init`, 4400 for anything that is not a
+//! protocol message; 1008 for more sockets of one user than allowed, 1001
+//! for a client that answers no ping.
 //!
 //! Every subscribe goes through the same document limits and per-user rate as
 //! `POST /graphql`; a connection holds at most [`MAX_SUBSCRIPTIONS`].
@@ -38,6 +39,8 @@ pub const MAX_SOCKETS_PER_USER: usize = 64;
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 /// How often the server pings; a client that answers counts as active.
 const PING_EVERY: Duration = Duration::from_secs(15);
+/// How long a client may send nothing, not even a pong to our pings.
+const SILENCE_LIMIT: Duration = Duration::from_secs(45);
 /// How long one message may take to reach the client's socket buffer.
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -228,17 +231,21 @@ impl Connection<'_> {
         let init_deadline = Instant::now() + self.state.ws_init_timeout;
         let mut ping = tokio::time::interval_at(Instant::now() + PING_EVERY, PING_EVERY);
         let shutdown = self.state.shutdown.clone();
+        let mut last_heard = Instant::now();
         loop {
             let expires = self.session.as_ref().map(|s| s.expires);
             let ended = tokio::select! {
-                frame = self.socket.recv() => match frame {
+                frame = self.socket.recv() => {
+                    last_heard = Instant::now();
+                    match frame {
                     Some(Ok(Message::Text(text))) => self.on_text(text.as_str()).await,
                     Some(Ok(Message::Binary(_))) => {
                         close(4400, "binary messages are not part of the protocol")
                     }
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => Step::Continue,
                     Some(Ok(Message::Close(_)) | Err(_)) | None => Step::Gone,
-                },
+                    }
+                }
                 Some((id, response)) = self.streams.next(), if !self.streams.is_empty() => {
                     self.on_response(id, response).await
                 }
@@ -249,6 +256,12 @@ impl Connection<'_> {
                     close(4403, "Forbidden: the token expired; connect again with a new one")
                 }
                 _ = ping.tick() => {
+                    if last_heard.elapsed() > SILENCE_LIMIT {
+                        return Some((
+                            1001,
+                            "the client answered no ping; it is gone".to_owned(),
+                        ));
+                    }
                     let ping = match self.protocol {
                         Protocol::TransportWs => Message::Ping(Default::default()),
                         Protocol::Legacy => Message::Text(json!({"type": "ka"}).to_string().into()),
@@ -301,7 +314,7 @@ impl Connection<'_> {
         };
         let Some(slot) = self.state.sockets.open(user_id.as_str()) else {
             return close(
-                4429,
+                1008,
                 format!("too many open connections for this user (at most {MAX_SOCKETS_PER_USER})"),
             );
         };
@@ -343,6 +356,18 @@ impl Connection<'_> {
         {
             return self
                 .send_error(&id, ErrorCode::Validation, &refusal.to_string())
+                .await;
+        }
+        // Queries and mutations go to `POST /graphql`, where each runs under
+        // the request deadline and holds a place among the user's requests in
+        // flight; a socket holds long-lived subscriptions only.
+        if !is_subscription(&request.query, request.operation_name.as_deref()) {
+            return self
+                .send_error(
+                    &id,
+                    ErrorCode::Validation,
+                    "this socket takes subscriptions; send queries and mutations to POST /graphql",
+                )
                 .await;
         }
         // Counted against the user's rate like any request; a subscription
@@ -419,6 +444,23 @@ impl Connection<'_> {
             Err(_) => close(4408, "the client did not read its messages in time"),
         }
     }
+}
+
+/// Whether the operation a document runs is a subscription.
+fn is_subscription(query: &str, operation_name: Option<&str>) -> bool {
+    use async_graphql::parser::types::{DocumentOperations, OperationType};
+    let Ok(document) = async_graphql::parser::parse_query(query) else {
+        return true; // the engine reports the syntax error
+    };
+    let operation = match (&document.operations, operation_name) {
+        (DocumentOperations::Single(operation), _) => Some(operation),
+        (DocumentOperations::Multiple(operations), Some(name)) => operations.get(name),
+        (DocumentOperations::Multiple(operations), None) if operations.len() == 1 => {
+            operations.values().next()
+        }
+        (DocumentOperations::Multiple(_), None) => None,
+    };
+    operation.is_none_or(|operation| operation.node.ty == OperationType::Subscription)
 }
 
 /// The bearer token in a `connection_init` payload: `authorization` (or

@@ -389,3 +389,79 @@ async fn a_snoozed_reminder_fires_again_once() {
         "fired already: {body}"
     );
 }
+
+/// Runs `mutation(id: task)` as `token`'s user, failing on any error.
+async fn on_task(app: &TestApp, token: &str, mutation: &str, task: &str) {
+    let body = app
+        .graphql(
+            Some(token),
+            &format!("mutation($id: ID!) {{ {mutation}(id: $id) {{ version }} }}"),
+            json!({ "id": task }),
+        )
+        .await;
+    assert_no_errors(&body);
+}
+
+#[tokio::test]
+async fn a_reminder_that_passed_while_its_task_was_done_does_not_fire_when_it_reopens() {
+    let app = TestApp::spawn().await;
+    let alice = app.token("alice");
+    let mut socket = GqlSocket::connect(&app.address, &alice).await;
+    socket.subscribe("n", NOTIFICATIONS, json!({})).await;
+    let at = Utc::now() + chrono::Duration::seconds(2);
+    let task = task_reminded_at(&app, &alice, "done early", at).await;
+    reminders_of(&app, &task, |rows| rows.len() == 1).await;
+    on_task(&app, &alice, "completeTask", &task).await;
+    reminders_of(&app, &task, |rows| rows.is_empty()).await;
+    let past = (at - Utc::now()).to_std().unwrap_or_default() + Duration::from_millis(500);
+    tokio::time::sleep(past).await;
+    on_task(&app, &alice, "reopenTask", &task).await;
+    // Reopened after its instant: the reminder stays in the past.
+    assert_eq!(
+        socket.next(Duration::from_secs(3)).await,
+        None,
+        "nothing fires"
+    );
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM reminders WHERE task_id = $1::uuid")
+        .bind(&task)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(rows, 0);
+}
+
+#[tokio::test]
+async fn a_notification_of_a_finished_task_cannot_be_snoozed() {
+    let app = TestApp::spawn().await;
+    let alice = app.token("alice");
+    let at = Utc::now() + chrono::Duration::seconds(1);
+    let task = task_reminded_at(&app, &alice, "finished", at).await;
+    let id: String = eventually(Duration::from_secs(10), || async {
+        sqlx::query_scalar("SELECT id::text FROM notifications WHERE task_id = $1::uuid")
+            .bind(&task)
+            .fetch_optional(&app.pool)
+            .await
+            .unwrap()
+    })
+    .await
+    .expect("the reminder reaches the inbox");
+    on_task(&app, &alice, "completeTask", &task).await;
+    eventually(Duration::from_secs(10), || async {
+        let status: String = sqlx::query_scalar("SELECT status FROM task_list WHERE id = $1::uuid")
+            .bind(&task)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+        (status == "completed").then_some(())
+    })
+    .await
+    .unwrap();
+    let body = app
+        .graphql(
+            Some(&alice),
+            "mutation($id: ID!) { snoozeReminder(notificationId: $id, minutes: 5) }",
+            json!({"id": id}),
+        )
+        .await;
+    assert_eq!(error_code(&body), Some("VALIDATION"), "{body}");
+}
