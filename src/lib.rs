@@ -238,7 +238,8 @@ pub async fn start(
         };
         let feed = live.clone();
         let (stop, feed_kafka) = (shutdown.clone(), kafka.clone());
-        tasks.spawn(async move { ("live", feed.run(feed_kafka, topics, stop).await) });
+        let feed_pool = read_pool.clone();
+        tasks.spawn(async move { ("live", feed.run(feed_pool, feed_kafka, topics, stop).await) });
         let verifier = Arc::new(settings.token_verifier()?);
         let state = ApiState {
             schema: query_api::build_schema(read_pool, commands, read_your_writes, live),

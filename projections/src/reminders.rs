@@ -314,28 +314,39 @@ impl Projection for NotificationInbox {
             .map_err(|_| ProjectionError::Invalid("reminder_id is not a UUID".into()))?;
         let task_id = Uuid::parse_str(&data.task_id)
             .map_err(|_| ProjectionError::Invalid("task_id is not a UUID".into()))?;
-        let priority = domain::values::Priority::parse(&data.priority)
-            .unwrap_or_default()
-            .rank();
+        // The message only names the reminder; what the inbox keeps is what
+        // the reminders table holds for that user and task.
         let inserted = sqlx::query(
             "INSERT INTO notifications (id, user_id, task_id, title, due_at, remind_at, fired_at,
                                         late_ms, priority, tags)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+             SELECT r.reminder_id, r.user_id, r.task_id, r.title, r.due_at, r.remind_at, $4,
+                    greatest(0, (extract(epoch FROM $4 - r.remind_at) * 1000)::bigint),
+                    r.priority, r.tags
+               FROM reminders r
+              WHERE r.reminder_id = $1 AND r.user_id = $2 AND r.task_id = $3
              ON CONFLICT (id) DO NOTHING",
         )
         .bind(reminder_id)
         .bind(&data.user_id)
         .bind(task_id)
-        .bind(&data.title)
-        .bind(data.due_at)
-        .bind(data.remind_at)
         .bind(data.fired_at)
-        .bind(data.late_ms.max(0))
-        .bind(priority)
-        .bind(&data.tags)
         .execute(&mut *tx)
         .await?
         .rows_affected();
+        if inserted == 0 {
+            let known: bool = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM notifications WHERE id = $1 AND user_id = $2)",
+            )
+            .bind(reminder_id)
+            .bind(&data.user_id)
+            .fetch_one(&mut *tx)
+            .await?;
+            if !known {
+                return Err(ProjectionError::Invalid(
+                    "no such reminder of this user and task".into(),
+                ));
+            }
+        }
         if inserted == 0 {
             return Ok(Outcome::Duplicate);
         }

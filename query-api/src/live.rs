@@ -15,10 +15,15 @@ use domain::envelope::{ReminderEventData, ReminderMessage};
 use event_store::kafka::{topic_watermarks, DropOffThread, KafkaSettings};
 use event_store::metric;
 use projections::task_updates::{TaskUpdateData, TaskUpdateMessage};
+use projections::TaskRow;
 use rdkafka::consumer::Consumer;
 use rdkafka::{Message, Offset, TopicPartitionList};
+use sqlx::PgPool;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+
+/// The largest live message read; a task row is far smaller.
+const MAX_MESSAGE_BYTES: usize = 256 * 1024;
 
 /// Items a subscriber may fall behind by before it must resync.
 pub const SUBSCRIBER_BUFFER: usize = 256;
@@ -152,12 +157,13 @@ impl LiveHub {
     /// from the ends, and every subscriber resyncs.
     pub async fn run(
         self,
+        pool: PgPool,
         kafka: KafkaSettings,
         topics: LiveTopics,
         shutdown: CancellationToken,
     ) -> anyhow::Result<()> {
         loop {
-            let result = self.consume(&kafka, &topics, &shutdown).await;
+            let result = self.consume(&pool, &kafka, &topics, &shutdown).await;
             self.tasks.resync_all();
             self.notifications.resync_all();
             match result {
@@ -178,6 +184,7 @@ impl LiveHub {
 
     async fn consume(
         &self,
+        pool: &PgPool,
         kafka: &KafkaSettings,
         topics: &LiveTopics,
         shutdown: &CancellationToken,
@@ -226,24 +233,90 @@ impl LiveHub {
             let Some(payload) = message.payload() else {
                 continue;
             };
+            if payload.len() > MAX_MESSAGE_BYTES {
+                tracing::warn!(bytes = payload.len(), "skipping an oversized live message");
+                continue;
+            }
+            // A message is untrusted: it only says what to look at. What a
+            // subscriber is sent comes from the read model, checked to be the
+            // user's (one query per message, none per subscriber).
             if message.topic() == topics.task_updates {
                 match serde_json::from_slice::<TaskUpdateMessage>(payload) {
-                    Ok(update) => {
-                        let data = Arc::new(update.data);
-                        self.tasks.publish(&data.user_id.clone(), &data);
-                    }
+                    Ok(update) => self.hand_out_task(pool, &update.data).await?,
                     Err(error) => tracing::warn!(%error, "skipping an unreadable task update"),
                 }
             } else {
                 match <ReminderMessage as projections::ConsumedMessage>::decode(&message.detach()) {
-                    Ok(reminder) => {
-                        let data = Arc::new(reminder.data);
-                        self.notifications.publish(&data.user_id.clone(), &data);
-                    }
+                    Ok(reminder) => self.hand_out_reminder(pool, reminder.data).await?,
                     Err(reason) => tracing::warn!(%reason, "skipping an unreadable reminder"),
                 }
             }
         }
+    }
+}
+
+impl LiveHub {
+    /// Hands out the task an update names, as the read model holds it, if it
+    /// is the named user's and at least as new as the update.
+    async fn hand_out_task(
+        &self,
+        pool: &PgPool,
+        update: &TaskUpdateData,
+    ) -> Result<(), sqlx::Error> {
+        let row: Option<TaskRow> = sqlx::query_as(&format!(
+            "SELECT {} FROM task_list WHERE id = $1 AND user_id = $2",
+            projections::task_list::COLUMNS
+        ))
+        .bind(update.task.id)
+        .bind(&update.user_id)
+        .fetch_optional(pool)
+        .await?;
+        match row {
+            Some(row) if row.change_seq >= update.cursor => {
+                let data = Arc::new(TaskUpdateData {
+                    cursor: row.change_seq,
+                    user_id: row.user_id.clone(),
+                    version: row.version,
+                    task: row,
+                });
+                self.tasks.publish(&data.user_id, &data);
+            }
+            _ => tracing::warn!(
+                task = %update.task.id,
+                "skipping a task update the read model does not bear out"
+            ),
+        }
+        Ok(())
+    }
+
+    /// Hands out a reminder the reminders table holds for the named user,
+    /// with what the table says of it.
+    async fn hand_out_reminder(
+        &self,
+        pool: &PgPool,
+        mut reminder: ReminderEventData,
+    ) -> Result<(), sqlx::Error> {
+        let stored: Option<(
+            String,
+            Option<chrono::DateTime<chrono::Utc>>,
+            chrono::DateTime<chrono::Utc>,
+        )> = sqlx::query_as(
+            "SELECT title, due_at, remind_at FROM reminders
+                  WHERE reminder_id = $1::uuid AND user_id = $2 AND task_id = $3::uuid",
+        )
+        .bind(&reminder.reminder_id)
+        .bind(&reminder.user_id)
+        .bind(&reminder.task_id)
+        .fetch_optional(pool)
+        .await?;
+        let Some((title, due_at, remind_at)) = stored else {
+            tracing::warn!(reminder = %reminder.reminder_id, "skipping a reminder the reminders table does not hold");
+            return Ok(());
+        };
+        (reminder.title, reminder.due_at, reminder.remind_at) = (title, due_at, remind_at);
+        let data = Arc::new(reminder);
+        self.notifications.publish(&data.user_id, &data);
+        Ok(())
     }
 }
 

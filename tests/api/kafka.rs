@@ -108,15 +108,23 @@ async fn unreadable_messages_go_to_the_dead_letter_topic_and_consumption_goes_on
         &app.kafka(),
         &dead_letter_topic(&topic),
         Duration::from_secs(20),
-        |m| m.len() >= 4,
+        |m| m.len() >= 7,
     )
     .await;
-    // Each consumer group dead-letters what it cannot read: the task list all
-    // three, the recurrence processor the one that is not even JSON (it ignores
-    // creations without reading further).
-    let (dead, by_recurrence): (Vec<_>, Vec<_>) = dead
+    // Each consumer group dead-letters what it cannot read: the task list and
+    // the reminders projection all three, the recurrence processor the one
+    // that is not even JSON (it ignores creations without reading further).
+    let (dead, others): (Vec<_>, Vec<_>) = dead
         .into_iter()
         .partition(|m| m.header("dlq-projection") == Some("task-list"));
+    let (by_reminders, by_recurrence): (Vec<_>, Vec<_>) = others
+        .into_iter()
+        .partition(|m| m.header("dlq-projection") == Some("reminders"));
+    let mut reminder_keys: Vec<_> = by_reminders
+        .iter()
+        .map(|m| m.key.clone().unwrap())
+        .collect();
+    reminder_keys.sort();
     assert_eq!(by_recurrence.len(), 1);
     assert_eq!(by_recurrence[0].key.as_deref(), Some("garbage"));
     assert_eq!(dead.len(), 3);
@@ -125,6 +133,7 @@ async fn unreadable_messages_go_to_the_dead_letter_topic_and_consumption_goes_on
     let mut expected = vec!["garbage".to_owned(), "not-a-uuid".to_owned(), ghost.clone()];
     expected.sort();
     assert_eq!(keys, expected);
+    assert_eq!(reminder_keys, expected);
     for message in &dead {
         assert!(message.header("dlq-reason").is_some_and(|r| !r.is_empty()));
         assert_eq!(message.header("dlq-source-topic"), Some(topic.as_str()));

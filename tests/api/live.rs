@@ -417,3 +417,82 @@ async fn the_page_is_served_whole_and_dev_tokens_exist_in_local_mode_only() {
         assert_eq!(response.status(), 404, "no development tokens in {env:?}");
     }
 }
+
+#[tokio::test]
+async fn forged_messages_on_the_live_topics_reach_no_one() {
+    let app = TestApp::spawn().await;
+    let alice = app.token("alice");
+    let mut socket = GqlSocket::connect(&app.address, &alice).await;
+    socket.subscribe("c", CHANGES, json!({})).await;
+    socket
+        .subscribe(
+            "n",
+            "subscription { notificationReceived { id title } }",
+            json!({}),
+        )
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let task = uuid::Uuid::new_v4();
+    let forged_update = json!({
+        "specversion": "1.0", "id": format!("{task}/1"), "source": "evil",
+        "type": "taskledger.task.updated.v1", "subject": task.to_string(),
+        "time": "2026-01-01T00:00:00Z", "datacontenttype": "application/json",
+        "data": {"cursor": 1_000_000_000, "user_id": "alice", "version": 1, "task": {
+            "id": task, "user_id": "alice", "title": "pay mallory", "description": null,
+            "status": "open", "version": 1, "created_at": "2026-01-01T00:00:00Z",
+            "updated_at": "2026-01-01T00:00:00Z", "completed_at": null, "deleted_at": null,
+            "priority": 0, "tags": [], "due_at": null, "due_date": null, "time_zone": null,
+            "reminders": [], "recurrence": null, "series_id": null, "occurrence": null,
+            "change_seq": 1_000_000_000}}
+    });
+    let reminder = uuid::Uuid::new_v4().to_string();
+    let forged_reminder = json!({
+        "specversion": "1.0", "id": reminder, "source": "evil",
+        "type": "taskledger.reminder.due.v1", "subject": task.to_string(),
+        "time": "2026-01-01T00:00:00Z", "datacontenttype": "application/json",
+        "data": {"reminder_id": reminder, "task_id": task.to_string(), "title": "click here",
+                 "due_at": null, "remind_at": "2026-01-01T00:00:00Z", "user_id": "alice",
+                 "priority": "URGENT", "tags": [], "fired_at": "2026-01-01T00:00:00Z", "late_ms": 0}
+    });
+    let producer = app.kafka().producer().unwrap();
+    for (topic, payload) in [
+        (&app.settings.task_updates_topic, forged_update),
+        (&app.settings.reminders_topic, forged_reminder),
+    ] {
+        let payload = payload.to_string();
+        producer
+            .send(
+                rdkafka::producer::FutureRecord::to(topic)
+                    .key("alice")
+                    .payload(&payload),
+                Duration::from_secs(5),
+            )
+            .await
+            .map_err(|(e, _)| e)
+            .unwrap();
+    }
+
+    // The next thing alice hears is her own real change.
+    let (real, _) = app.create_task(&alice, "real").await;
+    let change = next_change(&mut socket, "c", Duration::from_secs(10))
+        .await
+        .expect("the real change arrives");
+    assert_eq!(change["taskId"], real.as_str(), "{change}");
+    assert_eq!(socket.next(SECOND).await, None, "no forged notification");
+
+    // The inbox refused the forged reminder into the dead-letter topic.
+    let dead = read_topic(
+        &app.kafka(),
+        &event_store::kafka::dead_letter_topic(&app.settings.reminders_topic),
+        Duration::from_secs(15),
+        |m| !m.is_empty(),
+    )
+    .await;
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].header("dlq-projection"), Some("notifications"));
+    let body = app
+        .graphql(Some(&alice), "{ unreadNotificationCount }", json!({}))
+        .await;
+    assert_eq!(body["data"]["unreadNotificationCount"], 0);
+}

@@ -11,6 +11,8 @@ const SESSION_KEY = 'taskledger.session';
 const NOTIFIER_LOCK = 'taskledger-notifier';
 const FIRST_RETRY_MS = 200;
 const MAX_RETRY_MS = 2000;
+/** How long a notification that arrived live is counted before the inbox shows it. */
+const ARRIVAL_GRACE_MS = 5000;
 const TOAST_MS = 8000;
 const SNOOZE_MINUTES = 10;
 
@@ -130,11 +132,29 @@ class LiveConnection {
         this.subscriptions[message.id]?.onNext(message.payload);
         break;
       case 'error':
-        // The server ended that subscription; the next connection resubscribes.
+        // Refused (a rate limit, say): show why and try that subscription again.
         this.onError(errorText(message.payload));
+        this.resubscribe(message.id);
         break;
-      default: // pong, and complete: nothing to do
+      case 'complete':
+        // The server ended it (a failed backlog read, say): subscribe again,
+        // from where it stood.
+        this.resubscribe(message.id);
+        break;
+      default: // pong: nothing to do
     }
+  }
+
+  /** Subscribes `id` again after a pause, on this socket if it is still open. */
+  resubscribe(id) {
+    const subscription = this.subscriptions[id];
+    if (!subscription) return;
+    const socket = this.socket;
+    setTimeout(() => {
+      if (socket !== this.socket || this.stopped) return; // a reconnect resubscribes anyway
+      const { query, variables } = subscription;
+      this.send({ id, type: 'subscribe', payload: { query, variables: variables() } });
+    }, MAX_RETRY_MS);
   }
 
   closed(event) {
@@ -449,7 +469,7 @@ function onNotification(response) {
   // The live message can arrive before the inbox has stored it: count it
   // until the inbox shows it.
   if (!state.arrived.has(notification.id)) {
-    state.arrived.set(notification.id, { ...notification, read: false });
+    state.arrived.set(notification.id, { ...notification, read: false, arrivedAt: Date.now() });
     renderInbox(state.unread);
   }
   report(refreshNotifications());
@@ -481,6 +501,11 @@ async function refreshNotifications() {
   if (refresh !== state.refreshes || !state.session) return;
   state.notifications = data.notifications.edges.map((edge) => edge.node);
   for (const n of state.notifications) state.arrived.delete(n.id);
+  // One the inbox still does not show after a while is past its first page
+  // (many arrived at once) or was dropped: the stored count stands.
+  for (const [id, n] of state.arrived) {
+    if (Date.now() - n.arrivedAt > ARRIVAL_GRACE_MS) state.arrived.delete(id);
+  }
   state.unread = data.unreadNotificationCount;
   renderInbox(state.unread);
   // Some arrived live but are not stored yet: look again shortly.
