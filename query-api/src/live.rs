@@ -11,9 +11,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context as _;
+use chrono::{DateTime, Utc};
 use domain::envelope::{ReminderEventData, ReminderMessage};
 use event_store::kafka::{topic_watermarks, DropOffThread, KafkaSettings};
 use event_store::metric;
+use futures::FutureExt as _;
 use projections::task_updates::{TaskUpdateData, TaskUpdateMessage};
 use projections::TaskRow;
 use rdkafka::consumer::Consumer;
@@ -21,6 +23,9 @@ use rdkafka::{Message, Offset, TopicPartitionList};
 use sqlx::PgPool;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+
+/// The most live messages handed out per query.
+const MAX_BATCH: usize = 500;
 
 /// The largest live message read; a task row is far smaller.
 const MAX_MESSAGE_BYTES: usize = 256 * 1024;
@@ -216,12 +221,12 @@ impl LiveHub {
         self.notifications.resync_all();
         tracing::info!(?topics, "live feed reading");
         loop {
-            let message = tokio::select! {
+            let first = tokio::select! {
                 () = shutdown.cancelled() => return Ok(()),
                 message = consumer.recv() => message,
             };
-            let message = match message {
-                Ok(message) => message,
+            let first = match first {
+                Ok(message) => message.detach(),
                 Err(error) => {
                     if consumer.context().broker_lost() {
                         anyhow::bail!("lost every broker connection");
@@ -230,92 +235,136 @@ impl LiveHub {
                     continue;
                 }
             };
-            let Some(payload) = message.payload() else {
-                continue;
-            };
-            if payload.len() > MAX_MESSAGE_BYTES {
-                tracing::warn!(bytes = payload.len(), "skipping an oversized live message");
-                continue;
-            }
-            // A message is untrusted: it only says what to look at. What a
-            // subscriber is sent comes from the read model, checked to be the
-            // user's (one query per message, none per subscriber).
-            if message.topic() == topics.task_updates {
-                match serde_json::from_slice::<TaskUpdateMessage>(payload) {
-                    Ok(update) => self.hand_out_task(pool, &update.data).await?,
-                    Err(error) => tracing::warn!(%error, "skipping an unreadable task update"),
-                }
-            } else {
-                match <ReminderMessage as projections::ConsumedMessage>::decode(&message.detach()) {
-                    Ok(reminder) => self.hand_out_reminder(pool, reminder.data).await?,
-                    Err(reason) => tracing::warn!(%reason, "skipping an unreadable reminder"),
+            // Whatever else is waiting joins it: one query per batch.
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                match consumer.recv().now_or_never() {
+                    Some(Ok(message)) => batch.push(message.detach()),
+                    Some(Err(_)) | None => break,
                 }
             }
+            let (mut updates, mut reminders) = (Vec::new(), Vec::new());
+            for message in &batch {
+                let Some(payload) = message.payload() else {
+                    continue;
+                };
+                if payload.len() > MAX_MESSAGE_BYTES {
+                    tracing::warn!(bytes = payload.len(), "skipping an oversized live message");
+                } else if message.topic() == topics.task_updates {
+                    match serde_json::from_slice::<TaskUpdateMessage>(payload) {
+                        Ok(update) => updates.push(update.data),
+                        Err(error) => tracing::warn!(%error, "skipping an unreadable task update"),
+                    }
+                } else {
+                    match <ReminderMessage as projections::ConsumedMessage>::decode(message) {
+                        Ok(reminder) => reminders.push(reminder.data),
+                        Err(reason) => tracing::warn!(%reason, "skipping an unreadable reminder"),
+                    }
+                }
+            }
+            self.hand_out_tasks(pool, updates).await?;
+            self.hand_out_reminders(pool, reminders).await?;
         }
     }
 }
 
+/// A message is untrusted: it only says what to look at. What a subscriber
+/// is sent comes from the read model, checked to be the named user's: one
+/// query per batch of messages, none per subscriber.
 impl LiveHub {
-    /// Hands out the task an update names, as the read model holds it, if it
-    /// is the named user's and at least as new as the update.
-    async fn hand_out_task(
+    /// Hands out each task an update names, as the read model holds it, if
+    /// it is the named user's and the update is its latest change. An older
+    /// update is skipped: the newer change follows it on the topic, and
+    /// sending the newer state early would put cursors out of order.
+    async fn hand_out_tasks(
         &self,
         pool: &PgPool,
-        update: &TaskUpdateData,
+        updates: Vec<TaskUpdateData>,
     ) -> Result<(), sqlx::Error> {
-        let row: Option<TaskRow> = sqlx::query_as(&format!(
-            "SELECT {} FROM task_list WHERE id = $1 AND user_id = $2",
+        if updates.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<uuid::Uuid> = updates.iter().map(|u| u.task.id).collect();
+        let mut rows: HashMap<uuid::Uuid, TaskRow> = sqlx::query_as::<_, TaskRow>(&format!(
+            "SELECT {} FROM task_list WHERE id = ANY($1)",
             projections::task_list::COLUMNS
         ))
-        .bind(update.task.id)
-        .bind(&update.user_id)
-        .fetch_optional(pool)
-        .await?;
-        match row {
-            Some(row) if row.change_seq >= update.cursor => {
-                let data = Arc::new(TaskUpdateData {
-                    cursor: row.change_seq,
-                    user_id: row.user_id.clone(),
-                    version: row.version,
-                    task: row,
-                });
-                self.tasks.publish(&data.user_id, &data);
+        .bind(&ids)
+        .fetch_all(pool)
+        .await?
+        .into_iter()
+        .map(|row| (row.id, row))
+        .collect();
+        for update in updates {
+            let current = rows.get(&update.task.id).is_some_and(|row| {
+                row.user_id == update.user_id && row.change_seq == update.cursor
+            });
+            if !current {
+                continue;
             }
-            _ => tracing::warn!(
-                task = %update.task.id,
-                "skipping a task update the read model does not bear out"
-            ),
+            let Some(row) = rows.remove(&update.task.id) else {
+                continue;
+            };
+            let data = Arc::new(TaskUpdateData {
+                cursor: row.change_seq,
+                user_id: row.user_id.clone(),
+                version: row.version,
+                task: row,
+            });
+            self.tasks.publish(&data.user_id, &data);
         }
         Ok(())
     }
 
-    /// Hands out a reminder the reminders table holds for the named user,
-    /// with what the table says of it.
-    async fn hand_out_reminder(
+    /// Hands out each reminder the reminders table holds for the named user
+    /// and task, with what the table says of it.
+    async fn hand_out_reminders(
         &self,
         pool: &PgPool,
-        mut reminder: ReminderEventData,
+        reminders: Vec<ReminderEventData>,
     ) -> Result<(), sqlx::Error> {
-        let stored: Option<(
-            String,
-            Option<chrono::DateTime<chrono::Utc>>,
-            chrono::DateTime<chrono::Utc>,
-        )> = sqlx::query_as(
-            "SELECT title, due_at, remind_at FROM reminders
-                  WHERE reminder_id = $1::uuid AND user_id = $2 AND task_id = $3::uuid",
-        )
-        .bind(&reminder.reminder_id)
-        .bind(&reminder.user_id)
-        .bind(&reminder.task_id)
-        .fetch_optional(pool)
-        .await?;
-        let Some((title, due_at, remind_at)) = stored else {
-            tracing::warn!(reminder = %reminder.reminder_id, "skipping a reminder the reminders table does not hold");
+        if reminders.is_empty() {
             return Ok(());
-        };
-        (reminder.title, reminder.due_at, reminder.remind_at) = (title, due_at, remind_at);
-        let data = Arc::new(reminder);
-        self.notifications.publish(&data.user_id, &data);
+        }
+        let ids: Vec<&str> = reminders.iter().map(|r| r.reminder_id.as_str()).collect();
+        type Stored = (String, String, String, Option<DateTime<Utc>>, DateTime<Utc>);
+        let stored: HashMap<String, Stored> = sqlx::query_as::<
+            _,
+            (
+                String,
+                String,
+                String,
+                String,
+                Option<DateTime<Utc>>,
+                DateTime<Utc>,
+            ),
+        >(
+            "SELECT reminder_id::text, user_id, task_id::text, title, due_at, remind_at
+                   FROM reminders WHERE reminder_id = ANY($1::uuid[])",
+        )
+        .bind(&ids)
+        .fetch_all(pool)
+        .await?
+        .into_iter()
+        .map(|(id, user, task, title, due_at, remind_at)| {
+            (id, (user, task, title, due_at, remind_at))
+        })
+        .collect();
+        for mut reminder in reminders {
+            let Some((user, task, title, due_at, remind_at)) = stored.get(&reminder.reminder_id)
+            else {
+                tracing::warn!(reminder = %reminder.reminder_id, "skipping a reminder the reminders table does not hold");
+                continue;
+            };
+            if *user != reminder.user_id || *task != reminder.task_id {
+                tracing::warn!(reminder = %reminder.reminder_id, "skipping a reminder of another user or task");
+                continue;
+            }
+            (reminder.title, reminder.due_at, reminder.remind_at) =
+                (title.clone(), *due_at, *remind_at);
+            let data = Arc::new(reminder);
+            self.notifications.publish(&data.user_id, &data);
+        }
         Ok(())
     }
 }
