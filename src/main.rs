@@ -33,6 +33,16 @@ enum Command {
     /// Publish the whole event log to the topic again, from the beginning, in
     /// commit order and with the same message ids (after a broker lost it).
     Republish,
+    /// Print a task's history from the event store: every event, when, by
+    /// whom, and what it changed.
+    Replay {
+        /// The task's id.
+        #[arg(long)]
+        task: uuid::Uuid,
+        /// One JSON object per event instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print a bearer token for USER.
     Token {
         user: String,
@@ -60,6 +70,10 @@ async fn run() -> anyhow::Result<()> {
             let verifier = settings.token_verifier()?;
             println!("{}", verifier.issue(&user, chrono::Duration::hours(hours)));
             return Ok(());
+        }
+        Command::Replay { task, json } => {
+            let pool = event_store::connect(settings.database_url()?, 2).await?;
+            return taskledger::replay::print_history(&pool, task, json).await;
         }
         Command::Setup => {
             telemetry::init_logging(settings.env);

@@ -6,6 +6,7 @@ mod command;
 pub mod envelope;
 mod error;
 mod event;
+pub mod history;
 mod services;
 mod task;
 pub mod upcast;

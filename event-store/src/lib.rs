@@ -2,6 +2,7 @@
 //! reading of the global log, and the relay that publishes it to Kafka.
 
 pub mod global_log;
+pub mod history;
 pub mod kafka;
 pub mod metric;
 pub mod relay;

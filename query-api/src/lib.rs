@@ -3,6 +3,7 @@
 //! auth, limits, one error path, and the health and metrics endpoints.
 
 mod app;
+mod audit;
 pub mod auth;
 pub mod connections;
 mod error;

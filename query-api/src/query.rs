@@ -4,7 +4,7 @@
 use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, Enum, Object, SimpleObject, ID};
 use chrono::{DateTime, NaiveDate, Utc};
-use domain::values::{Priority, Reminder};
+use domain::values::{Due, Priority, Reminder, Reminders};
 use domain::Version;
 use projections::task_list;
 use projections::task_query::{self, ListQuery};
@@ -88,22 +88,7 @@ impl From<TaskRow> for Task {
         let status = row.status();
         let completed = row.status == "completed";
         let due = row.due();
-        let reminders = row
-            .reminders()
-            .as_slice()
-            .iter()
-            .map(|reminder| ReminderInfo {
-                at: match reminder {
-                    Reminder::At(at) => Some(*at),
-                    Reminder::MinutesBefore(_) => None,
-                },
-                minutes_before: match reminder {
-                    Reminder::MinutesBefore(minutes) => i32::try_from(*minutes).ok(),
-                    Reminder::At(_) => None,
-                },
-                fires_at: reminder.fires_at(due.as_ref()),
-            })
-            .collect();
+        let reminders = reminder_infos(&row.reminders(), due.as_ref());
         Self {
             id: ID(row.id.to_string()),
             next_reminder_at: row.next_reminder_at(Utc::now()),
@@ -126,6 +111,57 @@ impl From<TaskRow> for Task {
             created_at: row.created_at,
             updated_at: row.updated_at,
             completed_at: row.completed_at,
+        }
+    }
+}
+
+/// Each reminder as the API shows it, for a task due at `due`.
+pub(crate) fn reminder_infos(reminders: &Reminders, due: Option<&Due>) -> Vec<ReminderInfo> {
+    reminders
+        .as_slice()
+        .iter()
+        .map(|reminder| ReminderInfo {
+            at: match reminder {
+                Reminder::At(at) => Some(*at),
+                Reminder::MinutesBefore(_) => None,
+            },
+            minutes_before: match reminder {
+                Reminder::MinutesBefore(minutes) => i32::try_from(*minutes).ok(),
+                Reminder::At(_) => None,
+            },
+            fires_at: reminder.fires_at(due),
+        })
+        .collect()
+}
+
+/// A task folded from the event store (time travel), shown like one from
+/// the read model.
+impl From<event_store::history::FoldedTask> for Task {
+    fn from(folded: event_store::history::FoldedTask) -> Self {
+        let task = &folded.task;
+        let due = task.due();
+        Self {
+            id: ID(task.id().map(|id| id.to_string()).unwrap_or_default()),
+            title: task.title().to_owned(),
+            description: task.description().map(str::to_owned),
+            status: task.status().into(),
+            completed: folded.completed_at.is_some(),
+            priority: task.priority().into(),
+            tags: task.tags().to_strings(),
+            due_at: due.map(Due::instant),
+            due_date: due.and_then(Due::date),
+            time_zone: due.map(|due| due.time_zone.to_string()),
+            reminders: reminder_infos(task.reminders(), due),
+            next_reminder_at: task.reminders().next_after(Utc::now(), due),
+            recurrence: task.series().map(|s| s.rule.as_str().to_owned()),
+            series: task.series().map(|s| SeriesInfo {
+                id: ID(s.id.to_string()),
+                occurrence: s.occurrence as i32,
+            }),
+            version: folded.version,
+            created_at: folded.created_at,
+            updated_at: folded.updated_at,
+            completed_at: folded.completed_at,
         }
     }
 }

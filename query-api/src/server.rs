@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::app::{self, DevTokens};
+use crate::audit::AuditQuery;
 use crate::auth::TokenVerifier;
 use crate::connections::{BoundedListener, ConnectionLimits};
 use crate::error::ErrorCode;
@@ -34,9 +35,9 @@ use crate::ws::{self, SocketCounts};
 use crate::{ReadYourWrites, TaskMutation, TaskQuery};
 use event_store::kafka::{DropOffThread, KafkaSettings};
 
-/// Every query: tasks and notifications.
+/// Every query: tasks, notifications and audit.
 #[derive(MergedObject, Default)]
-pub struct Query(TaskQuery, NotificationQuery);
+pub struct Query(TaskQuery, NotificationQuery, AuditQuery);
 
 /// Every mutation: task commands and the notification inbox.
 #[derive(MergedObject, Default)]
