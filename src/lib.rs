@@ -2,6 +2,7 @@
 //! [`start`], which runs any set of roles in this process.
 
 pub mod allocator;
+pub mod dlq;
 pub mod replay;
 pub mod settings;
 pub mod telemetry;

@@ -43,6 +43,14 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Inspect dead letters, or put one back on its topic after a fix.
+    Dlq {
+        #[command(subcommand)]
+        action: DlqAction,
+        /// The source topic whose dead letters to read (default: task-events).
+        #[arg(long, global = true)]
+        topic: Option<String>,
+    },
     /// Print a bearer token for USER.
     Token {
         user: String,
@@ -50,6 +58,17 @@ enum Command {
         #[arg(long, default_value_t = 24)]
         hours: i64,
     },
+}
+
+#[derive(Subcommand)]
+enum DlqAction {
+    /// One line per dead letter: offset, when, which projection, where from, why.
+    List,
+    /// One dead letter whole: headers, key and value.
+    Show { offset: i64 },
+    /// Put one dead letter back on its source topic (idempotent: projections
+    /// recognise what they already applied).
+    Replay { offset: i64 },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -74,6 +93,17 @@ async fn run() -> anyhow::Result<()> {
         Command::Replay { task, json } => {
             let pool = event_store::connect(settings.database_url()?, 2).await?;
             return taskledger::replay::print_history(&pool, task, json).await;
+        }
+        Command::Dlq { action, topic } => {
+            let kafka = settings.kafka();
+            let topic = topic.unwrap_or_else(|| settings.task_events_topic.clone());
+            return match action {
+                DlqAction::List => taskledger::dlq::list(&kafka, &topic).await,
+                DlqAction::Show { offset } => taskledger::dlq::show(&kafka, &topic, offset).await,
+                DlqAction::Replay { offset } => {
+                    taskledger::dlq::replay(&kafka, &topic, offset).await
+                }
+            };
         }
         Command::Setup => {
             telemetry::init_logging(settings.env);

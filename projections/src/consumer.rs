@@ -795,6 +795,7 @@ impl<P: Projection> ProjectionConsumer<P> {
         let dlq = dead_letter_topic(&self.settings.topic);
         let partition = message.partition().to_string();
         let offset = message.offset().to_string();
+        let failed_at = chrono::Utc::now().to_rfc3339();
         let mut headers = OwnedHeaders::new();
         if let Some(original) = message.headers() {
             for header in original.iter() {
@@ -821,6 +822,14 @@ impl<P: Projection> ProjectionConsumer<P> {
             .insert(Header {
                 key: "dlq-projection",
                 value: Some(self.projection.name()),
+            })
+            .insert(Header {
+                key: "dlq-consumer-group",
+                value: Some(self.group.as_str()),
+            })
+            .insert(Header {
+                key: "dlq-failed-at",
+                value: Some(failed_at.as_str()),
             });
         let size;
         if let Some((original_size, sha256)) = &truncated {

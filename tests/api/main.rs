@@ -8,6 +8,7 @@ mod broker;
 mod browser;
 mod concurrency;
 mod crash;
+mod dlq;
 mod fuzz;
 mod hardening;
 mod helpers;
