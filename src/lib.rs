@@ -6,6 +6,7 @@ pub mod dlq;
 pub mod replay;
 pub mod settings;
 pub mod telemetry;
+pub mod verify;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

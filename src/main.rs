@@ -51,6 +51,9 @@ enum Command {
         #[arg(long, global = true)]
         topic: Option<String>,
     },
+    /// Fold every task from the event store and compare it with the read
+    /// model, row by row; list every difference and fail if there is one.
+    Verify,
     /// Print a bearer token for USER.
     Token {
         user: String,
@@ -104,6 +107,25 @@ async fn run() -> anyhow::Result<()> {
                     taskledger::dlq::replay(&kafka, &topic, offset).await
                 }
             };
+        }
+        Command::Verify => {
+            telemetry::init_logging(settings.env);
+            let pool = event_store::connect(settings.database_url()?, 4).await?;
+            let report = taskledger::verify::verify(&pool).await?;
+            for difference in &report.differences {
+                println!("{difference}");
+            }
+            println!(
+                "{} tasks ({} events) checked in {:.1} s: {} differ",
+                report.tasks,
+                report.events,
+                report.elapsed.as_secs_f64(),
+                report.differences.len()
+            );
+            if !report.differences.is_empty() {
+                std::process::exit(1);
+            }
+            return Ok(());
         }
         Command::Setup => {
             telemetry::init_logging(settings.env);

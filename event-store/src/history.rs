@@ -59,7 +59,7 @@ fn parse(stored: &StoredEvent) -> Result<TaskEvent, HistoryError> {
 }
 
 /// Folds `stored` (a task's events from its first, in order).
-fn fold(stored: &[StoredEvent]) -> Result<Option<FoldedTask>, HistoryError> {
+pub fn fold_task(stored: &[StoredEvent]) -> Result<Option<FoldedTask>, HistoryError> {
     let Some(first) = stored.first() else {
         return Ok(None);
     };
@@ -139,5 +139,5 @@ pub async fn task_as_of<'e>(
         .into_iter()
         .take_while(|e| e.recorded_at <= at)
         .collect();
-    fold(&until)
+    fold_task(&until)
 }

@@ -151,6 +151,9 @@ async fn a_projector_killed_during_a_write_load_resumes_from_postgres_and_applie
 
     let took = caught_up(&app, Duration::from_secs(60)).await;
     eprintln!("caught up {took:?} after the load ended");
+    // Field by field, not only versions: `taskledger verify`.
+    let (passed, printed) = crate::verify::run_verify(&settings);
+    assert!(passed, "taskledger verify after the crashes:\n{printed}");
 
     // A task created now still appears.
     let (id, _) = app.create_task(&alice, "after the crashes").await;

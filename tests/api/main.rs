@@ -21,4 +21,5 @@ mod relay;
 mod reminders;
 mod spine;
 mod upgrade;
+mod verify;
 mod ws_client;

@@ -1,0 +1,241 @@
+//! `taskledger verify`: folds every task from the event store (the truth)
+//! and compares it with its task-list row, field by field, through a
+//! checksum per row. Lists every row that differs (or is missing, or has no
+//! events) and fails if any does. Progress goes to the terminal as a line
+//! with a rate and ETA, or to the log without one.
+
+use std::collections::HashMap;
+use std::io::{IsTerminal, Write};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use event_store::global_log::{self, StoredEvent};
+use event_store::history::{fold_task, FoldedTask};
+use projections::TaskRow;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+/// Tasks folded and compared per round trip.
+const BATCH: i64 = 1_000;
+
+/// What `verify` found.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub tasks: u64,
+    pub events: u64,
+    pub differences: Vec<String>,
+    pub elapsed: Duration,
+}
+
+/// The fields the task list must hold for a task, as the store says.
+fn expected(folded: &FoldedTask) -> Value {
+    let task = &folded.task;
+    let due = task.due();
+    json!({
+        "user_id": task.owner().map(|o| o.as_str()),
+        "title": task.title(),
+        "description": task.description(),
+        "completed": folded.completed_at.is_some(),
+        "deleted": task.is_deleted(),
+        "priority": task.priority().rank(),
+        "tags": task.tags().to_strings(),
+        "due_at": due.map(|d| d.instant().timestamp_micros()),
+        "due_date": due.and_then(|d| d.date()),
+        "time_zone": due.map(|d| d.time_zone.to_string()),
+        "reminders": serde_json::to_value(task.reminders()).unwrap_or_default(),
+        "recurrence": task.series().map(|s| s.rule.as_str()),
+        "series_id": task.series().map(|s| s.id),
+        "occurrence": task.series().map(|s| s.occurrence as i32),
+        "version": folded.version,
+    })
+}
+
+/// The same fields as the task list holds them.
+fn actual(row: &TaskRow) -> Value {
+    json!({
+        "user_id": row.user_id,
+        "title": row.title,
+        "description": row.description,
+        "completed": row.status == "completed",
+        "deleted": row.deleted_at.is_some(),
+        "priority": row.priority,
+        "tags": row.tags,
+        "due_at": row.due_at.map(|d| d.timestamp_micros()),
+        "due_date": row.due_date,
+        "time_zone": row.time_zone,
+        "reminders": row.reminders,
+        "recurrence": row.recurrence,
+        "series_id": row.series_id,
+        "occurrence": row.occurrence,
+        "version": row.version,
+    })
+}
+
+fn checksum(value: &Value) -> [u8; 32] {
+    Sha256::digest(value.to_string().as_bytes()).into()
+}
+
+/// What differs between two rows' fields, readably.
+fn describe(id: Uuid, expected: &Value, actual: &Value) -> String {
+    let fields = expected
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(field, value)| actual.get(field.as_str()) != Some(value))
+        .map(|(field, value)| {
+            format!(
+                "{field}: store {value}, read model {}",
+                actual[field.as_str()]
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    format!("task {id}: {fields}")
+}
+
+/// Compares every task in the store with the task list.
+pub async fn verify(pool: &PgPool) -> anyhow::Result<Report> {
+    let started = Instant::now();
+    let total: i64 = sqlx::query_scalar("SELECT count(*) FROM task_list")
+        .fetch_one(pool)
+        .await?;
+    let progress = Progress::new(total.max(0) as u64);
+    let mut report = Report::default();
+    let mut last = String::new();
+    loop {
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT DISTINCT aggregate_id FROM events
+              WHERE aggregate_type = 'Task' AND aggregate_id > $1
+              ORDER BY aggregate_id LIMIT $2",
+        )
+        .bind(&last)
+        .bind(BATCH)
+        .fetch_all(pool)
+        .await
+        .context("listing the tasks in the event store")?;
+        let Some(next) = ids.last().cloned() else {
+            break;
+        };
+        let ranges: Vec<(String, i64, i64)> =
+            ids.iter().map(|id| (id.clone(), 0, i64::MAX)).collect();
+        let mut histories: HashMap<String, Vec<StoredEvent>> = HashMap::new();
+        for event in global_log::aggregates_events(pool, "Task", &ranges).await? {
+            report.events += 1;
+            histories
+                .entry(event.aggregate_id.clone())
+                .or_default()
+                .push(event);
+        }
+        let uuids: Vec<Uuid> = ids
+            .iter()
+            .filter_map(|id| Uuid::parse_str(id).ok())
+            .collect();
+        let rows: HashMap<Uuid, TaskRow> = sqlx::query_as::<_, TaskRow>(&format!(
+            "SELECT {} FROM task_list WHERE id = ANY($1)",
+            projections::task_list::COLUMNS
+        ))
+        .bind(&uuids)
+        .fetch_all(pool)
+        .await?
+        .into_iter()
+        .map(|row| (row.id, row))
+        .collect();
+        for id in &ids {
+            report.tasks += 1;
+            let Ok(uuid) = Uuid::parse_str(id) else {
+                report
+                    .differences
+                    .push(format!("task {id}: its id is not a UUID"));
+                continue;
+            };
+            let history = histories.remove(id).unwrap_or_default();
+            let folded = match fold_task(&history) {
+                Ok(Some(folded)) => folded,
+                Ok(None) => continue,
+                Err(error) => {
+                    report.differences.push(format!("task {id}: {error}"));
+                    continue;
+                }
+            };
+            let expected = expected(&folded);
+            match rows.get(&uuid) {
+                None => report.differences.push(format!(
+                    "task {id}: in the event store, missing from the read model"
+                )),
+                Some(row) => {
+                    let actual = actual(row);
+                    if checksum(&expected) != checksum(&actual) {
+                        report.differences.push(describe(uuid, &expected, &actual));
+                    }
+                }
+            }
+        }
+        progress.show(report.tasks, started);
+        last = next;
+    }
+    let orphans: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT t.id FROM task_list t
+          WHERE NOT EXISTS (SELECT 1 FROM events e
+                             WHERE e.aggregate_type = 'Task' AND e.aggregate_id = t.id::text)
+          LIMIT 1000",
+    )
+    .fetch_all(pool)
+    .await?;
+    report.differences.extend(orphans.into_iter().map(|id| {
+        format!("task {id}: in the read model, but the event store holds no events of it")
+    }));
+    report.elapsed = started.elapsed();
+    progress.finish();
+    Ok(report)
+}
+
+/// A progress line with rate and ETA on a terminal; a log line a second
+/// otherwise.
+struct Progress {
+    total: u64,
+    terminal: bool,
+    last_log: std::cell::Cell<Instant>,
+}
+
+impl Progress {
+    fn new(total: u64) -> Self {
+        Self {
+            total,
+            terminal: std::io::stderr().is_terminal(),
+            last_log: std::cell::Cell::new(Instant::now()),
+        }
+    }
+
+    fn show(&self, done: u64, started: Instant) {
+        let rate = done as f64 / started.elapsed().as_secs_f64().max(1e-3);
+        let left = self.total.saturating_sub(done) as f64 / rate.max(1e-3);
+        if self.terminal {
+            let width = 30;
+            let filled = (done * width / self.total.max(1)).min(width) as usize;
+            eprint!(
+                "\r[{}{}] {done}/{} tasks  {rate:.0} tasks/s  ETA {left:.0} s ",
+                "#".repeat(filled),
+                "-".repeat(width as usize - filled),
+                self.total
+            );
+            let _ = std::io::stderr().flush();
+        } else if self.last_log.get().elapsed() >= Duration::from_secs(1) {
+            self.last_log.set(Instant::now());
+            tracing::info!(
+                done,
+                total = self.total,
+                rate = rate as u64,
+                eta_secs = left as u64,
+                "verifying"
+            );
+        }
+    }
+
+    fn finish(&self) {
+        if self.terminal {
+            eprintln!();
+        }
+    }
+}
