@@ -1,6 +1,7 @@
 //! Black-box tests of Taskledger on real Postgres and the real broker. Each test
 //! gets a fresh database and fresh topics (see `helpers`).
 
+mod analytics;
 mod audit;
 mod auth;
 mod bad_input;
