@@ -465,3 +465,91 @@ async fn a_notification_of_a_finished_task_cannot_be_snoozed() {
         .await;
     assert_eq!(error_code(&body), Some("VALIDATION"), "{body}");
 }
+
+#[tokio::test]
+async fn a_recurring_tasks_next_occurrence_brings_its_own_reminder() {
+    let app = TestApp::spawn().await;
+    let alice = app.token("alice");
+    let due = Utc::now() + chrono::Duration::hours(3);
+    let body = app
+        .graphql(
+            Some(&alice),
+            "mutation($due: DateTime!) { createTask(input: {title: \"stand-up\", dueAt: $due,
+                timeZone: \"Europe/Berlin\", recurrence: \"FREQ=DAILY\",
+                reminders: [{minutesBefore: 15}]}) { taskId } }",
+            json!({"due": due.to_rfc3339()}),
+        )
+        .await;
+    assert_no_errors(&body);
+    let first = body["data"]["createTask"]["taskId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    reminders_of(&app, &first, |rows| rows.len() == 1).await;
+    on_task(&app, &alice, "completeTask", &first).await;
+    reminders_of(&app, &first, |rows| rows.is_empty()).await;
+    // The next occurrence, a day later, with its reminder 15 minutes before.
+    let (next, remind_at): (String, DateTime<Utc>) =
+        eventually(Duration::from_secs(15), || async {
+            sqlx::query_as(
+                "SELECT task_id::text, remind_at FROM reminders
+              WHERE status = 'pending' AND task_id <> $1::uuid",
+            )
+            .bind(&first)
+            .fetch_optional(&app.pool)
+            .await
+            .unwrap()
+        })
+        .await
+        .expect("the next occurrence has a pending reminder");
+    assert_ne!(next, first);
+    let expected = due + chrono::Duration::days(1) - chrono::Duration::minutes(15);
+    assert!(
+        (remind_at - expected).num_seconds().abs() <= 1,
+        "{remind_at} vs {expected}"
+    );
+}
+
+#[tokio::test]
+async fn a_backlog_of_late_reminders_is_paced_to_the_catch_up_rate() {
+    let mut settings = fresh_settings().await;
+    settings.reminder_catch_up_per_second = 5;
+    let without_scheduler = Roles {
+        scheduler: false,
+        ..Roles::ALL
+    };
+    let app = TestApp::spawn_with(settings.clone(), without_scheduler).await;
+    let alice = app.token("alice");
+    let at = Utc::now() + chrono::Duration::seconds(1);
+    let mut tasks = Vec::new();
+    for n in 0..10 {
+        tasks.push(task_reminded_at(&app, &alice, &format!("late {n}"), at).await);
+    }
+    for task in &tasks {
+        reminders_of(&app, task, |rows| rows.len() == 1).await;
+    }
+    // All ten fall due while no scheduler runs, and are late (> 2 s) when it starts.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let shutdown = CancellationToken::new();
+    let _scheduler = taskledger::start(&settings, Roles::SCHEDULER, shutdown.clone())
+        .await
+        .unwrap();
+    let fired: Vec<DateTime<Utc>> = eventually(Duration::from_secs(20), || async {
+        let fired: Vec<DateTime<Utc>> = sqlx::query_scalar(
+            "SELECT fired_at FROM reminders WHERE status = 'sent' ORDER BY fired_at",
+        )
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+        (fired.len() == 10).then_some(fired)
+    })
+    .await
+    .expect("all ten fire");
+    let span = fired[9] - fired[0];
+    // Five a second: the ten take at least 1.8 s (nine gaps of 0.2 s).
+    assert!(
+        span >= chrono::Duration::milliseconds(1700),
+        "ten late reminders fired within {span}"
+    );
+    shutdown.cancel();
+}

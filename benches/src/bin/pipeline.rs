@@ -131,6 +131,28 @@ async fn backlog(args: &Args, memory: &MemorySampler) -> anyhow::Result<()> {
     let rate = total as f64 / elapsed.as_secs_f64();
     shutdown.cancel();
     projector.wait().await?;
+
+    // `taskledger verify` over the same store, beside reading every event
+    // once and doing nothing with it.
+    let started = Instant::now();
+    let (events, bytes): (i64, Option<i64>) =
+        sqlx::query_as("SELECT count(*), sum(length(payload::text))::bigint FROM events")
+            .fetch_one(&app.pool)
+            .await?;
+    let scan = events as f64 / started.elapsed().as_secs_f64();
+    let report = taskledger::verify::verify(&app.pool).await?;
+    let verified = report.events as f64 / report.elapsed.as_secs_f64();
+    if !report.differences.is_empty() {
+        bail!(
+            "verify found {} differences, first: {:?}",
+            report.differences.len(),
+            &report.differences[..3.min(report.differences.len())]
+        );
+    }
+    eprintln!(
+        "scanned {events} events ({} MB)",
+        bytes.unwrap_or(0) / 1_000_000
+    );
     app.stop(false).await?;
 
     println!("## Backlog of {total} events, nothing else running");
@@ -138,6 +160,8 @@ async fn backlog(args: &Args, memory: &MemorySampler) -> anyhow::Result<()> {
     println!("| | events/s |");
     println!("|---|---:|");
     println!("| bare consumer, no work (baseline) | {baseline:.0} |");
+    println!("| reading every event once in one query (baseline of verify) | {scan:.0} |");
+    println!("| `taskledger verify`: fold every task, compare every row | {verified:.0} |");
     println!(
         "| task-list projection ({:.1} s) | {rate:.0} |",
         elapsed.as_secs_f64()
@@ -159,11 +183,15 @@ async fn preload(pool: &PgPool, count: i64) -> anyhow::Result<()> {
         let chunk = (count - stored).min(10_000);
         sqlx::query(
             "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
-             SELECT 'Task', gen_random_uuid()::text, 1, t.event_type, t.event_version,
-                    jsonb_set(t.payload::jsonb, '{TaskCreated,title}', to_jsonb('backlog task ' || i))::json,
-                    jsonb_set(t.metadata::jsonb, '{user_id}', to_jsonb('user' || (i % 100)))::json
+             SELECT 'Task', n.id, 1, t.event_type, t.event_version,
+                    jsonb_set(jsonb_set(jsonb_set(t.payload::jsonb,
+                        '{TaskCreated,title}', to_jsonb('backlog task ' || n.i)),
+                        '{TaskCreated,task_id}', to_jsonb(n.id)),
+                        '{TaskCreated,user_id}', to_jsonb(n.owner))::json,
+                    jsonb_set(t.metadata::jsonb, '{user_id}', to_jsonb(n.owner))::json
                FROM (SELECT * FROM events WHERE event_type = 'TaskCreated' LIMIT 1) t,
-                    generate_series($1::bigint, $2::bigint) AS i",
+                    (SELECT i, gen_random_uuid()::text AS id, 'user' || (i % 100) AS owner
+                       FROM generate_series($1::bigint, $2::bigint) AS i) AS n",
         )
         .bind(stored)
         .bind(stored + chunk - 1)
