@@ -3,6 +3,8 @@
 
 pub mod allocator;
 pub mod dlq;
+pub mod progress;
+pub mod rebuild;
 pub mod replay;
 pub mod settings;
 pub mod telemetry;

@@ -5,7 +5,6 @@
 //! with a rate and ETA, or to the log without one.
 
 use std::collections::HashMap;
-use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -16,6 +15,8 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 use uuid::Uuid;
+
+use crate::progress::Progress;
 
 /// Tasks folded and compared per round trip.
 const BATCH: i64 = 1_000;
@@ -101,7 +102,7 @@ pub async fn verify(pool: &PgPool) -> anyhow::Result<Report> {
     let total: i64 = sqlx::query_scalar("SELECT count(*) FROM task_list")
         .fetch_one(pool)
         .await?;
-    let progress = Progress::new(total.max(0) as u64);
+    let progress = Progress::new("verifying", "tasks", total.max(0) as u64);
     let mut report = Report::default();
     let mut last = String::new();
     loop {
@@ -189,53 +190,4 @@ pub async fn verify(pool: &PgPool) -> anyhow::Result<Report> {
     report.elapsed = started.elapsed();
     progress.finish();
     Ok(report)
-}
-
-/// A progress line with rate and ETA on a terminal; a log line a second
-/// otherwise.
-struct Progress {
-    total: u64,
-    terminal: bool,
-    last_log: std::cell::Cell<Instant>,
-}
-
-impl Progress {
-    fn new(total: u64) -> Self {
-        Self {
-            total,
-            terminal: std::io::stderr().is_terminal(),
-            last_log: std::cell::Cell::new(Instant::now()),
-        }
-    }
-
-    fn show(&self, done: u64, started: Instant) {
-        let rate = done as f64 / started.elapsed().as_secs_f64().max(1e-3);
-        let left = self.total.saturating_sub(done) as f64 / rate.max(1e-3);
-        if self.terminal {
-            let width = 30;
-            let filled = (done * width / self.total.max(1)).min(width) as usize;
-            eprint!(
-                "\r[{}{}] {done}/{} tasks  {rate:.0} tasks/s  ETA {left:.0} s ",
-                "#".repeat(filled),
-                "-".repeat(width as usize - filled),
-                self.total
-            );
-            let _ = std::io::stderr().flush();
-        } else if self.last_log.get().elapsed() >= Duration::from_secs(1) {
-            self.last_log.set(Instant::now());
-            tracing::info!(
-                done,
-                total = self.total,
-                rate = rate as u64,
-                eta_secs = left as u64,
-                "verifying"
-            );
-        }
-    }
-
-    fn finish(&self) {
-        if self.terminal {
-            eprintln!();
-        }
-    }
 }

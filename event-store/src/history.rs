@@ -33,9 +33,12 @@ pub struct HistoryEntry {
 pub struct FoldedTask {
     pub task: Task,
     pub version: Version,
+    /// As the creation says, like the read model.
     pub created_at: DateTime<Utc>,
+    /// When its last event was stored (its creation's `created_at` until then).
     pub updated_at: DateTime<Utc>,
     pub completed_at: Option<DateTime<Utc>>,
+    pub deleted_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +72,7 @@ pub fn fold_task(stored: &[StoredEvent]) -> Result<Option<FoldedTask>, HistoryEr
         created_at: first.recorded_at,
         updated_at: first.recorded_at,
         completed_at: None,
+        deleted_at: None,
     };
     for event in stored {
         apply(&mut folded, event, parse(event)?);
@@ -77,15 +81,22 @@ pub fn fold_task(stored: &[StoredEvent]) -> Result<Option<FoldedTask>, HistoryEr
 }
 
 fn apply(folded: &mut FoldedTask, stored: &StoredEvent, event: TaskEvent) {
-    if let TaskEvent::TaskCompleted { completed_at, .. } = &event {
-        folded.completed_at = Some(*completed_at);
+    folded.updated_at = stored.recorded_at;
+    match &event {
+        TaskEvent::TaskCreated { created_at, .. } => {
+            folded.created_at = *created_at;
+            folded.updated_at = *created_at;
+        }
+        TaskEvent::TaskCompleted { completed_at, .. } => folded.completed_at = Some(*completed_at),
+        TaskEvent::TaskDeleted { deleted_at } => folded.deleted_at = Some(*deleted_at),
+        TaskEvent::TaskRestored { .. } => folded.deleted_at = None,
+        _ => {}
     }
     folded.task.apply(event);
     if folded.task.status() == TaskStatus::Open {
         folded.completed_at = None;
     }
     folded.version = stored.sequence;
-    folded.updated_at = stored.recorded_at;
 }
 
 /// Events `after + 1 ..= after + first` of task `id`, each with what it

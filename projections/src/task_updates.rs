@@ -89,11 +89,18 @@ impl TaskUpdatesPublisher {
         let mut published = checkpoint(&mut session, &self.topic).await?;
         tracing::info!(topic = %self.topic, from = published, "task-updates publisher running");
         loop {
+            // The checkpoint is read in the same statement as the rows: a
+            // rebuild swaps the table and moves the checkpoint at once, and
+            // this sees both or neither.
             let rows: Vec<TaskRow> = sqlx::query_as(&format!(
-                "SELECT {COLUMNS} FROM task_list WHERE change_seq > $1 ORDER BY change_seq LIMIT $2"
+                "SELECT {COLUMNS} FROM task_list
+                  WHERE change_seq > greatest($1, (SELECT change_seq FROM task_update_publishers
+                                                  WHERE name = $3))
+                  ORDER BY change_seq LIMIT $2"
             ))
             .bind(published)
             .bind(BATCH)
+            .bind(&self.topic)
             .fetch_all(&mut session)
             .await?;
             let Some(last) = rows.last().map(|row| row.change_seq) else {
@@ -124,8 +131,10 @@ impl TaskUpdatesPublisher {
                 })
                 .collect();
             producer.send_all(records).await?;
+            // Never backwards: a rebuild may have moved it past these rows.
             sqlx::query(
-                "UPDATE task_update_publishers SET change_seq = $2, updated_at = now()
+                "UPDATE task_update_publishers
+                    SET change_seq = greatest(change_seq, $2), updated_at = now()
                   WHERE name = $1",
             )
             .bind(&self.topic)

@@ -17,6 +17,7 @@ mod kafka;
 mod listing;
 mod live;
 mod readme;
+mod rebuild;
 mod recurring;
 mod relay;
 mod reminders;
