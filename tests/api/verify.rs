@@ -6,7 +6,7 @@ use taskledger::Settings;
 use crate::helpers::{assert_no_errors, TestApp};
 
 /// Runs `taskledger verify` on the settings' database: whether it passed,
-/// and what it printed.
+/// and what it printed (standard output, then errors).
 pub fn run_verify(settings: &Settings) -> (bool, String) {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_taskledger"))
         .arg("verify")
@@ -17,7 +17,11 @@ pub fn run_verify(settings: &Settings) -> (bool, String) {
         .unwrap();
     (
         output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ),
     )
 }
 
