@@ -100,6 +100,18 @@ async fn a_rebuild_switches_in_a_faithful_table_while_queries_and_writes_go_on()
     .await
     .len();
 
+    let side_effects = |pool: sqlx::PgPool| async move {
+        sqlx::query_as::<_, (i64, i64, i64)>(
+            "SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM reminders),
+                    (SELECT count(*) FROM notifications)",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+    };
+    let (events_before, reminders_before, notifications_before) =
+        side_effects(app.pool.clone()).await;
+
     // Readers and a writer throughout the rebuild.
     let stop = Arc::new(AtomicBool::new(false));
     let (reads, wrong) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
@@ -202,6 +214,12 @@ async fn a_rebuild_switches_in_a_faithful_table_while_queries_and_writes_go_on()
         since.len(),
         written.len()
     );
+    // Nothing else fired: no event but the writer's creations (no next
+    // occurrence), no reminder, no notification.
+    let (events_after, reminders_after, notifications_after) = side_effects(app.pool.clone()).await;
+    assert_eq!(events_after - events_before, written.len() as i64);
+    assert_eq!(reminders_after, reminders_before);
+    assert_eq!(notifications_after, notifications_before);
     let retired: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM pg_namespace WHERE nspname IN ('taskledger_rebuild', 'taskledger_retired')",
     )
