@@ -131,6 +131,7 @@ async fn prepare(session: &mut PgConnection) -> anyhow::Result<()> {
         .execute(&mut *session)
         .await?;
     }
+    name_indexes_as_live(session).await?;
     let triggers: Vec<String> = sqlx::query_scalar(
         "SELECT pg_get_triggerdef(t.oid) FROM pg_trigger t
           WHERE t.tgrelid = 'public.task_list'::regclass AND NOT t.tgisinternal",
@@ -151,6 +152,45 @@ async fn prepare(session: &mut PgConnection) -> anyhow::Result<()> {
     sqlx::query(&format!("SET search_path = {SCHEMA}, public"))
         .execute(&mut *session)
         .await?;
+    Ok(())
+}
+
+/// Gives the copies' indexes the live ones' names (`LIKE` makes up new
+/// ones), so that after the switch a migration finds them by name. The two
+/// sets live in different schemas until the live ones are dropped.
+async fn name_indexes_as_live(session: &mut PgConnection) -> anyhow::Result<()> {
+    for table in TABLES {
+        let indexes = |schema: &'static str| {
+            sqlx::query_as::<_, (String, String)>(
+                "SELECT c.relname::text, pg_get_indexdef(i.indexrelid)
+                   FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+                  WHERE i.indrelid = format('%I.%I', $1::text, $2::text)::regclass
+                    AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid)",
+            )
+            .bind(schema)
+            .bind(*table)
+        };
+        let live = indexes("public").fetch_all(&mut *session).await?;
+        let copies = indexes(SCHEMA).fetch_all(&mut *session).await?;
+        // An index's definition after its name and table: what it indexes.
+        let shape = |definition: &str| {
+            let unique = definition.starts_with("CREATE UNIQUE");
+            let rest = definition
+                .split_once(" USING ")
+                .map_or("", |(_, rest)| rest);
+            (unique, rest.to_owned())
+        };
+        for (name, definition) in &live {
+            let Some((copy, _)) = copies.iter().find(|(_, d)| shape(d) == shape(definition)) else {
+                bail!("the copy of {table} lacks index {name}");
+            };
+            if copy != name {
+                sqlx::query(&format!("ALTER INDEX {SCHEMA}.{copy} RENAME TO {name}"))
+                    .execute(&mut *session)
+                    .await?;
+            }
+        }
+    }
     Ok(())
 }
 

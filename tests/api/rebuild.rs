@@ -111,6 +111,18 @@ async fn a_rebuild_switches_in_a_faithful_table_while_queries_and_writes_go_on()
     };
     let (events_before, reminders_before, notifications_before) =
         side_effects(app.pool.clone()).await;
+    let indexes = |pool: sqlx::PgPool| async move {
+        sqlx::query_scalar::<_, String>(
+            "SELECT indexname::text FROM pg_indexes
+              WHERE schemaname = 'public'
+                AND tablename IN ('task_list', 'task_stats', 'tag_counts', 'task_words')
+              ORDER BY 1",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap()
+    };
+    let indexes_before = indexes(app.pool.clone()).await;
 
     // Readers and a writer throughout the rebuild.
     let stop = Arc::new(AtomicBool::new(false));
@@ -220,6 +232,11 @@ async fn a_rebuild_switches_in_a_faithful_table_while_queries_and_writes_go_on()
     assert_eq!(events_after - events_before, written.len() as i64);
     assert_eq!(reminders_after, reminders_before);
     assert_eq!(notifications_after, notifications_before);
+    assert_eq!(
+        indexes(app.pool.clone()).await,
+        indexes_before,
+        "the new tables' indexes have the names migrations know"
+    );
     let retired: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM pg_namespace WHERE nspname IN ('taskledger_rebuild', 'taskledger_retired')",
     )
