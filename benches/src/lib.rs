@@ -22,6 +22,51 @@ pub struct Services {
     pub brokers: String,
 }
 
+/// A database of a benchmark run's own, named after the run, dropped after.
+pub struct ScratchDatabase {
+    /// A short random name of the run, for topics and groups too.
+    pub run: String,
+    pub url: String,
+    name: String,
+}
+
+impl ScratchDatabase {
+    pub async fn create(services: &Services) -> anyhow::Result<Self> {
+        use anyhow::Context;
+        use sqlx::Connection;
+
+        let run = uuid::Uuid::new_v4().simple().to_string()[..10].to_owned();
+        let name = format!("taskledger_bench_{run}");
+        let mut admin = sqlx::PgConnection::connect(&services.admin_url).await?;
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .await?;
+        let base = services
+            .admin_url
+            .rsplit_once('/')
+            .context("a database URL")?
+            .0;
+        Ok(Self {
+            url: format!("{base}/{name}"),
+            run,
+            name,
+        })
+    }
+
+    pub async fn drop(self, services: &Services) -> anyhow::Result<()> {
+        use sqlx::Connection;
+
+        let mut admin = sqlx::PgConnection::connect(&services.admin_url).await?;
+        sqlx::query(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        ))
+        .execute(&mut admin)
+        .await?;
+        Ok(())
+    }
+}
+
 /// Latencies of one kind of operation, in microseconds.
 pub struct Latencies {
     histogram: Histogram<u64>,

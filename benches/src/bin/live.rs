@@ -21,8 +21,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
-use benches::{graphql, ChildApp, Latencies, Services};
+use anyhow::bail;
+use benches::{graphql, ChildApp, Latencies, ScratchDatabase, Services};
 use chrono::{DateTime, Utc};
 use clap::Parser;
 use domain::values::UserId;
@@ -33,7 +33,6 @@ use rdkafka::consumer::Consumer;
 use rdkafka::producer::FutureRecord;
 use rdkafka::{Offset, TopicPartitionList};
 use serde_json::{json, Value};
-use sqlx::Connection;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -196,23 +195,9 @@ async fn create_tasks(
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let run = uuid::Uuid::new_v4().simple().to_string()[..10].to_owned();
-    let database = format!("taskledger_bench_{run}");
-    let mut admin = sqlx::PgConnection::connect(&args.services.admin_url).await?;
-    sqlx::query(&format!("CREATE DATABASE {database}"))
-        .execute(&mut admin)
-        .await?;
-    let base = args
-        .services
-        .admin_url
-        .rsplit_once('/')
-        .context("a database URL")?
-        .0;
-    let result = measure(&args, &run, &format!("{base}/{database}")).await;
-    let mut admin = sqlx::PgConnection::connect(&args.services.admin_url).await?;
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
-        .execute(&mut admin)
-        .await?;
+    let database = ScratchDatabase::create(&args.services).await?;
+    let result = measure(&args, &database.run, &database.url).await;
+    database.drop(&args.services).await?;
     result
 }
 

@@ -14,12 +14,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use benches::{graphql, tasks_behind, ChildApp, Services};
+use benches::{graphql, tasks_behind, ChildApp, ScratchDatabase, Services};
 use clap::Parser;
 use domain::values::UserId;
 use query_api::auth::{JwtSecret, TokenVerifier};
 use serde_json::json;
-use sqlx::{Connection, PgPool};
+use sqlx::PgPool;
 
 #[derive(Parser)]
 #[command(about = "Memory benchmark: taskledger all's resident memory through load and faults")]
@@ -44,24 +44,9 @@ const CREATE: &str =
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let run = uuid::Uuid::new_v4().simple().to_string()[..10].to_owned();
-    let database = format!("taskledger_bench_{run}");
-    let mut admin = sqlx::PgConnection::connect(&args.services.admin_url).await?;
-    sqlx::query(&format!("CREATE DATABASE {database}"))
-        .execute(&mut admin)
-        .await?;
-    let base = args
-        .services
-        .admin_url
-        .rsplit_once('/')
-        .context("a database URL")?
-        .0;
-    let database_url = format!("{base}/{database}");
-    let result = measure(&args, &run, &database_url).await;
-    let mut admin = sqlx::PgConnection::connect(&args.services.admin_url).await?;
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
-        .execute(&mut admin)
-        .await?;
+    let database = ScratchDatabase::create(&args.services).await?;
+    let result = measure(&args, &database.run, &database.url).await;
+    database.drop(&args.services).await?;
     result
 }
 
