@@ -946,6 +946,23 @@ fn is_too_large(error: &KafkaError) -> bool {
     )
 }
 
+/// The task id each message names, and the same ids sorted without repeats
+/// (the order in which a batch locks its rows, so overlapping batches cannot
+/// deadlock).
+pub(crate) fn task_ids(
+    messages: &[TaskEventMessage],
+) -> Result<(Vec<uuid::Uuid>, Vec<uuid::Uuid>), ProjectionError> {
+    let ids = messages
+        .iter()
+        .map(|m| uuid::Uuid::parse_str(&m.data.task_id))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| ProjectionError::Invalid("task_id is not a UUID".into()))?;
+    let mut unique = ids.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    Ok((ids, unique))
+}
+
 /// Sanity checks beyond the shape: the key, subject and sequence agree.
 impl ConsumedMessage for TaskEventMessage {
     fn decode(message: &OwnedMessage) -> Result<Self, String> {

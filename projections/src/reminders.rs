@@ -20,7 +20,9 @@ use rdkafka::Message;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::consumer::{ConsumedMessage, Outcome, Projection, ProjectionError, TaskEventMessage};
+use crate::consumer::{
+    task_ids, ConsumedMessage, Outcome, Projection, ProjectionError, TaskEventMessage,
+};
 
 /// The `task-events` consumer that keeps the `reminders` table.
 #[derive(Debug, Default, Clone, Copy)]
@@ -50,14 +52,7 @@ impl Projection for RemindersProjection {
         tx: &mut PgConnection,
         messages: &[TaskEventMessage],
     ) -> Result<Vec<Outcome>, ProjectionError> {
-        let ids = messages
-            .iter()
-            .map(|m| Uuid::parse_str(&m.data.task_id))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|_| ProjectionError::Invalid("task_id is not a UUID".into()))?;
-        let mut unique = ids.clone();
-        unique.sort_unstable();
-        unique.dedup();
+        let (ids, unique) = task_ids(messages)?;
         let versions: HashMap<Uuid, Version> = sqlx::query_as(
             "SELECT task_id, version FROM reminder_tasks WHERE task_id = ANY($1)
               ORDER BY task_id FOR UPDATE",

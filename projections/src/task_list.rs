@@ -12,7 +12,7 @@ use event_store::global_log::{self, StoredEvent};
 use sqlx::{FromRow, PgConnection, PgExecutor};
 use uuid::Uuid;
 
-use crate::consumer::{Outcome, Projection, ProjectionError, TaskEventMessage};
+use crate::consumer::{task_ids, Outcome, Projection, ProjectionError, TaskEventMessage};
 
 #[derive(Debug, Default, Clone, Copy)]
 pub struct TaskListProjection;
@@ -45,14 +45,7 @@ impl Projection for TaskListProjection {
         tx: &mut PgConnection,
         messages: &[TaskEventMessage],
     ) -> Result<Vec<Outcome>, ProjectionError> {
-        let ids = messages
-            .iter()
-            .map(|m| Uuid::parse_str(&m.data.task_id))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|_| ProjectionError::Invalid("task_id is not a UUID".into()))?;
-        let mut unique = ids.clone();
-        unique.sort_unstable();
-        unique.dedup();
+        let (ids, unique) = task_ids(messages)?;
         // Locked in id order, so two writers of overlapping batches cannot deadlock.
         let versions: HashMap<Uuid, Version> = sqlx::query_as(
             "SELECT id, version FROM task_list WHERE id = ANY($1) ORDER BY id FOR UPDATE",

@@ -196,24 +196,11 @@ async fn pending_reminders_move_with_their_task_and_end_with_it() {
     reminders_of(&app, &task, pending(later - chrono::Duration::minutes(30))).await;
 
     // Completed: gone; reopened: back; deleted: gone.
-    let run = |mutation: &'static str| {
-        let (app, alice, task) = (&app, alice.clone(), task.clone());
-        async move {
-            let body = app
-                .graphql(
-                    Some(&alice),
-                    &format!("mutation($id: ID!) {{ {mutation}(id: $id) {{ version }} }}"),
-                    json!({"id": task}),
-                )
-                .await;
-            assert_no_errors(&body);
-        }
-    };
-    run("completeTask").await;
+    on_task(&app, &alice, "completeTask", &task).await;
     reminders_of(&app, &task, |rows| rows.is_empty()).await;
-    run("reopenTask").await;
+    on_task(&app, &alice, "reopenTask", &task).await;
     reminders_of(&app, &task, pending(later - chrono::Duration::minutes(30))).await;
-    run("deleteTask").await;
+    on_task(&app, &alice, "deleteTask", &task).await;
     reminders_of(&app, &task, |rows| rows.is_empty()).await;
 }
 
