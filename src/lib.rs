@@ -2,6 +2,7 @@
 //! [`start`], which runs any set of roles in this process.
 
 pub mod allocator;
+pub mod dapr;
 pub mod dlq;
 pub mod progress;
 pub mod rebuild;
@@ -25,7 +26,9 @@ use projections::{
 };
 use query_api::fairness::Fairness;
 use query_api::limits::DocumentLimits;
-use query_api::{ApiState, DevTokens, LiveHub, LiveTopics, Ops, ReadYourWrites};
+use query_api::{
+    ApiState, CalendarFeeds, DevTokens, LiveHub, LiveTopics, Ops, ReadYourWrites, SchemaServices,
+};
 use sqlx::PgPool;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -103,8 +106,29 @@ impl Running {
     }
 }
 
+/// The `Host` values `/mcp` answers: loopback names, and the host clients
+/// reach the API at.
+fn mcp_allowed_hosts(public_url: &str) -> Vec<String> {
+    let mut hosts: Vec<String> = ["localhost", "127.0.0.1", "::1"].map(String::from).into();
+    let authority = public_url
+        .split_once("://")
+        .map_or(public_url, |(_, rest)| rest)
+        .split('/')
+        .next()
+        .unwrap_or_default();
+    if !authority.is_empty() {
+        hosts.push(authority.to_owned());
+    }
+    hosts
+}
+
 /// Applies every migration and creates the topics.
 pub async fn setup(settings: &Settings) -> anyhow::Result<PgPool> {
+    settings
+        .kafka()
+        .security
+        .check()
+        .map_err(anyhow::Error::msg)?;
     let pool = event_store::connect(settings.database_url()?, settings.db_max_connections)
         .await
         .context("connecting to Postgres")?;
@@ -114,6 +138,7 @@ pub async fn setup(settings: &Settings) -> anyhow::Result<PgPool> {
     projections::migrate(&pool)
         .await
         .context("read model migrations")?;
+    query_api::migrate(&pool).await.context("API migrations")?;
     let kafka = settings.kafka();
     let dlq = dead_letter_topic(&settings.task_events_topic);
     let reminders_dlq = dead_letter_topic(&settings.reminders_topic);
@@ -246,8 +271,21 @@ pub async fn start(
         let feed_pool = read_pool.clone();
         tasks.spawn(async move { ("live", feed.run(feed_pool, feed_kafka, topics, stop).await) });
         let verifier = Arc::new(settings.token_verifier()?);
+        let public_url = match &settings.public_url {
+            Some(url) => url.clone(),
+            None => format!("http://{}", listener.local_addr()?),
+        };
+        let calendar = CalendarFeeds::new(&settings.jwt_secret()?, &public_url);
         let state = ApiState {
-            schema: query_api::build_schema(read_pool, commands, read_your_writes, live),
+            schema: query_api::build_schema(SchemaServices {
+                read_pool,
+                commands,
+                read_your_writes,
+                live,
+                calendar: calendar.clone(),
+            }),
+            calendar,
+            mcp_allowed_hosts: mcp_allowed_hosts(&public_url),
             // Only with the built-in development secret, on a loopback
             // address: anyone who reaches it can sign in as anyone.
             dev_tokens: (settings.env == Environment::Local

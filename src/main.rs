@@ -91,7 +91,8 @@ fn main() -> anyhow::Result<()> {
 
 async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let settings = cli.settings;
+    let mut settings = cli.settings;
+    taskledger::dapr::fill_secrets(&mut settings, &taskledger::dapr::sidecar_url()).await?;
     let roles = match cli.command {
         Command::Token { user, hours } => {
             let user = UserId::parse(&user).map_err(anyhow::Error::msg)?;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::bail;
 use clap::{Args, ValueEnum};
-use event_store::kafka::KafkaSettings;
+use event_store::kafka::{KafkaSecurity, KafkaSettings};
 use projections::{ConsumerSettings, SchedulerSettings};
 use query_api::auth::{JwtSecret, TokenScope, TokenVerifier};
 use query_api::connections::ConnectionLimits;
@@ -263,6 +263,34 @@ pub struct Settings {
     /// The `iss` every token must carry; not checked when unset.
     #[arg(long, env = "TASKLEDGER_JWT_ISSUER", global = true)]
     pub jwt_issuer: Option<String>,
+    /// The address clients reach the API at (behind an ingress), for the URLs
+    /// the API hands out (calendar feeds); default `http://` + the address it
+    /// listens on.
+    #[arg(long, env = "TASKLEDGER_PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
+    /// `plaintext`, `ssl`, `sasl_plaintext` or `sasl_ssl` (a managed Kafka).
+    #[arg(long, env = "KAFKA_SECURITY_PROTOCOL", global = true)]
+    pub kafka_security_protocol: Option<String>,
+    /// `SCRAM-SHA-256`, `SCRAM-SHA-512` or `PLAIN`, with a SASL protocol.
+    #[arg(long, env = "KAFKA_SASL_MECHANISM", global = true)]
+    pub kafka_sasl_mechanism: Option<String>,
+    #[arg(long, env = "KAFKA_SASL_USERNAME", global = true)]
+    pub kafka_sasl_username: Option<String>,
+    #[arg(
+        long,
+        env = "KAFKA_SASL_PASSWORD",
+        hide_env_values = true,
+        global = true
+    )]
+    pub kafka_sasl_password: Option<String>,
+    /// A PEM file of the CA that signed the brokers' certificates.
+    #[arg(long, env = "KAFKA_SSL_CA_LOCATION", global = true)]
+    pub kafka_ssl_ca_location: Option<String>,
+    /// A Dapr secret store to read `DATABASE_URL` (key `database-url`) and
+    /// `TASKLEDGER_JWT_SECRET` (key `jwt-secret`) from, through the sidecar,
+    /// when they are not set.
+    #[arg(long, env = "TASKLEDGER_DAPR_SECRET_STORE", global = true)]
+    pub dapr_secret_store: Option<String>,
 }
 
 impl Settings {
@@ -302,6 +330,13 @@ impl Settings {
             jwt_secret: None,
             jwt_audience: None,
             jwt_issuer: None,
+            public_url: None,
+            kafka_security_protocol: None,
+            kafka_sasl_mechanism: None,
+            kafka_sasl_username: None,
+            kafka_sasl_password: None,
+            kafka_ssl_ca_location: None,
+            dapr_secret_store: None,
         }
     }
 
@@ -391,6 +426,13 @@ impl Settings {
             brokers: self.kafka_brokers.clone(),
             fetch_wait_max_ms: self.kafka_fetch_wait_max_ms,
             linger_ms: self.kafka_linger_ms,
+            security: KafkaSecurity {
+                protocol: self.kafka_security_protocol.clone(),
+                sasl_mechanism: self.kafka_sasl_mechanism.clone(),
+                sasl_username: self.kafka_sasl_username.clone(),
+                sasl_password: self.kafka_sasl_password.clone(),
+                ssl_ca_location: self.kafka_ssl_ca_location.clone(),
+            },
         }
     }
 }

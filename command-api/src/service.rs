@@ -109,6 +109,22 @@ impl CommandService {
         }
     }
 
+    /// The version of `actor`'s task `task_id`, or `None` if there is no
+    /// such task of theirs (someone else's answers as missing).
+    pub async fn version_of_own(
+        &self,
+        actor: &Actor,
+        task_id: TaskId,
+    ) -> Result<Option<Version>, CommandError> {
+        let context = self
+            .store
+            .load_aggregate(&task_id.to_string())
+            .await
+            .map_err(internal)?;
+        Ok((context.aggregate.owner() == Some(&actor.user_id))
+            .then(|| version_of(context.current_sequence)))
+    }
+
     async fn current_version(&self, aggregate_id: &str) -> Result<Version, CommandError> {
         let context = self
             .store

@@ -7,6 +7,7 @@ pub mod envelope;
 mod error;
 mod event;
 pub mod history;
+pub mod quick_add;
 mod services;
 mod task;
 pub mod upcast;
@@ -15,6 +16,7 @@ pub mod values;
 pub use command::{NewTask, TaskCommand};
 pub use error::{TaskError, ValidationError};
 pub use event::{NextOccurrence, Series, TaskEvent};
+pub use quick_add::{quick_add, QuickAdd, Understood, UnderstoodKind};
 pub use services::{Clock, SystemClock, TaskServices};
 pub use task::{snoozed_reminder_id, ScheduledReminder, Task, TaskStatus};
 

@@ -173,6 +173,97 @@ pub struct KafkaSettings {
     pub fetch_wait_max_ms: u32,
     /// How long the producer waits to fill a batch.
     pub linger_ms: u32,
+    /// TLS and SASL, for a managed Kafka.
+    pub security: KafkaSecurity,
+}
+
+/// How clients reach a broker that wants TLS and/or SASL (Redpanda Cloud,
+/// Confluent, MSK): librdkafka's `security.protocol`, `sasl.*` and
+/// `ssl.ca.location`, set only when given.
+#[derive(Clone, Default)]
+pub struct KafkaSecurity {
+    /// `plaintext`, `ssl`, `sasl_plaintext` or `sasl_ssl`; librdkafka's default
+    /// (plaintext) when unset.
+    pub protocol: Option<String>,
+    /// `SCRAM-SHA-256`, `SCRAM-SHA-512` or `PLAIN`.
+    pub sasl_mechanism: Option<String>,
+    pub sasl_username: Option<String>,
+    pub sasl_password: Option<String>,
+    /// A PEM file of the CA that signed the brokers' certificates; the
+    /// system's store when unset.
+    pub ssl_ca_location: Option<String>,
+}
+
+impl std::fmt::Debug for KafkaSecurity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaSecurity")
+            .field("protocol", &self.protocol)
+            .field("sasl_mechanism", &self.sasl_mechanism)
+            .field("sasl_username", &self.sasl_username)
+            .field(
+                "sasl_password",
+                &self.sasl_password.as_ref().map(|_| "<redacted>"),
+            )
+            .field("ssl_ca_location", &self.ssl_ca_location)
+            .finish()
+    }
+}
+
+impl KafkaSecurity {
+    /// Refuses settings librdkafka would only reject at the first connection.
+    pub fn check(&self) -> Result<(), String> {
+        const PROTOCOLS: [&str; 4] = ["plaintext", "ssl", "sasl_plaintext", "sasl_ssl"];
+        const MECHANISMS: [&str; 3] = ["SCRAM-SHA-256", "SCRAM-SHA-512", "PLAIN"];
+        let protocol = self
+            .protocol
+            .as_deref()
+            .unwrap_or("plaintext")
+            .to_ascii_lowercase();
+        if !PROTOCOLS.contains(&protocol.as_str()) {
+            return Err(format!(
+                "KAFKA_SECURITY_PROTOCOL must be one of {}",
+                PROTOCOLS.join(", ")
+            ));
+        }
+        let sasl = protocol.starts_with("sasl_");
+        match (&self.sasl_mechanism, sasl) {
+            (Some(mechanism), true)
+                if !MECHANISMS.contains(&mechanism.to_ascii_uppercase().as_str()) =>
+            {
+                return Err(format!(
+                    "KAFKA_SASL_MECHANISM must be one of {}",
+                    MECHANISMS.join(", ")
+                ))
+            }
+            (None, true) => return Err("a SASL protocol needs KAFKA_SASL_MECHANISM".into()),
+            (Some(_), false) => {
+                return Err(
+                    "KAFKA_SASL_MECHANISM needs KAFKA_SECURITY_PROTOCOL sasl_ssl or sasl_plaintext"
+                        .into(),
+                )
+            }
+            _ => {}
+        }
+        if sasl && (self.sasl_username.is_none() || self.sasl_password.is_none()) {
+            return Err("a SASL protocol needs KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD".into());
+        }
+        Ok(())
+    }
+
+    fn apply(&self, config: &mut ClientConfig) {
+        let settings = [
+            ("security.protocol", &self.protocol),
+            ("sasl.mechanism", &self.sasl_mechanism),
+            ("sasl.username", &self.sasl_username),
+            ("sasl.password", &self.sasl_password),
+            ("ssl.ca.location", &self.ssl_ca_location),
+        ];
+        for (key, value) in settings {
+            if let Some(value) = value {
+                config.set(key, value);
+            }
+        }
+    }
 }
 
 impl KafkaSettings {
@@ -181,6 +272,7 @@ impl KafkaSettings {
             brokers: "127.0.0.1:9092".into(),
             fetch_wait_max_ms: 10,
             linger_ms: 1,
+            security: KafkaSecurity::default(),
         }
     }
 
@@ -189,6 +281,7 @@ impl KafkaSettings {
         config
             .set("bootstrap.servers", &self.brokers)
             .set("broker.address.family", "v4");
+        self.security.apply(&mut config);
         config
     }
 
@@ -330,5 +423,42 @@ impl<T: Send + Sync + 'static> Drop for DropOffThread<T> {
                 tracing::warn!(%error, "could not destroy a Kafka client off-thread");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::KafkaSecurity;
+
+    fn security(protocol: &str, mechanism: Option<&str>, user: bool) -> KafkaSecurity {
+        KafkaSecurity {
+            protocol: Some(protocol.into()),
+            sasl_mechanism: mechanism.map(Into::into),
+            sasl_username: user.then(|| "app".into()),
+            sasl_password: user.then(|| "secret".into()),
+            ssl_ca_location: None,
+        }
+    }
+
+    #[test]
+    fn sasl_needs_a_mechanism_and_credentials() {
+        assert!(security("sasl_ssl", Some("SCRAM-SHA-512"), true)
+            .check()
+            .is_ok());
+        assert!(security("SSL", None, false).check().is_ok());
+        assert!(KafkaSecurity::default().check().is_ok());
+        assert!(security("sasl_ssl", None, true).check().is_err());
+        assert!(security("sasl_ssl", Some("SCRAM-SHA-512"), false)
+            .check()
+            .is_err());
+        assert!(security("sasl_ssl", Some("GSSAPI"), true).check().is_err());
+        assert!(security("ssl", Some("PLAIN"), true).check().is_err());
+        assert!(security("tls", None, false).check().is_err());
+    }
+
+    #[test]
+    fn the_password_never_prints() {
+        let printed = format!("{:?}", security("sasl_ssl", Some("PLAIN"), true));
+        assert!(!printed.contains("secret"), "{printed}");
     }
 }

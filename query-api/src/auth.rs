@@ -27,6 +27,11 @@ impl JwtSecret {
     pub fn local_development() -> Self {
         Self(Self::LOCAL_DEVELOPMENT.to_owned())
     }
+
+    /// The secret itself, for deriving keys from it (never for printing).
+    pub(crate) fn expose(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
 }
 
 impl fmt::Debug for JwtSecret {

@@ -64,6 +64,9 @@ pub struct CreateTaskInput {
     /// An RRULE such as `FREQ=WEEKLY;BYDAY=MO` (FREQ DAILY/WEEKLY/MONTHLY/YEARLY,
     /// INTERVAL, BYDAY, BYMONTHDAY, COUNT, UNTIL); needs a due date.
     pub recurrence: Option<String>,
+    /// Makes a retry safe: a second create with the same key (yours, up to
+    /// 100 characters) answers with the task the first one made.
+    pub idempotency_key: Option<String>,
 }
 
 #[derive(InputObject)]
@@ -88,7 +91,6 @@ impl TaskMutation {
         ctx: &Context<'_>,
         input: CreateTaskInput,
     ) -> ApiResult<TaskVersion> {
-        let task_id = TaskId::new();
         let details = NewTask {
             description: input
                 .description
@@ -106,13 +108,7 @@ impl TaskMutation {
                 .transpose()?,
         };
         let title = TaskTitle::parse(&input.title)?;
-        run(ctx, task_id, None, |owner| TaskCommand::Create {
-            task_id,
-            owner,
-            title,
-            details,
-        })
-        .await
+        create(ctx, title, details, input.idempotency_key.as_deref()).await
     }
 
     /// Changes a task's title and/or description.
@@ -284,6 +280,60 @@ impl TaskMutation {
         })
         .await
     }
+}
+
+/// Creates the caller's task. With an idempotency key the task's id is derived
+/// from the caller and the key, so a retry finds the task the first attempt
+/// made and answers with it instead of making another.
+pub(crate) async fn create(
+    ctx: &Context<'_>,
+    title: TaskTitle,
+    details: NewTask,
+    idempotency_key: Option<&str>,
+) -> ApiResult<TaskVersion> {
+    let actor = actor(ctx)?;
+    let task_id = match idempotency_key {
+        None => TaskId::new(),
+        Some(key) => idempotent_task_id(&actor.user_id, key)?,
+    };
+    let created = run(ctx, task_id, None, |owner| TaskCommand::Create {
+        task_id,
+        owner,
+        title,
+        details,
+    })
+    .await;
+    match created {
+        Err(ApiError::AlreadyExists) if idempotency_key.is_some() => {
+            let version = service::<CommandService>(ctx)?
+                .version_of_own(actor, task_id)
+                .await?
+                .ok_or(ApiError::AlreadyExists)?;
+            Ok(TaskVersion {
+                task_id: ID(task_id.to_string()),
+                version,
+            })
+        }
+        other => other,
+    }
+}
+
+/// Namespaces the task ids made from idempotency keys.
+const IDEMPOTENCY_NAMESPACE: uuid::Uuid =
+    uuid::Uuid::from_u128(0x6c1f_93a4_5b1e_4e0f_9f3a_8d2c_71b4_e5a0);
+
+fn idempotent_task_id(user: &UserId, key: &str) -> Result<TaskId, ValidationError> {
+    if key.is_empty() || key.chars().count() > 100 {
+        return Err(ValidationError::new(
+            "idempotencyKey",
+            "must be 1 to 100 characters",
+        ));
+    }
+    let name = format!("{}\n{key}", user.as_str());
+    Ok(TaskId::from(uuid::Uuid::new_v5(
+        &IDEMPOTENCY_NAMESPACE,
+        name.as_bytes(),
+    )))
 }
 
 /// Runs the command `command(caller)` builds on the caller's task `id`; with

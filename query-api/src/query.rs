@@ -377,7 +377,7 @@ pub struct ReadYourWrites {
 
 /// Waits, bounded, until the caller's task `id` reaches `version`. Another
 /// user's task is waited on exactly like a missing one: in answer and in time.
-async fn wait_for(ctx: &Context<'_>, id: Uuid, version: Version) -> ApiResult<bool> {
+pub(crate) async fn wait_for(ctx: &Context<'_>, id: Uuid, version: Version) -> ApiResult<bool> {
     let max_wait = ctx
         .data_opt::<ReadYourWrites>()
         .map_or(std::time::Duration::from_secs(2), |r| r.max_wait);
@@ -401,6 +401,6 @@ fn parse_uuid(field: &'static str, id: &ID) -> ApiResult<Uuid> {
 }
 
 /// The read pool: every statement on it is cut off by the read side's timeout.
-fn pool<'a>(ctx: &Context<'a>) -> ApiResult<&'a PgPool> {
+pub(crate) fn pool<'a>(ctx: &Context<'a>) -> ApiResult<&'a PgPool> {
     service::<PgPool>(ctx)
 }

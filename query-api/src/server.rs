@@ -23,25 +23,35 @@ use tracing::Instrument;
 use crate::app::{self, DevTokens};
 use crate::audit::AuditQuery;
 use crate::auth::TokenVerifier;
+use crate::calendar::{self, CalendarFeeds, CalendarMutation, CalendarQuery};
 use crate::connections::{BoundedListener, ConnectionLimits};
+use crate::dapr;
 use crate::error::ErrorCode;
 use crate::fairness::{Fairness, Refusal};
 use crate::graphiql;
 use crate::limits::DocumentLimits;
 use crate::live::LiveHub;
+use crate::mcp;
 use crate::notifications::{NotificationMutation, NotificationQuery};
+use crate::quick_add::QuickAddMutation;
 use crate::subscription::TaskSubscription;
 use crate::ws::{self, SocketCounts};
 use crate::{ReadYourWrites, TaskMutation, TaskQuery};
 use event_store::kafka::{DropOffThread, KafkaSettings};
 
-/// Every query: tasks, notifications and audit.
+/// Every query: tasks, notifications, audit and the calendar feed.
 #[derive(MergedObject, Default)]
-pub struct Query(TaskQuery, NotificationQuery, AuditQuery);
+pub struct Query(TaskQuery, NotificationQuery, AuditQuery, CalendarQuery);
 
-/// Every mutation: task commands and the notification inbox.
+/// Every mutation: task commands, quick add, the notification inbox and the
+/// calendar feed.
 #[derive(MergedObject, Default)]
-pub struct Mutation(TaskMutation, NotificationMutation);
+pub struct Mutation(
+    TaskMutation,
+    QuickAddMutation,
+    NotificationMutation,
+    CalendarMutation,
+);
 
 pub type TaskledgerSchema = Schema<Query, Mutation, TaskSubscription>;
 
@@ -56,19 +66,25 @@ const MAX_BODY_BYTES: usize = 64 * 1024;
 const MAX_DEPTH: usize = 20;
 const MAX_COMPLEXITY: usize = 10_000;
 
-/// The schema over `read_pool` (whose statements time out) for queries, with
-/// `commands` for mutations and `live` for subscriptions.
-pub fn build_schema(
-    read_pool: PgPool,
-    commands: CommandService,
-    read_your_writes: ReadYourWrites,
-    live: LiveHub,
-) -> TaskledgerSchema {
+/// What the schema's resolvers work with.
+pub struct SchemaServices {
+    /// For queries: its statements time out.
+    pub read_pool: PgPool,
+    /// For mutations.
+    pub commands: CommandService,
+    pub read_your_writes: ReadYourWrites,
+    /// For subscriptions.
+    pub live: LiveHub,
+    pub calendar: CalendarFeeds,
+}
+
+pub fn build_schema(services: SchemaServices) -> TaskledgerSchema {
     Schema::build(Query::default(), Mutation::default(), TaskSubscription)
-        .data(read_pool)
-        .data(commands)
-        .data(read_your_writes)
-        .data(live)
+        .data(services.read_pool)
+        .data(services.commands)
+        .data(services.read_your_writes)
+        .data(services.live)
+        .data(services.calendar)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
         .finish()
@@ -97,6 +113,11 @@ pub struct ApiState {
     pub shutdown: CancellationToken,
     /// Present in local mode: `POST /auth/dev-token` signs tokens.
     pub dev_tokens: Option<DevTokens>,
+    /// Checks the secrets of `GET /calendar/<secret>.ics`.
+    pub calendar: CalendarFeeds,
+    /// The `Host` values `/mcp` answers (DNS-rebinding protection); loopback
+    /// names and the public URL's host.
+    pub mcp_allowed_hosts: Vec<String>,
 }
 
 /// What every process serves for operators, with or without the API:
@@ -116,6 +137,18 @@ impl axum::extract::FromRef<ApiState> for Ops {
 }
 
 pub fn router(state: ApiState) -> Router {
+    let mcp = mcp::service(
+        state.schema.clone(),
+        state.deadline,
+        state.mcp_allowed_hosts.clone(),
+        state.shutdown.child_token(),
+    );
+    let mcp = Router::new()
+        .nest_service("/mcp", mcp)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            mcp::admit,
+        ));
     Router::new()
         .route("/", get(app::page))
         .route("/app/{file}", get(app::asset))
@@ -123,10 +156,13 @@ pub fn router(state: ApiState) -> Router {
         .route("/graphql", get(graphiql::page).post(graphql))
         .route("/graphql/ws", get(ws::upgrade))
         .route("/graphiql/{file}", get(graphiql::asset))
+        .route("/calendar/{file}", get(calendar::feed))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .with_state(state)
+        .with_state(state.clone())
+        .merge(mcp)
+        .merge(ops_bindings().with_state(state.ops))
 }
 
 /// The operators' endpoints alone, for a process that runs no API (a relay or
@@ -136,7 +172,16 @@ pub fn ops_router(ops: Ops) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .merge(ops_bindings())
         .with_state(ops)
+}
+
+/// Dapr's input bindings, served by every role.
+fn ops_bindings() -> Router<Ops> {
+    Router::new().route(
+        dapr::REMINDER_TICK,
+        axum::routing::post(dapr::reminder_tick).options(dapr::takes_binding),
+    )
 }
 
 /// Serves the operators' endpoints until `shutdown` is cancelled.
@@ -174,12 +219,7 @@ pub async fn serve(
 /// client's `x-correlation-id`, or a new one), which the answer echoes and
 /// every event it stores carries.
 async fn graphql(State(state): State<ApiState>, headers: HeaderMap, body: Body) -> Response {
-    let correlation_id = headers
-        .get(CORRELATION_ID)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
-        .map(str::to_owned)
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let correlation_id = correlation_id(&headers);
     let span = tracing::info_span!("graphql", correlation_id = %correlation_id, user_id = tracing::field::Empty);
     let mut response = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
         Ok(body) => {
@@ -330,8 +370,38 @@ fn ensure_code(error: &mut ServerError) {
     }
 }
 
+/// The verified caller of a request that must carry a token (MCP), or why
+/// there is none (answer it with [`unauthenticated`]).
+pub(crate) fn authenticate(state: &ApiState, headers: &HeaderMap) -> Result<Actor, &'static str> {
+    let token =
+        bearer_token(headers)?.ok_or("a valid `Authorization: Bearer <token>` is required")?;
+    let user_id = state
+        .verifier
+        .verify(token)
+        .map_err(|refusal| refusal.message())?;
+    Ok(Actor {
+        user_id,
+        correlation_id: correlation_id(headers),
+    })
+}
+
+/// HTTP 401 with `UNAUTHENTICATED`, as GraphQL answers it.
+pub(crate) fn unauthenticated(reason: &str) -> Response {
+    error_response(StatusCode::UNAUTHORIZED, ErrorCode::Unauthenticated, reason)
+}
+
+/// The client's `x-correlation-id` if it is sensible, or a new one.
+fn correlation_id(headers: &HeaderMap) -> String {
+    headers
+        .get(CORRELATION_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+}
+
 /// HTTP 429 with `RATE_LIMITED`, and when to come back.
-fn rate_limited(refusal: Refusal) -> Response {
+pub(crate) fn rate_limited(refusal: Refusal) -> Response {
     metrics::counter!(event_store::metric::GRAPHQL_REQUESTS, "outcome" => "rate_limited")
         .increment(1);
     let (message, retry_after) = match refusal {

@@ -1,0 +1,809 @@
+//! The MCP endpoint at `/mcp` for AI agents: a dozen tools at the level of a
+//! person's intent, each run as a fixed GraphQL operation against the same
+//! schema as the API, for the caller the bearer token names. So an agent gets
+//! exactly GraphQL's isolation, validation, limits and error codes; the user
+//! is never a tool argument.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_graphql::Variables;
+use axum::extract::{Request, State};
+use axum::http::request::Parts;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, NaiveDate, Utc};
+use command_api::Actor;
+use rmcp::handler::server::tool::Extension;
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::model::{CallToolResult, Implementation, ServerCapabilities, ServerConfig};
+use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use rmcp::{schemars, tool, tool_handler, tool_router, ErrorData, ServerHandler};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use tokio_util::sync::CancellationToken;
+
+use crate::error::ErrorCode;
+use crate::server::{authenticate, unauthenticated, ApiState, TaskledgerSchema};
+
+/// The most tasks one `add_tasks` call creates.
+const MAX_NEW_TASKS: usize = 20;
+/// The largest MCP request body.
+const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// The service nested at `/mcp`: stateless, so any API replica answers any
+/// request, and the protocol revisions without a handshake need nothing more.
+pub fn service(
+    schema: TaskledgerSchema,
+    deadline: Duration,
+    allowed_hosts: Vec<String>,
+    shutdown: CancellationToken,
+) -> StreamableHttpService<TaskTools, NeverSessionManager> {
+    let tools = TaskTools { schema, deadline };
+    let mut config = StreamableHttpServerConfig::default()
+        .with_legacy_session_mode(false)
+        .with_json_response(true)
+        .with_max_request_body_bytes(MAX_BODY_BYTES)
+        .with_cancellation_token(shutdown);
+    config = if allowed_hosts.is_empty() {
+        config.disable_allowed_hosts()
+    } else {
+        config.with_allowed_hosts(allowed_hosts)
+    };
+    StreamableHttpService::new(
+        move || Ok(tools.clone()),
+        Arc::new(NeverSessionManager::default()),
+        config,
+    )
+}
+
+/// Before the MCP service sees a request: the bearer token (the caller
+/// becomes the request's [`Actor`]) and the caller's rate, as for GraphQL.
+pub async fn admit(State(state): State<ApiState>, mut request: Request, next: Next) -> Response {
+    let actor = match authenticate(&state, request.headers()) {
+        Ok(actor) => actor,
+        Err(reason) => return unauthenticated(reason),
+    };
+    let _running = match state.fairness.admit(actor.user_id.as_str()) {
+        Ok(running) => running,
+        Err(refusal) => return crate::server::rate_limited(refusal),
+    };
+    request.extensions_mut().insert(actor);
+    next.run(request).await.into_response()
+}
+
+#[derive(Clone)]
+pub struct TaskTools {
+    schema: TaskledgerSchema,
+    deadline: Duration,
+}
+
+/// A tool's failure as the agent reads it: GraphQL's code, message and field.
+struct ToolError(Value);
+
+impl ToolError {
+    fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self(json!({ "code": code.as_str(), "message": message.into() }))
+    }
+
+    fn into_result(self) -> CallToolResult {
+        CallToolResult::structured_error(self.0)
+    }
+}
+
+type ToolResult = Result<CallToolResult, ErrorData>;
+
+impl TaskTools {
+    /// Runs one of our GraphQL operations as `actor`; its data, or the first
+    /// error with its `extensions` (code, field, reason).
+    async fn graphql(
+        &self,
+        actor: &Actor,
+        query: &str,
+        variables: Value,
+    ) -> Result<Value, ToolError> {
+        let request = async_graphql::Request::new(query)
+            .variables(Variables::from_json(variables))
+            .data(actor.clone());
+        let Ok(response) = tokio::time::timeout(self.deadline, self.schema.execute(request)).await
+        else {
+            return Err(ToolError::new(
+                ErrorCode::Timeout,
+                "the call did not finish within its deadline; ask for less at once",
+            ));
+        };
+        if let Some(error) = response.errors.first() {
+            let mut body = json!({ "message": error.message });
+            if let Some(Ok(Value::Object(extensions))) =
+                error.extensions.as_ref().map(serde_json::to_value)
+            {
+                for (key, value) in extensions {
+                    body[key] = value;
+                }
+            }
+            if body.get("code").is_none() {
+                body["code"] = json!(ErrorCode::Validation.as_str());
+            }
+            return Err(ToolError(body));
+        }
+        response
+            .data
+            .into_json()
+            .map_err(|error| ToolError::new(ErrorCode::Internal, error.to_string()))
+    }
+
+    /// One operation, answered as the tool's result.
+    async fn answer(&self, parts: &Parts, query: &str, variables: Value) -> ToolResult {
+        let Some(actor) = parts.extensions.get::<Actor>() else {
+            return Ok(
+                ToolError::new(ErrorCode::Unauthenticated, "no verified caller").into_result(),
+            );
+        };
+        Ok(match self.graphql(actor, query, variables).await {
+            Ok(data) => CallToolResult::structured(data),
+            Err(error) => error.into_result(),
+        })
+    }
+}
+
+const TASK_FIELDS: &str = "id title description status priority tags dueAt dueDate timeZone \
+     recurrence version createdAt updatedAt completedAt nextReminderAt \
+     reminders { at minutesBefore firesAt } series { id occurrence }";
+
+/// How much a task matters.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Priority {
+    None,
+    Low,
+    Medium,
+    High,
+    Urgent,
+}
+
+/// One reminder: exactly one of `at` and `minutesBefore`.
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ReminderSpec {
+    /// Remind at this instant (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub at: Option<DateTime<Utc>>,
+    /// Remind this many minutes before the due time; moves with it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub minutes_before: Option<i32>,
+}
+
+/// A new task: either `text` as a person would type it, or `title` and
+/// structured fields.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewTaskSpec {
+    /// Quick add: "pay rent every month on the 1st 9am #home !high". Words
+    /// not understood stay in the title. Give this or `title`.
+    pub text: Option<String>,
+    /// The user's IANA time zone (such as `Europe/Berlin`) for `text`, `dueDate`
+    /// and repeats; default UTC.
+    pub time_zone: Option<String>,
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub priority: Option<Priority>,
+    /// Letters, digits, `-`, `_` and `/` (a category path such as `work/clients`).
+    pub tags: Option<Vec<String>>,
+    /// Due at this instant (RFC 3339).
+    pub due_at: Option<DateTime<Utc>>,
+    /// Due by the end of this day in `timeZone` (all day).
+    pub due_date: Option<NaiveDate>,
+    pub reminders: Option<Vec<ReminderSpec>>,
+    /// An RRULE such as `FREQ=WEEKLY;BYDAY=MO,TH`; needs a due date.
+    pub recurrence: Option<String>,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AddTasks {
+    /// 1 to 20 tasks.
+    pub tasks: Vec<NewTaskSpec>,
+    /// Makes a retried call safe: the same key (up to 90 characters) creates
+    /// nothing new and answers with the tasks the first call made.
+    pub idempotency_key: Option<String>,
+}
+
+/// How a search reads its words.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum SearchMode {
+    /// Words, "quoted phrases", -exclusions and `or`, ranked.
+    FullText,
+    /// Each word is the start of a word in the task.
+    Prefix,
+    /// Forgives typos in the title.
+    Fuzzy,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Status {
+    Open,
+    Completed,
+    Deleted,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Order {
+    /// Highest priority first, then soonest due, then newest.
+    Smart,
+    DueAsc,
+    PriorityDesc,
+    CreatedDesc,
+    UpdatedDesc,
+    TitleAsc,
+    /// Best match first; only with `search`.
+    Relevance,
+}
+
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FindTasks {
+    /// Words to look for in titles, tags and descriptions.
+    pub search: Option<String>,
+    pub search_mode: Option<SearchMode>,
+    /// Default: open and completed (not deleted).
+    pub status: Option<Vec<Status>>,
+    /// Tasks with every one of these tags.
+    pub tags_all: Option<Vec<String>>,
+    /// Tasks with any of these tags.
+    pub tags_any: Option<Vec<String>>,
+    /// A tag equal to this category or under it: `work` matches `work/clients`.
+    pub category: Option<String>,
+    /// Tasks at least this important.
+    pub min_priority: Option<Priority>,
+    pub due_before: Option<DateTime<Utc>>,
+    pub due_after: Option<DateTime<Utc>>,
+    /// Open and past due.
+    pub overdue: Option<bool>,
+    /// Due today in the task's own zone.
+    pub due_today: Option<bool>,
+    pub order: Option<Order>,
+    /// Page size, 1 to 100 (default 20).
+    pub first: Option<i32>,
+    /// `endCursor` of the page before.
+    pub after: Option<String>,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TaskRef {
+    /// The task's id.
+    pub id: String,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GetTask {
+    pub id: String,
+    /// How many history entries to include, oldest first (0 to 100, default 20).
+    pub history: Option<i32>,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UpdateTask {
+    pub id: String,
+    pub title: Option<String>,
+    /// A new description; an empty string clears it.
+    pub description: Option<String>,
+    pub priority: Option<Priority>,
+    pub add_tags: Option<Vec<String>>,
+    pub remove_tags: Option<Vec<String>>,
+    /// A new RRULE; an empty string stops the task repeating.
+    pub recurrence: Option<String>,
+    /// Apply only if the task is still at this version (from an earlier
+    /// answer), else `CONFLICT`.
+    pub expected_version: Option<i64>,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ScheduleTask {
+    pub id: String,
+    /// Due at this instant (RFC 3339).
+    pub due_at: Option<DateTime<Utc>>,
+    /// Due by the end of this day in `timeZone` (all day).
+    pub due_date: Option<NaiveDate>,
+    /// IANA zone of the due date and repeats; default UTC.
+    pub time_zone: Option<String>,
+    /// Remove the due date (and with it reminders relative to it).
+    pub clear_due: Option<bool>,
+    /// Replaces the task's reminders (at most 10); `[]` removes them all.
+    pub reminders: Option<Vec<ReminderSpec>>,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ListNotifications {
+    pub unread_only: Option<bool>,
+    /// 1 to 100, default 20.
+    pub first: Option<i32>,
+    pub after: Option<String>,
+}
+
+#[tool_router]
+impl TaskTools {
+    #[tool(
+        description = "Add one or more tasks (at most 20) for the user: each either as a line of text the way a person says it (dates, times, repeats, reminders, #tags and !priority are understood) or with a title and structured fields. Pass an idempotencyKey so a retried call never adds the tasks twice. Returns each task's id and version, and for text what was understood.",
+        annotations(
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = false
+        )
+    )]
+    async fn add_tasks(
+        &self,
+        Parameters(input): Parameters<AddTasks>,
+        Extension(parts): Extension<Parts>,
+    ) -> ToolResult {
+        let Some(actor) = parts.extensions.get::<Actor>() else {
+            return Ok(
+                ToolError::new(ErrorCode::Unauthenticated, "no verified caller").into_result(),
+            );
+        };
+        if input.tasks.is_empty() || input.tasks.len() > MAX_NEW_TASKS {
+            return Ok(validation(
+                "tasks",
+                format!("give 1 to {MAX_NEW_TASKS} tasks"),
+            ));
+        }
+        if input
+            .idempotency_key
+            .as_ref()
+            .is_some_and(|k| k.is_empty() || k.chars().count() > 90)
+        {
+            return Ok(validation("idempotencyKey", "must be 1 to 90 characters"));
+        }
+        let mut created = Vec::with_capacity(input.tasks.len());
+        for (index, task) in input.tasks.into_iter().enumerate() {
+            let key = input
+                .idempotency_key
+                .as_ref()
+                .map(|k| format!("{k}#{index}"));
+            match self.add_task(actor, task, key).await {
+                Ok(task) => created.push(task),
+                Err(ToolError(mut error)) => {
+                    error["index"] = json!(index);
+                    error["created"] = json!(created);
+                    return Ok(ToolError(error).into_result());
+                }
+            }
+        }
+        Ok(CallToolResult::structured(json!({ "tasks": created })))
+    }
+
+    #[tool(
+        description = "Find the user's tasks: search words, filter by status, tags, category, priority and due date, order, and page through (first/after). Returns the tasks, the total count and the cursor of the next page.",
+        annotations(read_only_hint = true, open_world_hint = false)
+    )]
+    async fn find_tasks(
+        &self,
+        Parameters(input): Parameters<FindTasks>,
+        Extension(parts): Extension<Parts>,
+    ) -> ToolResult {
+        let query = format!(
+            "query($filter: TaskFilter, $search: TaskSearch, $order: TaskOrder, $first: Int, $after: String) {{ \
+               tasks(filter: $filter, search: $search, orderBy: $order, first: $first, after: $after) {{ \
+                 totalCount pageInfo {{ hasNextPage endCursor }} nodes {{ {TASK_FIELDS} }} }} }}"
+        );
+        self.answer(&parts, &query, find_variables(input)).await
+    }
+
+    #[tool(
+        description = "Get one of the user's tasks by id, with its history (every change: when, by whom, what changed). Another user's task, or a missing one, answers NOT_FOUND.",
+        annotations(read_only_hint = true, open_world_hint = false)
+    )]
+    async fn get_task(
+        &self,
+        Parameters(input): Parameters<GetTask>,
+        Extension(parts): Extension<Parts>,
+    ) -> ToolResult {
+        let query = format!(
+            "query($id: ID!, $first: Int) {{ task(id: $id) {{ {TASK_FIELDS} }} \
+               taskHistory(id: $id, first: $first) {{ pageInfo {{ hasNextPage endCursor }} \
+                 nodes {{ sequence eventType recordedAt actor correlationId changes {{ field old new }} }} }} }}"
+        );
+        let variables = json!({ "id": input.id, "first": input.history.unwrap_or(20) });
+        let result = self.answer(&parts, &query, variables).await?;
+        Ok(not_found_when_null(result, "task"))
+    }
+
+    #[tool(
+        description = "Change a task's title, description, priority, tags or repeat rule. Fields left out stay as they are; with expectedVersion the change applies only if nobody changed the task since.",
+        annotations(
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn update_task(
+        &self,
+        Parameters(input): Parameters<UpdateTask>,
+        Extension(parts): Extension<Parts>,
+    ) -> ToolResult {
+        let (query, variables) = update_operation(input);
+        let Some(query) = query else {
+            return Ok(validation("id", "name at least one field to change"));
+        };
+        self.answer(&parts, &query, variables).await
+    }
+
+    #[tool(
+        description = "Mark a task done. A recurring task's next occurrence is created. Completing a completed task changes nothing.",
+        annotations(
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn complete_task(
+        &self,
+        Parameters(input): Parameters<TaskRef>,
+        Extension(parts): Extension<Parts>,
+    ) -> ToolResult {
+        self.status_change(&parts, "completeTask", input).await
+    }
+
+    #[tool(
+        description = "Open a completed task again.",
+        annotations(
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn reopen_task(
+        &self,
+        Parameters(input): Parameters<TaskRef>,
+        Extension(parts): Extension<Parts>,
+    ) -> ToolResult {
+        self.status_change(&parts, "reopenTask", input).await
+    }
+
+    #[tool(
+        description = "Move a task to the trash (restore_task brings it back). Its reminders stop.",
+        annotations(
+            read_only_hint = false,
+            destructive_hint = true,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn delete_task(
+        &self,
+        Parameters(input): Parameters<TaskRef>,
+        Extension(parts): Extension<Parts>,
+    ) -> ToolResult {
+        self.status_change(&parts, "deleteTask", input).await
+    }
+
+    #[tool(
+        description = "Bring a task back from the trash.",
+        annotations(
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn restore_task(
+        &self,
+        Parameters(input): Parameters<TaskRef>,
+        Extension(parts): Extension<Parts>,
+    ) -> ToolResult {
+        self.status_change(&parts, "restoreTask", input).await
+    }
+
+    #[tool(
+        description = "Set or clear a task's due date (an instant, or a whole day in a time zone) and replace its reminders (at an instant, or minutes before the due time).",
+        annotations(
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn schedule_task(
+        &self,
+        Parameters(input): Parameters<ScheduleTask>,
+        Extension(parts): Extension<Parts>,
+    ) -> ToolResult {
+        let (query, variables) = schedule_operation(input);
+        let Some(query) = query else {
+            return Ok(validation("id", "give a due date, clearDue or reminders"));
+        };
+        self.answer(&parts, &query, variables).await
+    }
+
+    #[tool(
+        description = "The user's tags with how many open and total tasks each has, and counts of tasks: open, completed, deleted, overdue, due today, open by priority.",
+        annotations(read_only_hint = true, open_world_hint = false)
+    )]
+    async fn task_overview(&self, Extension(parts): Extension<Parts>) -> ToolResult {
+        let query =
+            "{ tags { tag open total } taskStats { open completed deleted overdue dueToday \
+                       openByPriority { none low medium high urgent } } }";
+        self.answer(&parts, query, json!({})).await
+    }
+
+    #[tool(
+        description = "The user's notifications (reminders that fired), newest first, and how many are unread.",
+        annotations(read_only_hint = true, open_world_hint = false)
+    )]
+    async fn list_notifications(
+        &self,
+        Parameters(input): Parameters<ListNotifications>,
+        Extension(parts): Extension<Parts>,
+    ) -> ToolResult {
+        let query = "query($unread: Boolean, $first: Int, $after: String) { \
+                       unreadNotificationCount \
+                       notifications(unreadOnly: $unread, first: $first, after: $after) { \
+                         pageInfo { hasNextPage endCursor } \
+                         nodes { id taskId title dueAt remindAt firedAt lateMs read } } }";
+        let variables =
+            json!({ "unread": input.unread_only, "first": input.first, "after": input.after });
+        self.answer(&parts, query, variables).await
+    }
+}
+
+impl TaskTools {
+    async fn add_task(
+        &self,
+        actor: &Actor,
+        task: NewTaskSpec,
+        key: Option<String>,
+    ) -> Result<Value, ToolError> {
+        match (task.text, task.title) {
+            (Some(text), None) => {
+                let fields = [&task.description, &task.recurrence]
+                    .iter()
+                    .any(|f| f.is_some())
+                    || task.priority.is_some()
+                    || task.tags.is_some()
+                    || task.due_at.is_some()
+                    || task.due_date.is_some()
+                    || task.reminders.is_some();
+                if fields {
+                    return Err(invalid("text", "with text, give only timeZone besides it"));
+                }
+                let data = self
+                    .graphql(
+                        actor,
+                        "mutation($text: String!, $zone: String, $key: String) { \
+                           quickAdd(text: $text, timeZone: $zone, idempotencyKey: $key) { \
+                             taskId version title understood { kind text meaning } } }",
+                        json!({ "text": text, "zone": task.time_zone, "key": key }),
+                    )
+                    .await?;
+                Ok(data["quickAdd"].clone())
+            }
+            (None, Some(title)) => {
+                let input = json!({
+                    "title": title,
+                    "description": task.description,
+                    "priority": task.priority,
+                    "tags": task.tags,
+                    "dueAt": task.due_at,
+                    "dueDate": task.due_date,
+                    "timeZone": task.time_zone,
+                    "reminders": task.reminders,
+                    "recurrence": task.recurrence,
+                    "idempotencyKey": key,
+                });
+                let data = self
+                    .graphql(
+                        actor,
+                        "mutation($input: CreateTaskInput!) { createTask(input: $input) { taskId version } }",
+                        json!({ "input": input }),
+                    )
+                    .await?;
+                Ok(data["createTask"].clone())
+            }
+            _ => Err(invalid("text", "give either text or title")),
+        }
+    }
+
+    async fn status_change(&self, parts: &Parts, mutation: &str, task: TaskRef) -> ToolResult {
+        let query = format!("mutation($id: ID!) {{ {mutation}(id: $id) {{ taskId version }} }}");
+        self.answer(parts, &query, json!({ "id": task.id })).await
+    }
+}
+
+#[tool_handler]
+impl ServerHandler for TaskTools {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new("taskledger", env!("CARGO_PKG_VERSION")))
+            .with_instructions(
+                "Taskledger keeps the user's tasks. Tools act for the user the bearer token \
+                 names. Errors carry a code: VALIDATION (fix the named field), NOT_FOUND, \
+                 CONFLICT (someone changed the task; read it again), RATE_LIMITED, TIMEOUT.",
+            )
+    }
+}
+
+fn invalid(field: &str, reason: &str) -> ToolError {
+    ToolError(json!({
+        "code": ErrorCode::Validation.as_str(),
+        "message": format!("{field}: {reason}"),
+        "field": field,
+        "reason": reason,
+    }))
+}
+
+fn validation(field: &str, reason: impl AsRef<str>) -> CallToolResult {
+    invalid(field, reason.as_ref()).into_result()
+}
+
+/// GraphQL answers `null` for a task that is not the caller's; an agent is
+/// told `NOT_FOUND`, as every write tool tells it.
+fn not_found_when_null(result: CallToolResult, field: &str) -> CallToolResult {
+    let missing = result.is_error != Some(true)
+        && result
+            .structured_content
+            .as_ref()
+            .is_some_and(|data| data[field].is_null());
+    if missing {
+        ToolError::new(ErrorCode::NotFound, "no such task").into_result()
+    } else {
+        result
+    }
+}
+
+fn find_variables(input: FindTasks) -> Value {
+    let mut filter = serde_json::Map::new();
+    if let Some(status) = input.status {
+        filter.insert("status".into(), json!(status));
+    }
+    if input.tags_all.is_some() || input.tags_any.is_some() || input.category.is_some() {
+        filter.insert(
+            "tags".into(),
+            json!({ "containsAll": input.tags_all, "containsAny": input.tags_any, "category": input.category }),
+        );
+    }
+    if let Some(priority) = input.min_priority {
+        filter.insert("priority".into(), json!({ "gte": priority }));
+    }
+    if input.due_before.is_some()
+        || input.due_after.is_some()
+        || input.overdue.is_some()
+        || input.due_today.is_some()
+    {
+        filter.insert(
+            "due".into(),
+            json!({ "before": input.due_before, "after": input.due_after, "overdue": input.overdue, "dueToday": input.due_today }),
+        );
+    }
+    let search = input
+        .search
+        .map(|query| json!({ "query": query, "mode": input.search_mode.unwrap_or(SearchMode::FullText) }));
+    json!({
+        "filter": (!filter.is_empty()).then_some(Value::Object(filter)),
+        "search": search,
+        "order": input.order,
+        "first": input.first,
+        "after": input.after,
+    })
+}
+
+/// One mutation document with a field per change asked for, run in order.
+fn update_operation(input: UpdateTask) -> (Option<String>, Value) {
+    let mut fields = Vec::new();
+    let mut variables = json!({ "id": input.id });
+    if input.title.is_some() || input.description.is_some() {
+        let description = input.description.map(|d| (!d.is_empty()).then_some(d));
+        let mut update =
+            json!({ "id": variables["id"], "expectedVersion": input.expected_version });
+        if let Some(title) = input.title {
+            update["title"] = json!(title);
+        }
+        if let Some(description) = description {
+            update["description"] = json!(description);
+        }
+        variables["update"] = update;
+        fields.push("update: updateTask(input: $update) { taskId version }".to_owned());
+    }
+    if let Some(priority) = input.priority {
+        variables["priority"] = json!(priority);
+        fields
+            .push("priority: setPriority(id: $id, priority: $priority) { taskId version }".into());
+    }
+    if let Some(tags) = input.add_tags {
+        variables["addTags"] = json!(tags);
+        fields.push("addTags: addTags(id: $id, tags: $addTags) { taskId version }".into());
+    }
+    if let Some(tags) = input.remove_tags {
+        variables["removeTags"] = json!(tags);
+        fields.push("removeTags: removeTags(id: $id, tags: $removeTags) { taskId version }".into());
+    }
+    match input.recurrence.as_deref() {
+        Some("") => fields.push("recurrence: clearRecurrence(id: $id) { taskId version }".into()),
+        Some(rule) => {
+            variables["rule"] = json!(rule);
+            fields
+                .push("recurrence: setRecurrence(id: $id, rule: $rule) { taskId version }".into());
+        }
+        None => {}
+    }
+    operation(
+        fields,
+        variables,
+        &[
+            ("update", "UpdateTaskInput!"),
+            ("priority", "Priority!"),
+            ("addTags", "[String!]!"),
+            ("removeTags", "[String!]!"),
+            ("rule", "String!"),
+        ],
+    )
+}
+
+fn schedule_operation(input: ScheduleTask) -> (Option<String>, Value) {
+    let mut fields = Vec::new();
+    let mut variables = json!({ "id": input.id });
+    if input.clear_due == Some(true) {
+        fields.push("due: clearDueDate(id: $id) { taskId version }".to_owned());
+    } else if input.due_at.is_some() || input.due_date.is_some() {
+        variables["dueAt"] = json!(input.due_at);
+        variables["dueDate"] = json!(input.due_date);
+        variables["zone"] = json!(input.time_zone);
+        fields.push(
+            "due: setDueDate(id: $id, dueAt: $dueAt, dueDate: $dueDate, timeZone: $zone) { taskId version }".into(),
+        );
+    }
+    if let Some(reminders) = input.reminders {
+        variables["reminders"] = json!(reminders);
+        fields.push(
+            "reminders: setReminders(id: $id, reminders: $reminders) { taskId version }".into(),
+        );
+    }
+    operation(
+        fields,
+        variables,
+        &[
+            ("dueAt", "DateTime"),
+            ("dueDate", "NaiveDate"),
+            ("zone", "String"),
+            ("reminders", "[ReminderInput!]!"),
+        ],
+    )
+}
+
+/// `mutation($id: ID!, …) { fields }` declaring the variables present.
+fn operation(
+    fields: Vec<String>,
+    variables: Value,
+    types: &[(&str, &str)],
+) -> (Option<String>, Value) {
+    if fields.is_empty() {
+        return (None, variables);
+    }
+    // GraphQL refuses a declared variable that no field uses.
+    let mut declared = Vec::new();
+    if fields.iter().any(|field| field.contains("$id")) {
+        declared.push("$id: ID!".to_owned());
+    }
+    for (name, kind) in types {
+        if variables.get(*name).is_some() {
+            declared.push(format!("${name}: {kind}"));
+        }
+    }
+    let query = format!(
+        "mutation({}) {{ {} }}",
+        declared.join(", "),
+        fields.join(" ")
+    );
+    (Some(query), variables)
+}

@@ -1,0 +1,59 @@
+//! Secrets from a Dapr sidecar: with `TASKLEDGER_DAPR_SECRET_STORE` set, the
+//! database URL and the JWT secret that the environment does not give are
+//! read from the sidecar's secrets API (`GET /v1.0/secrets/<store>/<key>`,
+//! which answers `{"<key>": "<value>"}`), once, as the process starts.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+
+use crate::Settings;
+
+/// Where the sidecar listens; Dapr sets `DAPR_HTTP_PORT` in the app's
+/// environment.
+pub fn sidecar_url() -> String {
+    let port = std::env::var("DAPR_HTTP_PORT").unwrap_or_else(|_| "3500".into());
+    format!("http://127.0.0.1:{port}")
+}
+
+/// Fills `DATABASE_URL` (key `database-url`) and `TASKLEDGER_JWT_SECRET` (key
+/// `jwt-secret`) from the store named in the settings, where not already set.
+pub async fn fill_secrets(settings: &mut Settings, sidecar: &str) -> anyhow::Result<()> {
+    let Some(store) = settings.dapr_secret_store.clone() else {
+        return Ok(());
+    };
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()?;
+    if settings.database_url.is_none() {
+        settings.database_url = Some(secret(&client, sidecar, &store, "database-url").await?);
+    }
+    if settings.jwt_secret.is_none() {
+        settings.jwt_secret = Some(secret(&client, sidecar, &store, "jwt-secret").await?);
+    }
+    Ok(())
+}
+
+async fn secret(
+    client: &reqwest::Client,
+    sidecar: &str,
+    store: &str,
+    key: &str,
+) -> anyhow::Result<String> {
+    let url = format!("{sidecar}/v1.0/secrets/{store}/{key}");
+    let response = client.get(&url).send().await.with_context(|| {
+        format!("asking the Dapr sidecar for secret {key:?} of store {store:?}")
+    })?;
+    let status = response.status();
+    if !status.is_success() {
+        bail!("the Dapr sidecar answered {status} for secret {key:?} of store {store:?}");
+    }
+    let mut values: HashMap<String, String> = response
+        .json()
+        .await
+        .with_context(|| format!("reading secret {key:?} from the Dapr sidecar"))?;
+    values
+        .remove(key)
+        .with_context(|| format!("the Dapr secret {key:?} of store {store:?} has no key {key:?}"))
+}

@@ -1,0 +1,136 @@
+//! The app's side of Dapr's contracts, called over HTTP as a sidecar calls
+//! it: the `reminder-tick` cron binding on every role, and secrets read from
+//! the sidecar's secrets API (answered here by a stand-in that speaks Dapr's
+//! documented `GET /v1.0/secrets/<store>/<key>`, as no sidecar runs here).
+
+use std::time::Duration;
+
+use axum::extract::Path;
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+use sqlx::postgres::PgListener;
+use taskledger::{Roles, Settings};
+
+use crate::helpers::TestApp;
+
+#[tokio::test]
+async fn the_cron_binding_wakes_the_schedulers_on_any_role() {
+    let app = TestApp::spawn_roles(Roles::API).await;
+    let mut settings = app.settings.clone();
+    settings.http_addr = "127.0.0.1:0".into();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let running = taskledger::start(&settings, Roles::SCHEDULER, stop.clone())
+        .await
+        .unwrap();
+    let scheduler = format!("http://{}", running.ops_address.unwrap());
+
+    let mut listener = PgListener::connect_with(&app.pool).await.unwrap();
+    listener.listen("taskledger_reminders").await.unwrap();
+    for base in [app.address.as_str(), scheduler.as_str()] {
+        let url = format!("{base}/reminder-tick");
+        // Dapr asks first whether the app takes the binding.
+        let asked = app
+            .client
+            .request(reqwest::Method::OPTIONS, &url)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(asked.status(), 200, "{url}");
+        // Dapr fires it on every replica: twice is as good as once.
+        for _ in 0..2 {
+            let fired = app.client.post(&url).json(&json!({})).send().await.unwrap();
+            assert_eq!(fired.status(), 200, "{url}");
+            let woke = tokio::time::timeout(Duration::from_secs(5), listener.recv())
+                .await
+                .expect("the schedulers' channel is notified")
+                .unwrap();
+            assert_eq!(woke.payload(), "tick");
+        }
+    }
+    // Other methods on the binding are refused.
+    let wrong = app
+        .client
+        .get(format!("{}/reminder-tick", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 405);
+    stop.cancel();
+    running.wait().await.unwrap();
+}
+
+/// A stand-in for the sidecar's secrets API holding `secrets` in store `kubernetes`.
+async fn sidecar(secrets: &'static [(&'static str, &'static str)]) -> String {
+    let app = Router::new().route(
+        "/v1.0/secrets/{store}/{key}",
+        get(
+            move |Path((store, key)): Path<(String, String)>| async move {
+                match secrets.iter().find(|(k, _)| *k == key) {
+                    Some((k, v)) if store == "kubernetes" => Ok(Json(json!({ *k: v }))),
+                    _ => Err((
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        Json(json!({ "errorCode": "ERR_SECRET_GET" })),
+                    )),
+                }
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{address}")
+}
+
+#[tokio::test]
+async fn secrets_not_in_the_environment_come_from_the_dapr_sidecar() {
+    let url = sidecar(&[
+        ("database-url", "postgres://from-dapr@db/taskledger"),
+        ("jwt-secret", "a jwt secret from the kubernetes store"),
+    ])
+    .await;
+    let mut settings = Settings::local();
+    settings.dapr_secret_store = Some("kubernetes".into());
+    taskledger::dapr::fill_secrets(&mut settings, &url)
+        .await
+        .unwrap();
+    assert_eq!(
+        settings.database_url.as_deref(),
+        Some("postgres://from-dapr@db/taskledger")
+    );
+    assert_eq!(
+        settings.jwt_secret.as_deref(),
+        Some("a jwt secret from the kubernetes store")
+    );
+
+    // What the environment gives wins; without a store nothing is asked.
+    let mut given = Settings::local();
+    given.dapr_secret_store = Some("kubernetes".into());
+    given.database_url = Some("postgres://given@db/x".into());
+    given.jwt_secret = Some("given".into());
+    taskledger::dapr::fill_secrets(&mut given, "http://127.0.0.1:9")
+        .await
+        .unwrap();
+    assert_eq!(given.database_url.as_deref(), Some("postgres://given@db/x"));
+    let mut plain = Settings::local();
+    taskledger::dapr::fill_secrets(&mut plain, "http://127.0.0.1:9")
+        .await
+        .unwrap();
+    assert!(plain.database_url.is_none());
+
+    // A missing secret or store stops the start with a message naming it.
+    let partial = sidecar(&[("database-url", "postgres://x@db/y")]).await;
+    let mut settings = Settings::local();
+    settings.dapr_secret_store = Some("kubernetes".into());
+    let error = taskledger::dapr::fill_secrets(&mut settings, &partial)
+        .await
+        .unwrap_err();
+    assert!(format!("{error:#}").contains("jwt-secret"), "{error:#}");
+    let mut settings = Settings::local();
+    settings.dapr_secret_store = Some("vault".into());
+    let error = taskledger::dapr::fill_secrets(&mut settings, &partial)
+        .await
+        .unwrap_err();
+    assert!(format!("{error:#}").contains("vault"), "{error:#}");
+}
