@@ -93,7 +93,7 @@ async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let mut settings = cli.settings;
     taskledger::dapr::fill_secrets(&mut settings, &taskledger::dapr::sidecar_url()).await?;
-    let roles = match cli.command {
+    let (name, roles) = match cli.command {
         Command::Token { user, hours } => {
             let user = UserId::parse(&user).map_err(anyhow::Error::msg)?;
             let verifier = settings.token_verifier()?;
@@ -116,7 +116,7 @@ async fn run() -> anyhow::Result<()> {
             };
         }
         Command::Rebuild { projection } => {
-            telemetry::init_logging(settings.env);
+            let _telemetry = telemetry::init(settings.env, "rebuild");
             if projection != "task-list" {
                 anyhow::bail!(
                     "rebuild knows task-list; {projection:?} is not a projection it can rebuild"
@@ -135,7 +135,7 @@ async fn run() -> anyhow::Result<()> {
             return Ok(());
         }
         Command::Verify => {
-            telemetry::init_logging(settings.env);
+            let _telemetry = telemetry::init(settings.env, "verify");
             let pool = event_store::connect(settings.database_url()?, 4).await?;
             let report = taskledger::verify::verify(&pool).await?;
             for difference in &report.differences {
@@ -154,13 +154,13 @@ async fn run() -> anyhow::Result<()> {
             return Ok(());
         }
         Command::Setup => {
-            telemetry::init_logging(settings.env);
+            let _telemetry = telemetry::init(settings.env, "setup");
             taskledger::setup(&settings).await?;
             tracing::info!("migrations applied and topics created");
             return Ok(());
         }
         Command::Republish => {
-            telemetry::init_logging(settings.env);
+            let _telemetry = telemetry::init(settings.env, "republish");
             let pool = taskledger::setup(&settings).await?;
             let published = event_store::relay::republish(
                 &pool,
@@ -175,13 +175,13 @@ async fn run() -> anyhow::Result<()> {
             );
             return Ok(());
         }
-        Command::Api => Roles::API,
-        Command::Relay => Roles::RELAY,
-        Command::Project => Roles::PROJECT,
-        Command::Scheduler => Roles::SCHEDULER,
-        Command::All => Roles::ALL,
+        Command::Api => ("api", Roles::API),
+        Command::Relay => ("relay", Roles::RELAY),
+        Command::Project => ("project", Roles::PROJECT),
+        Command::Scheduler => ("scheduler", Roles::SCHEDULER),
+        Command::All => ("all", Roles::ALL),
     };
-    telemetry::init_logging(settings.env);
+    let _telemetry = telemetry::init(settings.env, name);
     let shutdown = CancellationToken::new();
     tokio::spawn(stop_on_signal(shutdown.clone()));
     tokio::spawn(taskledger::allocator::give_back_freed_memory(

@@ -142,10 +142,16 @@ fn version_of(count: usize) -> Version {
 
 /// Who did it and on behalf of which request, stored with every event.
 fn metadata(actor: &Actor) -> HashMap<String, String> {
-    HashMap::from([
+    let mut metadata = HashMap::from([
         ("user_id".to_owned(), actor.user_id.to_string()),
         ("correlation_id".to_owned(), actor.correlation_id.clone()),
-    ])
+    ]);
+    // The command's own span, inside the request's: where the relay and the
+    // projections pick the trace up again.
+    if let Some(traceparent) = event_store::trace::traceparent_of(&tracing::Span::current()) {
+        metadata.insert("traceparent".to_owned(), traceparent);
+    }
+    metadata
 }
 
 /// A short, jittered pause so racing writers do not collide again in lockstep.

@@ -27,6 +27,10 @@ pub struct CloudEvent<T> {
     /// Ties the event to the request that caused it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub correlationid: Option<String>,
+    /// The W3C trace context of the request that caused it (the CloudEvents
+    /// distributed-tracing extension), when that request was traced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
     pub data: T,
 }
 

@@ -7,6 +7,7 @@ pub mod kafka;
 pub mod metric;
 pub mod relay;
 pub mod single_active;
+pub mod trace;
 
 use std::time::Duration;
 

@@ -100,6 +100,11 @@ impl ProjectionError {
 /// be decoded is dead-lettered with the reason.
 pub trait ConsumedMessage: Sized + Send + Sync + 'static {
     fn decode(message: &OwnedMessage) -> Result<Self, String>;
+
+    /// The W3C trace context the message carries, if any.
+    fn traceparent(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// A read model fed by one topic.
@@ -644,6 +649,9 @@ impl<P: Projection> ProjectionConsumer<P> {
             }
             match P::Message::decode(message) {
                 Ok(event) => {
+                    if let Some(traceparent) = event.traceparent() {
+                        event_store::trace::link_trace(&tracing::Span::current(), traceparent);
+                    }
                     events.push(event);
                     event_slots.push(slot);
                 }
@@ -967,6 +975,10 @@ pub(crate) fn task_ids(
 impl ConsumedMessage for TaskEventMessage {
     fn decode(message: &OwnedMessage) -> Result<Self, String> {
         decode_task_event(message)
+    }
+
+    fn traceparent(&self) -> Option<&str> {
+        self.traceparent.as_deref()
     }
 }
 

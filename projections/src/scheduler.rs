@@ -328,6 +328,7 @@ fn message(reminder: &DueReminder, fired_at: DateTime<Utc>) -> CloudEvent<Remind
         time: fired_at,
         datacontenttype: CLOUDEVENTS_CONTENT_TYPE.into(),
         correlationid: None,
+        traceparent: None,
         data: ReminderEventData {
             reminder_id: reminder.reminder_id.to_string(),
             task_id: reminder.task_id.to_string(),

@@ -175,6 +175,7 @@ fn message(row: &TaskRow) -> TaskUpdateMessage {
         time: Utc::now(),
         datacontenttype: CLOUDEVENTS_CONTENT_TYPE.into(),
         correlationid: None,
+        traceparent: None,
         data: TaskUpdateData {
             cursor: row.change_seq,
             user_id: row.user_id.clone(),

@@ -220,7 +220,20 @@ pub async fn serve(
 /// every event it stores carries.
 async fn graphql(State(state): State<ApiState>, headers: HeaderMap, body: Body) -> Response {
     let correlation_id = correlation_id(&headers);
-    let span = tracing::info_span!("graphql", correlation_id = %correlation_id, user_id = tracing::field::Empty);
+    let span = tracing::info_span!(
+        "graphql",
+        correlation_id = %correlation_id,
+        user_id = tracing::field::Empty,
+        trace_id = tracing::field::Empty,
+    );
+    // A caller that traces its own requests (W3C `traceparent`) gets our
+    // spans in its trace; the trace id goes into every log line of the request.
+    if let Some(traceparent) = headers.get("traceparent").and_then(|v| v.to_str().ok()) {
+        event_store::trace::continue_trace(&span, traceparent);
+    }
+    if let Some(trace_id) = event_store::trace::trace_id_of(&span) {
+        span.record("trace_id", trace_id);
+    }
     let mut response = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
         Ok(body) => {
             execute(&state, &headers, &body, correlation_id.clone())

@@ -41,7 +41,8 @@ impl Drop for TestApp {
 /// `RUST_LOG`); without it they are discarded. Installed once per test binary.
 static TEST_LOGGING: LazyLock<()> = LazyLock::new(|| {
     if std::env::var_os("TEST_LOG").is_some() {
-        telemetry::init_logging(Environment::Local);
+        // Kept for the life of the test binary.
+        std::mem::forget(telemetry::init(Environment::Local, "test"));
     }
 });
 

@@ -25,6 +25,7 @@ mod recurring;
 mod relay;
 mod reminders;
 mod spine;
+mod tracing;
 mod upgrade;
 mod verify;
 mod ws_client;

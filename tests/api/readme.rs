@@ -8,8 +8,15 @@ use clap::{Args, Command};
 use taskledger::Settings;
 
 /// Read by the binary without being a `Settings` argument: the log filter,
-/// which `telemetry::init_logging` hands to `EnvFilter`.
-const READ_OUTSIDE_SETTINGS: &[&str] = &["RUST_LOG"];
+/// which `telemetry::init` hands to `EnvFilter`, OpenTelemetry's standard
+/// variables, and the Dapr sidecar's port.
+const READ_OUTSIDE_SETTINGS: &[&str] = &[
+    "RUST_LOG",
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_PROTOCOL",
+    "OTEL_SERVICE_NAME",
+    "DAPR_HTTP_PORT",
+];
 
 fn variables_read() -> BTreeSet<String> {
     let command = Settings::augment_args(Command::new("taskledger"));

@@ -272,6 +272,14 @@ impl Relay {
     #[tracing::instrument(skip_all, fields(topic = %self.settings.topic, events = batch.len()))]
     async fn publish(&self, producer: &Producer, batch: &[StoredEvent]) -> anyhow::Result<()> {
         let started = Instant::now();
+        // The batch's span follows each request it publishes for.
+        let span = tracing::Span::current();
+        for traceparent in batch
+            .iter()
+            .filter_map(|event| event.metadata_str("traceparent"))
+        {
+            crate::trace::link_trace(&span, traceparent);
+        }
         let payloads = batch
             .iter()
             .map(|event| serde_json::to_vec(&task_event_message(event)))
@@ -388,6 +396,7 @@ pub fn task_event_message(event: &StoredEvent) -> CloudEvent<TaskEventData> {
         time: event.recorded_at,
         datacontenttype: "application/json".into(),
         correlationid: event.metadata_str("correlation_id").map(str::to_owned),
+        traceparent: event.metadata_str("traceparent").map(str::to_owned),
         data: TaskEventData {
             event_type: event.event_type.clone(),
             task_id: event.aggregate_id.clone(),
