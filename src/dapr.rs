@@ -35,6 +35,10 @@ pub async fn fill_secrets(settings: &mut Settings, sidecar: &str) -> anyhow::Res
     Ok(())
 }
 
+/// How long a role waits for its sidecar to answer: Kubernetes starts the
+/// app's container and the sidecar together, in no set order.
+const SIDECAR_WAIT: Duration = Duration::from_secs(30);
+
 async fn secret(
     client: &reqwest::Client,
     sidecar: &str,
@@ -42,9 +46,25 @@ async fn secret(
     key: &str,
 ) -> anyhow::Result<String> {
     let url = format!("{sidecar}/v1.0/secrets/{store}/{key}");
-    let response = client.get(&url).send().await.with_context(|| {
-        format!("asking the Dapr sidecar for secret {key:?} of store {store:?}")
-    })?;
+    let started = tokio::time::Instant::now();
+    let response = loop {
+        let mut request = client.get(&url);
+        // With an API token set on the sidecar, Dapr wants it on every call.
+        if let Ok(token) = std::env::var("DAPR_API_TOKEN") {
+            request = request.header("dapr-api-token", token);
+        }
+        match request.send().await {
+            Ok(response) => break response,
+            Err(error) if error.is_connect() && started.elapsed() < SIDECAR_WAIT => {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(error) => {
+                return Err(error).with_context(|| {
+                    format!("asking the Dapr sidecar for secret {key:?} of store {store:?}")
+                })
+            }
+        }
+    };
     let status = response.status();
     if !status.is_success() {
         bail!("the Dapr sidecar answered {status} for secret {key:?} of store {store:?}");

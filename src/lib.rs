@@ -273,7 +273,13 @@ pub async fn start(
         let verifier = Arc::new(settings.token_verifier()?);
         let public_url = match &settings.public_url {
             Some(url) => url.clone(),
-            None => format!("http://{}", listener.local_addr()?),
+            None => {
+                let listening = listener.local_addr()?;
+                if listening.ip().is_unspecified() {
+                    tracing::warn!(%listening, "TASKLEDGER_PUBLIC_URL is not set: calendar URLs will name an address clients cannot reach, and /mcp answers loopback hosts only");
+                }
+                format!("http://{listening}")
+            }
         };
         let calendar = CalendarFeeds::new(&settings.jwt_secret()?, &public_url);
         let state = ApiState {

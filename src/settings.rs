@@ -24,7 +24,9 @@ pub enum Environment {
 
 const LOCAL_DATABASE_URL: &str = "postgres://taskledger:taskledger@127.0.0.1:5432/taskledger";
 
-#[derive(Debug, Clone, Args)]
+/// Deliberately not `Debug`: it holds the database URL, the JWT secret and
+/// the Kafka password.
+#[derive(Clone, Args)]
 pub struct Settings {
     /// `local` or `production`.
     #[arg(

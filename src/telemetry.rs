@@ -82,6 +82,8 @@ fn tracer_provider(role: &str) -> anyhow::Result<Option<SdkTracerProvider>> {
     Ok(Some(
         SdkTracerProvider::builder()
             .with_batch_exporter(exporter)
+            // A relay batch links every request it publishes for (up to 500).
+            .with_max_links_per_span(512)
             .with_resource(Resource::builder().with_service_name(name).build())
             .build(),
     ))

@@ -251,9 +251,12 @@ impl KafkaSecurity {
     }
 
     fn apply(&self, config: &mut ClientConfig) {
+        // librdkafka matches mechanism names as written: SCRAM-SHA-256.
+        let protocol = self.protocol.as_ref().map(|p| p.to_ascii_lowercase());
+        let mechanism = self.sasl_mechanism.as_ref().map(|m| m.to_ascii_uppercase());
         let settings = [
-            ("security.protocol", &self.protocol),
-            ("sasl.mechanism", &self.sasl_mechanism),
+            ("security.protocol", &protocol),
+            ("sasl.mechanism", &mechanism),
             ("sasl.username", &self.sasl_username),
             ("sasl.password", &self.sasl_password),
             ("ssl.ca.location", &self.ssl_ca_location),

@@ -53,6 +53,8 @@ pub const SCHEDULER_RESTARTS: &str = "taskledger_scheduler_restarts_total";
 /// Read-model changes published to `task-updates`.
 pub const TASK_UPDATES_PUBLISHED: &str = "taskledger_task_updates_published_total";
 pub const TASK_UPDATES_RESTARTS: &str = "taskledger_task_updates_restarts_total";
+/// MCP tool calls, by `tool` and `outcome` (`ok` or the error's code).
+pub const MCP_TOOL_CALLS: &str = "taskledger_mcp_tool_calls_total";
 /// Open GraphQL subscriptions in this API process.
 pub const SUBSCRIPTIONS: &str = "taskledger_subscriptions";
 /// Subscribers that fell behind and were told to resync.
@@ -98,6 +100,10 @@ pub fn describe() {
     describe_counter!(
         WEBSOCKET_CLOSES,
         "WebSocket connections closed by the server, by code."
+    );
+    describe_counter!(
+        MCP_TOOL_CALLS,
+        "MCP tool calls, by tool and outcome (ok, or the error's code)."
     );
     describe_counter!(COMMANDS, "Commands that appended events, by outcome.");
     describe_counter!(

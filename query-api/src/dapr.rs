@@ -4,7 +4,7 @@
 //! fires it on every replica, and a wake-up only makes a scheduler look).
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
@@ -17,8 +17,12 @@ pub const REMINDER_TICK: &str = "/reminder-tick";
 
 /// `POST /reminder-tick`: every scheduler connected to this database wakes
 /// and claims what is due (`NOTIFY taskledger_reminders`, the channel they
-/// already listen on).
-pub async fn reminder_tick(State(ops): State<Ops>) -> Response {
+/// already listen on). With `APP_API_TOKEN` set (Dapr's app API token), only
+/// a caller that sends it in `dapr-api-token` is heard.
+pub async fn reminder_tick(State(ops): State<Ops>, headers: HeaderMap) -> Response {
+    if !from_sidecar(&headers, std::env::var("APP_API_TOKEN").ok().as_deref()) {
+        return (StatusCode::UNAUTHORIZED, "dapr-api-token required\n").into_response();
+    }
     match sqlx::query("SELECT pg_notify('taskledger_reminders', 'tick')")
         .execute(&ops.pool)
         .await
@@ -32,7 +36,42 @@ pub async fn reminder_tick(State(ops): State<Ops>) -> Response {
     }
 }
 
+/// Whether the request carries the app API token Dapr was given, when one
+/// was; compared in constant time.
+fn from_sidecar(headers: &HeaderMap, expected: Option<&str>) -> bool {
+    let Some(expected) = expected else {
+        return true;
+    };
+    let given = headers
+        .get("dapr-api-token")
+        .map_or(&[][..], |value| value.as_bytes());
+    given.len() == expected.len()
+        && given
+            .iter()
+            .zip(expected.as_bytes())
+            .fold(0, |differ, (a, b)| differ | (a ^ b))
+            == 0
+}
+
 /// `OPTIONS /reminder-tick`: yes, this app takes the binding.
 pub async fn takes_binding() -> StatusCode {
     StatusCode::OK
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn with_an_app_token_only_the_sidecar_is_heard() {
+        let mut headers = HeaderMap::new();
+        assert!(from_sidecar(&headers, None));
+        assert!(!from_sidecar(&headers, Some("s3cret")));
+        headers.insert("dapr-api-token", "s3cre7".parse().unwrap());
+        assert!(!from_sidecar(&headers, Some("s3cret")));
+        headers.insert("dapr-api-token", "s3cret".parse().unwrap());
+        assert!(from_sidecar(&headers, Some("s3cret")));
+        headers.insert("dapr-api-token", "s3cret-and-more".parse().unwrap());
+        assert!(!from_sidecar(&headers, Some("s3cret")));
+    }
 }

@@ -15,14 +15,20 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, NaiveDate, Utc};
 use command_api::Actor;
 use rmcp::handler::server::tool::Extension;
+use rmcp::handler::server::tool::ToolCallContext;
 use rmcp::handler::server::wrapper::Parameters;
-use rmcp::model::{CallToolResult, Implementation, ServerCapabilities, ServerConfig};
+use rmcp::model::{
+    CallToolResponse, CallToolResult, Implementation, ServerCapabilities, ServerConfig,
+};
 use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use rmcp::{schemars, tool, tool_handler, tool_router, ErrorData, ServerHandler};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::fairness::Fairness;
 
 use crate::error::ErrorCode;
 use crate::server::{authenticate, unauthenticated, ApiState, TaskledgerSchema};
@@ -36,11 +42,16 @@ const MAX_BODY_BYTES: usize = 64 * 1024;
 /// request, and the protocol revisions without a handshake need nothing more.
 pub fn service(
     schema: TaskledgerSchema,
+    fairness: Arc<Fairness>,
     deadline: Duration,
     allowed_hosts: Vec<String>,
     shutdown: CancellationToken,
 ) -> StreamableHttpService<TaskTools, NeverSessionManager> {
-    let tools = TaskTools { schema, deadline };
+    let tools = TaskTools {
+        schema,
+        fairness,
+        deadline,
+    };
     let mut config = StreamableHttpServerConfig::default()
         .with_legacy_session_mode(false)
         .with_json_response(true)
@@ -76,6 +87,9 @@ pub async fn admit(State(state): State<ApiState>, mut request: Request, next: Ne
 #[derive(Clone)]
 pub struct TaskTools {
     schema: TaskledgerSchema,
+    /// Each task after the first of one `add_tasks` is a request of the
+    /// caller's budget too.
+    fairness: Arc<Fairness>,
     deadline: Duration,
 }
 
@@ -100,14 +114,25 @@ impl TaskTools {
     async fn graphql(
         &self,
         actor: &Actor,
+        tool: &'static str,
         query: &str,
         variables: Value,
     ) -> Result<Value, ToolError> {
+        let span = tracing::info_span!(
+            "mcp",
+            tool,
+            user_id = actor.user_id.as_str(),
+            correlation_id = actor.correlation_id.as_str(),
+            trace_id = tracing::field::Empty,
+        );
+        if let Some(trace_id) = event_store::trace::trace_id_of(&span) {
+            span.record("trace_id", trace_id);
+        }
         let request = async_graphql::Request::new(query)
             .variables(Variables::from_json(variables))
             .data(actor.clone());
-        let Ok(response) = tokio::time::timeout(self.deadline, self.schema.execute(request)).await
-        else {
+        let execution = tokio::time::timeout(self.deadline, self.schema.execute(request));
+        let Ok(response) = execution.instrument(span).await else {
             return Err(ToolError::new(
                 ErrorCode::Timeout,
                 "the call did not finish within its deadline; ask for less at once",
@@ -122,8 +147,11 @@ impl TaskTools {
                     body[key] = value;
                 }
             }
+            // Our documents are fixed: a refusal without a code of ours is
+            // our mistake, not the agent's.
             if body.get("code").is_none() {
-                body["code"] = json!(ErrorCode::Validation.as_str());
+                tracing::error!(tool, error = %error.message, "an MCP tool's document was refused");
+                body["code"] = json!(ErrorCode::Internal.as_str());
             }
             return Err(ToolError(body));
         }
@@ -134,16 +162,56 @@ impl TaskTools {
     }
 
     /// One operation, answered as the tool's result.
-    async fn answer(&self, parts: &Parts, query: &str, variables: Value) -> ToolResult {
+    async fn answer(
+        &self,
+        parts: &Parts,
+        tool: &'static str,
+        query: &str,
+        variables: Value,
+    ) -> ToolResult {
         let Some(actor) = parts.extensions.get::<Actor>() else {
             return Ok(
                 ToolError::new(ErrorCode::Unauthenticated, "no verified caller").into_result(),
             );
         };
-        Ok(match self.graphql(actor, query, variables).await {
-            Ok(data) => CallToolResult::structured(data),
-            Err(error) => error.into_result(),
-        })
+        Ok(counted(
+            tool,
+            match self.graphql(actor, tool, query, variables).await {
+                Ok(data) => CallToolResult::structured(data),
+                Err(error) => error.into_result(),
+            },
+        ))
+    }
+
+    /// Writes one after another, stopping at the first refusal; what was
+    /// applied before it is in the answer either way.
+    async fn run_steps(&self, parts: &Parts, tool: &'static str, steps: Vec<Step>) -> ToolResult {
+        let Some(actor) = parts.extensions.get::<Actor>() else {
+            return Ok(
+                ToolError::new(ErrorCode::Unauthenticated, "no verified caller").into_result(),
+            );
+        };
+        let mut applied = serde_json::Map::new();
+        for step in steps {
+            match self.graphql(actor, tool, step.query, step.variables).await {
+                Ok(data) => {
+                    let result = data
+                        .as_object()
+                        .and_then(|d| d.values().next().cloned())
+                        .unwrap_or_default();
+                    applied.insert(step.name.to_owned(), result);
+                }
+                Err(ToolError(mut error)) => {
+                    error["failed"] = json!(step.name);
+                    error["applied"] = Value::Object(applied);
+                    return Ok(counted(tool, ToolError(error).into_result()));
+                }
+            }
+        }
+        Ok(counted(
+            tool,
+            CallToolResult::structured(Value::Object(applied)),
+        ))
     }
 }
 
@@ -364,7 +432,29 @@ impl TaskTools {
             return Ok(validation("idempotencyKey", "must be 1 to 90 characters"));
         }
         let mut created = Vec::with_capacity(input.tasks.len());
+        // One deadline for the whole call, like one GraphQL request.
+        let started = tokio::time::Instant::now();
         for (index, task) in input.tasks.into_iter().enumerate() {
+            let refusal = if started.elapsed() >= self.deadline {
+                Some(ToolError::new(
+                    ErrorCode::Timeout,
+                    "the call ran out of time; retry it with the same idempotencyKey for the rest",
+                ))
+            } else if index > 0 {
+                self.fairness.admit(actor.user_id.as_str()).err().map(|_| {
+                    ToolError::new(
+                        ErrorCode::RateLimited,
+                        "too many requests; retry with the same idempotencyKey for the rest",
+                    )
+                })
+            } else {
+                None
+            };
+            if let Some(ToolError(mut error)) = refusal {
+                error["index"] = json!(index);
+                error["created"] = json!(created);
+                return Ok(counted("add_tasks", ToolError(error).into_result()));
+            }
             let key = input
                 .idempotency_key
                 .as_ref()
@@ -374,11 +464,14 @@ impl TaskTools {
                 Err(ToolError(mut error)) => {
                     error["index"] = json!(index);
                     error["created"] = json!(created);
-                    return Ok(ToolError(error).into_result());
+                    return Ok(counted("add_tasks", ToolError(error).into_result()));
                 }
             }
         }
-        Ok(CallToolResult::structured(json!({ "tasks": created })))
+        Ok(counted(
+            "add_tasks",
+            CallToolResult::structured(json!({ "tasks": created })),
+        ))
     }
 
     #[tool(
@@ -395,7 +488,8 @@ impl TaskTools {
                tasks(filter: $filter, search: $search, orderBy: $order, first: $first, after: $after) {{ \
                  totalCount pageInfo {{ hasNextPage endCursor }} nodes {{ {TASK_FIELDS} }} }} }}"
         );
-        self.answer(&parts, &query, find_variables(input)).await
+        self.answer(&parts, "find_tasks", &query, find_variables(input))
+            .await
     }
 
     #[tool(
@@ -413,7 +507,7 @@ impl TaskTools {
                  nodes {{ sequence eventType recordedAt actor correlationId changes {{ field old new }} }} }} }}"
         );
         let variables = json!({ "id": input.id, "first": input.history.unwrap_or(20) });
-        let result = self.answer(&parts, &query, variables).await?;
+        let result = self.answer(&parts, "get_task", &query, variables).await?;
         Ok(not_found_when_null(result, "task"))
     }
 
@@ -431,11 +525,10 @@ impl TaskTools {
         Parameters(input): Parameters<UpdateTask>,
         Extension(parts): Extension<Parts>,
     ) -> ToolResult {
-        let (query, variables) = update_operation(input);
-        let Some(query) = query else {
-            return Ok(validation("id", "name at least one field to change"));
-        };
-        self.answer(&parts, &query, variables).await
+        match update_steps(input) {
+            Ok(steps) => self.run_steps(&parts, "update_task", steps).await,
+            Err(refusal) => Ok(refusal),
+        }
     }
 
     #[tool(
@@ -452,7 +545,8 @@ impl TaskTools {
         Parameters(input): Parameters<TaskRef>,
         Extension(parts): Extension<Parts>,
     ) -> ToolResult {
-        self.status_change(&parts, "completeTask", input).await
+        self.status_change(&parts, "complete_task", "completeTask", input)
+            .await
     }
 
     #[tool(
@@ -469,7 +563,8 @@ impl TaskTools {
         Parameters(input): Parameters<TaskRef>,
         Extension(parts): Extension<Parts>,
     ) -> ToolResult {
-        self.status_change(&parts, "reopenTask", input).await
+        self.status_change(&parts, "reopen_task", "reopenTask", input)
+            .await
     }
 
     #[tool(
@@ -486,7 +581,8 @@ impl TaskTools {
         Parameters(input): Parameters<TaskRef>,
         Extension(parts): Extension<Parts>,
     ) -> ToolResult {
-        self.status_change(&parts, "deleteTask", input).await
+        self.status_change(&parts, "delete_task", "deleteTask", input)
+            .await
     }
 
     #[tool(
@@ -503,7 +599,8 @@ impl TaskTools {
         Parameters(input): Parameters<TaskRef>,
         Extension(parts): Extension<Parts>,
     ) -> ToolResult {
-        self.status_change(&parts, "restoreTask", input).await
+        self.status_change(&parts, "restore_task", "restoreTask", input)
+            .await
     }
 
     #[tool(
@@ -520,11 +617,10 @@ impl TaskTools {
         Parameters(input): Parameters<ScheduleTask>,
         Extension(parts): Extension<Parts>,
     ) -> ToolResult {
-        let (query, variables) = schedule_operation(input);
-        let Some(query) = query else {
-            return Ok(validation("id", "give a due date, clearDue or reminders"));
-        };
-        self.answer(&parts, &query, variables).await
+        match schedule_steps(input) {
+            Ok(steps) => self.run_steps(&parts, "schedule_task", steps).await,
+            Err(refusal) => Ok(refusal),
+        }
     }
 
     #[tool(
@@ -535,7 +631,7 @@ impl TaskTools {
         let query =
             "{ tags { tag open total } taskStats { open completed deleted overdue dueToday \
                        openByPriority { none low medium high urgent } } }";
-        self.answer(&parts, query, json!({})).await
+        self.answer(&parts, "task_overview", query, json!({})).await
     }
 
     #[tool(
@@ -554,7 +650,8 @@ impl TaskTools {
                          nodes { id taskId title dueAt remindAt firedAt lateMs read } } }";
         let variables =
             json!({ "unread": input.unread_only, "first": input.first, "after": input.after });
-        self.answer(&parts, query, variables).await
+        self.answer(&parts, "list_notifications", query, variables)
+            .await
     }
 }
 
@@ -581,6 +678,7 @@ impl TaskTools {
                 let data = self
                     .graphql(
                         actor,
+                        "add_tasks",
                         "mutation($text: String!, $zone: String, $key: String) { \
                            quickAdd(text: $text, timeZone: $zone, idempotencyKey: $key) { \
                              taskId version title understood { kind text meaning } } }",
@@ -605,6 +703,7 @@ impl TaskTools {
                 let data = self
                     .graphql(
                         actor,
+                        "add_tasks",
                         "mutation($input: CreateTaskInput!) { createTask(input: $input) { taskId version } }",
                         json!({ "input": input }),
                     )
@@ -615,14 +714,54 @@ impl TaskTools {
         }
     }
 
-    async fn status_change(&self, parts: &Parts, mutation: &str, task: TaskRef) -> ToolResult {
+    async fn status_change(
+        &self,
+        parts: &Parts,
+        tool: &'static str,
+        mutation: &str,
+        task: TaskRef,
+    ) -> ToolResult {
         let query = format!("mutation($id: ID!) {{ {mutation}(id: $id) {{ taskId version }} }}");
-        self.answer(parts, &query, json!({ "id": task.id })).await
+        self.answer(parts, tool, &query, json!({ "id": task.id }))
+            .await
     }
 }
 
 #[tool_handler]
 impl ServerHandler for TaskTools {
+    /// The router's answer, with the SDK's own refusals (arguments that do
+    /// not fit a tool's schema) given GraphQL's `VALIDATION` code like ours.
+    async fn call_tool(
+        &self,
+        request: rmcp::model::CallToolRequestParams,
+        context: rmcp::service::RequestContext<rmcp::RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let tool: String = request.name.to_string();
+        let context = ToolCallContext::new(self, request, context);
+        let response = Self::tool_router().call(context).await?;
+        Ok(match response {
+            CallToolResponse::Complete(result)
+                if result.is_error == Some(true) && result.structured_content.is_none() =>
+            {
+                let message: String = result
+                    .content
+                    .iter()
+                    .filter_map(|content| content.as_text().map(|text| text.text.clone()))
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                tracing::debug!(tool, %message, "MCP arguments refused");
+                ToolError(json!({
+                    "code": ErrorCode::Validation.as_str(),
+                    "message": message,
+                    "field": "arguments",
+                }))
+                .into_result()
+                .into()
+            }
+            other => other,
+        })
+    }
+
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
             .with_server_info(Implementation::new("taskledger", env!("CARGO_PKG_VERSION")))
@@ -632,6 +771,17 @@ impl ServerHandler for TaskTools {
                  CONFLICT (someone changed the task; read it again), RATE_LIMITED, TIMEOUT.",
             )
     }
+}
+
+/// Counts a tool's answer by outcome (`ok`, or the error's code).
+fn counted(tool: &'static str, result: CallToolResult) -> CallToolResult {
+    let outcome = match (&result.is_error, &result.structured_content) {
+        (Some(true), Some(error)) => error["code"].as_str().unwrap_or("INTERNAL").to_owned(),
+        _ => "ok".to_owned(),
+    };
+    metrics::counter!(event_store::metric::MCP_TOOL_CALLS, "tool" => tool, "outcome" => outcome)
+        .increment(1);
+    result
 }
 
 fn invalid(field: &str, reason: &str) -> ToolError {
@@ -698,112 +848,113 @@ fn find_variables(input: FindTasks) -> Value {
     })
 }
 
-/// One mutation document with a field per change asked for, run in order.
-fn update_operation(input: UpdateTask) -> (Option<String>, Value) {
-    let mut fields = Vec::new();
-    let mut variables = json!({ "id": input.id });
+/// One write of a tool that makes several: its name in the answer, its
+/// document and variables.
+struct Step {
+    name: &'static str,
+    query: &'static str,
+    variables: Value,
+}
+
+/// The writes `update_task` asks for, in order.
+fn update_steps(input: UpdateTask) -> Result<Vec<Step>, CallToolResult> {
+    let id = input.id;
+    let mut steps = Vec::new();
     if input.title.is_some() || input.description.is_some() {
-        let description = input.description.map(|d| (!d.is_empty()).then_some(d));
-        let mut update =
-            json!({ "id": variables["id"], "expectedVersion": input.expected_version });
+        let mut update = json!({ "id": id, "expectedVersion": input.expected_version });
         if let Some(title) = input.title {
             update["title"] = json!(title);
         }
-        if let Some(description) = description {
-            update["description"] = json!(description);
+        if let Some(description) = input.description {
+            update["description"] = json!((!description.is_empty()).then_some(description));
         }
-        variables["update"] = update;
-        fields.push("update: updateTask(input: $update) { taskId version }".to_owned());
+        steps.push(Step {
+            name: "update",
+            query: "mutation($update: UpdateTaskInput!) { updateTask(input: $update) { taskId version } }",
+            variables: json!({ "update": update }),
+        });
+    }
+    if input.expected_version.is_some()
+        && (steps.is_empty()
+            || input.priority.is_some()
+            || input.add_tags.is_some()
+            || input.remove_tags.is_some()
+            || input.recurrence.is_some())
+    {
+        return Err(validation(
+            "expectedVersion",
+            "guards a change of title or description alone; send other changes without it",
+        ));
     }
     if let Some(priority) = input.priority {
-        variables["priority"] = json!(priority);
-        fields
-            .push("priority: setPriority(id: $id, priority: $priority) { taskId version }".into());
+        steps.push(Step {
+            name: "priority",
+            query: "mutation($id: ID!, $priority: Priority!) { setPriority(id: $id, priority: $priority) { taskId version } }",
+            variables: json!({ "id": id, "priority": priority }),
+        });
     }
     if let Some(tags) = input.add_tags {
-        variables["addTags"] = json!(tags);
-        fields.push("addTags: addTags(id: $id, tags: $addTags) { taskId version }".into());
+        steps.push(Step {
+            name: "addTags",
+            query: "mutation($id: ID!, $tags: [String!]!) { addTags(id: $id, tags: $tags) { taskId version } }",
+            variables: json!({ "id": id, "tags": tags }),
+        });
     }
     if let Some(tags) = input.remove_tags {
-        variables["removeTags"] = json!(tags);
-        fields.push("removeTags: removeTags(id: $id, tags: $removeTags) { taskId version }".into());
+        steps.push(Step {
+            name: "removeTags",
+            query: "mutation($id: ID!, $tags: [String!]!) { removeTags(id: $id, tags: $tags) { taskId version } }",
+            variables: json!({ "id": id, "tags": tags }),
+        });
     }
     match input.recurrence.as_deref() {
-        Some("") => fields.push("recurrence: clearRecurrence(id: $id) { taskId version }".into()),
-        Some(rule) => {
-            variables["rule"] = json!(rule);
-            fields
-                .push("recurrence: setRecurrence(id: $id, rule: $rule) { taskId version }".into());
-        }
+        Some("") => steps.push(Step {
+            name: "recurrence",
+            query: "mutation($id: ID!) { clearRecurrence(id: $id) { taskId version } }",
+            variables: json!({ "id": id }),
+        }),
+        Some(rule) => steps.push(Step {
+            name: "recurrence",
+            query: "mutation($id: ID!, $rule: String!) { setRecurrence(id: $id, rule: $rule) { taskId version } }",
+            variables: json!({ "id": id, "rule": rule }),
+        }),
         None => {}
     }
-    operation(
-        fields,
-        variables,
-        &[
-            ("update", "UpdateTaskInput!"),
-            ("priority", "Priority!"),
-            ("addTags", "[String!]!"),
-            ("removeTags", "[String!]!"),
-            ("rule", "String!"),
-        ],
-    )
+    if steps.is_empty() {
+        return Err(validation("id", "name at least one field to change"));
+    }
+    Ok(steps)
 }
 
-fn schedule_operation(input: ScheduleTask) -> (Option<String>, Value) {
-    let mut fields = Vec::new();
-    let mut variables = json!({ "id": input.id });
-    if input.clear_due == Some(true) {
-        fields.push("due: clearDueDate(id: $id) { taskId version }".to_owned());
-    } else if input.due_at.is_some() || input.due_date.is_some() {
-        variables["dueAt"] = json!(input.due_at);
-        variables["dueDate"] = json!(input.due_date);
-        variables["zone"] = json!(input.time_zone);
-        fields.push(
-            "due: setDueDate(id: $id, dueAt: $dueAt, dueDate: $dueDate, timeZone: $zone) { taskId version }".into(),
-        );
+/// The writes `schedule_task` asks for, in order.
+fn schedule_steps(input: ScheduleTask) -> Result<Vec<Step>, CallToolResult> {
+    let id = input.id;
+    let mut steps = Vec::new();
+    let due_given = input.due_at.is_some() || input.due_date.is_some();
+    match (input.clear_due == Some(true), due_given) {
+        (true, true) => return Err(validation("clearDue", "give a due date or clearDue, not both")),
+        (true, false) => steps.push(Step {
+            name: "due",
+            query: "mutation($id: ID!) { clearDueDate(id: $id) { taskId version } }",
+            variables: json!({ "id": id }),
+        }),
+        (false, true) => steps.push(Step {
+            name: "due",
+            query: "mutation($id: ID!, $dueAt: DateTime, $dueDate: NaiveDate, $zone: String) { \
+                    setDueDate(id: $id, dueAt: $dueAt, dueDate: $dueDate, timeZone: $zone) { taskId version } }",
+            variables: json!({ "id": id, "dueAt": input.due_at, "dueDate": input.due_date, "zone": input.time_zone }),
+        }),
+        (false, false) => {}
     }
     if let Some(reminders) = input.reminders {
-        variables["reminders"] = json!(reminders);
-        fields.push(
-            "reminders: setReminders(id: $id, reminders: $reminders) { taskId version }".into(),
-        );
+        steps.push(Step {
+            name: "reminders",
+            query: "mutation($id: ID!, $reminders: [ReminderInput!]!) { setReminders(id: $id, reminders: $reminders) { taskId version } }",
+            variables: json!({ "id": id, "reminders": reminders }),
+        });
     }
-    operation(
-        fields,
-        variables,
-        &[
-            ("dueAt", "DateTime"),
-            ("dueDate", "NaiveDate"),
-            ("zone", "String"),
-            ("reminders", "[ReminderInput!]!"),
-        ],
-    )
-}
-
-/// `mutation($id: ID!, …) { fields }` declaring the variables present.
-fn operation(
-    fields: Vec<String>,
-    variables: Value,
-    types: &[(&str, &str)],
-) -> (Option<String>, Value) {
-    if fields.is_empty() {
-        return (None, variables);
+    if steps.is_empty() {
+        return Err(validation("id", "give a due date, clearDue or reminders"));
     }
-    // GraphQL refuses a declared variable that no field uses.
-    let mut declared = Vec::new();
-    if fields.iter().any(|field| field.contains("$id")) {
-        declared.push("$id: ID!".to_owned());
-    }
-    for (name, kind) in types {
-        if variables.get(*name).is_some() {
-            declared.push(format!("${name}: {kind}"));
-        }
-    }
-    let query = format!(
-        "mutation({}) {{ {} }}",
-        declared.join(", "),
-        fields.join(" ")
-    );
-    (Some(query), variables)
+    Ok(steps)
 }

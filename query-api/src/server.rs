@@ -139,16 +139,18 @@ impl axum::extract::FromRef<ApiState> for Ops {
 pub fn router(state: ApiState) -> Router {
     let mcp = mcp::service(
         state.schema.clone(),
+        state.fairness.clone(),
         state.deadline,
         state.mcp_allowed_hosts.clone(),
         state.shutdown.child_token(),
     );
-    let mcp = Router::new()
-        .nest_service("/mcp", mcp)
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            mcp::admit,
-        ));
+    let mcp =
+        Router::new()
+            .nest_service("/mcp", mcp)
+            .route_layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                mcp::admit,
+            ));
     Router::new()
         .route("/", get(app::page))
         .route("/app/{file}", get(app::asset))
@@ -160,9 +162,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .with_state(state.clone())
+        .with_state(state)
         .merge(mcp)
-        .merge(ops_bindings().with_state(state.ops))
 }
 
 /// The operators' endpoints alone, for a process that runs no API (a relay or
@@ -176,7 +177,8 @@ pub fn ops_router(ops: Ops) -> Router {
         .with_state(ops)
 }
 
-/// Dapr's input bindings, served by every role.
+/// Dapr's input bindings, on the processes without the public API (the
+/// binding is scoped to the scheduler).
 fn ops_bindings() -> Router<Ops> {
     Router::new().route(
         dapr::REMINDER_TICK,

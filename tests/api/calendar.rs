@@ -82,6 +82,7 @@ async fn each_user_subscribes_to_their_open_due_tasks_by_a_secret_url() {
         &alice,
         json!({
             "title": "File taxes", "dueDate": "2027-05-31", "timeZone": "America/New_York",
+            "reminders": [{ "minutesBefore": 60 }],
         }),
     )
     .await;
@@ -102,6 +103,14 @@ async fn each_user_subscribes_to_their_open_due_tasks_by_a_secret_url() {
     let version = body["data"]["completeTask"]["version"].as_i64().unwrap();
     app.task_at_version(&alice, &done, version).await;
     create(&app, &alice, json!({ "title": "No due date" })).await;
+    // Any storable date: the feed's zone rules stay bounded, and an instant
+    // outside them is written in UTC.
+    let (ancient, _) = create(
+        &app,
+        &alice,
+        json!({ "title": "Ancient", "dueAt": "0001-06-01T10:00:00Z", "timeZone": "Europe/Berlin" }),
+    )
+    .await;
     let (bobs, _) = create(
         &app,
         &bob,
@@ -153,7 +162,7 @@ async fn each_user_subscribes_to_their_open_due_tasks_by_a_secret_url() {
         .iter()
         .filter(|c| c.name == "VTODO")
         .collect();
-    assert_eq!(todos.len(), 2, "open tasks with due dates only:\n{text}");
+    assert_eq!(todos.len(), 3, "open tasks with due dates only:\n{text}");
     for id in [&done, &bobs] {
         assert!(
             !text.contains(id.as_str()),
@@ -241,8 +250,27 @@ async fn each_user_subscribes_to_their_open_due_tasks_by_a_secret_url() {
         ]
     );
 
+    // Due by the end of 31 May: the day starts it, the next one ends it, and
+    // an hour before is an hour before that end.
     let taxes_todo = todo(&taxes);
-    assert_eq!(value(taxes_todo, "DUE"), "20270531");
+    assert_eq!(value(taxes_todo, "DTSTART"), "20270531");
+    assert_eq!(value(taxes_todo, "DUE"), "20270601");
+    let alarm = taxes_todo
+        .components
+        .iter()
+        .find(|c| c.name == "VALARM")
+        .unwrap();
+    assert_eq!(value(alarm, "TRIGGER"), "-PT60M");
+    assert_eq!(
+        parameter(alarm, "TRIGGER", "RELATED").as_deref(),
+        Some("END")
+    );
+    let ancient_todo = todo(&ancient);
+    assert_eq!(value(ancient_todo, "DUE"), "00010601T100000Z");
+    assert!(
+        property(ancient_todo, "DTSTART").is_none(),
+        "a one-off to-do has DUE alone"
+    );
     assert_eq!(
         parameter(taxes_todo, "DUE", "VALUE").as_deref(),
         Some("DATE")
@@ -269,7 +297,7 @@ async fn each_user_subscribes_to_their_open_due_tasks_by_a_secret_url() {
         .iter()
         .filter(|c| c.name == "VEVENT")
         .collect();
-    assert_eq!(vevents.len(), 2);
+    assert_eq!(vevents.len(), 3);
     let standup_event = vevents
         .iter()
         .find(|e| value(e, "UID").starts_with(&standup))

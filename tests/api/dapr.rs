@@ -16,7 +16,7 @@ use taskledger::{Roles, Settings};
 use crate::helpers::TestApp;
 
 #[tokio::test]
-async fn the_cron_binding_wakes_the_schedulers_on_any_role() {
+async fn the_cron_binding_wakes_the_schedulers_from_a_worker_process() {
     let app = TestApp::spawn_roles(Roles::API).await;
     let mut settings = app.settings.clone();
     settings.http_addr = "127.0.0.1:0".into();
@@ -28,7 +28,15 @@ async fn the_cron_binding_wakes_the_schedulers_on_any_role() {
 
     let mut listener = PgListener::connect_with(&app.pool).await.unwrap();
     listener.listen("taskledger_reminders").await.unwrap();
-    for base in [app.address.as_str(), scheduler.as_str()] {
+    // Not on the public API: only Dapr's sidecar beside a worker calls it.
+    let public = app
+        .client
+        .post(format!("{}/reminder-tick", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(public.status(), 404);
+    for base in [scheduler.as_str()] {
         let url = format!("{base}/reminder-tick");
         // Dapr asks first whether the app takes the binding.
         let asked = app
@@ -52,7 +60,7 @@ async fn the_cron_binding_wakes_the_schedulers_on_any_role() {
     // Other methods on the binding are refused.
     let wrong = app
         .client
-        .get(format!("{}/reminder-tick", app.address))
+        .get(format!("{scheduler}/reminder-tick"))
         .send()
         .await
         .unwrap();
@@ -61,8 +69,17 @@ async fn the_cron_binding_wakes_the_schedulers_on_any_role() {
     running.wait().await.unwrap();
 }
 
-/// A stand-in for the sidecar's secrets API holding `secrets` in store `kubernetes`.
+/// A stand-in for the sidecar's secrets API holding `secrets` in store
+/// `kubernetes`, answering at once.
 async fn sidecar(secrets: &'static [(&'static str, &'static str)]) -> String {
+    sidecar_after(secrets, Duration::ZERO).await
+}
+
+/// The same, listening only after `delay` (a sidecar still starting).
+async fn sidecar_after(
+    secrets: &'static [(&'static str, &'static str)],
+    delay: Duration,
+) -> String {
     let app = Router::new().route(
         "/v1.0/secrets/{store}/{key}",
         get(
@@ -77,9 +94,18 @@ async fn sidecar(secrets: &'static [(&'static str, &'static str)]) -> String {
             },
         ),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let address = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    tokio::spawn(async move {
+        tokio::time::sleep(delay).await;
+        let listener = tokio::net::TcpListener::bind(address).await.unwrap();
+        axum::serve(listener, app).await
+    });
+    if delay.is_zero() {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     format!("http://{address}")
 }
 
@@ -102,6 +128,25 @@ async fn secrets_not_in_the_environment_come_from_the_dapr_sidecar() {
     assert_eq!(
         settings.jwt_secret.as_deref(),
         Some("a jwt secret from the kubernetes store")
+    );
+
+    // A sidecar that starts after the app is waited for.
+    let late = sidecar_after(
+        &[
+            ("database-url", "postgres://late@db/x"),
+            ("jwt-secret", "late"),
+        ],
+        Duration::from_secs(2),
+    )
+    .await;
+    let mut settings = Settings::local();
+    settings.dapr_secret_store = Some("kubernetes".into());
+    taskledger::dapr::fill_secrets(&mut settings, &late)
+        .await
+        .unwrap();
+    assert_eq!(
+        settings.database_url.as_deref(),
+        Some("postgres://late@db/x")
     );
 
     // What the environment gives wins; without a store nothing is asked.

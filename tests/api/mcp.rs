@@ -123,13 +123,12 @@ async fn agents_manage_their_users_tasks_through_mcp_and_never_anyone_elses() {
         "a retried add stored nothing"
     );
 
-    // The task as the read model holds it.
-    app.task_at_version(
-        &app.token("alice"),
-        &rent_id,
-        rent["version"].as_i64().unwrap(),
-    )
-    .await;
+    // The tasks as the read model holds them.
+    for added in added["tasks"].as_array().unwrap() {
+        let id = added["taskId"].as_str().unwrap();
+        app.task_at_version(&app.token("alice"), id, added["version"].as_i64().unwrap())
+            .await;
+    }
     let found = ok(
         &alice,
         "find_tasks",
@@ -176,7 +175,44 @@ async fn agents_manage_their_users_tasks_through_mcp_and_never_anyone_elses() {
         assert_eq!(update["code"], "NOT_FOUND");
         let schedule = refused(&bob, "schedule_task", json!({ "id": id, "clearDue": true })).await;
         assert_eq!(schedule["code"], "NOT_FOUND");
+        for change in [
+            json!({ "priority": "LOW" }),
+            json!({ "addTags": ["mine"] }),
+            json!({ "recurrence": "" }),
+        ] {
+            let mut arguments = change.clone();
+            arguments["id"] = json!(id);
+            let refusal = refused(&bob, "update_task", arguments).await;
+            assert_eq!(
+                (
+                    refusal["code"].as_str(),
+                    refusal["applied"].as_object().map(|a| a.len())
+                ),
+                (Some("NOT_FOUND"), Some(0)),
+                "{change}"
+            );
+        }
+        let reminders = refused(
+            &bob,
+            "schedule_task",
+            json!({ "id": id, "reminders": [{ "minutesBefore": 5 }] }),
+        )
+        .await;
+        assert_eq!(reminders["code"], "NOT_FOUND");
     }
+    let bob_overview = ok(&bob, "task_overview", json!({})).await;
+    assert_eq!(bob_overview["tags"], json!([]), "{bob_overview}");
+    assert_eq!(bob_overview["taskStats"]["open"], 0);
+    let bob_inbox = ok(&bob, "list_notifications", json!({})).await;
+    assert_eq!(
+        bob_inbox["notifications"]["edges"]
+            .as_array()
+            .map_or(0, Vec::len)
+            + bob_inbox["notifications"]["nodes"]
+                .as_array()
+                .map_or(0, Vec::len),
+        0
+    );
     let bobs = ok(&bob, "find_tasks", json!({ "search": "rent" })).await;
     assert_eq!(bobs["tasks"]["totalCount"], 0, "{bobs}");
     let same_key = ok(
@@ -210,6 +246,37 @@ async fn agents_manage_their_users_tasks_through_mcp_and_never_anyone_elses() {
     )
     .await;
     assert_eq!(stale["code"], "CONFLICT");
+    // A version guards a title or description change alone, never half of
+    // a change: refused before anything is written.
+    let events = app.event_count().await;
+    let half = refused(
+        &alice,
+        "update_task",
+        json!({ "id": rent_id, "title": "x", "priority": "LOW", "expectedVersion": 1 }),
+    )
+    .await;
+    assert_eq!(
+        (half["code"].as_str(), half["field"].as_str()),
+        (Some("VALIDATION"), Some("expectedVersion"))
+    );
+    assert_eq!(app.event_count().await, events);
+    // Several changes run in order; the first refusal stops the rest and the
+    // answer names what was applied.
+    let partial = refused(
+        &alice,
+        "update_task",
+        json!({ "id": rent_id, "addTags": ["ok"], "recurrence": "FREQ=HOURLY" }),
+    )
+    .await;
+    assert_eq!(
+        (partial["code"].as_str(), partial["failed"].as_str()),
+        (Some("VALIDATION"), Some("recurrence")),
+        "{partial}"
+    );
+    assert!(
+        partial["applied"]["addTags"]["version"].is_i64(),
+        "{partial}"
+    );
     ok(&alice, "delete_task", json!({ "id": rent_id })).await;
     ok(&alice, "restore_task", json!({ "id": rent_id })).await;
 
@@ -248,14 +315,24 @@ async fn agents_manage_their_users_tasks_through_mcp_and_never_anyone_elses() {
     );
     let id = refused(&alice, "get_task", json!({ "id": "not-a-uuid" })).await;
     assert_eq!(id["code"], "VALIDATION");
-    // Arguments of the wrong shape never reach a tool: a JSON-RPC error.
+    // Arguments of the wrong shape never reach a tool; the refusal has our code.
     let wrong = alice
         .call_tool(
             CallToolRequestParams::new("find_tasks")
                 .with_arguments(json!({ "first": "many" }).as_object().cloned().unwrap()),
         )
         .await;
-    assert!(wrong.is_err() || wrong.unwrap().is_error == Some(true));
+    let wrong = wrong.expect("a tool error, not a protocol error");
+    let refusal = wrong.structured_content.expect("with our code");
+    assert_eq!(
+        (refusal["code"].as_str(), refusal["field"].as_str()),
+        (Some("VALIDATION"), Some("arguments")),
+        "{refusal}"
+    );
+    assert!(
+        refusal["message"].as_str().unwrap().contains("many"),
+        "{refusal}"
+    );
 
     let overview = ok(&alice, "task_overview", json!({})).await;
     // The read model may not hold the last writes yet; what it holds is Alice's.

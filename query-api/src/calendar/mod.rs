@@ -155,15 +155,17 @@ impl CalendarMutation {
 /// The user's feed id, made if there is none yet.
 #[tracing::instrument(skip(pool))]
 async fn feed_of(pool: &PgPool, user_id: &str) -> Result<Uuid, sqlx::Error> {
-    sqlx::query_scalar(
-        "INSERT INTO calendar_feeds (user_id, feed_id) VALUES ($1, $2) \
-         ON CONFLICT (user_id) DO UPDATE SET user_id = EXCLUDED.user_id \
-         RETURNING feed_id",
+    sqlx::query(
+        "INSERT INTO calendar_feeds (user_id, feed_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
     )
     .bind(user_id)
     .bind(Uuid::new_v4())
-    .fetch_one(pool)
-    .await
+    .execute(pool)
+    .await?;
+    sqlx::query_scalar("SELECT feed_id FROM calendar_feeds WHERE user_id = $1")
+        .bind(user_id)
+        .fetch_one(pool)
+        .await
 }
 
 #[tracing::instrument(skip(pool))]
@@ -210,6 +212,7 @@ pub struct FeedOptions {
 }
 
 /// `GET /calendar/{secret}.ics`.
+#[tracing::instrument(name = "calendar feed", skip_all, fields(user_id = tracing::field::Empty))]
 pub async fn feed(
     State(state): State<ApiState>,
     Path(file): Path<String>,
@@ -240,15 +243,21 @@ pub async fn feed(
         Ok(None) => return not_found(),
         Err(error) => return internal(&error),
     };
-    // A feed is read at its owner's expense, like their GraphQL requests.
-    let _running = match state.fairness.admit(&owner) {
+    tracing::Span::current().record("user_id", owner.as_str());
+    // Feeds have a budget of their own per owner: as limited as GraphQL,
+    // but a leaked URL polled hard cannot lock the owner out of the API.
+    let _running = match state.fairness.admit(&format!("calendar feed of {owner}")) {
         Ok(running) => running,
-        Err(_) => {
+        Err(refusal) => {
+            let retry_after = match refusal {
+                crate::fairness::Refusal::TooFast { retry_after } => retry_after.as_secs().max(1),
+                crate::fairness::Refusal::TooMany => 1,
+            };
             let mut response =
                 (StatusCode::TOO_MANY_REQUESTS, "too many requests\n").into_response();
             response
                 .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
             return response;
         }
     };
@@ -256,8 +265,8 @@ pub async fn feed(
         Ok(tasks) => tasks,
         Err(error) => return internal(&error),
     };
-    let body = ics::calendar("Taskledger", &tasks, components, Utc::now());
-    // DTSTAMP changes on every read, so the tag covers what the tasks are.
+    // DTSTAMP changes on every read, so the tag covers what the tasks are;
+    // a client that has them is answered before anything is written.
     let mut digest = Sha256::new();
     for task in &tasks {
         digest.update(task.id.as_bytes());
@@ -271,6 +280,18 @@ pub async fn feed(
     {
         return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response();
     }
+    // Up to MAX_FEED_TASKS tasks and their zones' rules: off the async workers.
+    let body = match tokio::task::spawn_blocking(move || {
+        ics::calendar("Taskledger", &tasks, components, Utc::now())
+    })
+    .await
+    {
+        Ok(body) => body,
+        Err(error) => {
+            tracing::error!(error = %error, "writing a calendar feed failed");
+            return (StatusCode::INTERNAL_SERVER_ERROR, "internal error\n").into_response();
+        }
+    };
     (
         [
             (
@@ -286,7 +307,7 @@ pub async fn feed(
 }
 
 fn internal(error: &sqlx::Error) -> Response {
-    tracing::error!(error = %error, "calendar feed failed");
+    tracing::error!(error = %error, source = ?std::error::Error::source(error), "calendar feed failed");
     (StatusCode::INTERNAL_SERVER_ERROR, "internal error\n").into_response()
 }
 
