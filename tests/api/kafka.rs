@@ -52,6 +52,10 @@ async fn events_are_published_as_cloudevents_keyed_by_task() {
         assert_eq!(event["subject"], id.as_str());
         assert!(event["time"].is_string());
         assert!(event["correlationid"].is_string());
+        // What a Dapr subscriber needs to take the message as a structured
+        // CloudEvent and hand `data` over as JSON.
+        assert_eq!(event["datacontenttype"], "application/json");
+        assert!(event["type"].is_string() && event["data"].is_object());
         let data = &event["data"];
         assert_eq!(data["task_id"], id.as_str());
         assert_eq!(data["user_id"], "alice");
