@@ -14,6 +14,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, NaiveDate, Utc};
 use command_api::Actor;
+use domain::values::Priority;
 use rmcp::handler::server::tool::Extension;
 use rmcp::handler::server::tool::ToolCallContext;
 use rmcp::handler::server::wrapper::Parameters;
@@ -218,17 +219,6 @@ impl TaskTools {
 const TASK_FIELDS: &str = "id title description status priority tags dueAt dueDate timeZone \
      recurrence version createdAt updatedAt completedAt nextReminderAt \
      reminders { at minutesBefore firesAt } series { id occurrence }";
-
-/// How much a task matters.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum Priority {
-    None,
-    Low,
-    Medium,
-    High,
-    Urgent,
-}
 
 /// One reminder: exactly one of `at` and `minutesBefore`.
 #[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]

@@ -5,7 +5,7 @@ use std::time::Duration;
 use event_store::kafka::dead_letter_topic;
 use rdkafka::producer::FutureRecord;
 
-use crate::helpers::{read_topic, TestApp};
+use crate::helpers::{eventually, read_topic, TestApp};
 
 /// `taskledger dlq ARGS` on the app's broker and topic; its stdout.
 fn dlq(app: &TestApp, args: &[&str]) -> String {
@@ -61,7 +61,14 @@ async fn dead_letters_are_listed_shown_whole_and_replayed_to_their_topic() {
         assert_eq!(message.header("dlq-source-topic"), Some(topic.as_str()));
     }
 
-    let listed = dlq(&app, &["list"]);
+    // The tool lists up to the high watermark the broker reports when it
+    // starts; tansu may report the newest message a moment after serving it.
+    let listed = eventually(Duration::from_secs(10), || async {
+        let listed = dlq(&app, &["list"]);
+        listed.contains("3 dead letters").then_some(listed)
+    })
+    .await
+    .unwrap_or_else(|| dlq(&app, &["list"]));
     assert!(listed.contains("3 dead letters"), "{listed}");
     assert!(listed.contains("garbage"), "{listed}");
     assert!(listed.contains("not a task event CloudEvent"), "{listed}");
