@@ -286,7 +286,10 @@ async fn agents_manage_their_users_tasks_through_mcp_and_never_anyone_elses() {
         "{partial}"
     );
     ok(&alice, "delete_task", json!({ "id": rent_id })).await;
-    ok(&alice, "restore_task", json!({ "id": rent_id })).await;
+    let restored = ok(&alice, "restore_task", json!({ "id": rent_id })).await;
+    let version = restored["restoreTask"]["version"].as_i64().unwrap();
+    app.task_at_version(&app.token("alice"), &rent_id, version)
+        .await;
 
     // Bad input: the same codes, fields and reasons as GraphQL.
     let empty = refused(&alice, "add_tasks", json!({ "tasks": [{ "title": "  " }] })).await;
