@@ -118,7 +118,7 @@ async fn start_api(settings: &Settings, address: &str) -> tokio::process::Child 
 
 /// The page in three tabs of headless Chromium (`tests/browser/app.mjs`):
 /// one browser notification per reminder on time, changes in another tab
-/// within a second, and reconnection after the API process restarts on the
+/// within 3 s, and reconnection after the API process restarts on the
 /// same port. The API runs as a process of its own so it can be restarted;
 /// the other roles run here.
 #[tokio::test(flavor = "multi_thread")]

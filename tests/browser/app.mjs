@@ -1,7 +1,9 @@
 // The web app at BASE/, end to end in three tabs of one browser: a sign-in in
 // one tab reaches the others, a reminder is shown as exactly one browser
-// notification on time, changes reach the other tabs within a second, and
-// every tab reconnects by itself when the API restarts.
+// notification on time, changes reach the other tabs live, and every tab
+// reconnects by itself when the API restarts. The bounds are generous: how
+// fast is measured by `./dev bench live`, not here, where the suite shares
+// two cores with everything else.
 //   node app.mjs http://127.0.0.1:PORT
 // Halfway it prints `RESTART-API` and waits for a line on stdin: whoever runs
 // it restarts the API on the same port, then writes `restarted`.
@@ -13,7 +15,7 @@ import { launch, fail } from './browser.mjs';
 const base = process.argv[2] || fail('usage: node app.mjs BASE_URL');
 const artifacts = process.env.ARTIFACT_DIR || '../../target/browser-artifacts';
 /** How soon a change must show in another tab, and a notification after its time. */
-const LIVE_MS = 1000;
+const LIVE_MS = 3000;
 /** How soon every tab must be live again after the API is back. */
 const RECONNECT_MS = 10000;
 /** What the restart may leave in the console: connections refused while the API is down. */
