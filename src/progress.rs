@@ -48,7 +48,9 @@ impl Progress {
                 total = self.total,
                 rate = rate as u64,
                 eta_secs = left as u64,
-                "verifying"
+                unit = self.unit,
+                "{}",
+                self.what
             );
         }
     }

@@ -190,6 +190,11 @@ impl BenchApp {
     }
 
     /// Stops Taskledger and drops the database, unless `keep`.
+    /// The URL of the run's database.
+    pub fn database_url(&self) -> String {
+        self.settings.database_url.clone().unwrap_or_default()
+    }
+
     pub async fn stop(self, keep: bool) -> anyhow::Result<()> {
         use sqlx::Connection;
 

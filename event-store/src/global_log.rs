@@ -174,3 +174,23 @@ pub async fn aggregates_events<'e>(
         .await?;
     rows.into_iter().map(StoredEvent::try_from).collect()
 }
+
+/// Every event of one aggregate type, ordered by aggregate, then sequence,
+/// as a stream (rows arrive as Postgres sends them, so memory stays bounded
+/// whatever the store's size): how a rebuild reads the whole store.
+pub fn every_aggregates_events<'e, 'q: 'e>(
+    executor: impl PgExecutor<'e> + 'e,
+    aggregate_type: &'q str,
+) -> impl futures::Stream<Item = Result<StoredEvent, sqlx::Error>> + 'e {
+    use futures::StreamExt;
+    sqlx::query_as::<_, EventRow>(EVERY_AGGREGATES_EVENTS.as_str())
+        .bind(aggregate_type)
+        .fetch(executor)
+        .map(|row| row.and_then(StoredEvent::try_from))
+}
+
+static EVERY_AGGREGATES_EVENTS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "SELECT {EVENT_COLUMNS} FROM events WHERE aggregate_type = $1 ORDER BY aggregate_id, sequence"
+    )
+});

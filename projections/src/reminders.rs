@@ -103,9 +103,7 @@ impl Projection for RemindersProjection {
             }
         }
 
-        let mut rows = ReminderColumns::default();
         let mut tasks = Vec::with_capacity(up_to.len());
-        let mut closed = Vec::new();
         for (id, target) in &up_to {
             let history = histories.remove(id).unwrap_or_default();
             if history.len() as i64 != *target {
@@ -113,69 +111,89 @@ impl Projection for RemindersProjection {
                     "events 1 to {target} of task {id} are not all in the event store"
                 )));
             }
-            let folded = fold(&history)?;
-            if folded.task.status() != TaskStatus::Open {
-                closed.push(*id);
-            }
-            rows.push(*id, &folded);
-            tasks.push((*id, *target));
+            tasks.push((*id, history));
         }
-        let (task_ids, task_versions): (Vec<Uuid>, Vec<Version>) = tasks.into_iter().unzip();
-        // Pending reminders the tasks no longer call for; a snoozed one stays
-        // until its task is done or in the trash.
-        sqlx::query(
-            "DELETE FROM reminders
-              WHERE task_id = ANY($1) AND status = 'pending' AND NOT reminder_id = ANY($2)
-                AND (snoozed_from IS NULL OR task_id = ANY($3))",
-        )
-        .bind(&task_ids)
-        .bind(&rows.reminder_id)
-        .bind(&closed)
-        .execute(&mut *tx)
-        .await?;
-        // New reminders, unless they were already past when set (they never
-        // fire retroactively); pending ones take the task's new title,
-        // priority and tags.
-        sqlx::query(
-            "INSERT INTO reminders (reminder_id, task_id, user_id, title, due_at, remind_at,
-                                    priority, tags)
-             SELECT t.reminder_id, t.task_id, t.user_id, t.title, t.due_at, t.remind_at,
-                    t.priority, ARRAY(SELECT jsonb_array_elements_text(t.tags))
-               FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::timestamptz[],
-                           $6::timestamptz[], $7::smallint[], $8::jsonb[], $9::timestamptz[])
-                    AS t(reminder_id, task_id, user_id, title, due_at, remind_at, priority, tags,
-                         set_at)
-              WHERE (t.remind_at >= t.set_at
-                     OR EXISTS (SELECT 1 FROM reminders r WHERE r.reminder_id = t.reminder_id))
-                -- Older than any scheduler would fire (and pruned once sent).
-                AND t.remind_at > now() - interval '8 days'
-             ON CONFLICT (reminder_id) DO UPDATE
-                SET title = EXCLUDED.title, due_at = EXCLUDED.due_at,
-                    priority = EXCLUDED.priority, tags = EXCLUDED.tags
-              WHERE reminders.status = 'pending'",
-        )
-        .bind(&rows.reminder_id)
-        .bind(&rows.task_id)
-        .bind(&rows.user_id)
-        .bind(&rows.title)
-        .bind(&rows.due_at)
-        .bind(&rows.remind_at)
-        .bind(&rows.priority)
-        .bind(&rows.tags)
-        .bind(&rows.set_at)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "INSERT INTO reminder_tasks (task_id, version)
-             SELECT * FROM unnest($1::uuid[], $2::bigint[])
-             ON CONFLICT (task_id) DO UPDATE SET version = EXCLUDED.version",
-        )
-        .bind(&task_ids)
-        .bind(&task_versions)
-        .execute(&mut *tx)
-        .await?;
+        replace_reminders(tx, &tasks).await?;
         Ok(outcomes)
     }
+}
+
+/// Replaces the pending reminders of each task (its events from the first,
+/// in order) with those its folded state calls for, and records the version
+/// applied, in three statements for them all: the projection's whole write,
+/// shared with `taskledger rebuild reminders`, which runs it with its
+/// copies of the tables first in the search path.
+pub async fn replace_reminders(
+    tx: &mut PgConnection,
+    tasks: &[(Uuid, Vec<StoredEvent>)],
+) -> Result<(), ProjectionError> {
+    let mut rows = ReminderColumns::default();
+    let mut task_ids = Vec::with_capacity(tasks.len());
+    let mut task_versions = Vec::with_capacity(tasks.len());
+    let mut closed = Vec::new();
+    for (id, history) in tasks {
+        let folded = fold(history)?;
+        if folded.task.status() != TaskStatus::Open {
+            closed.push(*id);
+        }
+        rows.push(*id, &folded);
+        task_ids.push(*id);
+        task_versions.push(history.last().map_or(0, |e| e.sequence));
+    }
+    // Pending reminders the tasks no longer call for; a snoozed one stays
+    // until its task is done or in the trash.
+    sqlx::query(
+        "DELETE FROM reminders
+          WHERE task_id = ANY($1) AND status = 'pending' AND NOT reminder_id = ANY($2)
+            AND (snoozed_from IS NULL OR task_id = ANY($3))",
+    )
+    .bind(&task_ids)
+    .bind(&rows.reminder_id)
+    .bind(&closed)
+    .execute(&mut *tx)
+    .await?;
+    // New reminders, unless they were already past when set (they never
+    // fire retroactively); pending ones take the task's new title,
+    // priority and tags.
+    sqlx::query(
+        "INSERT INTO reminders (reminder_id, task_id, user_id, title, due_at, remind_at,
+                                priority, tags)
+         SELECT t.reminder_id, t.task_id, t.user_id, t.title, t.due_at, t.remind_at,
+                t.priority, ARRAY(SELECT jsonb_array_elements_text(t.tags))
+           FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::timestamptz[],
+                       $6::timestamptz[], $7::smallint[], $8::jsonb[], $9::timestamptz[])
+                AS t(reminder_id, task_id, user_id, title, due_at, remind_at, priority, tags,
+                     set_at)
+          WHERE (t.remind_at >= t.set_at
+                 OR EXISTS (SELECT 1 FROM reminders r WHERE r.reminder_id = t.reminder_id))
+            -- Older than any scheduler would fire (and pruned once sent).
+            AND t.remind_at > now() - interval '8 days'
+         ON CONFLICT (reminder_id) DO UPDATE
+            SET title = EXCLUDED.title, due_at = EXCLUDED.due_at,
+                priority = EXCLUDED.priority, tags = EXCLUDED.tags
+          WHERE reminders.status = 'pending'",
+    )
+    .bind(&rows.reminder_id)
+    .bind(&rows.task_id)
+    .bind(&rows.user_id)
+    .bind(&rows.title)
+    .bind(&rows.due_at)
+    .bind(&rows.remind_at)
+    .bind(&rows.priority)
+    .bind(&rows.tags)
+    .bind(&rows.set_at)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO reminder_tasks (task_id, version)
+         SELECT * FROM unnest($1::uuid[], $2::bigint[])
+         ON CONFLICT (task_id) DO UPDATE SET version = EXCLUDED.version",
+    )
+    .bind(&task_ids)
+    .bind(&task_versions)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
 }
 
 /// A task folded from its history, with the instant each reminder of its

@@ -132,38 +132,6 @@ async fn backlog(args: &Args, memory: &MemorySampler) -> anyhow::Result<()> {
     shutdown.cancel();
     projector.wait().await?;
 
-    // `taskledger verify` over the same store, beside reading every event
-    // once and doing nothing with it.
-    let started = Instant::now();
-    let (events, bytes): (i64, Option<i64>) =
-        sqlx::query_as("SELECT count(*), sum(length(payload::text))::bigint FROM events")
-            .fetch_one(&app.pool)
-            .await?;
-    let scan = events as f64 / started.elapsed().as_secs_f64();
-    let report = taskledger::verify::verify(&app.pool).await?;
-    let verified = report.events as f64 / report.elapsed.as_secs_f64();
-    if !report.differences.is_empty() {
-        bail!(
-            "verify found {} differences, first: {:?}",
-            report.differences.len(),
-            &report.differences[..3.min(report.differences.len())]
-        );
-    }
-    eprintln!(
-        "scanned {events} events ({} MB)",
-        bytes.unwrap_or(0) / 1_000_000
-    );
-
-    // A rebuild of the task list on the same store while a user's listing
-    // runs, beside the same listing before it.
-    let reader = verifier.issue(&UserId::parse("user1")?, chrono::Duration::hours(1));
-    let before = listing_latencies(&client, &app.url, &reader, None).await;
-    let rebuilding = tokio::spawn({
-        let pool = app.pool.clone();
-        async move { taskledger::rebuild::rebuild_task_list(&pool).await }
-    });
-    let during = listing_latencies(&client, &app.url, &reader, Some(&rebuilding)).await;
-    let rebuilt = rebuilding.await??;
     app.stop(false).await?;
 
     println!("## Backlog of {total} events, nothing else running");
@@ -171,34 +139,11 @@ async fn backlog(args: &Args, memory: &MemorySampler) -> anyhow::Result<()> {
     println!("| | events/s |");
     println!("|---|---:|");
     println!("| bare consumer, no work (baseline) | {baseline:.0} |");
-    println!("| reading every event once in one query (baseline of verify) | {scan:.0} |");
-    println!("| `taskledger verify`: fold every task, compare every row | {verified:.0} |");
-    println!(
-        "| `taskledger rebuild task-list` ({} tasks in {:.1} s) | {:.0} |",
-        rebuilt.tasks,
-        rebuilt.elapsed.as_secs_f64(),
-        rebuilt.events as f64 / rebuilt.elapsed.as_secs_f64()
-    );
     println!(
         "| task-list projection ({:.1} s) | {rate:.0} |",
         elapsed.as_secs_f64()
     );
     println!("| projection ÷ baseline | {:.2} |", rate / baseline);
-    println!();
-    println!("| a user's first page of tasks, one client | queries | p50 ms | p99 ms | errors |");
-    println!("|---|---:|---:|---:|---:|");
-    for (when, latencies) in [
-        ("before the rebuild (5 s)", &before),
-        ("during the rebuild", &during),
-    ] {
-        println!(
-            "| {when} | {} | {:.2} | {:.2} | {} |",
-            latencies.count(),
-            latencies.millis(0.5),
-            latencies.millis(0.99),
-            latencies.errors
-        );
-    }
     println!();
     println!(
         "Peak resident memory while applying: {} MB",
@@ -232,40 +177,6 @@ async fn preload(pool: &PgPool, count: i64) -> anyhow::Result<()> {
         stored += chunk;
     }
     Ok(())
-}
-
-/// A user's first page of tasks, asked again and again by one client: for
-/// 5 s, or until `until` finishes.
-async fn listing_latencies(
-    client: &reqwest::Client,
-    url: &str,
-    token: &str,
-    until: Option<&tokio::task::JoinHandle<anyhow::Result<taskledger::rebuild::Rebuilt>>>,
-) -> Latencies {
-    let mut latencies = Latencies::default();
-    let started = Instant::now();
-    loop {
-        let done = match until {
-            Some(task) => task.is_finished(),
-            None => started.elapsed() > Duration::from_secs(5),
-        };
-        if done {
-            return latencies;
-        }
-        let asked = Instant::now();
-        match graphql(
-            client,
-            url,
-            token,
-            "{ tasks(first: 20) { nodes { id title } } }",
-            json!({}),
-        )
-        .await
-        {
-            Ok(_) => latencies.record(asked.elapsed()),
-            Err(_) => latencies.errors += 1,
-        }
-    }
 }
 
 /// Phase 2: open-loop offered rates with every role running.

@@ -1,0 +1,375 @@
+//! The rebuild benchmark: `taskledger rebuild task-list` and `taskledger
+//! verify` over a store of a million events, beside baselines measured in
+//! the same run, and a user's listing latency before and during a rebuild.
+//!
+//! 1. The store: a template task goes through GraphQL once per kind of
+//!    change, so the store holds a real event of each kind; then N tasks of
+//!    five events each (created, priority set, tags changed, edited, then
+//!    completed or given a due date) are generated from those templates in
+//!    SQL, spread over 1,000 users.
+//! 2. Baselines: every event read once in one query, and in the rebuild's
+//!    order through the same stream the rebuild reads, doing nothing.
+//! 3. The first rebuild builds the task list (it starts empty: no projector
+//!    runs), as the released binary in a process of its own whose peak
+//!    memory is sampled; `verify` then checks every row.
+//! 4. One client asks for a user's first page of tasks for 10 s, then goes
+//!    on while a second rebuild runs: p50/p99 before and during.
+//!
+//! Run with `./dev bench rebuild` (release build, real Postgres and broker);
+//! `--help` for the knobs.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use benches::{graphql, resident_kb, BenchApp, Latencies, Services};
+use clap::Parser;
+use domain::values::UserId;
+use futures::TryStreamExt;
+use query_api::auth::{JwtSecret, TokenVerifier};
+use serde_json::json;
+use sqlx::PgPool;
+use taskledger::Roles;
+
+#[derive(Parser)]
+#[command(about = "Rebuild benchmark: rebuild and verify rates, listing latency during a rebuild")]
+struct Args {
+    /// Tasks in the store (five events each).
+    #[arg(long, default_value_t = 200_000)]
+    tasks: i64,
+    /// Users the tasks are spread over.
+    #[arg(long, default_value_t = 1_000)]
+    users: i64,
+    /// `--writers` of the rebuilds.
+    #[arg(long, default_value_t = 2)]
+    writers: usize,
+    /// Seconds of listing before the second rebuild.
+    #[arg(long, default_value_t = 10)]
+    before_seconds: u64,
+    #[command(flatten)]
+    services: Services,
+}
+
+const EVENTS_PER_TASK: i64 = 5;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let app = BenchApp::start(&args.services, Roles::API, 10).await?;
+    let verifier = TokenVerifier::new(&JwtSecret::local_development());
+    let client = reqwest::Client::new();
+
+    let template = template_task(&client, &app.url, &verifier).await?;
+    let started = Instant::now();
+    store(&app.pool, &template, args.tasks, args.users).await?;
+    let (events,): (i64,) = sqlx::query_as("SELECT count(*) FROM events")
+        .fetch_one(&app.pool)
+        .await?;
+    eprintln!(
+        "stored {events} events in {:.0} s; vacuuming",
+        started.elapsed().as_secs_f64()
+    );
+    sqlx::query("VACUUM ANALYZE events")
+        .execute(&app.pool)
+        .await?;
+
+    // Baselines.
+    let started = Instant::now();
+    let (scanned, megabytes): (i64, Option<i64>) = sqlx::query_as(
+        "SELECT count(*), (sum(length(payload::text) + length(metadata::text)) / 1000000)::bigint FROM events",
+    )
+    .fetch_one(&app.pool)
+    .await?;
+    let scan = scanned as f64 / started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    let mut connection = app.pool.acquire().await?;
+    let streamed = event_store::global_log::every_aggregates_events(&mut *connection, "Task")
+        .try_fold(0u64, |n, _| async move { Ok(n + 1) })
+        .await?;
+    let stream = streamed as f64 / started.elapsed().as_secs_f64();
+    drop(connection);
+
+    let first = rebuild_process(&app, args.writers).await?;
+    let report = taskledger::verify::verify(&app.pool).await?;
+    if !report.differences.is_empty() {
+        bail!(
+            "verify found {} differences after the rebuild, first: {:?}",
+            report.differences.len(),
+            &report.differences[..3.min(report.differences.len())]
+        );
+    }
+    let verified = report.events as f64 / report.elapsed.as_secs_f64();
+
+    let reader = verifier.issue(&UserId::parse("user1")?, chrono::Duration::hours(1));
+    let before = listing(&client, &app.url, &reader, {
+        let until = Instant::now() + Duration::from_secs(args.before_seconds);
+        move || Instant::now() >= until
+    })
+    .await;
+    let rebuilding = tokio::spawn({
+        let (database, brokers) = (app.database_url(), args.services.brokers.clone());
+        let writers = args.writers;
+        async move { run_rebuild(&database, &brokers, writers).await }
+    });
+    let during = listing(&client, &app.url, &reader, || rebuilding.is_finished()).await;
+    let second = rebuilding.await??;
+    app.stop(false).await?;
+
+    println!("# Rebuild, release build");
+    println!();
+    println!(
+        "A store of {events} events ({} tasks of {EVENTS_PER_TASK} events, {} users; {} MB of JSON); `--writers {}`.",
+        args.tasks,
+        args.users,
+        megabytes.unwrap_or(0),
+        args.writers
+    );
+    println!();
+    println!("| | events/s | whole run |");
+    println!("|---|---:|---:|");
+    println!("| reading every event once in one query (baseline) | {scan:.0} | |");
+    println!(
+        "| reading every event in the rebuild's order, doing nothing (baseline) | {stream:.0} | |"
+    );
+    for (name, run) in [
+        (
+            "`taskledger rebuild task-list`, first (empty task list)",
+            &first,
+        ),
+        (
+            "`taskledger rebuild task-list` again, while a user lists tasks",
+            &second,
+        ),
+    ] {
+        println!(
+            "| {name}: {} tasks, bulk load {:.1} s, peak RSS {} MB | {:.0} | {:.1} s |",
+            run.tasks,
+            run.loaded_secs,
+            run.peak_kb / 1024,
+            run.events as f64 / run.switched_secs,
+            run.switched_secs
+        );
+    }
+    println!(
+        "| `taskledger verify`: fold every task, compare every row | {verified:.0} | {:.1} s |",
+        report.elapsed.as_secs_f64()
+    );
+    println!();
+    println!("| a user's first page of tasks, one client | queries | p50 ms | p99 ms | errors |");
+    println!("|---|---:|---:|---:|---:|");
+    for (when, latencies) in [
+        (
+            format!("before the rebuild ({} s)", args.before_seconds),
+            &before,
+        ),
+        ("during the rebuild".to_owned(), &during),
+    ] {
+        println!(
+            "| {when} | {} | {:.2} | {:.2} | {} |",
+            latencies.count(),
+            latencies.millis(0.5),
+            latencies.millis(0.99),
+            latencies.errors
+        );
+    }
+    println!();
+    println!(
+        "p99 during ÷ before: {:.2}; rebuild ÷ reading in its order: {:.3}",
+        during.millis(0.99) / before.millis(0.99),
+        first.events as f64 / first.switched_secs / stream
+    );
+    Ok(())
+}
+
+/// The events a template task stored, one per kind of change, by type.
+async fn template_task(
+    client: &reqwest::Client,
+    url: &str,
+    verifier: &TokenVerifier,
+) -> anyhow::Result<String> {
+    let token = verifier.issue(&UserId::parse("bench")?, chrono::Duration::hours(1));
+    let created = graphql(
+        client,
+        url,
+        &token,
+        "mutation { createTask(input: {title: \"template\", description: \"a template task\", tags: [\"bench\"]}) { taskId } }",
+        json!({}),
+    )
+    .await
+    .map_err(anyhow::Error::msg)?;
+    let id = created["data"]["createTask"]["taskId"]
+        .as_str()
+        .context("a task id")?
+        .to_owned();
+    for change in [
+        "updateTask(input: {id: $id, title: \"template edited\"}) { version }",
+        "setPriority(id: $id, priority: HIGH) { version }",
+        "addTags(id: $id, tags: [\"work\"]) { version }",
+        "setDueDate(id: $id, dueAt: \"2027-01-15T09:00:00Z\") { version }",
+        "completeTask(id: $id) { version }",
+    ] {
+        graphql(
+            client,
+            url,
+            &token,
+            &format!("mutation($id: ID!) {{ {change} }}"),
+            json!({ "id": id }),
+        )
+        .await
+        .map_err(anyhow::Error::msg)?;
+    }
+    Ok(id)
+}
+
+/// `tasks` tasks of five events each, generated from the template's events
+/// ten thousand tasks per statement.
+async fn store(pool: &PgPool, template: &str, tasks: i64, users: i64) -> anyhow::Result<()> {
+    const CHUNK: i64 = 10_000;
+    let mut stored = 0;
+    while stored < tasks {
+        let chunk = (tasks - stored).min(CHUNK);
+        sqlx::query(
+            "WITH words (w) AS (VALUES (ARRAY['budget', 'report', 'call', 'dentist', 'groceries',
+                     'invoice', 'plan', 'review', 'meeting', 'garden', 'taxes', 'car', 'birthday',
+                     'flight', 'paint', 'Müller', 'café', 'naïve', 'übung', 'straße'])),
+                  tasks AS (
+                 SELECT i, gen_random_uuid()::text AS id, 'user' || (i % $3) AS owner,
+                        'task ' || i || ' ' || w[1 + i % 20] || ' ' || w[1 + (i / 20) % 20] AS title
+                   FROM generate_series($1::bigint, $2::bigint) AS i, words)
+             INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version,
+                                 payload, metadata)
+             SELECT 'Task', n.id, k.seq, t.event_type, t.event_version,
+                    CASE t.event_type
+                      WHEN 'TaskCreated' THEN
+                        jsonb_set(jsonb_set(jsonb_set(t.payload::jsonb,
+                            '{TaskCreated,title}', to_jsonb(n.title)),
+                            '{TaskCreated,task_id}', to_jsonb(n.id)),
+                            '{TaskCreated,user_id}', to_jsonb(n.owner))
+                      WHEN 'TaskEdited' THEN
+                        jsonb_set(t.payload::jsonb, '{TaskEdited,title}', to_jsonb(n.title || ' (edited)'))
+                      ELSE t.payload::jsonb
+                    END::json,
+                    jsonb_set(t.metadata::jsonb, '{user_id}', to_jsonb(n.owner))::json
+               FROM tasks AS n
+               CROSS JOIN (VALUES (1, 'TaskCreated'), (2, 'TaskPrioritySet'),
+                                  (3, 'TaskTagsChanged'), (4, 'TaskEdited'), (5, NULL)) AS k (seq, kind)
+               JOIN events AS t
+                 ON t.aggregate_type = 'Task' AND t.aggregate_id = $4
+                AND t.event_type = coalesce(k.kind, CASE WHEN n.i % 2 = 0 THEN 'TaskCompleted'
+                                                         ELSE 'TaskDueDateSet' END)
+              ORDER BY n.i, k.seq",
+        )
+        .bind(stored)
+        .bind(stored + chunk - 1)
+        .bind(users)
+        .bind(template)
+        .execute(pool)
+        .await?;
+        stored += chunk;
+        eprint!("\rstoring tasks: {stored}/{tasks}");
+    }
+    eprintln!();
+    Ok(())
+}
+
+/// One rebuild as the released binary runs it.
+struct RebuildRun {
+    tasks: u64,
+    events: u64,
+    loaded_secs: f64,
+    switched_secs: f64,
+    peak_kb: u64,
+}
+
+async fn rebuild_process(app: &BenchApp, writers: usize) -> anyhow::Result<RebuildRun> {
+    run_rebuild(&app.database_url(), &app.settings.kafka_brokers, writers).await
+}
+
+/// `taskledger rebuild task-list` in a process of its own, its resident
+/// memory sampled every 50 ms; its summary line read back.
+async fn run_rebuild(database: &str, brokers: &str, writers: usize) -> anyhow::Result<RebuildRun> {
+    let binary = std::env::current_exe()?
+        .parent()
+        .map(|dir| dir.join("taskledger"))
+        .filter(|path| path.exists())
+        .context("the release taskledger binary beside the benchmark (./dev bench builds it)")?;
+    let child = tokio::process::Command::new(&binary)
+        .args([
+            "rebuild",
+            "task-list",
+            "--json",
+            "--writers",
+            &writers.to_string(),
+        ])
+        .env("TASKLEDGER_ENV", "local")
+        .env("DATABASE_URL", database)
+        .env("KAFKA_BROKERS", brokers)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("starting {}", binary.display()))?;
+    let pid = child.id().context("a pid")?;
+    let peak = Arc::new(AtomicU64::new(0));
+    let sampler = tokio::spawn({
+        let peak = peak.clone();
+        async move {
+            while let Some(kb) = resident_kb(pid) {
+                peak.fetch_max(kb, Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    });
+    let output = child.wait_with_output().await?;
+    sampler.abort();
+    let printed = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        bail!("the rebuild failed: {printed}");
+    }
+    let summary: serde_json::Value = printed
+        .lines()
+        .rev()
+        .find_map(|line| serde_json::from_str(line).ok())
+        .with_context(|| format!("no JSON summary in {printed:?}"))?;
+    let number = |key: &str| {
+        summary[key]
+            .as_f64()
+            .with_context(|| format!("{key} in {summary}"))
+    };
+    Ok(RebuildRun {
+        tasks: number("tasks")? as u64,
+        events: number("events")? as u64,
+        loaded_secs: number("loaded_secs")?,
+        switched_secs: number("switched_secs")?,
+        peak_kb: peak.load(Ordering::Relaxed),
+    })
+}
+
+/// A user's first page of tasks, asked again and again by one client until
+/// `done`.
+async fn listing(
+    client: &reqwest::Client,
+    url: &str,
+    token: &str,
+    done: impl Fn() -> bool,
+) -> Latencies {
+    let mut latencies = Latencies::default();
+    while !done() {
+        let asked = Instant::now();
+        match graphql(
+            client,
+            url,
+            token,
+            "{ tasks(first: 20) { nodes { id title } } }",
+            json!({}),
+        )
+        .await
+        {
+            Ok(_) => latencies.record(asked.elapsed()),
+            Err(_) => latencies.errors += 1,
+        }
+    }
+    latencies
+}

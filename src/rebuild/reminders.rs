@@ -1,0 +1,142 @@
+//! The reminders' rebuild: `reminders` and `reminder_tasks`, written by the
+//! projection's own write ([`replace_reminders`]) into the copies.
+//!
+//! The pending reminders come from the store. What has happened comes from
+//! the live table at the switch: a reminder fired or missed keeps that
+//! status, and a snooze (a user's action, not an event) stays. Nothing the
+//! rebuild adds is already due, so the scheduler fires nothing after the
+//! switch that it would not have fired without it.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use event_store::global_log::{self, StoredEvent};
+use futures::TryStreamExt;
+use projections::reminders::replace_reminders;
+use sqlx::{Connection, PgConnection, PgPool};
+use uuid::Uuid;
+
+use super::shadow::Shadow;
+use super::{changed_since, Loaded, Options, Projection};
+use crate::progress::Progress;
+
+/// Tasks written per call of the projection's write.
+const BATCH: usize = 1_000;
+
+/// `taskledger rebuild reminders`.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Reminders;
+
+impl Projection for Reminders {
+    const NAME: &'static str = "reminders";
+    const TABLES: &'static [&'static str] = &["reminders", "reminder_tasks"];
+
+    /// The projection's write looks rows up by task and upserts by key, so
+    /// the copies get their indexes first; the trigger that wakes the
+    /// scheduler comes after the load.
+    async fn load(
+        &self,
+        pool: &PgPool,
+        session: &mut PgConnection,
+        shadow: &Shadow,
+        options: Options,
+    ) -> anyhow::Result<Loaded> {
+        shadow
+            .build_indexes(pool, Self::TABLES, options.writers)
+            .await?;
+        let started = Instant::now();
+        let mut reader = pool.acquire().await?;
+        let mut tx = reader.begin().await?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
+            .await?;
+        let (snapshot, total): (String, i64) = sqlx::query_as(
+            "SELECT pg_current_snapshot()::text,
+                    (SELECT count(*) FROM events WHERE aggregate_type = 'Task')",
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        let progress = Progress::new("rebuilding reminders", "events", total.max(0) as u64);
+        let (mut tasks, mut events) = (0u64, 0u64);
+        let mut batch: Vec<(Uuid, Vec<StoredEvent>)> = Vec::with_capacity(BATCH);
+        let mut stream = global_log::every_aggregates_events(&mut *tx, "Task");
+        while let Some(event) = stream.try_next().await? {
+            events += 1;
+            let id = Uuid::parse_str(&event.aggregate_id)?;
+            match batch.last_mut() {
+                Some((last, history)) if *last == id => history.push(event),
+                _ => {
+                    if batch.len() == BATCH {
+                        tasks += batch.len() as u64;
+                        replace_reminders(session, &batch).await?;
+                        batch.clear();
+                        progress.show(events, started);
+                    }
+                    batch.push((id, vec![event]));
+                }
+            }
+        }
+        drop(stream);
+        tasks += batch.len() as u64;
+        replace_reminders(session, &batch).await?;
+        tx.commit().await?;
+        progress.finish();
+        shadow.copy_triggers(session, "reminders", false).await?;
+        Ok(Loaded {
+            snapshot,
+            tasks,
+            events,
+        })
+    }
+
+    async fn catch_up(
+        &self,
+        tx: &mut PgConnection,
+        _shadow: &Shadow,
+        snapshot: &str,
+    ) -> anyhow::Result<u64> {
+        let changed = changed_since(tx, snapshot).await?;
+        for ids in changed.chunks(BATCH) {
+            let ranges: Vec<(String, i64, i64)> =
+                ids.iter().map(|id| (id.clone(), 0, i64::MAX)).collect();
+            let mut histories: HashMap<Uuid, Vec<StoredEvent>> = HashMap::new();
+            for event in global_log::aggregates_events(&mut *tx, "Task", &ranges).await? {
+                histories
+                    .entry(Uuid::parse_str(&event.aggregate_id)?)
+                    .or_default()
+                    .push(event);
+            }
+            let batch: Vec<_> = histories.into_iter().collect();
+            replace_reminders(tx, &batch).await?;
+        }
+        Ok(changed.len() as u64)
+    }
+
+    /// What has happened, from the live table (now retired): fired and
+    /// missed reminders keep their status, snoozes stay; and a pending
+    /// reminder already due that the live table did not hold pending is
+    /// dropped, so nothing fires because of the rebuild.
+    async fn switched(&self, tx: &mut PgConnection, shadow: &Shadow) -> anyhow::Result<()> {
+        let old = format!("{}.reminders", shadow.retired);
+        for statement in [
+            format!(
+                "DELETE FROM public.reminders n USING {old} o
+                  WHERE n.reminder_id = o.reminder_id
+                    AND (o.status <> 'pending' OR o.snoozed_from IS NOT NULL)"
+            ),
+            format!(
+                "INSERT INTO public.reminders
+                 SELECT * FROM {old} o WHERE o.status <> 'pending' OR o.snoozed_from IS NOT NULL"
+            ),
+            format!(
+                "DELETE FROM public.reminders n
+                  WHERE n.status = 'pending' AND n.remind_at <= now()
+                    AND NOT EXISTS (SELECT 1 FROM {old} o
+                                     WHERE o.reminder_id = n.reminder_id AND o.status = 'pending')"
+            ),
+        ] {
+            sqlx::query(&statement).execute(&mut *tx).await?;
+        }
+        Ok(())
+    }
+}
