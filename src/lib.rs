@@ -75,6 +75,29 @@ impl Roles {
     };
 }
 
+/// The probes and `/metrics` on `address` for as long as this process runs:
+/// how a one-off command (`rebuild`) shows its progress to Prometheus.
+pub async fn serve_ops_meanwhile(
+    settings: &Settings,
+    pool: &PgPool,
+    address: &str,
+) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .with_context(|| format!("binding {address}"))?;
+    let ops = Ops {
+        pool: pool.clone(),
+        broker_probe: query_api::BrokerProbe::new(settings.kafka()),
+        metrics: telemetry::metrics_handle(),
+    };
+    tokio::spawn(async move {
+        if let Err(error) = query_api::serve_ops(listener, ops, CancellationToken::new()).await {
+            tracing::warn!(%error, "the metrics listener stopped");
+        }
+    });
+    Ok(())
+}
+
 /// The roles started by [`start`].
 pub struct Running {
     /// Where the API listens, if this process runs it.

@@ -64,6 +64,9 @@ enum Command {
         /// Print the summary as one JSON object.
         #[arg(long)]
         json: bool,
+        /// Serve `/metrics` (progress, rate) and the probes here meanwhile.
+        #[arg(long)]
+        metrics_addr: Option<String>,
     },
     /// Print a bearer token for USER.
     Token {
@@ -142,10 +145,14 @@ async fn run() -> anyhow::Result<()> {
             projection,
             writers,
             json,
+            metrics_addr,
         } => {
             use taskledger::rebuild::{rebuild, Options, Reminders, TaskList};
             let _telemetry = telemetry::init(settings.env, "rebuild");
             let pool = taskledger::setup(&settings).await?;
+            if let Some(address) = metrics_addr {
+                taskledger::serve_ops_meanwhile(&settings, &pool, &address).await?;
+            }
             let options = Options { writers };
             let rebuilt = match projection {
                 Rebuildable::TaskList => rebuild(&pool, &TaskList, options).await?,

@@ -10,16 +10,17 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use event_store::global_log::{self, StoredEvent};
 use event_store::history::{fold_task, FoldedTask};
+use futures::TryStreamExt;
 use projections::TaskRow;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use sqlx::PgPool;
+use sqlx::{Connection, PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::progress::Progress;
 
 /// Tasks folded and compared per round trip.
-const BATCH: i64 = 1_000;
+const BATCH: usize = 1_000;
 
 /// What `verify` found.
 #[derive(Debug, Default)]
@@ -96,98 +97,124 @@ fn describe(id: Uuid, expected: &Value, actual: &Value) -> String {
     format!("task {id}: {fields}")
 }
 
-/// Compares every task in the store with the task list.
+/// Compares every task in the store with the task list: the store read
+/// once, in task order, in a repeatable-read snapshot that the row lookups
+/// (a thousand tasks at a time, on a second connection) share.
 pub async fn verify(pool: &PgPool) -> anyhow::Result<Report> {
     let started = Instant::now();
-    let total: i64 = sqlx::query_scalar("SELECT count(*) FROM task_list")
-        .fetch_one(pool)
-        .await?;
-    let progress = Progress::new("verifying", "tasks", total.max(0) as u64);
     let mut report = Report::default();
-    let mut last = String::new();
+    let mut reading = pool.acquire().await?;
+    let mut events = reading.begin().await?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut *events)
+        .await?;
+    let (snapshot, total): (String, i64) = sqlx::query_as(
+        "SELECT pg_export_snapshot(),
+                (SELECT count(*) FROM events WHERE aggregate_type = 'Task')",
+    )
+    .fetch_one(&mut *events)
+    .await?;
+    let mut looking_up = pool.acquire().await?;
+    let mut rows = looking_up.begin().await?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut *rows)
+        .await?;
+    // An exported snapshot's name is Postgres's own (hex digits and dashes).
+    anyhow::ensure!(
+        snapshot.chars().all(|c| c.is_ascii_hexdigit() || c == '-'),
+        "unexpected snapshot name {snapshot:?}"
+    );
+    sqlx::query(&format!("SET TRANSACTION SNAPSHOT '{snapshot}'"))
+        .execute(&mut *rows)
+        .await?;
+
+    let progress = Progress::new("verifying", "events", total.max(0) as u64);
+    let mut batch: Vec<(String, Vec<StoredEvent>)> = Vec::with_capacity(BATCH);
+    let mut stream = global_log::every_aggregates_events(&mut *events, "Task");
     loop {
-        let ids: Vec<String> = sqlx::query_scalar(
-            "SELECT DISTINCT aggregate_id FROM events
-              WHERE aggregate_type = 'Task' AND aggregate_id > $1
-              ORDER BY aggregate_id LIMIT $2",
-        )
-        .bind(&last)
-        .bind(BATCH)
-        .fetch_all(pool)
-        .await
-        .context("listing the tasks in the event store")?;
-        let Some(next) = ids.last().cloned() else {
-            break;
-        };
-        let ranges: Vec<(String, i64, i64)> =
-            ids.iter().map(|id| (id.clone(), 0, i64::MAX)).collect();
-        let mut histories: HashMap<String, Vec<StoredEvent>> = HashMap::new();
-        for event in global_log::aggregates_events(pool, "Task", &ranges).await? {
-            report.events += 1;
-            histories
-                .entry(event.aggregate_id.clone())
-                .or_default()
-                .push(event);
+        let event = stream.try_next().await.context("reading the event store")?;
+        let full = batch.len() == BATCH
+            && event
+                .as_ref()
+                .is_none_or(|e| batch.last().is_some_and(|(id, _)| *id != e.aggregate_id));
+        if full || (event.is_none() && !batch.is_empty()) {
+            compare(&mut rows, &mut report, std::mem::take(&mut batch)).await?;
+            progress.show(report.events, started);
         }
-        let uuids: Vec<Uuid> = ids
-            .iter()
-            .filter_map(|id| Uuid::parse_str(id).ok())
-            .collect();
-        let rows: HashMap<Uuid, TaskRow> = sqlx::query_as::<_, TaskRow>(&format!(
-            "SELECT {} FROM task_list WHERE id = ANY($1)",
-            projections::task_list::COLUMNS
-        ))
-        .bind(&uuids)
-        .fetch_all(pool)
-        .await?
-        .into_iter()
-        .map(|row| (row.id, row))
-        .collect();
-        for id in &ids {
-            report.tasks += 1;
-            let Ok(uuid) = Uuid::parse_str(id) else {
-                report
-                    .differences
-                    .push(format!("task {id}: its id is not a UUID"));
-                continue;
-            };
-            let history = histories.remove(id).unwrap_or_default();
-            let folded = match fold_task(&history) {
-                Ok(Some(folded)) => folded,
-                Ok(None) => continue,
-                Err(error) => {
-                    report.differences.push(format!("task {id}: {error}"));
-                    continue;
-                }
-            };
-            let expected = expected(&folded);
-            match rows.get(&uuid) {
-                None => report.differences.push(format!(
-                    "task {id}: in the event store, missing from the read model"
-                )),
-                Some(row) => {
-                    let actual = actual(row);
-                    if checksum(&expected) != checksum(&actual) {
-                        report.differences.push(describe(uuid, &expected, &actual));
-                    }
-                }
-            }
+        let Some(event) = event else { break };
+        report.events += 1;
+        match batch.last_mut() {
+            Some((id, history)) if *id == event.aggregate_id => history.push(event),
+            _ => batch.push((event.aggregate_id.clone(), vec![event])),
         }
-        progress.show(report.tasks, started);
-        last = next;
     }
+    drop(stream);
+    events.commit().await?;
     let orphans: Vec<Uuid> = sqlx::query_scalar(
         "SELECT t.id FROM task_list t
           WHERE NOT EXISTS (SELECT 1 FROM events e
                              WHERE e.aggregate_type = 'Task' AND e.aggregate_id = t.id::text)
           LIMIT 1000",
     )
-    .fetch_all(pool)
+    .fetch_all(&mut *rows)
     .await?;
+    rows.commit().await?;
     report.differences.extend(orphans.into_iter().map(|id| {
         format!("task {id}: in the read model, but the event store holds no events of it")
     }));
     report.elapsed = started.elapsed();
     progress.finish();
     Ok(report)
+}
+
+/// Folds each task of `batch` and compares it with its row.
+async fn compare(
+    rows: &mut PgConnection,
+    report: &mut Report,
+    batch: Vec<(String, Vec<StoredEvent>)>,
+) -> anyhow::Result<()> {
+    let uuids: Vec<Uuid> = batch
+        .iter()
+        .filter_map(|(id, _)| Uuid::parse_str(id).ok())
+        .collect();
+    let held: HashMap<Uuid, TaskRow> = sqlx::query_as::<_, TaskRow>(&format!(
+        "SELECT {} FROM task_list WHERE id = ANY($1)",
+        projections::task_list::COLUMNS
+    ))
+    .bind(&uuids)
+    .fetch_all(&mut *rows)
+    .await?
+    .into_iter()
+    .map(|row| (row.id, row))
+    .collect();
+    for (id, history) in batch {
+        report.tasks += 1;
+        let Ok(uuid) = Uuid::parse_str(&id) else {
+            report
+                .differences
+                .push(format!("task {id}: its id is not a UUID"));
+            continue;
+        };
+        let folded = match fold_task(&history) {
+            Ok(Some(folded)) => folded,
+            Ok(None) => continue,
+            Err(error) => {
+                report.differences.push(format!("task {id}: {error}"));
+                continue;
+            }
+        };
+        let expected = expected(&folded);
+        match held.get(&uuid) {
+            None => report.differences.push(format!(
+                "task {id}: in the event store, missing from the read model"
+            )),
+            Some(row) => {
+                let actual = actual(row);
+                if checksum(&expected) != checksum(&actual) {
+                    report.differences.push(describe(uuid, &expected, &actual));
+                }
+            }
+        }
+    }
+    Ok(())
 }

@@ -4,6 +4,11 @@
 
 use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
 
+/// Long work of a command (`rebuild`, `verify`), by `work`: how far it is,
+/// how far it goes, and its rate per second.
+pub const PROGRESS_DONE: &str = "taskledger_progress_done";
+pub const PROGRESS_TOTAL: &str = "taskledger_progress_total";
+pub const PROGRESS_RATE: &str = "taskledger_progress_rate";
 /// Commands that appended events (`outcome="applied"`).
 pub const COMMANDS: &str = "taskledger_commands_total";
 /// Appends that lost an optimistic-concurrency race.
@@ -64,6 +69,15 @@ pub const WEBSOCKET_CLOSES: &str = "taskledger_websocket_closes_total";
 
 /// Registers the help text of every metric with the installed recorder.
 pub fn describe() {
+    describe_gauge!(
+        PROGRESS_DONE,
+        "Units of long work done so far (rebuild, verify), by work."
+    );
+    describe_gauge!(PROGRESS_TOTAL, "Units of long work in all, by work.");
+    describe_gauge!(
+        PROGRESS_RATE,
+        "Units of long work done per second since it started, by work."
+    );
     describe_counter!(
         REMINDERS_FIRED,
         "Reminders published, by timing: on_time, or late (fell due while nothing ran)."

@@ -16,7 +16,7 @@ use projections::reminders::replace_reminders;
 use sqlx::{Connection, PgConnection, PgPool};
 use uuid::Uuid;
 
-use super::shadow::Shadow;
+use super::shadow::{Indexes, Shadow};
 use super::{changed_since, Loaded, Options, Projection};
 use crate::progress::Progress;
 
@@ -42,7 +42,7 @@ impl Projection for Reminders {
         options: Options,
     ) -> anyhow::Result<Loaded> {
         shadow
-            .build_indexes(pool, Self::TABLES, options.writers)
+            .build_indexes(pool, Self::TABLES, Indexes::All, options.writers)
             .await?;
         let started = Instant::now();
         let mut reader = pool.acquire().await?;

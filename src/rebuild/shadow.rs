@@ -107,6 +107,7 @@ impl Shadow {
         &self,
         pool: &PgPool,
         tables: &[&str],
+        which: Indexes,
         sessions: usize,
     ) -> anyhow::Result<()> {
         let mut builds: Vec<Vec<String>> = Vec::new();
@@ -124,6 +125,14 @@ impl Shadow {
             .fetch_all(pool)
             .await?;
             for (name, definition, constraint, kind) in indexes {
+                let wanted = match which {
+                    Indexes::All => true,
+                    Indexes::Keys => constraint.is_some(),
+                    Indexes::Others => constraint.is_none(),
+                };
+                if !wanted {
+                    continue;
+                }
                 let mut build = vec![on_copy(&definition, table, &self.schema)?];
                 if let (Some(constraint), Some(kind)) = (constraint, kind) {
                     let kind = if kind == "p" { "PRIMARY KEY" } else { "UNIQUE" };
@@ -209,6 +218,16 @@ impl Shadow {
             .await?;
         Ok(())
     }
+}
+
+/// Which of a table's indexes to build.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Indexes {
+    All,
+    /// Those behind a primary key or unique constraint (what an upsert needs).
+    Keys,
+    /// The rest.
+    Others,
 }
 
 /// A definition Postgres gave for `public.<table>` (an index's or a

@@ -18,7 +18,7 @@ use sqlx::{Connection, PgConnection, PgPool};
 use tokio::sync::mpsc;
 
 use super::copy_text::CopyText;
-use super::shadow::Shadow;
+use super::shadow::{Indexes, Shadow};
 use super::{changed_since, Loaded, Options, Projection};
 use crate::progress::Progress;
 
@@ -51,29 +51,46 @@ impl Projection for TaskList {
         options: Options,
     ) -> anyhow::Result<Loaded> {
         shadow.copy_triggers(session, "task_list", true).await?;
+        let started = Instant::now();
         let loaded = load_rows(pool, shadow, options.writers).await?;
+        tracing::info!(
+            tasks = loaded.tasks,
+            events = loaded.events,
+            secs = started.elapsed().as_secs_f64(),
+            "rows loaded; counting and indexing"
+        );
 
         // The counts and the word list over every row at once, through the
         // live triggers' own function, into the copies (first in the
-        // session's search path); their keys must exist for its upserts.
+        // session's search path; their keys must exist for its upserts, the
+        // other indexes come after), while the list's indexes build: both
+        // only read the list.
+        let started = Instant::now();
+        const KEPT: &[&str] = &["task_stats", "tag_counts", "task_words"];
         shadow
-            .build_indexes(
-                pool,
-                &["task_stats", "tag_counts", "task_words"],
-                options.writers,
+            .build_indexes(pool, KEPT, Indexes::Keys, options.writers)
+            .await?;
+        let counting = async {
+            sqlx::query(
+                "SELECT task_list_keep(ARRAY(
+                     SELECT ROW(user_id, status, priority, tags, deleted_at IS NOT NULL, title, 1)::task_list_change
+                       FROM task_list))",
             )
-            .await?;
-        sqlx::query(
-            "SELECT task_list_keep(ARRAY(
-                 SELECT ROW(user_id, status, priority, tags, deleted_at IS NOT NULL, title, 1)::task_list_change
-                   FROM task_list))",
-        )
-        .execute(&mut *session)
-        .await
-        .context("counting the loaded rows")?;
+            .execute(&mut *session)
+            .await
+            .context("counting the loaded rows")
+        };
+        tokio::try_join!(
+            counting,
+            shadow.build_indexes(pool, &["task_list"], Indexes::All, options.writers)
+        )?;
         shadow
-            .build_indexes(pool, &["task_list"], options.writers)
+            .build_indexes(pool, KEPT, Indexes::Others, options.writers)
             .await?;
+        tracing::info!(
+            secs = started.elapsed().as_secs_f64(),
+            "counted and indexed"
+        );
         shadow.copy_triggers(session, "task_list", false).await?;
         Ok(loaded)
     }
