@@ -61,6 +61,10 @@ enum Command {
         /// Connections writing rows and building indexes at once.
         #[arg(long, default_value_t = 2)]
         writers: usize,
+        /// The most events a second the bulk load reads (default: as fast
+        /// as it can), to leave cores to live queries.
+        #[arg(long)]
+        max_rate: Option<std::num::NonZeroU32>,
         /// Print the summary as one JSON object.
         #[arg(long)]
         json: bool,
@@ -144,6 +148,7 @@ async fn run() -> anyhow::Result<()> {
         Command::Rebuild {
             projection,
             writers,
+            max_rate,
             json,
             metrics_addr,
         } => {
@@ -153,7 +158,7 @@ async fn run() -> anyhow::Result<()> {
             if let Some(address) = metrics_addr {
                 taskledger::serve_ops_meanwhile(&settings, &pool, &address).await?;
             }
-            let options = Options { writers };
+            let options = Options { writers, max_rate };
             let rebuilt = match projection {
                 Rebuildable::TaskList => rebuild(&pool, &TaskList, options).await?,
                 Rebuildable::Reminders => rebuild(&pool, &Reminders, options).await?,

@@ -29,6 +29,7 @@ mod shadow;
 mod task_list;
 
 use std::future::Future;
+use std::num::NonZeroU32;
 use std::time::{Duration, Instant};
 
 use sqlx::{Connection, PgConnection, PgPool};
@@ -45,11 +46,43 @@ const SWITCH_ATTEMPTS: u32 = 100;
 pub struct Options {
     /// Connections writing rows (and building indexes) at once.
     pub writers: usize,
+    /// The most events a second the bulk load reads (none: as fast as it
+    /// can), leaving the machine's cores to live queries part of the time.
+    pub max_rate: Option<NonZeroU32>,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { writers: 2 }
+        Self {
+            writers: 2,
+            max_rate: None,
+        }
+    }
+}
+
+/// Holds a bulk load to [`Options::max_rate`].
+struct Pace {
+    started: Instant,
+    max_rate: Option<NonZeroU32>,
+}
+
+impl Pace {
+    fn new(options: Options) -> Self {
+        Self {
+            started: Instant::now(),
+            max_rate: options.max_rate,
+        }
+    }
+
+    /// Waits until `done` events are due at the rate.
+    async fn keep(&self, done: u64) {
+        if let Some(rate) = self.max_rate {
+            let due = Duration::from_secs_f64(done as f64 / f64::from(rate.get()));
+            let ahead = due.saturating_sub(self.started.elapsed());
+            if !ahead.is_zero() {
+                tokio::time::sleep(ahead).await;
+            }
+        }
     }
 }
 
@@ -242,4 +275,25 @@ async fn changed_since(tx: &mut PgConnection, snapshot: &str) -> anyhow::Result<
     .bind(snapshot)
     .fetch_all(&mut *tx)
     .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_paced_load_waits_until_its_events_are_due() {
+        let pace = Pace::new(Options {
+            writers: 1,
+            max_rate: NonZeroU32::new(1_000),
+        });
+        pace.keep(100).await;
+        assert!(
+            pace.started.elapsed() >= Duration::from_millis(100),
+            "100 events at 1,000 a second are due after 100 ms: {:?}",
+            pace.started.elapsed()
+        );
+        // An unpaced load never waits (this would wait for ever).
+        Pace::new(Options::default()).keep(u64::MAX).await;
+    }
 }

@@ -17,7 +17,7 @@ use sqlx::{Connection, PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::shadow::{Indexes, Shadow};
-use super::{changed_since, Loaded, Options, Projection};
+use super::{changed_since, Loaded, Options, Pace, Projection};
 use crate::progress::Progress;
 
 /// Tasks written per call of the projection's write.
@@ -45,6 +45,7 @@ impl Projection for Reminders {
             .build_indexes(pool, Self::TABLES, Indexes::All, options.writers)
             .await?;
         let started = Instant::now();
+        let pace = Pace::new(options);
         let mut reader = pool.acquire().await?;
         let mut tx = reader.begin().await?;
         sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
@@ -71,6 +72,7 @@ impl Projection for Reminders {
                         replace_reminders(session, &batch).await?;
                         batch.clear();
                         progress.show(events, started);
+                        pace.keep(events).await;
                     }
                     batch.push((id, vec![event]));
                 }

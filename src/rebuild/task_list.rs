@@ -19,7 +19,7 @@ use tokio::sync::mpsc;
 
 use super::copy_text::CopyText;
 use super::shadow::{Indexes, Shadow};
-use super::{changed_since, Loaded, Options, Projection};
+use super::{changed_since, Loaded, Options, Pace, Projection};
 use crate::progress::Progress;
 
 /// `task_list` first: it is the one loaded.
@@ -52,7 +52,7 @@ impl Projection for TaskList {
     ) -> anyhow::Result<Loaded> {
         shadow.copy_triggers(session, "task_list", true).await?;
         let started = Instant::now();
-        let loaded = load_rows(pool, shadow, options.writers).await?;
+        let loaded = load_rows(pool, shadow, options).await?;
         tracing::info!(
             tasks = loaded.tasks,
             events = loaded.events,
@@ -125,12 +125,13 @@ impl Projection for TaskList {
 
 /// Every task's row into the copy of `task_list`: one ordered read of the
 /// store, folded here, written by `writers` connections with `COPY`.
-async fn load_rows(pool: &PgPool, shadow: &Shadow, writers: usize) -> anyhow::Result<Loaded> {
+async fn load_rows(pool: &PgPool, shadow: &Shadow, options: Options) -> anyhow::Result<Loaded> {
     let started = Instant::now();
+    let pace = Pace::new(options);
     let copy = format!("COPY {}.task_list ({COLUMNS}) FROM STDIN", shadow.schema);
     let mut senders = Vec::new();
     let mut writing = Vec::new();
-    for _ in 0..writers.max(1) {
+    for _ in 0..options.writers.max(1) {
         // Two chunks waiting per writer at most: memory stays bounded.
         let (sender, chunks) = mpsc::channel::<Vec<u8>>(2);
         senders.push(sender);
@@ -180,6 +181,7 @@ async fn load_rows(pool: &PgPool, shadow: &Shadow, writers: usize) -> anyhow::Re
             }
             next += 1;
             progress.show(events, started);
+            pace.keep(events).await;
         }
         match event {
             Some(event) => history.push(event),

@@ -48,6 +48,9 @@ struct Args {
     /// Seconds of listing before the second rebuild.
     #[arg(long, default_value_t = 10)]
     before_seconds: u64,
+    /// `--max-rate` of the second rebuild (the one beside the listing).
+    #[arg(long)]
+    max_rate: Option<u32>,
     /// Listing queries a second, before and during the second rebuild.
     #[arg(long, default_value_t = 200)]
     queries_per_second: u32,
@@ -116,8 +119,8 @@ async fn main() -> anyhow::Result<()> {
     .await;
     let rebuilding = tokio::spawn({
         let (database, brokers) = (app.database_url(), args.services.brokers.clone());
-        let writers = args.writers;
-        async move { run_rebuild(&database, &brokers, writers).await }
+        let (writers, max_rate) = (args.writers, args.max_rate);
+        async move { run_rebuild(&database, &brokers, writers, max_rate).await }
     });
     let during = listing(&client, &app.url, &reader, args.queries_per_second, || {
         rebuilding.is_finished()
@@ -129,11 +132,14 @@ async fn main() -> anyhow::Result<()> {
     println!("# Rebuild, release build");
     println!();
     println!(
-        "A store of {events} events ({} tasks of {EVENTS_PER_TASK} events, {} users; {} MB of JSON); `--writers {}`.",
+        "A store of {events} events ({} tasks of {EVENTS_PER_TASK} events, {} users; {} MB of JSON); `--writers {}`{}.",
         args.tasks,
         args.users,
         megabytes.unwrap_or(0),
-        args.writers
+        args.writers,
+        args.max_rate
+            .map(|r| format!(", the second rebuild `--max-rate {r}`"))
+            .unwrap_or_default()
     );
     println!();
     println!("| | events/s | whole run |");
@@ -296,12 +302,23 @@ struct RebuildRun {
 }
 
 async fn rebuild_process(app: &BenchApp, writers: usize) -> anyhow::Result<RebuildRun> {
-    run_rebuild(&app.database_url(), &app.settings.kafka_brokers, writers).await
+    run_rebuild(
+        &app.database_url(),
+        &app.settings.kafka_brokers,
+        writers,
+        None,
+    )
+    .await
 }
 
 /// `taskledger rebuild task-list` in a process of its own, its resident
 /// memory sampled every 50 ms; its summary line read back.
-async fn run_rebuild(database: &str, brokers: &str, writers: usize) -> anyhow::Result<RebuildRun> {
+async fn run_rebuild(
+    database: &str,
+    brokers: &str,
+    writers: usize,
+    max_rate: Option<u32>,
+) -> anyhow::Result<RebuildRun> {
     let binary = std::env::current_exe()?
         .parent()
         .map(|dir| dir.join("taskledger"))
