@@ -31,11 +31,16 @@ impl Drop for Telemetry {
 /// `OTEL_EXPORTER_OTLP_ENDPOINT` is set (OTLP over HTTP; protobuf, or JSON
 /// with `OTEL_EXPORTER_OTLP_PROTOCOL=http/json`), as service `role` unless
 /// `OTEL_SERVICE_NAME` says otherwise. Keep the answer until the process ends.
+/// Without `RUST_LOG`: info, and warnings from sqlx and rdkafka (a rebuild,
+/// whose statements are long by design, leaves out sqlx's slow-statement
+/// warnings).
 pub fn init(env: Environment, role: &str) -> Telemetry {
-    let filter = || {
-        EnvFilter::try_from_default_env()
-            .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,rdkafka=warn"))
+    let default = if role == "rebuild" {
+        "info,sqlx=error,rdkafka=warn"
+    } else {
+        "info,sqlx=warn,rdkafka=warn"
     };
+    let filter = || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let logs = match env {
         Environment::Local => tracing_subscriber::fmt::layer().compact().boxed(),
         Environment::Production => tracing_subscriber::fmt::layer()

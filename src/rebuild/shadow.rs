@@ -110,7 +110,8 @@ impl Shadow {
         which: Indexes,
         sessions: usize,
     ) -> anyhow::Result<()> {
-        let mut builds: Vec<Vec<String>> = Vec::new();
+        let mut builds: Vec<String> = Vec::new();
+        let mut constraints: Vec<String> = Vec::new();
         for table in tables {
             let indexes: Vec<(String, String, Option<String>, Option<String>)> = sqlx::query_as(
                 "SELECT c.relname::text, pg_get_indexdef(i.indexrelid), k.conname::text, k.contype::text
@@ -133,21 +134,23 @@ impl Shadow {
                 if !wanted {
                     continue;
                 }
-                let mut build = vec![on_copy(&definition, table, &self.schema)?];
+                builds.push(on_copy(&definition, table, &self.schema)?);
                 if let (Some(constraint), Some(kind)) = (constraint, kind) {
                     let kind = if kind == "p" { "PRIMARY KEY" } else { "UNIQUE" };
-                    build.push(format!(
+                    constraints.push(format!(
                         "ALTER TABLE {}.{table} ADD CONSTRAINT {constraint} {kind} USING INDEX {name}",
                         self.schema
                     ));
                 }
-                builds.push(build);
             }
         }
+        // The builds share a table's SHARE lock, so they run side by side;
+        // a constraint's ALTER TABLE would wait for them all (and hold up
+        // the rest), so the constraints come after, each instant.
         let sessions = sessions.clamp(1, builds.len().max(1));
         let mut shares: Vec<Vec<String>> = vec![Vec::new(); sessions];
         for (i, build) in builds.into_iter().enumerate() {
-            shares[i % sessions].extend(build);
+            shares[i % sessions].push(build);
         }
         futures::future::try_join_all(shares.into_iter().map(|statements| async move {
             let mut connection = pool.acquire().await?;
@@ -166,6 +169,12 @@ impl Shadow {
             anyhow::Ok(())
         }))
         .await?;
+        for statement in constraints {
+            sqlx::query(&statement)
+                .execute(pool)
+                .await
+                .with_context(|| format!("adding the copies' keys: {statement}"))?;
+        }
         Ok(())
     }
 

@@ -63,8 +63,8 @@ impl Projection for TaskList {
         // The counts and the word list over every row at once, through the
         // live triggers' own function, into the copies (first in the
         // session's search path; their keys must exist for its upserts, the
-        // other indexes come after), while the list's indexes build: both
-        // only read the list.
+        // other indexes come after), while the list's indexes build (both
+        // only read the list) unless `--writers 1` asks for one at a time.
         let started = Instant::now();
         const KEPT: &[&str] = &["task_stats", "tag_counts", "task_words"];
         shadow
@@ -80,10 +80,14 @@ impl Projection for TaskList {
             .await
             .context("counting the loaded rows")
         };
-        tokio::try_join!(
-            counting,
-            shadow.build_indexes(pool, &["task_list"], Indexes::All, options.writers)
-        )?;
+        let indexing = shadow.build_indexes(pool, &["task_list"], Indexes::All, options.writers);
+        if options.writers > 1 {
+            tokio::try_join!(counting, indexing)?;
+        } else {
+            // One connection at work at a time: the gentlest rebuild.
+            counting.await?;
+            indexing.await?;
+        }
         shadow
             .build_indexes(pool, KEPT, Indexes::Others, options.writers)
             .await?;

@@ -324,14 +324,18 @@ async fn run_rebuild(
         .map(|dir| dir.join("taskledger"))
         .filter(|path| path.exists())
         .context("the release taskledger binary beside the benchmark (./dev bench builds it)")?;
-    let child = tokio::process::Command::new(&binary)
-        .args([
-            "rebuild",
-            "task-list",
-            "--json",
-            "--writers",
-            &writers.to_string(),
-        ])
+    let mut command = tokio::process::Command::new(&binary);
+    command.args([
+        "rebuild",
+        "task-list",
+        "--json",
+        "--writers",
+        &writers.to_string(),
+    ]);
+    if let Some(rate) = max_rate {
+        command.args(["--max-rate", &rate.to_string()]);
+    }
+    let child = command
         .env("TASKLEDGER_ENV", "local")
         .env("DATABASE_URL", database)
         .env("KAFKA_BROKERS", brokers)
