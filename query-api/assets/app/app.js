@@ -82,7 +82,7 @@ class ApiError extends Error {
 class LiveConnection {
   constructor({ token, subscriptions, onStatus, onError, onRefused }) {
     this.token = token;
-    this.subscriptions = subscriptions; // id → { query, variables(), onNext(response) }
+    this.subscriptions = subscriptions; // id → { query, variables(), onNext(response), onResubscribed()? }
     this.onStatus = onStatus;
     this.onError = onError;
     this.onRefused = onRefused;
@@ -154,6 +154,8 @@ class LiveConnection {
       if (socket !== this.socket || this.stopped) return; // a reconnect resubscribes anyway
       const { query, variables } = subscription;
       this.send({ id, type: 'subscribe', payload: { query, variables: variables() } });
+      // What the feed carried while it was down is read back, if it can be.
+      subscription.onResubscribed?.();
     }, MAX_RETRY_MS);
   }
 
@@ -268,6 +270,9 @@ function startSession(session) {
         query: NOTIFICATION_RECEIVED,
         variables: () => ({}),
         onNext: onNotification,
+        // Reminders have no backlog to resume from: what fired meanwhile is
+        // in the inbox.
+        onResubscribed: () => report(refreshNotifications()),
       },
     },
     onStatus: (status) => {
