@@ -132,9 +132,10 @@ pub trait Projection: Sync {
         snapshot: &str,
     ) -> impl Future<Output = anyhow::Result<u64>> + Send;
 
-    /// In the switch's transaction, after the swap (the live tables are in
-    /// `shadow.retired` until the transaction ends).
-    fn switched(
+    /// In the switch's transaction, after the last catch-up and before the
+    /// swap: what the projection must carry over from the live tables (in
+    /// `public`, locked against writers) to the copies (in `shadow.schema`).
+    fn before_swap(
         &self,
         tx: &mut PgConnection,
         shadow: &Shadow,
@@ -257,8 +258,8 @@ async fn try_switch<P: Projection>(
         .execute(&mut *tx)
         .await?;
     let caught_up = projection.catch_up(&mut tx, shadow, snapshot).await?;
+    projection.before_swap(&mut tx, shadow).await?;
     shadow.swap(&mut tx).await?;
-    projection.switched(&mut tx, shadow).await?;
     tx.commit().await?;
     Ok(caught_up)
 }

@@ -29,7 +29,8 @@ pub struct Reminders;
 
 impl Projection for Reminders {
     const NAME: &'static str = "reminders";
-    const TABLES: &'static [&'static str] = &["reminders", "reminder_tasks"];
+    /// In the order the live projector locks them.
+    const TABLES: &'static [&'static str] = &["reminder_tasks", "reminders"];
 
     /// The projection's write looks rows up by task and upserts by key, so
     /// the copies get their indexes first; the trigger that wakes the
@@ -114,27 +115,37 @@ impl Projection for Reminders {
         Ok(changed.len() as u64)
     }
 
-    /// What has happened, from the live table (now retired): fired and
-    /// missed reminders keep their status, snoozes stay; and a pending
-    /// reminder already due that the live table did not hold pending is
-    /// dropped, so nothing fires because of the rebuild.
-    async fn switched(&self, tx: &mut PgConnection, shadow: &Shadow) -> anyhow::Result<()> {
-        let old = format!("{}.reminders", shadow.retired);
+    /// What has happened, from the live tables: fired and missed reminders
+    /// keep their status, snoozes stay; a pending reminder already due that
+    /// the live table did not hold pending is dropped, so nothing fires
+    /// because of the rebuild. A task the catch-up folded ahead of the live
+    /// projector goes back to the live version, so the projector applies
+    /// its newer events itself, as it would have without the rebuild.
+    async fn before_swap(&self, tx: &mut PgConnection, shadow: &Shadow) -> anyhow::Result<()> {
+        let copy = &shadow.schema;
         for statement in [
             format!(
-                "DELETE FROM public.reminders n USING {old} o
-                  WHERE n.reminder_id = o.reminder_id
-                    AND (o.status <> 'pending' OR o.snoozed_from IS NOT NULL)"
+                "DELETE FROM {copy}.reminders n USING public.reminders l
+                  WHERE n.reminder_id = l.reminder_id
+                    AND (l.status <> 'pending' OR l.snoozed_from IS NOT NULL)"
             ),
             format!(
-                "INSERT INTO public.reminders
-                 SELECT * FROM {old} o WHERE o.status <> 'pending' OR o.snoozed_from IS NOT NULL"
+                "INSERT INTO {copy}.reminders
+                 SELECT * FROM public.reminders l WHERE l.status <> 'pending' OR l.snoozed_from IS NOT NULL"
             ),
             format!(
-                "DELETE FROM public.reminders n
-                  WHERE n.status = 'pending' AND n.remind_at <= now()
-                    AND NOT EXISTS (SELECT 1 FROM {old} o
-                                     WHERE o.reminder_id = n.reminder_id AND o.status = 'pending')"
+                "DELETE FROM {copy}.reminders n
+                  WHERE n.status = 'pending' AND n.remind_at <= clock_timestamp()
+                    AND NOT EXISTS (SELECT 1 FROM public.reminders l
+                                     WHERE l.reminder_id = n.reminder_id AND l.status = 'pending')"
+            ),
+            format!(
+                "UPDATE {copy}.reminder_tasks n SET version = l.version FROM public.reminder_tasks l
+                  WHERE n.task_id = l.task_id AND n.version > l.version"
+            ),
+            format!(
+                "DELETE FROM {copy}.reminder_tasks n
+                  WHERE NOT EXISTS (SELECT 1 FROM public.reminder_tasks l WHERE l.task_id = n.task_id)"
             ),
         ] {
             sqlx::query(&statement).execute(&mut *tx).await?;

@@ -32,6 +32,8 @@ const COLUMNS: &str = "id, user_id, title, description, status, version, created
 
 /// Rows per `COPY`.
 const CHUNK_ROWS: usize = 2_000;
+/// Rows counted per call of `task_list_keep`.
+const KEEP_ROWS: usize = 100_000;
 /// Tasks folded again per statement when catching up.
 const CATCH_UP_BATCH: usize = 1_000;
 
@@ -71,14 +73,22 @@ impl Projection for TaskList {
             .build_indexes(pool, KEPT, Indexes::Keys, options.writers)
             .await?;
         let counting = async {
-            sqlx::query(
-                "SELECT task_list_keep(ARRAY(
-                     SELECT ROW(user_id, status, priority, tags, deleted_at IS NOT NULL, title, 1)::task_list_change
-                       FROM task_list))",
-            )
-            .execute(&mut *session)
-            .await
-            .context("counting the loaded rows")
+            // In parts of at most KEEP_ROWS rows: one array value may not
+            // pass 1 GB. The parts add up, as the live statements' do.
+            let parts = (loaded.tasks as usize).div_ceil(KEEP_ROWS).max(1) as i32;
+            for part in 0..parts {
+                sqlx::query(
+                    "SELECT task_list_keep(ARRAY(
+                         SELECT ROW(user_id, status, priority, tags, deleted_at IS NOT NULL, title, 1)::task_list_change
+                           FROM task_list WHERE abs(hashtext(id::text) % $1) = $2))",
+                )
+                .bind(parts)
+                .bind(part)
+                .execute(&mut *session)
+                .await
+                .context("counting the loaded rows")?;
+            }
+            anyhow::Ok(())
         };
         let indexing = shadow.build_indexes(pool, &["task_list"], Indexes::All, options.writers);
         if options.writers > 1 {
@@ -113,14 +123,37 @@ impl Projection for TaskList {
         Ok(changed.len() as u64)
     }
 
-    /// The task-updates publisher's checkpoint moves past the rebuilt rows,
-    /// so the rebuild sends nothing to `task-updates`.
-    async fn switched(&self, tx: &mut PgConnection, _shadow: &Shadow) -> anyhow::Result<()> {
+    /// The task-updates publishers' checkpoint moves past the rebuilt rows,
+    /// so the rebuild sends nothing to `task-updates`, except what the live
+    /// side had not sent yet: a row the publishers had not reached, or one
+    /// the catch-up folded ahead of the live projector (which will take
+    /// those events as applied), gets a fresh change number past the
+    /// checkpoint.
+    async fn before_swap(&self, tx: &mut PgConnection, shadow: &Shadow) -> anyhow::Result<()> {
+        let copy = format!("{}.task_list", shadow.schema);
+        let sent: Option<i64> =
+            sqlx::query_scalar("SELECT min(change_seq) FROM task_update_publishers")
+                .fetch_one(&mut *tx)
+                .await?;
+        let Some(sent) = sent else {
+            return Ok(()); // no publisher yet: the first starts at the newest change
+        };
+        let rebuilt: i64 =
+            sqlx::query_scalar(&format!("SELECT coalesce(max(change_seq), 0) FROM {copy}"))
+                .fetch_one(&mut *tx)
+                .await?;
+        sqlx::query(&format!(
+            "UPDATE {copy} n SET change_seq = nextval('task_change_seq')
+              WHERE NOT EXISTS (SELECT 1 FROM public.task_list l
+                                 WHERE l.id = n.id AND l.version = n.version AND l.change_seq <= $1)"
+        ))
+        .bind(sent)
+        .execute(&mut *tx)
+        .await?;
         sqlx::query(
-            "UPDATE task_update_publishers
-                SET change_seq = (SELECT coalesce(max(change_seq), 0) FROM public.task_list),
-                    updated_at = now()",
+            "UPDATE task_update_publishers SET change_seq = greatest(change_seq, $1), updated_at = now()",
         )
+        .bind(rebuilt)
         .execute(&mut *tx)
         .await?;
         Ok(())

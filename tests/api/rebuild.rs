@@ -456,3 +456,67 @@ async fn a_reminders_rebuild_keeps_what_fired_and_fires_nothing() {
         .unwrap();
     assert_eq!(notifications, 2);
 }
+
+/// A change the task-updates publisher had not sent when the rebuild
+/// switched in is still sent: the switch gives it a change number past the
+/// checkpoint it moves. (The publisher is held back here by lowering its
+/// checkpoint below the last two changes and restarting nothing: a running
+/// publisher keeps its own place, so only the switch can send them again.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_the_publisher_had_not_sent_are_sent_after_the_switch() {
+    let app = TestApp::spawn().await;
+    let alice = app.token("alice");
+    let mut ids = Vec::new();
+    for n in 0..4 {
+        let (id, _) = app.create_task(&alice, &format!("unsent {n}")).await;
+        ids.push(id);
+    }
+    app.task_at_version(&alice, &ids[3], 1).await;
+    let published = |since: usize| {
+        let app = &app;
+        async move {
+            read_topic(
+                &app.kafka(),
+                &app.settings.task_updates_topic,
+                Duration::from_secs(3),
+                |_| false,
+            )
+            .await[since..]
+                .iter()
+                .map(|m| m.json()["data"]["task"]["id"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    let before = crate::helpers::eventually(Duration::from_secs(15), || async {
+        let sent = published(0).await;
+        ids.iter().all(|id| sent.contains(id)).then_some(sent.len())
+    })
+    .await
+    .expect("the four creations are published");
+    // As if the publisher had not got past the first two.
+    sqlx::query(
+        "UPDATE task_update_publishers
+            SET change_seq = (SELECT change_seq FROM task_list WHERE id = $1::uuid)",
+    )
+    .bind(&ids[1])
+    .execute(&app.pool)
+    .await
+    .unwrap();
+
+    let (ok, printed, errors) = rebuild(&app).await;
+    assert!(ok, "{printed}\n{errors}");
+    let again = crate::helpers::eventually(Duration::from_secs(15), || async {
+        let sent = published(before).await;
+        (sent.len() >= 2).then_some(sent)
+    })
+    .await
+    .expect("the unsent changes are sent after the switch");
+    let mut again = again;
+    again.sort();
+    let mut expected = vec![ids[2].clone(), ids[3].clone()];
+    expected.sort();
+    assert_eq!(
+        again, expected,
+        "exactly the two the publisher had not reached"
+    );
+}
