@@ -247,11 +247,7 @@ impl ChildApp {
         env: &[(&str, String)],
     ) -> anyhow::Result<Self> {
         use anyhow::{bail, Context};
-        let binary = std::env::current_exe()?
-            .parent()
-            .map(|dir| dir.join("taskledger"))
-            .filter(|path| path.exists())
-            .unwrap_or_else(|| std::path::PathBuf::from("taskledger"));
+        let binary = taskledger_binary()?;
         let child = tokio::process::Command::new(&binary)
             .arg("all")
             .env("TASKLEDGER_ENV", "local")
@@ -293,14 +289,7 @@ impl ChildApp {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        let peak_kb = Arc::new(AtomicU64::new(0));
-        let peak = peak_kb.clone();
-        tokio::spawn(async move {
-            while let Some(kb) = resident_kb(pid) {
-                peak.fetch_max(kb, Ordering::Relaxed);
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        });
+        let peak_kb = sample_peak_kb(pid, Duration::from_millis(100));
         Ok(Self {
             child,
             pid,
@@ -344,6 +333,30 @@ impl ChildApp {
 }
 
 /// `VmRSS` of process `pid`, in KiB (Linux).
+/// The release `taskledger` beside the benchmark (`./dev bench` builds it),
+/// or the one on the `PATH`.
+pub fn taskledger_binary() -> std::io::Result<std::path::PathBuf> {
+    Ok(std::env::current_exe()?
+        .parent()
+        .map(|dir| dir.join("taskledger"))
+        .filter(|path| path.exists())
+        .unwrap_or_else(|| std::path::PathBuf::from("taskledger")))
+}
+
+/// The highest resident memory of process `pid` (kB), sampled `every` so
+/// long as it runs.
+pub fn sample_peak_kb(pid: u32, every: Duration) -> Arc<AtomicU64> {
+    let peak = Arc::new(AtomicU64::new(0));
+    let sampled = peak.clone();
+    tokio::spawn(async move {
+        while let Some(kb) = resident_kb(pid) {
+            sampled.fetch_max(kb, Ordering::Relaxed);
+            tokio::time::sleep(every).await;
+        }
+    });
+    peak
+}
+
 pub fn resident_kb(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status

@@ -32,6 +32,9 @@ use std::future::Future;
 use std::num::NonZeroU32;
 use std::time::{Duration, Instant};
 
+use std::collections::HashMap;
+
+use event_store::global_log::{self, StoredEvent};
 use sqlx::{Connection, PgConnection, PgPool};
 
 pub use reminders::Reminders;
@@ -262,6 +265,42 @@ async fn try_switch<P: Projection>(
     shadow.swap(&mut tx).await?;
     tx.commit().await?;
     Ok(caught_up)
+}
+
+/// Makes `tx` (just begun) a read of the whole store in one snapshot:
+/// answers that snapshot, as `pg_current_snapshot()` text, and how many task
+/// events it holds.
+async fn read_store_in_one_snapshot(tx: &mut PgConnection) -> anyhow::Result<(String, u64)> {
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut *tx)
+        .await?;
+    let (snapshot, total): (String, i64) = sqlx::query_as(
+        "SELECT pg_current_snapshot()::text,
+                (SELECT count(*) FROM events WHERE aggregate_type = 'Task')",
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    Ok((snapshot, total.max(0) as u64))
+}
+
+/// The whole histories of tasks `ids`, as the transaction sees them, in
+/// the order of `ids` (a task without events is left out).
+async fn histories(
+    tx: &mut PgConnection,
+    ids: &[String],
+) -> anyhow::Result<Vec<(String, Vec<StoredEvent>)>> {
+    let ranges: Vec<(String, i64, i64)> = ids.iter().map(|id| (id.clone(), 0, i64::MAX)).collect();
+    let mut by_task: HashMap<String, Vec<StoredEvent>> = HashMap::new();
+    for event in global_log::aggregates_events(&mut *tx, "Task", &ranges).await? {
+        by_task
+            .entry(event.aggregate_id.clone())
+            .or_default()
+            .push(event);
+    }
+    Ok(ids
+        .iter()
+        .filter_map(|id| by_task.remove_entry(id))
+        .collect())
 }
 
 /// The tasks with an event `snapshot` did not see (committed since, or

@@ -7,7 +7,6 @@
 //! rebuild adds is already due, so the scheduler fires nothing after the
 //! switch that it would not have fired without it.
 
-use std::collections::HashMap;
 use std::time::Instant;
 
 use event_store::global_log::{self, StoredEvent};
@@ -17,7 +16,9 @@ use sqlx::{Connection, PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::shadow::{Indexes, Shadow};
-use super::{changed_since, Loaded, Options, Pace, Projection};
+use super::{
+    changed_since, histories, read_store_in_one_snapshot, Loaded, Options, Pace, Projection,
+};
 use crate::progress::Progress;
 
 /// Tasks written per call of the projection's write.
@@ -49,16 +50,8 @@ impl Projection for Reminders {
         let pace = Pace::new(options);
         let mut reader = pool.acquire().await?;
         let mut tx = reader.begin().await?;
-        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            .execute(&mut *tx)
-            .await?;
-        let (snapshot, total): (String, i64) = sqlx::query_as(
-            "SELECT pg_current_snapshot()::text,
-                    (SELECT count(*) FROM events WHERE aggregate_type = 'Task')",
-        )
-        .fetch_one(&mut *tx)
-        .await?;
-        let progress = Progress::new("rebuilding reminders", "events", total.max(0) as u64);
+        let (snapshot, total) = read_store_in_one_snapshot(&mut tx).await?;
+        let progress = Progress::new("rebuilding reminders", "events", total);
         let (mut tasks, mut events) = (0u64, 0u64);
         let mut batch: Vec<(Uuid, Vec<StoredEvent>)> = Vec::with_capacity(BATCH);
         let mut stream = global_log::every_aggregates_events(&mut *tx, "Task");
@@ -100,16 +93,11 @@ impl Projection for Reminders {
     ) -> anyhow::Result<u64> {
         let changed = changed_since(tx, snapshot).await?;
         for ids in changed.chunks(BATCH) {
-            let ranges: Vec<(String, i64, i64)> =
-                ids.iter().map(|id| (id.clone(), 0, i64::MAX)).collect();
-            let mut histories: HashMap<Uuid, Vec<StoredEvent>> = HashMap::new();
-            for event in global_log::aggregates_events(&mut *tx, "Task", &ranges).await? {
-                histories
-                    .entry(Uuid::parse_str(&event.aggregate_id)?)
-                    .or_default()
-                    .push(event);
-            }
-            let batch: Vec<_> = histories.into_iter().collect();
+            let batch = histories(tx, ids)
+                .await?
+                .into_iter()
+                .map(|(id, history)| Ok((Uuid::parse_str(&id)?, history)))
+                .collect::<anyhow::Result<Vec<_>>>()?;
             replace_reminders(tx, &batch).await?;
         }
         Ok(changed.len() as u64)

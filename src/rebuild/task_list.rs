@@ -7,7 +7,6 @@
 //! the function the live triggers call per statement, and the indexes are
 //! built last.
 
-use std::collections::HashMap;
 use std::time::Instant;
 
 use anyhow::Context;
@@ -19,7 +18,9 @@ use tokio::sync::mpsc;
 
 use super::copy_text::CopyText;
 use super::shadow::{Indexes, Shadow};
-use super::{changed_since, Loaded, Options, Pace, Projection};
+use super::{
+    changed_since, histories, read_store_in_one_snapshot, Loaded, Options, Pace, Projection,
+};
 use crate::progress::Progress;
 
 /// `task_list` first: it is the one loaded.
@@ -181,16 +182,8 @@ async fn load_rows(pool: &PgPool, shadow: &Shadow, options: Options) -> anyhow::
 
     let mut reader = pool.acquire().await?;
     let mut tx = reader.begin().await?;
-    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        .execute(&mut *tx)
-        .await?;
-    let (snapshot, total): (String, i64) = sqlx::query_as(
-        "SELECT pg_current_snapshot()::text,
-                (SELECT count(*) FROM events WHERE aggregate_type = 'Task')",
-    )
-    .fetch_one(&mut *tx)
-    .await?;
-    let progress = Progress::new("rebuilding task-list", "events", total.max(0) as u64);
+    let (snapshot, total) = read_store_in_one_snapshot(&mut tx).await?;
+    let progress = Progress::new("rebuilding task-list", "events", total);
 
     let (mut tasks, mut events) = (0u64, 0u64);
     let mut chunk = CopyText::default();
@@ -306,17 +299,9 @@ fn encode(out: &mut CopyText, folded: &FoldedTask) -> anyhow::Result<()> {
 
 /// Tasks `ids` folded from the store (the events the transaction sees).
 async fn fold_some(tx: &mut PgConnection, ids: &[String]) -> anyhow::Result<Vec<FoldedTask>> {
-    let ranges: Vec<(String, i64, i64)> = ids.iter().map(|id| (id.clone(), 0, i64::MAX)).collect();
-    let mut histories: HashMap<String, Vec<StoredEvent>> = HashMap::new();
-    for event in global_log::aggregates_events(&mut *tx, "Task", &ranges).await? {
-        histories
-            .entry(event.aggregate_id.clone())
-            .or_default()
-            .push(event);
-    }
     let mut folded = Vec::with_capacity(ids.len());
-    for id in ids {
-        match fold_task(&histories.remove(id).unwrap_or_default()) {
+    for (id, history) in histories(tx, ids).await? {
+        match fold_task(&history) {
             Ok(Some(task)) => folded.push(task),
             Ok(None) => {}
             Err(error) => {

@@ -19,12 +19,11 @@
 //! Run with `./dev bench rebuild` (release build, real Postgres and broker);
 //! `--help` for the knobs.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use benches::{graphql, resident_kb, BenchApp, Latencies, Services};
+use benches::{graphql, sample_peak_kb, taskledger_binary, BenchApp, Latencies, Services};
 use clap::Parser;
 use domain::values::UserId;
 use futures::TryStreamExt;
@@ -319,11 +318,7 @@ async fn run_rebuild(
     writers: usize,
     max_rate: Option<u32>,
 ) -> anyhow::Result<RebuildRun> {
-    let binary = std::env::current_exe()?
-        .parent()
-        .map(|dir| dir.join("taskledger"))
-        .filter(|path| path.exists())
-        .context("the release taskledger binary beside the benchmark (./dev bench builds it)")?;
+    let binary = taskledger_binary()?;
     let mut command = tokio::process::Command::new(&binary);
     command.args([
         "rebuild",
@@ -346,18 +341,8 @@ async fn run_rebuild(
         .spawn()
         .with_context(|| format!("starting {}", binary.display()))?;
     let pid = child.id().context("a pid")?;
-    let peak = Arc::new(AtomicU64::new(0));
-    let sampler = tokio::spawn({
-        let peak = peak.clone();
-        async move {
-            while let Some(kb) = resident_kb(pid) {
-                peak.fetch_max(kb, Ordering::Relaxed);
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-    });
+    let peak = sample_peak_kb(pid, Duration::from_millis(50));
     let output = child.wait_with_output().await?;
-    sampler.abort();
     let printed = String::from_utf8_lossy(&output.stdout);
     if !output.status.success() {
         bail!("the rebuild failed: {printed}");
