@@ -11,7 +11,7 @@
    $__range become 1m/1m/1h, $namespace a value) that `promtool check rules`
    reads.
 3. Every taskledger_* metric that the alerts and the dashboard use is one
-   that event-store/src/metric.rs defines (a summary's _sum and _count too).
+   that infra/src/metric.rs defines (a summary's _sum and _count too).
 4. prometheus.yml passes `promtool check config` with its
    kubernetes_sd_configs swapped for a static target (Debian's promtool is
    built without Kubernetes discovery), so the rest of it is checked.
@@ -34,7 +34,7 @@ MON = HERE / "monitoring"
 RULES = MON / "alerts.rules.yaml"
 OPERATOR_RULES = MON / "prometheusrule.yaml"
 DASHBOARD = MON / "dashboard.json"
-METRICS_RS = HERE.parent / "event-store" / "src" / "metric.rs"
+METRICS_RS = HERE.parent / "infra" / "src" / "metric.rs"
 PROMTOOL = os.environ.get("PROMTOOL", "promtool")
 
 GRAFANA_VARS = {
@@ -168,7 +168,7 @@ def main(argv):
     for name in sorted(used_metrics(alert_exprs + [e for _, _, e in exprs])):
         base = re.sub(r"_(sum|count)$", "", name)
         if name not in defined and base not in defined:
-            problems.append(f"metric {name} is not defined in event-store/src/metric.rs")
+            problems.append(f"metric {name} is not defined in infra/src/metric.rs")
 
     for problem in problems:
         print(f"error: {problem}", file=sys.stderr)

@@ -1,10 +1,12 @@
-//! `taskledger ROLE`: one binary whose subcommands run each role.
+//! `taskledger ROLE`: every role in one binary, the API among them. The
+//! worker roles and the operators' commands are the worker crate's (the
+//! `taskledger-worker` binary runs them without the API).
 
 use anyhow::Context;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
 use domain::values::UserId;
-use taskledger::{telemetry, Roles, Settings};
-use tokio_util::sync::CancellationToken;
+use taskledger::{Roles, Settings};
+use worker::cli::{self, Next};
 
 #[derive(Parser)]
 #[command(version, about = "Taskledger: an event-sourced task backend")]
@@ -17,61 +19,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve GraphQL, health and metrics over HTTP.
+    /// Serve GraphQL, MCP, the live feed, the page, health and metrics over HTTP.
     Api,
-    /// Publish committed events to the task-events topic.
-    Relay,
-    /// Build the read models (task list, reminders, notification inbox),
-    /// run the recurrence processor and publish task-updates.
-    Project,
-    /// Fire due reminders to the reminders topic.
-    Scheduler,
     /// Run every role in this process (the local default).
     All,
-    /// Apply migrations and create topics, then exit.
-    Setup,
-    /// Publish the whole event log to the topic again, from the beginning, in
-    /// commit order and with the same message ids (after a broker lost it).
-    Republish,
-    /// Print a task's history from the event store: every event, when, by
-    /// whom, and what it changed.
-    Replay {
-        /// The task's id.
-        #[arg(long)]
-        task: uuid::Uuid,
-        /// One JSON object per event instead of a table.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Inspect dead letters, or put one back on its topic after a fix.
-    Dlq {
-        #[command(subcommand)]
-        action: DlqAction,
-        /// The source topic whose dead letters to read (default: task-events).
-        #[arg(long, global = true)]
-        topic: Option<String>,
-    },
-    /// Fold every task from the event store and compare it with the read
-    /// model, row by row; list every difference and fail if there is one.
-    Verify,
-    /// Build a projection again from the event store beside the live one,
-    /// then switch readers over (queries keep working throughout).
-    Rebuild {
-        projection: Rebuildable,
-        /// Connections writing rows and building indexes at once.
-        #[arg(long, default_value_t = 2)]
-        writers: usize,
-        /// The most events a second the bulk load reads (default: as fast
-        /// as it can), to leave cores to live queries.
-        #[arg(long)]
-        max_rate: Option<std::num::NonZeroU32>,
-        /// Print the summary as one JSON object.
-        #[arg(long)]
-        json: bool,
-        /// Serve `/metrics` (progress, rate) and the probes here meanwhile.
-        #[arg(long)]
-        metrics_addr: Option<String>,
-    },
     /// Print a bearer token for USER.
     Token {
         user: String,
@@ -79,39 +30,12 @@ enum Command {
         #[arg(long, default_value_t = 24)]
         hours: i64,
     },
-}
-
-#[derive(Subcommand)]
-enum DlqAction {
-    /// One line per dead letter: offset, when, which projection, where from, why.
-    List,
-    /// One dead letter whole: headers, key and value.
-    Show { offset: i64 },
-    /// Put one dead letter back on its source topic (idempotent: projections
-    /// recognise what they already applied).
-    Replay { offset: i64 },
-}
-
-/// The projections `rebuild` can build again from the event store.
-#[derive(Clone, Copy, ValueEnum)]
-enum Rebuildable {
-    /// The task list, with its counts and word list.
-    TaskList,
-    /// The pending reminders (what fired, or was snoozed, is kept).
-    Reminders,
-}
-
-impl Rebuildable {
-    fn name(self) -> &'static str {
-        match self {
-            Self::TaskList => "task-list",
-            Self::Reminders => "reminders",
-        }
-    }
+    #[command(flatten)]
+    Worker(cli::Command),
 }
 
 fn main() -> anyhow::Result<()> {
-    taskledger::allocator::limit_arenas();
+    worker::allocator::limit_arenas();
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -120,152 +44,36 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn run() -> anyhow::Result<()> {
-    let cli = Cli::parse();
-    let mut settings = cli.settings;
-    taskledger::dapr::fill_secrets(&mut settings, &taskledger::dapr::sidecar_url()).await?;
-    let (name, roles) = match cli.command {
+    let Cli {
+        command,
+        mut settings,
+    } = Cli::parse();
+    taskledger::dapr::fill_secrets(&mut settings, &worker::secrets::sidecar_url()).await?;
+    let (name, roles) = match command {
         Command::Token { user, hours } => {
             let user = UserId::parse(&user).map_err(anyhow::Error::msg)?;
             let verifier = settings.token_verifier()?;
             println!("{}", verifier.issue(&user, chrono::Duration::hours(hours)));
             return Ok(());
         }
-        Command::Replay { task, json } => {
-            let pool = event_store::connect(settings.database_url()?, 2).await?;
-            return taskledger::replay::print_history(&pool, task, json).await;
-        }
-        Command::Dlq { action, topic } => {
-            let kafka = settings.kafka();
-            let topic = topic.unwrap_or_else(|| settings.task_events_topic.clone());
-            return match action {
-                DlqAction::List => taskledger::dlq::list(&kafka, &topic).await,
-                DlqAction::Show { offset } => taskledger::dlq::show(&kafka, &topic, offset).await,
-                DlqAction::Replay { offset } => {
-                    taskledger::dlq::replay(&kafka, &topic, offset).await
-                }
-            };
-        }
-        Command::Rebuild {
-            projection,
-            writers,
-            max_rate,
-            json,
-            metrics_addr,
-        } => {
-            use taskledger::rebuild::{rebuild, Options, Reminders, TaskList};
-            let _telemetry = telemetry::init(settings.env, "rebuild");
-            let pool = taskledger::setup(&settings).await?;
-            if let Some(address) = metrics_addr {
-                taskledger::serve_ops_meanwhile(&settings, &pool, &address).await?;
-            }
-            let options = Options { writers, max_rate };
-            let rebuilt = match projection {
-                Rebuildable::TaskList => rebuild(&pool, &TaskList, options).await?,
-                Rebuildable::Reminders => rebuild(&pool, &Reminders, options).await?,
-            };
-            if json {
-                let summary = serde_json::json!({
-                    "projection": projection.name(),
-                    "tasks": rebuilt.tasks,
-                    "events": rebuilt.events,
-                    "caught_up": rebuilt.caught_up,
-                    "loaded_secs": rebuilt.loaded_in.as_secs_f64(),
-                    "switched_secs": rebuilt.elapsed.as_secs_f64(),
-                });
-                println!("{summary}");
-                return Ok(());
-            }
-            println!(
-                "{} rebuilt: {} tasks from {} events in {:.1} s ({:.0} events/s; bulk load {:.1} s); {} caught up after the load",
-                projection.name(),
-                rebuilt.tasks,
-                rebuilt.events,
-                rebuilt.elapsed.as_secs_f64(),
-                rebuilt.events as f64 / rebuilt.elapsed.as_secs_f64(),
-                rebuilt.loaded_in.as_secs_f64(),
-                rebuilt.caught_up
-            );
-            return Ok(());
-        }
-        Command::Verify => {
-            let _telemetry = telemetry::init(settings.env, "verify");
-            let pool = event_store::connect(settings.database_url()?, 4).await?;
-            let report = taskledger::verify::verify(&pool).await?;
-            for difference in &report.differences {
-                println!("{difference}");
-            }
-            println!(
-                "{} tasks ({} events) checked in {:.1} s: {} differ",
-                report.tasks,
-                report.events,
-                report.elapsed.as_secs_f64(),
-                report.differences.len()
-            );
-            if !report.differences.is_empty() {
-                std::process::exit(1);
-            }
-            return Ok(());
-        }
-        Command::Setup => {
-            let _telemetry = telemetry::init(settings.env, "setup");
+        Command::Api => ("api", Roles::API),
+        Command::All => ("all", Roles::ALL),
+        Command::Worker(cli::Command::Setup) => {
+            let _telemetry = infra::telemetry::init(settings.common.env.log_format(), "setup");
             taskledger::setup(&settings).await?;
             tracing::info!("migrations applied and topics created");
             return Ok(());
         }
-        Command::Republish => {
-            let _telemetry = telemetry::init(settings.env, "republish");
-            let pool = taskledger::setup(&settings).await?;
-            let published = event_store::relay::republish(
-                &pool,
-                &settings.relay_name,
-                &settings.task_events_topic,
-            )
-            .await?;
-            tracing::info!(
-                relay = %settings.relay_name,
-                previously_published = published,
-                "the relay publishes the whole log again from the beginning"
-            );
-            return Ok(());
-        }
-        Command::Api => ("api", Roles::API),
-        Command::Relay => ("relay", Roles::RELAY),
-        Command::Project => ("project", Roles::PROJECT),
-        Command::Scheduler => ("scheduler", Roles::SCHEDULER),
-        Command::All => ("all", Roles::ALL),
+        Command::Worker(command) => match cli::run(command, &settings.common).await? {
+            Next::Done => return Ok(()),
+            Next::Run(name, workers) => (name, Roles::workers(workers)),
+        },
     };
-    let _telemetry = telemetry::init(settings.env, name);
-    let shutdown = CancellationToken::new();
-    tokio::spawn(stop_on_signal(shutdown.clone()));
-    tokio::spawn(taskledger::allocator::give_back_freed_memory(
-        shutdown.clone(),
-    ));
-    let running = taskledger::start(&settings, roles, shutdown)
+    let _telemetry = infra::telemetry::init(settings.common.env.log_format(), name);
+    let shutdown = cli::shutdown_on_signal();
+    taskledger::start(&settings, roles, shutdown)
         .await
-        .context("starting")?;
-    running.wait().await
-}
-
-/// Cancels `shutdown` on SIGTERM or Ctrl-C.
-async fn stop_on_signal(shutdown: CancellationToken) {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(error) => {
-                tracing::error!(%error, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => tracing::info!("Ctrl-C received; shutting down"),
-        () = terminate => tracing::info!("SIGTERM received; shutting down"),
-    }
-    shutdown.cancel();
+        .context("starting")?
+        .wait()
+        .await
 }

@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use chrono::{DateTime, NaiveDate, Utc};
-use event_store::kafka::KafkaSettings;
+use infra::kafka::KafkaSettings;
 use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::Message;
 use serde_json::Value;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use analytics_example::{completions_per_day, run, Counters};
 use clap::Parser;
-use event_store::kafka::KafkaSettings;
+use infra::kafka::KafkaSettings;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]

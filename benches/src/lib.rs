@@ -159,18 +159,18 @@ impl BenchApp {
             .context("a database URL")?
             .0;
         let mut settings = taskledger::Settings::local();
-        settings.database_url = Some(format!("{base}/{database}"));
-        settings.db_max_connections = max_connections;
-        settings.kafka_brokers = services.brokers.clone();
-        settings.task_events_topic = format!("bench-task-events-{run}");
-        settings.reminders_topic = format!("bench-reminders-{run}");
-        settings.task_updates_topic = format!("bench-task-updates-{run}");
-        settings.consumer_group_prefix = Some(format!("bench-{run}"));
-        settings.http_addr = "127.0.0.1:0".into();
+        settings.common.database_url = Some(format!("{base}/{database}"));
+        settings.common.db_max_connections = max_connections;
+        settings.common.kafka_brokers = services.brokers.clone();
+        settings.common.task_events_topic = format!("bench-task-events-{run}");
+        settings.common.reminders_topic = format!("bench-reminders-{run}");
+        settings.common.task_updates_topic = format!("bench-task-updates-{run}");
+        settings.common.consumer_group_prefix = Some(format!("bench-{run}"));
+        settings.common.http_addr = "127.0.0.1:0".into();
         // The benchmark is one user at full speed: no per-user limits.
-        settings.user_rate_per_second = std::num::NonZeroU32::MAX;
-        settings.user_rate_burst = std::num::NonZeroU32::MAX;
-        settings.user_in_flight = usize::MAX;
+        settings.api.user_rate_per_second = std::num::NonZeroU32::MAX;
+        settings.api.user_rate_burst = std::num::NonZeroU32::MAX;
+        settings.api.user_in_flight = usize::MAX;
         let shutdown = tokio_util::sync::CancellationToken::new();
         let running = taskledger::start(&settings, roles, shutdown.clone()).await?;
         let url = format!(
@@ -192,7 +192,11 @@ impl BenchApp {
     /// Stops Taskledger and drops the database, unless `keep`.
     /// The URL of the run's database.
     pub fn database_url(&self) -> String {
-        self.settings.database_url.clone().unwrap_or_default()
+        self.settings
+            .common
+            .database_url
+            .clone()
+            .unwrap_or_default()
     }
 
     pub async fn stop(self, keep: bool) -> anyhow::Result<()> {

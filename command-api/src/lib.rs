@@ -1,12 +1,10 @@
-//! The write side's application service: [`CommandService`] loads a task,
-//! lets the aggregate decide, and appends the events with optimistic
-//! concurrency. Every writer goes through it: the API's mutations and the
-//! recurrence processor alike. It links no GraphQL engine.
+//! The write side's doors: the GraphQL mutation root, one field per task
+//! command, and quick add (a task from a line of plain text). Inputs are
+//! parsed into the domain's validated types here, and every command goes
+//! through `event_store::command::CommandService`.
 
-mod actor;
-mod error;
-mod service;
+mod mutation;
+mod quick_add;
 
-pub use actor::Actor;
-pub use error::CommandError;
-pub use service::{CommandOutcome, CommandService};
+pub use mutation::{TaskMutation, TaskVersion};
+pub use quick_add::QuickAddMutation;

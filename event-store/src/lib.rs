@@ -1,13 +1,11 @@
-//! The event store: migrations, the cqrs-es repository over Postgres, commit-safe
-//! reading of the global log, and the relay that publishes it to Kafka.
+//! The event store: migrations, the cqrs-es repository over Postgres, the
+//! command service that appends to it, commit-safe reading of the global log,
+//! and the relay that publishes it to Kafka.
 
+pub mod command;
 pub mod global_log;
 pub mod history;
-pub mod kafka;
-pub mod metric;
 pub mod relay;
-pub mod single_active;
-pub mod trace;
 
 use std::time::Duration;
 
@@ -22,6 +20,16 @@ pub use global_log::{LogPosition, StoredEvent};
 
 /// The cqrs-es event store for tasks, backed by the `events` table.
 pub type TaskStore = PersistedEventStore<PostgresEventRepository, Task>;
+
+/// The headers of a CloudEvents message in structured mode, as every
+/// producer of ours (the relay, the scheduler, the task-updates publisher)
+/// sends them.
+pub fn cloudevents_headers() -> rdkafka::message::OwnedHeaders {
+    rdkafka::message::OwnedHeaders::new().insert(rdkafka::message::Header {
+        key: "content-type",
+        value: Some(domain::envelope::CLOUDEVENTS_CONTENT_TYPE),
+    })
+}
 
 /// Applies the event store's migrations. Other crates keep their own migrations
 /// in the same database, so migrations this crate does not know are tolerated.

@@ -24,10 +24,8 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use domain::envelope::{CloudEvent, TaskEventData};
-use event_store::kafka::{
-    dead_letter_topic, DropOffThread, KafkaConsumer, KafkaSettings, Producer,
-};
-use event_store::single_active;
+use infra::kafka::{dead_letter_topic, DropOffThread, KafkaConsumer, KafkaSettings, Producer};
+use infra::single_active;
 use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, Headers, OwnedHeaders, OwnedMessage};
@@ -37,7 +35,7 @@ use sha2::Digest;
 use sqlx::{Connection, PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
 
-use event_store::metric;
+use infra::metric;
 
 /// The task event as projections receive it.
 pub type TaskEventMessage = CloudEvent<TaskEventData>;
@@ -650,7 +648,7 @@ impl<P: Projection> ProjectionConsumer<P> {
             match P::Message::decode(message) {
                 Ok(event) => {
                     if let Some(traceparent) = event.traceparent() {
-                        event_store::trace::link_trace(&tracing::Span::current(), traceparent);
+                        infra::trace::link_trace(&tracing::Span::current(), traceparent);
                     }
                     events.push(event);
                     event_slots.push(slot);
@@ -910,7 +908,7 @@ async fn topic_watermarks(
     let consumer = consumer.handle();
     let topic = topic.to_owned();
     let watermarks = tokio::task::spawn_blocking(move || {
-        event_store::kafka::topic_watermarks(consumer.client(), &topic, Duration::from_secs(2))
+        infra::kafka::topic_watermarks(consumer.client(), &topic, Duration::from_secs(2))
     })
     .await??;
     Ok(watermarks)

@@ -5,9 +5,9 @@
 //! restart half-way or two processors racing all end in exactly one next
 //! task: every attempt after the first is refused as already existing.
 
-use command_api::{Actor, CommandError, CommandService};
 use cqrs_es::Aggregate;
 use domain::{Task, TaskCommand, TaskError, TaskEvent};
+use event_store::command::{Actor, CommandError, CommandService};
 use event_store::global_log::{self, StoredEvent};
 use sqlx::PgConnection;
 

@@ -12,8 +12,9 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use domain::envelope::{CloudEvent, ReminderEventData, CLOUDEVENTS_CONTENT_TYPE};
 use domain::values::Priority;
-use event_store::kafka::{cloudevents_headers, KafkaSettings};
-use event_store::metric;
+use event_store::cloudevents_headers;
+use infra::kafka::KafkaSettings;
+use infra::metric;
 use rdkafka::producer::FutureRecord;
 use sqlx::postgres::PgListener;
 use sqlx::{FromRow, PgPool};
@@ -201,7 +202,7 @@ impl Scheduler {
     /// instant, and marks them sent once the broker acknowledged them all, in
     /// one transaction: the claim holds until the broker has them. Late ones
     /// (a backlog after an outage) are paced to the catch-up rate.
-    async fn claim_due(&self, producer: &event_store::kafka::Producer) -> anyhow::Result<Claimed> {
+    async fn claim_due(&self, producer: &infra::kafka::Producer) -> anyhow::Result<Claimed> {
         let now = Utc::now();
         let horizon = now + chrono::Duration::from_std(LOOKAHEAD).expect("a small duration");
         let mut tx = self.pool.begin().await?;

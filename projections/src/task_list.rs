@@ -143,7 +143,7 @@ impl Projection for TaskListProjection {
         let applied = outcomes.iter().filter(|o| **o == Outcome::Applied).count();
         if named > applied {
             // Events no message of this batch named: a gap, filled from the store.
-            metrics::counter!(event_store::metric::PROJECTION_GAPS_HEALED)
+            metrics::counter!(infra::metric::PROJECTION_GAPS_HEALED)
                 .increment((named - applied) as u64);
         }
         Ok(outcomes)

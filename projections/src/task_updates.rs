@@ -10,8 +10,9 @@ use std::time::Duration;
 
 use chrono::Utc;
 use domain::envelope::{CloudEvent, CLOUDEVENTS_CONTENT_TYPE};
-use event_store::kafka::{cloudevents_headers, KafkaSettings};
-use event_store::{metric, single_active};
+use event_store::cloudevents_headers;
+use infra::kafka::KafkaSettings;
+use infra::{metric, single_active};
 use rdkafka::producer::FutureRecord;
 use serde::{Deserialize, Serialize};
 use sqlx::postgres::PgListener;

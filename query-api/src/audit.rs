@@ -9,9 +9,9 @@ use event_store::history::{self, HistoryError};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::error::{ApiError, ApiResult};
 use crate::query::Task;
-use crate::request::{actor, service};
+use api_core::error::{ApiError, ApiResult};
+use api_core::request::{actor, service};
 
 const DEFAULT_PAGE: i64 = 20;
 const MAX_PAGE: i64 = 100;

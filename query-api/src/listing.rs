@@ -20,8 +20,8 @@ pub const MAX_PREDICATES: usize = 40;
 pub const MAX_LIST: usize = 20;
 pub const MAX_SEARCH_CHARS: usize = 200;
 
-use crate::mutation::PriorityLevel;
 use crate::query::TaskStatus;
+use api_core::PriorityLevel;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
 #[graphql(remote = "projections::task_query::SearchMode")]

@@ -11,9 +11,9 @@ use domain::values::Priority;
 use sqlx::{FromRow, PgPool};
 use uuid::Uuid;
 
-use crate::error::{ApiError, ApiResult};
-use crate::mutation::PriorityLevel;
-use crate::request::{actor, service};
+use api_core::error::{ApiError, ApiResult};
+use api_core::request::{actor, service};
+use api_core::PriorityLevel;
 
 const DEFAULT_PAGE: i64 = 20;
 const MAX_PAGE: i64 = 100;

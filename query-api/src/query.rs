@@ -12,13 +12,13 @@ use projections::TaskRow;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::error::{ApiError, ApiResult};
 use crate::listing::{
     decode_cursor, encode_cursor, fingerprint, to_filter, to_order, to_search, TaskFilter,
     TaskOrder, TaskSearch,
 };
-use crate::mutation::PriorityLevel;
-use crate::request::{actor, service};
+use api_core::error::{ApiError, ApiResult};
+use api_core::request::{actor, service};
+use api_core::PriorityLevel;
 
 /// Page size when `first` is not given, and the most one page may hold.
 const DEFAULT_PAGE: i64 = 20;
@@ -377,6 +377,17 @@ pub struct ReadYourWrites {
 
 /// Waits, bounded, until the caller's task `id` reaches `version`. Another
 /// user's task is waited on exactly like a missing one: in answer and in time.
+/// The caller's task `id` once the read model holds `version` of it (waits a
+/// bounded time; `None` if it has not caught up, or the task is not theirs).
+pub async fn task_at(ctx: &Context<'_>, id: Uuid, version: Version) -> ApiResult<Option<Task>> {
+    if !wait_for(ctx, id, version).await? {
+        return Ok(None);
+    }
+    let user = actor(ctx)?.user_id.as_str();
+    let row = task_list::find(pool(ctx)?, user, id).await?;
+    Ok(row.map(Task::from))
+}
+
 pub(crate) async fn wait_for(ctx: &Context<'_>, id: Uuid, version: Version) -> ApiResult<bool> {
     let max_wait = ctx
         .data_opt::<ReadYourWrites>()

@@ -15,11 +15,11 @@ use projections::task_updates::TaskUpdateData;
 use projections::TaskRow;
 use sqlx::PgPool;
 
-use crate::error::{ApiError, ApiResult};
 use crate::live::{LiveHub, Subscriber};
 use crate::notifications::Notification;
 use crate::query::Task;
-use crate::request::{actor, service};
+use api_core::error::{ApiError, ApiResult};
+use api_core::request::{actor, service};
 
 /// Tasks read from the read model per backlog query.
 const BACKLOG_PAGE: i64 = 100;

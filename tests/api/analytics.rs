@@ -29,7 +29,7 @@ async fn completions_per_day_count_each_completion_once_from_the_whole_history()
         .producer()
         .unwrap()
         .send(
-            FutureRecord::to(&app.settings.task_events_topic)
+            FutureRecord::to(&app.settings.common.task_events_topic)
                 .key("x")
                 .payload(
                     r#"{"specversion": "1.0", "id": "x", "data": {"event_type": "TaskCompleted"}}"#,
@@ -45,7 +45,7 @@ async fn completions_per_day_count_each_completion_once_from_the_whole_history()
         let (pool, kafka, topic) = (
             app.pool.clone(),
             app.kafka(),
-            app.settings.task_events_topic.clone(),
+            app.settings.common.task_events_topic.clone(),
         );
         tokio::spawn(async move { run(pool, kafka, &topic, group, counters, stop).await })
     };

@@ -167,7 +167,7 @@ async fn a_task_history_and_its_state_at_any_instant_for_its_owner_alone() {
             .env("TASKLEDGER_ENV", "local")
             .env(
                 "DATABASE_URL",
-                app.settings.database_url.as_deref().unwrap(),
+                app.settings.common.database_url.as_deref().unwrap(),
             );
         if json {
             command.arg("--json");

@@ -1,6 +1,6 @@
 //! Per-user isolation and token checks (DESIGN invariant 7).
 
-use query_api::auth::{JwtSecret, TokenVerifier};
+use api_core::auth::{JwtSecret, TokenVerifier};
 use reqwest::StatusCode;
 use serde_json::json;
 

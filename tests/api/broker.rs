@@ -118,8 +118,8 @@ impl Drop for TestBroker {
 async fn a_restart_loses_no_history(storage: &'static str, roles: Roles) {
     let mut broker = TestBroker::start(storage).await;
     let mut settings = fresh_settings().await;
-    settings.kafka_brokers = broker.address.clone();
-    settings.relay_topic_check_secs = 1;
+    settings.common.kafka_brokers = broker.address.clone();
+    settings.common.relay_topic_check_secs = 1;
     let app = TestApp::spawn_with(settings, roles).await;
     let alice = app.token("alice");
 
@@ -144,7 +144,7 @@ async fn a_restart_loses_no_history(storage: &'static str, roles: Roles) {
     let before = app.event_count().await;
     let published = read_topic(
         &app.kafka(),
-        &app.settings.task_events_topic,
+        &app.settings.common.task_events_topic,
         Duration::from_secs(20),
         |received| received.len() as i64 >= before,
     )
@@ -180,7 +180,7 @@ async fn a_restart_loses_no_history(storage: &'static str, roles: Roles) {
     let events = app.event_count().await;
     let messages = read_topic(
         &app.kafka(),
-        &app.settings.task_events_topic,
+        &app.settings.common.task_events_topic,
         Duration::from_secs(60),
         |received| {
             let ids: std::collections::HashSet<_> =

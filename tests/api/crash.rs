@@ -6,8 +6,8 @@
 
 use std::time::{Duration, Instant};
 
-use event_store::kafka::dead_letter_topic;
 use futures::future::join_all;
+use infra::kafka::dead_letter_topic;
 use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 use serde_json::json;
@@ -45,7 +45,7 @@ async fn offsets_total(app: &TestApp) -> i64 {
 
 /// Messages the relay has had acknowledged.
 async fn published(app: &TestApp) -> i64 {
-    event_store::relay::checkpoint::load(&app.pool, &app.settings.relay_name)
+    event_store::relay::checkpoint::load(&app.pool, &app.settings.common.relay_name)
         .await
         .unwrap()
         .published
@@ -162,7 +162,7 @@ async fn a_projector_killed_during_a_write_load_resumes_from_postgres_and_applie
     // Nothing valid went to the dead-letter topic.
     let dead = read_topic(
         &app.kafka(),
-        &dead_letter_topic(&app.settings.task_events_topic),
+        &dead_letter_topic(&app.settings.common.task_events_topic),
         Duration::from_secs(2),
         |received| !received.is_empty(),
     )
@@ -182,7 +182,7 @@ async fn broker_offsets_ahead_of_postgres_skip_nothing() {
     let events = app.event_count().await;
     read_topic(
         &app.kafka(),
-        &app.settings.task_events_topic,
+        &app.settings.common.task_events_topic,
         Duration::from_secs(20),
         |received| received.len() as i64 >= events,
     )
@@ -192,21 +192,21 @@ async fn broker_offsets_ahead_of_postgres_skip_nothing() {
     // the broker commit and before the Postgres one, or a tool that moved it).
     let group = format!(
         "{}-task-list",
-        settings.consumer_group_prefix.as_deref().unwrap()
+        settings.common.consumer_group_prefix.as_deref().unwrap()
     );
     let consumer = app.kafka().consumer(&group).unwrap();
     let mut ahead = TopicPartitionList::new();
-    for partition in 0..settings.task_events_partitions {
+    for partition in 0..settings.common.task_events_partitions {
         let (_, high) = consumer
             .fetch_watermarks(
-                &settings.task_events_topic,
+                &settings.common.task_events_topic,
                 partition,
                 Duration::from_secs(5),
             )
             .unwrap();
         ahead
             .add_partition_offset(
-                &settings.task_events_topic,
+                &settings.common.task_events_topic,
                 partition,
                 Offset::Offset(high + 100),
             )

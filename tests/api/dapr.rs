@@ -19,7 +19,7 @@ use crate::helpers::TestApp;
 async fn the_cron_binding_wakes_the_schedulers_from_a_worker_process() {
     let app = TestApp::spawn_roles(Roles::API).await;
     let mut settings = app.settings.clone();
-    settings.http_addr = "127.0.0.1:0".into();
+    settings.common.http_addr = "127.0.0.1:0".into();
     let stop = tokio_util::sync::CancellationToken::new();
     let running = taskledger::start(&settings, Roles::SCHEDULER, stop.clone())
         .await
@@ -117,16 +117,16 @@ async fn secrets_not_in_the_environment_come_from_the_dapr_sidecar() {
     ])
     .await;
     let mut settings = Settings::local();
-    settings.dapr_secret_store = Some("kubernetes".into());
+    settings.common.dapr_secret_store = Some("kubernetes".into());
     taskledger::dapr::fill_secrets(&mut settings, &url)
         .await
         .unwrap();
     assert_eq!(
-        settings.database_url.as_deref(),
+        settings.common.database_url.as_deref(),
         Some("postgres://from-dapr@db/taskledger")
     );
     assert_eq!(
-        settings.jwt_secret.as_deref(),
+        settings.api.jwt_secret.as_deref(),
         Some("a jwt secret from the kubernetes store")
     );
 
@@ -140,40 +140,43 @@ async fn secrets_not_in_the_environment_come_from_the_dapr_sidecar() {
     )
     .await;
     let mut settings = Settings::local();
-    settings.dapr_secret_store = Some("kubernetes".into());
+    settings.common.dapr_secret_store = Some("kubernetes".into());
     taskledger::dapr::fill_secrets(&mut settings, &late)
         .await
         .unwrap();
     assert_eq!(
-        settings.database_url.as_deref(),
+        settings.common.database_url.as_deref(),
         Some("postgres://late@db/x")
     );
 
     // What the environment gives wins; without a store nothing is asked.
     let mut given = Settings::local();
-    given.dapr_secret_store = Some("kubernetes".into());
-    given.database_url = Some("postgres://given@db/x".into());
-    given.jwt_secret = Some("given".into());
+    given.common.dapr_secret_store = Some("kubernetes".into());
+    given.common.database_url = Some("postgres://given@db/x".into());
+    given.api.jwt_secret = Some("given".into());
     taskledger::dapr::fill_secrets(&mut given, "http://127.0.0.1:9")
         .await
         .unwrap();
-    assert_eq!(given.database_url.as_deref(), Some("postgres://given@db/x"));
+    assert_eq!(
+        given.common.database_url.as_deref(),
+        Some("postgres://given@db/x")
+    );
     let mut plain = Settings::local();
     taskledger::dapr::fill_secrets(&mut plain, "http://127.0.0.1:9")
         .await
         .unwrap();
-    assert!(plain.database_url.is_none());
+    assert!(plain.common.database_url.is_none());
 
     // A missing secret or store stops the start with a message naming it.
     let partial = sidecar(&[("database-url", "postgres://x@db/y")]).await;
     let mut settings = Settings::local();
-    settings.dapr_secret_store = Some("kubernetes".into());
+    settings.common.dapr_secret_store = Some("kubernetes".into());
     let error = taskledger::dapr::fill_secrets(&mut settings, &partial)
         .await
         .unwrap_err();
     assert!(format!("{error:#}").contains("jwt-secret"), "{error:#}");
     let mut settings = Settings::local();
-    settings.dapr_secret_store = Some("vault".into());
+    settings.common.dapr_secret_store = Some("vault".into());
     let error = taskledger::dapr::fill_secrets(&mut settings, &partial)
         .await
         .unwrap_err();

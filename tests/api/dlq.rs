@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use event_store::kafka::dead_letter_topic;
+use infra::kafka::dead_letter_topic;
 use rdkafka::producer::FutureRecord;
 
 use crate::helpers::{eventually, read_topic, TestApp};
@@ -12,9 +12,9 @@ fn dlq(app: &TestApp, args: &[&str]) -> String {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_taskledger"))
         .arg("dlq")
         .args(args)
-        .args(["--topic", &app.settings.task_events_topic])
+        .args(["--topic", &app.settings.common.task_events_topic])
         .env("TASKLEDGER_ENV", "local")
-        .env("KAFKA_BROKERS", &app.settings.kafka_brokers)
+        .env("KAFKA_BROKERS", &app.settings.common.kafka_brokers)
         .output()
         .unwrap();
     assert!(
@@ -28,7 +28,7 @@ fn dlq(app: &TestApp, args: &[&str]) -> String {
 #[tokio::test]
 async fn dead_letters_are_listed_shown_whole_and_replayed_to_their_topic() {
     let app = TestApp::spawn().await;
-    let topic = app.settings.task_events_topic.clone();
+    let topic = app.settings.common.task_events_topic.clone();
     app.kafka()
         .producer()
         .unwrap()
@@ -119,7 +119,7 @@ async fn dead_letters_are_listed_shown_whole_and_replayed_to_their_topic() {
 
     let missing = std::process::Command::new(env!("CARGO_BIN_EXE_taskledger"))
         .args(["dlq", "show", "999", "--topic", &topic])
-        .env("KAFKA_BROKERS", &app.settings.kafka_brokers)
+        .env("KAFKA_BROKERS", &app.settings.common.kafka_brokers)
         .output()
         .unwrap();
     assert!(!missing.status.success());

@@ -6,10 +6,10 @@
 
 use std::time::{Duration, Instant};
 
+use api_core::auth::JwtSecret;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
-use query_api::auth::JwtSecret;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use taskledger::Roles;
@@ -84,7 +84,7 @@ async fn aliases_of_a_cheap_looking_field_count_as_reads() {
 #[tokio::test]
 async fn waiting_on_another_users_task_looks_like_waiting_on_a_missing_one() {
     let mut settings = fresh_settings().await;
-    settings.read_your_writes_wait_ms = 400;
+    settings.api.read_your_writes_wait_ms = 400;
     let app = TestApp::spawn_with(settings, Roles::ALL).await;
     let alice = app.token("alice");
     let bob = app.token("bob");
@@ -275,7 +275,7 @@ async fn the_standard_introspection_query_works_and_anonymous_use_is_a_setting()
     assert!(types.iter().any(|t| t["name"] == "TaskFilter"));
 
     let mut settings = fresh_settings().await;
-    settings.anonymous_introspection = Some(false);
+    settings.api.anonymous_introspection = Some(false);
     let closed = TestApp::spawn_with(settings, Roles::API).await;
     let (status, body) = closed
         .post_raw(None, json!({ "query": STANDARD_INTROSPECTION }).to_string())
@@ -292,8 +292,8 @@ async fn the_standard_introspection_query_works_and_anonymous_use_is_a_setting()
 #[tokio::test]
 async fn one_user_over_the_rate_is_told_to_wait_and_others_are_served() {
     let mut settings = fresh_settings().await;
-    settings.user_rate_per_second = std::num::NonZeroU32::new(5).unwrap();
-    settings.user_rate_burst = std::num::NonZeroU32::new(20).unwrap();
+    settings.api.user_rate_per_second = std::num::NonZeroU32::new(5).unwrap();
+    settings.api.user_rate_burst = std::num::NonZeroU32::new(20).unwrap();
     let app = TestApp::spawn_with(settings, Roles::API).await;
     let alice = app.token("alice");
     let bob = app.token("bob");
@@ -324,8 +324,8 @@ async fn silent_connections_are_closed_and_open_ones_are_bounded() {
     use tokio::io::AsyncReadExt;
 
     let mut settings = fresh_settings().await;
-    settings.max_connections = 2;
-    settings.connection_idle_secs = 1;
+    settings.api.max_connections = 2;
+    settings.api.connection_idle_secs = 1;
     let app = TestApp::spawn_with(settings, Roles::API).await;
     let address = app.address.trim_start_matches("http://").to_owned();
 

@@ -5,18 +5,19 @@ use std::future::Future;
 use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
+use api_core::auth::{JwtSecret, TokenVerifier};
 use chrono::Duration as Ttl;
 use domain::values::UserId;
-use event_store::kafka::KafkaConsumer;
-use event_store::kafka::KafkaSettings;
-use query_api::auth::{JwtSecret, TokenVerifier};
+use infra::kafka::KafkaConsumer;
+use infra::kafka::KafkaSettings;
+use infra::telemetry::{self, LogFormat};
 use rdkafka::consumer::Consumer;
 use rdkafka::message::{Headers, OwnedMessage};
 use rdkafka::Message;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sqlx::{Connection, PgConnection, PgPool};
-use taskledger::{telemetry, Environment, Roles, Settings};
+use taskledger::{Roles, Settings};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -42,7 +43,7 @@ impl Drop for TestApp {
 static TEST_LOGGING: LazyLock<()> = LazyLock::new(|| {
     if std::env::var_os("TEST_LOG").is_some() {
         // Kept for the life of the test binary.
-        std::mem::forget(telemetry::init(Environment::Local, "test"));
+        std::mem::forget(telemetry::init(LogFormat::Text, "test"));
     }
 });
 
@@ -64,20 +65,20 @@ pub async fn fresh_settings() -> Settings {
         .expect("create the test database");
     let base = admin.rsplit_once('/').expect("a database URL").0;
     let mut settings = Settings::local();
-    settings.database_url = Some(format!("{base}/{database}"));
-    settings.db_max_connections = 10;
-    settings.task_events_topic = format!("task-events-{}", &suffix[..12]);
-    settings.reminders_topic = format!("reminders-{}", &suffix[..12]);
-    settings.task_updates_topic = format!("task-updates-{}", &suffix[..12]);
-    settings.consumer_group_prefix = Some(format!("test-{}", &suffix[..12]));
-    settings.http_addr = "127.0.0.1:0".into();
+    settings.common.database_url = Some(format!("{base}/{database}"));
+    settings.common.db_max_connections = 10;
+    settings.common.task_events_topic = format!("task-events-{}", &suffix[..12]);
+    settings.common.reminders_topic = format!("reminders-{}", &suffix[..12]);
+    settings.common.task_updates_topic = format!("task-updates-{}", &suffix[..12]);
+    settings.common.consumer_group_prefix = Some(format!("test-{}", &suffix[..12]));
+    settings.common.http_addr = "127.0.0.1:0".into();
     // Tests race many requests of one user on purpose; the per-user limits
     // have a test of their own.
-    settings.user_rate_per_second = std::num::NonZeroU32::MAX;
-    settings.user_rate_burst = std::num::NonZeroU32::MAX;
-    settings.user_in_flight = 1_000;
+    settings.api.user_rate_per_second = std::num::NonZeroU32::MAX;
+    settings.api.user_rate_burst = std::num::NonZeroU32::MAX;
+    settings.api.user_in_flight = 1_000;
     if let Ok(brokers) = std::env::var("KAFKA_BROKERS") {
-        settings.kafka_brokers = brokers;
+        settings.common.kafka_brokers = brokers;
     }
     settings
 }
@@ -253,7 +254,7 @@ impl TestApp {
     }
 
     pub fn kafka(&self) -> KafkaSettings {
-        self.settings.kafka()
+        self.settings.common.kafka()
     }
 }
 
@@ -405,17 +406,27 @@ pub fn role_process(settings: &Settings, role: &str) -> tokio::process::Command 
     command
         .arg(role)
         .env("TASKLEDGER_ENV", "local")
-        .env("DATABASE_URL", settings.database_url.as_deref().unwrap())
-        .env("KAFKA_BROKERS", &settings.kafka_brokers)
-        .env("TASKLEDGER_TASK_EVENTS_TOPIC", &settings.task_events_topic)
-        .env("TASKLEDGER_REMINDERS_TOPIC", &settings.reminders_topic)
+        .env(
+            "DATABASE_URL",
+            settings.common.database_url.as_deref().unwrap(),
+        )
+        .env("KAFKA_BROKERS", &settings.common.kafka_brokers)
+        .env(
+            "TASKLEDGER_TASK_EVENTS_TOPIC",
+            &settings.common.task_events_topic,
+        )
+        .env(
+            "TASKLEDGER_REMINDERS_TOPIC",
+            &settings.common.reminders_topic,
+        )
         .env(
             "TASKLEDGER_TASK_UPDATES_TOPIC",
-            &settings.task_updates_topic,
+            &settings.common.task_updates_topic,
         )
         .env(
             "TASKLEDGER_CONSUMER_GROUP_PREFIX",
             settings
+                .common
                 .consumer_group_prefix
                 .as_deref()
                 .unwrap_or("taskledger"),

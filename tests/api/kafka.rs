@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use event_store::kafka::dead_letter_topic;
+use infra::kafka::dead_letter_topic;
 use rdkafka::producer::FutureRecord;
 use serde_json::json;
 
@@ -23,7 +23,7 @@ async fn events_are_published_as_cloudevents_keyed_by_task() {
 
     let messages = read_topic(
         &app.kafka(),
-        &app.settings.task_events_topic,
+        &app.settings.common.task_events_topic,
         Duration::from_secs(20),
         |m| m.len() >= 2,
     )
@@ -76,7 +76,7 @@ async fn events_are_published_as_cloudevents_keyed_by_task() {
 async fn unreadable_messages_go_to_the_dead_letter_topic_and_consumption_goes_on() {
     let app = TestApp::spawn().await;
     let alice = app.token("alice");
-    let topic = app.settings.task_events_topic.clone();
+    let topic = app.settings.common.task_events_topic.clone();
     let producer = app.kafka().producer().unwrap();
     let forged = json!({
         "specversion": "1.0", "id": "x", "source": "evil", "type": "taskledger.task.created.v2",
@@ -155,12 +155,12 @@ async fn offsets_left_by_an_earlier_incarnation_of_the_topic_skip_nothing() {
     // while Postgres still holds the offsets reached before.
     let settings = crate::helpers::fresh_settings().await;
     let pool = taskledger::setup(&settings).await.unwrap();
-    for partition in 0..settings.task_events_partitions {
+    for partition in 0..settings.common.task_events_partitions {
         sqlx::query(
             "INSERT INTO projection_offsets (projection, topic, partition, next_offset)
              VALUES ('task-list', $1, $2, 1000)",
         )
-        .bind(&settings.task_events_topic)
+        .bind(&settings.common.task_events_topic)
         .bind(partition)
         .execute(&pool)
         .await
@@ -177,12 +177,12 @@ async fn a_message_too_large_for_the_dead_letter_topic_goes_there_cut_short_and_
 ) {
     let app = TestApp::spawn().await;
     let alice = app.token("alice");
-    let topic = app.settings.task_events_topic.clone();
+    let topic = app.settings.common.task_events_topic.clone();
     // 1.5 MB of garbage: the consumers fetch it (they take up to 8 MiB), but
     // the dead-letter producer refuses anything over 1 MB whole.
     let poison: Vec<u8> = (0..1_500_000u32).map(|n| b'a' + (n % 26) as u8).collect();
     let producer: rdkafka::producer::FutureProducer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", &app.settings.kafka_brokers)
+        .set("bootstrap.servers", &app.settings.common.kafka_brokers)
         .set("message.max.bytes", (4 * 1024 * 1024).to_string())
         .create()
         .unwrap();

@@ -116,7 +116,7 @@ async fn task_changes_replay_from_a_cursor_then_stream_live_and_never_another_us
 #[tokio::test]
 async fn the_protocol_closes_with_its_codes() {
     let mut settings = fresh_settings().await;
-    settings.ws_init_timeout_secs = 1;
+    settings.api.ws_init_timeout_secs = 1;
     let app = TestApp::spawn_with(settings, Roles::API).await;
     let token = app.token("alice");
 
@@ -248,7 +248,7 @@ async fn subscribe_documents_get_the_same_limits_and_clear_errors() {
 }
 
 mod taskledger_limits {
-    pub use query_api::MAX_SUBSCRIPTIONS;
+    pub use server::MAX_SUBSCRIPTIONS;
 }
 
 #[tokio::test]
@@ -306,7 +306,7 @@ async fn a_change_committed_reaches_task_updates_even_if_the_projector_dies_righ
                FROM task_list t WHERE t.id = $1::uuid",
         )
         .bind(&id)
-        .bind(&settings.task_updates_topic)
+        .bind(&settings.common.task_updates_topic)
         .fetch_optional(&app.pool)
         .await
         .unwrap();
@@ -325,7 +325,7 @@ async fn a_change_committed_reaches_task_updates_even_if_the_projector_dies_righ
     let _projector = spawn_role_process(&settings, "project");
     let received = read_topic(
         &app.kafka(),
-        &settings.task_updates_topic,
+        &settings.common.task_updates_topic,
         Duration::from_secs(30),
         |received| {
             received
@@ -404,8 +404,8 @@ async fn the_page_is_served_whole_and_dev_tokens_exist_in_local_mode_only() {
         taskledger::Environment::Local,
     ] {
         let mut settings = fresh_settings().await;
-        settings.env = env;
-        settings.jwt_secret = Some("a production secret of at least 32 bytes!".into());
+        settings.common.env = env;
+        settings.api.jwt_secret = Some("a production secret of at least 32 bytes!".into());
         let other = TestApp::spawn_with(settings, Roles::API).await;
         let response = other
             .client
@@ -457,8 +457,8 @@ async fn forged_messages_on_the_live_topics_reach_no_one() {
     });
     let producer = app.kafka().producer().unwrap();
     for (topic, payload) in [
-        (&app.settings.task_updates_topic, forged_update),
-        (&app.settings.reminders_topic, forged_reminder),
+        (&app.settings.common.task_updates_topic, forged_update),
+        (&app.settings.common.reminders_topic, forged_reminder),
     ] {
         let payload = payload.to_string();
         producer
@@ -484,7 +484,7 @@ async fn forged_messages_on_the_live_topics_reach_no_one() {
     // The inbox refused the forged reminder into the dead-letter topic.
     let dead = read_topic(
         &app.kafka(),
-        &event_store::kafka::dead_letter_topic(&app.settings.reminders_topic),
+        &infra::kafka::dead_letter_topic(&app.settings.common.reminders_topic),
         Duration::from_secs(15),
         |m| !m.is_empty(),
     )

@@ -104,7 +104,7 @@ async fn a_rebuild_switches_in_a_faithful_table_while_queries_and_writes_go_on()
     .expect("the publisher catches up");
     let updates_before = read_topic(
         &app.kafka(),
-        &app.settings.task_updates_topic,
+        &app.settings.common.task_updates_topic,
         Duration::from_secs(3),
         |_| false,
     )
@@ -222,7 +222,7 @@ async fn a_rebuild_switches_in_a_faithful_table_while_queries_and_writes_go_on()
     // writer's own tasks.
     let updates = read_topic(
         &app.kafka(),
-        &app.settings.task_updates_topic,
+        &app.settings.common.task_updates_topic,
         Duration::from_secs(3),
         |_| false,
     )
@@ -299,7 +299,7 @@ async fn a_second_rebuild_is_refused_and_a_killed_one_leaves_the_next_to_start_a
         .env("TASKLEDGER_ENV", "local")
         .env(
             "DATABASE_URL",
-            app.settings.database_url.as_deref().unwrap(),
+            app.settings.common.database_url.as_deref().unwrap(),
         )
         .output()
         .map(|o| {
@@ -420,7 +420,7 @@ async fn a_reminders_rebuild_keeps_what_fired_and_fires_nothing() {
     );
     let published_before = read_topic(
         &app.kafka(),
-        &app.settings.reminders_topic,
+        &app.settings.common.reminders_topic,
         Duration::from_secs(2),
         |_| false,
     )
@@ -440,7 +440,7 @@ async fn a_reminders_rebuild_keeps_what_fired_and_fires_nothing() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     let published_after = read_topic(
         &app.kafka(),
-        &app.settings.reminders_topic,
+        &app.settings.common.reminders_topic,
         Duration::from_secs(2),
         |_| false,
     )
@@ -477,7 +477,7 @@ async fn changes_the_publisher_had_not_sent_are_sent_after_the_switch() {
         async move {
             read_topic(
                 &app.kafka(),
-                &app.settings.task_updates_topic,
+                &app.settings.common.task_updates_topic,
                 Duration::from_secs(3),
                 |_| false,
             )

@@ -130,9 +130,10 @@ async fn redelivered_completions_and_re_completions_start_one_next_occurrence() 
     // every completion again from the beginning of the topic.
     let events = app.event_count().await;
     eventually(Duration::from_secs(20), || async {
-        let relayed = event_store::relay::checkpoint::load(&app.pool, &app.settings.relay_name)
-            .await
-            .unwrap();
+        let relayed =
+            event_store::relay::checkpoint::load(&app.pool, &app.settings.common.relay_name)
+                .await
+                .unwrap();
         (relayed.published >= events).then_some(())
     })
     .await

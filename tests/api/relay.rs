@@ -56,9 +56,10 @@ async fn an_event_committed_late_is_relayed_not_skipped() {
         app.task(&alice, &later).await.is_null(),
         "the relay must wait for the older transaction before passing the later one"
     );
-    let checkpoint = event_store::relay::checkpoint::load(&app.pool, &app.settings.relay_name)
-        .await
-        .unwrap();
+    let checkpoint =
+        event_store::relay::checkpoint::load(&app.pool, &app.settings.common.relay_name)
+            .await
+            .unwrap();
     assert_eq!(
         checkpoint.position.global_position, 0,
         "nothing relayed past the open transaction"
@@ -107,9 +108,10 @@ async fn a_relay_killed_mid_stream_loses_nothing() {
         // Let the relay get going, then kill it without warning, twice.
         for _ in 0..2 {
             eventually(Duration::from_secs(20), || async {
-                let relayed = event_store::relay::checkpoint::load(&app.pool, &settings.relay_name)
-                    .await
-                    .unwrap();
+                let relayed =
+                    event_store::relay::checkpoint::load(&app.pool, &settings.common.relay_name)
+                        .await
+                        .unwrap();
                 (relayed.position.global_position > 0).then_some(())
             })
             .await
@@ -187,7 +189,7 @@ async fn one_relay_is_active_and_a_standby_takes_over() {
            AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
            AND objid::text::bigint = hashtext('taskledger-relay:' || $1)::bigint & 4294967295",
     )
-    .bind(&settings.relay_name)
+    .bind(&settings.common.relay_name)
     .fetch_one(&app.pool)
     .await
     .unwrap();
@@ -207,9 +209,10 @@ async fn republish_asks_the_running_relay_to_publish_the_log_again() {
     let (id, _) = app.create_task(&alice, "published twice").await;
     app.task_at_version(&alice, &id, 1).await;
     let published = eventually(Duration::from_secs(10), || async {
-        let checkpoint = event_store::relay::checkpoint::load(&app.pool, &app.settings.relay_name)
-            .await
-            .unwrap();
+        let checkpoint =
+            event_store::relay::checkpoint::load(&app.pool, &app.settings.common.relay_name)
+                .await
+                .unwrap();
         (checkpoint.published >= 1).then_some(checkpoint.published)
     })
     .await
@@ -218,8 +221,8 @@ async fn republish_asks_the_running_relay_to_publish_the_log_again() {
     // The running relay takes the request and confirms it.
     let before = event_store::relay::republish(
         &app.pool,
-        &app.settings.relay_name,
-        &app.settings.task_events_topic,
+        &app.settings.common.relay_name,
+        &app.settings.common.task_events_topic,
     )
     .await
     .unwrap();
@@ -228,7 +231,7 @@ async fn republish_asks_the_running_relay_to_publish_the_log_again() {
     // The topic now holds the creation twice, with the same CloudEvents id.
     let messages = read_topic(
         &app.kafka(),
-        &app.settings.task_events_topic,
+        &app.settings.common.task_events_topic,
         Duration::from_secs(20),
         |m| m.len() >= 2,
     )
@@ -261,9 +264,10 @@ async fn republish_is_taken_while_the_relay_catches_up_on_a_backlog() {
         .await
         .unwrap();
     eventually(Duration::from_secs(20), || async {
-        let checkpoint = event_store::relay::checkpoint::load(&app.pool, &settings.relay_name)
-            .await
-            .unwrap();
+        let checkpoint =
+            event_store::relay::checkpoint::load(&app.pool, &settings.common.relay_name)
+                .await
+                .unwrap();
         (checkpoint.published > 0).then_some(())
     })
     .await
@@ -271,20 +275,25 @@ async fn republish_is_taken_while_the_relay_catches_up_on_a_backlog() {
 
     // Asked mid-way, the relay takes the request at once: it starts again from
     // the beginning without finishing the first pass.
-    event_store::relay::republish(&app.pool, &settings.relay_name, &settings.task_events_topic)
-        .await
-        .expect("the relay takes the request while catching up");
+    event_store::relay::republish(
+        &app.pool,
+        &settings.common.relay_name,
+        &settings.common.task_events_topic,
+    )
+    .await
+    .expect("the relay takes the request while catching up");
     let generation: i64 =
         sqlx::query_scalar("SELECT generation FROM topic_generations WHERE topic = $1")
-            .bind(&settings.task_events_topic)
+            .bind(&settings.common.task_events_topic)
             .fetch_one(&app.pool)
             .await
             .unwrap();
     assert_eq!(generation, 1);
     eventually(Duration::from_secs(60), || async {
-        let checkpoint = event_store::relay::checkpoint::load(&app.pool, &settings.relay_name)
-            .await
-            .unwrap();
+        let checkpoint =
+            event_store::relay::checkpoint::load(&app.pool, &settings.common.relay_name)
+                .await
+                .unwrap();
         (checkpoint.published >= total).then_some(())
     })
     .await
@@ -294,10 +303,10 @@ async fn republish_is_taken_while_the_relay_catches_up_on_a_backlog() {
     // backlog before taking the request would have published everything twice.
     let consumer = app.kafka().consumer("watermarks").unwrap();
     let mut held = 0;
-    for partition in 0..settings.task_events_partitions {
+    for partition in 0..settings.common.task_events_partitions {
         let (_, high) = consumer
             .fetch_watermarks(
-                &settings.task_events_topic,
+                &settings.common.task_events_topic,
                 partition,
                 Duration::from_secs(5),
             )

@@ -225,7 +225,7 @@ async fn several_schedulers_fire_each_reminder_exactly_once() {
     }
     let received = read_topic(
         &app.kafka(),
-        &settings.reminders_topic,
+        &settings.common.reminders_topic,
         Duration::from_secs(20),
         |r| r.len() >= 40,
     )
@@ -233,7 +233,7 @@ async fn several_schedulers_fire_each_reminder_exactly_once() {
     // A little longer, for any duplicate to show up.
     let again = read_topic(
         &app.kafka(),
-        &settings.reminders_topic,
+        &settings.common.reminders_topic,
         Duration::from_secs(2),
         |_| false,
     )
@@ -257,7 +257,7 @@ async fn several_schedulers_fire_each_reminder_exactly_once() {
 #[tokio::test]
 async fn after_an_outage_a_due_reminder_fires_once_late_and_one_past_the_window_is_missed() {
     let mut settings = fresh_settings().await;
-    settings.reminder_missed_after_hours = 1;
+    settings.common.reminder_missed_after_hours = 1;
     let without_scheduler = Roles {
         scheduler: false,
         ..Roles::ALL
@@ -285,7 +285,7 @@ async fn after_an_outage_a_due_reminder_fires_once_late_and_one_past_the_window_
         .unwrap();
     let received = read_topic(
         &app.kafka(),
-        &settings.reminders_topic,
+        &settings.common.reminders_topic,
         Duration::from_secs(10),
         |r| !r.is_empty(),
     )
@@ -293,7 +293,7 @@ async fn after_an_outage_a_due_reminder_fires_once_late_and_one_past_the_window_
     tokio::time::sleep(Duration::from_secs(1)).await;
     let all = read_topic(
         &app.kafka(),
-        &settings.reminders_topic,
+        &settings.common.reminders_topic,
         Duration::from_secs(2),
         |_| false,
     )
@@ -500,7 +500,7 @@ async fn a_recurring_tasks_next_occurrence_brings_its_own_reminder() {
 #[tokio::test]
 async fn a_backlog_of_late_reminders_is_paced_to_the_catch_up_rate() {
     let mut settings = fresh_settings().await;
-    settings.reminder_catch_up_per_second = 5;
+    settings.common.reminder_catch_up_per_second = 5;
     let without_scheduler = Roles {
         scheduler: false,
         ..Roles::ALL

@@ -89,12 +89,11 @@ async fn one_request_is_one_trace_from_graphql_through_the_topic_to_the_projecti
 
     // The caller traces its own request.
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
-    let token =
-        query_api::auth::TokenVerifier::new(&query_api::auth::JwtSecret::local_development())
-            .issue(
-                &domain::values::UserId::parse("alice").unwrap(),
-                chrono::Duration::minutes(5),
-            );
+    let token = api_core::auth::TokenVerifier::new(&api_core::auth::JwtSecret::local_development())
+        .issue(
+            &domain::values::UserId::parse("alice").unwrap(),
+            chrono::Duration::minutes(5),
+        );
     let answer: Value = client
         .post(format!("http://{address}/graphql"))
         .bearer_auth(token)
@@ -113,8 +112,8 @@ async fn one_request_is_one_trace_from_graphql_through_the_topic_to_the_projecti
 
     // The message carries the trace, as the CloudEvents tracing extension.
     let messages = read_topic(
-        &settings.kafka(),
-        &settings.task_events_topic,
+        &settings.common.kafka(),
+        &settings.common.task_events_topic,
         Duration::from_secs(20),
         |m| !m.is_empty(),
     )

@@ -9,7 +9,7 @@ use crate::helpers::{assert_no_errors, fresh_settings, TestApp};
 #[tokio::test]
 async fn owner_keyed_search_word_lists_and_kept_counts_are_derived_for_existing_tasks() {
     let settings = fresh_settings().await;
-    let pool = event_store::connect(settings.database_url().unwrap(), 2)
+    let pool = event_store::connect(settings.common.database_url().unwrap(), 2)
         .await
         .unwrap();
     event_store::migrate(&pool).await.unwrap();

@@ -11,7 +11,10 @@ pub fn run_verify(settings: &Settings) -> (bool, String) {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_taskledger"))
         .arg("verify")
         .env("TASKLEDGER_ENV", "local")
-        .env("DATABASE_URL", settings.database_url.as_deref().unwrap())
+        .env(
+            "DATABASE_URL",
+            settings.common.database_url.as_deref().unwrap(),
+        )
         .env("RUST_LOG", "warn")
         .output()
         .unwrap();

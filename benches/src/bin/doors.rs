@@ -16,11 +16,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use api_core::auth::{JwtSecret, TokenVerifier};
 use benches::{graphql, ChildApp, Latencies, ScratchDatabase, Services};
 use chrono::Utc;
 use clap::Parser;
 use domain::values::{TimeZone, UserId};
-use query_api::auth::{JwtSecret, TokenVerifier};
 use rmcp::model::{CallToolRequestParams, ProtocolVersion};
 use rmcp::service::{ClientLifecycleMode, ClientServiceExt};
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;

@@ -22,13 +22,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
+use api_core::auth::{JwtSecret, TokenVerifier};
 use benches::{graphql, ChildApp, Latencies, ScratchDatabase, Services};
 use chrono::{DateTime, Utc};
 use clap::Parser;
 use domain::values::UserId;
-use event_store::kafka::KafkaSettings;
 use futures::{SinkExt, StreamExt};
-use query_api::auth::{JwtSecret, TokenVerifier};
+use infra::kafka::KafkaSettings;
 use rdkafka::consumer::Consumer;
 use rdkafka::producer::FutureRecord;
 use rdkafka::{Offset, TopicPartitionList};

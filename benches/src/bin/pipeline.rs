@@ -22,11 +22,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use api_core::auth::{JwtSecret, TokenVerifier};
 use benches::{graphql, tasks_behind, BenchApp, Latencies, Services};
 use clap::Parser;
 use domain::values::UserId;
-use event_store::kafka::KafkaConsumer;
-use query_api::auth::{JwtSecret, TokenVerifier};
+use infra::kafka::KafkaConsumer;
 use rdkafka::consumer::Consumer;
 use serde_json::json;
 use sqlx::PgPool;
@@ -101,9 +101,10 @@ async fn backlog(args: &Args, memory: &MemorySampler) -> anyhow::Result<()> {
     // The baseline: the same messages read by a consumer that does nothing.
     let consumer: KafkaConsumer = app
         .settings
+        .common
         .kafka()
         .consumer(&format!("bench-baseline-{}", uuid::Uuid::new_v4()))?;
-    consumer.subscribe(&[&app.settings.task_events_topic])?;
+    consumer.subscribe(&[&app.settings.common.task_events_topic])?;
     let started = Instant::now();
     let mut read = 0;
     while read < total {

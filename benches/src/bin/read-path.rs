@@ -10,11 +10,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use api_core::auth::{JwtSecret, TokenVerifier};
 use benches::{graphql, BenchApp, Latencies, Services};
 use clap::Parser;
 use domain::values::UserId;
 use projections::task_query::{self, Filter, ListQuery, Order, Search, SearchMode};
-use query_api::auth::{JwtSecret, TokenVerifier};
 use serde_json::{json, Value};
 use sqlx::PgPool;
 use taskledger::Roles;
@@ -53,7 +53,7 @@ async fn main() -> anyhow::Result<()> {
         load(&app.pool, &args).await?;
         // The floor runs on a pool set up exactly as the API's read pool.
         let read_pool = query_api::read_pool::connect(
-            app.settings.database_url()?,
+            app.settings.common.database_url()?,
             query_api::read_pool::ReadPoolSettings {
                 max_connections: 8,
                 ..app.settings.read_pool()

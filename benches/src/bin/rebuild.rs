@@ -23,11 +23,11 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use api_core::auth::{JwtSecret, TokenVerifier};
 use benches::{graphql, sample_peak_kb, taskledger_binary, BenchApp, Latencies, Services};
 use clap::Parser;
 use domain::values::UserId;
 use futures::TryStreamExt;
-use query_api::auth::{JwtSecret, TokenVerifier};
 use serde_json::json;
 use sqlx::PgPool;
 use taskledger::Roles;
@@ -100,7 +100,7 @@ async fn main() -> anyhow::Result<()> {
     drop(connection);
 
     let first = rebuild_process(&app, args.writers).await?;
-    let report = taskledger::verify::verify(&app.pool).await?;
+    let report = worker::verify::verify(&app.pool).await?;
     if !report.differences.is_empty() {
         bail!(
             "verify found {} differences after the rebuild, first: {:?}",
@@ -303,7 +303,7 @@ struct RebuildRun {
 async fn rebuild_process(app: &BenchApp, writers: usize) -> anyhow::Result<RebuildRun> {
     run_rebuild(
         &app.database_url(),
-        &app.settings.kafka_brokers,
+        &app.settings.common.kafka_brokers,
         writers,
         None,
     )

@@ -10,10 +10,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
+use api_core::auth::{JwtSecret, TokenVerifier};
 use benches::{graphql, tasks_behind, BenchApp, Latencies, Services};
 use clap::Parser;
 use domain::values::UserId;
-use query_api::auth::{JwtSecret, TokenVerifier};
 use serde_json::json;
 use sqlx::PgPool;
 use taskledger::Roles;

@@ -13,18 +13,18 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use domain::envelope::{task_cloud_event_type, CloudEvent, TaskEventData, TASK_EVENT_SOURCE};
+use infra::kafka::{BrokerWatch, KafkaSettings, Producer};
+use infra::single_active;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
 use sqlx::postgres::PgListener;
 use sqlx::{PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
 
+use crate::cloudevents_headers;
 use crate::global_log::{self, LogPosition, StoredEvent};
-use crate::kafka::{cloudevents_headers, BrokerWatch, KafkaSettings, Producer};
-use crate::single_active;
+use checkpoint::RelayCheckpoint;
 
 pub mod checkpoint;
-
-use checkpoint::RelayCheckpoint;
 
 /// The channel on which `taskledger republish` asks the active relay to start
 /// again from the beginning, and the one on which the relay confirms it; the
@@ -75,7 +75,7 @@ impl Relay {
             match self.run_while_active(&shutdown).await {
                 Ok(()) => break,
                 Err(error) => {
-                    metrics::counter!(crate::metric::RELAY_FAILURES).increment(1);
+                    metrics::counter!(infra::metric::RELAY_FAILURES).increment(1);
                     tracing::error!(error = %format_args!("{error:#}"), "relay failed; restarting in 1s");
                     tokio::select! {
                         () = shutdown.cancelled() => break,
@@ -102,7 +102,7 @@ impl Relay {
         // A new producer for every activation: after a failure the broker may
         // have forgotten the old one's idempotence state (a restarted broker
         // answers its producer id with UnknownProducerId for good).
-        let producer = crate::kafka::DropOffThread::new(self.kafka.producer()?);
+        let producer = infra::kafka::DropOffThread::new(self.kafka.producer()?);
         let mut checkpoint = checkpoint::load(&mut session, &self.settings.name).await?;
         tracing::info!(?checkpoint, "relay active");
         let mut topic_check = tokio::time::interval(self.settings.topic_check_interval);
@@ -119,7 +119,7 @@ impl Relay {
                 lag_measured = Some(Instant::now());
             }
             if producer.broker_lost() {
-                metrics::gauge!(crate::metric::BROKER_REACHABLE, "role" => "relay").set(0.0);
+                metrics::gauge!(infra::metric::BROKER_REACHABLE, "role" => "relay").set(0.0);
                 anyhow::bail!(
                     "lost every broker connection; a new producer when the broker is back \
                      (it may come back empty)"
@@ -133,13 +133,13 @@ impl Relay {
             .await?;
             if let Some(last) = batch.last() {
                 self.publish(&producer, &batch).await?;
-                metrics::gauge!(crate::metric::BROKER_REACHABLE, "role" => "relay").set(1.0);
+                metrics::gauge!(infra::metric::BROKER_REACHABLE, "role" => "relay").set(1.0);
                 checkpoint = RelayCheckpoint {
                     position: last.position,
                     published: checkpoint.published + batch.len() as i64,
                 };
                 checkpoint::save(&mut session, &self.settings.name, checkpoint).await?;
-                metrics::gauge!(crate::metric::RELAY_GLOBAL_POSITION)
+                metrics::gauge!(infra::metric::RELAY_GLOBAL_POSITION)
                     .set(checkpoint.position.global_position as f64);
                 if batch.len() as i64 == self.settings.batch_size {
                     // Catching up: a republish request is taken now, not at
@@ -186,7 +186,7 @@ impl Relay {
         );
         *checkpoint = RelayCheckpoint::default();
         checkpoint::restart(session, &self.settings.name, &self.settings.topic).await?;
-        metrics::gauge!(crate::metric::RELAY_TOPIC_MISSING).set(0.0);
+        metrics::gauge!(infra::metric::RELAY_TOPIC_MISSING).set(0.0);
         sqlx::query("SELECT pg_notify($1, $2)")
             .bind(CONTROL_DONE_CHANNEL)
             .bind(&self.settings.name)
@@ -213,7 +213,7 @@ impl Relay {
             checkpoint::restart(session, &self.settings.name, &self.settings.topic).await?;
             // The count starts again with the republished log; the next check
             // measures against it.
-            metrics::gauge!(crate::metric::RELAY_TOPIC_MISSING).set(0.0);
+            metrics::gauge!(infra::metric::RELAY_TOPIC_MISSING).set(0.0);
         }
         Ok(())
     }
@@ -245,7 +245,7 @@ impl Relay {
                 .ensure_topics(&[
                     (self.settings.topic.as_str(), self.settings.partitions),
                     (
-                        crate::kafka::dead_letter_topic(&self.settings.topic).as_str(),
+                        infra::kafka::dead_letter_topic(&self.settings.topic).as_str(),
                         1,
                     ),
                 ])
@@ -253,7 +253,7 @@ impl Relay {
         }
         let missing = (published - held.unwrap_or(0)).max(0);
         tracing::debug!(?held, published, elapsed = ?started.elapsed(), "topic checked");
-        metrics::gauge!(crate::metric::RELAY_TOPIC_MISSING).set(missing as f64);
+        metrics::gauge!(infra::metric::RELAY_TOPIC_MISSING).set(missing as f64);
         if missing > 0 {
             tracing::error!(
                 topic = %self.settings.topic,
@@ -278,7 +278,7 @@ impl Relay {
             .iter()
             .filter_map(|event| event.metadata_str("traceparent"))
         {
-            crate::trace::link_trace(&span, traceparent);
+            infra::trace::link_trace(&span, traceparent);
         }
         let payloads = batch
             .iter()
@@ -300,10 +300,10 @@ impl Relay {
         let now = Utc::now();
         for event in batch {
             let delay = (now - event.recorded_at).to_std().unwrap_or_default();
-            metrics::histogram!(crate::metric::RELAY_DELAY_SECONDS).record(delay.as_secs_f64());
+            metrics::histogram!(infra::metric::RELAY_DELAY_SECONDS).record(delay.as_secs_f64());
         }
-        metrics::counter!(crate::metric::RELAY_PUBLISHED).increment(batch.len() as u64);
-        metrics::histogram!(crate::metric::RELAY_BATCH_SECONDS)
+        metrics::counter!(infra::metric::RELAY_PUBLISHED).increment(batch.len() as u64);
+        metrics::histogram!(infra::metric::RELAY_BATCH_SECONDS)
             .record(started.elapsed().as_secs_f64());
         tracing::debug!(
             last = ?batch.last().map(|e| e.position),
@@ -328,8 +328,8 @@ async fn record_lag(session: &mut PgConnection, after: LogPosition) -> Result<()
     .bind(after.global_position)
     .fetch_one(&mut *session)
     .await?;
-    metrics::gauge!(crate::metric::RELAY_LAG_EVENTS).set(waiting as f64);
-    metrics::gauge!(crate::metric::RELAY_OLDEST_UNPUBLISHED_SECONDS).set(oldest.unwrap_or(0.0));
+    metrics::gauge!(infra::metric::RELAY_LAG_EVENTS).set(waiting as f64);
+    metrics::gauge!(infra::metric::RELAY_OLDEST_UNPUBLISHED_SECONDS).set(oldest.unwrap_or(0.0));
     Ok(())
 }
 
@@ -341,7 +341,7 @@ fn topic_message_count(
     topic: &str,
 ) -> anyhow::Result<Option<i64>> {
     let watermarks =
-        crate::kafka::topic_watermarks(producer.client(), topic, Duration::from_secs(5))?;
+        infra::kafka::topic_watermarks(producer.client(), topic, Duration::from_secs(5))?;
     Ok(watermarks.map(|partitions| partitions.iter().map(|(_, high)| high).sum()))
 }
 

@@ -325,7 +325,7 @@ async fn fetch(
         Plan::Matches => "matches",
         Plan::Window => "window",
     };
-    metrics::counter!(event_store::metric::LISTING_QUERIES, "plan" => plan_name).increment(1);
+    metrics::counter!(infra::metric::LISTING_QUERIES, "plan" => plan_name).increment(1);
     listing(query, plan, matching)
         .build()
         .fetch_all(&mut *conn)

@@ -8,23 +8,18 @@ mod ics;
 use std::sync::Arc;
 
 use async_graphql::{Context, Object, SimpleObject};
-use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use hmac::{Hmac, Mac};
 use projections::TaskRow;
-use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 use uuid::Uuid;
 
 pub use ics::Components;
 
-use crate::auth::JwtSecret;
-use crate::error::ApiResult;
-use crate::request::{actor, service};
-use crate::server::ApiState;
+use api_core::auth::JwtSecret;
+use api_core::error::ApiResult;
+use api_core::request::{actor, service};
 
 /// The most tasks one feed lists: the soonest due first.
 pub const MAX_FEED_TASKS: i64 = 2_000;
@@ -75,7 +70,7 @@ impl CalendarFeeds {
     }
 
     /// The feed id a well-formed, correctly signed secret names.
-    fn verify(&self, secret: &str) -> Option<Uuid> {
+    pub fn verify(&self, secret: &str) -> Option<Uuid> {
         if secret.len() != 32 + 2 * MAC_BYTES || !secret.is_ascii() {
             return None;
         }
@@ -182,7 +177,7 @@ async fn rotate(pool: &PgPool, user_id: &str) -> Result<Uuid, sqlx::Error> {
 }
 
 #[tracing::instrument(skip(pool))]
-async fn owner_of(pool: &PgPool, feed_id: Uuid) -> Result<Option<String>, sqlx::Error> {
+pub async fn owner_of(pool: &PgPool, feed_id: Uuid) -> Result<Option<String>, sqlx::Error> {
     sqlx::query_scalar("SELECT user_id FROM calendar_feeds WHERE feed_id = $1")
         .bind(feed_id)
         .fetch_optional(pool)
@@ -191,7 +186,7 @@ async fn owner_of(pool: &PgPool, feed_id: Uuid) -> Result<Option<String>, sqlx::
 
 /// The owner's open tasks that have a due date, soonest first.
 #[tracing::instrument(skip(pool))]
-async fn due_tasks(pool: &PgPool, user_id: &str) -> Result<Vec<TaskRow>, sqlx::Error> {
+pub async fn due_tasks(pool: &PgPool, user_id: &str) -> Result<Vec<TaskRow>, sqlx::Error> {
     sqlx::query_as(&format!(
         "SELECT {} FROM task_list \
          WHERE user_id = $1 AND status = 'open' AND deleted_at IS NULL \
@@ -205,110 +200,23 @@ async fn due_tasks(pool: &PgPool, user_id: &str) -> Result<Vec<TaskRow>, sqlx::E
     .await
 }
 
-#[derive(Debug, Deserialize)]
-pub struct FeedOptions {
-    /// `events` for VEVENTs; to-dos otherwise.
-    components: Option<String>,
-}
-
-/// `GET /calendar/{secret}.ics`.
-#[tracing::instrument(name = "calendar feed", skip_all, fields(user_id = tracing::field::Empty))]
-pub async fn feed(
-    State(state): State<ApiState>,
-    Path(file): Path<String>,
-    Query(options): Query<FeedOptions>,
-    headers: HeaderMap,
-) -> Response {
-    let not_found = || (StatusCode::NOT_FOUND, "not found\n").into_response();
-    let Some(feed_id) = file
-        .strip_suffix(".ics")
-        .and_then(|secret| state.calendar.verify(secret))
-    else {
-        return not_found();
-    };
-    let components = match options.components.as_deref() {
-        None | Some("todos") => Components::Todos,
-        Some("events") => Components::Events,
-        Some(_) => {
-            return (
-                StatusCode::BAD_REQUEST,
-                "components must be `todos` or `events`\n",
-            )
-                .into_response()
-        }
-    };
-    let pool = &state.ops.pool;
-    let owner = match owner_of(pool, feed_id).await {
-        Ok(Some(owner)) => owner,
-        Ok(None) => return not_found(),
-        Err(error) => return internal(&error),
-    };
-    tracing::Span::current().record("user_id", owner.as_str());
-    // Feeds have a budget of their own per owner: as limited as GraphQL,
-    // but a leaked URL polled hard cannot lock the owner out of the API.
-    let _running = match state.fairness.admit(&format!("calendar feed of {owner}")) {
-        Ok(running) => running,
-        Err(refusal) => {
-            let retry_after = match refusal {
-                crate::fairness::Refusal::TooFast { retry_after } => retry_after.as_secs().max(1),
-                crate::fairness::Refusal::TooMany => 1,
-            };
-            let mut response =
-                (StatusCode::TOO_MANY_REQUESTS, "too many requests\n").into_response();
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
-            return response;
-        }
-    };
-    let tasks = match due_tasks(pool, &owner).await {
-        Ok(tasks) => tasks,
-        Err(error) => return internal(&error),
-    };
-    // DTSTAMP changes on every read, so the tag covers what the tasks are;
-    // a client that has them is answered before anything is written.
+/// The entity tag of a feed of `tasks`: DTSTAMP changes on every read, so the
+/// tag covers what the tasks are, and a client that has them is answered
+/// before anything is written.
+pub fn etag(tasks: &[TaskRow], components: Components) -> String {
     let mut digest = Sha256::new();
-    for task in &tasks {
+    for task in tasks {
         digest.update(task.id.as_bytes());
         digest.update(task.version.to_be_bytes());
     }
     digest.update([components as u8]);
-    let etag = format!("\"{}\"", hex(&digest.finalize()[..16]));
-    if headers
-        .get(header::IF_NONE_MATCH)
-        .is_some_and(|tag| tag.as_bytes() == etag.as_bytes())
-    {
-        return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response();
-    }
-    // Up to MAX_FEED_TASKS tasks and their zones' rules: off the async workers.
-    let body = match tokio::task::spawn_blocking(move || {
-        ics::calendar("Taskledger", &tasks, components, Utc::now())
-    })
-    .await
-    {
-        Ok(body) => body,
-        Err(error) => {
-            tracing::error!(error = %error, "writing a calendar feed failed");
-            return (StatusCode::INTERNAL_SERVER_ERROR, "internal error\n").into_response();
-        }
-    };
-    (
-        [
-            (
-                header::CONTENT_TYPE,
-                "text/calendar; charset=utf-8".to_owned(),
-            ),
-            (header::CACHE_CONTROL, "private, max-age=300".to_owned()),
-            (header::ETAG, etag),
-        ],
-        body,
-    )
-        .into_response()
+    format!("\"{}\"", hex(&digest.finalize()[..16]))
 }
 
-fn internal(error: &sqlx::Error) -> Response {
-    tracing::error!(error = %error, source = ?std::error::Error::source(error), "calendar feed failed");
-    (StatusCode::INTERNAL_SERVER_ERROR, "internal error\n").into_response()
+/// The feed of `tasks` as iCalendar text: up to [`MAX_FEED_TASKS`] tasks and
+/// their zones' rules, so the caller runs it off the async workers.
+pub fn render(tasks: &[TaskRow], components: Components) -> String {
+    ics::calendar("Taskledger", tasks, components, Utc::now())
 }
 
 #[cfg(test)]

@@ -1,0 +1,13 @@
+//! The write side's one path for commands: [`CommandService`] loads a task,
+//! lets the aggregate decide, and appends the events with optimistic
+//! concurrency. Every writer goes through it: the API's mutations, the MCP
+//! tools and the recurrence processor alike. It links no GraphQL engine, so
+//! the worker build can use it.
+
+mod actor;
+mod error;
+mod service;
+
+pub use actor::Actor;
+pub use error::CommandError;
+pub use service::{CommandOutcome, CommandService};

@@ -1,0 +1,176 @@
+//! Executes one command against one task: load, decide, append with the loaded
+//! sequence as the expected version. A lost race is retried on fresh state a
+//! bounded number of times, unless the client pinned the version it saw.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use crate::TaskStore;
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::{Aggregate, AggregateError, EventStore};
+use domain::values::TaskId;
+use domain::{TaskCommand, TaskServices, Version};
+
+use super::{Actor, CommandError};
+
+/// What a successful command leaves behind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommandOutcome {
+    pub task_id: TaskId,
+    /// The task's version after the command: the sequence of its last event.
+    pub version: Version,
+}
+
+pub struct CommandService {
+    store: TaskStore,
+    services: TaskServices,
+    max_attempts: u32,
+}
+
+impl CommandService {
+    pub fn new(store: TaskStore, services: TaskServices) -> Self {
+        Self {
+            store,
+            services,
+            max_attempts: 5,
+        }
+    }
+
+    /// Runs `command` on task `task_id` for `actor`. With `expected_version`,
+    /// the command applies only if the task is still at that version.
+    #[tracing::instrument(skip(self, command, actor), fields(task_id = %task_id, user_id = %actor.user_id, correlation_id = %actor.correlation_id))]
+    pub async fn execute(
+        &self,
+        actor: &Actor,
+        task_id: TaskId,
+        command: TaskCommand,
+        expected_version: Option<Version>,
+    ) -> Result<CommandOutcome, CommandError> {
+        debug_assert_eq!(command.actor(), &actor.user_id);
+        let aggregate_id = task_id.to_string();
+        let mut attempt = 1;
+        loop {
+            let mut context = self
+                .store
+                .load_aggregate(&aggregate_id)
+                .await
+                .map_err(internal)?;
+            let loaded = version_of(context.current_sequence);
+            if let Some(expected) = expected_version {
+                // Someone else's task answers as a missing one, before any
+                // version is compared and reported.
+                if context.aggregate.owner() != Some(&actor.user_id) {
+                    return Err(CommandError::Rejected(domain::TaskError::NotFound));
+                }
+                if expected != loaded {
+                    return Err(CommandError::Conflict {
+                        expected,
+                        actual: loaded,
+                    });
+                }
+            }
+            let sink = EventSink::default();
+            context
+                .aggregate
+                .handle(command.clone(), &self.services, &sink)
+                .await?;
+            let events = sink.collect().await;
+            if events.is_empty() {
+                return Ok(CommandOutcome {
+                    task_id,
+                    version: loaded,
+                });
+            }
+            let appended = version_of(events.len());
+            match self.store.commit(events, context, metadata(actor)).await {
+                Ok(_) => {
+                    metrics::counter!(infra::metric::COMMANDS, "outcome" => "applied").increment(1);
+                    return Ok(CommandOutcome {
+                        task_id,
+                        version: loaded + appended,
+                    });
+                }
+                Err(AggregateError::AggregateConflict) => {
+                    metrics::counter!(infra::metric::COMMAND_CONFLICTS).increment(1);
+                    if expected_version.is_some() || attempt >= self.max_attempts {
+                        let actual = self.current_version(&aggregate_id).await?;
+                        return Err(CommandError::Conflict {
+                            expected: expected_version.unwrap_or(loaded),
+                            actual,
+                        });
+                    }
+                    tracing::debug!(attempt, "lost a race for the task; retrying on fresh state");
+                    tokio::time::sleep(backoff(attempt)).await;
+                    attempt += 1;
+                }
+                Err(other) => return Err(internal(other)),
+            }
+        }
+    }
+
+    /// The version of `actor`'s task `task_id`, or `None` if there is no
+    /// such task of theirs (someone else's answers as missing).
+    pub async fn version_of_own(
+        &self,
+        actor: &Actor,
+        task_id: TaskId,
+    ) -> Result<Option<Version>, CommandError> {
+        let context = self
+            .store
+            .load_aggregate(&task_id.to_string())
+            .await
+            .map_err(internal)?;
+        Ok((context.aggregate.owner() == Some(&actor.user_id))
+            .then(|| version_of(context.current_sequence)))
+    }
+
+    async fn current_version(&self, aggregate_id: &str) -> Result<Version, CommandError> {
+        let context = self
+            .store
+            .load_aggregate(aggregate_id)
+            .await
+            .map_err(internal)?;
+        Ok(version_of(context.current_sequence))
+    }
+}
+
+/// cqrs-es counts in `usize`; a task never has more than `i64::MAX` events.
+fn version_of(count: usize) -> Version {
+    Version::try_from(count).unwrap_or(Version::MAX)
+}
+
+/// Who did it and on behalf of which request, stored with every event.
+fn metadata(actor: &Actor) -> HashMap<String, String> {
+    let mut metadata = HashMap::from([
+        ("user_id".to_owned(), actor.user_id.to_string()),
+        ("correlation_id".to_owned(), actor.correlation_id.clone()),
+    ]);
+    // The command's own span, inside the request's: where the relay and the
+    // projections pick the trace up again.
+    if let Some(traceparent) = infra::trace::traceparent_of(&tracing::Span::current()) {
+        metadata.insert("traceparent".to_owned(), traceparent);
+    }
+    metadata
+}
+
+/// A short, jittered pause so racing writers do not collide again in lockstep.
+fn backoff(attempt: u32) -> Duration {
+    let jitter = u64::from(uuid::Uuid::new_v4().as_bytes()[0] % 8);
+    Duration::from_millis(u64::from(attempt) * 5 + jitter)
+}
+
+fn internal(error: AggregateError<domain::TaskError>) -> CommandError {
+    match error {
+        AggregateError::UserError(rejection) => CommandError::Rejected(rejection),
+        AggregateError::AggregateConflict => CommandError::Internal("unexpected conflict".into()),
+        AggregateError::DatabaseConnectionError(cause)
+        | AggregateError::DeserializationError(cause)
+        | AggregateError::UnexpectedError(cause) => CommandError::Internal(cause),
+    }
+}
+
+impl From<AggregateError<domain::TaskError>> for CommandError {
+    fn from(error: AggregateError<domain::TaskError>) -> Self {
+        internal(error)
+    }
+}

@@ -1,0 +1,14 @@
+//! Infrastructure every role shares, none of it about tasks: the Kafka
+//! clients and their settings, the catalogue of metrics, telemetry (logs,
+//! traces, the Prometheus recorder), W3C trace context through the pipeline,
+//! single-active locks, progress of long work, and the operators' endpoints
+//! behind a bounded listener.
+
+pub mod connections;
+pub mod kafka;
+pub mod metric;
+pub mod ops;
+pub mod progress;
+pub mod single_active;
+pub mod telemetry;
+pub mod trace;

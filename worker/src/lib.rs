@@ -1,0 +1,268 @@
+//! The worker roles, in a build that links no GraphQL engine and no MCP
+//! server: the relay, the projections (with the recurrence processor and the
+//! task-updates publisher), the reminder scheduler, and the operators'
+//! commands (`setup`, `verify`, `rebuild`, `replay`, `dlq`). The
+//! `taskledger-worker` binary runs them; the full `taskledger` binary adds
+//! the API beside them.
+
+pub mod allocator;
+pub mod cli;
+pub mod dlq;
+pub mod rebuild;
+pub mod reminder_tick;
+pub mod replay;
+pub mod secrets;
+pub mod settings;
+pub mod verify;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context;
+use domain::TaskServices;
+use event_store::command::CommandService;
+use event_store::relay::{Relay, RelaySettings};
+use infra::kafka::dead_letter_topic;
+use infra::ops::{BrokerProbe, Ops};
+use projections::{
+    ConsumerSettings, NotificationInbox, ProjectionConsumer, RecurrenceProcessor,
+    RemindersProjection, Scheduler, TaskListProjection, TaskUpdatesPublisher,
+};
+use sqlx::PgPool;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+pub use settings::{Environment, Settings};
+
+/// Which worker roles one process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Roles {
+    pub relay: bool,
+    pub project: bool,
+    pub scheduler: bool,
+}
+
+/// The roles running in this process, each a task that ends with its result.
+pub struct Running {
+    /// Where `/healthz`, `/readyz` and `/metrics` are served, when this
+    /// process serves them alone (no API).
+    pub ops_address: Option<SocketAddr>,
+    pub pool: PgPool,
+    tasks: JoinSet<(&'static str, anyhow::Result<()>)>,
+    shutdown: CancellationToken,
+}
+
+impl Running {
+    /// Nothing running yet: roles are added with [`Running::spawn`].
+    pub fn new(pool: PgPool, shutdown: CancellationToken) -> Self {
+        Self {
+            ops_address: None,
+            pool,
+            tasks: JoinSet::new(),
+            shutdown,
+        }
+    }
+
+    /// Runs `role` until it ends or shutdown asks it to.
+    pub fn spawn<F>(&mut self, name: &'static str, role: F)
+    where
+        F: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
+    {
+        self.tasks.spawn(async move { (name, role.await) });
+    }
+
+    /// Waits for every role to stop. If one stops with an error, the others are
+    /// asked to stop too and the first error is returned.
+    pub async fn wait(mut self) -> anyhow::Result<()> {
+        let mut first_error = None;
+        while let Some(joined) = self.tasks.join_next().await {
+            let (role, result) = joined.context("a role panicked")?;
+            match result {
+                Ok(()) => tracing::info!(role, "role stopped"),
+                Err(error) => {
+                    tracing::error!(role, error = %format_args!("{error:#}"), "role failed; stopping the others");
+                    self.shutdown.cancel();
+                    first_error.get_or_insert(error);
+                }
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+}
+
+/// Applies the event store's and the read models' migrations and creates the
+/// topics.
+pub async fn setup(settings: &Settings) -> anyhow::Result<PgPool> {
+    settings
+        .kafka()
+        .security
+        .check()
+        .map_err(anyhow::Error::msg)?;
+    let pool = event_store::connect(settings.database_url()?, settings.db_max_connections)
+        .await
+        .context("connecting to Postgres")?;
+    event_store::migrate(&pool)
+        .await
+        .context("event store migrations")?;
+    projections::migrate(&pool)
+        .await
+        .context("read model migrations")?;
+    let kafka = settings.kafka();
+    let dlq = dead_letter_topic(&settings.task_events_topic);
+    let reminders_dlq = dead_letter_topic(&settings.reminders_topic);
+    let partitions = settings.task_events_partitions;
+    kafka
+        .ensure_topics(&[
+            (settings.task_events_topic.as_str(), partitions),
+            (dlq.as_str(), 1),
+            (settings.reminders_topic.as_str(), partitions),
+            (reminders_dlq.as_str(), 1),
+            (settings.task_updates_topic.as_str(), partitions),
+        ])
+        .await
+        .context("creating topics")?;
+    Ok(pool)
+}
+
+/// What `/readyz` and `/metrics` of this process look at.
+pub fn ops(settings: &Settings, pool: &PgPool) -> Ops {
+    Ops {
+        pool: pool.clone(),
+        broker_probe: BrokerProbe::new(settings.kafka()),
+        metrics: infra::telemetry::metrics_handle(),
+    }
+}
+
+/// Sets up, starts `roles`, and serves the operators' endpoints (with Dapr's
+/// reminder-tick binding) on `settings.http_addr`; they run until `shutdown`
+/// is cancelled.
+pub async fn start(
+    settings: &Settings,
+    roles: Roles,
+    shutdown: CancellationToken,
+) -> anyhow::Result<Running> {
+    // Installed before any role records a metric.
+    infra::telemetry::metrics_handle();
+    let pool = setup(settings).await?;
+    let mut running = Running::new(pool.clone(), shutdown.clone());
+    spawn(settings, roles, &mut running);
+    let listener = tokio::net::TcpListener::bind(&settings.http_addr)
+        .await
+        .with_context(|| format!("binding {}", settings.http_addr))?;
+    running.ops_address = Some(listener.local_addr()?);
+    let ops = ops(settings, &pool);
+    running.spawn("ops", async move {
+        infra::ops::serve(listener, ops, reminder_tick::routes(), shutdown)
+            .await
+            .map_err(Into::into)
+    });
+    Ok(running)
+}
+
+/// Serves the probes and `/metrics` on `address` for as long as this process
+/// runs: how a one-off command (`rebuild`) shows its progress to Prometheus.
+pub async fn serve_ops_meanwhile(
+    settings: &Settings,
+    pool: &PgPool,
+    address: &str,
+) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .with_context(|| format!("binding {address}"))?;
+    let ops = ops(settings, pool);
+    tokio::spawn(async move {
+        let served =
+            infra::ops::serve(listener, ops, axum::Router::new(), CancellationToken::new());
+        if let Err(error) = served.await {
+            tracing::warn!(%error, "the metrics listener stopped");
+        }
+    });
+    Ok(())
+}
+
+/// Adds the worker `roles` to `running`.
+pub fn spawn(settings: &Settings, roles: Roles, running: &mut Running) {
+    let pool = running.pool.clone();
+    let shutdown = running.shutdown.clone();
+    let kafka = settings.kafka();
+    if roles.relay {
+        let relay = Relay::new(
+            pool.clone(),
+            kafka.clone(),
+            RelaySettings {
+                name: settings.relay_name.clone(),
+                topic: settings.task_events_topic.clone(),
+                batch_size: 500,
+                idle_poll: Duration::from_millis(500),
+                partitions: settings.task_events_partitions,
+                topic_check_interval: Duration::from_secs(settings.relay_topic_check_secs),
+                republish_lost: settings.relay_republish_lost,
+            },
+        );
+        let stop = shutdown.clone();
+        running.spawn("relay", async move {
+            relay.run(stop).await;
+            Ok(())
+        });
+    }
+
+    if roles.project {
+        let consumers = settings.consumers();
+        let task_list =
+            ProjectionConsumer::new(pool.clone(), &kafka, consumers.clone(), TaskListProjection);
+        let processor = RecurrenceProcessor::new(CommandService::new(
+            event_store::task_store(pool.clone()),
+            TaskServices::default(),
+        ));
+        let recurrence =
+            ProjectionConsumer::new(pool.clone(), &kafka, consumers.clone(), processor);
+        let reminders =
+            ProjectionConsumer::new(pool.clone(), &kafka, consumers.clone(), RemindersProjection);
+        let inbox = ProjectionConsumer::new(
+            pool.clone(),
+            &kafka,
+            ConsumerSettings {
+                topic: settings.reminders_topic.clone(),
+                ..consumers
+            },
+            NotificationInbox,
+        );
+        let updates =
+            TaskUpdatesPublisher::new(pool.clone(), &kafka, settings.task_updates_topic.clone());
+        running.spawn("project", task_list.run(shutdown.clone()));
+        running.spawn("recurrence", recurrence.run(shutdown.clone()));
+        running.spawn("reminders", reminders.run(shutdown.clone()));
+        running.spawn("notifications", inbox.run(shutdown.clone()));
+        running.spawn("task-updates", updates.run(shutdown.clone()));
+    }
+
+    if roles.scheduler {
+        let scheduler = Scheduler::new(pool.clone(), &kafka, settings.scheduler());
+        running.spawn("scheduler", scheduler.run(shutdown.clone()));
+    }
+}
+
+impl Roles {
+    pub const NONE: Self = Self {
+        relay: false,
+        project: false,
+        scheduler: false,
+    };
+    pub const ALL: Self = Self {
+        relay: true,
+        project: true,
+        scheduler: true,
+    };
+    pub const RELAY: Self = Self {
+        relay: true,
+        ..Self::NONE
+    };
+    pub const PROJECT: Self = Self {
+        project: true,
+        ..Self::NONE
+    };
+    pub const SCHEDULER: Self = Self {
+        scheduler: true,
+        ..Self::NONE
+    };
+}
