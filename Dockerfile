@@ -1,9 +1,17 @@
 # syntax=docker/dockerfile:1
-# The one `taskledger` binary in a small non-root image. Every role runs from
-# it (`taskledger api`, `relay`, `project`, `scheduler`, `setup`, ...); the
-# page's and GraphiQL's assets are compiled into the binary (include_bytes!),
-# so nothing but the binary is copied. Built by .github/workflows/image.yml;
-# see docs/deploy.md for building it for Minikube.
+# Taskledger's two binaries, each in a small non-root image of its own, built
+# by one stage:
+#   --target worker  `taskledger-worker`: the worker roles (`relay`,
+#                    `project`, `scheduler`, `workers`) and the operators'
+#                    commands (`setup`, `republish`, `replay`, `dlq`,
+#                    `verify`, `rebuild`), without the GraphQL engine or the
+#                    MCP server. Its `setup` leaves out the API's migrations.
+#   (the default)    `taskledger`: every role, the API (`taskledger api`)
+#                    among them; its `setup` applies every migration. The
+#                    page's and GraphiQL's assets are compiled into the
+#                    binary (include_bytes!), so nothing but it is copied.
+# Built by .github/workflows/image.yml; see docs/deploy.md for building both
+# for Minikube.
 
 ARG RUST_VERSION=1.95
 ARG DEBIAN_RELEASE=bookworm
@@ -20,11 +28,12 @@ WORKDIR /src
 COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked --bin taskledger \
- && cp target/release/taskledger /usr/local/bin/taskledger
+    cargo build --release --locked --bin taskledger --bin taskledger-worker \
+ && cp target/release/taskledger target/release/taskledger-worker /usr/local/bin/
 
-FROM debian:${DEBIAN_RELEASE}-slim
-# CA certificates for Kafka over TLS and managed Postgres; OpenSSL for librdkafka.
+# What both images run on: CA certificates for Kafka over TLS and managed
+# Postgres, OpenSSL for librdkafka, and the unprivileged user.
+FROM debian:${DEBIAN_RELEASE}-slim AS runtime
 # hadolint ignore=DL3008
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates libssl3 \
@@ -32,12 +41,23 @@ RUN apt-get update \
  && groupadd --system --gid 10001 taskledger \
  && useradd --system --uid 10001 --gid 10001 --no-create-home \
       --home-dir /nonexistent --shell /usr/sbin/nologin taskledger
-COPY --from=build /usr/local/bin/taskledger /usr/local/bin/taskledger
-USER 10001:10001
 ENV TASKLEDGER_HTTP_ADDR=0.0.0.0:8080
 EXPOSE 8080
-# Kubernetes probes /healthz and /readyz (deploy/base); the image has no
-# HTTP client to run a Docker HEALTHCHECK with, and Kubernetes ignores one.
+# Kubernetes probes /healthz and /readyz (deploy/base) in every role; the
+# images have no HTTP client to run a Docker HEALTHCHECK with, and Kubernetes
+# ignores one.
 # checkov:skip=CKV_DOCKER_2:Kubernetes probes /healthz and /readyz; Docker HEALTHCHECK is ignored there
+
+# The worker image: relay, projector and scheduler (deploy/base).
+FROM runtime AS worker
+COPY --from=build /usr/local/bin/taskledger-worker /usr/local/bin/taskledger-worker
+USER 10001:10001
+ENTRYPOINT ["taskledger-worker"]
+CMD ["workers"]
+
+# The API image (the default): the API and the setup Job (deploy/base).
+FROM runtime AS api
+COPY --from=build /usr/local/bin/taskledger /usr/local/bin/taskledger
+USER 10001:10001
 ENTRYPOINT ["taskledger"]
 CMD ["api"]
