@@ -31,7 +31,10 @@ impl Environment {
 const LOCAL_DATABASE_URL: &str = "postgres://taskledger:taskledger@127.0.0.1:5432/taskledger";
 
 /// Deliberately not `Debug`: it holds the database URL and the Kafka password.
+/// Its argument group has a name of its own: the full binary flattens it
+/// beside the API's settings into a struct also called `Settings`.
 #[derive(Clone, Args)]
+#[group(id = "worker_settings")]
 pub struct Settings {
     /// `local` or `production`.
     #[arg(
