@@ -12,6 +12,7 @@ mod concurrency;
 mod crash;
 mod dapr;
 mod dlq;
+mod docs_links;
 mod fuzz;
 mod hardening;
 mod helpers;

@@ -1,6 +1,7 @@
-//! The README's table of environment variables names exactly what the binary
-//! reads: every `env` of `Settings` (what `taskledger --help` lists) and the few
-//! variables read outside it. Needs no services.
+//! The table of environment variables in `docs/operations.md` (its
+//! "Settings" section) names exactly what the binary reads: every `env` of
+//! `Settings` (what `taskledger --help` lists) and the few variables read
+//! outside it. Needs no services.
 
 use std::collections::BTreeSet;
 
@@ -28,13 +29,13 @@ fn variables_read() -> BTreeSet<String> {
 }
 
 /// The first cells of the table headed `| variable | default | meaning |`.
-fn variables_in_table(readme: &str) -> BTreeSet<String> {
-    let mut lines = readme
+fn variables_in_table(page: &str) -> BTreeSet<String> {
+    let mut lines = page
         .lines()
         .skip_while(|line| !line.starts_with("| variable |"));
     assert!(
         lines.next().is_some(),
-        "README.md has a `| variable |` table"
+        "docs/operations.md has a `| variable |` table"
     );
     lines
         .skip(1) // |---|---|---|
@@ -52,12 +53,12 @@ fn variables_in_table(readme: &str) -> BTreeSet<String> {
 #[test]
 fn readme_table_lists_every_environment_variable_and_only_those() {
     let read = variables_read();
-    let listed = variables_in_table(include_str!("../../README.md"));
+    let listed = variables_in_table(include_str!("../../docs/operations.md"));
     let missing: Vec<_> = read.difference(&listed).collect();
     let unknown: Vec<_> = listed.difference(&read).collect();
     assert!(
         missing.is_empty() && unknown.is_empty(),
-        "README.md's table of environment variables is out of date:\n  \
+        "docs/operations.md's table of environment variables is out of date:\n  \
          read by taskledger but not listed: {missing:?}\n  \
          listed but not read: {unknown:?}"
     );
