@@ -7,8 +7,8 @@
 
 use chrono::{NaiveDate, Weekday};
 
+use super::cursor::{Match, Reader};
 use super::numbers::digits;
-use super::reader::{Match, Reader};
 use crate::ValidationError;
 
 /// A date as written, resolved against the clock only once the whole text is

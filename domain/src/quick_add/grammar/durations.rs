@@ -5,9 +5,10 @@
 
 use chrono::Duration;
 
+use super::cursor::{Match, Reader};
 use super::dates::DateSpec;
 use super::numbers::{count, digits};
-use super::reader::{Match, Phrase, Reader};
+use super::reader::Phrase;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Unit {

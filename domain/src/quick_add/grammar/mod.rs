@@ -3,6 +3,7 @@
 //! each phrase found is set aside, every other word is kept for the title.
 //! One part per kind of phrase; each adds its own matchers to the reader.
 
+mod cursor;
 mod dates;
 mod durations;
 mod numbers;

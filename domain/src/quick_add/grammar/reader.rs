@@ -8,11 +8,12 @@ use std::ops::Range;
 
 use chrono::{Duration, NaiveTime};
 
+use super::cursor::{Match, Reader};
 use super::dates::DateSpec;
 use super::reminders::RemindSpec;
 use super::repeats::RepeatSpec;
 use super::tags_and_priority::priority;
-use super::words::{split, Word};
+use super::words::split;
 use crate::values::{Priority, Tag};
 use crate::ValidationError;
 
@@ -63,18 +64,6 @@ pub(in crate::quick_add) fn read(text: &str) -> Result<Reading, ValidationError>
     Ok(reading)
 }
 
-/// A phrase and the index of the word after it.
-pub(super) type Match<T> = Option<(T, usize)>;
-
-/// The words being read; each part adds its own `…_at(i)` methods, which look
-/// at the words from index `i` and say what they found and where it ends.
-pub(super) struct Reader<'a> {
-    text: &'a str,
-    pub(super) words: &'a [Word],
-    /// Whether "until" may start a phrase; see [`read`].
-    pub(super) until_allowed: bool,
-}
-
 impl Reader<'_> {
     fn scan(&self) -> Result<Reading, ValidationError> {
         let mut found = Vec::new();
@@ -121,20 +110,6 @@ impl Reader<'_> {
             return Ok(Some((Phrase::Date(date), end)));
         }
         Ok(self.time_at(i).map(|(time, end)| (Phrase::Time(time), end)))
-    }
-
-    /// The word's key; `None` past the end or for a literal word.
-    pub(super) fn key(&self, i: usize) -> Option<&str> {
-        self.words.get(i)?.key.as_deref()
-    }
-
-    pub(super) fn is(&self, i: usize, options: &[&str]) -> bool {
-        self.key(i).is_some_and(|key| options.contains(&key))
-    }
-
-    /// The text of a run of words as written, for an error to quote.
-    pub(super) fn source(&self, words: Range<usize>) -> &str {
-        &self.text[self.words[words.start].span.start..self.words[words.end - 1].span.end]
     }
 }
 

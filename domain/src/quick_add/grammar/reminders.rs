@@ -6,8 +6,8 @@
 
 use chrono::NaiveTime;
 
+use super::cursor::{Match, Reader};
 use super::dates::DateSpec;
-use super::reader::{Match, Reader};
 use crate::ValidationError;
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -6,9 +6,9 @@
 
 use chrono::Weekday;
 
+use super::cursor::{Match, Reader};
 use super::dates::{day_ordinal, weekday, DateSpec};
 use super::numbers::count;
-use super::reader::{Match, Reader};
 use crate::ValidationError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,7 +3,7 @@
 //! anywhere in the line. A backslash before the mark (`\#home`, `\!high`)
 //! keeps the word for the title.
 
-use super::reader::{Match, Reader};
+use super::cursor::{Match, Reader};
 use crate::values::{Priority, Tag};
 
 impl Reader<'_> {

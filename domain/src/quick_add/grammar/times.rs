@@ -5,8 +5,8 @@
 
 use chrono::NaiveTime;
 
+use super::cursor::{Match, Reader};
 use super::numbers::digits;
-use super::reader::{Match, Reader};
 
 impl Reader<'_> {
     /// "9am", "9:30 pm", "17:30", "noon", "at 17". A bare hour from 1 to 12
