@@ -1,0 +1,44 @@
+//! The consumer runtime every projection runs on.
+//!
+//! Where a projection stands is the offsets it stores in Postgres, in the same
+//! transaction as its read-model changes, and nothing else (docs/adr/0002):
+//! one process at a time runs a projection (a session advisory lock, as the
+//! relay), assigns itself every partition of the topic and seeks each to the
+//! stored offset, so a crash, a rebalance or a broker that forgot its
+//! committed offsets can neither skip nor repeat work. Offsets are also
+//! committed to the broker, only so that Kafka tools can show the lag.
+//!
+//! Messages are applied in batches: whatever a poll returns, up to a bound in
+//! count and time, in one transaction with the offsets of every partition it
+//! touched. A message the projection cannot apply is isolated by applying the
+//! batch again one message at a time, and goes to `<topic>.dlq` with the
+//! reason; the rest of the batch is applied.
+//!
+//! Anything that goes wrong beyond one message (the database, the session,
+//! the broker, a consumer that stops making progress while its partitions
+//! hold messages) ends the activation: the runtime starts again from the
+//! offsets in Postgres with a new consumer.
+//!
+//! Read in this order: `run` (the loop), `activation` (lock, topic,
+//! assignment), `batch` (one transaction), `offsets`, `decode`,
+//! `dead_letter`, `stall` (the periodic check), `metrics`.
+
+mod activation;
+mod batch;
+mod dead_letter;
+mod decode;
+mod metrics;
+mod offsets;
+mod projection;
+mod run;
+mod settings;
+mod stall;
+#[cfg(test)]
+mod tests;
+
+pub use dead_letter::DEAD_LETTER_MAX_PAYLOAD;
+pub(crate) use decode::task_ids;
+pub use decode::{ConsumedMessage, TaskEventMessage};
+pub use projection::{Outcome, Projection, ProjectionError};
+pub use run::ProjectionConsumer;
+pub use settings::ConsumerSettings;

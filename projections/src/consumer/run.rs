@@ -1,0 +1,138 @@
+//! The runtime's loop: wait to become the projection's runner, then apply
+//! batches and check progress until shut down. Any failure beyond one message
+//! ends the activation, and the next one starts again from the offsets in
+//! Postgres with new clients, as a restarted process would.
+
+use std::time::{Duration, Instant};
+
+use infra::kafka::KafkaSettings;
+use rdkafka::error::KafkaError;
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+
+use super::metrics;
+use super::offsets::{advance, commit_for_monitoring, next_offsets, offset_out_of_range};
+use super::projection::Projection;
+use super::settings::ConsumerSettings;
+
+/// Runs one projection: applies what its topic carries to its read model,
+/// with the offsets stored beside it.
+pub struct ProjectionConsumer<P> {
+    pub(super) pool: PgPool,
+    pub(super) kafka: KafkaSettings,
+    pub(super) group: String,
+    pub(super) settings: ConsumerSettings,
+    pub(super) projection: P,
+}
+
+impl<P: Projection> ProjectionConsumer<P> {
+    pub fn new(
+        pool: PgPool,
+        kafka: &KafkaSettings,
+        settings: ConsumerSettings,
+        projection: P,
+    ) -> Self {
+        let group = settings.consumer_group(projection.name());
+        Self {
+            pool,
+            kafka: kafka.clone(),
+            group,
+            settings,
+            projection,
+        }
+    }
+
+    /// Consumes until `shutdown` is cancelled, starting again from the offsets
+    /// in Postgres after any failure.
+    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let name = self.projection.name();
+        loop {
+            match self.run_while_active(&shutdown).await {
+                Ok(()) => break,
+                Err(error) => {
+                    metrics::restarted(name);
+                    tracing::error!(
+                        projection = name,
+                        error = %format_args!("{error:#}"),
+                        "projection failed; starting again from its offsets in Postgres in 1s"
+                    );
+                    tokio::select! {
+                        () = shutdown.cancelled() => break,
+                        () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    }
+                }
+            }
+        }
+        tracing::info!(projection = name, "projection stopped: shutdown requested");
+        Ok(())
+    }
+
+    async fn run_while_active(&self, shutdown: &CancellationToken) -> anyhow::Result<()> {
+        let name = self.projection.name();
+        let topic = self.settings.topic.as_str();
+        let Some(mut active) = self.activate(shutdown).await? else {
+            return Ok(());
+        };
+        let mut check = tokio::time::interval(self.settings.check_interval);
+        check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return Ok(()),
+                _ = check.tick() => self.check(&mut active).await?,
+                first = active.clients.consumer.recv() => {
+                    let first = match first {
+                        Ok(message) => message.detach(),
+                        Err(error) => {
+                            tracing::warn!(projection = name, error = %error, "consumer error");
+                            if let Some(why) = restart_reason(active.clients.lost_broker(), &error) {
+                                anyhow::bail!(why);
+                            }
+                            tokio::time::sleep(Duration::from_millis(200)).await;
+                            continue;
+                        }
+                    };
+                    let batch = self.fill_batch(&active.clients.consumer, first).await;
+                    let applied = self
+                        .apply_until_done(
+                            &active.clients,
+                            &mut active.session,
+                            &batch,
+                            &active.next,
+                            active.generation,
+                            shutdown,
+                        )
+                        .await?;
+                    if !applied {
+                        return Ok(());
+                    }
+                    let committed = next_offsets(&batch);
+                    advance(&mut active.next, &committed);
+                    active.progress.made(Instant::now());
+                    commit_for_monitoring(&active.clients.consumer, topic, &committed);
+                }
+            }
+        }
+    }
+}
+
+/// Why a consumer error calls for new clients from the offsets in Postgres,
+/// or `None` for one worth waiting out. A client that lost every broker is
+/// replaced before the broker comes back, since it may come back empty; an
+/// offset a partition no longer holds means the topic was replaced or
+/// truncated, and the next activation compares the stored offsets with what
+/// the partitions hold.
+pub(super) fn restart_reason(lost_broker: bool, error: &KafkaError) -> Option<&'static str> {
+    if lost_broker {
+        return Some(
+            "lost every broker connection; replacing the clients before the broker comes back \
+             (it may come back empty)",
+        );
+    }
+    if offset_out_of_range(error) {
+        return Some(
+            "a partition no longer holds the offset this projection stands at (the topic was \
+             replaced or truncated); assigning it again",
+        );
+    }
+    None
+}

@@ -1,0 +1,132 @@
+//! The periodic check of a running projection: is the topic still the one it
+//! assigned, and is it keeping up? A consumer can stop delivering without an
+//! error (a broker that came back empty, a fetch that never returns), so a
+//! projection that applies nothing while its partitions hold messages is
+//! declared stalled and started again with a new consumer (docs/adr/0002,
+//! "Progress is watched").
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use infra::single_active;
+
+use super::activation::{topic_watermarks, Activation};
+use super::metrics;
+use super::projection::Projection;
+use super::run::ProjectionConsumer;
+
+/// When the projection last applied a batch or was found caught up.
+#[derive(Debug, Default)]
+pub(super) struct Progress {
+    last: Option<Instant>,
+}
+
+/// What one check made of the projection's progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Verdict {
+    /// Nothing left to apply.
+    CaughtUp,
+    /// Messages wait, and progress was made this long ago: within bounds.
+    Behind(Duration),
+    /// Messages wait, and nothing was applied for longer than allowed.
+    Stalled(Duration),
+}
+
+impl Progress {
+    pub fn made(&mut self, now: Instant) {
+        self.last = Some(now);
+    }
+
+    /// Judges progress with `behind` messages not applied. The clock starts
+    /// at the first check that finds the projection behind, so one that
+    /// starts with a backlog has the whole timeout to apply its first batch.
+    pub fn check(&mut self, behind: i64, now: Instant, timeout: Duration) -> Verdict {
+        if behind == 0 {
+            self.last = Some(now);
+            return Verdict::CaughtUp;
+        }
+        let since = now.saturating_duration_since(*self.last.get_or_insert(now));
+        if since > timeout {
+            Verdict::Stalled(since)
+        } else {
+            Verdict::Behind(since)
+        }
+    }
+}
+
+/// The messages each partition holds beyond where the projection stands, in
+/// partition order; a partition with no stored offset stands at its start.
+pub(super) fn partition_lag(watermarks: &[(i64, i64)], next: &HashMap<i32, i64>) -> Vec<i64> {
+    watermarks
+        .iter()
+        .enumerate()
+        .map(|(partition, &(low, high))| {
+            let next = next.get(&(partition as i32)).copied().unwrap_or(low);
+            (high - next).max(0)
+        })
+        .collect()
+}
+
+impl<P: Projection> ProjectionConsumer<P> {
+    /// Lag, the partitions, the topic's generation and progress: anything
+    /// that calls for a new start ends the activation with an error.
+    pub(super) async fn check(&self, active: &mut Activation) -> anyhow::Result<()> {
+        let name = self.projection.name();
+        if active.clients.lost_broker() {
+            anyhow::bail!("lost every broker connection; replacing the clients");
+        }
+        let topic = &self.settings.topic;
+        let generation = active.generation;
+        let now_generation = single_active::topic_generation(&mut active.session, topic).await?;
+        if now_generation != generation {
+            anyhow::bail!(
+                "the topic was published again from the beginning (generation {generation} → \
+                 {now_generation}); reading it again from the start"
+            );
+        }
+        let watermarks = match topic_watermarks(&active.clients.consumer, topic).await {
+            Ok(Some(watermarks)) => watermarks,
+            Ok(None) => {
+                metrics::broker_reachable(name, true);
+                tracing::warn!(
+                    projection = name,
+                    "the broker does not know the topic (yet)"
+                );
+                return Ok(());
+            }
+            Err(error) => {
+                metrics::broker_reachable(name, false);
+                tracing::debug!(error = %format_args!("{error:#}"), "could not read the topic's watermarks");
+                return Ok(());
+            }
+        };
+        metrics::broker_reachable(name, true);
+        let count = active.partitions;
+        if watermarks.len() as i32 != count {
+            anyhow::bail!(
+                "the topic has {} partitions now, not {count}; assigning them again",
+                watermarks.len()
+            );
+        }
+        let lag = partition_lag(&watermarks, &active.next);
+        for (partition, &lag) in lag.iter().enumerate() {
+            metrics::partition_lag(name, partition, lag);
+        }
+        let behind = lag.iter().sum();
+        match active
+            .progress
+            .check(behind, Instant::now(), self.settings.stall_timeout)
+        {
+            Verdict::CaughtUp => metrics::caught_up(name),
+            Verdict::Behind(_) => {}
+            Verdict::Stalled(since) => {
+                metrics::stalled(name);
+                anyhow::bail!(
+                    "no progress for {since:?} while the partitions hold {behind} messages not \
+                     applied; replacing the consumer"
+                );
+            }
+        }
+        Ok(())
+    }
+}
