@@ -16,10 +16,10 @@ use sqlx::PgConnection;
 use tokio_util::sync::CancellationToken;
 
 use super::offsets::{resume_assignment, unreachable_offsets, Unreachable};
+use super::progress::Progress;
 use super::projection::Projection;
-use super::run::ProjectionConsumer;
+use super::projection_consumer::ProjectionConsumer;
 use super::settings::lock_key;
-use super::stall::Progress;
 
 /// One activation's clients: a new consumer and dead-letter producer each
 /// time, since a broker that restarted may have forgotten the old ones.

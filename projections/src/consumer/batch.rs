@@ -18,7 +18,7 @@ use super::decode::ConsumedMessage;
 use super::metrics;
 use super::offsets::{already_consumed, next_offsets};
 use super::projection::{Outcome, Projection};
-use super::run::ProjectionConsumer;
+use super::projection_consumer::ProjectionConsumer;
 
 /// The most message bytes one batch holds (beyond the first message, which
 /// the fetch limit bounds to 8 MiB), however many messages the count allows.

@@ -15,7 +15,7 @@ use sha2::Digest;
 
 use super::activation::Clients;
 use super::projection::Projection;
-use super::run::ProjectionConsumer;
+use super::projection_consumer::ProjectionConsumer;
 
 /// How much of a message too large for the dead-letter topic is kept there.
 pub const DEAD_LETTER_MAX_PAYLOAD: usize = 64 * 1024;

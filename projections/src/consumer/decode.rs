@@ -8,7 +8,7 @@ use domain::envelope::{CloudEvent, TaskEventData};
 use rdkafka::message::OwnedMessage;
 use rdkafka::Message;
 
-use super::projection::ProjectionError;
+use super::error::ProjectionError;
 
 /// The task event as projections receive it.
 pub type TaskEventMessage = CloudEvent<TaskEventData>;

@@ -14,7 +14,7 @@ use rdkafka::{Message, Offset, TopicPartitionList};
 use sqlx::PgConnection;
 
 use super::projection::Projection;
-use super::run::ProjectionConsumer;
+use super::projection_consumer::ProjectionConsumer;
 
 /// One projection's rows of `projection_offsets` for one generation of its
 /// topic: rows of an older generation point into a topic that is gone.

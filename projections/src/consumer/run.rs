@@ -5,43 +5,15 @@
 
 use std::time::{Duration, Instant};
 
-use infra::kafka::KafkaSettings;
 use rdkafka::error::KafkaError;
-use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
 use super::metrics;
 use super::offsets::{advance, commit_for_monitoring, next_offsets, offset_out_of_range};
 use super::projection::Projection;
-use super::settings::ConsumerSettings;
-
-/// Runs one projection: applies what its topic carries to its read model,
-/// with the offsets stored beside it.
-pub struct ProjectionConsumer<P> {
-    pub(super) pool: PgPool,
-    pub(super) kafka: KafkaSettings,
-    pub(super) group: String,
-    pub(super) settings: ConsumerSettings,
-    pub(super) projection: P,
-}
+use super::projection_consumer::ProjectionConsumer;
 
 impl<P: Projection> ProjectionConsumer<P> {
-    pub fn new(
-        pool: PgPool,
-        kafka: &KafkaSettings,
-        settings: ConsumerSettings,
-        projection: P,
-    ) -> Self {
-        let group = settings.consumer_group(projection.name());
-        Self {
-            pool,
-            kafka: kafka.clone(),
-            group,
-            settings,
-            projection,
-        }
-    }
-
     /// Consumes until `shutdown` is cancelled, starting again from the offsets
     /// in Postgres after any failure.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {

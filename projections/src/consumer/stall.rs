@@ -6,53 +6,15 @@
 //! "Progress is watched").
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use infra::single_active;
 
 use super::activation::{topic_watermarks, Activation};
 use super::metrics;
+use super::progress::Verdict;
 use super::projection::Projection;
-use super::run::ProjectionConsumer;
-
-/// When the projection last applied a batch or was found caught up.
-#[derive(Debug, Default)]
-pub(super) struct Progress {
-    last: Option<Instant>,
-}
-
-/// What one check made of the projection's progress.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Verdict {
-    /// Nothing left to apply.
-    CaughtUp,
-    /// Messages wait, and progress was made this long ago: within bounds.
-    Behind(Duration),
-    /// Messages wait, and nothing was applied for longer than allowed.
-    Stalled(Duration),
-}
-
-impl Progress {
-    pub fn made(&mut self, now: Instant) {
-        self.last = Some(now);
-    }
-
-    /// Judges progress with `behind` messages not applied. The clock starts
-    /// at the first check that finds the projection behind, so one that
-    /// starts with a backlog has the whole timeout to apply its first batch.
-    pub fn check(&mut self, behind: i64, now: Instant, timeout: Duration) -> Verdict {
-        if behind == 0 {
-            self.last = Some(now);
-            return Verdict::CaughtUp;
-        }
-        let since = now.saturating_duration_since(*self.last.get_or_insert(now));
-        if since > timeout {
-            Verdict::Stalled(since)
-        } else {
-            Verdict::Behind(since)
-        }
-    }
-}
+use super::projection_consumer::ProjectionConsumer;
 
 /// The messages each partition holds beyond where the projection stands, in
 /// partition order; a partition with no stored offset stands at its start.

@@ -2,7 +2,8 @@
 
 use std::collections::HashMap;
 
-use super::super::stall::{partition_lag, Progress, Verdict};
+use super::super::progress::{Progress, Verdict};
+use super::super::stall::partition_lag;
 use super::{Duration, Instant};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
