@@ -80,6 +80,79 @@ pub struct ReminderEventData {
 /// A message on `reminders`.
 pub type ReminderMessage = CloudEvent<ReminderEventData>;
 
+/// The `source` attribute of task updates.
+pub const TASK_UPDATE_SOURCE: &str = "taskledger/task-list";
+/// The version of the `task-updates` message, the `v1` of its type. A change
+/// a reader could trip on (a field renamed, retyped or removed) makes a new
+/// version; a new field does not.
+pub const TASK_UPDATE_VERSION: u32 = 1;
+/// The CloudEvents `type` of a task update, at [`TASK_UPDATE_VERSION`].
+pub const TASK_UPDATE_TYPE: &str = "taskledger.task.updated.v1";
+
+/// The `data` of a message on `task-updates`: one change of one task, with
+/// the task as the read model holds it after the change. A type of its own,
+/// not the read model's row, so that reworking the read model cannot change
+/// what subscribers read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct TaskUpdateData {
+    /// The owner's change cursor after this change: changes of one user
+    /// arrive in increasing cursor order.
+    pub cursor: i64,
+    pub user_id: String,
+    pub version: crate::Version,
+    pub task: TaskUpdateTask,
+}
+
+/// The task in a task update.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct TaskUpdateTask {
+    pub id: uuid::Uuid,
+    pub user_id: String,
+    pub title: String,
+    pub description: Option<String>,
+    /// Whether it is done; whether it is in the trash is `deleted_at`.
+    pub status: TaskUpdateStatus,
+    /// The version of the last event applied.
+    #[schemars(range(min = 1))]
+    pub version: crate::Version,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub completed_at: Option<DateTime<Utc>>,
+    pub deleted_at: Option<DateTime<Utc>>,
+    /// 0 (none), 1 (low), 2 (medium), 3 (high) or 4 (urgent).
+    #[schemars(range(min = 0, max = 4))]
+    pub priority: i16,
+    /// Lower case, sorted.
+    pub tags: Vec<String>,
+    /// The instant the task falls due (for an all-day task, the end of its day).
+    pub due_at: Option<DateTime<Utc>>,
+    /// Set for all-day tasks.
+    pub due_date: Option<chrono::NaiveDate>,
+    /// The IANA zone of the due date and recurrence.
+    pub time_zone: Option<String>,
+    /// Each reminder as `{"at": instant}` or `{"minutes_before": minutes}`.
+    pub reminders: serde_json::Value,
+    /// The repeat rule as RRULE text.
+    pub recurrence: Option<String>,
+    /// Shared by every occurrence of a recurring task.
+    pub series_id: Option<uuid::Uuid>,
+    /// A recurring task's place in its series, 1 for the first.
+    pub occurrence: Option<i32>,
+    /// The same as the update's `cursor`.
+    pub change_seq: i64,
+}
+
+/// Whether a task in a task update is done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TaskUpdateStatus {
+    Open,
+    Completed,
+}
+
+/// A message on `task-updates`.
+pub type TaskUpdateMessage = CloudEvent<TaskUpdateData>;
+
 /// The published message types and the file each one's JSON Schema is kept
 /// in, under `docs/schemas/`.
 pub fn json_schemas() -> Vec<(&'static str, String)> {
@@ -94,6 +167,10 @@ pub fn json_schemas() -> Vec<(&'static str, String)> {
         (
             "reminder-event.schema.json",
             pretty(schemars::schema_for!(CloudEvent<ReminderEventData>)),
+        ),
+        (
+            "task-update.schema.json",
+            pretty(schemars::schema_for!(CloudEvent<TaskUpdateData>)),
         ),
     ]
 }
@@ -161,6 +238,14 @@ mod tests {
                 "{field} is required"
             );
         }
+    }
+
+    #[test]
+    fn the_task_update_type_carries_its_version() {
+        assert_eq!(
+            TASK_UPDATE_TYPE,
+            format!("taskledger.task.updated.v{TASK_UPDATE_VERSION}")
+        );
     }
 
     #[test]

@@ -49,7 +49,9 @@ pub enum HistoryError {
     Unreadable { sequence: Version, reason: String },
 }
 
-fn parse(stored: &StoredEvent) -> Result<TaskEvent, HistoryError> {
+/// A stored event of a task as the domain's current event: read through the
+/// upcasters, so every stored version reads alike.
+pub fn task_event(stored: &StoredEvent) -> Result<TaskEvent, HistoryError> {
     domain::upcast::parse_stored(
         &stored.event_type,
         &stored.event_version,
@@ -57,12 +59,23 @@ fn parse(stored: &StoredEvent) -> Result<TaskEvent, HistoryError> {
     )
     .map_err(|e| HistoryError::Unreadable {
         sequence: stored.sequence,
-        reason: e.to_string(),
+        reason: format!("{} {}: {e}", stored.event_type, stored.event_version),
     })
 }
 
-/// Folds `stored` (a task's events from its first, in order).
+/// Folds `stored` (a task's events from its first, in order); `None` for no
+/// events. Every reader that needs a task's state from the store folds here.
 pub fn fold_task(stored: &[StoredEvent]) -> Result<Option<FoldedTask>, HistoryError> {
+    fold_task_with(stored, |_, _| {})
+}
+
+/// [`fold_task`], showing `each` every event with the task as it stands just
+/// after it: for readers that need more than where the task ends (what each
+/// event changed, when a reminder entered the schedule).
+pub fn fold_task_with(
+    stored: &[StoredEvent],
+    mut each: impl FnMut(&StoredEvent, &FoldedTask),
+) -> Result<Option<FoldedTask>, HistoryError> {
     let Some(first) = stored.first() else {
         return Ok(None);
     };
@@ -75,7 +88,8 @@ pub fn fold_task(stored: &[StoredEvent]) -> Result<Option<FoldedTask>, HistoryEr
         deleted_at: None,
     };
     for event in stored {
-        apply(&mut folded, event, parse(event)?);
+        apply(&mut folded, event, task_event(event)?);
+        each(event, &folded);
     }
     Ok(Some(folded))
 }
@@ -113,11 +127,9 @@ pub async fn task_history<'e>(
         return Ok(None);
     };
     let owner = owner.to_owned();
-    let mut task = Task::default();
+    let mut before = Task::default();
     let mut entries = Vec::new();
-    for event in &stored {
-        let before = task.clone();
-        task.apply(parse(event)?);
+    fold_task_with(&stored, |event, folded| {
         if event.sequence > after {
             entries.push(HistoryEntry {
                 sequence: event.sequence,
@@ -126,7 +138,7 @@ pub async fn task_history<'e>(
                 recorded_at: event.recorded_at,
                 actor: event.metadata_str("user_id").map(str::to_owned),
                 correlation_id: event.metadata_str("correlation_id").map(str::to_owned),
-                changes: changes(&before, &task),
+                changes: changes(&before, &folded.task),
                 data: domain::upcast::upcast(
                     &event.event_type,
                     &event.event_version,
@@ -134,7 +146,8 @@ pub async fn task_history<'e>(
                 ),
             });
         }
-    }
+        before = folded.task.clone();
+    })?;
     Ok(Some((owner, entries)))
 }
 

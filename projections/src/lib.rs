@@ -2,6 +2,7 @@
 //! Postgres with each read-model change, and the projections it drives.
 
 mod consumer;
+mod named_events;
 mod recurrence;
 pub mod reminders;
 pub mod scheduler;

@@ -5,10 +5,10 @@
 //! restart half-way or two processors racing all end in exactly one next
 //! task: every attempt after the first is refused as already existing.
 
-use cqrs_es::Aggregate;
-use domain::{Task, TaskCommand, TaskError, TaskEvent};
+use domain::{TaskCommand, TaskError, TaskEvent};
 use event_store::command::{Actor, CommandError, CommandService};
 use event_store::global_log::{self, StoredEvent};
+use event_store::history::{fold_task, task_event};
 use sqlx::PgConnection;
 
 use crate::consumer::{Outcome, Projection, ProjectionError, TaskEventMessage};
@@ -62,10 +62,10 @@ impl Projection for RecurrenceProcessor {
             let history =
                 global_log::aggregate_events(&mut *tx, "Task", &data.task_id, 0, sequence - 1)
                     .await?;
-            let mut source = Task::default();
-            for stored in history {
-                source.apply(parse(&stored)?);
-            }
+            let source = fold_task(&history)
+                .map_err(|e| ProjectionError::Invalid(e.to_string()))?
+                .map(|folded| folded.task)
+                .unwrap_or_default();
             source.next_occurrence().ok_or_else(|| {
                 ProjectionError::Invalid(
                     "a completion named a next occurrence of a task without a series".into(),
@@ -110,10 +110,5 @@ impl Projection for RecurrenceProcessor {
 
 /// A stored event as the current version of the domain event.
 fn parse(stored: &StoredEvent) -> Result<TaskEvent, ProjectionError> {
-    domain::upcast::parse_stored(
-        &stored.event_type,
-        &stored.event_version,
-        stored.event_data(),
-    )
-    .map_err(|e| ProjectionError::Invalid(e.to_string()))
+    task_event(stored).map_err(|e| ProjectionError::Invalid(e.to_string()))
 }

@@ -10,111 +10,46 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use cqrs_es::Aggregate;
 use domain::envelope::ReminderMessage;
 use domain::values::UserId;
-use domain::{Task, TaskStatus, Version};
-use event_store::global_log::{self, StoredEvent};
+use domain::{Task, TaskStatus};
+use event_store::global_log::StoredEvent;
+use event_store::history::fold_task_with;
 use rdkafka::message::OwnedMessage;
 use rdkafka::Message;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::consumer::{
-    task_ids, ConsumedMessage, Outcome, Projection, ProjectionError, TaskEventMessage,
-};
+use crate::consumer::{ConsumedMessage, Outcome, Projection, ProjectionError};
+use crate::named_events::{NamedEvents, PerTaskProjection, ReadFrom};
 
 /// The `task-events` consumer that keeps the `reminders` table.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct RemindersProjection;
 
-impl Projection for RemindersProjection {
-    type Message = TaskEventMessage;
-
-    fn name(&self) -> &'static str {
-        "reminders"
-    }
-
-    async fn apply(
-        &self,
-        tx: &mut PgConnection,
-        message: &TaskEventMessage,
-    ) -> Result<Outcome, ProjectionError> {
-        let outcomes = self.apply_batch(tx, std::slice::from_ref(message)).await?;
-        Ok(outcomes[0])
-    }
+impl PerTaskProjection for RemindersProjection {
+    const NAME: &'static str = "reminders";
+    const LOCK_VERSIONS: &'static str =
+        "SELECT task_id, version FROM reminder_tasks WHERE task_id = ANY($1)
+          ORDER BY task_id FOR UPDATE";
+    /// Each task is folded whole.
+    const READ_FROM: ReadFrom = ReadFrom::FirstEvent;
 
     /// Each task a batch names is folded once, from its first event to the
     /// last one named, and its pending reminders replaced in three statements
     /// for the whole batch.
-    async fn apply_batch(
+    async fn apply_named(
         &self,
         tx: &mut PgConnection,
-        messages: &[TaskEventMessage],
+        named: NamedEvents,
     ) -> Result<Vec<Outcome>, ProjectionError> {
-        let (ids, unique) = task_ids(messages)?;
-        let versions: HashMap<Uuid, Version> = sqlx::query_as(
-            "SELECT task_id, version FROM reminder_tasks WHERE task_id = ANY($1)
-              ORDER BY task_id FOR UPDATE",
-        )
-        .bind(&unique)
-        .fetch_all(&mut *tx)
-        .await?
-        .into_iter()
-        .collect();
-        let mut up_to: HashMap<Uuid, Version> = HashMap::new();
-        let mut outcomes = Vec::with_capacity(messages.len());
-        for (id, message) in ids.iter().zip(messages) {
-            let reached = up_to
-                .get(id)
-                .copied()
-                .unwrap_or_else(|| versions.get(id).copied().unwrap_or(0));
-            if message.data.sequence <= reached {
-                outcomes.push(Outcome::Duplicate);
-            } else {
-                up_to.insert(*id, message.data.sequence);
-                outcomes.push(Outcome::Applied);
-            }
-        }
-        if up_to.is_empty() {
-            return Ok(outcomes);
-        }
-        let ranges: Vec<(String, Version, Version)> = up_to
-            .iter()
-            .map(|(id, up_to)| (id.to_string(), 0, *up_to))
+        let tasks: Vec<(Uuid, Vec<StoredEvent>)> = named
+            .tasks
+            .into_iter()
+            .map(|task| (task.id, task.events))
             .collect();
-        let mut histories: HashMap<Uuid, Vec<StoredEvent>> = HashMap::new();
-        for event in global_log::aggregates_events(&mut *tx, "Task", &ranges).await? {
-            let id = Uuid::parse_str(&event.aggregate_id)
-                .map_err(|_| ProjectionError::Invalid("a stored task id is not a UUID".into()))?;
-            histories.entry(id).or_default().push(event);
-        }
-        for ((id, message), outcome) in ids.iter().zip(messages).zip(&outcomes) {
-            if *outcome != Outcome::Applied {
-                continue; // a duplicate: its task may not be read this time
-            }
-            let named = histories
-                .get(id)
-                .and_then(|events| events.get((message.data.sequence - 1) as usize));
-            if named.is_none_or(|e| e.event_id.to_string() != message.id) {
-                return Err(ProjectionError::Invalid(
-                    "the event store holds no such event".into(),
-                ));
-            }
-        }
-
-        let mut tasks = Vec::with_capacity(up_to.len());
-        for (id, target) in &up_to {
-            let history = histories.remove(id).unwrap_or_default();
-            if history.len() as i64 != *target {
-                return Err(ProjectionError::Invalid(format!(
-                    "events 1 to {target} of task {id} are not all in the event store"
-                )));
-            }
-            tasks.push((*id, history));
-        }
         replace_reminders(tx, &tasks).await?;
-        Ok(outcomes)
+        Ok(named.outcomes)
     }
 }
 
@@ -204,29 +139,22 @@ struct Folded {
 }
 
 fn fold(history: &[StoredEvent]) -> Result<Folded, ProjectionError> {
-    let mut task = Task::default();
     let mut first_scheduled = HashMap::new();
-    for stored in history {
-        let event = domain::upcast::parse_stored(
-            &stored.event_type,
-            &stored.event_version,
-            stored.event_data(),
-        )
-        .map_err(|e| ProjectionError::Invalid(format!("cannot read {}: {e}", stored.event_type)))?;
-        task.apply(event);
+    let folded = fold_task_with(history, |stored, folded| {
         // When each reminder last entered the schedule: one that left it (the
         // task completed, or its due date moved away) and came back after its
         // instant does not fire.
-        let schedule = task.reminder_schedule();
+        let schedule = folded.task.reminder_schedule();
         first_scheduled.retain(|id, _| schedule.iter().any(|r| r.reminder_id == *id));
         for reminder in schedule {
             first_scheduled
                 .entry(reminder.reminder_id)
                 .or_insert(stored.recorded_at);
         }
-    }
+    })
+    .map_err(|e| ProjectionError::Invalid(e.to_string()))?;
     Ok(Folded {
-        task,
+        task: folded.map(|folded| folded.task).unwrap_or_default(),
         first_scheduled,
     })
 }

@@ -1,137 +1,57 @@
 //! The task list read model: one row per task, kept at the version of the last
-//! event applied. Messages arrive at least once and possibly with gaps; a
-//! duplicate is skipped, and the events up to the one a message names are
-//! read from the event store, which fills any gap on the way.
+//! event applied. Each batch reads back the events it names (and any its
+//! messages skipped) from the event store, and applies them in order.
+
+mod row;
 
 use chrono::{DateTime, Utc};
-use domain::values::{Due, Priority, Reminders, TagSet, TimeZone};
-use domain::{Series, TaskEvent, TaskStatus, Version};
-use std::collections::HashMap;
-
-use event_store::global_log::{self, StoredEvent};
-use sqlx::{FromRow, PgConnection, PgExecutor};
+use domain::values::{Due, Priority, Reminders, TagSet};
+use domain::{Series, TaskEvent, Version};
+use event_store::history::task_event;
+use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
-use crate::consumer::{task_ids, Outcome, Projection, ProjectionError, TaskEventMessage};
+use crate::consumer::{Outcome, ProjectionError};
+use crate::named_events::{NamedEvents, PerTaskProjection, ReadFrom};
+
+pub use row::{StoredStatus, TaskRow, COLUMNS};
 
 #[derive(Debug, Default, Clone, Copy)]
 pub struct TaskListProjection;
 
-impl Projection for TaskListProjection {
-    type Message = TaskEventMessage;
+impl PerTaskProjection for TaskListProjection {
+    const NAME: &'static str = "task-list";
+    const LOCK_VERSIONS: &'static str =
+        "SELECT id, version FROM task_list WHERE id = ANY($1) ORDER BY id FOR UPDATE";
+    /// The events the rows lack.
+    const READ_FROM: ReadFrom = ReadFrom::HeldVersion;
 
-    fn name(&self) -> &'static str {
-        "task-list"
-    }
-
-    /// The message only says which event happened; the event itself is read
-    /// from the event store, so a forged or stale message cannot put anything
-    /// into the read model that the store does not hold.
-    async fn apply(
+    /// Applies each task's events in order: new tasks in one statement (a
+    /// task's creation is its first event), then every other event. Events
+    /// of a task the messages skipped (a gap) are applied on the way.
+    async fn apply_named(
         &self,
         tx: &mut PgConnection,
-        message: &TaskEventMessage,
-    ) -> Result<Outcome, ProjectionError> {
-        let outcomes = self.apply_batch(tx, std::slice::from_ref(message)).await?;
-        Ok(outcomes[0])
-    }
-
-    /// The batch in four steps: lock the batch's rows, read every event they
-    /// lack up to the last one named in one query, check that each message
-    /// names an event the store holds, then apply each task's events in order.
-    /// Events of a task the messages skipped (a gap) are applied on the way.
-    async fn apply_batch(
-        &self,
-        tx: &mut PgConnection,
-        messages: &[TaskEventMessage],
+        named: NamedEvents,
     ) -> Result<Vec<Outcome>, ProjectionError> {
-        let (ids, unique) = task_ids(messages)?;
-        // Locked in id order, so two writers of overlapping batches cannot deadlock.
-        let versions: HashMap<Uuid, Version> = sqlx::query_as(
-            "SELECT id, version FROM task_list WHERE id = ANY($1) ORDER BY id FOR UPDATE",
-        )
-        .bind(&unique)
-        .fetch_all(&mut *tx)
-        .await?
-        .into_iter()
-        .collect();
-        let version_of = |id: &Uuid| versions.get(id).copied().unwrap_or(0);
-
-        // Each task is brought up to the highest sequence a message names;
-        // `order` keeps the tasks in the order they first appear.
-        let mut up_to: HashMap<Uuid, Version> = HashMap::new();
-        let mut order = Vec::new();
-        let mut outcomes = Vec::with_capacity(messages.len());
-        for (id, message) in ids.iter().zip(messages) {
-            let reached = up_to.get(id).copied().unwrap_or_else(|| version_of(id));
-            if message.data.sequence <= reached {
-                outcomes.push(Outcome::Duplicate);
-                continue;
-            }
-            if !up_to.contains_key(id) {
-                order.push(*id);
-            }
-            up_to.insert(*id, message.data.sequence);
-            outcomes.push(Outcome::Applied);
-        }
-        if order.is_empty() {
-            return Ok(outcomes);
-        }
-        let ranges: Vec<(String, Version, Version)> = order
-            .iter()
-            .map(|id| (id.to_string(), version_of(id), up_to[id]))
-            .collect();
-        let mut stored: HashMap<Uuid, Vec<StoredEvent>> = HashMap::with_capacity(order.len());
-        for event in global_log::aggregates_events(&mut *tx, "Task", &ranges).await? {
-            let id = Uuid::parse_str(&event.aggregate_id)
-                .map_err(|_| ProjectionError::Invalid("a stored task id is not a UUID".into()))?;
-            stored.entry(id).or_default().push(event);
-        }
-
-        for (id, message) in ids.iter().zip(messages) {
-            let version = version_of(id);
-            if message.data.sequence <= version {
-                continue;
-            }
-            let events = stored.get(id).map(Vec::as_slice).unwrap_or_default();
-            let named = events.get((message.data.sequence - version - 1) as usize);
-            if !named.is_some_and(|e| {
-                e.sequence == message.data.sequence && e.event_id.to_string() == message.id
-            }) {
-                return Err(ProjectionError::Invalid(
-                    "the event store holds no such event".into(),
-                ));
-            }
-        }
-        // New tasks in one statement, then every other event in its task's order
-        // (a task's creation is its first event).
-        let mut named = 0;
+        let gap = named.gap_events();
         let mut created = Vec::new();
         let mut later = Vec::new();
-        for id in &order {
-            let (version, target) = (version_of(id), up_to[id]);
-            let events = stored.remove(id).unwrap_or_default();
-            if events.len() as i64 != target - version {
-                return Err(ProjectionError::Invalid(format!(
-                    "events {} to {target} of this task are not all in the event store",
-                    version + 1
-                )));
-            }
-            for event in events {
+        for task in named.tasks {
+            for event in task.events {
                 let user_id = event.metadata_str("user_id").unwrap_or_default();
                 let parsed =
-                    parse_event(&event.event_type, &event.event_version, event.event_data())?;
-                match change(*id, user_id, event.sequence, parsed) {
+                    task_event(&event).map_err(|e| ProjectionError::Invalid(e.to_string()))?;
+                match change(task.id, user_id, event.sequence, parsed) {
                     Change::Insert(row) => created.push(row),
                     Change::Update(other) => later.push((
-                        *id,
+                        task.id,
                         user_id.to_owned(),
                         event.sequence,
                         event.recorded_at,
                         other,
                     )),
                 }
-                named += 1;
             }
         }
         if !created.is_empty() {
@@ -140,24 +60,11 @@ impl Projection for TaskListProjection {
         for (id, user_id, sequence, at, event) in later {
             apply_event(tx, id, &user_id, sequence, at, event).await?;
         }
-        let applied = outcomes.iter().filter(|o| **o == Outcome::Applied).count();
-        if named > applied {
-            // Events no message of this batch named: a gap, filled from the store.
-            metrics::counter!(infra::metric::PROJECTION_GAPS_HEALED)
-                .increment((named - applied) as u64);
+        if gap > 0 {
+            metrics::counter!(infra::metric::PROJECTION_GAPS_HEALED).increment(gap as u64);
         }
-        Ok(outcomes)
+        Ok(named.outcomes)
     }
-}
-
-fn parse_event(
-    event_type: &str,
-    event_version: &str,
-    data: serde_json::Value,
-) -> Result<TaskEvent, ProjectionError> {
-    domain::upcast::parse_stored(event_type, event_version, data).map_err(|e| {
-        ProjectionError::Invalid(format!("cannot read {event_type} {event_version}: {e}"))
-    })
 }
 
 /// An UPDATE of one row that also moves its version ($2) and `updated_at` ($3).
@@ -424,71 +331,6 @@ impl NewColumns {
 fn to_json(reminders: &Reminders) -> Result<serde_json::Value, ProjectionError> {
     serde_json::to_value(reminders).map_err(|e| ProjectionError::Invalid(e.to_string()))
 }
-
-/// A task as the read model holds it.
-#[derive(Debug, Clone, PartialEq, FromRow, serde::Serialize, serde::Deserialize)]
-pub struct TaskRow {
-    pub id: Uuid,
-    pub user_id: String,
-    pub title: String,
-    pub description: Option<String>,
-    pub status: String,
-    pub version: Version,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    pub completed_at: Option<DateTime<Utc>>,
-    pub deleted_at: Option<DateTime<Utc>>,
-    pub priority: i16,
-    pub tags: Vec<String>,
-    pub due_at: Option<DateTime<Utc>>,
-    pub due_date: Option<chrono::NaiveDate>,
-    pub time_zone: Option<String>,
-    pub reminders: serde_json::Value,
-    pub recurrence: Option<String>,
-    pub series_id: Option<Uuid>,
-    pub occurrence: Option<i32>,
-    /// The number of the last change: the owner's change cursor.
-    pub change_seq: i64,
-}
-
-impl TaskRow {
-    /// Where the task stands: the trash overrides whether it was done.
-    pub fn status(&self) -> TaskStatus {
-        match (&self.deleted_at, self.status.as_str()) {
-            (Some(_), _) => TaskStatus::Deleted,
-            (None, "completed") => TaskStatus::Completed,
-            (None, _) => TaskStatus::Open,
-        }
-    }
-
-    /// The due date as the domain knows it.
-    pub fn due(&self) -> Option<Due> {
-        let zone = self
-            .time_zone
-            .as_deref()
-            .and_then(|z| TimeZone::parse(z).ok())
-            .unwrap_or(TimeZone::UTC);
-        match (self.due_date, self.due_at) {
-            (Some(date), _) => Some(Due::all_day(date, zone)),
-            (None, Some(at)) => Some(Due::at(at, zone)),
-            (None, None) => None,
-        }
-    }
-
-    pub fn reminders(&self) -> Reminders {
-        serde_json::from_value(self.reminders.clone()).unwrap_or_default()
-    }
-
-    /// The next reminder that will fire after `now`, if any.
-    pub fn next_reminder_at(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        self.reminders().next_after(now, self.due().as_ref())
-    }
-}
-
-pub const COLUMNS: &str =
-    "id, user_id, title, description, status, version, created_at, updated_at, \
-     completed_at, deleted_at, priority, tags, due_at, due_date, time_zone, reminders, recurrence, \
-     series_id, occurrence, change_seq";
 
 /// One of `user_id`'s tasks that is not deleted.
 #[tracing::instrument(skip(executor))]

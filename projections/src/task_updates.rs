@@ -5,37 +5,27 @@
 //! crash is published after it: nothing sits between the commit and the topic.
 //! It follows a commit within milliseconds: the task list notifies
 //! `taskledger_task_changes` on each statement.
+//!
+//! What it publishes is the wire type `domain::envelope::TaskUpdateMessage`,
+//! filled from the row in [`message`] alone: the read model's row is not the
+//! contract.
 
 use std::time::Duration;
 
-use chrono::Utc;
-use domain::envelope::{CloudEvent, CLOUDEVENTS_CONTENT_TYPE};
+use chrono::{DateTime, Utc};
+use domain::envelope::{
+    CloudEvent, TaskUpdateData, TaskUpdateMessage, TaskUpdateStatus, TaskUpdateTask,
+    CLOUDEVENTS_CONTENT_TYPE, TASK_UPDATE_SOURCE, TASK_UPDATE_TYPE,
+};
 use event_store::cloudevents_headers;
 use infra::kafka::KafkaSettings;
 use infra::{metric, single_active};
 use rdkafka::producer::FutureRecord;
-use serde::{Deserialize, Serialize};
 use sqlx::postgres::PgListener;
 use sqlx::{PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
 
 use crate::task_list::{TaskRow, COLUMNS};
-
-/// The `data` of a message on `task-updates`: a task as the read model holds
-/// it after a change.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct TaskUpdateData {
-    /// The owner's change cursor after this change: changes of one user
-    /// arrive in increasing cursor order.
-    pub cursor: i64,
-    pub user_id: String,
-    pub version: domain::Version,
-    pub task: TaskRow,
-}
-
-pub type TaskUpdateMessage = CloudEvent<TaskUpdateData>;
-
-pub const TASK_UPDATE_SOURCE: &str = "taskledger/task-list";
 
 /// Changes published per transaction of the checkpoint.
 const BATCH: i64 = 500;
@@ -87,8 +77,8 @@ impl TaskUpdatesPublisher {
         let mut listener = PgListener::connect_with(&self.pool).await?;
         listener.listen("taskledger_task_changes").await?;
         let producer = self.kafka.producer()?;
-        let mut published = checkpoint(&mut session, &self.topic).await?;
-        tracing::info!(topic = %self.topic, from = published, "task-updates publisher running");
+        let mut checkpoint = load_checkpoint(&mut session, &self.topic).await?;
+        tracing::info!(topic = %self.topic, from = checkpoint, "task-updates publisher running");
         loop {
             // The checkpoint is read in the same statement as the rows: a
             // rebuild swaps the table and moves the checkpoint at once, and
@@ -99,7 +89,7 @@ impl TaskUpdatesPublisher {
                                                   WHERE name = $3))
                   ORDER BY change_seq LIMIT $2"
             ))
-            .bind(published)
+            .bind(checkpoint)
             .bind(BATCH)
             .bind(&self.topic)
             .fetch_all(&mut session)
@@ -118,7 +108,7 @@ impl TaskUpdatesPublisher {
             };
             let payloads = rows
                 .iter()
-                .map(|row| serde_json::to_vec(&message(row)))
+                .map(|row| serde_json::to_vec(&message(row, Utc::now())))
                 .collect::<Result<Vec<_>, _>>()?;
             let records: Vec<_> = rows
                 .iter()
@@ -143,7 +133,7 @@ impl TaskUpdatesPublisher {
             .execute(&mut session)
             .await?;
             metrics::counter!(metric::TASK_UPDATES_PUBLISHED).increment(rows.len() as u64);
-            published = last;
+            checkpoint = last;
         }
     }
 }
@@ -151,7 +141,7 @@ impl TaskUpdatesPublisher {
 /// Where the publisher of `topic` stands. A new publisher starts at the
 /// newest change: the feed is for what changes from now on, and subscribers
 /// read older changes from the read model.
-async fn checkpoint(session: &mut PgConnection, topic: &str) -> Result<i64, sqlx::Error> {
+async fn load_checkpoint(session: &mut PgConnection, topic: &str) -> Result<i64, sqlx::Error> {
     sqlx::query(
         "INSERT INTO task_update_publishers (name, change_seq)
          SELECT $1, coalesce(max(change_seq), 0) FROM task_list
@@ -166,14 +156,15 @@ async fn checkpoint(session: &mut PgConnection, topic: &str) -> Result<i64, sqlx
         .await
 }
 
-fn message(row: &TaskRow) -> TaskUpdateMessage {
+/// The message for one changed row, sent at `now`.
+fn message(row: &TaskRow, now: DateTime<Utc>) -> TaskUpdateMessage {
     CloudEvent {
         specversion: "1.0".into(),
         id: format!("{}/{}", row.id, row.version),
         source: TASK_UPDATE_SOURCE.into(),
-        event_type: "taskledger.task.updated.v1".into(),
+        event_type: TASK_UPDATE_TYPE.into(),
         subject: row.id.to_string(),
-        time: Utc::now(),
+        time: now,
         datacontenttype: CLOUDEVENTS_CONTENT_TYPE.into(),
         correlationid: None,
         traceparent: None,
@@ -181,7 +172,35 @@ fn message(row: &TaskRow) -> TaskUpdateMessage {
             cursor: row.change_seq,
             user_id: row.user_id.clone(),
             version: row.version,
-            task: row.clone(),
+            task: TaskUpdateTask {
+                id: row.id,
+                user_id: row.user_id.clone(),
+                title: row.title.clone(),
+                description: row.description.clone(),
+                status: if row.completed {
+                    TaskUpdateStatus::Completed
+                } else {
+                    TaskUpdateStatus::Open
+                },
+                version: row.version,
+                created_at: row.created_at,
+                updated_at: row.updated_at,
+                completed_at: row.completed_at,
+                deleted_at: row.deleted_at,
+                priority: row.priority.rank(),
+                tags: row.tags.clone(),
+                due_at: row.due_at,
+                due_date: row.due_date,
+                time_zone: row.time_zone.clone(),
+                reminders: row.reminders.clone(),
+                recurrence: row.recurrence.clone(),
+                series_id: row.series_id,
+                occurrence: row.occurrence,
+                change_seq: row.change_seq,
+            },
         },
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -23,8 +23,11 @@ pub const MAX_SEARCH_CHARS: usize = 200;
 use crate::query::TaskStatus;
 use api_core::PriorityLevel;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+// Also an MCP tool's argument, under GraphQL's names (`FULL_TEXT`, …).
+/// How a search reads its words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, Serialize, Deserialize, schemars::JsonSchema)]
 #[graphql(remote = "projections::task_query::SearchMode")]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum TaskSearchMode {
     /// Words, "quoted phrases", -exclusions and `or`, ranked.
     FullText,
@@ -34,8 +37,14 @@ pub enum TaskSearchMode {
     Fuzzy,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+// Also an MCP tool's argument, under GraphQL's names (`DUE_ASC`, …). The
+// variants stand again in the read model's `Order`, which knows no GraphQL:
+// the remote derive lists them, and the compiler checks both ways that the
+// two agree.
+/// How a listing is ordered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, Serialize, Deserialize, schemars::JsonSchema)]
 #[graphql(remote = "projections::task_query::Order")]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum TaskOrder {
     /// Highest priority first, then soonest due (no due date last), then newest.
     Smart,

@@ -12,11 +12,10 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
-use domain::envelope::{ReminderEventData, ReminderMessage};
+use domain::envelope::{ReminderEventData, ReminderMessage, TaskUpdateData, TaskUpdateMessage};
 use futures::FutureExt as _;
 use infra::kafka::{topic_watermarks, DropOffThread, KafkaSettings};
 use infra::metric;
-use projections::task_updates::{TaskUpdateData, TaskUpdateMessage};
 use projections::TaskRow;
 use rdkafka::consumer::Consumer;
 use rdkafka::{Message, Offset, TopicPartitionList};
@@ -133,10 +132,12 @@ impl<T> Fanout<T> {
     }
 }
 
-/// The two feeds of one API process.
+/// The two feeds of one API process. A task change is handed out as the
+/// read model's row (its `change_seq` is the cursor), never as the message
+/// that named it.
 #[derive(Clone)]
 pub struct LiveHub {
-    pub tasks: Arc<Fanout<Arc<TaskUpdateData>>>,
+    pub tasks: Arc<Fanout<Arc<TaskRow>>>,
     pub notifications: Arc<Fanout<Arc<ReminderEventData>>>,
 }
 
@@ -207,7 +208,7 @@ impl LiveHub {
             .await?
             .with_context(|| format!("reading the partitions of {topic}"))?
             .with_context(|| format!("the broker does not know {topic}"))?;
-            // From each partition's end as of now: a position fixed here, not
+            // From each partition's end as of now: an offset fixed here, not
             // whenever the first fetch resolves "the end".
             for (partition, (_, high)) in (0..).zip(watermarks) {
                 assignment.add_partition_offset(topic, partition, Offset::Offset(high))?;
@@ -305,13 +306,8 @@ impl LiveHub {
             let Some(row) = rows.remove(&update.task.id) else {
                 continue;
             };
-            let data = Arc::new(TaskUpdateData {
-                cursor: row.change_seq,
-                user_id: row.user_id.clone(),
-                version: row.version,
-                task: row,
-            });
-            self.tasks.publish(&data.user_id, &data);
+            let row = Arc::new(row);
+            self.tasks.publish(&row.user_id, &row);
         }
         Ok(())
     }

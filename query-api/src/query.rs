@@ -4,11 +4,12 @@
 use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, Enum, Object, SimpleObject, ID};
 use chrono::{DateTime, NaiveDate, Utc};
-use domain::values::{Due, Priority, Reminder, Reminders};
+use domain::values::{Due, Reminder, Reminders};
 use domain::Version;
 use projections::task_list;
 use projections::task_query::{self, ListQuery};
 use projections::TaskRow;
+use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -24,9 +25,11 @@ use api_core::PriorityLevel;
 const DEFAULT_PAGE: i64 = 20;
 const MAX_PAGE: i64 = 100;
 
+// Also an MCP tool's argument, under GraphQL's names (`OPEN`, …).
 /// Where a task stands: open, done, or in the trash.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, Serialize, Deserialize, schemars::JsonSchema)]
 #[graphql(remote = "domain::TaskStatus")]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum TaskStatus {
     Open,
     Completed,
@@ -85,8 +88,6 @@ pub struct Task {
 
 impl From<TaskRow> for Task {
     fn from(row: TaskRow) -> Self {
-        let status = row.status();
-        let completed = row.status == "completed";
         let due = row.due();
         let reminders = reminder_infos(&row.reminders(), due.as_ref());
         Self {
@@ -94,9 +95,9 @@ impl From<TaskRow> for Task {
             next_reminder_at: row.next_reminder_at(Utc::now()),
             title: row.title,
             description: row.description,
-            status: status.into(),
-            completed,
-            priority: Priority::from_rank(row.priority).into(),
+            status: row.status.into(),
+            completed: row.completed,
+            priority: row.priority.into(),
             tags: row.tags,
             due_at: row.due_at,
             due_date: row.due_date,

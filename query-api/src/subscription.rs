@@ -11,7 +11,6 @@ use std::sync::Arc;
 use async_graphql::{Context, Enum, SimpleObject, Subscription, ID};
 use domain::Version;
 use futures::Stream;
-use projections::task_updates::TaskUpdateData;
 use projections::TaskRow;
 use sqlx::PgPool;
 
@@ -143,7 +142,7 @@ struct ChangeFeed {
     user: String,
     pool: PgPool,
     hub: LiveHub,
-    live: Subscriber<Arc<TaskUpdateData>>,
+    live: Subscriber<Arc<TaskRow>>,
     /// The last cursor sent (or the one subscribed with).
     cursor: i64,
     /// Whether the read model may hold changes after `cursor` not yet sent.
@@ -168,16 +167,16 @@ impl ChangeFeed {
                     }
                 }
             }
-            let Some(update) = self.live.receiver.recv().await else {
+            let Some(row) = self.live.receiver.recv().await else {
                 self.live = self.hub.tasks.subscribe(&self.user);
                 self.backlog = true;
                 return Some(TaskChange::resync(self.cursor));
             };
-            if update.cursor <= self.cursor {
+            if row.change_seq <= self.cursor {
                 continue; // already sent from the backlog, or a redelivery
             }
-            self.cursor = update.cursor;
-            return Some(TaskChange::changed(update.task.clone()));
+            self.cursor = row.change_seq;
+            return Some(TaskChange::changed(Arc::unwrap_or_clone(row)));
         }
     }
 

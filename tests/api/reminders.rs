@@ -434,12 +434,13 @@ async fn a_notification_of_a_finished_task_cannot_be_snoozed() {
     .expect("the reminder reaches the inbox");
     on_task(&app, &alice, "completeTask", &task).await;
     eventually(Duration::from_secs(10), || async {
-        let status: String = sqlx::query_scalar("SELECT status FROM task_list WHERE id = $1::uuid")
-            .bind(&task)
-            .fetch_one(&app.pool)
-            .await
-            .unwrap();
-        (status == "completed").then_some(())
+        let completed: bool =
+            sqlx::query_scalar("SELECT status = 'completed' FROM task_list WHERE id = $1::uuid")
+                .bind(&task)
+                .fetch_one(&app.pool)
+                .await
+                .unwrap();
+        completed.then_some(())
     })
     .await
     .unwrap();

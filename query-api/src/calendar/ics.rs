@@ -129,9 +129,8 @@ fn write_task(
         let tags: Vec<String> = task.tags.iter().map(|t| text(t)).collect();
         out.property("CATEGORIES", &tags.join(","));
     }
-    let priority = Priority::from_rank(task.priority);
-    if priority != Priority::None {
-        out.property("PRIORITY", &ical_priority(priority).to_string());
+    if task.priority != Priority::None {
+        out.property("PRIORITY", &ical_priority(task.priority).to_string());
     }
     let repeats = task.recurrence.is_some();
     match due.when {

@@ -14,6 +14,7 @@ use event_store::global_log::{self, StoredEvent};
 use event_store::history::{fold_task, FoldedTask};
 use futures::TryStreamExt;
 use infra::progress::Progress;
+use projections::task_list::StoredStatus;
 use sqlx::{Connection, PgConnection, PgPool};
 use tokio::sync::mpsc;
 
@@ -128,15 +129,15 @@ impl Projection for TaskList {
     /// so the rebuild sends nothing to `task-updates`, except what the live
     /// side had not sent yet: a row the publishers had not reached, or one
     /// the catch-up folded ahead of the live projector (which will take
-    /// those events as applied), gets a fresh change number past the
+    /// those events as applied), gets a fresh `change_seq` past the
     /// checkpoint.
     async fn before_swap(&self, tx: &mut PgConnection, shadow: &Shadow) -> anyhow::Result<()> {
         let copy = format!("{}.task_list", shadow.schema);
-        let sent: Option<i64> =
+        let checkpoint: Option<i64> =
             sqlx::query_scalar("SELECT min(change_seq) FROM task_update_publishers")
                 .fetch_one(&mut *tx)
                 .await?;
-        let Some(sent) = sent else {
+        let Some(checkpoint) = checkpoint else {
             return Ok(()); // no publisher yet: the first starts at the newest change
         };
         let rebuilt: i64 =
@@ -148,7 +149,7 @@ impl Projection for TaskList {
               WHERE NOT EXISTS (SELECT 1 FROM public.task_list l
                                  WHERE l.id = n.id AND l.version = n.version AND l.change_seq <= $1)"
         ))
-        .bind(sent)
+        .bind(checkpoint)
         .execute(&mut *tx)
         .await?;
         sqlx::query(
@@ -274,11 +275,7 @@ fn encode(out: &mut CopyText, folded: &FoldedTask) -> anyhow::Result<()> {
     out.text(task.owner().map(|o| o.as_str()).unwrap_or_default());
     out.text(task.title());
     out.optional(task.description(), CopyText::text);
-    out.text(if folded.completed_at.is_some() {
-        "completed"
-    } else {
-        "open"
-    });
+    out.text(StoredStatus::of(folded.completed_at.is_some()).as_str());
     out.plain(folded.version);
     out.timestamp(folded.created_at);
     out.timestamp(folded.updated_at);
