@@ -31,39 +31,20 @@ pub struct Roles {
 }
 
 impl Roles {
-    const NONE: Self = Self {
-        api: false,
-        relay: false,
-        project: false,
-        scheduler: false,
-    };
-    pub const ALL: Self = Self {
-        api: true,
-        relay: true,
-        project: true,
-        scheduler: true,
-    };
-    pub const API: Self = Self {
-        api: true,
-        ..Self::NONE
-    };
-    pub const RELAY: Self = Self {
-        relay: true,
-        ..Self::NONE
-    };
-    pub const PROJECT: Self = Self {
-        project: true,
-        ..Self::NONE
-    };
-    pub const SCHEDULER: Self = Self {
-        scheduler: true,
-        ..Self::NONE
-    };
+    pub const ALL: Self = Self::with(true, worker::Roles::ALL);
+    pub const API: Self = Self::with(true, worker::Roles::NONE);
+    pub const RELAY: Self = Self::with(false, worker::Roles::RELAY);
+    pub const PROJECT: Self = Self::with(false, worker::Roles::PROJECT);
+    pub const SCHEDULER: Self = Self::with(false, worker::Roles::SCHEDULER);
 
     /// The worker roles alone, without the API.
-    pub fn workers(workers: worker::Roles) -> Self {
+    pub const fn workers(workers: worker::Roles) -> Self {
+        Self::with(false, workers)
+    }
+
+    const fn with(api: bool, workers: worker::Roles) -> Self {
         Self {
-            api: false,
+            api,
             relay: workers.relay,
             project: workers.project,
             scheduler: workers.scheduler,
@@ -115,7 +96,14 @@ fn mcp_allowed_hosts(public_url: &str) -> Vec<String> {
 
 /// Applies every migration (the API's too) and creates the topics.
 pub async fn setup(settings: &Settings) -> anyhow::Result<PgPool> {
-    let pool = worker::setup(&settings.common).await?;
+    let pool = migrate(settings).await?;
+    worker::create_topics(&settings.common).await?;
+    Ok(pool)
+}
+
+/// Applies every migration: the event store's, the read models' and the API's.
+async fn migrate(settings: &Settings) -> anyhow::Result<PgPool> {
+    let pool = worker::migrate(&settings.common).await?;
     query_api::migrate(&pool).await.context("API migrations")?;
     Ok(pool)
 }
@@ -137,11 +125,17 @@ pub async fn start(
     }
     // Installed before any role records a metric.
     infra::telemetry::metrics_handle();
-    let pool = setup(settings).await?;
+    let pool = migrate(settings).await?;
     let mut running = worker::Running::new(pool.clone(), shutdown.clone());
-    worker::spawn(&settings.common, roles.worker_roles(), &mut running);
+    let topics = worker::Topics::create_in_background(&settings.common, &mut running);
+    worker::spawn(
+        &settings.common,
+        roles.worker_roles(),
+        &topics,
+        &mut running,
+    );
     let kafka = settings.common.kafka();
-    let ops = worker::ops(&settings.common, &pool);
+    let ops = worker::ops(&settings.common, &pool, "api");
     let listener = tokio::net::TcpListener::bind(&settings.common.http_addr)
         .await
         .with_context(|| format!("binding {}", settings.common.http_addr))?;
@@ -157,14 +151,15 @@ pub async fn start(
         max_wait: Duration::from_millis(settings.api.read_your_writes_wait_ms),
     };
     let live = LiveHub::default();
-    let topics = LiveTopics {
+    let live_topics = LiveTopics {
         task_updates: settings.common.task_updates_topic.clone(),
         reminders: settings.common.reminders_topic.clone(),
     };
     let feed = live.clone();
     let (stop, feed_kafka) = (shutdown.clone(), kafka.clone());
     let feed_pool = read_pool.clone();
-    running.spawn("live", feed.run(feed_pool, feed_kafka, topics, stop));
+    let live_feed = feed.run(feed_pool, feed_kafka, live_topics, stop);
+    running.spawn("live", topics.then(&shutdown, live_feed));
     let verifier = Arc::new(settings.token_verifier()?);
     let public_url = match &settings.api.public_url {
         Some(url) => url.clone(),

@@ -1,9 +1,15 @@
-//! Shared pieces of the benchmarks: latency recording and report formatting.
+//! Shared pieces of the benchmarks: starting Taskledger on a database of the
+//! run's own, latency recording (whole and per second of the run), memory
+//! sampling, and the charts every benchmark writes beside its tables.
 
+pub mod chart;
+
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
+use anyhow::{bail, Context};
 use hdrhistogram::Histogram;
 use serde_json::{json, Value};
 
@@ -22,17 +28,37 @@ pub struct Services {
     pub brokers: String,
 }
 
+/// The instant the run's time axis starts from: the first start of
+/// Taskledger or of a memory sampler, whichever comes first.
+static RUN_STARTED: LazyLock<Instant> = LazyLock::new(Instant::now);
+
+/// Seconds from the start of the run to `at`: the x of every chart over time.
+pub fn run_seconds(at: Instant) -> f64 {
+    at.saturating_duration_since(*RUN_STARTED).as_secs_f64()
+}
+
+/// A token of `user` signed with the local development secret, valid for
+/// longer than any run.
+pub fn bench_token(user: &str) -> anyhow::Result<String> {
+    use api_core::auth::{JwtSecret, TokenVerifier};
+    let user = domain::values::UserId::parse(user)?;
+    Ok(
+        TokenVerifier::new(&JwtSecret::local_development())
+            .issue(&user, chrono::Duration::hours(4)),
+    )
+}
+
 /// A database of a benchmark run's own, named after the run, dropped after.
 pub struct ScratchDatabase {
     /// A short random name of the run, for topics and groups too.
     pub run: String,
     pub url: String,
     name: String,
+    admin_url: String,
 }
 
 impl ScratchDatabase {
     pub async fn create(services: &Services) -> anyhow::Result<Self> {
-        use anyhow::Context;
         use sqlx::Connection;
 
         let run = uuid::Uuid::new_v4().simple().to_string()[..10].to_owned();
@@ -50,13 +76,19 @@ impl ScratchDatabase {
             url: format!("{base}/{name}"),
             run,
             name,
+            admin_url: services.admin_url.clone(),
         })
     }
 
-    pub async fn drop(self, services: &Services) -> anyhow::Result<()> {
+    /// Drops the database, unless `keep` (then its name is printed).
+    pub async fn drop(self, keep: bool) -> anyhow::Result<()> {
         use sqlx::Connection;
 
-        let mut admin = sqlx::PgConnection::connect(&services.admin_url).await?;
+        if keep {
+            eprintln!("kept database {}", self.name);
+            return Ok(());
+        }
+        let mut admin = sqlx::PgConnection::connect(&self.admin_url).await?;
         sqlx::query(&format!(
             "DROP DATABASE IF EXISTS {} WITH (FORCE)",
             self.name
@@ -67,29 +99,56 @@ impl ScratchDatabase {
     }
 }
 
-/// Latencies of one kind of operation, in microseconds.
+/// Latencies of one kind of operation, in microseconds: all of them, for the
+/// tables, and those of each second of the run, for the charts.
 pub struct Latencies {
     histogram: Histogram<u64>,
+    per_second: BTreeMap<u64, Histogram<u64>>,
     pub errors: u64,
 }
+
+/// The largest latency recorded, in microseconds; longer ones count as this.
+const MAX_MICROS: u64 = 60_000_000;
 
 impl Default for Latencies {
     fn default() -> Self {
         Self {
-            histogram: Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid bounds"),
+            histogram: Histogram::new_with_bounds(1, MAX_MICROS, 3).expect("valid bounds"),
+            per_second: BTreeMap::new(),
             errors: 0,
         }
     }
 }
 
 impl Latencies {
+    /// An operation that took `elapsed` and ended now.
     pub fn record(&mut self, elapsed: Duration) {
-        let micros = elapsed.as_micros().clamp(1, 60_000_000) as u64;
+        self.record_at(Instant::now(), elapsed);
+    }
+
+    /// An operation that took `elapsed` and ended `at`.
+    pub fn record_at(&mut self, at: Instant, elapsed: Duration) {
+        let micros = elapsed.as_micros().clamp(1, MAX_MICROS.into()) as u64;
         self.histogram.record(micros).expect("clamped into bounds");
+        // Two significant digits are plenty for a chart and keep a second's
+        // histogram at 20 KiB.
+        self.per_second
+            .entry(run_seconds(at) as u64)
+            .or_insert_with(|| Histogram::new_with_bounds(1, MAX_MICROS, 2).expect("valid bounds"))
+            .record(micros)
+            .expect("clamped into bounds");
     }
 
     pub fn merge(&mut self, other: &Latencies) {
         self.histogram.add(&other.histogram).expect("same bounds");
+        for (second, histogram) in &other.per_second {
+            match self.per_second.get_mut(second) {
+                Some(mine) => mine.add(histogram).expect("same bounds"),
+                None => {
+                    self.per_second.insert(*second, histogram.clone());
+                }
+            }
+        }
         self.errors += other.errors;
     }
 
@@ -100,6 +159,20 @@ impl Latencies {
     /// The `q` quantile in milliseconds.
     pub fn millis(&self, q: f64) -> f64 {
         self.histogram.value_at_quantile(q) as f64 / 1000.0
+    }
+
+    /// The `q` quantile in milliseconds of each second of the run in which an
+    /// operation ended, at the middle of that second.
+    pub fn per_second(&self, q: f64) -> Vec<(f64, f64)> {
+        self.per_second
+            .iter()
+            .map(|(second, histogram)| {
+                (
+                    *second as f64 + 0.5,
+                    histogram.value_at_quantile(q) as f64 / 1000.0,
+                )
+            })
+            .collect()
     }
 }
 
@@ -125,6 +198,31 @@ pub async fn graphql(
     Ok(body)
 }
 
+/// How long after `answered` the task `id` showed in the task list, polled
+/// every `poll`; `None` when it had not after `give_up`.
+pub async fn visible_after(
+    pool: &sqlx::PgPool,
+    id: uuid::Uuid,
+    answered: Instant,
+    poll: Duration,
+    give_up: Duration,
+) -> Result<Option<Duration>, sqlx::Error> {
+    loop {
+        let visible: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM task_list WHERE id = $1)")
+                .bind(id)
+                .fetch_one(pool)
+                .await?;
+        if visible {
+            return Ok(Some(answered.elapsed()));
+        }
+        if answered.elapsed() > give_up {
+            return Ok(None);
+        }
+        tokio::time::sleep(poll).await;
+    }
+}
+
 /// Taskledger started in this process on a database and topic of its own, so
 /// a benchmark run neither sees nor disturbs anything else.
 pub struct BenchApp {
@@ -132,8 +230,7 @@ pub struct BenchApp {
     pub url: String,
     pub pool: sqlx::PgPool,
     pub settings: taskledger::Settings,
-    database: String,
-    admin_url: String,
+    database: ScratchDatabase,
     shutdown: tokio_util::sync::CancellationToken,
     running: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
@@ -144,22 +241,11 @@ impl BenchApp {
         roles: taskledger::Roles,
         max_connections: u32,
     ) -> anyhow::Result<Self> {
-        use anyhow::Context;
-        use sqlx::Connection;
-
-        let run = uuid::Uuid::new_v4().simple().to_string()[..10].to_owned();
-        let database = format!("taskledger_bench_{run}");
-        let mut admin = sqlx::PgConnection::connect(&services.admin_url).await?;
-        sqlx::query(&format!("CREATE DATABASE {database}"))
-            .execute(&mut admin)
-            .await?;
-        let base = services
-            .admin_url
-            .rsplit_once('/')
-            .context("a database URL")?
-            .0;
+        LazyLock::force(&RUN_STARTED);
+        let database = ScratchDatabase::create(services).await?;
+        let run = &database.run;
         let mut settings = taskledger::Settings::local();
-        settings.common.database_url = Some(format!("{base}/{database}"));
+        settings.common.database_url = Some(database.url.clone());
         settings.common.db_max_connections = max_connections;
         settings.common.kafka_brokers = services.brokers.clone();
         settings.common.task_events_topic = format!("bench-task-events-{run}");
@@ -172,7 +258,13 @@ impl BenchApp {
         settings.api.user_rate_burst = std::num::NonZeroU32::MAX;
         settings.api.user_in_flight = usize::MAX;
         let shutdown = tokio_util::sync::CancellationToken::new();
-        let running = taskledger::start(&settings, roles, shutdown.clone()).await?;
+        let running = match taskledger::start(&settings, roles, shutdown.clone()).await {
+            Ok(running) => running,
+            Err(error) => {
+                database.drop(false).await?;
+                return Err(error);
+            }
+        };
         let url = format!(
             "http://{}/graphql",
             running.api_address.context("API address")?
@@ -183,39 +275,22 @@ impl BenchApp {
             pool,
             settings,
             database,
-            admin_url: services.admin_url.clone(),
             shutdown,
             running: tokio::spawn(running.wait()),
         })
     }
 
-    /// Stops Taskledger and drops the database, unless `keep`.
     /// The URL of the run's database.
     pub fn database_url(&self) -> String {
-        self.settings
-            .common
-            .database_url
-            .clone()
-            .unwrap_or_default()
+        self.database.url.clone()
     }
 
+    /// Stops Taskledger and drops the database, unless `keep`.
     pub async fn stop(self, keep: bool) -> anyhow::Result<()> {
-        use sqlx::Connection;
-
         self.shutdown.cancel();
         let _ = self.running.await;
         self.pool.close().await;
-        if keep {
-            eprintln!("kept database {}", self.database);
-        } else {
-            sqlx::query(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.database
-            ))
-            .execute(&mut sqlx::PgConnection::connect(&self.admin_url).await?)
-            .await?;
-        }
-        Ok(())
+        self.database.drop(keep).await
     }
 }
 
@@ -237,25 +312,49 @@ pub async fn tasks_behind(pool: &sqlx::PgPool) -> Result<i64, sqlx::Error> {
 pub struct ChildApp {
     child: tokio::process::Child,
     pub pid: u32,
-    peak_kb: Arc<AtomicU64>,
+    /// Where it listens, `127.0.0.1:PORT`.
+    pub address: String,
+    pub database: ScratchDatabase,
+    pub memory: MemoryTrace,
 }
 
 impl ChildApp {
-    /// Starts it on `address` with `env` on top of the run's settings, and
-    /// waits until it is ready.
-    pub async fn start(
+    /// Starts it on a database of the run's own and a free local port, with
+    /// `env` on top of the run's settings, and waits until it is ready.
+    pub async fn start(services: &Services, env: &[(&str, String)]) -> anyhow::Result<Self> {
+        LazyLock::force(&RUN_STARTED);
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let address = format!("127.0.0.1:{port}");
+        let database = ScratchDatabase::create(services).await?;
+        match Self::spawn(services, &database, &address, env).await {
+            Ok((child, pid)) => Ok(Self {
+                child,
+                pid,
+                address,
+                database,
+                memory: MemoryTrace::start(pid, Duration::from_millis(100)),
+            }),
+            Err(error) => {
+                database.drop(false).await?;
+                Err(error)
+            }
+        }
+    }
+
+    async fn spawn(
         services: &Services,
-        run: &str,
-        database_url: &str,
+        database: &ScratchDatabase,
         address: &str,
         env: &[(&str, String)],
-    ) -> anyhow::Result<Self> {
-        use anyhow::{bail, Context};
+    ) -> anyhow::Result<(tokio::process::Child, u32)> {
         let binary = taskledger_binary()?;
+        let run = &database.run;
         let child = tokio::process::Command::new(&binary)
             .arg("all")
             .env("TASKLEDGER_ENV", "local")
-            .env("DATABASE_URL", database_url)
+            .env("DATABASE_URL", &database.url)
             .env("KAFKA_BROKERS", &services.brokers)
             .env("TASKLEDGER_HTTP_ADDR", address)
             .env(
@@ -293,42 +392,45 @@ impl ChildApp {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        let peak_kb = sample_peak_kb(pid, Duration::from_millis(100));
-        Ok(Self {
-            child,
-            pid,
-            peak_kb,
-        })
+        Ok((child, pid))
+    }
+
+    /// Runs `measure` against it, then stops it and drops the database, also
+    /// when `measure` failed.
+    pub async fn with<T>(
+        self,
+        measure: impl AsyncFnOnce(&Self) -> anyhow::Result<T>,
+    ) -> anyhow::Result<T> {
+        let measured = measure(&self).await;
+        let stopped = self.stop().await;
+        let measured = measured?;
+        stopped.map(|()| measured)
+    }
+
+    /// The GraphQL endpoint.
+    pub fn graphql_url(&self) -> String {
+        format!("http://{}/graphql", self.address)
     }
 
     pub fn rss_mb(&self) -> u64 {
-        resident_kb(self.pid).unwrap_or(0) / 1024
+        self.rss_kb() / 1024
     }
 
-    pub fn peak_mb(&self) -> u64 {
-        self.peak_kb.load(Ordering::Relaxed) / 1024
-    }
-
-    pub fn reset_peak(&self) {
-        self.peak_kb
-            .store(resident_kb(self.pid).unwrap_or(0), Ordering::Relaxed);
-    }
-
-    /// SIGTERM, as an orchestrator stops it; it must stop cleanly.
     /// Resident memory now, in KiB.
     pub fn rss_kb(&self) -> u64 {
         resident_kb(self.pid).unwrap_or(0)
     }
 
-    pub async fn stop(mut self) -> anyhow::Result<()> {
-        use anyhow::{bail, Context};
+    /// SIGTERM, as an orchestrator stops it; it must stop cleanly. Then the
+    /// run's database is dropped.
+    async fn stop(mut self) -> anyhow::Result<()> {
         tokio::process::Command::new("kill")
             .args(["-TERM", &self.pid.to_string()])
             .status()
             .await?;
-        let status = tokio::time::timeout(Duration::from_secs(30), self.child.wait())
-            .await
-            .context("taskledger did not stop within 30 s of SIGTERM")??;
+        let status = tokio::time::timeout(Duration::from_secs(30), self.child.wait()).await;
+        self.database.drop(false).await?;
+        let status = status.context("taskledger did not stop within 30 s of SIGTERM")??;
         if !status.success() {
             bail!("taskledger stopped with {status}");
         }
@@ -336,7 +438,6 @@ impl ChildApp {
     }
 }
 
-/// `VmRSS` of process `pid`, in KiB (Linux).
 /// The release `taskledger` beside the benchmark (`./dev bench` builds it),
 /// or the one on the `PATH`.
 pub fn taskledger_binary() -> std::io::Result<std::path::PathBuf> {
@@ -347,20 +448,66 @@ pub fn taskledger_binary() -> std::io::Result<std::path::PathBuf> {
         .unwrap_or_else(|| std::path::PathBuf::from("taskledger")))
 }
 
-/// The highest resident memory of process `pid` (kB), sampled `every` so
-/// long as it runs.
-pub fn sample_peak_kb(pid: u32, every: Duration) -> Arc<AtomicU64> {
-    let peak = Arc::new(AtomicU64::new(0));
-    let sampled = peak.clone();
-    tokio::spawn(async move {
-        while let Some(kb) = resident_kb(pid) {
-            sampled.fetch_max(kb, Ordering::Relaxed);
-            tokio::time::sleep(every).await;
-        }
-    });
-    peak
+/// The resident memory of a process, sampled so long as it runs: its peak
+/// (for the tables) and every sample (for the charts).
+#[derive(Clone)]
+pub struct MemoryTrace {
+    pid: u32,
+    peak_kb: Arc<AtomicU64>,
+    samples: Arc<Mutex<Vec<(Instant, u64)>>>,
 }
 
+impl MemoryTrace {
+    /// Samples process `pid` every `every`.
+    pub fn start(pid: u32, every: Duration) -> Self {
+        LazyLock::force(&RUN_STARTED);
+        let trace = Self {
+            pid,
+            peak_kb: Arc::default(),
+            samples: Arc::default(),
+        };
+        let sampled = trace.clone();
+        tokio::spawn(async move {
+            while let Some(kb) = resident_kb(pid) {
+                sampled.peak_kb.fetch_max(kb, Ordering::Relaxed);
+                sampled.samples.lock().unwrap().push((Instant::now(), kb));
+                tokio::time::sleep(every).await;
+            }
+        });
+        trace
+    }
+
+    /// This process, every 100 ms.
+    pub fn of_this_process() -> Self {
+        Self::start(std::process::id(), Duration::from_millis(100))
+    }
+
+    pub fn peak_kb(&self) -> u64 {
+        self.peak_kb.load(Ordering::Relaxed)
+    }
+
+    pub fn peak_mb(&self) -> u64 {
+        self.peak_kb() / 1024
+    }
+
+    /// Starts a new peak from the memory resident now.
+    pub fn reset_peak(&self) {
+        self.peak_kb
+            .store(resident_kb(self.pid).unwrap_or(0), Ordering::Relaxed);
+    }
+
+    /// Every sample: seconds of the run, MiB.
+    pub fn megabytes(&self) -> Vec<(f64, f64)> {
+        self.samples
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(at, kb)| (run_seconds(*at), *kb as f64 / 1024.0))
+            .collect()
+    }
+}
+
+/// `VmRSS` of process `pid`, in KiB (Linux).
 pub fn resident_kb(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status

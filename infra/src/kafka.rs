@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use rdkafka::client::{Client, ClientContext, DefaultClientContext};
+use rdkafka::client::{Client, ClientContext};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{ConsumerContext, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -121,7 +121,8 @@ impl std::ops::Deref for Producer {
 /// Every role's consumer, watched for a lost broker.
 pub type KafkaConsumer = StreamConsumer<BrokerWatch>;
 
-/// A client's context that remembers when it lost every broker. librdkafka
+/// A client's context that remembers when it lost every broker, and says in
+/// words an operator can act on why a broker would not talk to it. librdkafka
 /// 2.x crashes in its metadata cache when a topic it knows comes back with a
 /// new topic id (a broker that restarted empty; confluentinc/librdkafka#4964,
 /// #5280), so a role whose client lost the broker replaces the client rather
@@ -129,9 +130,78 @@ pub type KafkaConsumer = StreamConsumer<BrokerWatch>;
 #[derive(Clone, Default)]
 pub struct BrokerWatch {
     lost: Arc<AtomicBool>,
+    /// Whether the client speaks TLS: a connection the broker resets before
+    /// answering means something else to a plaintext client.
+    tls: bool,
+    refused: Arc<std::sync::Mutex<Option<(BrokerRefusal, std::time::Instant)>>>,
 }
 
+/// Why a broker refuses a client, by the setting that would fix it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BrokerRefusal {
+    /// The SASL login failed: a wrong user or password.
+    Credentials,
+    /// The broker does not offer the SASL mechanism asked for.
+    Mechanism,
+    /// The TLS handshake failed: usually a CA that did not sign the
+    /// broker's certificate.
+    Tls,
+    /// The broker closed a plaintext connection before answering: it wants
+    /// TLS.
+    Plaintext,
+}
+
+impl BrokerRefusal {
+    /// Reads librdkafka's error or log text.
+    pub fn classify(text: &str, tls: bool) -> Option<Self> {
+        let text = text.to_ascii_lowercase();
+        if text.contains("mechanism handshake failed")
+            || text.contains("unsupported sasl mechanism")
+        {
+            Some(Self::Mechanism)
+        } else if text.contains("sasl authentication error")
+            || text.contains("sasl scram authentication failed")
+            || text.contains("authentication failed")
+        {
+            Some(Self::Credentials)
+        } else if text.contains("ssl handshake failed")
+            || text.contains("certificate verify failed")
+            || text.contains("ssl connection closed")
+        {
+            Some(Self::Tls)
+        } else if !tls
+            && text.contains("disconnected")
+            && (text.contains("state apiversion_query") || text.contains("connection reset"))
+        {
+            Some(Self::Plaintext)
+        } else {
+            None
+        }
+    }
+
+    /// What to check, naming the settings.
+    pub fn advice(self) -> &'static str {
+        match self {
+            Self::Credentials => "the broker refused the SASL login: check KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD (and KAFKA_SASL_MECHANISM)",
+            Self::Mechanism => "the broker does not offer the SASL mechanism asked for: check KAFKA_SASL_MECHANISM (SCRAM-SHA-256 or SCRAM-SHA-512)",
+            Self::Tls => "the TLS handshake with the broker failed: check KAFKA_SSL_CA_LOCATION (the CA that signed the broker's certificate) and KAFKA_BROKERS",
+            Self::Plaintext => "the broker closed the connection before answering: if it wants TLS, set KAFKA_SECURITY_PROTOCOL to sasl_ssl (or ssl)",
+        }
+    }
+}
+
+/// How often one client repeats the same refusal in the log.
+const REFUSAL_LOG_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
+
 impl BrokerWatch {
+    fn new(security: &KafkaSecurity) -> Self {
+        let protocol = security.protocol.as_deref().unwrap_or("plaintext");
+        Self {
+            tls: protocol.eq_ignore_ascii_case("ssl") || protocol.eq_ignore_ascii_case("sasl_ssl"),
+            ..Self::default()
+        }
+    }
+
     /// Whether every broker connection went down since this client started
     /// (or since [`BrokerWatch::forget`]).
     pub fn broker_lost(&self) -> bool {
@@ -142,14 +212,72 @@ impl BrokerWatch {
     pub fn forget(&self) {
         self.lost.store(false, Ordering::Relaxed);
     }
+
+    /// The last reason the broker refused this client, if it did.
+    pub fn refusal(&self) -> Option<BrokerRefusal> {
+        self.refused
+            .lock()
+            .ok()
+            .and_then(|refused| refused.map(|(refusal, _)| refusal))
+    }
+
+    /// Records `refusal`; whether it is news worth a log line (a new reason,
+    /// or the same one after a while).
+    fn record(&self, refusal: BrokerRefusal) -> bool {
+        let Ok(mut refused) = self.refused.lock() else {
+            return true;
+        };
+        let now = std::time::Instant::now();
+        let news = !matches!(*refused, Some((last, at)) if last == refusal && now.duration_since(at) < REFUSAL_LOG_EVERY);
+        if news {
+            *refused = Some((refusal, now));
+        }
+        news
+    }
+}
+
+impl BrokerWatch {
+    /// Says once in a while, naming the setting to check, why the broker
+    /// refuses this client; `false` if `text` is no such refusal.
+    fn explain(&self, text: &str) -> bool {
+        let Some(refusal) = BrokerRefusal::classify(text, self.tls) else {
+            return false;
+        };
+        if self.record(refusal) {
+            tracing::error!(target: "librdkafka", detail = text, "{}", refusal.advice());
+        }
+        true
+    }
 }
 
 impl ClientContext for BrokerWatch {
+    /// librdkafka's log lines arrive here from its own threads, whoever polls
+    /// the client: the only way an admin client's refusals are heard.
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, facility: &str, message: &str) {
+        use rdkafka::config::RDKafkaLogLevel::*;
+        // A refused connection is logged at info ("Disconnected …"): every
+        // level is read for the reason, and the lines go on below as before.
+        if self.explain(message) {
+            return;
+        }
+        match level {
+            Emerg | Alert | Critical | Error => {
+                tracing::error!(target: "librdkafka", facility, "{message}")
+            }
+            Warning => tracing::warn!(target: "librdkafka", facility, "{message}"),
+            Notice => tracing::info!(target: "librdkafka", facility, "{message}"),
+            Info => tracing::debug!(target: "librdkafka", facility, "{message}"),
+            Debug => tracing::debug!(target: "librdkafka", facility, "{message}"),
+        }
+    }
+
     fn error(&self, error: KafkaError, reason: &str) {
         if error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown) {
             self.lost.store(true, Ordering::Relaxed);
         }
-        tracing::warn!(target: "librdkafka", %error, reason, "Kafka client error");
+        if !self.explain(reason) {
+            tracing::warn!(target: "librdkafka", %error, reason, "Kafka client error");
+        }
     }
 }
 
@@ -274,7 +402,10 @@ impl KafkaSettings {
         let mut config = ClientConfig::new();
         config
             .set("bootstrap.servers", &self.brokers)
-            .set("broker.address.family", "v4");
+            .set("broker.address.family", "v4")
+            // Log lines reach `BrokerWatch::log` (rdkafka would
+            // take the level from the `log` crate, which nothing here sets).
+            .set_log_level(rdkafka::config::RDKafkaLogLevel::Info);
         self.security.apply(&mut config);
         config
     }
@@ -282,7 +413,7 @@ impl KafkaSettings {
     /// An idempotent producer: acks from all replicas, no duplicates or
     /// reordering on the producer's own retries.
     pub fn producer(&self) -> Result<Producer, KafkaError> {
-        let watch = BrokerWatch::default();
+        let watch = BrokerWatch::new(&self.security);
         let producer = self
             .base()
             .set("enable.idempotence", "true")
@@ -301,7 +432,7 @@ impl KafkaSettings {
     /// (analytics, tools, tests).
     pub fn consumer(&self, group: &str) -> Result<KafkaConsumer, KafkaError> {
         self.consumer_config(group, "earliest")
-            .create_with_context(BrokerWatch::default())
+            .create_with_context(BrokerWatch::new(&self.security))
     }
 
     /// A consumer for a projection, which assigns itself partitions at offsets
@@ -309,7 +440,7 @@ impl KafkaSettings {
     /// projection handles, never a silent jump (`auto.offset.reset=error`).
     pub fn assigned_consumer(&self, group: &str) -> Result<KafkaConsumer, KafkaError> {
         self.consumer_config(group, "error")
-            .create_with_context(BrokerWatch::default())
+            .create_with_context(BrokerWatch::new(&self.security))
     }
 
     fn consumer_config(&self, group: &str, offset_reset: &str) -> ClientConfig {
@@ -334,20 +465,53 @@ impl KafkaSettings {
     }
 
     /// Creates each `(topic, partitions)` that does not exist yet.
-    pub async fn ensure_topics(&self, topics: &[(&str, i32)]) -> Result<(), KafkaError> {
-        let admin: AdminClient<DefaultClientContext> = self.base().create()?;
+    /// Why the broker refuses these settings, if it does: asked with a
+    /// client that is polled (an admin client's own refusals reach no one).
+    /// Blocking: call it off the async runtime.
+    pub fn refusal(&self) -> Option<BrokerRefusal> {
+        use rdkafka::consumer::{BaseConsumer, Consumer as _};
+        let watch = BrokerWatch::new(&self.security);
+        let client: BaseConsumer<BrokerWatch> =
+            self.base().create_with_context(watch.clone()).ok()?;
+        let _ = client.fetch_metadata(None, Duration::from_secs(5));
+        for _ in 0..20 {
+            let _ = client.poll(Duration::from_millis(100));
+            if watch.refusal().is_some() {
+                break;
+            }
+        }
+        watch.refusal()
+    }
+
+    pub async fn ensure_topics(&self, topics: &[(&str, i32)]) -> anyhow::Result<()> {
+        let watch = BrokerWatch::new(&self.security);
+        let admin: AdminClient<BrokerWatch> = self.base().create_with_context(watch.clone())?;
         let new_topics: Vec<NewTopic<'_>> = topics
             .iter()
             .map(|(name, partitions)| NewTopic::new(name, *partitions, TopicReplication::Fixed(1)))
             .collect();
-        let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
-        for result in admin.create_topics(&new_topics, &options).await? {
+        let options = AdminOptions::new()
+            .operation_timeout(Some(Duration::from_secs(10)))
+            .request_timeout(Some(Duration::from_secs(10)));
+        let results = match admin.create_topics(&new_topics, &options).await {
+            Ok(results) => results,
+            Err(error) => {
+                let settings = self.clone();
+                let refusal = tokio::task::spawn_blocking(move || settings.refusal())
+                    .await
+                    .ok()
+                    .flatten();
+                match refusal {
+                    Some(refusal) => anyhow::bail!("{}: {error}", refusal.advice()),
+                    None => return Err(error).context("creating the topics"),
+                }
+            }
+        };
+        for result in results {
             match result {
                 Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
                 Err((topic, code)) => {
-                    return Err(KafkaError::AdminOp(code)).inspect_err(|_| {
-                        tracing::error!(%topic, ?code, "could not create topic");
-                    })
+                    anyhow::bail!("could not create topic {topic}: {code:?}")
                 }
             }
         }

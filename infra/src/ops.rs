@@ -66,7 +66,7 @@ pub async fn serve(
 /// Ready when Postgres answers: with the broker down the API still serves
 /// reads and takes writes (the event store is the buffer; the relay publishes
 /// when the broker is back). The body says how each dependency is, and
-/// `taskledger_broker_reachable{role="api"}` records the broker's state. The
+/// `taskledger_broker_reachable{role}` records the broker's state. The
 /// broker is asked at most once a second however many probes arrive.
 async fn readyz(State(state): State<Ops>) -> impl IntoResponse {
     let database = sqlx::query("SELECT 1").execute(&state.pool).await.is_ok();
@@ -96,13 +96,16 @@ async fn metrics(State(state): State<Ops>) -> impl IntoResponse {
 #[derive(Clone)]
 pub struct BrokerProbe {
     kafka: KafkaSettings,
+    /// The `role` label of `taskledger_broker_reachable`.
+    role: &'static str,
     last: Arc<tokio::sync::Mutex<Option<(Instant, bool)>>>,
 }
 
 impl BrokerProbe {
-    pub fn new(kafka: KafkaSettings) -> Self {
+    pub fn new(kafka: KafkaSettings, role: &'static str) -> Self {
         Self {
             kafka,
+            role,
             last: Arc::default(),
         }
     }
@@ -128,7 +131,7 @@ impl BrokerProbe {
         })
         .await
         .unwrap_or(false);
-        metrics::gauge!(crate::metric::BROKER_REACHABLE, "role" => "api").set(if reachable {
+        metrics::gauge!(crate::metric::BROKER_REACHABLE, "role" => self.role).set(if reachable {
             1.0
         } else {
             0.0

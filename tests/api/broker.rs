@@ -13,7 +13,8 @@ use tokio::process::{Child, Command};
 use uuid::Uuid;
 
 use crate::helpers::{
-    assert_no_errors, eventually, fresh_settings, read_model_disagreements, read_topic, TestApp,
+    assert_no_errors, broker_binary, eventually, fresh_settings, read_model_disagreements,
+    read_topic, TestApp,
 };
 
 /// A tansu broker on a port of its own, with its storage (as `./dev` names
@@ -56,8 +57,8 @@ impl TestBroker {
                 .append(true)
                 .open(self.directory.join("broker.log"))
                 .unwrap();
-            let mut child = Command::new("tansu")
-                .args(["broker", "--listener-url", &listener])
+            let mut child = Command::new(broker_binary())
+                .args(["--listener-url", &listener])
                 .args(["--advertised-listener-url", &listener])
                 .args([
                     "--storage-engine",
@@ -71,7 +72,7 @@ impl TestBroker {
                 .stderr(log)
                 .kill_on_drop(true)
                 .spawn()
-                .expect("tansu is installed (./dev installs it)");
+                .expect("the broker is built (./dev builds it)");
             let address = self.address.clone();
             let listening = eventually(Duration::from_secs(5), || async {
                 tokio::net::TcpStream::connect(&address).await.ok()

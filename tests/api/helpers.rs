@@ -436,5 +436,33 @@ pub fn role_process(settings: &Settings, role: &str) -> tokio::process::Command 
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .kill_on_drop(true);
+    // A secured broker's settings (tests/api/secured.rs), each only when set.
+    let common = &settings.common;
+    for (name, value) in [
+        ("KAFKA_SECURITY_PROTOCOL", &common.kafka_security_protocol),
+        ("KAFKA_SASL_MECHANISM", &common.kafka_sasl_mechanism),
+        ("KAFKA_SASL_USERNAME", &common.kafka_sasl_username),
+        ("KAFKA_SASL_PASSWORD", &common.kafka_sasl_password),
+        ("KAFKA_SSL_CA_LOCATION", &common.kafka_ssl_ca_location),
+    ] {
+        if let Some(value) = value {
+            command.env(name, value);
+        }
+    }
     command
+}
+
+/// The broker binary (`taskledger-broker`, the workspace's `broker` package):
+/// where `./dev` says, or beside this test binary's directory in the same
+/// target directory.
+pub fn broker_binary() -> std::path::PathBuf {
+    if let Some(path) = std::env::var_os("TASKLEDGER_BROKER_BIN") {
+        return path.into();
+    }
+    let test_binary = std::env::current_exe().expect("the test binary's path");
+    test_binary
+        .parent()
+        .and_then(std::path::Path::parent)
+        .expect("target/<profile>/deps")
+        .join("taskledger-broker")
 }

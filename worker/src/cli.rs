@@ -208,6 +208,17 @@ pub async fn run(command: Command, settings: &Settings) -> anyhow::Result<Next> 
     }
 }
 
+/// Runs a binary's `run` on a multi-threaded runtime, with glibc's arenas
+/// bounded first (`allocator`).
+pub fn block_on(run: impl std::future::Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
+    crate::allocator::limit_arenas();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|error| anyhow::anyhow!("starting the async runtime: {error}"))?
+        .block_on(run)
+}
+
 /// A cancellation token that SIGTERM or Ctrl-C cancels, and the allocator's
 /// housekeeping, for a process that runs roles until told to stop.
 pub fn shutdown_on_signal() -> CancellationToken {

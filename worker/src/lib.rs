@@ -15,6 +15,7 @@ pub mod secrets;
 pub mod settings;
 pub mod verify;
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -91,8 +92,17 @@ impl Running {
 }
 
 /// Applies the event store's and the read models' migrations and creates the
-/// topics.
+/// topics: for one-off commands (`setup`, `rebuild`, `republish`), which fail
+/// if the broker refuses them.
 pub async fn setup(settings: &Settings) -> anyhow::Result<PgPool> {
+    let pool = migrate(settings).await?;
+    create_topics(settings).await?;
+    Ok(pool)
+}
+
+/// Connects to Postgres and applies the event store's and the read models'
+/// migrations.
+pub async fn migrate(settings: &Settings) -> anyhow::Result<PgPool> {
     settings
         .kafka()
         .security
@@ -107,11 +117,16 @@ pub async fn setup(settings: &Settings) -> anyhow::Result<PgPool> {
     projections::migrate(&pool)
         .await
         .context("read model migrations")?;
-    let kafka = settings.kafka();
+    Ok(pool)
+}
+
+/// Creates the topics every role uses, where missing.
+pub async fn create_topics(settings: &Settings) -> anyhow::Result<()> {
     let dlq = dead_letter_topic(&settings.task_events_topic);
     let reminders_dlq = dead_letter_topic(&settings.reminders_topic);
     let partitions = settings.task_events_partitions;
-    kafka
+    settings
+        .kafka()
         .ensure_topics(&[
             (settings.task_events_topic.as_str(), partitions),
             (dlq.as_str(), 1),
@@ -120,22 +135,88 @@ pub async fn setup(settings: &Settings) -> anyhow::Result<PgPool> {
             (settings.task_updates_topic.as_str(), partitions),
         ])
         .await
-        .context("creating topics")?;
-    Ok(pool)
 }
 
-/// What `/readyz` and `/metrics` of this process look at.
-pub fn ops(settings: &Settings, pool: &PgPool) -> Ops {
+/// How long a process waits between attempts to create its topics while the
+/// broker is away or refuses it.
+const TOPICS_RETRY: Duration = Duration::from_secs(5);
+
+/// Whether this process's topics exist: roles that read or write them wait
+/// for it, while the probes and the API answer from the start.
+#[derive(Clone)]
+pub struct Topics(tokio::sync::watch::Receiver<bool>);
+
+impl Topics {
+    /// Creates the topics in the background, trying again every few seconds
+    /// (each failure is one log line saying which setting to check), so a
+    /// process started with the wrong credentials comes up, says why on
+    /// `/readyz` and in its log, and carries on by itself once the broker
+    /// accepts it.
+    pub fn create_in_background(settings: &Settings, running: &mut Running) -> Self {
+        let (ready, topics) = tokio::sync::watch::channel(false);
+        let settings = settings.clone();
+        let shutdown = running.shutdown.clone();
+        running.spawn("topics", async move {
+            loop {
+                match create_topics(&settings).await {
+                    Ok(()) => {
+                        ready.send_replace(true);
+                        return Ok(());
+                    }
+                    Err(error) => tracing::error!(
+                        error = %format_args!("{error:#}"),
+                        retry_in = ?TOPICS_RETRY,
+                        "cannot create the topics; the roles that use them wait"
+                    ),
+                }
+                tokio::select! {
+                    () = shutdown.cancelled() => return Ok(()),
+                    () = tokio::time::sleep(TOPICS_RETRY) => {}
+                }
+            }
+        });
+        Self(topics)
+    }
+
+    /// Runs `role` once the topics exist; nothing if shutdown comes first.
+    pub fn then<F>(
+        &self,
+        shutdown: &CancellationToken,
+        role: F,
+    ) -> impl Future<Output = anyhow::Result<()>>
+    where
+        F: Future<Output = anyhow::Result<()>>,
+    {
+        let mut topics = self.0.clone();
+        let shutdown = shutdown.clone();
+        async move {
+            tokio::select! {
+                ready = topics.wait_for(|ready| *ready) => {
+                    if ready.is_err() {
+                        return Ok(());
+                    }
+                }
+                () = shutdown.cancelled() => return Ok(()),
+            }
+            role.await
+        }
+    }
+}
+
+/// What `/readyz` and `/metrics` of this process look at; `role` labels its
+/// `taskledger_broker_reachable`.
+pub fn ops(settings: &Settings, pool: &PgPool, role: &'static str) -> Ops {
     Ops {
         pool: pool.clone(),
-        broker_probe: BrokerProbe::new(settings.kafka()),
+        broker_probe: BrokerProbe::new(settings.kafka(), role),
         metrics: infra::telemetry::metrics_handle(),
     }
 }
 
-/// Sets up, starts `roles`, and serves the operators' endpoints (with Dapr's
-/// reminder-tick binding) on `settings.http_addr`; they run until `shutdown`
-/// is cancelled.
+/// Applies the migrations, serves the operators' endpoints (with Dapr's
+/// reminder-tick binding) on `settings.http_addr` at once, creates the topics
+/// in the background and starts `roles` once they exist; all run until
+/// `shutdown` is cancelled.
 pub async fn start(
     settings: &Settings,
     roles: Roles,
@@ -143,19 +224,20 @@ pub async fn start(
 ) -> anyhow::Result<Running> {
     // Installed before any role records a metric.
     infra::telemetry::metrics_handle();
-    let pool = setup(settings).await?;
+    let pool = migrate(settings).await?;
     let mut running = Running::new(pool.clone(), shutdown.clone());
-    spawn(settings, roles, &mut running);
     let listener = tokio::net::TcpListener::bind(&settings.http_addr)
         .await
         .with_context(|| format!("binding {}", settings.http_addr))?;
     running.ops_address = Some(listener.local_addr()?);
-    let ops = ops(settings, &pool);
+    let ops = ops(settings, &pool, roles.name());
     running.spawn("ops", async move {
         infra::ops::serve(listener, ops, reminder_tick::routes(), shutdown)
             .await
             .map_err(Into::into)
     });
+    let topics = Topics::create_in_background(settings, &mut running);
+    spawn(settings, roles, &topics, &mut running);
     Ok(running)
 }
 
@@ -169,7 +251,7 @@ pub async fn serve_ops_meanwhile(
     let listener = tokio::net::TcpListener::bind(address)
         .await
         .with_context(|| format!("binding {address}"))?;
-    let ops = ops(settings, pool);
+    let ops = ops(settings, pool, "rebuild");
     tokio::spawn(async move {
         let served =
             infra::ops::serve(listener, ops, axum::Router::new(), CancellationToken::new());
@@ -180,8 +262,8 @@ pub async fn serve_ops_meanwhile(
     Ok(())
 }
 
-/// Adds the worker `roles` to `running`.
-pub fn spawn(settings: &Settings, roles: Roles, running: &mut Running) {
+/// Adds the worker `roles` to `running`, each starting once `topics` exist.
+pub fn spawn(settings: &Settings, roles: Roles, topics: &Topics, running: &mut Running) {
     let pool = running.pool.clone();
     let shutdown = running.shutdown.clone();
     let kafka = settings.kafka();
@@ -200,10 +282,13 @@ pub fn spawn(settings: &Settings, roles: Roles, running: &mut Running) {
             },
         );
         let stop = shutdown.clone();
-        running.spawn("relay", async move {
-            relay.run(stop).await;
-            Ok(())
-        });
+        running.spawn(
+            "relay",
+            topics.then(&shutdown, async move {
+                relay.run(stop).await;
+                Ok(())
+            }),
+        );
     }
 
     if roles.project {
@@ -229,20 +314,37 @@ pub fn spawn(settings: &Settings, roles: Roles, running: &mut Running) {
         );
         let updates =
             TaskUpdatesPublisher::new(pool.clone(), &kafka, settings.task_updates_topic.clone());
-        running.spawn("project", task_list.run(shutdown.clone()));
-        running.spawn("recurrence", recurrence.run(shutdown.clone()));
-        running.spawn("reminders", reminders.run(shutdown.clone()));
-        running.spawn("notifications", inbox.run(shutdown.clone()));
-        running.spawn("task-updates", updates.run(shutdown.clone()));
+        let stop = &shutdown;
+        running.spawn("project", topics.then(stop, task_list.run(stop.clone())));
+        running.spawn(
+            "recurrence",
+            topics.then(stop, recurrence.run(stop.clone())),
+        );
+        running.spawn("reminders", topics.then(stop, reminders.run(stop.clone())));
+        running.spawn("notifications", topics.then(stop, inbox.run(stop.clone())));
+        running.spawn("task-updates", topics.then(stop, updates.run(stop.clone())));
     }
 
     if roles.scheduler {
         let scheduler = Scheduler::new(pool.clone(), &kafka, settings.scheduler());
-        running.spawn("scheduler", scheduler.run(shutdown.clone()));
+        running.spawn(
+            "scheduler",
+            topics.then(&shutdown, scheduler.run(shutdown.clone())),
+        );
     }
 }
 
 impl Roles {
+    /// Names the process in its metrics: the one role it runs, or `workers`.
+    pub fn name(self) -> &'static str {
+        match (self.relay, self.project, self.scheduler) {
+            (true, false, false) => "relay",
+            (false, true, false) => "project",
+            (false, false, true) => "scheduler",
+            _ => "workers",
+        }
+    }
+
     pub const NONE: Self = Self {
         relay: false,
         project: false,

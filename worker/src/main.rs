@@ -16,12 +16,7 @@ struct Cli {
 }
 
 fn main() -> anyhow::Result<()> {
-    worker::allocator::limit_arenas();
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?
-        .block_on(run())
+    cli::block_on(run())
 }
 
 async fn run() -> anyhow::Result<()> {

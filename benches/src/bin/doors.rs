@@ -16,11 +16,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use api_core::auth::{JwtSecret, TokenVerifier};
-use benches::{graphql, ChildApp, Latencies, ScratchDatabase, Services};
+use benches::chart::{BarChart, ChartsDir, LineChart};
+use benches::{bench_token, graphql, run_seconds, ChildApp, Latencies, Services};
 use chrono::Utc;
 use clap::Parser;
-use domain::values::{TimeZone, UserId};
+use domain::values::TimeZone;
 use rmcp::model::{CallToolRequestParams, ProtocolVersion};
 use rmcp::service::{ClientLifecycleMode, ClientServiceExt};
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
@@ -44,6 +44,8 @@ struct Args {
     feed_tasks: usize,
     #[command(flatten)]
     services: Services,
+    #[command(flatten)]
+    charts: ChartsDir,
 }
 
 const LIST: &str = "query($search: TaskSearch, $first: Int) { tasks(search: $search, first: $first) { \
@@ -54,24 +56,25 @@ const LIST: &str = "query($search: TaskSearch, $first: Int) { tasks(search: $sea
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let database = ScratchDatabase::create(&args.services).await?;
-    let result = measure(&args, &database.run, &database.url).await;
-    database.drop(&args.services).await?;
-    result
+    let app = ChildApp::start(&args.services, &[]).await?;
+    let (graphql_create_p50, latency, throughput) =
+        app.with(async |app| measure(&args, app).await).await?;
+    quick_add(graphql_create_p50)?;
+    args.charts
+        .write(&[
+            ("doors-latency", &latency),
+            ("doors-throughput", &throughput),
+        ])
+        .map(drop)
 }
 
-async fn measure(args: &Args, run: &str, database_url: &str) -> anyhow::Result<()> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let address = format!("127.0.0.1:{port}");
-    let app = ChildApp::start(&args.services, run, database_url, &address, &[]).await?;
-    let base = format!("http://{address}");
-    let verifier = TokenVerifier::new(&JwtSecret::local_development());
-    let token =
-        |user: &str| verifier.issue(&UserId::parse(user).unwrap(), chrono::Duration::hours(2));
+/// The GraphQL and MCP phases and the calendar feed against `app`: the
+/// GraphQL create's p50 (ms), for the parser's share of it, and the charts.
+async fn measure(args: &Args, app: &ChildApp) -> anyhow::Result<(f64, LineChart, BarChart)> {
+    let base = format!("http://{}", app.address);
+    let token = |user: &str| bench_token(user).expect("a valid user name");
     let client = reqwest::Client::new();
-    let url = format!("{base}/graphql");
+    let url = app.graphql_url();
 
     println!("# Doors beside GraphQL: `taskledger all` (release, its own process)");
     println!(
@@ -140,6 +143,8 @@ async fn measure(args: &Args, run: &str, database_url: &str) -> anyhow::Result<(
             .collect(),
     );
     let search = json!({ "query": "apples", "mode": "FULL_TEXT" });
+    let mut latency = LineChart::over_run("Doors beside GraphQL: latency per second", "ms")
+        .phase(run_seconds(Instant::now()), "list 20 of 200 (search)");
     let graphql_list = closed_loop(args.clients, seconds, {
         let (client, url, readers) = (client.clone(), url.clone(), readers.clone());
         move |c| {
@@ -182,6 +187,7 @@ async fn measure(args: &Args, run: &str, database_url: &str) -> anyhow::Result<(
         }
     })
     .await;
+    latency = latency.phase(run_seconds(Instant::now()), "create");
     let graphql_create = closed_loop(args.clients, seconds, {
         let (client, url, writers) = (client.clone(), url.clone(), writers.clone());
         move |c| {
@@ -283,6 +289,10 @@ async fn measure(args: &Args, run: &str, database_url: &str) -> anyhow::Result<(
     }
     let size = client.get(&feed_url).send().await?.bytes().await?.len();
     // One client at a time: the feed is read at its owner's expense (4 at once).
+    latency = latency.phase(
+        run_seconds(Instant::now()),
+        format!("calendar feed of {} due tasks", args.feed_tasks),
+    );
     let listing = closed_loop(1, seconds, {
         let (client, url, owner) = (client.clone(), url.clone(), owner.clone());
         move |_| {
@@ -337,9 +347,39 @@ async fn measure(args: &Args, run: &str, database_url: &str) -> anyhow::Result<(
     anyhow::ensure!(listing.2 == 0 && calendar.2 == 0, "reads failed");
     stop_background.store(true, Ordering::Relaxed);
     let _ = background.await;
-    app.stop().await?;
 
-    // The parser alone.
+    let latency = latency
+        .latencies("GraphQL", &graphql_list.0)
+        .latencies("MCP", &mcp_list.0)
+        .latencies("GraphQL", &graphql_create.0)
+        .latencies("MCP", &mcp_create.0)
+        .latencies("GraphQL", &listing.0)
+        .latencies("calendar feed", &calendar.0);
+    let rate = |phase: &(Latencies, f64, u64)| phase.0.count() as f64 / phase.1;
+    let feed = format!("{} due tasks: feed / tasks(first: 100)", args.feed_tasks);
+    let throughput = BarChart::new("Doors beside GraphQL: calls per second", "calls/s")
+        .series(
+            "GraphQL (baseline)",
+            [
+                ("list 20 of 200 (search)".to_owned(), rate(&graphql_list)),
+                ("create".to_owned(), rate(&graphql_create)),
+                (feed.clone(), rate(&listing)),
+            ],
+        )
+        .series(
+            "MCP",
+            [
+                ("list 20 of 200 (search)", rate(&mcp_list)),
+                ("create", rate(&mcp_create)),
+            ],
+        )
+        .series("calendar feed", [(feed, rate(&calendar))]);
+    Ok((graphql_create.0.millis(0.5), latency, throughput))
+}
+
+/// The quick-add parser alone, in this process, beside the GraphQL create
+/// it feeds.
+fn quick_add(graphql_create_p50: f64) -> anyhow::Result<()> {
     let phrases = [
         "pay rent every month on the 1st 9am #home !high",
         "standup every weekday 9:30am remind me 10 min before #work",
@@ -359,7 +399,7 @@ async fn measure(args: &Args, run: &str, database_url: &str) -> anyhow::Result<(
     let per_phrase = started.elapsed().as_secs_f64() / rounds as f64;
     println!();
     println!("quick add: {:.1} µs a phrase ({} phrases), beside {:.2} ms for the GraphQL create it feeds (p50): {:.2}% of it",
-        per_phrase * 1e6, rounds, graphql_create.0.millis(0.5), per_phrase * 1e3 / graphql_create.0.millis(0.5) * 100.0);
+        per_phrase * 1e6, rounds, graphql_create_p50, per_phrase * 1e3 / graphql_create_p50 * 100.0);
     Ok(())
 }
 

@@ -22,11 +22,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
-use api_core::auth::{JwtSecret, TokenVerifier};
-use benches::{graphql, ChildApp, Latencies, ScratchDatabase, Services};
+use benches::chart::{BarChart, ChartsDir, LineChart};
+use benches::{bench_token, graphql, run_seconds, ChildApp, Latencies, Services};
 use chrono::{DateTime, Utc};
 use clap::Parser;
-use domain::values::UserId;
 use futures::{SinkExt, StreamExt};
 use infra::kafka::KafkaSettings;
 use rdkafka::consumer::Consumer;
@@ -58,6 +57,8 @@ struct Args {
     reminders: usize,
     #[command(flatten)]
     services: Services,
+    #[command(flatten)]
+    charts: ChartsDir,
 }
 
 const CREATE: &str = "mutation($t: String!) { createTask(input: {title: $t}) { taskId } }";
@@ -69,11 +70,11 @@ const NOTIFICATIONS: &str = "subscription { notificationReceived { id remindAt }
 const MAX_IN_FLIGHT: usize = 256;
 
 /// What every socket of the run heard: per task, when each subscriber got it;
-/// per notification, when it arrived and when it was due.
+/// per notification, when it arrived (by both clocks) and when it was due.
 #[derive(Default)]
 struct Heard {
     changes: HashMap<String, Vec<Instant>>,
-    notifications: HashMap<String, (DateTime<Utc>, DateTime<Utc>)>,
+    notifications: HashMap<String, (Instant, DateTime<Utc>, DateTime<Utc>)>,
 }
 
 type Shared = Arc<Mutex<Heard>>;
@@ -125,7 +126,7 @@ impl Socket {
                     heard
                         .notifications
                         .entry(id.to_owned())
-                        .or_insert((now, due));
+                        .or_insert((at, now, due));
                 }
             }
         });
@@ -195,29 +196,14 @@ async fn create_tasks(
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let database = ScratchDatabase::create(&args.services).await?;
-    let result = measure(&args, &database.run, &database.url).await;
-    database.drop(&args.services).await?;
-    result
+    let env = [("TASKLEDGER_MAX_CONNECTIONS", "8192".to_owned())];
+    let app = ChildApp::start(&args.services, &env).await?;
+    app.with(async |app| measure(&args, app).await).await
 }
 
-async fn measure(args: &Args, run: &str, database_url: &str) -> anyhow::Result<()> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let address = format!("127.0.0.1:{port}");
-    let env = [
-        ("TASKLEDGER_USER_RATE_PER_SECOND", "1000000".to_owned()),
-        ("TASKLEDGER_USER_RATE_BURST", "1000000".to_owned()),
-        ("TASKLEDGER_USER_IN_FLIGHT", "1000000".to_owned()),
-        ("TASKLEDGER_MAX_CONNECTIONS", "8192".to_owned()),
-    ];
-    let app = ChildApp::start(&args.services, run, database_url, &address, &env).await?;
-    let url = format!("http://{address}/graphql");
-    let verifier = TokenVerifier::new(&JwtSecret::local_development());
-    let token = |user: &str| -> anyhow::Result<String> {
-        Ok(verifier.issue(&UserId::parse(user)?, chrono::Duration::hours(2)))
-    };
+async fn measure(args: &Args, app: &ChildApp) -> anyhow::Result<()> {
+    let (address, run) = (app.address.as_str(), app.database.run.as_str());
+    let url = app.graphql_url();
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(MAX_IN_FLIGHT)
         .build()?;
@@ -226,6 +212,8 @@ async fn measure(args: &Args, run: &str, database_url: &str) -> anyhow::Result<(
         "# Live surfaces: `taskledger all` (release, its own process), real WebSocket clients"
     );
     println!();
+    let mut lag = LineChart::over_run("Live surfaces: commit → subscriber per second", "ms")
+        .phase(run_seconds(Instant::now()), "bare broker hop");
     let floor = broker_hop(&args.services, run).await?;
     println!(
         "Floor, one bare broker hop (produce → assigned consumer) at 100 msg/s: p50 {:.1} ms, p99 {:.1} ms; \
@@ -234,15 +222,21 @@ async fn measure(args: &Args, run: &str, database_url: &str) -> anyhow::Result<(
         floor.millis(0.99)
     );
     println!();
+    // Each phase's deliveries: its line, its bars, the latencies.
+    let mut deliveries = vec![(
+        "broker hop (floor)",
+        "bare broker hop (floor)".to_owned(),
+        floor,
+    )];
 
     // 1. Commit → subscriber.
     let heard: Shared = Arc::default();
     let users: Vec<String> = (0..20)
-        .map(|n| token(&format!("writer-{n}")))
+        .map(|n| bench_token(&format!("writer-{n}")))
         .collect::<Result<_, _>>()?;
     let mut sockets = Vec::new();
     for user in &users {
-        let mut socket = Socket::open(&address, user, heard.clone()).await?;
+        let mut socket = Socket::open(address, user, heard.clone()).await?;
         socket.subscribe("c", CHANGES).await?;
         sockets.push(socket);
     }
@@ -252,6 +246,7 @@ async fn measure(args: &Args, run: &str, database_url: &str) -> anyhow::Result<(
     for &rate in &args.rates {
         let count = (rate * args.seconds) as usize;
         let started = Instant::now();
+        lag = lag.phase(run_seconds(started), format!("{rate} createTask/s"));
         let (created, failed) = create_tasks(
             &client,
             &url,
@@ -272,6 +267,8 @@ async fn measure(args: &Args, run: &str, database_url: &str) -> anyhow::Result<(
             latency.millis(1.0),
             created.len()
         );
+        let bars = format!("commit → subscriber at {rate} createTask/s");
+        deliveries.push(("commit → subscriber", bars, latency));
     }
     for socket in sockets {
         socket.close().await?;
@@ -283,21 +280,25 @@ async fn measure(args: &Args, run: &str, database_url: &str) -> anyhow::Result<(
     let before_kb = app.rss_kb();
     let heard: Shared = Arc::default();
     let tokens: Vec<String> = (0..args.users)
-        .map(|n| token(&format!("user-{n}")))
+        .map(|n| bench_token(&format!("user-{n}")))
         .collect::<Result<_, _>>()?;
     let mut sockets = Vec::with_capacity(args.users);
     for user in &tokens {
-        let mut socket = Socket::open(&address, user, heard.clone()).await?;
+        let mut socket = Socket::open(address, user, heard.clone()).await?;
         for n in 0..args.per_user {
             socket.subscribe(&format!("c{n}"), CHANGES).await?;
         }
         sockets.push(socket);
     }
     let subscribers = args.users * args.per_user;
-    let held = wait_for_subscriptions(&client, &address, subscribers).await?;
+    let held = wait_for_subscriptions(&client, address, subscribers).await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let after_kb = app.rss_kb();
     let per_subscriber = (after_kb.saturating_sub(before_kb) * 1024) as f64 / subscribers as f64;
+    lag = lag.phase(
+        run_seconds(Instant::now()),
+        format!("{subscribers} subscribers"),
+    );
     let (created, failed) = create_tasks(
         &client,
         &url,
@@ -326,6 +327,8 @@ async fn measure(args: &Args, run: &str, database_url: &str) -> anyhow::Result<(
         created.len() * args.per_user
     );
     println!();
+    let bars = format!("push to {subscribers} subscribers at 100 changes/s");
+    deliveries.push(("fan-out push", bars, latency));
 
     // 3. Reminders due within one minute, under other load.
     for socket in &mut sockets {
@@ -371,9 +374,9 @@ async fn measure(args: &Args, run: &str, database_url: &str) -> anyhow::Result<(
     let heard = std::mem::take(&mut *heard.lock().unwrap());
     let mut lateness = Latencies::default();
     let mut early = 0;
-    for (received, due) in heard.notifications.values() {
+    for (at, received, due) in heard.notifications.values() {
         match (*received - *due).to_std() {
-            Ok(late) => lateness.record(late),
+            Ok(late) => lateness.record_at(*at, late),
             Err(_) => early += 1,
         }
     }
@@ -387,7 +390,27 @@ async fn measure(args: &Args, run: &str, database_url: &str) -> anyhow::Result<(
         lateness.millis(1.0)
     );
     drop(sockets);
-    app.stop().await
+    let summary = BarChart::new("Live surfaces: latency beside one bare broker hop", "ms");
+    let (lag, summary) =
+        deliveries
+            .iter()
+            .fold((lag, summary), |(lag, summary), (line, bars, latency)| {
+                (
+                    lag.latencies(line, latency),
+                    summary.quantiles(bars, latency),
+                )
+            });
+    let reminders = LineChart::over_run(
+        "Live surfaces: reminder lateness per second of receipt",
+        "ms late",
+    )
+    .latencies("lateness", &lateness);
+    args.charts.write(&[
+        ("live-lag", &lag),
+        ("live-latency", &summary),
+        ("live-reminders", &reminders),
+    ])?;
+    Ok(())
 }
 
 /// Per delivery, the time from the creating mutation's answer to the receipt
@@ -403,7 +426,7 @@ fn latencies(heard: &Shared, created: &[(String, Instant)]) -> (Latencies, usize
             .map(Vec::as_slice)
             .unwrap_or_default()
         {
-            latency.record(at.saturating_duration_since(*answered));
+            latency.record_at(*at, at.saturating_duration_since(*answered));
             received += 1;
         }
     }

@@ -14,10 +14,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use api_core::auth::{JwtSecret, TokenVerifier};
-use benches::{graphql, tasks_behind, ChildApp, ScratchDatabase, Services};
+use benches::chart::{BarChart, ChartsDir, LineChart};
+use benches::{bench_token, graphql, run_seconds, tasks_behind, ChildApp, Services};
 use clap::Parser;
-use domain::values::UserId;
 use serde_json::json;
 use sqlx::PgPool;
 
@@ -36,6 +35,8 @@ struct Args {
     idle: u64,
     #[command(flatten)]
     services: Services,
+    #[command(flatten)]
+    charts: ChartsDir,
 }
 
 const CREATE: &str =
@@ -44,22 +45,14 @@ const CREATE: &str =
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let database = ScratchDatabase::create(&args.services).await?;
-    let result = measure(&args, &database.run, &database.url).await;
-    database.drop(&args.services).await?;
-    result
+    let app = ChildApp::start(&args.services, &[]).await?;
+    app.with(async |app| measure(&args, app).await).await
 }
 
-async fn measure(args: &Args, run: &str, database_url: &str) -> anyhow::Result<()> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let address = format!("127.0.0.1:{port}");
-    let app = ChildApp::start(&args.services, run, database_url, &address, &[]).await?;
-    let pool = PgPool::connect(database_url).await?;
-    let url = format!("http://{address}/graphql");
-    let token = TokenVerifier::new(&JwtSecret::local_development())
-        .issue(&UserId::parse("bench")?, chrono::Duration::hours(1));
+async fn measure(args: &Args, app: &ChildApp) -> anyhow::Result<()> {
+    let pool = PgPool::connect(&app.database.url).await?;
+    let url = app.graphql_url();
+    let token = bench_token("bench")?;
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(256)
         .build()?;
@@ -71,27 +64,37 @@ async fn measure(args: &Args, run: &str, database_url: &str) -> anyhow::Result<(
     println!();
     println!("| phase | RSS at end MB | peak MB | accepted/s | read model caught up in s |");
     println!("|---|---:|---:|---:|---:|");
+    let memory = &app.memory;
+    let mut phases = vec![(run_seconds(Instant::now()), "start".to_owned())];
     tokio::time::sleep(Duration::from_secs(3)).await;
-    app.reset_peak();
+    memory.reset_peak();
     println!(
         "| idle after start | {} | {} | | |",
         app.rss_mb(),
-        app.peak_mb()
+        memory.peak_mb()
     );
 
-    app.reset_peak();
+    memory.reset_peak();
+    let load = format!("{} createTask/s offered", args.rate);
+    phases.push((run_seconds(Instant::now()), load.clone()));
     let accepted = open_loop(&client, &url, &token, args.rate, args.seconds).await;
     let caught_up = catch_up(&pool).await?;
     println!(
-        "| {} createTask/s offered for {} s | {} | {} | {accepted:.0} | {caught_up:.1} |",
-        args.rate,
+        "| {load} for {} s | {} | {} | {accepted:.0} | {caught_up:.1} |",
         args.seconds,
         app.rss_mb(),
-        app.peak_mb()
+        memory.peak_mb()
     );
+    let mut throughput = BarChart::new(
+        "Memory benchmark: createTask accepted beside offered",
+        "createTask/s",
+    )
+    .series("offered", [(load.clone(), args.rate as f64)])
+    .series("accepted", [(load, accepted)]);
 
     for what in ["postgres", "broker"] {
-        app.reset_peak();
+        memory.reset_peak();
+        phases.push((run_seconds(Instant::now()), format!("{what} restarted")));
         let status = tokio::process::Command::new("./dev")
             .args(["restart", what])
             .stdout(std::process::Stdio::null())
@@ -107,22 +110,36 @@ async fn measure(args: &Args, run: &str, database_url: &str) -> anyhow::Result<(
         println!(
             "| {what} restarted, then 200 createTask/s for 10 s | {} | {} | {accepted:.0} | {caught_up:.1} |",
             app.rss_mb(),
-            app.peak_mb()
+            memory.peak_mb()
         );
+        let phase = format!("after the {what} restart");
+        throughput = throughput
+            .series("offered", [(phase.clone(), 200.0)])
+            .series("accepted", [(phase, accepted)]);
     }
-    app.reset_peak();
+    memory.reset_peak();
     let idle_started = Instant::now();
+    phases.push((run_seconds(idle_started), "idle".to_owned()));
     let mut report_at = 60;
     while report_at <= args.idle {
         tokio::time::sleep_until((idle_started + Duration::from_secs(report_at)).into()).await;
         println!(
             "| idle for {report_at} s | {} | {} | | |",
             app.rss_mb(),
-            app.peak_mb()
+            memory.peak_mb()
         );
         report_at += 60;
     }
-    app.stop().await
+    let resident = phases.into_iter().fold(
+        LineChart::over_run("Memory of `taskledger all` through load and faults", "MiB")
+            .series("resident memory", memory.megabytes()),
+        |chart, (at, label)| chart.phase(at, label),
+    );
+    args.charts.write(&[
+        ("memory-resident", &resident),
+        ("memory-throughput", &throughput),
+    ])?;
+    Ok(())
 }
 
 /// `createTask` every 1/rate s for `seconds`, at most 256 waiting at once;

@@ -22,10 +22,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use api_core::auth::{JwtSecret, TokenVerifier};
-use benches::{graphql, tasks_behind, BenchApp, Latencies, Services};
+use benches::chart::{BarChart, ChartsDir, LineChart};
+use benches::{
+    bench_token, graphql, run_seconds, tasks_behind, visible_after, BenchApp, Latencies,
+    MemoryTrace, Services,
+};
 use clap::Parser;
-use domain::values::UserId;
 use infra::kafka::KafkaConsumer;
 use rdkafka::consumer::Consumer;
 use serde_json::json;
@@ -47,6 +49,8 @@ struct Args {
     seconds: u64,
     #[command(flatten)]
     services: Services,
+    #[command(flatten)]
+    charts: ChartsDir,
 }
 
 /// The most requests the load generator keeps waiting at once.
@@ -57,25 +61,30 @@ const CREATE: &str = "mutation($t: String!) { createTask(input: {title: $t, tags
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let memory = MemorySampler::start();
+    let memory = MemoryTrace::of_this_process();
     println!("# Pipeline, release build");
     println!();
-    backlog(&args, &memory).await?;
+    let backlog = backlog(&args, &memory).await?;
     println!();
-    offered_load(&args, &memory).await?;
-    Ok(())
+    let (lag, load) = offered_load(&args, &memory).await?;
+    args.charts
+        .write(&[
+            ("pipeline-backlog", &backlog),
+            ("pipeline-lag", &lag),
+            ("pipeline-offered-load", &load),
+        ])
+        .map(drop)
 }
 
 /// Phase 1: the apply rate on a preloaded backlog, beside a bare consumer.
-async fn backlog(args: &Args, memory: &MemorySampler) -> anyhow::Result<()> {
+async fn backlog(args: &Args, memory: &MemoryTrace) -> anyhow::Result<BarChart> {
     let without_projections = Roles {
         project: false,
         scheduler: false,
         ..Roles::ALL
     };
     let app = BenchApp::start(&args.services, without_projections, 20).await?;
-    let verifier = TokenVerifier::new(&JwtSecret::local_development());
-    let token = verifier.issue(&UserId::parse("bench")?, chrono::Duration::hours(1));
+    let token = bench_token("bench")?;
     let client = reqwest::Client::new();
     graphql(
         &client,
@@ -150,7 +159,16 @@ async fn backlog(args: &Args, memory: &MemorySampler) -> anyhow::Result<()> {
         "Peak resident memory while applying: {} MB",
         memory.peak_mb()
     );
-    Ok(())
+    let backlog = format!("backlog of {total} events");
+    Ok(BarChart::new(
+        "Pipeline: the task-list projection on a backlog beside a bare consumer",
+        "events/s",
+    )
+    .series(
+        "bare consumer, no work (baseline)",
+        [(backlog.clone(), baseline)],
+    )
+    .series("task-list projection", [(backlog, rate)]))
 }
 
 /// Stores `count` TaskCreated events for 100 users, copied from the template
@@ -180,11 +198,11 @@ async fn preload(pool: &PgPool, count: i64) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Phase 2: open-loop offered rates with every role running.
-async fn offered_load(args: &Args, memory: &MemorySampler) -> anyhow::Result<()> {
+/// Phase 2: open-loop offered rates with every role running: the lag per
+/// second, and what was accepted and applied beside what was offered.
+async fn offered_load(args: &Args, memory: &MemoryTrace) -> anyhow::Result<(LineChart, BarChart)> {
     let app = BenchApp::start(&args.services, Roles::ALL, 40).await?;
-    let verifier = TokenVerifier::new(&JwtSecret::local_development());
-    let token = Arc::new(verifier.issue(&UserId::parse("bench")?, chrono::Duration::hours(1)));
+    let token = Arc::new(bench_token("bench")?);
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(256)
         .build()?;
@@ -196,8 +214,15 @@ async fn offered_load(args: &Args, memory: &MemorySampler) -> anyhow::Result<()>
     println!();
     println!("| offered/s | accepted/s | refused or failed | not sent (256 in flight) | applied events/s | lag p50 ms | lag p99 ms | lag max ms | behind at end | drained in s | peak RSS MB |");
     println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let mut lag_chart = LineChart::over_run("Pipeline: commit → visible lag per second", "ms");
+    let mut load_chart = BarChart::new(
+        "Pipeline: accepted commands and applied events beside the offered rate",
+        "per second",
+    );
     for &rate in &args.rates {
         memory.reset_peak();
+        let offered = format!("{rate}/s offered");
+        lag_chart = lag_chart.phase(run_seconds(Instant::now()), &offered);
         let applied_before = applied(&app.pool).await?;
         let window = Duration::from_secs(args.seconds);
         let latest: Arc<Mutex<Option<(uuid::Uuid, Instant)>>> = Arc::default();
@@ -265,9 +290,14 @@ async fn offered_load(args: &Args, memory: &MemorySampler) -> anyhow::Result<()>
         if lag.errors > 0 {
             bail!("{} tasks never became visible within 60 s", lag.errors);
         }
+        let accepted_rate = accepted.load(Ordering::Relaxed) as f64 / elapsed;
+        lag_chart = lag_chart.latencies("commit → visible", &lag);
+        load_chart = load_chart
+            .series("offered createTask/s", [(offered.clone(), rate as f64)])
+            .series("accepted createTask/s", [(offered.clone(), accepted_rate)])
+            .series("applied events/s", [(offered, applied_rate)]);
         println!(
-            "| {rate} | {:.0} | {errors} | {not_sent} | {applied_rate:.0} | {:.1} | {:.1} | {:.1} | {behind} | {:.1} | {} |",
-            accepted.load(Ordering::Relaxed) as f64 / elapsed,
+            "| {rate} | {accepted_rate:.0} | {errors} | {not_sent} | {applied_rate:.0} | {:.1} | {:.1} | {:.1} | {behind} | {:.1} | {} |",
             lag.millis(0.5),
             lag.millis(0.99),
             lag.millis(1.0),
@@ -276,7 +306,7 @@ async fn offered_load(args: &Args, memory: &MemorySampler) -> anyhow::Result<()>
         );
     }
     app.stop(false).await?;
-    Ok(())
+    Ok((lag_chart, load_chart))
 }
 
 /// Every 20 ms, takes the newest accepted task and times how long after its
@@ -292,21 +322,10 @@ async fn sample_lag(
             tokio::time::sleep(Duration::from_millis(5)).await;
             continue;
         };
-        loop {
-            let visible: bool =
-                sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM task_list WHERE id = $1)")
-                    .bind(id)
-                    .fetch_one(&pool)
-                    .await?;
-            if visible {
-                lag.record(answered.elapsed());
-                break;
-            }
-            if answered.elapsed() > Duration::from_secs(60) {
-                lag.errors += 1;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(1)).await;
+        let (poll, give_up) = (Duration::from_millis(1), Duration::from_secs(60));
+        match visible_after(&pool, id, answered, poll, give_up).await? {
+            Some(after) => lag.record(after),
+            None => lag.errors += 1,
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -342,43 +361,4 @@ where
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     Ok(())
-}
-
-/// Samples this process's resident memory every 100 ms.
-struct MemorySampler {
-    peak_kb: Arc<AtomicU64>,
-}
-
-impl MemorySampler {
-    fn start() -> Self {
-        let peak_kb = Arc::new(AtomicU64::new(0));
-        let peak = peak_kb.clone();
-        tokio::spawn(async move {
-            loop {
-                if let Some(kb) = resident_kb() {
-                    peak.fetch_max(kb, Ordering::Relaxed);
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        });
-        Self { peak_kb }
-    }
-
-    fn reset_peak(&self) {
-        self.peak_kb
-            .store(resident_kb().unwrap_or(0), Ordering::Relaxed);
-    }
-
-    fn peak_mb(&self) -> u64 {
-        self.peak_kb.load(Ordering::Relaxed) / 1024
-    }
-}
-
-/// `VmRSS` of this process, in KiB (Linux).
-fn resident_kb() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
 }

@@ -10,10 +10,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use api_core::auth::{JwtSecret, TokenVerifier};
-use benches::{graphql, BenchApp, Latencies, Services};
+use benches::chart::{BarChart, Chart, ChartsDir, LineChart};
+use benches::{bench_token, graphql, run_seconds, BenchApp, Latencies, Services};
 use clap::Parser;
-use domain::values::UserId;
 use projections::task_query::{self, Filter, ListQuery, Order, Search, SearchMode};
 use serde_json::{json, Value};
 use sqlx::PgPool;
@@ -36,6 +35,8 @@ struct Args {
     clients: Vec<usize>,
     #[command(flatten)]
     services: Services,
+    #[command(flatten)]
+    charts: ChartsDir,
     /// Keep the database afterwards (its name is printed).
     #[arg(long)]
     keep: bool,
@@ -166,6 +167,12 @@ async fn load(pool: &PgPool, args: &Args) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A page of the heavy user's tasks, as the API's clients ask for it.
+const PAGE: &str =
+    "query($filter: TaskFilter, $search: TaskSearch, $orderBy: TaskOrder, $after: String) {
+        tasks(first: 20, filter: $filter, search: $search, orderBy: $orderBy, after: $after) {
+          nodes { id title priority tags dueAt } pageInfo { hasNextPage endCursor } } }";
+
 struct Kind {
     name: &'static str,
     graphql: String,
@@ -175,117 +182,101 @@ struct Kind {
 }
 
 fn kinds(deep_cursor: String, deep_from: task_query::Position) -> Vec<Kind> {
+    use Order::{DueAsc, Relevance, Smart};
+    use SearchMode::{FullText, Fuzzy, Prefix};
+
     let base = ListQuery {
         user_id: HEAVY.into(),
         filter: None,
         search: None,
-        order: Order::Smart,
+        order: Smart,
         from: None,
         backwards: false,
         limit: 21,
     };
-    let page =
-        "query($filter: TaskFilter, $search: TaskSearch, $orderBy: TaskOrder, $after: String) {
-        tasks(first: 20, filter: $filter, search: $search, orderBy: $orderBy, after: $after) {
-          nodes { id title priority tags dueAt } pageInfo { hasNextPage endCursor } } }";
-    let search = |query: &str, mode| Search {
-        query: query.into(),
-        mode,
+    let page = |name, variables, sql| Kind {
+        name,
+        graphql: PAGE.into(),
+        variables,
+        sql,
+        count: false,
+    };
+    // A search the same through both doors; GraphQL names the order only
+    // where it is not the API's default (best matches first for full text,
+    // SMART for the others).
+    let search = |name, words: &str, mode, order| {
+        let (graphql_mode, default) = match mode {
+            FullText => ("FULL_TEXT", Relevance),
+            Prefix => ("PREFIX", Smart),
+            Fuzzy => ("FUZZY", Smart),
+        };
+        let mut variables = json!({ "search": { "query": words, "mode": graphql_mode } });
+        if order != default {
+            variables["orderBy"] = json!(if order == Relevance {
+                "RELEVANCE"
+            } else {
+                "SMART"
+            });
+        }
+        let searched = Some(Search {
+            query: words.into(),
+            mode,
+        });
+        page(
+            name,
+            variables,
+            ListQuery {
+                search: searched,
+                order,
+                ..base.clone()
+            },
+        )
+    };
+    let total = |name, graphql: &str, filter| Kind {
+        name,
+        graphql: graphql.into(),
+        variables: json!({}),
+        sql: ListQuery {
+            filter: Some(filter),
+            ..base.clone()
+        },
+        count: true,
+    };
+    let tag_and_due = Filter::And(vec![
+        Filter::TagsContainAny(vec!["work/clients".into()]),
+        Filter::DueBefore("2030-01-01T00:00:00Z".parse().expect("a date")),
+    ]);
+    let open_high = Filter::And(vec![
+        Filter::Status(vec![domain::TaskStatus::Open]),
+        Filter::PriorityAtLeast(3),
+    ]);
+    let deep = ListQuery {
+        from: Some(deep_from),
+        ..base.clone()
+    };
+    let due_first = ListQuery {
+        order: DueAsc,
+        filter: Some(tag_and_due.clone()),
+        ..base.clone()
     };
     vec![
-        Kind { name: "first page, SMART", graphql: page.into(), variables: json!({}), sql: base.clone(), count: false },
-        Kind {
-            name: "deep keyset page (20,000 in)",
-            graphql: page.into(),
-            variables: json!({ "after": deep_cursor }),
-            sql: ListQuery { from: Some(deep_from), ..base.clone() },
-            count: false,
-        },
-        Kind {
-            name: "full text",
-            graphql: page.into(),
-            variables: json!({ "search": { "query": "budget review", "mode": "FULL_TEXT" } }),
-            sql: ListQuery { search: Some(search("budget review", SearchMode::FullText)), order: Order::Relevance, ..base.clone() },
-            count: false,
-        },
-        Kind {
-            name: "prefix (type-ahead, SMART)",
-            graphql: page.into(),
-            variables: json!({ "search": { "query": "invo", "mode": "PREFIX" } }),
-            sql: ListQuery { search: Some(search("invo", SearchMode::Prefix)), ..base.clone() },
-            count: false,
-        },
-        Kind {
-            name: "fuzzy (SMART)",
-            graphql: page.into(),
-            variables: json!({ "search": { "query": "pasport", "mode": "FUZZY" } }),
-            sql: ListQuery { search: Some(search("pasport", SearchMode::Fuzzy)), ..base.clone() },
-            count: false,
-        },
-        Kind {
-            name: "tag + due filter, DUE_ASC",
-            graphql: page.into(),
-            variables: json!({ "orderBy": "DUE_ASC", "filter": { "tags": { "containsAny": ["work/clients"] }, "due": { "before": "2030-01-01T00:00:00Z" } } }),
-            sql: ListQuery {
-                order: Order::DueAsc,
-                filter: Some(Filter::And(vec![
-                    Filter::TagsContainAny(vec!["work/clients".into()]),
-                    Filter::DueBefore("2030-01-01T00:00:00Z".parse().expect("a date")),
-                ])),
-                ..base.clone()
-            },
-            count: false,
-        },
-        Kind {
-            name: "totalCount, open HIGH+",
-            graphql: "{ tasks(first: 1, filter: { status: [OPEN], priority: { gte: HIGH } }) { totalCount } }".into(),
-            variables: json!({}),
-            sql: ListQuery {
-                filter: Some(Filter::And(vec![
-                    Filter::Status(vec![domain::TaskStatus::Open]),
-                    Filter::PriorityAtLeast(3),
-                ])),
-                ..base.clone()
-            },
-            count: true,
-        },
-        Kind {
-            name: "totalCount, tag + due filter",
-            graphql: "{ tasks(first: 1, filter: { tags: { containsAny: [\"work/clients\"] }, due: { before: \"2030-01-01T00:00:00Z\" } }) { totalCount } }".into(),
-            variables: json!({}),
-            sql: ListQuery {
-                filter: Some(Filter::And(vec![
-                    Filter::TagsContainAny(vec!["work/clients".into()]),
-                    Filter::DueBefore("2030-01-01T00:00:00Z".parse().expect("a date")),
-                ])),
-                ..base.clone()
-            },
-            count: true,
-        },
+        page("first page, SMART", json!({}), base.clone()),
+        page("deep keyset page (20,000 in)", json!({ "after": deep_cursor }), deep),
+        search("full text", "budget review", FullText, Relevance),
+        search("prefix (type-ahead, SMART)", "invo", Prefix, Smart),
+        search("fuzzy (SMART)", "pasport", Fuzzy, Smart),
+        page("tag + due filter, DUE_ASC", json!({ "orderBy": "DUE_ASC", "filter": { "tags": { "containsAny": ["work/clients"] }, "due": { "before": "2030-01-01T00:00:00Z" } } }), due_first),
+        total("totalCount, open HIGH+", "{ tasks(first: 1, filter: { status: [OPEN], priority: { gte: HIGH } }) { totalCount } }", open_high),
+        total("totalCount, tag + due filter", "{ tasks(first: 1, filter: { tags: { containsAny: [\"work/clients\"] }, due: { before: \"2030-01-01T00:00:00Z\" } }) { totalCount } }", tag_and_due),
         // Ranking reads every match: these show what a word in 6% of the
         // user's tasks costs when ranked, the limit of relevance order.
-        Kind {
-            name: "full text, one common word (6,000+ matches)",
-            graphql: page.into(),
-            variables: json!({ "search": { "query": "budget", "mode": "FULL_TEXT" } }),
-            sql: ListQuery { search: Some(search("budget", SearchMode::FullText)), order: Order::Relevance, ..base.clone() },
-            count: false,
-        },
-        Kind {
-            name: "fuzzy, RELEVANCE (6,000+ matches)",
-            graphql: page.into(),
-            variables: json!({ "search": { "query": "pasport", "mode": "FUZZY" }, "orderBy": "RELEVANCE" }),
-            sql: ListQuery { search: Some(search("pasport", SearchMode::Fuzzy)), order: Order::Relevance, ..base },
-            count: false,
-        },
+        search("full text, one common word (6,000+ matches)", "budget", FullText, Relevance),
+        search("fuzzy, RELEVANCE (6,000+ matches)", "pasport", Fuzzy, Relevance),
     ]
 }
 
 async fn measure(args: &Args, url: &str, pool: &PgPool) -> anyhow::Result<()> {
-    let token = Arc::new(
-        TokenVerifier::new(&JwtSecret::local_development())
-            .issue(&UserId::parse(HEAVY)?, chrono::Duration::hours(1)),
-    );
+    let token = Arc::new(bench_token(HEAVY)?);
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(64)
         .build()?;
@@ -324,6 +315,7 @@ async fn measure(args: &Args, url: &str, pool: &PgPool) -> anyhow::Result<()> {
 
     let window = Duration::from_secs(args.seconds);
     let mut failures = 0;
+    let mut charts: Vec<(String, Box<dyn Chart>)> = Vec::new();
     for &clients in &args.clients {
         println!(
             "# Read path: {} tasks, {} users, heavy user {} tasks; {clients} clients, {} s per kind and side",
@@ -332,19 +324,56 @@ async fn measure(args: &Args, url: &str, pool: &PgPool) -> anyhow::Result<()> {
         println!();
         println!("| query kind | GraphQL req/s | p50 ms | p95 ms | p99 ms | SQL req/s | p50 ms | p95 ms | p99 ms | p99 GraphQL ÷ SQL |");
         println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        let mut latency = LineChart::over_run(
+            format!("Read path, {clients} clients: latency per second, query kinds in turn"),
+            "ms",
+        );
+        let mut throughput = BarChart::new(
+            format!("Read path, {clients} clients: GraphQL beside the same SQL"),
+            "queries/s",
+        );
         for kind in kinds(deep_cursor.clone(), deep_from.clone()) {
-            failures += measure_kind(clients, window, &client, url, &token, pool, kind).await;
+            latency = latency.phase(run_seconds(Instant::now()), kind.name);
+            let measured = measure_kind(clients, window, &client, url, &token, pool, kind).await;
+            failures += measured.api.errors + measured.sql.errors;
+            latency = latency
+                .latencies("GraphQL", &measured.api)
+                .latencies("SQL (baseline)", &measured.sql);
+            throughput = throughput
+                .series("GraphQL", [(measured.name, measured.api_rate)])
+                .series("SQL (baseline)", [(measured.name, measured.sql_rate)]);
         }
+        charts.push((
+            format!("read-path-latency-{clients}-clients"),
+            Box::new(latency),
+        ));
+        charts.push((
+            format!("read-path-throughput-{clients}-clients"),
+            Box::new(throughput),
+        ));
         println!();
     }
+    let named: Vec<(&str, &dyn Chart)> = charts
+        .iter()
+        .map(|(name, chart)| (name.as_str(), chart.as_ref()))
+        .collect();
+    args.charts.write(&named)?;
     if failures > 0 {
         bail!("{failures} queries failed; the figures above are not valid");
     }
     Ok(())
 }
 
-/// Runs one query kind through GraphQL, then as SQL, and prints its row;
-/// returns how many queries failed.
+/// One query kind, measured through GraphQL and as SQL.
+struct Measured {
+    name: &'static str,
+    api: Latencies,
+    api_rate: f64,
+    sql: Latencies,
+    sql_rate: f64,
+}
+
+/// Runs one query kind through GraphQL, then as SQL, and prints its row.
 async fn measure_kind(
     clients: usize,
     window: Duration,
@@ -353,7 +382,7 @@ async fn measure_kind(
     token: &Arc<String>,
     pool: &PgPool,
     kind: Kind,
-) -> u64 {
+) -> Measured {
     let kind = Arc::new(kind);
     let (api, api_rate) = run(clients, window, {
         let (client, url, token, kind) =
@@ -396,7 +425,13 @@ async fn measure_kind(
         sql.millis(0.99),
         api.millis(0.99) / sql.millis(0.99),
     );
-    api.errors + sql.errors
+    Measured {
+        name: kind.name,
+        api,
+        api_rate,
+        sql,
+        sql_rate,
+    }
 }
 
 async fn run<F, Fut>(clients: usize, window: Duration, make: F) -> (Latencies, f64)

@@ -19,14 +19,15 @@
 //! Run with `./dev bench rebuild` (release build, real Postgres and broker);
 //! `--help` for the knobs.
 
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use api_core::auth::{JwtSecret, TokenVerifier};
-use benches::{graphql, sample_peak_kb, taskledger_binary, BenchApp, Latencies, Services};
+use benches::chart::{BarChart, ChartsDir, LineChart};
+use benches::{
+    bench_token, graphql, run_seconds, taskledger_binary, BenchApp, Latencies, MemoryTrace,
+    Services,
+};
 use clap::Parser;
-use domain::values::UserId;
 use futures::TryStreamExt;
 use serde_json::json;
 use sqlx::PgPool;
@@ -58,6 +59,8 @@ struct Args {
     keep: bool,
     #[command(flatten)]
     services: Services,
+    #[command(flatten)]
+    charts: ChartsDir,
 }
 
 const EVENTS_PER_TASK: i64 = 5;
@@ -66,10 +69,9 @@ const EVENTS_PER_TASK: i64 = 5;
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let app = BenchApp::start(&args.services, Roles::API, 10).await?;
-    let verifier = TokenVerifier::new(&JwtSecret::local_development());
     let client = reqwest::Client::new();
 
-    let template = template_task(&client, &app.url, &verifier).await?;
+    let template = template_task(&client, &app.url).await?;
     let started = Instant::now();
     store(&app.pool, &template, args.tasks, args.users).await?;
     let (events,): (i64,) = sqlx::query_as("SELECT count(*) FROM events")
@@ -110,12 +112,15 @@ async fn main() -> anyhow::Result<()> {
     }
     let verified = report.events as f64 / report.elapsed.as_secs_f64();
 
-    let reader = verifier.issue(&UserId::parse("user1")?, chrono::Duration::hours(1));
+    let reader = bench_token("user1")?;
+    let mut latency = LineChart::over_run("Rebuild: a user's first page of tasks per second", "ms")
+        .phase(run_seconds(Instant::now()), "before the rebuild");
     let before = listing(&client, &app.url, &reader, args.queries_per_second, {
         let until = Instant::now() + Duration::from_secs(args.before_seconds);
         move || Instant::now() >= until
     })
     .await;
+    latency = latency.phase(run_seconds(Instant::now()), "during the rebuild");
     let rebuilding = tokio::spawn({
         let (database, brokers) = (app.database_url(), args.services.brokers.clone());
         let (writers, max_rate) = (args.writers, args.max_rate);
@@ -197,16 +202,40 @@ async fn main() -> anyhow::Result<()> {
         during.millis(0.99) / before.millis(0.99),
         first.events as f64 / first.switched_secs / stream
     );
+    let throughput = BarChart::new("Rebuild and verify beside reading the store", "events/s")
+        .series(
+            "reading the store (baseline)",
+            [
+                ("every event, one query", scan),
+                ("in the rebuild's order", stream),
+            ],
+        )
+        .series(
+            "rebuild, verify",
+            [
+                ("rebuild, first", first.events as f64 / first.switched_secs),
+                (
+                    "rebuild, while a user lists",
+                    second.events as f64 / second.switched_secs,
+                ),
+                ("verify", verified),
+            ],
+        );
+    args.charts.write(&[
+        ("rebuild-throughput", &throughput),
+        (
+            "rebuild-listing-latency",
+            &latency
+                .latencies("listing", &before)
+                .latencies("listing", &during),
+        ),
+    ])?;
     Ok(())
 }
 
 /// The events a template task stored, one per kind of change, by type.
-async fn template_task(
-    client: &reqwest::Client,
-    url: &str,
-    verifier: &TokenVerifier,
-) -> anyhow::Result<String> {
-    let token = verifier.issue(&UserId::parse("bench")?, chrono::Duration::hours(1));
+async fn template_task(client: &reqwest::Client, url: &str) -> anyhow::Result<String> {
+    let token = bench_token("bench")?;
     let created = graphql(
         client,
         url,
@@ -341,7 +370,7 @@ async fn run_rebuild(
         .spawn()
         .with_context(|| format!("starting {}", binary.display()))?;
     let pid = child.id().context("a pid")?;
-    let peak = sample_peak_kb(pid, Duration::from_millis(50));
+    let memory = MemoryTrace::start(pid, Duration::from_millis(50));
     let output = child.wait_with_output().await?;
     let printed = String::from_utf8_lossy(&output.stdout);
     if !output.status.success() {
@@ -362,7 +391,7 @@ async fn run_rebuild(
         events: number("events")? as u64,
         loaded_secs: number("loaded_secs")?,
         switched_secs: number("switched_secs")?,
-        peak_kb: peak.load(Ordering::Relaxed),
+        peak_kb: memory.peak_kb(),
     })
 }
 

@@ -10,10 +10,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
-use api_core::auth::{JwtSecret, TokenVerifier};
-use benches::{graphql, tasks_behind, BenchApp, Latencies, Services};
+use benches::chart::{BarChart, ChartsDir, LineChart};
+use benches::{
+    bench_token, graphql, run_seconds, tasks_behind, visible_after, BenchApp, Latencies, Services,
+};
 use clap::Parser;
-use domain::values::UserId;
 use serde_json::json;
 use sqlx::PgPool;
 use taskledger::Roles;
@@ -32,6 +33,8 @@ struct Args {
     lag_samples: usize,
     #[command(flatten)]
     services: Services,
+    #[command(flatten)]
+    charts: ChartsDir,
 }
 
 const CREATE: &str = "mutation($t: String!) { createTask(input: {title: $t}) { taskId version } }";
@@ -48,8 +51,7 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn measure(args: &Args, url: &str, pool: &PgPool) -> anyhow::Result<()> {
-    let verifier = TokenVerifier::new(&JwtSecret::local_development());
-    let token = Arc::new(verifier.issue(&UserId::parse("bench")?, chrono::Duration::hours(1)));
+    let token = Arc::new(bench_token("bench")?);
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(64)
         .build()?;
@@ -63,10 +65,23 @@ async fn measure(args: &Args, url: &str, pool: &PgPool) -> anyhow::Result<()> {
     println!("| clients | GraphQL commands/s | p50 ms | p99 ms | raw inserts/s (baseline) | p50 ms | p99 ms | commands/s ÷ inserts/s |");
     println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
     let mut failures = 0;
+    let mut latency = LineChart::over_run("Write path: latency per second", "ms");
+    let mut throughput = BarChart::new(
+        "Write path: GraphQL commands beside raw Postgres inserts",
+        "operations/s",
+    );
     for &clients in &args.clients {
+        let level = format!("{clients} client{}", if clients == 1 { "" } else { "s" });
+        latency = latency.phase(run_seconds(Instant::now()), &level);
         let (graphql, graphql_rate) = graphql_load(&client, url, &token, clients, window).await?;
         let (raw, raw_rate) = raw_inserts(pool, clients, window).await?;
         failures += graphql.errors + raw.errors;
+        latency = latency
+            .latencies("GraphQL command", &graphql)
+            .latencies("raw insert (baseline)", &raw);
+        throughput = throughput
+            .series("GraphQL commands/s", [(level.clone(), graphql_rate)])
+            .series("raw inserts/s (baseline)", [(level, raw_rate)]);
         println!(
             "| {clients} | {graphql_rate:.0} | {:.2} | {:.2} | {raw_rate:.0} | {:.2} | {:.2} | {:.2} |",
             graphql.millis(0.5),
@@ -79,6 +94,7 @@ async fn measure(args: &Args, url: &str, pool: &PgPool) -> anyhow::Result<()> {
 
     // Let the projection drain the backlog before measuring on an idle system.
     drain(pool).await?;
+    let latency = latency.phase(run_seconds(Instant::now()), "idle");
     let lag = visibility_lag(&client, url, &token, pool, args.lag_samples).await?;
     failures += lag.errors;
     println!();
@@ -89,6 +105,13 @@ async fn measure(args: &Args, url: &str, pool: &PgPool) -> anyhow::Result<()> {
         lag.millis(0.99),
         lag.millis(1.0)
     );
+    args.charts.write(&[
+        (
+            "write-path-latency",
+            &latency.latencies("commit → read model visible", &lag),
+        ),
+        ("write-path-throughput", &throughput),
+    ])?;
     if failures > 0 {
         bail!("{failures} operations failed; the figures above are not valid");
     }
@@ -258,21 +281,10 @@ async fn visibility_lag(
                 .as_str()
                 .unwrap_or_default(),
         )?;
-        loop {
-            let visible: bool =
-                sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM task_list WHERE id = $1)")
-                    .bind(id)
-                    .fetch_one(pool)
-                    .await?;
-            if visible {
-                lag.record(committed.elapsed());
-                break;
-            }
-            if committed.elapsed() > Duration::from_secs(10) {
-                lag.errors += 1;
-                break;
-            }
-            tokio::time::sleep(Duration::from_micros(500)).await;
+        let (poll, give_up) = (Duration::from_micros(500), Duration::from_secs(10));
+        match visible_after(pool, id, committed, poll, give_up).await? {
+            Some(after) => lag.record(after),
+            None => lag.errors += 1,
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
