@@ -9,6 +9,8 @@ pub mod error;
 pub mod fairness;
 pub mod priority;
 pub mod request;
+pub mod status;
 
 pub use error::{ApiError, ApiResult, ErrorCode};
 pub use priority::PriorityLevel;
+pub use status::TaskStatus;

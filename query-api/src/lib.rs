@@ -13,12 +13,13 @@ mod query;
 pub mod read_pool;
 mod subscription;
 
+pub use api_core::TaskStatus;
 pub use audit::AuditQuery;
 pub use calendar::{CalendarFeeds, CalendarMutation, CalendarQuery, MAX_FEED_TASKS};
 pub use listing::{TaskOrder, TaskSearchMode};
 pub use live::{LiveHub, LiveTopics};
 pub use notifications::{Notification, NotificationMutation, NotificationQuery};
-pub use query::{task_at, ReadYourWrites, Task, TaskQuery, TaskStatus};
+pub use query::{task_at, ReadYourWrites, Task, TaskQuery};
 pub use subscription::{TaskChange, TaskChangeKind, TaskSubscription};
 
 /// The API's own tables (calendar feeds), beside the event store's and the

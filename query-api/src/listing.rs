@@ -20,8 +20,7 @@ pub const MAX_PREDICATES: usize = 40;
 pub const MAX_LIST: usize = 20;
 pub const MAX_SEARCH_CHARS: usize = 200;
 
-use crate::query::TaskStatus;
-use api_core::PriorityLevel;
+use api_core::{PriorityLevel, TaskStatus};
 
 // Also an MCP tool's argument, under GraphQL's names (`FULL_TEXT`, …).
 /// How a search reads its words.

@@ -2,14 +2,13 @@
 //! to the verified caller.
 
 use async_graphql::connection::{Connection, Edge};
-use async_graphql::{Context, Enum, Object, SimpleObject, ID};
+use async_graphql::{Context, Object, SimpleObject, ID};
 use chrono::{DateTime, NaiveDate, Utc};
 use domain::values::{Due, Reminder, Reminders};
 use domain::Version;
 use projections::task_list;
 use projections::task_query::{self, ListQuery};
 use projections::TaskRow;
-use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -19,23 +18,11 @@ use crate::listing::{
 };
 use api_core::error::{ApiError, ApiResult};
 use api_core::request::{actor, service};
-use api_core::PriorityLevel;
+use api_core::{PriorityLevel, TaskStatus};
 
 /// Page size when `first` is not given, and the most one page may hold.
 const DEFAULT_PAGE: i64 = 20;
 const MAX_PAGE: i64 = 100;
-
-// Also an MCP tool's argument, under GraphQL's names (`OPEN`, …).
-/// Where a task stands: open, done, or in the trash.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, Serialize, Deserialize, schemars::JsonSchema)]
-#[graphql(remote = "domain::TaskStatus")]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum TaskStatus {
-    Open,
-    Completed,
-    /// In the trash.
-    Deleted,
-}
 
 /// A recurring task's place in its series.
 #[derive(Debug, SimpleObject)]
