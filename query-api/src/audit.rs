@@ -9,12 +9,10 @@ use event_store::history::{self, HistoryError};
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use crate::paging::page_size;
 use crate::query::Task;
 use api_core::error::{ApiError, ApiResult};
 use api_core::request::{actor, service};
-
-const DEFAULT_PAGE: i64 = 20;
-const MAX_PAGE: i64 = 100;
 
 /// One field an event changed.
 #[derive(Debug, SimpleObject)]
@@ -61,16 +59,7 @@ impl AuditQuery {
     ) -> ApiResult<Option<Connection<String, TaskEventEntry>>> {
         let actor = actor(ctx)?;
         let id = parse_id(&id)?;
-        let first = match first {
-            None => DEFAULT_PAGE,
-            Some(n) if (1..=MAX_PAGE as i32).contains(&n) => i64::from(n),
-            Some(_) => {
-                return Err(ApiError::invalid(
-                    "first",
-                    format!("must be between 1 and {MAX_PAGE}"),
-                ))
-            }
-        };
+        let first = page_size(first)?;
         let after_sequence = match after.as_deref() {
             None => 0,
             Some(cursor) => cursor

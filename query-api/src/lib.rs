@@ -9,6 +9,7 @@ pub mod calendar;
 mod listing;
 pub mod live;
 mod notifications;
+mod paging;
 mod query;
 pub mod read_pool;
 mod subscription;

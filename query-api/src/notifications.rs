@@ -11,12 +11,11 @@ use domain::values::Priority;
 use sqlx::{FromRow, PgPool};
 use uuid::Uuid;
 
+use crate::paging::page_size;
 use api_core::error::{ApiError, ApiResult};
 use api_core::request::{actor, service};
 use api_core::PriorityLevel;
 
-const DEFAULT_PAGE: i64 = 20;
-const MAX_PAGE: i64 = 100;
 /// The most notifications one `markNotificationsRead` takes.
 const MAX_MARK: usize = 100;
 /// A snooze is at least a minute and at most a week.
@@ -107,16 +106,7 @@ impl NotificationQuery {
         after: Option<String>,
     ) -> ApiResult<Connection<String, Notification>> {
         let actor = actor(ctx)?;
-        let first = match first {
-            None => DEFAULT_PAGE,
-            Some(n) if (1..=MAX_PAGE as i32).contains(&n) => i64::from(n),
-            Some(_) => {
-                return Err(ApiError::invalid(
-                    "first",
-                    format!("must be between 1 and {MAX_PAGE}"),
-                ))
-            }
-        };
+        let first = page_size(first)?;
         let before_seq = match after.as_deref() {
             None => i64::MAX,
             Some(cursor) => cursor

@@ -51,7 +51,10 @@ const INIT: &str = include_str!("../assets/graphiql/init.js");
 
 /// `GET /graphql`: the GraphiQL page.
 pub async fn page() -> Response {
-    with_policy(([(header::CONTENT_TYPE, "text/html; charset=utf-8")], PAGE).into_response())
+    with_policy(
+        ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], PAGE).into_response(),
+        CONTENT_SECURITY_POLICY,
+    )
 }
 
 /// `GET /graphiql/{file}`: one of the page's assets. The vendored files are
@@ -65,6 +68,7 @@ pub async fn asset(Path(name): Path<String>, headers: HeaderMap) -> Response {
                 INIT,
             )
                 .into_response(),
+            CONTENT_SECURITY_POLICY,
         );
     }
     let Some(asset) = ASSETS.iter().find(|a| a.name == name) else {
@@ -94,14 +98,16 @@ pub async fn asset(Path(name): Path<String>, headers: HeaderMap) -> Response {
     response
         .headers_mut()
         .insert(header::VARY, HeaderValue::from_static("accept-encoding"));
-    with_policy(response)
+    with_policy(response, CONTENT_SECURITY_POLICY)
 }
 
-fn with_policy(mut response: Response) -> Response {
+/// `response` with the content security policy `policy` and no sniffing of
+/// its type: what every page and asset the server sends carries.
+pub(crate) fn with_policy(mut response: Response, policy: &'static str) -> Response {
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+        HeaderValue::from_static(policy),
     );
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
