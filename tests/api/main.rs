@@ -25,6 +25,7 @@ mod rebuild;
 mod recurring;
 mod relay;
 mod reminders;
+mod secured;
 mod spine;
 mod tracing;
 mod upgrade;
