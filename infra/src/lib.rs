@@ -11,4 +11,5 @@ pub mod ops;
 pub mod progress;
 pub mod single_active;
 pub mod telemetry;
+pub mod tls;
 pub mod trace;

@@ -41,6 +41,7 @@ impl Drop for TestApp {
 /// test go to stdout, as `taskledger` prints them locally (filtered by
 /// `RUST_LOG`); without it they are discarded. Installed once per test binary.
 static TEST_LOGGING: LazyLock<()> = LazyLock::new(|| {
+    infra::tls::install_crypto_provider();
     if std::env::var_os("TEST_LOG").is_some() {
         // Kept for the life of the test binary.
         std::mem::forget(telemetry::init(LogFormat::Text, "test"));

@@ -212,6 +212,7 @@ pub async fn run(command: Command, settings: &Settings) -> anyhow::Result<Next> 
 /// bounded first (`allocator`).
 pub fn block_on(run: impl std::future::Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
     crate::allocator::limit_arenas();
+    infra::tls::install_crypto_provider();
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

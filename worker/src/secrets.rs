@@ -32,6 +32,7 @@ const SIDECAR_WAIT: Duration = Duration::from_secs(30);
 
 /// The value of `key` in `store`, asked of the sidecar at `sidecar`.
 pub async fn secret(sidecar: &str, store: &str, key: &str) -> anyhow::Result<String> {
+    infra::tls::install_crypto_provider();
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()?;

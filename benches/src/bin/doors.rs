@@ -55,6 +55,7 @@ const LIST: &str = "query($search: TaskSearch, $first: Int) { tasks(search: $sea
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    infra::tls::install_crypto_provider();
     let args = Args::parse();
     let app = ChildApp::start(&args.services, &[]).await?;
     let (graphql_create_p50, latency, throughput) =

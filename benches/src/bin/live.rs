@@ -195,6 +195,7 @@ async fn create_tasks(
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    infra::tls::install_crypto_provider();
     let args = Args::parse();
     let env = [("TASKLEDGER_MAX_CONNECTIONS", "8192".to_owned())];
     let app = ChildApp::start(&args.services, &env).await?;

@@ -44,6 +44,7 @@ const CREATE: &str =
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    infra::tls::install_crypto_provider();
     let args = Args::parse();
     let app = ChildApp::start(&args.services, &[]).await?;
     app.with(async |app| measure(&args, app).await).await

@@ -60,6 +60,7 @@ const CREATE: &str = "mutation($t: String!) { createTask(input: {title: $t, tags
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    infra::tls::install_crypto_provider();
     let args = Args::parse();
     let memory = MemoryTrace::of_this_process();
     println!("# Pipeline, release build");

@@ -48,6 +48,7 @@ const TAGS: &str = "'{work,work/clients,work/internal,home,home/garden,errands,e
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    infra::tls::install_crypto_provider();
     let args = Args::parse();
     let app = BenchApp::start(&args.services, Roles::API, 20).await?;
     let result = async {

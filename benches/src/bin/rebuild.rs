@@ -67,6 +67,7 @@ const EVENTS_PER_TASK: i64 = 5;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    infra::tls::install_crypto_provider();
     let args = Args::parse();
     let app = BenchApp::start(&args.services, Roles::API, 10).await?;
     let client = reqwest::Client::new();

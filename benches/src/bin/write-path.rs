@@ -43,6 +43,7 @@ const UPDATE: &str =
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    infra::tls::install_crypto_provider();
     let args = Args::parse();
     let app = BenchApp::start(&args.services, Roles::ALL, 40).await?;
     let result = measure(&args, &app.url, &app.pool).await;
