@@ -620,3 +620,40 @@ mod tests {
         assert!(!printed.contains("secret"), "{printed}");
     }
 }
+
+#[cfg(test)]
+mod refusal_tests {
+    use super::BrokerRefusal;
+
+    // What librdkafka 2.12 says in each case (seen against the local secured
+    // broker; docs/deploy.md, Kafka settings for a managed service).
+    #[test]
+    fn each_refusal_is_told_apart_by_what_librdkafka_says() {
+        let cases = [
+            ("sasl_ssl://127.0.0.1:19093/bootstrap: SASL authentication error: SASL SCRAM authentication failed: broker responded with invalid-proof (after 3ms in state AUTH_REQ)", true, Some(BrokerRefusal::Credentials)),
+            ("SASL authentication error: SASL SCRAM authentication failed: broker responded with unknown-user (after 50ms in state AUTH_REQ)", true, Some(BrokerRefusal::Credentials)),
+            ("SASL PLAIN mechanism handshake failed: Local: Broker transport failure: broker's supported mechanisms: (n/a)", true, Some(BrokerRefusal::Mechanism)),
+            ("SSL handshake failed: error:0A000086:SSL routines::certificate verify failed: broker certificate could not be verified, verify that ssl.ca.location is correctly configured", true, Some(BrokerRefusal::Tls)),
+            ("sasl_plaintext://127.0.0.1:19093/bootstrap: Disconnected: connection closed by peer (after 0ms in state APIVERSION_QUERY)", false, Some(BrokerRefusal::Plaintext)),
+            // A broker that went away is not a refusal.
+            ("127.0.0.1:9092/bootstrap: Connect to ipv4#127.0.0.1:9092 failed: Connection refused (after 0ms in state CONNECT)", false, None),
+            ("127.0.0.1:9092/1: Disconnected (after 5012ms in state UP)", false, None),
+            ("1/1 brokers are down", false, None),
+        ];
+        for (text, tls, expected) in cases {
+            assert_eq!(BrokerRefusal::classify(text, tls), expected, "{text}");
+        }
+    }
+
+    #[test]
+    fn every_advice_names_a_setting() {
+        for refusal in [
+            BrokerRefusal::Credentials,
+            BrokerRefusal::Mechanism,
+            BrokerRefusal::Tls,
+            BrokerRefusal::Plaintext,
+        ] {
+            assert!(refusal.advice().contains("KAFKA_"), "{refusal:?}");
+        }
+    }
+}
