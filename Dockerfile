@@ -28,7 +28,7 @@ WORKDIR /src
 COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked --bin taskledger --bin taskledger-worker \
+    cargo build --release --locked -p taskledger -p worker \
  && cp target/release/taskledger target/release/taskledger-worker /usr/local/bin/
 
 # What both images run on: CA certificates for Kafka over TLS and managed
