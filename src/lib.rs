@@ -13,6 +13,7 @@ use anyhow::Context;
 use api_core::fairness::Fairness;
 use domain::TaskServices;
 use event_store::command::CommandService;
+use query_api::consistency::Consistency;
 use query_api::{CalendarFeeds, LiveHub, LiveTopics, ReadYourWrites};
 use server::limits::DocumentLimits;
 use server::{ApiState, DevTokens, SchemaServices};
@@ -150,6 +151,7 @@ pub async fn start(
     let read_your_writes = ReadYourWrites {
         max_wait: Duration::from_millis(settings.api.read_your_writes_wait_ms),
     };
+    let consistency = Consistency::new(read_pool.clone(), read_your_writes.max_wait);
     let live = LiveHub::default();
     let live_topics = LiveTopics {
         task_updates: settings.common.task_updates_topic.clone(),
@@ -177,10 +179,12 @@ pub async fn start(
             read_pool,
             commands,
             read_your_writes,
+            consistency: consistency.clone(),
             live,
             calendar: calendar.clone(),
         }),
         calendar,
+        consistency,
         mcp_allowed_hosts: mcp_allowed_hosts(&public_url),
         // Only with the built-in development secret, on a loopback
         // address: anyone who reaches it can sign in as anyone.

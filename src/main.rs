@@ -35,14 +35,11 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<()> {
-    cli::block_on(run())
+    let cli = Cli::parse();
+    cli::block_on(run(cli.command, cli.settings))
 }
 
-async fn run() -> anyhow::Result<()> {
-    let Cli {
-        command,
-        mut settings,
-    } = Cli::parse();
+async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()> {
     taskledger::dapr::fill_secrets(&mut settings, &worker::secrets::sidecar_url()).await?;
     let (name, roles) = match command {
         Command::Token { user, hours } => {

@@ -45,7 +45,8 @@ pub struct ApiSettings {
         global = true
     )]
     pub read_statement_timeout_ms: u64,
-    /// Longest a query waits for the read model to reach a requested version.
+    /// Longest a read waits for the read model to apply its caller's own
+    /// writes (or a requested version).
     #[arg(
         long,
         env = "TASKLEDGER_READ_YOUR_WRITES_WAIT_MS",

@@ -5,6 +5,7 @@
 //! and the HTTP server all build on it.
 
 pub mod auth;
+pub mod consistency;
 pub mod error;
 pub mod fairness;
 pub mod priority;

@@ -328,7 +328,7 @@ impl ChildApp {
             .port();
         let address = format!("127.0.0.1:{port}");
         let database = ScratchDatabase::create(services).await?;
-        match Self::spawn(services, &database, &address, env).await {
+        match Self::spawn("all", services, &database, &address, env).await {
             Ok((child, pid)) => Ok(Self {
                 child,
                 pid,
@@ -343,7 +343,23 @@ impl ChildApp {
         }
     }
 
+    /// `taskledger api` as a second process beside this one, on the same
+    /// database and topics and a free local port of its own: its address,
+    /// and the process (killed when dropped).
+    pub async fn api_beside(
+        &self,
+        services: &Services,
+    ) -> anyhow::Result<(String, tokio::process::Child)> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let address = format!("127.0.0.1:{port}");
+        let (child, _) = Self::spawn("api", services, &self.database, &address, &[]).await?;
+        Ok((address, child))
+    }
+
     async fn spawn(
+        role: &str,
         services: &Services,
         database: &ScratchDatabase,
         address: &str,
@@ -352,7 +368,7 @@ impl ChildApp {
         let binary = taskledger_binary()?;
         let run = &database.run;
         let child = tokio::process::Command::new(&binary)
-            .arg("all")
+            .arg(role)
             .env("TASKLEDGER_ENV", "local")
             .env("DATABASE_URL", &database.url)
             .env("KAFKA_BROKERS", &services.brokers)

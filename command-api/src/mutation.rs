@@ -11,6 +11,7 @@ use domain::values::{
 use domain::{NewTask, TaskCommand, ValidationError, Version};
 use event_store::command::CommandService;
 
+use api_core::consistency::Session;
 use api_core::error::{ApiError, ApiResult};
 use api_core::request::{actor, service};
 use api_core::PriorityLevel;
@@ -357,6 +358,10 @@ async fn run(
             expected_version,
         )
         .await?;
+    // The caller's next reads wait for this write (docs/adr/0010).
+    if let Some(session) = ctx.data_opt::<Session>() {
+        session.wrote(actor.user_id.as_str());
+    }
     Ok(TaskVersion {
         task_id: ID(outcome.task_id.to_string()),
         version: outcome.version,

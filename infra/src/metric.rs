@@ -66,6 +66,11 @@ pub const SUBSCRIPTIONS: &str = "taskledger_subscriptions";
 pub const SUBSCRIBER_RESYNCS: &str = "taskledger_subscriber_resyncs_total";
 /// WebSocket connections closed by the server, by `code`.
 pub const WEBSOCKET_CLOSES: &str = "taskledger_websocket_closes_total";
+/// Reads that checked their caller's own writes were applied, by `outcome`:
+/// `applied` (already), `waited` (then applied), `behind` (the wait ran out).
+pub const CONSISTENCY_CHECKS: &str = "taskledger_consistency_checks_total";
+/// How long those reads waited for the caller's writes.
+pub const CONSISTENCY_WAIT_SECONDS: &str = "taskledger_consistency_wait_seconds";
 
 /// Registers the help text of every metric with the installed recorder.
 pub fn describe() {
@@ -114,6 +119,15 @@ pub fn describe() {
     describe_counter!(
         WEBSOCKET_CLOSES,
         "WebSocket connections closed by the server, by code."
+    );
+    describe_counter!(
+        CONSISTENCY_CHECKS,
+        "Reads that checked the caller's own writes were applied, by outcome (applied, waited, behind)."
+    );
+    describe_histogram!(
+        CONSISTENCY_WAIT_SECONDS,
+        Unit::Seconds,
+        "How long reads waited for the caller's own writes to be applied."
     );
     describe_counter!(
         MCP_TOOL_CALLS,

@@ -5,8 +5,8 @@
 mod row;
 
 use chrono::{DateTime, Utc};
-use domain::values::{Due, Priority, Reminders, TagSet};
-use domain::{Series, TaskEvent, Version};
+use domain::values::Reminders;
+use domain::{TaskEvent, Version};
 use event_store::history::task_event;
 use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
@@ -195,45 +195,23 @@ enum Change {
 /// The row a `TaskCreated` event makes; any other event changes a row.
 fn change(id: Uuid, user_id: &str, version: Version, event: TaskEvent) -> Change {
     match event {
-        TaskEvent::TaskCreated {
-            title,
-            description,
-            created_at,
-            priority,
-            tags,
-            due,
-            reminders,
-            series,
-            ..
-        } => Change::Insert(NewRow {
+        created @ TaskEvent::TaskCreated { .. } => Change::Insert(NewRow {
             id,
             user_id: user_id.to_owned(),
-            title,
-            description,
             version,
-            created_at,
-            priority,
-            tags,
-            due,
-            reminders,
-            series,
+            created,
         }),
         other => Change::Update(other),
     }
 }
 
+/// A task's first row: its id, owner and version beside the `TaskCreated`
+/// event whose fields fill the rest.
 struct NewRow {
     id: Uuid,
     user_id: String,
-    title: String,
-    description: Option<String>,
     version: Version,
-    created_at: DateTime<Utc>,
-    priority: Priority,
-    tags: TagSet,
-    due: Option<Due>,
-    reminders: Reminders,
-    series: Option<Series>,
+    created: TaskEvent,
 }
 
 /// Inserts new tasks in one statement: each column as an array, tags (arrays
@@ -305,25 +283,39 @@ struct NewColumns {
 
 impl NewColumns {
     fn push(&mut self, row: NewRow) -> Result<(), ProjectionError> {
+        let TaskEvent::TaskCreated {
+            title,
+            description,
+            created_at,
+            priority,
+            tags,
+            due,
+            reminders,
+            series,
+            ..
+        } = row.created
+        else {
+            return Err(ProjectionError::Invalid(
+                "a new row needs a creation".into(),
+            ));
+        };
         self.id.push(row.id);
         self.user_id.push(row.user_id);
-        self.title.push(row.title);
-        self.description.push(row.description);
+        self.title.push(title);
+        self.description.push(description);
         self.version.push(row.version);
-        self.created_at.push(row.created_at);
-        self.priority.push(row.priority.rank());
-        self.tags
-            .push(serde_json::Value::from(row.tags.to_strings()));
-        self.due_at.push(row.due.map(|d| d.instant()));
-        self.due_date.push(row.due.and_then(|d| d.date()));
-        self.time_zone
-            .push(row.due.map(|d| d.time_zone.to_string()));
-        self.reminders.push(to_json(&row.reminders)?);
+        self.created_at.push(created_at);
+        self.priority.push(priority.rank());
+        self.tags.push(serde_json::Value::from(tags.to_strings()));
+        self.due_at.push(due.map(|d| d.instant()));
+        self.due_date.push(due.and_then(|d| d.date()));
+        self.time_zone.push(due.map(|d| d.time_zone.to_string()));
+        self.reminders.push(to_json(&reminders)?);
         self.recurrence
-            .push(row.series.as_ref().map(|s| s.rule.as_str().to_owned()));
-        self.series_id.push(row.series.as_ref().map(|s| s.id));
+            .push(series.as_ref().map(|s| s.rule.as_str().to_owned()));
+        self.series_id.push(series.as_ref().map(|s| s.id));
         self.occurrence
-            .push(row.series.as_ref().map(|s| s.occurrence as i32));
+            .push(series.as_ref().map(|s| s.occurrence as i32));
         Ok(())
     }
 }

@@ -6,6 +6,7 @@
 
 mod audit;
 pub mod calendar;
+pub mod consistency;
 mod listing;
 pub mod live;
 mod notifications;

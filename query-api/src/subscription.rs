@@ -14,9 +14,11 @@ use futures::Stream;
 use projections::TaskRow;
 use sqlx::PgPool;
 
+use crate::consistency::Consistency;
 use crate::live::{LiveHub, Subscriber};
 use crate::notifications::Notification;
 use crate::query::Task;
+use api_core::consistency::Session;
 use api_core::error::{ApiError, ApiResult};
 use api_core::request::{actor, service};
 
@@ -85,7 +87,16 @@ impl TaskSubscription {
         // in one or the other.
         let live = hub.tasks.subscribe(&user);
         let (cursor, backlog) = match since {
-            Some(since) => (parse_cursor(&since)?, true),
+            Some(since) => {
+                let cursor = parse_cursor(&since)?;
+                // The backlog shows the caller's own writes (docs/adr/0010).
+                if let (Some(session), Ok(consistency)) =
+                    (ctx.data_opt::<Session>(), service::<Consistency>(ctx))
+                {
+                    consistency.settle(session, &user).await;
+                }
+                (cursor, true)
+            }
             None => (latest_cursor(&pool, &user).await?, false),
         };
         let feed = ChangeFeed {

@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use query_api::calendar::{self, Components};
 use serde::Deserialize;
 
+use crate::caller::carried_token;
 use crate::ApiState;
 
 #[derive(Debug, Deserialize)]
@@ -68,6 +69,16 @@ pub async fn feed(
             return response;
         }
     };
+    // The owner's own changes show at once (docs/adr/0010): those made
+    // through this process, and those whose token the request carries.
+    let carried = match carried_token(&headers) {
+        Ok(carried) => carried,
+        Err(refused) => {
+            return (StatusCode::BAD_REQUEST, format!("{}\n", refused.message())).into_response()
+        }
+    };
+    let session = state.consistency.session(carried);
+    state.consistency.settle(&session, owner.as_str()).await;
     let tasks = match calendar::due_tasks(pool, &owner).await {
         Ok(tasks) => tasks,
         Err(error) => return internal(&error),

@@ -1,6 +1,8 @@
 //! Who a request comes from: its bearer token, verified, and its correlation
 //! id (the client's `x-correlation-id`, or a new one).
 
+use api_core::consistency::{self, ConsistencyToken};
+use api_core::ApiError;
 use axum::http::{header, HeaderMap};
 use event_store::command::Actor;
 
@@ -51,4 +53,34 @@ pub(crate) fn correlation_id(headers: &HeaderMap) -> String {
         .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
         .map(str::to_owned)
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+}
+
+/// The consistency token the request carries (`Taskledger-Consistency`), if
+/// any: the token a write of this caller's answered, which makes this read
+/// wait for that write wherever it lands.
+pub(crate) fn carried_token(headers: &HeaderMap) -> Result<Option<ConsistencyToken>, ApiError> {
+    let mut values = headers.get_all(consistency::HEADER).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    let refused = |reason| ApiError::invalid("Taskledger-Consistency", reason);
+    if values.next().is_some() {
+        return Err(refused(
+            "send one Taskledger-Consistency header, not several",
+        ));
+    }
+    let text = value
+        .to_str()
+        .map_err(|_| refused("the Taskledger-Consistency header is not text"))?;
+    ConsistencyToken::parse("Taskledger-Consistency", text).map(Some)
+}
+
+/// The response header that answers a write's token.
+pub(crate) fn token_header(
+    response: &mut axum::response::Response,
+    token: Option<ConsistencyToken>,
+) {
+    if let Some(value) = token.and_then(|t| header::HeaderValue::from_str(&t.to_string()).ok()) {
+        response.headers_mut().insert(consistency::HEADER, value);
+    }
 }

@@ -23,28 +23,41 @@ struct Asset {
     gzipped: &'static [u8],
 }
 
+const JAVASCRIPT: &str = "text/javascript; charset=utf-8";
+
+/// The vendored files, gzipped, by name.
 const ASSETS: &[Asset] = &[
-    Asset {
-        name: "graphiql.min.js",
-        content_type: "text/javascript; charset=utf-8",
-        gzipped: include_bytes!("../assets/graphiql/graphiql.min.js.gz"),
-    },
-    Asset {
-        name: "graphiql.min.css",
-        content_type: "text/css; charset=utf-8",
-        gzipped: include_bytes!("../assets/graphiql/graphiql.min.css.gz"),
-    },
-    Asset {
-        name: "react.production.min.js",
-        content_type: "text/javascript; charset=utf-8",
-        gzipped: include_bytes!("../assets/graphiql/react.production.min.js.gz"),
-    },
-    Asset {
-        name: "react-dom.production.min.js",
-        content_type: "text/javascript; charset=utf-8",
-        gzipped: include_bytes!("../assets/graphiql/react-dom.production.min.js.gz"),
-    },
+    Asset::new(
+        "graphiql.min.js",
+        JAVASCRIPT,
+        include_bytes!("../assets/graphiql/graphiql.min.js.gz"),
+    ),
+    Asset::new(
+        "graphiql.min.css",
+        "text/css; charset=utf-8",
+        include_bytes!("../assets/graphiql/graphiql.min.css.gz"),
+    ),
+    Asset::new(
+        "react.production.min.js",
+        JAVASCRIPT,
+        include_bytes!("../assets/graphiql/react.production.min.js.gz"),
+    ),
+    Asset::new(
+        "react-dom.production.min.js",
+        JAVASCRIPT,
+        include_bytes!("../assets/graphiql/react-dom.production.min.js.gz"),
+    ),
 ];
+
+impl Asset {
+    const fn new(name: &'static str, content_type: &'static str, gzipped: &'static [u8]) -> Self {
+        Self {
+            name,
+            content_type,
+            gzipped,
+        }
+    }
+}
 
 const PAGE: &str = include_str!("../assets/graphiql/index.html");
 const INIT: &str = include_str!("../assets/graphiql/init.js");

@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use command_api::{QuickAddMutation, TaskMutation};
 use event_store::command::{Actor, CommandService};
+use query_api::consistency::{Consistency, SessionConsistency};
 use query_api::{
     AuditQuery, CalendarFeeds, CalendarMutation, CalendarQuery, LiveHub, NotificationMutation,
     NotificationQuery, ReadYourWrites, TaskQuery, TaskSubscription,
@@ -20,7 +21,7 @@ use query_api::{
 use sqlx::PgPool;
 use tracing::Instrument;
 
-use crate::caller::{bearer_token, correlation_id, CORRELATION_ID};
+use crate::caller::{bearer_token, carried_token, correlation_id, token_header, CORRELATION_ID};
 use crate::refusal::refusal;
 use crate::ApiState;
 
@@ -56,6 +57,8 @@ pub struct SchemaServices {
     /// For mutations.
     pub commands: CommandService,
     pub read_your_writes: ReadYourWrites,
+    /// Each caller's reads show their own writes (docs/adr/0010).
+    pub consistency: Consistency,
     /// For subscriptions.
     pub live: LiveHub,
     pub calendar: CalendarFeeds,
@@ -68,6 +71,8 @@ pub fn build_schema(services: SchemaServices) -> TaskledgerSchema {
         .data(services.read_your_writes)
         .data(services.live)
         .data(services.calendar)
+        .data(services.consistency.clone())
+        .extension(SessionConsistency(services.consistency))
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
         .finish()
@@ -174,8 +179,14 @@ async fn execute(
         Ok(running) => running,
         Err(refused) => return refusal(StatusCode::TOO_MANY_REQUESTS, refused.into()),
     };
+    let carried = match carried_token(headers) {
+        Ok(carried) => carried,
+        Err(refused) => return refusal(StatusCode::BAD_REQUEST, refused),
+    };
+    let session = state.consistency.session(carried);
+    let user = actor.as_ref().map(|actor| actor.user_id.clone());
     let request = match actor {
-        Some(actor) => request.data(actor),
+        Some(actor) => request.data(actor).data(session.clone()),
         None if anonymous_may_ask => request,
         None => return refusal(StatusCode::UNAUTHORIZED, ApiError::Unauthenticated),
     };
@@ -201,7 +212,12 @@ async fn execute(
         elapsed_ms = started.elapsed().as_millis() as u64,
         "answered"
     );
-    Json(response).into_response()
+    let mut answer = Json(response).into_response();
+    token_header(
+        &mut answer,
+        user.and_then(|user| session.token(user.as_str())),
+    );
+    answer
 }
 
 /// Errors from parsing and validating an operation carry no code of ours;

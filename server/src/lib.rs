@@ -23,6 +23,7 @@ use axum::routing::get;
 use axum::Router;
 use infra::connections::{BoundedListener, ConnectionLimits};
 use infra::ops::Ops;
+use query_api::consistency::Consistency;
 use query_api::CalendarFeeds;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -61,6 +62,8 @@ pub struct ApiState {
     /// The `Host` values `/mcp` answers (DNS-rebinding protection); loopback
     /// names and the public URL's host.
     pub mcp_allowed_hosts: Vec<String>,
+    /// Each caller's reads show their own writes, at every door.
+    pub consistency: Consistency,
 }
 
 impl axum::extract::FromRef<ApiState> for Ops {

@@ -28,6 +28,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
+use api_core::consistency::{self, ConsistencyToken};
 use api_core::ApiError;
 
 use crate::refusal::refusal;
@@ -210,6 +211,9 @@ async fn run(state: ApiState, protocol: Protocol, mut socket: WebSocket) {
 /// An accepted `connection_init`.
 struct Session {
     actor: Actor,
+    /// Its subscriptions' backlogs show the caller's own writes: those of
+    /// this process, and the token `connection_init` carried.
+    reads: consistency::Session,
     expires: Instant,
     _slot: SocketSlot,
 }
@@ -315,6 +319,18 @@ impl Connection<'_> {
             Ok(verified) => verified,
             Err(refusal) => return close(4403, format!("Forbidden: {}", refusal.message())),
         };
+        let carried = match payload
+            .as_ref()
+            .and_then(|p| p.get("consistencyToken"))
+            .map(|token| match token.as_str() {
+                Some(text) => ConsistencyToken::parse("consistencyToken", text),
+                None => ConsistencyToken::parse("consistencyToken", ""),
+            })
+            .transpose()
+        {
+            Ok(carried) => carried,
+            Err(refused) => return close(4400, refused.message()),
+        };
         let Some(slot) = self.state.sockets.open(user_id.as_str()) else {
             return close(
                 1008,
@@ -327,6 +343,7 @@ impl Connection<'_> {
                 user_id,
                 correlation_id: uuid::Uuid::new_v4().to_string(),
             },
+            reads: self.state.consistency.session(carried),
             expires: Instant::now() + left,
             _slot: slot,
         });
@@ -379,7 +396,9 @@ impl Connection<'_> {
         if let Err(refused) = self.state.fairness.admit(session.actor.user_id.as_str()) {
             return self.send_error(&id, refused.into()).await;
         }
-        let request = request.data(session.actor.clone());
+        let request = request
+            .data(session.actor.clone())
+            .data(session.reads.clone());
         let tag = id.clone();
         let end = id.clone();
         let responses = self

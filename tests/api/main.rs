@@ -9,6 +9,7 @@ mod broker;
 mod browser;
 mod calendar;
 mod concurrency;
+mod consistency;
 mod crash;
 mod dapr;
 mod dlq;

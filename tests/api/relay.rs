@@ -29,12 +29,15 @@ const WITHOUT_RELAY: Roles = Roles {
 async fn an_event_committed_late_is_relayed_not_skipped() {
     let app = TestApp::spawn().await;
     let alice = app.token("alice");
+    let bob = app.token("bob");
 
-    // A transaction that inserts an event and stays open...
+    // A transaction that inserts an event of bob's and stays open (another
+    // user's: one user's commands wait for each other at commit, on their
+    // row in `user_writes`)...
     // (written as version 1 of TaskCreated, so it also goes through the upcaster)
     let held_id = TaskId::new();
     let created = json!({ "TaskCreated": {
-        "task_id": held_id, "user_id": "alice", "title": "committed late",
+        "task_id": held_id, "user_id": "bob", "title": "committed late",
         "description": null, "created_at": Utc::now(),
     }});
     let mut held = app.pool.begin().await.unwrap();
@@ -44,7 +47,7 @@ async fn an_event_committed_late_is_relayed_not_skipped() {
     )
     .bind(held_id.to_string())
     .bind(created)
-    .bind(json!({ "user_id": "alice", "correlation_id": "held" }))
+    .bind(json!({ "user_id": "bob", "correlation_id": "held" }))
     .execute(&mut *held)
     .await
     .unwrap();
@@ -66,7 +69,7 @@ async fn an_event_committed_late_is_relayed_not_skipped() {
     );
 
     held.commit().await.unwrap();
-    let late = app.task_at_version(&alice, &held_id.to_string(), 1).await;
+    let late = app.task_at_version(&bob, &held_id.to_string(), 1).await;
     assert_eq!(late["title"], "committed late");
     app.task_at_version(&alice, &later, 1).await;
 }

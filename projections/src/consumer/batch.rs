@@ -13,7 +13,7 @@ use rdkafka::Message;
 use sqlx::{Connection, PgConnection};
 use tokio_util::sync::CancellationToken;
 
-use super::activation::Clients;
+use super::activation::{Activation, Clients};
 use super::decode::ConsumedMessage;
 use super::metrics;
 use super::offsets::{already_consumed, next_offsets};
@@ -184,19 +184,23 @@ impl<P: Projection> ProjectionConsumer<P> {
     /// before giving up on this activation; `false` if shut down first.
     pub(super) async fn apply_until_done(
         &self,
-        clients: &Clients,
-        session: &mut PgConnection,
+        active: &mut Activation,
         batch: &[OwnedMessage],
-        stood: &HashMap<i32, i64>,
-        generation: i64,
         shutdown: &CancellationToken,
     ) -> anyhow::Result<bool> {
         let name = self.projection.name();
         let mut retries = Retries::new();
+        let Activation {
+            clients,
+            session,
+            generation,
+            next: stood,
+            ..
+        } = active;
         loop {
             let started = Instant::now();
             match self
-                .apply_batch(clients, session, batch, stood, generation)
+                .apply_batch(clients, session, batch, stood, *generation)
                 .await
             {
                 Ok(outcomes) => {

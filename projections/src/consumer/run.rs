@@ -65,14 +65,7 @@ impl<P: Projection> ProjectionConsumer<P> {
                     };
                     let batch = self.fill_batch(&active.clients.consumer, first).await;
                     let applied = self
-                        .apply_until_done(
-                            &active.clients,
-                            &mut active.session,
-                            &batch,
-                            &active.next,
-                            active.generation,
-                            shutdown,
-                        )
+                        .apply_until_done(&mut active, &batch, shutdown)
                         .await?;
                     if !applied {
                         return Ok(());

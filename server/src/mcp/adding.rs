@@ -73,7 +73,7 @@ impl TaskTools {
         Parameters(input): Parameters<AddTasks>,
         Extension(parts): Extension<Parts>,
     ) -> CallToolResult {
-        counted("add_tasks", self.add_all(&parts, input).await)
+        counted(&parts, "add_tasks", self.add_all(&parts, input).await)
     }
 }
 
@@ -103,7 +103,7 @@ impl TaskTools {
                 .as_ref()
                 .map(|k| format!("{k}#{index}"));
             let added = match self.admit_next(actor, index, started) {
-                Ok(()) => self.add_task(actor, task, key).await,
+                Ok(()) => self.add_task(parts, task, key).await,
                 Err(refusal) => Err(refusal),
             };
             match added {
@@ -134,7 +134,7 @@ impl TaskTools {
 
     async fn add_task(
         &self,
-        actor: &Actor,
+        parts: &Parts,
         task: NewTaskSpec,
         key: Option<String>,
     ) -> Result<Value, ToolError> {
@@ -157,7 +157,7 @@ impl TaskTools {
                 }
                 let data = self
                     .graphql(
-                        actor,
+                        parts,
                         "add_tasks",
                         "mutation($text: String!, $zone: String, $key: String) { \
                            quickAdd(text: $text, timeZone: $zone, idempotencyKey: $key) { \
@@ -182,7 +182,7 @@ impl TaskTools {
                 });
                 let data = self
                     .graphql(
-                        actor,
+                        parts,
                         "add_tasks",
                         "mutation($input: CreateTaskInput!) { createTask(input: $input) { taskId version } }",
                         json!({ "input": input }),

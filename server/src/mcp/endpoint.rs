@@ -23,7 +23,7 @@ use rmcp::{tool_handler, ErrorData, RoleServer, ServerHandler};
 use tokio_util::sync::CancellationToken;
 
 use super::operation::{TaskTools, ToolError};
-use crate::caller::authenticate;
+use crate::caller::{authenticate, carried_token, token_header};
 use crate::refusal::refusal;
 use crate::{ApiState, TaskledgerSchema};
 
@@ -72,8 +72,19 @@ pub async fn admit(State(state): State<ApiState>, mut request: Request, next: Ne
         Ok(running) => running,
         Err(refused) => return refusal(StatusCode::TOO_MANY_REQUESTS, refused.into()),
     };
+    let carried = match carried_token(request.headers()) {
+        Ok(carried) => carried,
+        Err(refused) => return refusal(StatusCode::BAD_REQUEST, refused),
+    };
+    // The endpoint is stateless and agents send no token: every read checks
+    // the caller's writes (one indexed lookup when they are applied).
+    let session = state.consistency.session(carried).checking_always();
+    let user = actor.user_id.clone();
     request.extensions_mut().insert(actor);
-    next.run(request).await.into_response()
+    request.extensions_mut().insert(session.clone());
+    let mut response = next.run(request).await.into_response();
+    token_header(&mut response, session.token(user.as_str()));
+    response
 }
 
 impl TaskTools {

@@ -98,8 +98,8 @@ impl TaskTools {
                  nodes {{ sequence eventType recordedAt actor correlationId changes {{ field old new }} }} }} }}"
         );
         let variables = json!({ "id": input.id, "first": input.history.unwrap_or(20) });
-        let answer = self.as_caller(&parts, "get_task", &query, variables).await;
-        counted("get_task", answer.and_then(found_task))
+        let answer = self.graphql(&parts, "get_task", &query, variables).await;
+        counted(&parts, "get_task", answer.and_then(found_task))
     }
 }
 

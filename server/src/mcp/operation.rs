@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use api_core::consistency::Session;
 use api_core::fairness::Fairness;
 use api_core::ApiError;
 use async_graphql::{ServerError, Variables};
@@ -84,10 +85,29 @@ pub(super) fn caller(parts: &Parts) -> Result<&Actor, ToolError> {
         .ok_or_else(|| ApiError::Unauthenticated.into())
 }
 
-/// A tool's answer, counted by outcome (`ok`, or the error's code).
-pub(super) fn counted(tool: &'static str, outcome: Result<Value, ToolError>) -> CallToolResult {
+/// The request's session consistency, which [`admit`](super::admit) put on it.
+pub(super) fn session(parts: &Parts) -> Option<&Session> {
+    parts.extensions.get::<Session>()
+}
+
+/// A tool's answer, counted by outcome (`ok`, or the error's code). A tool
+/// that wrote answers the token of its writes as `consistencyToken` too.
+pub(super) fn counted(
+    parts: &Parts,
+    tool: &'static str,
+    outcome: Result<Value, ToolError>,
+) -> CallToolResult {
     let (label, result) = match outcome {
-        Ok(data) => ("ok".to_owned(), CallToolResult::structured(data)),
+        Ok(mut data) => {
+            let token = caller(parts)
+                .ok()
+                .zip(session(parts))
+                .and_then(|(actor, session)| session.token(actor.user_id.as_str()));
+            if let (Some(token), Some(fields)) = (token, data.as_object_mut()) {
+                fields.insert("consistencyToken".into(), json!(token.to_string()));
+            }
+            ("ok".to_owned(), CallToolResult::structured(data))
+        }
         Err(error) => (error.code().to_owned(), error.into_result()),
     };
     metrics::counter!(infra::metric::MCP_TOOL_CALLS, "tool" => tool, "outcome" => label)
@@ -104,15 +124,17 @@ pub(super) struct Step {
 }
 
 impl TaskTools {
-    /// Runs one of our GraphQL operations as `actor`: its data, or the first
-    /// error with its `extensions` (code, field, reason).
+    /// Runs one of our GraphQL operations as the request's caller, in its
+    /// session: its data, or the first error with its `extensions` (code,
+    /// field, reason).
     pub(super) async fn graphql(
         &self,
-        actor: &Actor,
+        parts: &Parts,
         tool: &'static str,
         query: &str,
         variables: Value,
     ) -> Result<Value, ToolError> {
+        let actor = caller(parts)?;
         let span = tracing::info_span!(
             "mcp",
             tool,
@@ -123,9 +145,12 @@ impl TaskTools {
         if let Some(trace_id) = infra::trace::trace_id_of(&span) {
             span.record("trace_id", trace_id);
         }
-        let request = async_graphql::Request::new(query)
+        let mut request = async_graphql::Request::new(query)
             .variables(Variables::from_json(variables))
             .data(actor.clone());
+        if let Some(session) = session(parts) {
+            request = request.data(session.clone());
+        }
         let execution = tokio::time::timeout(self.deadline, self.schema.execute(request));
         let Ok(response) = execution.instrument(span).await else {
             return Err(ApiError::Timeout.into());
@@ -147,18 +172,11 @@ impl TaskTools {
         query: &str,
         variables: Value,
     ) -> CallToolResult {
-        counted(tool, self.as_caller(parts, tool, query, variables).await)
-    }
-
-    /// One operation as the request's caller.
-    pub(super) async fn as_caller(
-        &self,
-        parts: &Parts,
-        tool: &'static str,
-        query: &str,
-        variables: Value,
-    ) -> Result<Value, ToolError> {
-        self.graphql(caller(parts)?, tool, query, variables).await
+        counted(
+            parts,
+            tool,
+            self.graphql(parts, tool, query, variables).await,
+        )
     }
 
     /// The writes a tool asks for (or its refusal of them), one after another,
@@ -170,7 +188,7 @@ impl TaskTools {
         tool: &'static str,
         steps: Result<Vec<Step>, ToolError>,
     ) -> CallToolResult {
-        counted(tool, self.apply(parts, tool, steps).await)
+        counted(parts, tool, self.apply(parts, tool, steps).await)
     }
 
     async fn apply(
@@ -180,10 +198,9 @@ impl TaskTools {
         steps: Result<Vec<Step>, ToolError>,
     ) -> Result<Value, ToolError> {
         let steps = steps?;
-        let actor = caller(parts)?;
         let mut applied = serde_json::Map::new();
         for step in steps {
-            match self.graphql(actor, tool, step.query, step.variables).await {
+            match self.graphql(parts, tool, step.query, step.variables).await {
                 Ok(data) => {
                     let result = data
                         .as_object()

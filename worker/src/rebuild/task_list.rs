@@ -90,6 +90,16 @@ impl Projection for TaskList {
                 .await
                 .context("counting the loaded rows")?;
             }
+            // The events applied per user (the sum of their rows' versions),
+            // as the live triggers keep it.
+            sqlx::query(
+                "INSERT INTO task_stats AS s (user_id, events)
+                 SELECT user_id, sum(version) FROM task_list GROUP BY user_id ORDER BY user_id
+                 ON CONFLICT (user_id) DO UPDATE SET events = s.events + EXCLUDED.events",
+            )
+            .execute(&mut *session)
+            .await
+            .context("counting the applied events")?;
             anyhow::Ok(())
         };
         let indexing = shadow.build_indexes(pool, &["task_list"], Indexes::All, options.writers);

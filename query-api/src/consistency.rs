@@ -1,0 +1,228 @@
+//! Session consistency: a read shows every write its caller committed
+//! before it, without the client asking. The event store counts each user's
+//! stored events (`user_writes`, kept by the insert's own trigger) and the
+//! task list counts the events it has applied for them (`task_stats.events`);
+//! a read that must see the caller's writes waits, bounded, until the second
+//! reaches what the first held when the read began. Reads of callers with no
+//! recent write check nothing. See docs/adr/0010.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use api_core::consistency::{ConsistencyToken, RecentWrites, Session};
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery,
+};
+use async_graphql::parser::types::{ExecutableDocument, OperationType};
+use async_graphql::{Response, ServerResult, Value, Variables};
+use event_store::command::Actor;
+use sqlx::PgPool;
+
+/// How often a waiting read looks again.
+const POLL: Duration = Duration::from_millis(5);
+
+/// What settling a read came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settled {
+    /// Every write the caller had committed when the read began is applied.
+    pub caught_up: bool,
+    pub waited: Duration,
+}
+
+impl Settled {
+    /// As the response's `extensions.consistency` says it.
+    pub fn to_json(self) -> serde_json::Value {
+        serde_json::json!({
+            "caughtUp": self.caught_up,
+            "waitedMs": u64::try_from(self.waited.as_millis()).unwrap_or(u64::MAX),
+        })
+    }
+}
+
+/// The wait, shared by every door of one process.
+#[derive(Clone)]
+pub struct Consistency {
+    pool: PgPool,
+    recent: Arc<RecentWrites>,
+    max_wait: Duration,
+}
+
+impl Consistency {
+    /// `pool` reads both counts: the event store's and the read model's
+    /// live in one database.
+    pub fn new(pool: PgPool, max_wait: Duration) -> Self {
+        Self {
+            pool,
+            recent: Arc::default(),
+            max_wait,
+        }
+    }
+
+    /// A request's session: what this process remembers, and the token the
+    /// client carried.
+    pub fn session(&self, carried: Option<ConsistencyToken>) -> Session {
+        Session::new(self.recent.clone(), carried)
+    }
+
+    /// How many callers this process remembers as recent writers.
+    pub fn remembered(&self) -> usize {
+        self.recent.len()
+    }
+
+    /// Before a read of `user`'s: nothing if the session has no reason to
+    /// check; otherwise one indexed lookup, and if the read model is behind,
+    /// a wait bounded by the read-your-writes wait.
+    pub async fn settle(&self, session: &Session, user: &str) -> Option<Settled> {
+        if !session.must_check(user) {
+            return None;
+        }
+        let began = Instant::now();
+        let as_of = ConsistencyToken::now();
+        let settled = match self.wait(user, began).await {
+            Ok(caught_up) => Settled {
+                caught_up,
+                waited: began.elapsed(),
+            },
+            Err(error) => {
+                // The read goes on with what it has, and says so.
+                tracing::warn!(%error, "checking the caller's writes were applied failed");
+                Settled {
+                    caught_up: false,
+                    waited: began.elapsed(),
+                }
+            }
+        };
+        let outcome = if settled.caught_up {
+            session.applied(user, as_of);
+            if settled.waited < POLL {
+                "applied"
+            } else {
+                "waited"
+            }
+        } else {
+            "behind"
+        };
+        metrics::counter!(infra::metric::CONSISTENCY_CHECKS, "outcome" => outcome).increment(1);
+        metrics::histogram!(infra::metric::CONSISTENCY_WAIT_SECONDS)
+            .record(settled.waited.as_secs_f64());
+        Some(settled)
+    }
+
+    async fn wait(&self, user: &str, began: Instant) -> Result<bool, sqlx::Error> {
+        let (written, mut applied): (i64, i64) = sqlx::query_as(
+            "SELECT coalesce((SELECT events FROM user_writes WHERE user_id = $1), 0),
+                    coalesce((SELECT events FROM task_stats WHERE user_id = $1), 0)",
+        )
+        .bind(user)
+        .fetch_one(&self.pool)
+        .await?;
+        let deadline = began + self.max_wait;
+        while applied < written {
+            if Instant::now() + POLL > deadline {
+                return Ok(false);
+            }
+            tokio::time::sleep(POLL).await;
+            applied = sqlx::query_scalar("SELECT events FROM task_stats WHERE user_id = $1")
+                .bind(user)
+                .fetch_optional(&self.pool)
+                .await?
+                .unwrap_or(0);
+        }
+        Ok(true)
+    }
+}
+
+/// The schema extension that applies session consistency to every operation
+/// whichever door it came through: a query waits for the caller's writes
+/// first and says so in `extensions.consistency`; a mutation that wrote
+/// answers the token in `extensions.consistency.token`. (A subscription's
+/// backlog waits in its resolver: `taskChanges`.) Requests without a [`Session`] or a caller pass
+/// through untouched.
+pub struct SessionConsistency(pub Consistency);
+
+impl ExtensionFactory for SessionConsistency {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(PerRequest {
+            consistency: self.0.clone(),
+            operations: Mutex::default(),
+        })
+    }
+}
+
+struct PerRequest {
+    consistency: Consistency,
+    /// The parsed document's operations, by name.
+    operations: Mutex<Vec<(Option<String>, OperationType)>>,
+}
+
+impl PerRequest {
+    fn kind(&self, name: Option<&str>) -> Option<OperationType> {
+        let operations = self.operations.lock().unwrap_or_else(|p| p.into_inner());
+        match name {
+            Some(name) => operations
+                .iter()
+                .find(|(n, _)| n.as_deref() == Some(name))
+                .map(|(_, kind)| *kind),
+            None if operations.len() == 1 => Some(operations[0].1),
+            None => None,
+        }
+    }
+}
+
+#[async_graphql::async_trait::async_trait]
+impl Extension for PerRequest {
+    async fn parse_query(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<ExecutableDocument> {
+        let document = next.run(ctx, query, variables).await?;
+        let operations = document
+            .operations
+            .iter()
+            .map(|(name, op)| (name.map(|n| n.to_string()), op.node.ty))
+            .collect();
+        *self.operations.lock().unwrap_or_else(|p| p.into_inner()) = operations;
+        Ok(document)
+    }
+
+    async fn execute(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        operation_name: Option<&str>,
+        next: NextExecute<'_>,
+    ) -> Response {
+        let (Some(session), Some(actor)) = (ctx.data_opt::<Session>(), ctx.data_opt::<Actor>())
+        else {
+            return next.run(ctx, operation_name).await;
+        };
+        let user = actor.user_id.as_str();
+        match self.kind(operation_name) {
+            Some(OperationType::Query) => {
+                let settled = self.consistency.settle(session, user).await;
+                let mut response = next.run(ctx, operation_name).await;
+                if let Some(settled) = settled {
+                    response = response.extension("consistency", json_value(settled.to_json()));
+                }
+                response
+            }
+            Some(OperationType::Mutation) => {
+                let response = next.run(ctx, operation_name).await;
+                match session.token(user) {
+                    Some(token) => response.extension(
+                        "consistency",
+                        json_value(serde_json::json!({ "token": token.to_string() })),
+                    ),
+                    None => response,
+                }
+            }
+            _ => next.run(ctx, operation_name).await,
+        }
+    }
+}
+
+fn json_value(json: serde_json::Value) -> Value {
+    Value::from_json(json).unwrap_or(Value::Null)
+}
