@@ -1,4 +1,5 @@
-//! The event store: migrations, the cqrs-es repository over Postgres, the
+//! The event store: migrations, the cqrs-es repository over Postgres (one
+//! statement per command), the
 //! command service that appends to it, commit-safe reading of the global log,
 //! and the relay that publishes it to Kafka.
 
@@ -6,12 +7,12 @@ pub mod command;
 pub mod global_log;
 pub mod history;
 pub mod relay;
+pub mod repository;
 
 use std::time::Duration;
 
 use cqrs_es::persist::{EventUpcaster, PersistedEventStore, SerializedEvent};
 use domain::Task;
-use postgres_es::PostgresEventRepository;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
@@ -19,7 +20,7 @@ use sqlx::PgPool;
 pub use global_log::{LogPosition, StoredEvent};
 
 /// The cqrs-es event store for tasks, backed by the `events` table.
-pub type TaskStore = PersistedEventStore<PostgresEventRepository, Task>;
+pub type TaskStore = PersistedEventStore<repository::EventRepository, Task>;
 
 /// The headers of a CloudEvents message in structured mode, as every
 /// producer of ours (the relay, the scheduler, the task-updates publisher)
@@ -50,7 +51,7 @@ pub async fn connect(database_url: &str, max_connections: u32) -> Result<PgPool,
 
 /// The task event store, reading older event versions through the domain's upcasters.
 pub fn task_store(pool: PgPool) -> TaskStore {
-    PersistedEventStore::new_event_store(PostgresEventRepository::new(pool))
+    PersistedEventStore::new_event_store(repository::EventRepository::new(pool))
         .with_upcasters(vec![Box::new(TaskUpcaster)])
 }
 

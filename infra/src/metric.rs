@@ -11,6 +11,9 @@ pub const PROGRESS_TOTAL: &str = "taskledger_progress_total";
 pub const PROGRESS_RATE: &str = "taskledger_progress_rate";
 /// Commands that appended events (`outcome="applied"`).
 pub const COMMANDS: &str = "taskledger_commands_total";
+/// Commands by whether their task was warm in this process: `hit`, `miss`,
+/// and `eviction` when one was let go to make room.
+pub const WARM_TASKS: &str = "taskledger_warm_tasks_total";
 /// Appends that lost an optimistic-concurrency race.
 pub const COMMAND_CONFLICTS: &str = "taskledger_command_conflicts_total";
 /// GraphQL requests by `outcome`: `ok`, `error`, or `refused` before execution.
@@ -134,6 +137,10 @@ pub fn describe() {
         "MCP tool calls, by tool and outcome (ok, or the error's code)."
     );
     describe_counter!(COMMANDS, "Commands that appended events, by outcome.");
+    describe_counter!(
+        WARM_TASKS,
+        "Commands whose task was warm in this process (hit), was loaded (miss), and tasks let go to make room (eviction)."
+    );
     describe_counter!(
         COMMAND_CONFLICTS,
         "Appends that lost an optimistic-concurrency race (retried or reported as CONFLICT)."

@@ -7,11 +7,11 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use reqwest::header;
-use taskledger::{Roles, Settings};
+use taskledger::Roles;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio_util::sync::CancellationToken;
 
-use crate::helpers::{error_code, eventually, fresh_settings, role_process, TestApp};
+use crate::helpers::{error_code, free_address, fresh_settings, start_api, TestApp};
 
 /// Runs `tests/browser/SCRIPT BASE_URL` with node; panics with its output
 /// unless it succeeds.
@@ -101,21 +101,6 @@ async fn graphiql_assets_are_served_gzipped_under_a_same_origin_policy() {
     );
 }
 
-/// Starts `taskledger api` on `address`, and waits until it answers.
-async fn start_api(settings: &Settings, address: &str) -> tokio::process::Child {
-    let mut command = role_process(settings, "api");
-    command.env("TASKLEDGER_HTTP_ADDR", address);
-    let api = command.spawn().expect("the API starts");
-    let client = reqwest::Client::new();
-    eventually(Duration::from_secs(30), || async {
-        let answer = client.get(format!("http://{address}/healthz")).send().await;
-        answer.is_ok_and(|r| r.status() == 200).then_some(())
-    })
-    .await
-    .expect("the API answers");
-    api
-}
-
 /// The page in three tabs of headless Chromium (`tests/browser/app.mjs`):
 /// one browser notification per reminder on time, changes in another tab
 /// within 3 s, and reconnection after the API process restarts on the
@@ -132,10 +117,7 @@ async fn the_page_notifies_once_across_tabs_streams_changes_and_survives_an_api_
     let _backend = taskledger::start(&settings, backend, shutdown.clone())
         .await
         .expect("the other roles start");
-    let address = {
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        probe.local_addr().unwrap().to_string()
-    };
+    let address = free_address();
     let mut api = start_api(&settings, &address).await;
 
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");

@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use taskledger::{Roles, Settings};
 
 use crate::helpers::{
-    assert_no_errors, error_code, eventually, fresh_settings, role_process, TestApp,
+    assert_no_errors, error_code, free_address, fresh_settings, start_api, TestApp,
 };
 use crate::ws_client::GqlSocket;
 
@@ -170,23 +170,13 @@ async fn a_bad_token_is_refused_by_name_at_every_door_that_reads_it() {
     }
 }
 
-/// Starts `taskledger api` as a process of its own, and waits until it answers.
+/// A second API process on the app's database: the process and its URL.
 async fn second_api(settings: &Settings) -> (tokio::process::Child, String) {
-    let address = {
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        probe.local_addr().unwrap().to_string()
-    };
-    let mut command = role_process(settings, "api");
-    command.env("TASKLEDGER_HTTP_ADDR", &address);
-    let api = command.spawn().expect("the API starts");
-    let client = reqwest::Client::new();
-    eventually(Duration::from_secs(30), || async {
-        let answer = client.get(format!("http://{address}/readyz")).send().await;
-        answer.is_ok_and(|r| r.status() == 200).then_some(())
-    })
-    .await
-    .expect("the second API answers");
-    (api, format!("http://{address}"))
+    let address = free_address();
+    (
+        start_api(settings, &address).await,
+        format!("http://{address}"),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -481,3 +481,41 @@ pub fn broker_binary() -> std::path::PathBuf {
         .expect("target/<profile>/deps")
         .join("taskledger-broker")
 }
+
+/// A free local address, `127.0.0.1:PORT`, for a process to listen on.
+pub fn free_address() -> String {
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    probe.local_addr().unwrap().to_string()
+}
+
+/// Starts `taskledger api` on `address`, and waits until it answers.
+pub async fn start_api(settings: &Settings, address: &str) -> tokio::process::Child {
+    let mut command = role_process(settings, "api");
+    command.env("TASKLEDGER_HTTP_ADDR", address);
+    // The per-user limits as the in-process app has them (fresh_settings).
+    for (name, value) in [
+        (
+            "TASKLEDGER_USER_RATE_PER_SECOND",
+            settings.api.user_rate_per_second.to_string(),
+        ),
+        (
+            "TASKLEDGER_USER_RATE_BURST",
+            settings.api.user_rate_burst.to_string(),
+        ),
+        (
+            "TASKLEDGER_USER_IN_FLIGHT",
+            settings.api.user_in_flight.to_string(),
+        ),
+    ] {
+        command.env(name, value);
+    }
+    let api = command.spawn().expect("the API starts");
+    let client = reqwest::Client::new();
+    eventually(Duration::from_secs(30), || async {
+        let answer = client.get(format!("http://{address}/readyz")).send().await;
+        answer.is_ok_and(|r| r.status() == 200).then_some(())
+    })
+    .await
+    .expect("the API answers");
+    api
+}

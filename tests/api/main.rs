@@ -31,4 +31,5 @@ mod spine;
 mod tracing;
 mod upgrade;
 mod verify;
+mod warm;
 mod ws_client;

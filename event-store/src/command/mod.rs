@@ -7,7 +7,9 @@
 mod actor;
 mod error;
 mod service;
+mod warm;
 
 pub use actor::Actor;
 pub use error::CommandError;
 pub use service::{CommandOutcome, CommandService};
+pub use warm::DEFAULT_WARM_TASKS;

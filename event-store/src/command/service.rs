@@ -7,10 +7,12 @@ use std::time::Duration;
 
 use crate::TaskStore;
 use cqrs_es::event_sink::EventSink;
+use cqrs_es::persist::EventStoreAggregateContext;
 use cqrs_es::{Aggregate, AggregateError, EventStore};
 use domain::values::TaskId;
 use domain::{TaskCommand, TaskServices, Version};
 
+use super::warm::{Warm, WarmTask, DEFAULT_WARM_TASKS};
 use super::{Actor, CommandError};
 
 /// What a successful command leaves behind.
@@ -25,6 +27,8 @@ pub struct CommandService {
     store: TaskStore,
     services: TaskServices,
     max_attempts: u32,
+    /// Tasks this process holds folded, so a command on one loads nothing.
+    warm: Warm,
 }
 
 impl CommandService {
@@ -33,11 +37,23 @@ impl CommandService {
             store,
             services,
             max_attempts: 5,
+            warm: Warm::new(DEFAULT_WARM_TASKS),
         }
+    }
+
+    /// Keeps at most `tasks` tasks warm (0: loads every task per command).
+    pub fn with_warm_tasks(mut self, tasks: usize) -> Self {
+        self.warm = Warm::new(tasks);
+        self
     }
 
     /// Runs `command` on task `task_id` for `actor`. With `expected_version`,
     /// the command applies only if the task is still at that version.
+    ///
+    /// A warm task is decided on as held here; the commit's primary key
+    /// proves it was current. What the commit cannot prove, a decision that
+    /// appends nothing, a refusal or a version that differs from the
+    /// client's, is decided again on the task loaded from the store.
     #[tracing::instrument(skip(self, command, actor), fields(task_id = %task_id, user_id = %actor.user_id, correlation_id = %actor.correlation_id))]
     pub async fn execute(
         &self,
@@ -49,17 +65,23 @@ impl CommandService {
         debug_assert_eq!(command.actor(), &actor.user_id);
         let aggregate_id = task_id.to_string();
         let mut attempt = 1;
+        let mut trust_warm = true;
         loop {
-            let mut context = self
-                .store
-                .load_aggregate(&aggregate_id)
-                .await
-                .map_err(internal)?;
-            let loaded = version_of(context.current_sequence);
+            let (mut held, warm) = match trust_warm.then(|| self.warm.get(&aggregate_id)).flatten()
+            {
+                Some(held) => (held, true),
+                None => (self.load(&aggregate_id).await?, false),
+            };
+            let loaded = version_of(held.sequence);
             if let Some(expected) = expected_version {
+                let owned = held.task.owner() == Some(&actor.user_id);
+                if warm && (!owned || expected != loaded) {
+                    trust_warm = false;
+                    continue;
+                }
                 // Someone else's task answers as a missing one, before any
                 // version is compared and reported.
-                if context.aggregate.owner() != Some(&actor.user_id) {
+                if !owned {
                     return Err(CommandError::Rejected(domain::TaskError::NotFound));
                 }
                 if expected != loaded {
@@ -70,28 +92,53 @@ impl CommandService {
                 }
             }
             let sink = EventSink::default();
-            context
-                .aggregate
+            let decided = held
+                .task
                 .handle(command.clone(), &self.services, &sink)
-                .await?;
+                .await;
             let events = sink.collect().await;
+            if warm && (decided.is_err() || events.is_empty()) {
+                trust_warm = false;
+                continue;
+            }
+            decided?;
             if events.is_empty() {
                 return Ok(CommandOutcome {
                     task_id,
                     version: loaded,
                 });
             }
-            let appended = version_of(events.len());
+            let appended = events.len();
+            let mut after = held.task.clone();
+            for event in &events {
+                after.apply(event.clone());
+            }
+            let context = EventStoreAggregateContext {
+                aggregate_id: aggregate_id.clone(),
+                aggregate: held.task,
+                current_sequence: held.sequence,
+                current_snapshot: None,
+            };
             match self.store.commit(events, context, metadata(actor)).await {
                 Ok(_) => {
                     metrics::counter!(infra::metric::COMMANDS, "outcome" => "applied").increment(1);
+                    let sequence = held.sequence + appended;
+                    self.warm.put(
+                        &aggregate_id,
+                        WarmTask {
+                            task: after,
+                            sequence,
+                        },
+                    );
                     return Ok(CommandOutcome {
                         task_id,
-                        version: loaded + appended,
+                        version: version_of(sequence),
                     });
                 }
                 Err(AggregateError::AggregateConflict) => {
                     metrics::counter!(infra::metric::COMMAND_CONFLICTS).increment(1);
+                    self.warm.forget(&aggregate_id);
+                    trust_warm = false;
                     if expected_version.is_some() || attempt >= self.max_attempts {
                         let actual = self.current_version(&aggregate_id).await?;
                         return Err(CommandError::Conflict {
@@ -103,9 +150,27 @@ impl CommandService {
                     tokio::time::sleep(backoff(attempt)).await;
                     attempt += 1;
                 }
-                Err(other) => return Err(internal(other)),
+                Err(other) => {
+                    self.warm.forget(&aggregate_id);
+                    return Err(internal(other));
+                }
             }
         }
+    }
+
+    /// The task as the store holds it, kept warm from now on.
+    async fn load(&self, aggregate_id: &str) -> Result<WarmTask, CommandError> {
+        let context = self
+            .store
+            .load_aggregate(aggregate_id)
+            .await
+            .map_err(internal)?;
+        let held = WarmTask {
+            task: context.aggregate,
+            sequence: context.current_sequence,
+        };
+        self.warm.put(aggregate_id, held.clone());
+        Ok(held)
     }
 
     /// The version of `actor`'s task `task_id`, or `None` if there is no
