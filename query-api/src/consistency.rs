@@ -110,7 +110,7 @@ impl Consistency {
 
     async fn wait(&self, user: &str, began: Instant) -> Result<bool, sqlx::Error> {
         let (written, mut applied): (i64, i64) = sqlx::query_as(
-            "SELECT coalesce((SELECT events FROM user_writes WHERE user_id = $1), 0),
+            "SELECT coalesce((SELECT sum(events)::bigint FROM user_writes WHERE user_id = $1), 0),
                     coalesce((SELECT events FROM task_stats WHERE user_id = $1), 0)",
         )
         .bind(user)

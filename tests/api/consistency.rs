@@ -108,7 +108,9 @@ async fn graphql_reads_show_the_callers_own_writes_and_cost_others_nothing() {
 
     // The event store's and the task list's counts agree once all is applied.
     let counts: Vec<(String, i64, i64)> = sqlx::query_as(
-        "SELECT w.user_id, w.events, s.events FROM user_writes w JOIN task_stats s USING (user_id)",
+        "SELECT w.user_id, w.events, s.events
+           FROM (SELECT user_id, sum(events)::bigint AS events FROM user_writes GROUP BY user_id) w
+           JOIN task_stats s USING (user_id)",
     )
     .fetch_all(&app.pool)
     .await

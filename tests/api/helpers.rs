@@ -395,7 +395,8 @@ pub async fn read_model_disagreements(pool: &PgPool) -> Vec<String> {
     let counts: Vec<String> = sqlx::query_scalar(
         "SELECT format('user %s: the event store counts %s of their events, the task list applied %s',
                        user_id, coalesce(w.events, 0), coalesce(s.events, 0))
-           FROM user_writes w FULL JOIN task_stats s USING (user_id)
+           FROM (SELECT user_id, sum(events) AS events FROM user_writes GROUP BY user_id) w
+                FULL JOIN task_stats s USING (user_id)
           WHERE coalesce(w.events, 0) <> coalesce(s.events, 0)
           ORDER BY user_id",
     )

@@ -32,8 +32,8 @@ async fn an_event_committed_late_is_relayed_not_skipped() {
     let bob = app.token("bob");
 
     // A transaction that inserts an event of bob's and stays open (another
-    // user's: one user's commands wait for each other at commit, on their
-    // row in `user_writes`)...
+    // user's: one user's commands on tasks whose counts share a row of
+    // `user_writes` wait for each other's commit)...
     // (written as version 1 of TaskCreated, so it also goes through the upcaster)
     let held_id = TaskId::new();
     let created = json!({ "TaskCreated": {

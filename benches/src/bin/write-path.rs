@@ -1,8 +1,10 @@
 //! The write-path benchmark: `createTask` / `updateTask` through the GraphQL
-//! endpoint at 1, 8 and 32 concurrent clients, beside the floor measured in the
-//! same run: raw Postgres inserts of one event row per transaction at the same
-//! concurrency. Then, on the idle system, the time from a mutation's commit to
-//! its row being visible in the read model.
+//! endpoint at 1, 8 and 32 concurrent clients, the same commands through the
+//! command service called directly (no HTTP, JSON or GraphQL), beside the
+//! floor measured in the same run: raw Postgres inserts of one event row per
+//! transaction at the same concurrency. Then, on the idle system, the time
+//! from a mutation's commit to its row being visible in the read model.
+//! `--api-only` runs the API alone (no relay or projection meanwhile).
 //!
 //! Run with `./dev bench` (release build, real Postgres and broker).
 
@@ -15,6 +17,9 @@ use benches::{
     bench_token, graphql, run_seconds, tasks_behind, visible_after, BenchApp, Latencies, Services,
 };
 use clap::Parser;
+use domain::values::{TaskId, TaskTitle, UserId};
+use domain::{NewTask, TaskCommand, TaskServices};
+use event_store::command::{Actor, CommandService};
 use serde_json::json;
 use sqlx::PgPool;
 use taskledger::Roles;
@@ -31,6 +36,10 @@ struct Args {
     /// Commit-to-visible samples taken on the idle system.
     #[arg(long, default_value_t = 100)]
     lag_samples: usize,
+    /// The API alone: no relay or projection runs meanwhile (and the
+    /// commit-to-visible lag is not measured).
+    #[arg(long)]
+    api_only: bool,
     #[command(flatten)]
     services: Services,
     #[command(flatten)]
@@ -45,7 +54,12 @@ const UPDATE: &str =
 async fn main() -> anyhow::Result<()> {
     infra::tls::install_crypto_provider();
     let args = Args::parse();
-    let app = BenchApp::start(&args.services, Roles::ALL, 40).await?;
+    let roles = if args.api_only {
+        Roles::API
+    } else {
+        Roles::ALL
+    };
+    let app = BenchApp::start(&args.services, roles, 40).await?;
     let result = measure(&args, &app.url, &app.pool).await;
     app.stop(false).await?;
     result
@@ -61,10 +75,23 @@ async fn measure(args: &Args, url: &str, pool: &PgPool) -> anyhow::Result<()> {
         .await?;
     let window = Duration::from_secs(args.seconds);
 
-    println!("# Write path: {} s per level, release build", args.seconds);
+    let roles = if args.api_only {
+        "the API alone"
+    } else {
+        "every role running"
+    };
+    println!(
+        "# Write path: {} s per level, release build, {roles}",
+        args.seconds
+    );
+    println!("# each client: createTask, then updateTask three times on it, and again");
     println!();
-    println!("| clients | GraphQL commands/s | p50 ms | p99 ms | raw inserts/s (baseline) | p50 ms | p99 ms | commands/s ÷ inserts/s |");
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("| clients | GraphQL commands/s | p50 ms | p99 ms | command service/s (no HTTP) | p50 ms | raw inserts/s (baseline) | p50 ms | p99 ms | GraphQL ÷ raw | service ÷ raw |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let commands = Arc::new(CommandService::new(
+        event_store::task_store(pool.clone()),
+        TaskServices::default(),
+    ));
     let mut failures = 0;
     let mut latency = LineChart::over_run("Write path: latency per second", "ms");
     let mut throughput = BarChart::new(
@@ -75,24 +102,36 @@ async fn measure(args: &Args, url: &str, pool: &PgPool) -> anyhow::Result<()> {
         let level = format!("{clients} client{}", if clients == 1 { "" } else { "s" });
         latency = latency.phase(run_seconds(Instant::now()), &level);
         let (graphql, graphql_rate) = graphql_load(&client, url, &token, clients, window).await?;
+        let (service, service_rate) = service_load(&commands, clients, window).await?;
         let (raw, raw_rate) = raw_inserts(pool, clients, window).await?;
-        failures += graphql.errors + raw.errors;
+        failures += graphql.errors + service.errors + raw.errors;
         latency = latency
             .latencies("GraphQL command", &graphql)
             .latencies("raw insert (baseline)", &raw);
         throughput = throughput
             .series("GraphQL commands/s", [(level.clone(), graphql_rate)])
+            .series("command service/s", [(level.clone(), service_rate)])
             .series("raw inserts/s (baseline)", [(level, raw_rate)]);
         println!(
-            "| {clients} | {graphql_rate:.0} | {:.2} | {:.2} | {raw_rate:.0} | {:.2} | {:.2} | {:.2} |",
+            "| {clients} | {graphql_rate:.0} | {:.2} | {:.2} | {service_rate:.0} | {:.2} | {raw_rate:.0} | {:.2} | {:.2} | {:.2} | {:.2} |",
             graphql.millis(0.5),
             graphql.millis(0.99),
+            service.millis(0.5),
             raw.millis(0.5),
             raw.millis(0.99),
             graphql_rate / raw_rate,
+            service_rate / raw_rate,
         );
     }
 
+    if args.api_only {
+        args.charts
+            .write(&[("write-path-api-only-throughput", &throughput)])?;
+        if failures > 0 {
+            bail!("{failures} operations failed; the figures above are not valid");
+        }
+        return Ok(());
+    }
     // Let the projection drain the backlog before measuring on an idle system.
     drain(pool).await?;
     let latency = latency.phase(run_seconds(Instant::now()), "idle");
@@ -163,15 +202,7 @@ async fn graphql_load(
                         .await
                         .map(drop)
                     };
-                    match outcome {
-                        Ok(()) => latencies.record(begun.elapsed()),
-                        Err(error) => {
-                            if latencies.errors == 0 {
-                                eprintln!("error: {error}");
-                            }
-                            latencies.errors += 1;
-                        }
-                    }
+                    record(&mut latencies, begun, outcome);
                     n += 1;
                 }
                 latencies
@@ -179,6 +210,72 @@ async fn graphql_load(
         })
         .collect();
     collect(workers, started).await
+}
+
+/// The same mix through the command service, called directly: what the
+/// command path costs without HTTP, JSON and GraphQL.
+async fn service_load(
+    commands: &Arc<CommandService>,
+    clients: usize,
+    window: Duration,
+) -> anyhow::Result<(Latencies, f64)> {
+    let started = Instant::now();
+    let owner = UserId::parse("bench-service").map_err(anyhow::Error::msg)?;
+    let workers: Vec<_> = (0..clients)
+        .map(|worker| {
+            let (commands, owner) = (commands.clone(), owner.clone());
+            tokio::spawn(async move {
+                let actor = Actor {
+                    user_id: owner.clone(),
+                    correlation_id: format!("bench-{worker}"),
+                };
+                let mut latencies = Latencies::default();
+                let mut task_id = TaskId::new();
+                let mut n = 0u64;
+                while started.elapsed() < window {
+                    let begun = Instant::now();
+                    let command = if n % 4 == 0 {
+                        task_id = TaskId::new();
+                        TaskCommand::Create {
+                            task_id,
+                            owner: owner.clone(),
+                            title: TaskTitle::parse(&format!("task {worker}-{n}"))
+                                .expect("a title"),
+                            details: NewTask::default(),
+                        }
+                    } else {
+                        TaskCommand::Edit {
+                            actor: owner.clone(),
+                            title: Some(TaskTitle::parse(&format!("title {n}")).expect("a title")),
+                            description: None,
+                        }
+                    };
+                    let outcome = commands.execute(&actor, task_id, command, None).await;
+                    record(
+                        &mut latencies,
+                        begun,
+                        outcome.map(drop).map_err(|e| e.to_string()),
+                    );
+                    n += 1;
+                }
+                latencies
+            })
+        })
+        .collect();
+    collect(workers, started).await
+}
+
+/// One operation's latency, or its failure (the first one printed).
+fn record(latencies: &mut Latencies, begun: Instant, outcome: Result<(), String>) {
+    match outcome {
+        Ok(()) => latencies.record(begun.elapsed()),
+        Err(error) => {
+            if latencies.errors == 0 {
+                eprintln!("error: {error}");
+            }
+            latencies.errors += 1;
+        }
+    }
 }
 
 /// The floor: one event-shaped row per transaction, straight into Postgres.

@@ -627,7 +627,19 @@ function showToast(message) {
   }, TOAST_MS);
 }
 
+/** The priority choices of the new-task form and the filter, lowest first. */
+function fillPriorities() {
+  for (const id of ['new-priority', 'filter-priority']) {
+    const select = byTestId(id);
+    for (const priority of Object.keys(PRIORITY_RANK)) {
+      const label = priority.charAt(0) + priority.slice(1).toLowerCase();
+      select.append(element('option', { value: priority }, label));
+    }
+  }
+}
+
 function bind() {
+  fillPriorities();
   byTestId('sign-in-form').addEventListener('submit', (event) => {
     event.preventDefault();
     askNotificationPermission();
