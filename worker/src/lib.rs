@@ -275,7 +275,9 @@ pub fn spawn(settings: &Settings, roles: Roles, topics: &Topics, running: &mut R
                 name: settings.relay_name.clone(),
                 topic: settings.task_events_topic.clone(),
                 batch_size: 500,
-                idle_poll: Duration::from_millis(500),
+                // Within a few milliseconds of a commit: a look that finds
+                // nothing is one index probe (about 200 a second when idle).
+                idle_poll: Duration::from_millis(5),
                 partitions: settings.task_events_partitions,
                 topic_check_interval: Duration::from_secs(settings.relay_topic_check_secs),
                 republish_lost: settings.relay_republish_lost,

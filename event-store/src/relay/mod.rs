@@ -32,17 +32,15 @@ pub mod checkpoint;
 pub const CONTROL_CHANNEL: &str = "taskledger_relay_control";
 const CONTROL_DONE_CHANNEL: &str = "taskledger_relay_control_done";
 
-/// The channel the `events` insert trigger notifies on commit.
-pub const EVENTS_CHANNEL: &str = "taskledger_events";
-
 #[derive(Debug, Clone)]
 pub struct RelaySettings {
     /// Names the checkpoint and the advisory lock; relays with one name are one relay.
     pub name: String,
     pub topic: String,
     pub batch_size: i64,
-    /// How often to look for events when no notification arrives, for example
-    /// after a long transaction unrelated to events held the horizon back.
+    /// How often to look for new events when the last look found none
+    /// (commits notify nothing: a NOTIFY would make every command's commit
+    /// wait for every other's; see docs/adr/0011).
     pub idle_poll: Duration,
     /// The partitions the topic is created with when the broker lacks it.
     pub partitions: i32,
@@ -97,7 +95,7 @@ impl Relay {
         }
         let mut listener = PgListener::connect_with(&self.pool).await?;
         listener
-            .listen_all([EVENTS_CHANNEL, CONTROL_CHANNEL])
+            .listen_all([CONTROL_CHANNEL])
             .await?;
         // A new producer for every activation: after a failure the broker may
         // have forgotten the old one's idempotence state (a restarted broker
