@@ -109,11 +109,12 @@ impl RecentWrites {
         by_user.get(user).copied().filter(|t| t.is_recent())
     }
 
-    /// `user`'s writes up to `as_of` are applied: forgets them, unless the
-    /// caller wrote again since.
+    /// `user`'s writes before `as_of` are applied: forgets them, unless the
+    /// caller wrote again since (or in the same millisecond, which may have
+    /// committed after the read counted).
     pub fn applied(&self, user: &str, as_of: ConsistencyToken) {
         let mut by_user = self.by_user.lock().unwrap_or_else(|p| p.into_inner());
-        if by_user.get(user).is_some_and(|written| *written <= as_of) {
+        if by_user.get(user).is_some_and(|written| *written < as_of) {
             by_user.remove(user);
         }
     }
@@ -238,8 +239,11 @@ mod tests {
             !session.must_check("bob"),
             "one user's write is not another's"
         );
-        let token = session.token("ada").unwrap();
-        session.applied("ada", token);
+        let written = session.token("ada").unwrap();
+        session.applied("ada", written);
+        assert!(session.must_check("ada"), "a read begun in the write's millisecond proves nothing");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        session.applied("ada", ConsistencyToken::now());
         assert!(!session.must_check("ada"));
     }
 

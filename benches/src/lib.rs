@@ -89,13 +89,21 @@ impl ScratchDatabase {
             return Ok(());
         }
         let mut admin = sqlx::PgConnection::connect(&self.admin_url).await?;
-        sqlx::query(&format!(
-            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-            self.name
-        ))
-        .execute(&mut admin)
-        .await?;
-        Ok(())
+        let drop = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+        // FORCE cannot end a backend of another role, such as an autovacuum
+        // worker busy on the run's tables after a load: wait for it.
+        let mut attempts = 0;
+        loop {
+            match sqlx::query(&drop).execute(&mut admin).await {
+                Ok(_) => return Ok(()),
+                Err(error) if attempts < 20 => {
+                    attempts += 1;
+                    eprintln!("dropping {} waits: {error}", self.name);
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
     }
 }
 
