@@ -241,7 +241,10 @@ mod tests {
         );
         let written = session.token("ada").unwrap();
         session.applied("ada", written);
-        assert!(session.must_check("ada"), "a read begun in the write's millisecond proves nothing");
+        assert!(
+            session.must_check("ada"),
+            "a read begun in the write's millisecond proves nothing"
+        );
         std::thread::sleep(std::time::Duration::from_millis(2));
         session.applied("ada", ConsistencyToken::now());
         assert!(!session.must_check("ada"));

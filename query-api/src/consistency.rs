@@ -6,16 +6,11 @@
 //! reaches what the first held when the read began. Reads of callers with no
 //! recent write check nothing. See docs/adr/0010.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use api_core::consistency::{ConsistencyToken, RecentWrites, Session};
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery,
-};
-use async_graphql::parser::types::{ExecutableDocument, OperationType};
-use async_graphql::{Response, ServerResult, Value, Variables};
-use event_store::command::Actor;
+use async_graphql::{Response, Value};
 use sqlx::PgPool;
 
 /// How often a waiting read looks again.
@@ -132,94 +127,22 @@ impl Consistency {
     }
 }
 
-/// The schema extension that applies session consistency to every operation
-/// whichever door it came through: a query waits for the caller's writes
-/// first and says so in `extensions.consistency`; a mutation that wrote
-/// answers the token in `extensions.consistency.token`. (A subscription's
-/// backlog waits in its resolver: `taskChanges`.) Requests without a [`Session`] or a caller pass
-/// through untouched.
-pub struct SessionConsistency(pub Consistency);
-
-impl ExtensionFactory for SessionConsistency {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(PerRequest {
-            consistency: self.0.clone(),
-            operations: Mutex::default(),
-        })
+/// The response with what its reads' check came to, if there was one.
+pub fn with_settled(response: Response, settled: Option<Settled>) -> Response {
+    match settled {
+        Some(settled) => response.extension("consistency", json_value(settled.to_json())),
+        None => response,
     }
 }
 
-struct PerRequest {
-    consistency: Consistency,
-    /// The parsed document's operations, by name.
-    operations: Mutex<Vec<(Option<String>, OperationType)>>,
-}
-
-impl PerRequest {
-    fn kind(&self, name: Option<&str>) -> Option<OperationType> {
-        let operations = self.operations.lock().unwrap_or_else(|p| p.into_inner());
-        match name {
-            Some(name) => operations
-                .iter()
-                .find(|(n, _)| n.as_deref() == Some(name))
-                .map(|(_, kind)| *kind),
-            None if operations.len() == 1 => Some(operations[0].1),
-            None => None,
-        }
-    }
-}
-
-#[async_graphql::async_trait::async_trait]
-impl Extension for PerRequest {
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        let document = next.run(ctx, query, variables).await?;
-        let operations = document
-            .operations
-            .iter()
-            .map(|(name, op)| (name.map(|n| n.to_string()), op.node.ty))
-            .collect();
-        *self.operations.lock().unwrap_or_else(|p| p.into_inner()) = operations;
-        Ok(document)
-    }
-
-    async fn execute(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        operation_name: Option<&str>,
-        next: NextExecute<'_>,
-    ) -> Response {
-        let (Some(session), Some(actor)) = (ctx.data_opt::<Session>(), ctx.data_opt::<Actor>())
-        else {
-            return next.run(ctx, operation_name).await;
-        };
-        let user = actor.user_id.as_str();
-        match self.kind(operation_name) {
-            Some(OperationType::Query) => {
-                let settled = self.consistency.settle(session, user).await;
-                let mut response = next.run(ctx, operation_name).await;
-                if let Some(settled) = settled {
-                    response = response.extension("consistency", json_value(settled.to_json()));
-                }
-                response
-            }
-            Some(OperationType::Mutation) => {
-                let response = next.run(ctx, operation_name).await;
-                match session.token(user) {
-                    Some(token) => response.extension(
-                        "consistency",
-                        json_value(serde_json::json!({ "token": token.to_string() })),
-                    ),
-                    None => response,
-                }
-            }
-            _ => next.run(ctx, operation_name).await,
-        }
+/// The response with the token of its writes, if it wrote.
+pub fn with_token(response: Response, token: Option<ConsistencyToken>) -> Response {
+    match token {
+        Some(token) => response.extension(
+            "consistency",
+            json_value(serde_json::json!({ "token": token.to_string() })),
+        ),
+        None => response,
     }
 }
 

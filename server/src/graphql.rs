@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use command_api::{QuickAddMutation, TaskMutation};
 use event_store::command::{Actor, CommandService};
-use query_api::consistency::{Consistency, SessionConsistency};
+use query_api::consistency::{self, Consistency};
 use query_api::{
     AuditQuery, CalendarFeeds, CalendarMutation, CalendarQuery, LiveHub, NotificationMutation,
     NotificationQuery, ReadYourWrites, TaskQuery, TaskSubscription,
@@ -71,8 +71,7 @@ pub fn build_schema(services: SchemaServices) -> TaskledgerSchema {
         .data(services.read_your_writes)
         .data(services.live)
         .data(services.calendar)
-        .data(services.consistency.clone())
-        .extension(SessionConsistency(services.consistency))
+        .data(services.consistency)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
         .finish()
@@ -190,9 +189,19 @@ async fn execute(
         None if anonymous_may_ask => request,
         None => return refusal(StatusCode::UNAUTHORIZED, ApiError::Unauthenticated),
     };
-    let Ok(mut response) =
-        tokio::time::timeout(state.deadline, state.schema.execute(request)).await
-    else {
+    // A query waits for the caller's own writes first (docs/adr/0010); a
+    // mutation answers the token of its writes.
+    let is_query = cost.is_some_and(|cost| cost.is_query);
+    let running = async {
+        let settled = match &user {
+            Some(user) if is_query => state.consistency.settle(&session, user.as_str()).await,
+            _ => None,
+        };
+        let response = consistency::with_settled(state.schema.execute(request).await, settled);
+        let token = user.as_ref().and_then(|user| session.token(user.as_str()));
+        (consistency::with_token(response, token), token)
+    };
+    let Ok((mut response, token)) = tokio::time::timeout(state.deadline, running).await else {
         tracing::warn!(deadline = ?state.deadline, "request cut off at its deadline");
         return refusal(StatusCode::OK, ApiError::Timeout);
     };
@@ -213,10 +222,7 @@ async fn execute(
         "answered"
     );
     let mut answer = Json(response).into_response();
-    token_header(
-        &mut answer,
-        user.and_then(|user| session.token(user.as_str())),
-    );
+    token_header(&mut answer, token);
     answer
 }
 

@@ -73,13 +73,7 @@ impl axum::extract::FromRef<ApiState> for Ops {
 }
 
 pub fn router(state: ApiState) -> Router {
-    let mcp = mcp::service(
-        state.schema.clone(),
-        state.fairness.clone(),
-        state.deadline,
-        state.mcp_allowed_hosts.clone(),
-        state.shutdown.child_token(),
-    );
+    let mcp = mcp::service(&state, state.shutdown.child_token());
     let mcp =
         Router::new()
             .nest_service("/mcp", mcp)

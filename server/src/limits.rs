@@ -57,6 +57,9 @@ pub struct DocumentCost {
     /// Whether every root field of the operation is introspection
     /// (`__schema`, `__type`, `__typename`): what anonymous callers may ask.
     pub introspection_only: bool,
+    /// Whether the operation to run is a query (not a mutation or a
+    /// subscription): what waits for the caller's own writes.
+    pub is_query: bool,
 }
 
 impl DocumentLimits {
@@ -116,11 +119,14 @@ impl DocumentLimits {
             operation.node.ty == OperationType::Query
                 && only_introspection(&operation.node.selection_set.node, &document)
         });
+        let is_query =
+            chosen.is_some_and(|(_, operation)| operation.node.ty == OperationType::Query);
         Ok(Some(DocumentCost {
             fields: total.fields,
             reads: total.reads,
             writes: total.writes,
             introspection_only,
+            is_query,
         }))
     }
 }

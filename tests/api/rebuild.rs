@@ -155,7 +155,9 @@ async fn a_rebuild_switches_in_a_faithful_table_while_queries_and_writes_go_on()
                     .await
                     .unwrap();
                 reads.fetch_add(1, Ordering::Relaxed);
-                if body != expected {
+                // The data: `extensions` may say a check of alice's own
+                // writes was made (the first reads after her writes).
+                if body["data"] != expected["data"] {
                     wrong.fetch_add(1, Ordering::Relaxed);
                     eprintln!("a read during the rebuild: {body}");
                 }
@@ -216,7 +218,10 @@ async fn a_rebuild_switches_in_a_faithful_table_while_queries_and_writes_go_on()
     let (passed, report) = crate::verify::run_verify(&app.settings);
     assert!(passed, "{report}");
     let after = app.graphql(Some(&alice), COUNTS, json!({})).await;
-    assert_eq!(after, before, "alice's counts and tags are the same");
+    assert_eq!(
+        after["data"], before["data"],
+        "alice's counts and tags are the same"
+    );
 
     // Nothing was sent to task-updates for the rebuilt rows: only the
     // writer's own tasks.

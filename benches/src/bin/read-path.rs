@@ -69,12 +69,20 @@ async fn main() -> anyhow::Result<()> {
     result
 }
 
+/// The task list's triggers that keep counts, disabled while loading.
+const KEPT_TRIGGERS: [&str; 4] = [
+    "task_list_kept_inserted",
+    "task_list_kept_updated",
+    "task_list_events_inserted",
+    "task_list_events_updated",
+];
+
 /// Writes the read model directly (this measures reads, not projection), in
 /// batches, printing progress with a rate.
 async fn load(pool: &PgPool, args: &Args) -> anyhow::Result<()> {
     let started = Instant::now();
     // Counts and word lists are rebuilt once at the end instead of row by row.
-    for trigger in ["task_list_kept_inserted", "task_list_kept_updated"] {
+    for trigger in KEPT_TRIGGERS {
         sqlx::query(&format!("ALTER TABLE task_list DISABLE TRIGGER {trigger}"))
             .execute(pool)
             .await?;
@@ -122,7 +130,7 @@ async fn load(pool: &PgPool, args: &Args) -> anyhow::Result<()> {
         );
     }
     eprintln!();
-    for trigger in ["task_list_kept_inserted", "task_list_kept_updated"] {
+    for trigger in KEPT_TRIGGERS {
         sqlx::query(&format!("ALTER TABLE task_list ENABLE TRIGGER {trigger}"))
             .execute(pool)
             .await?;
@@ -140,6 +148,13 @@ async fn load(pool: &PgPool, args: &Args) -> anyhow::Result<()> {
                    FROM task_list, generate_series(0, 4) AS rank
                   GROUP BY user_id, rank) AS by_rank
           GROUP BY user_id",
+    )
+    .execute(pool)
+    .await?;
+    sqlx::query(
+        "UPDATE task_stats s SET events = v.events
+           FROM (SELECT user_id, sum(version) AS events FROM task_list GROUP BY user_id) AS v
+          WHERE s.user_id = v.user_id",
     )
     .execute(pool)
     .await?;

@@ -94,9 +94,7 @@ impl Relay {
             return Ok(());
         }
         let mut listener = PgListener::connect_with(&self.pool).await?;
-        listener
-            .listen_all([CONTROL_CHANNEL])
-            .await?;
+        listener.listen_all([CONTROL_CHANNEL]).await?;
         // A new producer for every activation: after a failure the broker may
         // have forgotten the old one's idempotence state (a restarted broker
         // answers its producer id with UnknownProducerId for good).

@@ -3,9 +3,7 @@
 //! GraphQL), and the protocol handler that serves every tool family's tools.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use api_core::fairness::Fairness;
 use api_core::ApiError;
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
@@ -25,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 use super::operation::{TaskTools, ToolError};
 use crate::caller::{authenticate, carried_token, token_header};
 use crate::refusal::refusal;
-use crate::{ApiState, TaskledgerSchema};
+use crate::ApiState;
 
 /// The largest MCP request body.
 const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -33,17 +31,16 @@ const MAX_BODY_BYTES: usize = 64 * 1024;
 /// The service nested at `/mcp`: stateless, so any API replica answers any
 /// request, and the protocol revisions without a handshake need nothing more.
 pub fn service(
-    schema: TaskledgerSchema,
-    fairness: Arc<Fairness>,
-    deadline: Duration,
-    allowed_hosts: Vec<String>,
+    state: &ApiState,
     shutdown: CancellationToken,
 ) -> StreamableHttpService<TaskTools, NeverSessionManager> {
     let tools = TaskTools {
-        schema,
-        fairness,
-        deadline,
+        schema: state.schema.clone(),
+        fairness: state.fairness.clone(),
+        deadline: state.deadline,
+        consistency: state.consistency.clone(),
     };
+    let allowed_hosts = state.mcp_allowed_hosts.clone();
     let mut config = StreamableHttpServerConfig::default()
         .with_legacy_session_mode(false)
         .with_json_response(true)

@@ -12,6 +12,7 @@ use api_core::ApiError;
 use async_graphql::{ServerError, Variables};
 use axum::http::request::Parts;
 use event_store::command::Actor;
+use query_api::consistency::Consistency;
 use rmcp::model::CallToolResult;
 use serde_json::{json, Value};
 use tracing::Instrument;
@@ -28,6 +29,8 @@ pub struct TaskTools {
     pub(super) fairness: Arc<Fairness>,
     /// How long one tool call may run, all its operations together.
     pub(super) deadline: Duration,
+    /// Reads wait for the caller's own writes.
+    pub(super) consistency: Consistency,
 }
 
 /// A tool's failure as the agent reads it: `ApiError`'s flat fields (`code`,
@@ -148,10 +151,21 @@ impl TaskTools {
         let mut request = async_graphql::Request::new(query)
             .variables(Variables::from_json(variables))
             .data(actor.clone());
-        if let Some(session) = session(parts) {
+        let session = session(parts);
+        if let Some(session) = session {
             request = request.data(session.clone());
         }
-        let execution = tokio::time::timeout(self.deadline, self.schema.execute(request));
+        // Our documents are fixed: those that are not mutations read, and
+        // first wait for the caller's own writes (docs/adr/0010).
+        let reads = !query.trim_start().starts_with("mutation");
+        let execution = tokio::time::timeout(self.deadline, async {
+            if let (true, Some(session)) = (reads, session) {
+                self.consistency
+                    .settle(session, actor.user_id.as_str())
+                    .await;
+            }
+            self.schema.execute(request).await
+        });
         let Ok(response) = execution.instrument(span).await else {
             return Err(ApiError::Timeout.into());
         };
