@@ -409,6 +409,26 @@ mod tests {
     }
 
     #[test]
+    fn the_operation_that_runs_says_whether_it_reads() {
+        let is_query = |query: &str, name: Option<&str>| {
+            DocumentLimits::default()
+                .check(query, name)
+                .unwrap()
+                .unwrap()
+                .is_query
+        };
+        assert!(is_query("{ tasks { totalCount } }", None));
+        assert!(!is_query(
+            "mutation { completeTask(id: \"x\") { version } }",
+            None
+        ));
+        assert!(!is_query("subscription { taskChanges { cursor } }", None));
+        let both = "query Read { tasks { totalCount } } mutation Write { completeTask(id: \"x\") { version } }";
+        assert!(is_query(both, Some("Read")));
+        assert!(!is_query(both, Some("Write")));
+    }
+
+    #[test]
     fn only_introspection_is_recognised() {
         let standard = "query IntrospectionQuery { __schema { queryType { name } types { ...FullType } } } fragment FullType on __Type { kind name fields(includeDeprecated: true) { name } }";
         assert!(check(standard).unwrap().unwrap().introspection_only);
