@@ -59,11 +59,6 @@ impl Consistency {
         Session::new(self.recent.clone(), carried)
     }
 
-    /// How many callers this process remembers as recent writers.
-    pub fn remembered(&self) -> usize {
-        self.recent.len()
-    }
-
     /// Before a read of `user`'s: nothing if the session has no reason to
     /// check; otherwise one indexed lookup, and if the read model is behind,
     /// a wait bounded by the read-your-writes wait.

@@ -15,40 +15,14 @@ use serde_json::{json, Value};
 use taskledger::{Roles, Settings};
 
 use crate::helpers::{
-    assert_no_errors, error_code, free_address, fresh_settings, start_api, TestApp,
+    assert_no_errors, error_code, free_address, fresh_settings, graphql_at, start_api, TestApp,
 };
 use crate::ws_client::GqlSocket;
 
 const CREATE: &str =
     "mutation($title: String!) { createTask(input: {title: $title}) { taskId version } }";
 const LIST: &str = "{ tasks(first: 100) { totalCount nodes { id title } } }";
-const HEADER: &str = "taskledger-consistency";
-
-/// `POST /graphql` at `address` with an optional consistency token; the
-/// body and the token the answer carries in its header.
-async fn post(
-    client: &reqwest::Client,
-    address: &str,
-    token: &str,
-    query: &str,
-    variables: Value,
-    carried: Option<&str>,
-) -> (reqwest::StatusCode, Value, Option<String>) {
-    let mut request = client
-        .post(format!("{address}/graphql"))
-        .bearer_auth(token)
-        .json(&json!({ "query": query, "variables": variables }));
-    if let Some(carried) = carried {
-        request = request.header(HEADER, carried);
-    }
-    let response = request.send().await.expect("the API answers");
-    let status = response.status();
-    let answered = response
-        .headers()
-        .get(HEADER)
-        .map(|v| v.to_str().unwrap().to_owned());
-    (status, response.json().await.expect("JSON"), answered)
-}
+const HEADER: &str = api_core::consistency::HEADER;
 
 fn titles(body: &Value) -> Vec<String> {
     body["data"]["tasks"]["nodes"]
@@ -68,7 +42,7 @@ async fn graphql_reads_show_the_callers_own_writes_and_cost_others_nothing() {
         let mut written = Vec::new();
         for n in 0..3 {
             let title = format!("round {round} task {n}");
-            let (_, body, token) = post(
+            let (_, body, token) = graphql_at(
                 client,
                 &app.address,
                 &ada,
@@ -83,7 +57,8 @@ async fn graphql_reads_show_the_callers_own_writes_and_cost_others_nothing() {
             assert_eq!(body["extensions"]["consistency"]["token"], json!(token));
             written.push(title);
         }
-        let (_, page, answered) = post(client, &app.address, &ada, LIST, json!({}), None).await;
+        let (_, page, answered) =
+            graphql_at(client, &app.address, &ada, LIST, json!({}), None).await;
         assert_no_errors(&page);
         assert_eq!(answered, None, "a read answers no token");
         let shown = titles(&page);
@@ -99,18 +74,17 @@ async fn graphql_reads_show_the_callers_own_writes_and_cost_others_nothing() {
 
     // Once seen applied, the next reads check nothing (a read begun in the
     // millisecond of the last write checks once more); nor does anyone else's.
-    let (_, once_more, _) = post(client, &app.address, &ada, LIST, json!({}), None).await;
-    let (_, again, _) = post(client, &app.address, &ada, LIST, json!({}), None).await;
+    let (_, once_more, _) = graphql_at(client, &app.address, &ada, LIST, json!({}), None).await;
+    let (_, again, _) = graphql_at(client, &app.address, &ada, LIST, json!({}), None).await;
     assert!(
         again["extensions"]["consistency"].is_null(),
         "{once_more} then {again}"
     );
     let bob = app.token("bob");
-    let (_, theirs, _) = post(client, &app.address, &bob, LIST, json!({}), None).await;
+    let (_, theirs, _) = graphql_at(client, &app.address, &bob, LIST, json!({}), None).await;
     assert_no_errors(&theirs);
     assert!(theirs["extensions"]["consistency"].is_null(), "{theirs}");
     assert_eq!(theirs["data"]["tasks"]["totalCount"], json!(0));
-
     // The event store's and the task list's counts agree once all is applied.
     let counts: Vec<(String, i64, i64)> = sqlx::query_as(
         "SELECT w.user_id, w.events, s.events
@@ -121,6 +95,33 @@ async fn graphql_reads_show_the_callers_own_writes_and_cost_others_nothing() {
     .await
     .unwrap();
     assert_eq!(counts, vec![("ada".to_owned(), 45, 45)]);
+    // Another user carrying ada's token checks only their own writes: none
+    // of ada's tasks, and nothing of hers to wait for.
+    let (_, ada_token, _) = graphql_at(
+        client,
+        &app.address,
+        &ada,
+        CREATE,
+        json!({ "title": "hers" }),
+        None,
+    )
+    .await;
+    let carried = ada_token["extensions"]["consistency"]["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, borrowed, _) =
+        graphql_at(client, &app.address, &bob, LIST, json!({}), Some(&carried)).await;
+    assert_eq!(
+        borrowed["data"]["tasks"]["totalCount"],
+        json!(0),
+        "{borrowed}"
+    );
+    assert_eq!(
+        borrowed["extensions"]["consistency"]["caughtUp"],
+        json!(true),
+        "{borrowed}"
+    );
 }
 
 #[tokio::test]
@@ -129,7 +130,7 @@ async fn a_bad_token_is_refused_by_name_at_every_door_that_reads_it() {
     let ada = app.token("ada");
     for bad in ["nonsense", "c1.", "c1.12x", "c1.1234567890123456"] {
         let (status, body, _) =
-            post(&app.client, &app.address, &ada, LIST, json!({}), Some(bad)).await;
+            graphql_at(&app.client, &app.address, &ada, LIST, json!({}), Some(bad)).await;
         assert_eq!(status, 400, "{bad}: {body}");
         assert_eq!(error_code(&body), Some("VALIDATION"));
         assert_eq!(
@@ -138,7 +139,7 @@ async fn a_bad_token_is_refused_by_name_at_every_door_that_reads_it() {
         );
     }
     // A token written long ago asks for nothing.
-    let (status, body, _) = post(
+    let (status, body, _) = graphql_at(
         &app.client,
         &app.address,
         &ada,
@@ -196,7 +197,7 @@ async fn the_token_carries_a_callers_writes_to_another_api_process() {
     for round in 0..20 {
         let (writer, reader) = (&processes[round % 2], &processes[(round + 1) % 2]);
         let title = format!("written on one, read on the other {round}");
-        let (_, body, token) = post(
+        let (_, body, token) = graphql_at(
             &app.client,
             writer,
             &ada,
@@ -207,7 +208,8 @@ async fn the_token_carries_a_callers_writes_to_another_api_process() {
         .await;
         assert_no_errors(&body);
         written.push(title);
-        let (_, page, _) = post(&app.client, reader, &ada, LIST, json!({}), token.as_deref()).await;
+        let (_, page, _) =
+            graphql_at(&app.client, reader, &ada, LIST, json!({}), token.as_deref()).await;
         assert_no_errors(&page);
         assert_eq!(
             page["extensions"]["consistency"]["caughtUp"],
@@ -362,7 +364,7 @@ async fn with_the_projection_stopped_a_read_waits_its_bound_and_says_so() {
     let ada = app.token("ada");
     app.create_task(&ada, "never projected").await;
     let started = Instant::now();
-    let (_, page, _) = post(&app.client, &app.address, &ada, LIST, json!({}), None).await;
+    let (_, page, _) = graphql_at(&app.client, &app.address, &ada, LIST, json!({}), None).await;
     let waited = started.elapsed();
     assert_no_errors(&page);
     assert_eq!(
@@ -380,7 +382,7 @@ async fn with_the_projection_stopped_a_read_waits_its_bound_and_says_so() {
     assert_eq!(page["data"]["tasks"]["totalCount"], json!(0));
     // Another user's read does not wait for ada's writes.
     let started = Instant::now();
-    let (_, theirs, _) = post(
+    let (_, theirs, _) = graphql_at(
         &app.client,
         &app.address,
         &app.token("bob"),

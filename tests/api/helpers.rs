@@ -520,3 +520,30 @@ pub async fn start_api(settings: &Settings, address: &str) -> tokio::process::Ch
     .expect("the API answers");
     api
 }
+
+/// `POST /graphql` at `address` (any API process) as `token`, with an
+/// optional consistency token: the status, the body and the token the answer
+/// carries in its header.
+pub async fn graphql_at(
+    client: &reqwest::Client,
+    address: &str,
+    token: &str,
+    query: &str,
+    variables: Value,
+    carried: Option<&str>,
+) -> (reqwest::StatusCode, Value, Option<String>) {
+    let mut request = client
+        .post(format!("{address}/graphql"))
+        .bearer_auth(token)
+        .json(&json!({ "query": query, "variables": variables }));
+    if let Some(carried) = carried {
+        request = request.header(api_core::consistency::HEADER, carried);
+    }
+    let response = request.send().await.expect("the API answers");
+    let status = response.status();
+    let answered = response
+        .headers()
+        .get(api_core::consistency::HEADER)
+        .map(|v| v.to_str().unwrap().to_owned());
+    (status, response.json().await.expect("JSON"), answered)
+}

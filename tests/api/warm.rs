@@ -6,7 +6,7 @@
 
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_no_errors, error_code, free_address, start_api, TestApp};
+use crate::helpers::{assert_no_errors, error_code, free_address, graphql_at, start_api, TestApp};
 
 async fn post(
     client: &reqwest::Client,
@@ -15,16 +15,9 @@ async fn post(
     query: &str,
     variables: Value,
 ) -> Value {
-    client
-        .post(format!("{url}/graphql"))
-        .bearer_auth(token)
-        .json(&json!({ "query": query, "variables": variables }))
-        .send()
+    graphql_at(client, url, token, query, variables, None)
         .await
-        .expect("the API answers")
-        .json()
-        .await
-        .expect("JSON")
+        .1
 }
 
 const COMPLETE: &str = "mutation($id: ID!) { completeTask(id: $id) { version } }";
