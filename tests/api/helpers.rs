@@ -113,12 +113,20 @@ impl TestApp {
         }
     }
 
-    /// Stops every role of this app, as SIGTERM would, and waits for them.
+    /// Stops every role of this app, as SIGTERM would, and waits for them and
+    /// for their Kafka clients to be destroyed (as the binaries do before they
+    /// exit: librdkafka's threads must not outlive the process's exit).
     pub async fn stop(&mut self) {
         self.shutdown.cancel();
         if let Some(roles) = self.roles.take() {
             roles.await.unwrap().expect("the roles stop cleanly");
         }
+        let destroyed = tokio::task::spawn_blocking(|| {
+            infra::kafka::wait_for_dropped_clients(Duration::from_secs(20))
+        })
+        .await
+        .unwrap();
+        assert!(destroyed, "Kafka clients still being destroyed after 20 s");
     }
 
     pub fn token(&self, user: &str) -> String {

@@ -358,7 +358,7 @@ async fn every_kafka_client_works_over_sasl_ssl_with_the_cloud_overlays_scram_sh
         );
     }
 
-    let app = TestApp::spawn_with(settings.clone(), Roles::ALL).await;
+    let mut app = TestApp::spawn_with(settings.clone(), Roles::ALL).await;
     let alice = app.token("alice");
     let ready: Value = app
         .client
@@ -557,6 +557,7 @@ async fn every_kafka_client_works_over_sasl_ssl_with_the_cloud_overlays_scram_sh
         completions_per_day(&app.pool).await.unwrap(),
         vec![(Utc::now().date_naive(), "alice".to_owned(), 1)]
     );
+    app.stop().await;
 
     eprintln!(
         "over SASL_SSL with SCRAM-SHA-256 in {:?}",
@@ -568,7 +569,7 @@ async fn every_kafka_client_works_over_sasl_ssl_with_the_cloud_overlays_scram_sh
 async fn a_task_reaches_the_listing_and_a_subscriber_over_sasl_ssl_with_scram_sha_512() {
     let started = Instant::now();
     let broker = SecuredBroker::start().await;
-    let app = TestApp::spawn_with(broker.settings("SCRAM-SHA-512").await, Roles::ALL).await;
+    let mut app = TestApp::spawn_with(broker.settings("SCRAM-SHA-512").await, Roles::ALL).await;
     let alice = app.token("alice");
     let mut changes = GqlSocket::connect(&app.address, &alice).await;
     changes.subscribe("c", CHANGES, json!({})).await;
@@ -582,6 +583,8 @@ async fn a_task_reaches_the_listing_and_a_subscriber_over_sasl_ssl_with_scram_sh
     assert_eq!(change["kind"], "CHANGED");
     assert_eq!(change["version"], 1);
     assert_eq!(change["task"]["title"], "over SCRAM-SHA-512");
+    drop(changes);
+    app.stop().await;
     eprintln!(
         "over SASL_SSL with SCRAM-SHA-512 in {:?}",
         started.elapsed()
@@ -709,7 +712,7 @@ async fn a_refused_login_names_the_setting_and_heals_when_the_broker_accepts_it(
     eventually(Duration::from_secs(30), || broker_seen(true))
         .await
         .expect("/readyz sees the broker again");
-    let app = TestApp::spawn_with(settings.clone(), Roles::API).await;
+    let mut app = TestApp::spawn_with(settings.clone(), Roles::API).await;
     let alice = app.token("alice");
     let (id, _) = app.create_task(&alice, "after the rotation").await;
     let published = read_topic(
@@ -726,4 +729,5 @@ async fn a_refused_login_names_the_setting_and_heals_when_the_broker_accepts_it(
         "the relay did not publish the task's event after the rotation"
     );
     relay.kill().await.unwrap();
+    app.stop().await;
 }

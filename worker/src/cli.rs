@@ -213,11 +213,15 @@ pub async fn run(command: Command, settings: &Settings) -> anyhow::Result<Next> 
 pub fn block_on(run: impl std::future::Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
     crate::allocator::limit_arenas();
     infra::tls::install_crypto_provider();
-    tokio::runtime::Builder::new_multi_thread()
+    let ran = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|error| anyhow::anyhow!("starting the async runtime: {error}"))?
-        .block_on(run)
+        .block_on(run);
+    if !infra::kafka::wait_for_dropped_clients(std::time::Duration::from_secs(10)) {
+        tracing::warn!("Kafka clients were still being destroyed after 10 s; exiting anyway");
+    }
+    ran
 }
 
 /// A cancellation token that SIGTERM or Ctrl-C cancels, and the allocator's
