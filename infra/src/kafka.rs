@@ -452,6 +452,11 @@ impl KafkaSettings {
             .set("auto.offset.reset", offset_reset)
             .set("fetch.wait.max.ms", self.fetch_wait_max_ms.to_string())
             .set("session.timeout.ms", "10000")
+            // Nothing is produced in Kafka transactions, so committed and
+            // uncommitted reads see the same messages; a read_committed
+            // watermark is tansu's last stable offset, which lags the
+            // messages it has already served by a few.
+            .set("isolation.level", "read_uncommitted")
             // Bounded memory: at most 8 MiB prefetched per consumer (librdkafka
             // keeps 64 MiB by default), and no fetch response over 64 MiB; a
             // message of up to 8 MiB is read, and dead-lettered if it must be.

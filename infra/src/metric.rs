@@ -37,6 +37,12 @@ pub const PROJECTION_LAG_SECONDS: &str = "taskledger_projection_lag_seconds";
 pub const PROJECTION_RESTARTS: &str = "taskledger_projection_restarts_total";
 /// Times a projection applied nothing while its partitions held messages.
 pub const PROJECTION_STALLS: &str = "taskledger_projection_stalls_total";
+/// Partitions whose leases this process holds, per projection (docs/adr/0012).
+pub const PROJECTION_PARTITIONS_OWNED: &str = "taskledger_projection_partitions_owned";
+/// Times this process's share of a projection's partitions changed.
+pub const PROJECTION_ASSIGNMENT_CHANGES: &str = "taskledger_projection_assignment_changes_total";
+/// Batches not committed because a partition they touched had moved on.
+pub const PROJECTION_FENCED_BATCHES: &str = "taskledger_projection_fenced_batches_total";
 /// Whether the broker answered the role's last question (1) or not (0), by `role`.
 pub const BROKER_REACHABLE: &str = "taskledger_broker_reachable";
 pub const RELAY_PUBLISHED: &str = "taskledger_relay_published_total";
@@ -191,6 +197,18 @@ pub fn describe() {
     describe_counter!(
         PROJECTION_STALLS,
         "Times a projection applied nothing for the stall timeout while its partitions held messages."
+    );
+    describe_gauge!(
+        PROJECTION_PARTITIONS_OWNED,
+        "Partitions of its topic whose leases this process holds, per projection."
+    );
+    describe_counter!(
+        PROJECTION_ASSIGNMENT_CHANGES,
+        "Times this process's share of a projection's partitions changed (joins, leaves, crashes)."
+    );
+    describe_counter!(
+        PROJECTION_FENCED_BATCHES,
+        "Batches not committed because a partition they touched had moved to another process."
     );
     describe_gauge!(
         BROKER_REACHABLE,

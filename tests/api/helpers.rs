@@ -78,6 +78,8 @@ pub async fn fresh_settings() -> Settings {
     settings.api.user_rate_per_second = std::num::NonZeroU32::MAX;
     settings.api.user_rate_burst = std::num::NonZeroU32::MAX;
     settings.api.user_in_flight = 1_000;
+    // A projector killed by a test hands its partitions on sooner.
+    settings.common.projection_lease_secs = 5;
     if let Ok(brokers) = std::env::var("KAFKA_BROKERS") {
         settings.common.kafka_brokers = brokers;
     }
@@ -456,6 +458,10 @@ pub fn role_process(settings: &Settings, role: &str) -> tokio::process::Command 
                 .unwrap_or("taskledger"),
         )
         .env("TASKLEDGER_HTTP_ADDR", "127.0.0.1:0")
+        .env(
+            "TASKLEDGER_PROJECTION_LEASE_SECS",
+            settings.common.projection_lease_secs.to_string(),
+        )
         .env("RUST_LOG", "warn")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())

@@ -27,6 +27,7 @@ mod recurring;
 mod relay;
 mod reminders;
 mod secured;
+mod sharing;
 mod spine;
 mod tracing;
 mod upgrade;

@@ -193,6 +193,16 @@ pub struct Settings {
         global = true
     )]
     pub projection_stall_secs: u64,
+    /// A projection process that has not renewed its membership for this
+    /// many seconds is gone, and the others take its partitions.
+    #[arg(
+        long,
+        env = "TASKLEDGER_PROJECTION_LEASE_SECS",
+        default_value_t = 10,
+        value_parser = clap::value_parser!(u64).range(1..=3600),
+        global = true
+    )]
+    pub projection_lease_secs: u64,
     /// `plaintext`, `ssl`, `sasl_plaintext` or `sasl_ssl` (a managed Kafka).
     #[arg(long, env = "KAFKA_SECURITY_PROTOCOL", global = true)]
     pub kafka_security_protocol: Option<String>,
@@ -241,6 +251,7 @@ impl Settings {
             projection_batch_max: 1000,
             projection_batch_window_ms: 5,
             projection_stall_secs: 30,
+            projection_lease_secs: 10,
             http_addr: "127.0.0.1:8080".into(),
             kafka_security_protocol: None,
             kafka_sasl_mechanism: None,
@@ -268,6 +279,7 @@ impl Settings {
             batch_max: self.projection_batch_max as usize,
             batch_window: Duration::from_millis(self.projection_batch_window_ms),
             stall_timeout: Duration::from_secs(self.projection_stall_secs),
+            lease_ttl: Duration::from_secs(self.projection_lease_secs),
             ..ConsumerSettings::new(self.task_events_topic.clone())
         }
     }

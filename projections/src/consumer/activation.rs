@@ -1,10 +1,11 @@
-//! Becoming the one process that runs a projection, and where it starts.
+//! Starting to run a projection: its clients, its share of the topic's
+//! partitions, and where each starts.
 //!
-//! A session advisory lock makes one process at a time the runner, and every
-//! batch runs on that session, so if it dies the lock and the work end
-//! together and a standby takes over. The runner assigns itself every
-//! partition at the offset stored with the read model: no group membership,
-//! no rebalance, no committed group offset read (docs/adr/0002).
+//! Any number of processes run a projection; each applies the partitions
+//! whose leases it holds (`leases`, docs/adr/0012) and assigns itself those at
+//! the offset stored with the read model: no group membership, no broker-side
+//! rebalance, no committed group offset read (docs/adr/0002). The share is
+//! settled again at every check, and the assignment follows it.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -12,14 +13,16 @@ use std::time::Duration;
 use infra::kafka::{DropOffThread, KafkaConsumer, Producer};
 use infra::single_active;
 use rdkafka::consumer::Consumer;
+use rdkafka::{Message, Offset, TopicPartitionList};
 use sqlx::PgConnection;
 use tokio_util::sync::CancellationToken;
 
+use super::leases::Owned;
+use super::metrics;
 use super::offsets::{resume_assignment, unreachable_offsets, Unreachable};
 use super::progress::Progress;
 use super::projection::Projection;
 use super::projection_consumer::ProjectionConsumer;
-use super::settings::lock_key;
 
 /// One activation's clients: a new consumer and dead-letter producer each
 /// time, since a broker that restarted may have forgotten the old ones.
@@ -35,35 +38,43 @@ impl Clients {
     }
 }
 
-/// What the runtime holds while it is the projection's one runner.
+/// What the runtime holds while it runs the projection.
 pub(super) struct Activation {
-    /// Declared before the session, so they are let go before its lock is.
     pub clients: Clients,
-    /// Holds the lock; every batch runs on it.
+    /// Every batch and every round of the leases runs on it.
     pub session: PgConnection,
     /// The topic's generation the stored offsets belong to.
     pub generation: i64,
     /// How many partitions the topic had when they were assigned.
     pub partitions: i32,
-    /// The next offset to apply, per partition, as stored with the read
-    /// model: kept in memory, since only the lock's holder writes them.
+    /// The partitions this process holds the leases of, and their epochs.
+    pub owned: Owned,
+    /// The next offset to apply, per partition held, as stored with the read
+    /// model: kept in memory, since only a lease's holder writes them.
     pub next: HashMap<i32, i64>,
     pub progress: Progress,
 }
 
 impl<P: Projection> ProjectionConsumer<P> {
-    /// Waits for the lock and the topic, then assigns every partition at the
-    /// offset stored for it; `None` if shut down first.
+    /// Waits for the topic, settles this process's share of its partitions
+    /// and assigns them at the offsets stored for them; `None` if shut down
+    /// first.
     pub(super) async fn activate(
         &self,
         shutdown: &CancellationToken,
     ) -> anyhow::Result<Option<Activation>> {
-        let name = self.projection.name();
         let topic = self.settings.topic.as_str();
         let mut session = self.pool.acquire().await?.detach();
-        if !single_active::wait_for_lock(&mut session, &lock_key(name), name, shutdown).await? {
-            return Ok(None);
-        }
+        // A batch left open by a process that stopped (paused, or cut off)
+        // holds its rows and leases until Postgres ends it: after the lease's
+        // time, and not before a dead letter's send could give up (10 s).
+        let idle = self.settings.lease_ttl.max(Duration::from_secs(15));
+        sqlx::query(&format!(
+            "SET idle_in_transaction_session_timeout = {}",
+            idle.as_millis()
+        ))
+        .execute(&mut session)
+        .await?;
         let consumer = DropOffThread::new(self.kafka.assigned_consumer(&self.group)?);
         let generation = single_active::topic_generation(&mut session, topic).await?;
         let Some(watermarks) = self.wait_for_topic(&consumer, shutdown).await? else {
@@ -75,10 +86,47 @@ impl<P: Projection> ProjectionConsumer<P> {
             consumer,
             dead_letters: DropOffThread::new(self.kafka.producer()?),
         };
-        let partitions = watermarks.len() as i32;
-        let offsets = self.offsets(generation);
-        let mut next = offsets.load(&mut session).await?;
-        for unreachable in unreachable_offsets(&next, &watermarks) {
+        let mut active = Activation {
+            clients,
+            session,
+            generation,
+            partitions: watermarks.len() as i32,
+            owned: Owned::new(),
+            next: HashMap::new(),
+            progress: Progress::default(),
+        };
+        let owned = self
+            .membership
+            .balance(&mut active.session, active.partitions)
+            .await?;
+        self.assign(&mut active, owned).await?;
+        Ok(Some(active))
+    }
+
+    /// Settles this process's share again; if it changed, assigns what it
+    /// holds now.
+    pub(super) async fn rebalance(&self, active: &mut Activation) -> anyhow::Result<()> {
+        let owned = self
+            .membership
+            .balance(&mut active.session, active.partitions)
+            .await?;
+        if owned != active.owned {
+            self.assign(active, owned).await?;
+        }
+        Ok(())
+    }
+
+    /// Assigns the consumer the partitions in `owned`, each from a little
+    /// before the offset stored for it (see [`resume_assignment`]; a
+    /// partition that no longer holds it starts at its beginning).
+    async fn assign(&self, active: &mut Activation, owned: Owned) -> anyhow::Result<()> {
+        let name = self.projection.name();
+        let topic = self.settings.topic.as_str();
+        let offsets = self.offsets(active.generation);
+        let mut next = offsets.load(&mut active.session).await?;
+        next.retain(|partition, _| owned.contains_key(partition));
+        let (watermarks, unreachable) = self.unreachable(&active.clients.consumer, &next).await?;
+        for unreachable in unreachable {
             let Unreachable {
                 partition,
                 stored,
@@ -106,28 +154,82 @@ impl<P: Projection> ProjectionConsumer<P> {
                      resuming at its start: rebuild the projection to apply them"
                 );
             }
-            offsets.reset(&mut session, partition, start).await?;
+            offsets.reset(&mut active.session, partition, start).await?;
             next.insert(partition, start);
         }
-        clients
-            .consumer
-            .assign(&resume_assignment(topic, partitions, &next)?)?;
+        let partitions: Vec<i32> = owned.keys().copied().collect();
+        active.clients.consumer.assign(&resume_assignment(
+            topic,
+            &partitions,
+            &next,
+            &watermarks,
+        )?)?;
+        metrics::partitions_owned(name, partitions.len());
+        if !active.owned.is_empty() || !owned.is_empty() {
+            metrics::assignment_changed(name);
+        }
         tracing::info!(
             projection = name,
             topic,
-            partitions,
-            generation,
+            partitions = active.partitions,
+            owned = ?partitions,
+            generation = active.generation,
             resumed_from = ?next,
-            "projection consuming from its offsets in Postgres"
+            "projection consuming its partitions from their offsets in Postgres"
         );
-        Ok(Some(Activation {
-            clients,
-            session,
-            generation,
-            partitions,
-            next,
-            progress: Progress::default(),
-        }))
+        active.owned = owned;
+        active.next = next;
+        Ok(())
+    }
+
+    /// The topic's watermarks, read after the offsets (a partition's
+    /// previous holder may have stored one up to the moment it let go), and
+    /// the partitions whose offset in `next` lies outside them. An offset
+    /// beyond the reported end is checked by reading from the message before
+    /// that end: tansu's memory engine reports as a partition's end one past
+    /// the first offset of its last batch, behind the messages it serves.
+    async fn unreachable(
+        &self,
+        consumer: &DropOffThread<KafkaConsumer>,
+        next: &HashMap<i32, i64>,
+    ) -> anyhow::Result<(Vec<(i64, i64)>, Vec<Unreachable>)> {
+        let Some(watermarks) = topic_watermarks(consumer, &self.settings.topic).await? else {
+            anyhow::bail!("the broker no longer knows the topic");
+        };
+        let mut found = Vec::new();
+        for unreachable in unreachable_offsets(next, &watermarks) {
+            let Unreachable {
+                partition,
+                stored,
+                start,
+                end,
+            } = unreachable;
+            if unreachable.topic_replaced()
+                && end > start
+                && self.serves_up_to(partition, end - 1, stored - 1).await?
+            {
+                continue;
+            }
+            found.push(unreachable);
+        }
+        Ok((watermarks, found))
+    }
+
+    /// Whether the broker serves `partition` up to offset `last`, read from
+    /// `from` by a consumer of its own (within two seconds).
+    async fn serves_up_to(&self, partition: i32, from: i64, last: i64) -> anyhow::Result<bool> {
+        let consumer = DropOffThread::new(self.kafka.assigned_consumer(&self.group)?);
+        let mut at = TopicPartitionList::new();
+        at.add_partition_offset(&self.settings.topic, partition, Offset::Offset(from))?;
+        consumer.assign(&at)?;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+        loop {
+            match tokio::time::timeout_at(deadline, consumer.recv()).await {
+                Ok(Ok(message)) if message.offset() >= last => return Ok(true),
+                Ok(Ok(_)) => {}
+                Ok(Err(_)) | Err(_) => return Ok(false),
+            }
+        }
     }
 
     /// The topic's partitions' watermarks, once the broker knows the topic

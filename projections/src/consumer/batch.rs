@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::activation::{Activation, Clients};
 use super::decode::ConsumedMessage;
+use super::leases::Owned;
 use super::metrics;
 use super::offsets::{already_consumed, next_offsets};
 use super::projection::{Outcome, Projection};
@@ -145,6 +146,9 @@ pub(super) enum BatchError {
     Transient(anyhow::Error),
     /// The session or the database failed: start the activation again.
     Fatal(anyhow::Error),
+    /// Partitions the batch touched moved to another process: nothing of it
+    /// was committed, and the share is settled again.
+    Fenced(Vec<i32>),
 }
 
 fn fatal(error: sqlx::Error) -> BatchError {
@@ -194,13 +198,15 @@ impl<P: Projection> ProjectionConsumer<P> {
             clients,
             session,
             generation,
+            owned,
             next: stood,
             ..
         } = active;
+        let touched = touched_leases(batch, owned);
         loop {
             let started = Instant::now();
             match self
-                .apply_batch(clients, session, batch, stood, *generation)
+                .apply_batch(clients, session, batch, stood, *generation, &touched)
                 .await
             {
                 Ok(outcomes) => {
@@ -208,6 +214,13 @@ impl<P: Projection> ProjectionConsumer<P> {
                     return Ok(true);
                 }
                 Err(BatchError::Fatal(error)) => return Err(error),
+                Err(BatchError::Fenced(lost)) => {
+                    metrics::fenced(name);
+                    anyhow::bail!(
+                        "partitions {lost:?} moved to another process while this one was \
+                         applying them (paused past its lease?); the batch was not committed"
+                    );
+                }
                 Err(BatchError::Transient(error)) => {
                     let attempt = retries.attempt();
                     let Some(delay) = retries.next_delay() else {
@@ -230,9 +243,10 @@ impl<P: Projection> ProjectionConsumer<P> {
     }
 
     /// One transaction: the batch's events applied, messages that cannot be
-    /// applied dead-lettered, and the next offset of every partition touched.
+    /// applied dead-lettered, and the next offset of every partition touched,
+    /// committed only if this process still holds the leases it `touched`.
     /// `stood` is where this projection stands: what its offsets in Postgres
-    /// say, kept in memory, since this process alone writes them (the lock).
+    /// say, kept in memory, since only a lease's holder writes them.
     #[tracing::instrument(skip_all, fields(projection = self.projection.name(), messages = batch.len()))]
     async fn apply_batch(
         &self,
@@ -241,6 +255,7 @@ impl<P: Projection> ProjectionConsumer<P> {
         batch: &[OwnedMessage],
         stood: &HashMap<i32, i64>,
         generation: i64,
+        touched: &Owned,
     ) -> Result<Vec<Outcome>, BatchError> {
         let mut tx = session.begin().await.map_err(fatal)?;
         // The read model can be derived again from the event store and the
@@ -286,6 +301,15 @@ impl<P: Projection> ProjectionConsumer<P> {
             triage.outcomes[*slot] = Outcome::DeadLettered;
         }
 
+        // Last, so the leases are held only until the commit.
+        let lost = self
+            .membership
+            .fence(&mut tx, touched)
+            .await
+            .map_err(fatal)?;
+        if !lost.is_empty() {
+            return Err(BatchError::Fenced(lost));
+        }
         self.offsets(generation)
             .store(&mut tx, next_offsets(batch))
             .await
@@ -328,4 +352,13 @@ impl<P: Projection> ProjectionConsumer<P> {
             Err(error) => Err(BatchError::Transient(error.into())),
         }
     }
+}
+
+/// The leases of the partitions `batch` touched, at the epochs they are held
+/// at (the batch holds only partitions in `owned`).
+pub(super) fn touched_leases(batch: &[OwnedMessage], owned: &Owned) -> Owned {
+    batch
+        .iter()
+        .filter_map(|m| Some((m.partition(), *owned.get(&m.partition())?)))
+        .collect()
 }

@@ -42,7 +42,7 @@ pub(super) fn lag_seconds(message_ms: i64, now_ms: i64) -> f64 {
     (now_ms - message_ms).max(0) as f64 / 1000.0
 }
 
-pub(super) fn partition_lag(projection: &'static str, partition: usize, messages: i64) {
+pub(super) fn partition_lag(projection: &'static str, partition: i32, messages: i64) {
     ::metrics::gauge!(
         metric::PROJECTION_LAG_MESSAGES,
         "projection" => projection,
@@ -67,4 +67,21 @@ pub(super) fn stalled(projection: &'static str) {
 
 pub(super) fn restarted(projection: &'static str) {
     ::metrics::counter!(metric::PROJECTION_RESTARTS, "projection" => projection).increment(1);
+}
+
+/// How many of the topic's partitions this process holds the leases of.
+pub(super) fn partitions_owned(projection: &'static str, partitions: usize) {
+    ::metrics::gauge!(metric::PROJECTION_PARTITIONS_OWNED, "projection" => projection)
+        .set(partitions as f64);
+}
+
+pub(super) fn assignment_changed(projection: &'static str) {
+    ::metrics::counter!(metric::PROJECTION_ASSIGNMENT_CHANGES, "projection" => projection)
+        .increment(1);
+}
+
+/// A batch that was not committed: a partition it touched had moved to
+/// another process.
+pub(super) fn fenced(projection: &'static str) {
+    ::metrics::counter!(metric::PROJECTION_FENCED_BATCHES, "projection" => projection).increment(1);
 }

@@ -1,12 +1,14 @@
 //! The consumer runtime every projection runs on.
 //!
 //! Where a projection stands is the offsets it stores in Postgres, in the same
-//! transaction as its read-model changes, and nothing else (docs/adr/0002):
-//! one process at a time runs a projection (a session advisory lock, as the
-//! relay), assigns itself every partition of the topic and seeks each to the
-//! stored offset, so a crash, a rebalance or a broker that forgot its
-//! committed offsets can neither skip nor repeat work. Offsets are also
-//! committed to the broker, only so that Kafka tools can show the lag.
+//! transaction as its read-model changes, and nothing else (docs/adr/0002).
+//! Any number of processes run a projection and share its topic's
+//! partitions through leases in Postgres (docs/adr/0012): each assigns itself
+//! the partitions it holds and seeks each to the stored offset, so a crash, a
+//! join, a leave or a broker that forgot its committed offsets can neither
+//! skip nor repeat work, and a batch commits only while its process still
+//! holds every partition it touched (fencing). Offsets are also committed to
+//! the broker, only so that Kafka tools can show the lag.
 //!
 //! Messages are applied in batches: whatever a poll returns, up to a bound in
 //! count and time, in one transaction with the offsets of every partition it
@@ -19,8 +21,8 @@
 //! hold messages) ends the activation: the runtime starts again from the
 //! offsets in Postgres with a new consumer.
 //!
-//! Read in this order: `run` (the loop), `activation` (lock, topic,
-//! assignment), `batch` (one transaction), `offsets`, `decode`,
+//! Read in this order: `run` (the loop), `activation` (topic, assignment),
+//! `leases` (the share and the fence), `batch` (one transaction), `offsets`, `decode`,
 //! `dead_letter`, `stall` (the periodic check), `metrics`.
 
 mod activation;
@@ -28,6 +30,7 @@ mod batch;
 mod dead_letter;
 mod decode;
 mod error;
+mod leases;
 mod metrics;
 mod offsets;
 mod progress;

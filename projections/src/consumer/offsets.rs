@@ -12,6 +12,7 @@ use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::message::OwnedMessage;
 use rdkafka::{Message, Offset, TopicPartitionList};
 use sqlx::PgConnection;
+use uuid::Uuid;
 
 use super::projection::Projection;
 use super::projection_consumer::ProjectionConsumer;
@@ -22,6 +23,8 @@ pub(super) struct ProjectionOffsets<'a> {
     pub projection: &'a str,
     pub topic: &'a str,
     pub generation: i64,
+    /// This process among the projection's (docs/adr/0012).
+    pub member: Uuid,
 }
 
 impl<P: Projection> ProjectionConsumer<P> {
@@ -30,6 +33,7 @@ impl<P: Projection> ProjectionConsumer<P> {
             projection: self.projection.name(),
             topic: &self.settings.topic,
             generation,
+            member: self.membership.member,
         }
     }
 }
@@ -81,13 +85,15 @@ impl ProjectionOffsets<'_> {
     ) -> Result<(), sqlx::Error> {
         let (partitions, offsets): (Vec<i32>, Vec<i64>) = next.into_iter().unzip();
         sqlx::query(
-            "INSERT INTO projection_offsets (projection, topic, partition, next_offset, generation)
-             SELECT $1, $2, p, o, $5 FROM unnest($3::int[], $4::bigint[]) AS t(p, o)
+            "INSERT INTO projection_offsets
+                    (projection, topic, partition, next_offset, generation, written_by)
+             SELECT $1, $2, p, o, $5, $6 FROM unnest($3::int[], $4::bigint[]) AS t(p, o)
              ON CONFLICT (projection, topic, partition) DO UPDATE
                 SET next_offset = CASE WHEN projection_offsets.generation = EXCLUDED.generation
                                        THEN GREATEST(projection_offsets.next_offset, EXCLUDED.next_offset)
                                        ELSE EXCLUDED.next_offset END,
                     generation = EXCLUDED.generation,
+                    written_by = EXCLUDED.written_by,
                     updated_at = now()",
         )
         .bind(self.projection)
@@ -95,6 +101,7 @@ impl ProjectionOffsets<'_> {
         .bind(&partitions)
         .bind(&offsets)
         .bind(self.generation)
+        .bind(self.member)
         .execute(&mut *tx)
         .await?;
         Ok(())
@@ -170,18 +177,34 @@ pub(super) fn unreachable_offsets(
         .collect()
 }
 
-/// Every partition of the topic, each at its stored offset, or at its
-/// beginning when none is stored.
+/// How many messages before its stored offset a partition is read again
+/// from when it is assigned; they are below where the projection stands, so
+/// they are skipped undecoded. A fetch from inside a batch of tansu's memory
+/// engine returns only the batches that start at or after the offset asked
+/// for, which would skip the rest of the batch the offset falls in; reading
+/// from a little before it fetches that batch whole. Larger than a batch the
+/// relay publishes (500 events, and what the producer's linger joins).
+pub(super) const RESUME_REWIND: i64 = 2_000;
+
+/// The `partitions` of the topic this process holds, each from
+/// [`RESUME_REWIND`] before its stored offset (not before the partition's
+/// start, its low watermark in `watermarks`), or from its beginning when none
+/// is stored.
 pub(super) fn resume_assignment(
     topic: &str,
-    partitions: i32,
+    partitions: &[i32],
     next: &HashMap<i32, i64>,
+    watermarks: &[(i64, i64)],
 ) -> KafkaResult<TopicPartitionList> {
     let mut assignment = TopicPartitionList::new();
-    for partition in 0..partitions {
-        let offset = next
-            .get(&partition)
-            .map_or(Offset::Beginning, |&next| Offset::Offset(next));
+    for &partition in partitions {
+        let start = usize::try_from(partition)
+            .ok()
+            .and_then(|p| watermarks.get(p))
+            .map_or(0, |&(low, _)| low);
+        let offset = next.get(&partition).map_or(Offset::Beginning, |&next| {
+            Offset::Offset((next - RESUME_REWIND).max(start).min(next))
+        });
         assignment.add_partition_offset(topic, partition, offset)?;
     }
     Ok(assignment)

@@ -1,11 +1,13 @@
-//! The runtime's loop: wait to become the projection's runner, then apply
-//! batches and check progress until shut down. Any failure beyond one message
+//! The runtime's loop: take a share of the partitions, then apply batches,
+//! check progress and settle the share again until shut down, and then let
+//! the partitions go to the other processes. Any failure beyond one message
 //! ends the activation, and the next one starts again from the offsets in
 //! Postgres with new clients, as a restarted process would.
 
 use std::time::{Duration, Instant};
 
 use rdkafka::error::KafkaError;
+use rdkafka::Message;
 use tokio_util::sync::CancellationToken;
 
 use super::metrics;
@@ -49,8 +51,15 @@ impl<P: Projection> ProjectionConsumer<P> {
         check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                () = shutdown.cancelled() => return Ok(()),
-                _ = check.tick() => self.check(&mut active).await?,
+                () = shutdown.cancelled() => {
+                    self.membership.leave(&mut active.session).await?;
+                    tracing::info!(projection = name, "let the partitions go to the other processes");
+                    return Ok(());
+                }
+                _ = check.tick() => {
+                    self.rebalance(&mut active).await?;
+                    self.check(&mut active).await?;
+                }
                 first = active.clients.consumer.recv() => {
                     let first = match first {
                         Ok(message) => message.detach(),
@@ -63,7 +72,12 @@ impl<P: Projection> ProjectionConsumer<P> {
                             continue;
                         }
                     };
-                    let batch = self.fill_batch(&active.clients.consumer, first).await;
+                    let mut batch = self.fill_batch(&active.clients.consumer, first).await;
+                    // Fetched before a partition was let go.
+                    batch.retain(|message| active.owned.contains_key(&message.partition()));
+                    if batch.is_empty() {
+                        continue;
+                    }
                     let applied = self
                         .apply_until_done(&mut active, &batch, shutdown)
                         .await?;

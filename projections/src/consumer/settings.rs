@@ -19,8 +19,12 @@ pub struct ConsumerSettings {
     /// A consumer that applies nothing for this long while its partitions
     /// hold messages is replaced.
     pub stall_timeout: Duration,
-    /// How often lag, the topic's partitions and its generation are checked.
+    /// How often lag, the topic's partitions and its generation are checked,
+    /// and this process's share of the partitions settled again.
     pub check_interval: Duration,
+    /// A process that has not renewed its membership for this long is gone:
+    /// the others take its partitions (docs/adr/0012).
+    pub lease_ttl: Duration,
 }
 
 impl ConsumerSettings {
@@ -32,6 +36,7 @@ impl ConsumerSettings {
             batch_window: Duration::from_millis(5),
             stall_timeout: Duration::from_secs(30),
             check_interval: Duration::from_secs(2),
+            lease_ttl: Duration::from_secs(10),
         }
     }
 
@@ -41,10 +46,4 @@ impl ConsumerSettings {
         let prefix = self.group_prefix.as_deref().unwrap_or("taskledger");
         format!("{prefix}-{projection}")
     }
-}
-
-/// The session advisory lock whose holder is the one process running
-/// `projection`; a process waiting on it is a warm standby.
-pub(super) fn lock_key(projection: &str) -> String {
-    format!("taskledger-projection:{projection}")
 }

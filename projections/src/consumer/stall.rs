@@ -1,5 +1,5 @@
 //! The periodic check of a running projection: is the topic still the one it
-//! assigned, and is it keeping up? A consumer can stop delivering without an
+//! assigned, and are the partitions this process holds keeping up? A consumer can stop delivering without an
 //! error (a broker that came back empty, a fetch that never returns), so a
 //! projection that applies nothing while its partitions hold messages is
 //! declared stalled and started again with a new consumer (docs/adr/0002,
@@ -11,20 +11,26 @@ use std::time::Instant;
 use infra::single_active;
 
 use super::activation::{topic_watermarks, Activation};
+use super::leases::Owned;
 use super::metrics;
 use super::progress::Verdict;
 use super::projection::Projection;
 use super::projection_consumer::ProjectionConsumer;
 
-/// The messages each partition holds beyond where the projection stands, in
-/// partition order; a partition with no stored offset stands at its start.
-pub(super) fn partition_lag(watermarks: &[(i64, i64)], next: &HashMap<i32, i64>) -> Vec<i64> {
-    watermarks
-        .iter()
-        .enumerate()
-        .map(|(partition, &(low, high))| {
-            let next = next.get(&(partition as i32)).copied().unwrap_or(low);
-            (high - next).max(0)
+/// The messages each partition this process holds (`owned`) has beyond where
+/// the projection stands, with the partition; a partition with no stored
+/// offset stands at its start.
+pub(super) fn partition_lag(
+    watermarks: &[(i64, i64)],
+    owned: &Owned,
+    next: &HashMap<i32, i64>,
+) -> Vec<(i32, i64)> {
+    owned
+        .keys()
+        .filter_map(|&partition| {
+            let &(low, high) = watermarks.get(usize::try_from(partition).ok()?)?;
+            let next = next.get(&partition).copied().unwrap_or(low);
+            Some((partition, (high - next).max(0)))
         })
         .collect()
 }
@@ -70,11 +76,11 @@ impl<P: Projection> ProjectionConsumer<P> {
                 watermarks.len()
             );
         }
-        let lag = partition_lag(&watermarks, &active.next);
-        for (partition, &lag) in lag.iter().enumerate() {
+        let lag = partition_lag(&watermarks, &active.owned, &active.next);
+        for &(partition, lag) in &lag {
             metrics::partition_lag(name, partition, lag);
         }
-        let behind = lag.iter().sum();
+        let behind = lag.iter().map(|(_, lag)| lag).sum();
         match active
             .progress
             .check(behind, Instant::now(), self.settings.stall_timeout)

@@ -5,6 +5,7 @@
 mod batch;
 mod dead_letter;
 mod decode;
+mod leases;
 mod metrics;
 mod offsets;
 mod projection;

@@ -7,7 +7,7 @@ use rdkafka::Offset;
 
 use super::super::offsets::{
     advance, already_consumed, next_offsets, offset_out_of_range, resume_assignment,
-    unreachable_offsets, Unreachable,
+    unreachable_offsets, Unreachable, RESUME_REWIND,
 };
 use super::{message_at, KafkaError, RDKafkaErrorCode, TOPIC};
 
@@ -87,8 +87,10 @@ fn partitions_without_a_stored_offset_or_outside_the_topic_are_left_alone() {
 }
 
 #[test]
-fn every_partition_is_assigned_at_its_stored_offset_or_its_beginning() {
-    let assignment = resume_assignment(TOPIC, 3, &HashMap::from([(1, 42), (7, 9)])).unwrap();
+fn the_partitions_held_are_assigned_from_a_little_before_their_stored_offset() {
+    let next = HashMap::from([(1, 42), (3, 5_000), (7, 9)]);
+    let watermarks = [(0, 50), (10, 60), (0, 0), (0, 6_000)];
+    let assignment = resume_assignment(TOPIC, &[0, 1, 3], &next, &watermarks).unwrap();
     let assigned: Vec<_> = assignment
         .elements()
         .iter()
@@ -97,9 +99,11 @@ fn every_partition_is_assigned_at_its_stored_offset_or_its_beginning() {
     assert_eq!(
         assigned,
         [
+            // Nothing stored: the beginning.
             (TOPIC.to_owned(), 0, Offset::Beginning),
-            (TOPIC.to_owned(), 1, Offset::Offset(42)),
-            (TOPIC.to_owned(), 2, Offset::Beginning),
+            // Never before the partition's start.
+            (TOPIC.to_owned(), 1, Offset::Offset(10)),
+            (TOPIC.to_owned(), 3, Offset::Offset(5_000 - RESUME_REWIND)),
         ]
     );
 }

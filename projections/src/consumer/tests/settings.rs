@@ -2,7 +2,6 @@
 
 use std::time::Duration;
 
-use super::super::settings::lock_key;
 use super::super::ConsumerSettings;
 
 #[test]
@@ -14,6 +13,7 @@ fn defaults_bound_a_batch_and_watch_progress() {
     assert_eq!(settings.batch_window, Duration::from_millis(5));
     assert_eq!(settings.stall_timeout, Duration::from_secs(30));
     assert_eq!(settings.check_interval, Duration::from_secs(2));
+    assert_eq!(settings.lease_ttl, Duration::from_secs(10));
 }
 
 #[test]
@@ -22,11 +22,4 @@ fn the_group_is_the_prefix_and_the_projection_name() {
     assert_eq!(settings.consumer_group("task-list"), "taskledger-task-list");
     settings.group_prefix = Some("ci-7".into());
     assert_eq!(settings.consumer_group("task-list"), "ci-7-task-list");
-}
-
-/// A standby waits on the same key as the runner; the relay's differs.
-#[test]
-fn the_lock_is_named_after_the_projection() {
-    assert_eq!(lock_key("reminders"), "taskledger-projection:reminders");
-    assert_ne!(lock_key("reminders"), lock_key("task-list"));
 }

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 
+use super::super::leases::Owned;
 use super::super::progress::{Progress, Verdict};
 use super::super::stall::partition_lag;
 use super::{Duration, Instant};
@@ -13,15 +14,27 @@ fn secs(n: u64) -> Duration {
 }
 
 #[test]
-fn lag_is_what_each_partition_holds_beyond_where_the_projection_stands() {
+fn lag_is_what_each_partition_held_has_beyond_where_the_projection_stands() {
     let watermarks = [(0, 10), (5, 20), (3, 9)];
     let next = HashMap::from([(0, 4), (1, 20)]);
-    assert_eq!(partition_lag(&watermarks, &next), [6, 0, 6]);
+    let every = Owned::from([(0, 1), (1, 1), (2, 1)]);
+    assert_eq!(
+        partition_lag(&watermarks, &every, &next),
+        [(0, 6), (1, 0), (2, 6)]
+    );
+    // Another process's partitions are its own lag; one past the topic's
+    // end (it shrank) has none to report.
+    let some = Owned::from([(2, 4), (7, 1)]);
+    assert_eq!(partition_lag(&watermarks, &some, &next), [(2, 6)]);
 }
 
 #[test]
 fn standing_past_a_partitions_end_is_no_lag() {
-    assert_eq!(partition_lag(&[(0, 10)], &HashMap::from([(0, 15)])), [0]);
+    let owned = Owned::from([(0, 1)]);
+    assert_eq!(
+        partition_lag(&[(0, 10)], &owned, &HashMap::from([(0, 15)])),
+        [(0, 0)]
+    );
 }
 
 #[test]
