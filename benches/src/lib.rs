@@ -249,6 +249,17 @@ impl BenchApp {
         roles: taskledger::Roles,
         max_connections: u32,
     ) -> anyhow::Result<Self> {
+        Self::start_with(services, roles, max_connections, |_| {}).await
+    }
+
+    /// As [`BenchApp::start`], with the run's settings adjusted by `adjust`
+    /// before Taskledger starts.
+    pub async fn start_with(
+        services: &Services,
+        roles: taskledger::Roles,
+        max_connections: u32,
+        adjust: impl FnOnce(&mut taskledger::Settings),
+    ) -> anyhow::Result<Self> {
         LazyLock::force(&RUN_STARTED);
         let database = ScratchDatabase::create(services).await?;
         let run = &database.run;
@@ -265,6 +276,7 @@ impl BenchApp {
         settings.api.user_rate_per_second = std::num::NonZeroU32::MAX;
         settings.api.user_rate_burst = std::num::NonZeroU32::MAX;
         settings.api.user_in_flight = usize::MAX;
+        adjust(&mut settings);
         let shutdown = tokio_util::sync::CancellationToken::new();
         let running = match taskledger::start(&settings, roles, shutdown.clone()).await {
             Ok(running) => running,
@@ -538,4 +550,66 @@ pub fn resident_kb(pid: u32) -> Option<u64> {
         .lines()
         .find_map(|line| line.strip_prefix("VmRSS:"))
         .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// Stores `count` TaskCreated events for 100 users, copied from a task's
+/// creation already in the store (create one first) with new ids and titles,
+/// in transactions of 10,000.
+pub async fn preload_created_tasks(pool: &sqlx::PgPool, count: i64) -> anyhow::Result<()> {
+    let mut stored = 0;
+    while stored < count {
+        let chunk = (count - stored).min(10_000);
+        sqlx::query(
+            "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+             SELECT 'Task', n.id, 1, t.event_type, t.event_version,
+                    jsonb_set(jsonb_set(jsonb_set(t.payload::jsonb,
+                        '{TaskCreated,title}', to_jsonb('backlog task ' || n.i)),
+                        '{TaskCreated,task_id}', to_jsonb(n.id)),
+                        '{TaskCreated,user_id}', to_jsonb(n.owner))::json,
+                    jsonb_set(t.metadata::jsonb, '{user_id}', to_jsonb(n.owner))::json
+               FROM (SELECT * FROM events WHERE event_type = 'TaskCreated' LIMIT 1) t,
+                    (SELECT i, gen_random_uuid()::text AS id, 'user' || (i % 100) AS owner
+                       FROM generate_series($1::bigint, $2::bigint) AS i) AS n",
+        )
+        .bind(stored)
+        .bind(stored + chunk - 1)
+        .execute(pool)
+        .await?;
+        stored += chunk;
+    }
+    Ok(())
+}
+
+/// CPU seconds (user and system) process `pid` has used, from /proc.
+pub fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The fields after the command name, which is in parentheses.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
+/// Polls `done` every 100 ms for up to `within`, saying what it waits for
+/// every few seconds.
+pub async fn wait_for<F, Fut>(within: Duration, what: &str, mut done: F) -> anyhow::Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<bool>>,
+{
+    let started = Instant::now();
+    let mut said = Instant::now();
+    while !done().await? {
+        if started.elapsed() > within {
+            bail!("gave up waiting for {what} after {within:?}");
+        }
+        if said.elapsed() > Duration::from_secs(5) {
+            eprintln!(
+                "waiting for {what} ({:.0} s)",
+                started.elapsed().as_secs_f64()
+            );
+            said = Instant::now();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(())
 }

@@ -26,6 +26,9 @@ pub const REMINDER_SOURCE: &str = "taskledger/scheduler";
 #[derive(Debug, Clone)]
 pub struct SchedulerSettings {
     pub topic: String,
+    /// The topic's partitions, should it have to be created again (a broker
+    /// that came back without it).
+    pub partitions: i32,
     /// A reminder found this long after it fell due is recorded as missed
     /// instead of fired.
     pub missed_after: chrono::Duration,
@@ -42,6 +45,7 @@ impl SchedulerSettings {
     pub fn new(topic: impl Into<String>) -> Self {
         Self {
             topic: topic.into(),
+            partitions: 3,
             missed_after: chrono::Duration::hours(24),
             late_after: chrono::Duration::seconds(2),
             catch_up_per_second: 200,
@@ -128,6 +132,11 @@ impl Scheduler {
         // Listening first, so a reminder added while this looks is not missed.
         let mut listener = PgListener::connect_with(&self.pool).await?;
         listener.listen("taskledger_reminders").await?;
+        // A broker that came back empty forgot the topic; nothing else
+        // creates it again.
+        self.kafka
+            .ensure_topics(&[(self.settings.topic.as_str(), self.settings.partitions)])
+            .await?;
         let producer = self.kafka.producer()?;
         tracing::info!(topic = %self.settings.topic, "scheduler running");
         let mut last_pruned = Instant::now();

@@ -54,6 +54,15 @@ impl PerTaskProjection for TaskListProjection {
                 }
             }
         }
+        // Rows take their `change_seq` as they are written, and the
+        // task-updates publisher reads them in that order past a checkpoint:
+        // two processes' batches must commit in the order they took their
+        // numbers, or a number taken first and committed last is passed
+        // over. So the writes of every batch, in whichever process, run one
+        // at a time, from here to the commit (docs/adr/0012).
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtext('taskledger-task-list-changes'))")
+            .execute(&mut *tx)
+            .await?;
         if !created.is_empty() {
             insert_tasks(tx, created).await?;
         }

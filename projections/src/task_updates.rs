@@ -34,14 +34,22 @@ pub struct TaskUpdatesPublisher {
     pool: PgPool,
     kafka: KafkaSettings,
     topic: String,
+    /// The topic's partitions, should it have to be created again.
+    partitions: i32,
 }
 
 impl TaskUpdatesPublisher {
-    pub fn new(pool: PgPool, kafka: &KafkaSettings, topic: impl Into<String>) -> Self {
+    pub fn new(
+        pool: PgPool,
+        kafka: &KafkaSettings,
+        topic: impl Into<String>,
+        partitions: i32,
+    ) -> Self {
         Self {
             pool,
             kafka: kafka.clone(),
             topic: topic.into(),
+            partitions,
         }
     }
 
@@ -74,6 +82,11 @@ impl TaskUpdatesPublisher {
         if !single_active::wait_for_lock(&mut session, &key, "task-updates", shutdown).await? {
             return Ok(());
         }
+        // A broker that came back empty forgot the topic; nothing else
+        // creates it again.
+        self.kafka
+            .ensure_topics(&[(self.topic.as_str(), self.partitions)])
+            .await?;
         let mut listener = PgListener::connect_with(&self.pool).await?;
         listener.listen("taskledger_task_changes").await?;
         let producer = self.kafka.producer()?;

@@ -20,15 +20,15 @@ use crate::helpers::{
 /// A tansu broker on a port of its own, with its storage (as `./dev` names
 /// it: `memory`, the default, or `sqlite`) in a directory of its own;
 /// restartable.
-struct TestBroker {
-    address: String,
+pub(crate) struct TestBroker {
+    pub(crate) address: String,
     storage: &'static str,
     directory: PathBuf,
     process: Option<Child>,
 }
 
 impl TestBroker {
-    async fn start(storage: &'static str) -> Self {
+    pub(crate) async fn start(storage: &'static str) -> Self {
         let port = {
             let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             listener.local_addr().unwrap().port()
@@ -48,7 +48,7 @@ impl TestBroker {
     /// Starts the broker and waits until it listens. A broker stopped a moment
     /// ago may leave its port unbindable for a while (connections in
     /// TIME_WAIT), so a start that exits at once is tried again.
-    async fn launch(&mut self) {
+    pub(crate) async fn launch(&mut self) {
         let listener = format!("tcp://{}", self.address);
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         loop {
@@ -93,7 +93,7 @@ impl TestBroker {
     }
 
     /// Stops the broker as an operator would (SIGTERM).
-    async fn stop(&mut self) {
+    pub(crate) async fn stop(&mut self) {
         let mut child = self.process.take().expect("the broker runs");
         let pid = child.id().expect("a pid") as i32;
         Command::new("kill")

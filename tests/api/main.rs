@@ -8,6 +8,7 @@ mod bad_input;
 mod broker;
 mod browser;
 mod calendar;
+mod chaos;
 mod concurrency;
 mod consistency;
 mod crash;

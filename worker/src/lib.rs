@@ -314,8 +314,12 @@ pub fn spawn(settings: &Settings, roles: Roles, topics: &Topics, running: &mut R
             },
             NotificationInbox,
         );
-        let updates =
-            TaskUpdatesPublisher::new(pool.clone(), &kafka, settings.task_updates_topic.clone());
+        let updates = TaskUpdatesPublisher::new(
+            pool.clone(),
+            &kafka,
+            settings.task_updates_topic.clone(),
+            settings.task_events_partitions,
+        );
         let stop = &shutdown;
         running.spawn("project", topics.then(stop, task_list.run(stop.clone())));
         running.spawn(

@@ -289,6 +289,7 @@ impl Settings {
         SchedulerSettings {
             missed_after: chrono::Duration::hours(i64::from(self.reminder_missed_after_hours)),
             catch_up_per_second: self.reminder_catch_up_per_second,
+            partitions: self.task_events_partitions,
             ..SchedulerSettings::new(self.reminders_topic.clone())
         }
     }

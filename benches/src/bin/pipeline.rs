@@ -24,8 +24,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use benches::chart::{BarChart, ChartsDir, LineChart};
 use benches::{
-    bench_token, graphql, run_seconds, tasks_behind, visible_after, BenchApp, Latencies,
-    MemoryTrace, Services,
+    bench_token, graphql, preload_created_tasks, run_seconds, tasks_behind, visible_after,
+    wait_for, BenchApp, Latencies, MemoryTrace, Services,
 };
 use clap::Parser;
 use infra::kafka::KafkaConsumer;
@@ -97,15 +97,19 @@ async fn backlog(args: &Args, memory: &MemoryTrace) -> anyhow::Result<BarChart> 
     .await
     .map_err(anyhow::Error::msg)?;
     eprintln!("storing {} TaskCreated events", args.backlog);
-    preload(&app.pool, args.backlog).await?;
+    preload_created_tasks(&app.pool, args.backlog).await?;
     let total = args.backlog + 1;
-    wait_for("the relay to publish the backlog", || async {
-        let published: Option<i64> =
-            sqlx::query_scalar("SELECT max(published) FROM relay_checkpoints")
-                .fetch_one(&app.pool)
-                .await?;
-        Ok(published.unwrap_or(0) >= total)
-    })
+    wait_for(
+        Duration::from_secs(300),
+        "the relay to publish the backlog",
+        || async {
+            let published: Option<i64> =
+                sqlx::query_scalar("SELECT max(published) FROM relay_checkpoints")
+                    .fetch_one(&app.pool)
+                    .await?;
+            Ok(published.unwrap_or(0) >= total)
+        },
+    )
     .await?;
 
     // The baseline: the same messages read by a consumer that does nothing.
@@ -131,12 +135,16 @@ async fn backlog(args: &Args, memory: &MemoryTrace) -> anyhow::Result<BarChart> 
     let shutdown = CancellationToken::new();
     let started = Instant::now();
     let projector = taskledger::start(&app.settings, Roles::PROJECT, shutdown.clone()).await?;
-    wait_for("the task list to apply the backlog", || async {
-        let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM task_list")
-            .fetch_one(&app.pool)
-            .await?;
-        Ok(rows >= total)
-    })
+    wait_for(
+        Duration::from_secs(300),
+        "the task list to apply the backlog",
+        || async {
+            let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM task_list")
+                .fetch_one(&app.pool)
+                .await?;
+            Ok(rows >= total)
+        },
+    )
     .await?;
     let elapsed = started.elapsed();
     let rate = total as f64 / elapsed.as_secs_f64();
@@ -172,35 +180,6 @@ async fn backlog(args: &Args, memory: &MemoryTrace) -> anyhow::Result<BarChart> 
     .series("task-list projection", [(backlog, rate)]))
 }
 
-/// Stores `count` TaskCreated events for 100 users, copied from the template
-/// task's event with new ids and titles, in transactions of 10,000.
-async fn preload(pool: &PgPool, count: i64) -> anyhow::Result<()> {
-    let mut stored = 0;
-    while stored < count {
-        let chunk = (count - stored).min(10_000);
-        sqlx::query(
-            "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
-             SELECT 'Task', n.id, 1, t.event_type, t.event_version,
-                    jsonb_set(jsonb_set(jsonb_set(t.payload::jsonb,
-                        '{TaskCreated,title}', to_jsonb('backlog task ' || n.i)),
-                        '{TaskCreated,task_id}', to_jsonb(n.id)),
-                        '{TaskCreated,user_id}', to_jsonb(n.owner))::json,
-                    jsonb_set(t.metadata::jsonb, '{user_id}', to_jsonb(n.owner))::json
-               FROM (SELECT * FROM events WHERE event_type = 'TaskCreated' LIMIT 1) t,
-                    (SELECT i, gen_random_uuid()::text AS id, 'user' || (i % 100) AS owner
-                       FROM generate_series($1::bigint, $2::bigint) AS i) AS n",
-        )
-        .bind(stored)
-        .bind(stored + chunk - 1)
-        .execute(pool)
-        .await?;
-        stored += chunk;
-    }
-    Ok(())
-}
-
-/// Phase 2: open-loop offered rates with every role running: the lag per
-/// second, and what was accepted and applied beside what was offered.
 async fn offered_load(args: &Args, memory: &MemoryTrace) -> anyhow::Result<(LineChart, BarChart)> {
     let app = BenchApp::start(&args.services, Roles::ALL, 40).await?;
     let token = Arc::new(bench_token("bench")?);
@@ -283,9 +262,11 @@ async fn offered_load(args: &Args, memory: &MemoryTrace) -> anyhow::Result<(Line
         stop.cancel();
         let lag = sampler.await??;
         let drain_started = Instant::now();
-        wait_for("the read model to catch up", || async {
-            Ok(tasks_behind(&app.pool).await? == 0)
-        })
+        wait_for(
+            Duration::from_secs(300),
+            "the read model to catch up",
+            || async { Ok(tasks_behind(&app.pool).await? == 0) },
+        )
         .await?;
         let errors = errors.load(Ordering::Relaxed);
         if lag.errors > 0 {
@@ -337,29 +318,4 @@ async fn applied(pool: &PgPool) -> anyhow::Result<i64> {
     Ok(sqlx::query_scalar("SELECT count(*) FROM task_list")
         .fetch_one(pool)
         .await?)
-}
-
-/// Polls `done` every 100 ms for up to five minutes, saying what it waits for
-/// every few seconds.
-async fn wait_for<F, Fut>(what: &str, mut done: F) -> anyhow::Result<()>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = anyhow::Result<bool>>,
-{
-    let started = Instant::now();
-    let mut said = Instant::now();
-    while !done().await? {
-        if started.elapsed() > Duration::from_secs(300) {
-            bail!("gave up waiting for {what} after 300 s");
-        }
-        if said.elapsed() > Duration::from_secs(5) {
-            eprintln!(
-                "waiting for {what} ({:.0} s)",
-                started.elapsed().as_secs_f64()
-            );
-            said = Instant::now();
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    Ok(())
 }

@@ -1,0 +1,304 @@
+//! The scale benchmark: 1, 2 and 4 `taskledger project` processes on the same
+//! backlog, sharing the partitions of `task-events` (docs/adr/0012).
+//!
+//! For each count, on a database and topic of its own: N `TaskCreated`
+//! events are stored and published, a bare Kafka consumer reads them all
+//! (the baseline, in the same run), then the projector processes start
+//! together and apply the backlog. Printed per count: the task list's
+//! events/s and its ratio to the baseline, each process's CPU seconds and
+//! partitions held, and the projectors' CPU per event. Postgres's own CPU is
+//! shared by all and printed beside it: on two cores it is what bounds the
+//! total.
+//!
+//! Run with `./dev bench scale` (release build, real Postgres and broker);
+//! `--help` for the knobs.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use benches::chart::{BarChart, ChartsDir};
+use benches::{
+    bench_token, cpu_seconds, graphql, preload_created_tasks, taskledger_binary, wait_for,
+    BenchApp, Services,
+};
+use clap::Parser;
+use infra::kafka::KafkaConsumer;
+use rdkafka::consumer::Consumer;
+use serde_json::json;
+use taskledger::Roles;
+
+#[derive(Parser)]
+#[command(about = "Scale benchmark: projector processes sharing a backlog's partitions")]
+struct Args {
+    /// Events in the preloaded backlog.
+    #[arg(long, default_value_t = 60_000)]
+    backlog: i64,
+    /// Projector process counts, comma-separated.
+    #[arg(long, default_value = "1,2,4", value_delimiter = ',')]
+    processes: Vec<usize>,
+    /// Partitions of the run's task-events topic (a multiple of every count
+    /// splits evenly).
+    #[arg(long, default_value_t = 12)]
+    partitions: i32,
+    #[command(flatten)]
+    services: Services,
+    #[command(flatten)]
+    charts: ChartsDir,
+}
+
+const CREATE: &str = "mutation($t: String!) { createTask(input: {title: $t}) { taskId } }";
+
+/// One count's figures.
+struct Run {
+    processes: usize,
+    baseline: f64,
+    rate: f64,
+    seconds: f64,
+    /// Per process: CPU seconds, and the task-list partitions it held.
+    per_process: Vec<(f64, i64)>,
+    postgres_cpu: f64,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    infra::tls::install_crypto_provider();
+    let args = Args::parse();
+    if args.processes.is_empty() || args.processes.contains(&0) {
+        bail!("--processes takes counts of one or more");
+    }
+    println!("# Scale, release build");
+    println!();
+    let mut runs = Vec::new();
+    for &processes in &args.processes {
+        eprintln!(
+            "{processes} projector process(es) on {} events",
+            args.backlog
+        );
+        runs.push(run(&args, processes).await?);
+    }
+    print(&args, &runs);
+    let mut chart = BarChart::new(
+        "Scale: projector processes sharing a backlog, beside a bare consumer",
+        "events/s",
+    );
+    chart = chart.series(
+        "bare consumer, no work (baseline)",
+        runs.iter()
+            .map(|r| (format!("{} process(es)", r.processes), r.baseline)),
+    );
+    chart = chart.series(
+        "task-list projection",
+        runs.iter()
+            .map(|r| (format!("{} process(es)", r.processes), r.rate)),
+    );
+    args.charts.write(&[("scale", &chart)]).map(drop)
+}
+
+async fn run(args: &Args, processes: usize) -> anyhow::Result<Run> {
+    let without_projections = Roles {
+        project: false,
+        scheduler: false,
+        ..Roles::ALL
+    };
+    let partitions = args.partitions;
+    let app = BenchApp::start_with(&args.services, without_projections, 20, |settings| {
+        settings.common.task_events_partitions = partitions;
+    })
+    .await?;
+    let measured = measure(args, &app, processes).await;
+    app.stop(false).await?;
+    measured
+}
+
+async fn measure(args: &Args, app: &BenchApp, processes: usize) -> anyhow::Result<Run> {
+    let token = bench_token("bench")?;
+    graphql(
+        &reqwest::Client::new(),
+        &app.url,
+        &token,
+        CREATE,
+        json!({ "t": "template" }),
+    )
+    .await
+    .map_err(anyhow::Error::msg)?;
+    preload_created_tasks(&app.pool, args.backlog).await?;
+    let total = args.backlog + 1;
+    wait_for(
+        Duration::from_secs(300),
+        "the relay to publish the backlog",
+        || async {
+            let published: Option<i64> =
+                sqlx::query_scalar("SELECT max(published) FROM relay_checkpoints")
+                    .fetch_one(&app.pool)
+                    .await?;
+            Ok(published.unwrap_or(0) >= total)
+        },
+    )
+    .await?;
+    let baseline = bare_consumer_rate(app, total).await?;
+
+    let postgres_before = postgres_cpu_seconds();
+    let mut children = Vec::new();
+    for _ in 0..processes {
+        children.push(spawn_projector(app, args.partitions)?);
+    }
+    let started = Instant::now();
+    wait_for(
+        Duration::from_secs(600),
+        "the task list to apply the backlog",
+        || async {
+            let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM task_list")
+                .fetch_one(&app.pool)
+                .await?;
+            Ok(rows >= total)
+        },
+    )
+    .await?;
+    let seconds = started.elapsed().as_secs_f64();
+    let postgres_cpu = postgres_cpu_seconds() - postgres_before;
+    let held = partitions_held(app).await?;
+    let mut per_process = Vec::new();
+    for child in &children {
+        let pid = child.id().context("a running projector")?;
+        per_process.push((
+            cpu_seconds(pid).unwrap_or(0.0),
+            held.get(&pid).copied().unwrap_or(0),
+        ));
+    }
+    for mut child in children {
+        let pid = child.id().context("a running projector")?;
+        tokio::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .await?;
+        let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+            .await
+            .context("a projector did not stop within 30 s of SIGTERM")??;
+        if !status.success() {
+            bail!("a projector stopped with {status}");
+        }
+    }
+    Ok(Run {
+        processes,
+        baseline,
+        rate: total as f64 / seconds,
+        seconds,
+        per_process,
+        postgres_cpu,
+    })
+}
+
+/// Reads the whole topic with a consumer that does nothing else: events/s.
+async fn bare_consumer_rate(app: &BenchApp, total: i64) -> anyhow::Result<f64> {
+    let consumer: KafkaConsumer = app
+        .settings
+        .common
+        .kafka()
+        .consumer(&format!("bench-baseline-{}", uuid::Uuid::new_v4()))?;
+    consumer.subscribe(&[&app.settings.common.task_events_topic])?;
+    let started = Instant::now();
+    let mut read = 0;
+    while read < total {
+        tokio::time::timeout(Duration::from_secs(30), consumer.recv())
+            .await
+            .context("the baseline consumer stalled")??;
+        read += 1;
+    }
+    Ok(total as f64 / started.elapsed().as_secs_f64())
+}
+
+/// `taskledger project` (release) on the run's database and topics.
+fn spawn_projector(app: &BenchApp, partitions: i32) -> anyhow::Result<tokio::process::Child> {
+    let common = &app.settings.common;
+    let binary = taskledger_binary()?;
+    tokio::process::Command::new(&binary)
+        .arg("project")
+        .env("TASKLEDGER_ENV", "local")
+        .env("DATABASE_URL", app.database_url())
+        .env("KAFKA_BROKERS", &common.kafka_brokers)
+        .env("TASKLEDGER_HTTP_ADDR", "127.0.0.1:0")
+        .env("TASKLEDGER_TASK_EVENTS_TOPIC", &common.task_events_topic)
+        .env("TASKLEDGER_TASK_EVENTS_PARTITIONS", partitions.to_string())
+        .env("TASKLEDGER_REMINDERS_TOPIC", &common.reminders_topic)
+        .env("TASKLEDGER_TASK_UPDATES_TOPIC", &common.task_updates_topic)
+        .env(
+            "TASKLEDGER_CONSUMER_GROUP_PREFIX",
+            common.consumer_group_prefix.as_deref().unwrap_or("bench"),
+        )
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("starting {}", binary.display()))
+}
+
+/// The task-list partitions each process (by pid) held at the end.
+async fn partitions_held(app: &BenchApp) -> anyhow::Result<BTreeMap<u32, i64>> {
+    let rows: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT m.process, count(*) FROM projection_leases l
+           JOIN projection_members m ON m.projection = l.projection AND m.member = l.owner
+          WHERE l.projection = 'task-list' GROUP BY m.process",
+    )
+    .fetch_all(&app.pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(process, held)| Some((process.rsplit('/').next()?.parse().ok()?, held)))
+        .collect())
+}
+
+/// CPU seconds every `postgres` process on this machine has used so far.
+fn postgres_cpu_seconds() -> f64 {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0.0;
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|comm| comm.trim() == "postgres")
+        })
+        .filter_map(cpu_seconds)
+        .sum()
+}
+
+fn print(args: &Args, runs: &[Run]) {
+    println!(
+        "## A backlog of {} TaskCreated events, {} partitions",
+        args.backlog + 1,
+        args.partitions
+    );
+    println!();
+    println!("| processes | events/s | ÷ bare consumer | seconds | partitions held | CPU s per process | projectors' CPU µs/event | Postgres CPU µs/event |");
+    println!("|---:|---:|---:|---:|---|---|---:|---:|");
+    for run in runs {
+        let events = (args.backlog + 1) as f64;
+        let projectors: f64 = run.per_process.iter().map(|(cpu, _)| cpu).sum();
+        let held: Vec<String> = run.per_process.iter().map(|(_, h)| h.to_string()).collect();
+        let cpu: Vec<String> = run
+            .per_process
+            .iter()
+            .map(|(cpu, _)| format!("{cpu:.1}"))
+            .collect();
+        println!(
+            "| {} | {:.0} | {:.3} | {:.1} | {} | {} | {:.0} | {:.0} |",
+            run.processes,
+            run.rate,
+            run.rate / run.baseline,
+            run.seconds,
+            held.join(" / "),
+            cpu.join(" / "),
+            projectors / events * 1e6,
+            run.postgres_cpu / events * 1e6,
+        );
+    }
+    println!();
+    println!(
+        "Each process's CPU includes its start (connections, migrations checked) and every \
+         projection it runs (task list, reminders, notifications, recurrence); Postgres's is \
+         every backend's, the relay's and the API's included."
+    );
+}

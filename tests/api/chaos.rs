@@ -1,0 +1,478 @@
+//! A small cluster under faults: three projector processes, two relays (one
+//! active, one standing by), two schedulers and an API process beside the API
+//! in this process, under a steady write load (tasks created, completed and
+//! re-prioritised through both APIs, some with reminders due within seconds)
+//! with a live subscriber, on a broker of its own. Each round injects one
+//! fault, chosen at random: a `kill -9` of any of the processes (started
+//! again), a projector paused with SIGSTOP past its lease and resumed, a
+//! broker restart (durable storage, as in production), and with `CHAOS_RESTART_POSTGRES` set (`./dev chaos`;
+//! not beside other tests) a Postgres restart by that command. After each
+//! round, with the load
+//! paused: the read model equals the event store and `taskledger verify`
+//! passes, no stored offset went back, every reminder due fired exactly once,
+//! the subscriber saw each task's changes in order up to its last version,
+//! and no process grew past its memory bound.
+//!
+//! `CHAOS_ROUNDS` (3 here; `./dev chaos` runs 20), `CHAOS_PAUSE_SECS` (how
+//! long a projector stays paused: 8 here, 40 in `./dev chaos`) and
+//! `CHAOS_SEED` (to repeat a run) tune it. A table row is printed per round.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use serde_json::json;
+use sqlx::PgPool;
+use taskledger::settings::Settings;
+use taskledger::Roles;
+use tokio::process::Child;
+
+use crate::broker::TestBroker;
+use crate::helpers::{
+    eventually, free_address, fresh_settings, read_model_disagreements, read_topic, role_process,
+    start_api, TestApp,
+};
+use crate::ws_client::GqlSocket;
+
+const CHANGES: &str = "subscription { taskChanges { kind taskId version } }";
+
+/// The most resident memory any process of the cluster may use.
+const MEMORY_BOUND_MB: u64 = 400;
+
+fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(default)
+}
+
+/// A small deterministic generator (xorshift), seeded per run.
+struct Dice(u64);
+
+impl Dice {
+    fn roll(&mut self, sides: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % sides as u64) as usize
+    }
+}
+
+/// One process of the cluster.
+struct Node {
+    role: &'static str,
+    address: String,
+    child: Child,
+}
+
+impl Node {
+    async fn start(settings: &Settings, role: &'static str) -> Self {
+        let address = free_address();
+        let child = if role == "api" {
+            start_api(settings, &address).await
+        } else {
+            // Its log, for a failure's post-mortem.
+            let log = std::env::temp_dir().join(format!(
+                "taskledger-chaos-{role}-{}.log",
+                address.replace(':', "-")
+            ));
+            let log = std::fs::File::create(log).unwrap();
+            role_process(settings, role)
+                .env("TASKLEDGER_HTTP_ADDR", &address)
+                .env("RUST_LOG", "info")
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
+                .spawn()
+                .expect("the taskledger binary starts")
+        };
+        Self {
+            role,
+            address,
+            child,
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id().expect("running")
+    }
+
+    fn signal(&self, signal: &str) {
+        let status = std::process::Command::new("kill")
+            .args([&format!("-{signal}"), &self.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -{signal} {}", self.role);
+    }
+
+    fn rss_mb(&self) -> u64 {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|kb| kb.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .map_or(0, |kb| kb / 1024)
+    }
+}
+
+/// The write load: through both APIs in turn, about 20 commands a second,
+/// paused while a round is checked.
+struct Load {
+    paused: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+    done: Arc<AtomicU64>,
+    failed: Arc<AtomicU64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Load {
+    fn start(addresses: [String; 2], token: String) -> Self {
+        let paused = Arc::new(AtomicBool::new(false));
+        let stop = Arc::new(AtomicBool::new(false));
+        let done = Arc::new(AtomicU64::new(0));
+        let failed = Arc::new(AtomicU64::new(0));
+        let (p, s, d, f) = (paused.clone(), stop.clone(), done.clone(), failed.clone());
+        let task = tokio::spawn(async move {
+            let client = reqwest::Client::builder()
+                .timeout(Duration::from_secs(5))
+                .build()
+                .unwrap();
+            let mut n = 0u64;
+            let mut last: Option<String> = None;
+            while !s.load(Ordering::Relaxed) {
+                if p.load(Ordering::Relaxed) {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+                n += 1;
+                let address = &addresses[(n % 2) as usize];
+                let (query, variables) = match (n % 4, &last) {
+                    (1, Some(id)) => (
+                        "mutation($id: ID!) { completeTask(id: $id) { version } }",
+                        json!({ "id": id }),
+                    ),
+                    (2, Some(id)) => (
+                        "mutation($id: ID!) { setPriority(id: $id, priority: HIGH) { version } }",
+                        json!({ "id": id }),
+                    ),
+                    (3, _) => (
+                        "mutation($t: String!, $at: DateTime!) { createTask(input: {title: $t, reminders: [{at: $at}]}) { taskId } }",
+                        json!({ "t": format!("reminded {n}"), "at": (Utc::now() + chrono::Duration::seconds(3)).to_rfc3339() }),
+                    ),
+                    _ => (
+                        "mutation($t: String!) { createTask(input: {title: $t, tags: [\"chaos\"]}) { taskId } }",
+                        json!({ "t": format!("task {n}") }),
+                    ),
+                };
+                let answer = client
+                    .post(format!("{address}/graphql"))
+                    .bearer_auth(&token)
+                    .json(&json!({ "query": query, "variables": variables }))
+                    .send()
+                    .await;
+                // A killed API refuses the connection: the command is lost, as
+                // a client would see it.
+                let body: serde_json::Value = match answer {
+                    Ok(answer) => answer.json().await.unwrap_or_default(),
+                    Err(_) => serde_json::Value::Null,
+                };
+                if body["data"].is_object() && body.get("errors").is_none() {
+                    d.fetch_add(1, Ordering::Relaxed);
+                    if let Some(id) = body["data"]["createTask"]["taskId"].as_str() {
+                        last = Some(id.to_owned());
+                    }
+                } else {
+                    f.fetch_add(1, Ordering::Relaxed);
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        });
+        Self {
+            paused,
+            stop,
+            done,
+            failed,
+            task,
+        }
+    }
+}
+
+/// What the live subscriber saw: per task, the versions in order, and
+/// whether any change arrived out of order (outside a resync).
+#[derive(Default)]
+struct Seen {
+    last: HashMap<String, i64>,
+    out_of_order: Vec<String>,
+    resyncs: u64,
+}
+
+fn subscribe(mut socket: GqlSocket, seen: Arc<Mutex<Seen>>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        socket.subscribe("c", CHANGES, json!({})).await;
+        while let Some(payload) = socket.next_payload("c", Duration::from_secs(3600)).await {
+            let change = &payload["data"]["taskChanges"];
+            let mut guard = seen.lock().unwrap();
+            let seen = &mut *guard;
+            if change["kind"] == "RESYNC" {
+                seen.resyncs += 1;
+                // The backlog from the cursor comes again: versions may repeat.
+                seen.last.clear();
+                continue;
+            }
+            let (Some(id), Some(version)) = (change["taskId"].as_str(), change["version"].as_i64())
+            else {
+                continue;
+            };
+            let last = seen.last.entry(id.to_owned()).or_insert(0);
+            if version <= *last {
+                let said = format!("task {id}: version {version} after {last}");
+                seen.out_of_order.push(said);
+            }
+            *last = (*last).max(version);
+        }
+    })
+}
+
+/// Each projection's stored offset per partition.
+async fn offsets(pool: &PgPool) -> BTreeMap<(String, i32), i64> {
+    sqlx::query_as::<_, (String, i32, i64)>(
+        "SELECT projection, partition, next_offset FROM projection_offsets",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap()
+    .into_iter()
+    .map(|(projection, partition, offset)| ((projection, partition), offset))
+    .collect()
+}
+
+/// Checks one round's aftermath; a row of the table.
+async fn check_round(
+    app: &TestApp,
+    settings: &Settings,
+    before: &BTreeMap<(String, i32), i64>,
+    seen: &Arc<Mutex<Seen>>,
+    alice: &str,
+) -> (BTreeMap<(String, i32), i64>, String) {
+    let started = Instant::now();
+    let agreed = eventually(Duration::from_secs(90), || async {
+        read_model_disagreements(&app.pool)
+            .await
+            .is_empty()
+            .then_some(())
+    })
+    .await;
+    assert!(
+        agreed.is_some(),
+        "the read model disagrees with the event store: {:?}",
+        read_model_disagreements(&app.pool).await
+    );
+    let caught_up = started.elapsed();
+    let (passed, printed) = crate::verify::run_verify(settings);
+    assert!(passed, "taskledger verify:\n{printed}");
+
+    let now = offsets(&app.pool).await;
+    for (key, offset) in before {
+        let current = now.get(key).copied().unwrap_or(0);
+        assert!(
+            current >= *offset,
+            "{key:?}'s stored offset went back from {offset} to {current}"
+        );
+    }
+
+    // Every reminder due (a few seconds ago) fired, and exactly once.
+    let due: Vec<String> = sqlx::query_scalar(
+        "SELECT reminder_id::text FROM reminders WHERE remind_at < now() - interval '4 seconds'",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    // A scheduler whose broker came back without the topic finds out when a
+    // send times out (30 s), and creates it again.
+    let fired = eventually(Duration::from_secs(60), || async {
+        let sent: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM reminders
+              WHERE remind_at < now() - interval '4 seconds' AND status = 'sent'",
+        )
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+        (sent as usize >= due.len()).then_some(())
+    })
+    .await;
+    if fired.is_none() {
+        let unsent: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT reminder_id::text, status, remind_at::text FROM reminders
+              WHERE remind_at < now() - interval '4 seconds' AND status <> 'sent'",
+        )
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+        panic!("reminders due did not all fire: {unsent:?}");
+    }
+    let published = read_topic(
+        &app.kafka(),
+        &settings.common.reminders_topic,
+        Duration::from_secs(3),
+        |_| false,
+    )
+    .await;
+    let mut times: HashMap<String, u32> = HashMap::new();
+    for message in &published {
+        if let Some(id) = message.json()["data"]["reminder_id"].as_str() {
+            *times.entry(id.to_owned()).or_default() += 1;
+        }
+    }
+    let twice: Vec<_> = times.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(
+        twice.is_empty(),
+        "reminders published more than once: {twice:?}"
+    );
+
+    // The subscriber saw every task of alice's up to its last version.
+    let versions: Vec<(String, i64)> =
+        sqlx::query_as("SELECT id::text, version FROM task_list WHERE user_id = $1")
+            .bind(alice)
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    let reached = eventually(Duration::from_secs(30), || async {
+        let seen = seen.lock().unwrap();
+        versions
+            .iter()
+            .all(|(id, version)| seen.resyncs > 0 || seen.last.get(id) == Some(version))
+            .then_some(())
+    })
+    .await;
+    let seen = seen.lock().unwrap();
+    assert!(seen.out_of_order.is_empty(), "{:?}", seen.out_of_order);
+    let missed: Vec<_> = versions
+        .iter()
+        .filter(|(id, version)| seen.last.get(id) != Some(version))
+        .map(|(id, version)| (id, version, seen.last.get(id)))
+        .collect();
+    assert!(
+        reached.is_some(),
+        "the subscriber missed changes (task, version, last seen): {missed:?}"
+    );
+    let row = format!(
+        "caught up in {:.1} s | verify ok | {} | {} reminders once | {} tasks live",
+        caught_up.as_secs_f64(),
+        "offsets forward",
+        due.len(),
+        versions.len()
+    );
+    (now, row)
+}
+
+#[tokio::test]
+async fn a_small_cluster_loses_nothing_under_faults() {
+    let rounds = env_or("CHAOS_ROUNDS", 3);
+    let pause = Duration::from_secs(env_or("CHAOS_PAUSE_SECS", 8));
+    let seed = env_or("CHAOS_SEED", Utc::now().timestamp_micros() as u64) | 1;
+    // Durable storage, as a production broker has (the memory engine's
+    // offsets listing is wrong, docs/adr/0003; a broker that comes back empty
+    // has tests of its own in broker.rs).
+    let mut broker = TestBroker::start("sqlite").await;
+    let mut settings = fresh_settings().await;
+    settings.common.kafka_brokers = broker.address.clone();
+    let restart_postgres = std::env::var("CHAOS_RESTART_POSTGRES").ok();
+    let app = TestApp::spawn_with(settings.clone(), Roles::API).await;
+    let alice_user = "alice";
+    let alice = app.token(alice_user);
+    let mut nodes = Vec::new();
+    for role in [
+        "relay",
+        "relay",
+        "project",
+        "project",
+        "project",
+        "scheduler",
+        "scheduler",
+        "api",
+    ] {
+        nodes.push(Node::start(&settings, role).await);
+    }
+    let api_process = format!(
+        "http://{}",
+        nodes.iter().find(|n| n.role == "api").unwrap().address
+    );
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let subscriber = subscribe(GqlSocket::connect(&app.address, &alice).await, seen.clone());
+    // The subscription is live once a change reaches it; the load starts then.
+    let (probe, _) = app.create_task(&alice, "probe").await;
+    let live = eventually(Duration::from_secs(30), || async {
+        seen.lock().unwrap().last.contains_key(&probe).then_some(())
+    })
+    .await;
+    assert!(live.is_some(), "the subscriber never saw its first change");
+    let load = Load::start([app.address.clone(), api_process], alice.clone());
+    let mut dice = Dice(seed);
+    println!("chaos: {rounds} rounds, seed {seed}, projector pauses of {pause:?}");
+    println!("| round | fault | caught up | verify | offsets | reminders | subscriber | memory |");
+    println!("|---:|---|---|---|---|---|---|---|");
+    let mut stood = BTreeMap::new();
+    for round in 1..=rounds {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let faults = if restart_postgres.is_some() { 6 } else { 5 };
+        let fault = match dice.roll(faults) {
+            0 | 1 => {
+                let victim = dice.roll(nodes.len());
+                let role = nodes[victim].role;
+                let mut node = nodes.remove(victim);
+                node.child.kill().await.unwrap();
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                let restarted = Node::start(&settings, role).await;
+                nodes.insert(victim, restarted);
+                format!("kill -9 of a {role} process, started again")
+            }
+            2 => {
+                broker.stop().await;
+                broker.launch().await;
+                "a broker restart".to_owned()
+            }
+            5 => {
+                let command = restart_postgres.as_deref().unwrap();
+                let status = std::process::Command::new("sh")
+                    .args(["-c", command])
+                    .status()
+                    .unwrap();
+                assert!(status.success(), "{command}");
+                "a Postgres restart".to_owned()
+            }
+            _ => {
+                let projectors: Vec<usize> = (0..nodes.len())
+                    .filter(|&i| nodes[i].role == "project")
+                    .collect();
+                let victim = projectors[dice.roll(projectors.len())];
+                nodes[victim].signal("STOP");
+                tokio::time::sleep(pause).await;
+                nodes[victim].signal("CONT");
+                format!("a projector paused {} s, resumed", pause.as_secs())
+            }
+        };
+        eprintln!("round {round}: {fault}");
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        load.paused.store(true, Ordering::Relaxed);
+        // Requests in flight land.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let (now, row) = check_round(&app, &settings, &stood, &seen, alice_user).await;
+        stood = now;
+        let heaviest = nodes.iter().map(Node::rss_mb).max().unwrap_or(0);
+        assert!(
+            heaviest <= MEMORY_BOUND_MB,
+            "a process uses {heaviest} MB (bound {MEMORY_BOUND_MB})"
+        );
+        println!("| {round} | {fault} | {row} | largest process {heaviest} MB |");
+        load.paused.store(false, Ordering::Relaxed);
+    }
+    load.stop.store(true, Ordering::Relaxed);
+    load.task.await.unwrap();
+    subscriber.abort();
+    let done = load.done.load(Ordering::Relaxed);
+    let failed = load.failed.load(Ordering::Relaxed);
+    println!("commands: {done} accepted, {failed} refused or lost with a killed API");
+    assert!(done > 50 * rounds, "the load hardly ran: {done} commands");
+}
