@@ -613,3 +613,54 @@ where
     }
     Ok(())
 }
+
+/// Stores a backlog of `events` task creations beside one made through the
+/// API (their template), and waits until the relay has published them all:
+/// the events on the topic.
+pub async fn publish_backlog(app: &BenchApp, events: i64) -> anyhow::Result<i64> {
+    graphql(
+        &reqwest::Client::new(),
+        &app.url,
+        &bench_token("bench")?,
+        "mutation($t: String!) { createTask(input: {title: $t}) { taskId } }",
+        json!({ "t": "template" }),
+    )
+    .await
+    .map_err(anyhow::Error::msg)?;
+    preload_created_tasks(&app.pool, events).await?;
+    let total = events + 1;
+    wait_for(
+        Duration::from_secs(300),
+        "the relay to publish the backlog",
+        || async {
+            let published: Option<i64> =
+                sqlx::query_scalar("SELECT max(published) FROM relay_checkpoints")
+                    .fetch_one(&app.pool)
+                    .await?;
+            Ok(published.unwrap_or(0) >= total)
+        },
+    )
+    .await?;
+    Ok(total)
+}
+
+/// Reads `total` messages of the app's task-events topic with a consumer
+/// that does nothing else: events/s, the baseline of a projection's rate.
+pub async fn bare_consumer_rate(app: &BenchApp, total: i64) -> anyhow::Result<f64> {
+    use rdkafka::consumer::Consumer;
+    let consumer: infra::kafka::KafkaConsumer = app
+        .settings
+        .common
+        .kafka()
+        .consumer(&format!("bench-baseline-{}", uuid::Uuid::new_v4()))?;
+    consumer.subscribe(&[&app.settings.common.task_events_topic])?;
+    let started = Instant::now();
+    let mut read = 0;
+    while read < total {
+        tokio::time::timeout(Duration::from_secs(30), consumer.recv())
+            .await
+            .context("the baseline consumer stalled")??;
+        read += 1;
+    }
+    Ok(total as f64 / started.elapsed().as_secs_f64())
+}

@@ -21,15 +21,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use benches::chart::{BarChart, ChartsDir, LineChart};
 use benches::{
-    bench_token, graphql, preload_created_tasks, run_seconds, tasks_behind, visible_after,
-    wait_for, BenchApp, Latencies, MemoryTrace, Services,
+    bare_consumer_rate, bench_token, graphql, publish_backlog, run_seconds, tasks_behind,
+    visible_after, wait_for, BenchApp, Latencies, MemoryTrace, Services,
 };
 use clap::Parser;
-use infra::kafka::KafkaConsumer;
-use rdkafka::consumer::Consumer;
 use serde_json::json;
 use sqlx::PgPool;
 use taskledger::Roles;
@@ -85,50 +83,10 @@ async fn backlog(args: &Args, memory: &MemoryTrace) -> anyhow::Result<BarChart> 
         ..Roles::ALL
     };
     let app = BenchApp::start(&args.services, without_projections, 20).await?;
-    let token = bench_token("bench")?;
-    let client = reqwest::Client::new();
-    graphql(
-        &client,
-        &app.url,
-        &token,
-        CREATE,
-        json!({ "t": "template" }),
-    )
-    .await
-    .map_err(anyhow::Error::msg)?;
     eprintln!("storing {} TaskCreated events", args.backlog);
-    preload_created_tasks(&app.pool, args.backlog).await?;
-    let total = args.backlog + 1;
-    wait_for(
-        Duration::from_secs(300),
-        "the relay to publish the backlog",
-        || async {
-            let published: Option<i64> =
-                sqlx::query_scalar("SELECT max(published) FROM relay_checkpoints")
-                    .fetch_one(&app.pool)
-                    .await?;
-            Ok(published.unwrap_or(0) >= total)
-        },
-    )
-    .await?;
-
+    let total = publish_backlog(&app, args.backlog).await?;
     // The baseline: the same messages read by a consumer that does nothing.
-    let consumer: KafkaConsumer = app
-        .settings
-        .common
-        .kafka()
-        .consumer(&format!("bench-baseline-{}", uuid::Uuid::new_v4()))?;
-    consumer.subscribe(&[&app.settings.common.task_events_topic])?;
-    let started = Instant::now();
-    let mut read = 0;
-    while read < total {
-        tokio::time::timeout(Duration::from_secs(30), consumer.recv())
-            .await
-            .context("the baseline consumer stalled")??;
-        read += 1;
-    }
-    let baseline = total as f64 / started.elapsed().as_secs_f64();
-    drop(consumer);
+    let baseline = bare_consumer_rate(&app, total).await?;
 
     // The projections, started on the published backlog.
     memory.reset_peak();

@@ -19,13 +19,10 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use benches::chart::{BarChart, ChartsDir};
 use benches::{
-    bench_token, cpu_seconds, graphql, preload_created_tasks, taskledger_binary, wait_for,
-    BenchApp, Services,
+    bare_consumer_rate, cpu_seconds, publish_backlog, taskledger_binary, wait_for, BenchApp,
+    Services,
 };
 use clap::Parser;
-use infra::kafka::KafkaConsumer;
-use rdkafka::consumer::Consumer;
-use serde_json::json;
 use taskledger::Roles;
 
 #[derive(Parser)]
@@ -46,8 +43,6 @@ struct Args {
     #[command(flatten)]
     charts: ChartsDir,
 }
-
-const CREATE: &str = "mutation($t: String!) { createTask(input: {title: $t}) { taskId } }";
 
 /// One count's figures.
 struct Run {
@@ -112,30 +107,7 @@ async fn run(args: &Args, processes: usize) -> anyhow::Result<Run> {
 }
 
 async fn measure(args: &Args, app: &BenchApp, processes: usize) -> anyhow::Result<Run> {
-    let token = bench_token("bench")?;
-    graphql(
-        &reqwest::Client::new(),
-        &app.url,
-        &token,
-        CREATE,
-        json!({ "t": "template" }),
-    )
-    .await
-    .map_err(anyhow::Error::msg)?;
-    preload_created_tasks(&app.pool, args.backlog).await?;
-    let total = args.backlog + 1;
-    wait_for(
-        Duration::from_secs(300),
-        "the relay to publish the backlog",
-        || async {
-            let published: Option<i64> =
-                sqlx::query_scalar("SELECT max(published) FROM relay_checkpoints")
-                    .fetch_one(&app.pool)
-                    .await?;
-            Ok(published.unwrap_or(0) >= total)
-        },
-    )
-    .await?;
+    let total = publish_backlog(app, args.backlog).await?;
     let baseline = bare_consumer_rate(app, total).await?;
 
     let postgres_before = postgres_cpu_seconds();
@@ -187,25 +159,6 @@ async fn measure(args: &Args, app: &BenchApp, processes: usize) -> anyhow::Resul
         per_process,
         postgres_cpu,
     })
-}
-
-/// Reads the whole topic with a consumer that does nothing else: events/s.
-async fn bare_consumer_rate(app: &BenchApp, total: i64) -> anyhow::Result<f64> {
-    let consumer: KafkaConsumer = app
-        .settings
-        .common
-        .kafka()
-        .consumer(&format!("bench-baseline-{}", uuid::Uuid::new_v4()))?;
-    consumer.subscribe(&[&app.settings.common.task_events_topic])?;
-    let started = Instant::now();
-    let mut read = 0;
-    while read < total {
-        tokio::time::timeout(Duration::from_secs(30), consumer.recv())
-            .await
-            .context("the baseline consumer stalled")??;
-        read += 1;
-    }
-    Ok(total as f64 / started.elapsed().as_secs_f64())
 }
 
 /// `taskledger project` (release) on the run's database and topics.
