@@ -34,6 +34,11 @@ struct Projector {
 
 impl Projector {
     fn start(settings: &Settings) -> Self {
+        Self::start_with(settings, &[])
+    }
+
+    /// With `env` on top of the settings.
+    fn start_with(settings: &Settings, env: &[(&str, &str)]) -> Self {
         let address = free_address();
         // Its log, for a failure's post-mortem.
         let log = std::env::temp_dir().join(format!(
@@ -44,6 +49,7 @@ impl Projector {
         let child = role_process(settings, "project")
             .env("TASKLEDGER_HTTP_ADDR", &address)
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()
@@ -137,6 +143,29 @@ async fn offsets(pool: &PgPool) -> BTreeMap<i32, (i64, Option<Uuid>)> {
     .into_iter()
     .map(|(partition, offset, by)| (partition, (offset, by)))
     .collect()
+}
+
+/// Watches `projection_offsets` for four seconds: the partitions whose
+/// offset `member` stored while another process held their lease. Such an
+/// offset could only come from a batch that was not fenced.
+async fn stray_offsets(pool: &PgPool, member: Uuid) -> BTreeSet<i32> {
+    let mut seen = BTreeSet::new();
+    for _ in 0..40 {
+        let stray: Vec<i32> = sqlx::query_scalar(
+            "SELECT o.partition FROM projection_offsets o
+               JOIN projection_leases l
+                 ON l.projection = o.projection AND l.partition = o.partition
+              WHERE o.projection = 'task-list' AND o.written_by = $1
+                AND l.owner IS DISTINCT FROM $1",
+        )
+        .bind(member)
+        .fetch_all(pool)
+        .await
+        .unwrap();
+        seen.extend(stray);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    seen
 }
 
 /// Creates `count` tasks, completing every third; their ids.
@@ -307,27 +336,7 @@ async fn a_paused_projector_never_commits_after_its_partitions_moved() {
     // Resumed, with messages of its old partitions waiting for it.
     paused.signal("CONT");
     let during = write(&app, &alice, 30, "resumed");
-    // An offset it stored of a partition another process holds could only
-    // come from a batch that was not fenced.
-    let watch = async {
-        let mut seen = BTreeSet::new();
-        for _ in 0..40 {
-            let stray: Vec<i32> = sqlx::query_scalar(
-                "SELECT o.partition FROM projection_offsets o
-                   JOIN projection_leases l
-                     ON l.projection = o.projection AND l.partition = o.partition
-                  WHERE o.projection = 'task-list' AND o.written_by = $1
-                    AND l.owner IS DISTINCT FROM $1",
-            )
-            .bind(member)
-            .fetch_all(&app.pool)
-            .await
-            .unwrap();
-            seen.extend(stray);
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        seen
-    };
+    let watch = stray_offsets(&app.pool, member);
     let (_, stored_by_the_zombie) = tokio::join!(during, watch);
     assert!(
         stored_by_the_zombie.is_empty(),
@@ -341,4 +350,62 @@ async fn a_paused_projector_never_commits_after_its_partitions_moved() {
     eprintln!("the resumed process's batches fenced: {fenced}");
     let (passed, printed) = crate::verify::run_verify(&settings);
     assert!(passed, "taskledger verify:\n{printed}");
+}
+
+/// A projector that stops renewing its membership (it checks every ten
+/// minutes: a process that hangs but still reads) loses its partitions when
+/// its lease runs out, and every batch it applies after that is fenced:
+/// rolled back, counted, never stored.
+#[tokio::test]
+async fn a_projector_that_stops_renewing_its_lease_is_fenced() {
+    let settings = fresh_settings().await;
+    let partitions = settings.common.task_events_partitions;
+    let app = TestApp::spawn_with(settings.clone(), API_AND_RELAY).await;
+    let alice = app.token("alice");
+    let stale = Projector::start_with(&settings, &[("TASKLEDGER_PROJECTION_CHECK_SECS", "600")]);
+    split_among(&app.pool, partitions, 1).await;
+    let member = holders(&app.pool).await[&0].0;
+
+    // The other takes every partition once the first one's lease runs out.
+    let mut other = Projector::start(&settings);
+    let other_pid = other.pid();
+    let moved = eventually(Duration::from_secs(40), || async {
+        let held = holders(&app.pool).await;
+        (held.len() == partitions as usize
+            && held
+                .values()
+                .all(|(_, process)| pid_of(process) == other_pid))
+        .then_some(())
+    })
+    .await;
+    assert!(
+        moved.is_some(),
+        "the other process never took the partitions"
+    );
+
+    // The stale one still reads every partition: what it applies now is fenced.
+    let (_, stray) = tokio::join!(
+        write(&app, &alice, 30, "fenced"),
+        stray_offsets(&app.pool, member)
+    );
+    assert!(
+        stray.is_empty(),
+        "a stale process stored offsets of partitions {stray:?}"
+    );
+    let fenced = eventually(Duration::from_secs(20), || async {
+        stale
+            .metric("taskledger_projection_fenced_batches_total{projection=\"task-list\"}")
+            .await
+            .filter(|&fenced| fenced >= 1.0)
+    })
+    .await;
+    assert!(fenced.is_some(), "no batch of the stale process was fenced");
+
+    // It leaves; the other applies everything.
+    stale.signal("TERM");
+    caught_up(&app, &BTreeMap::new(), "a stale process was fenced").await;
+    let (passed, printed) = crate::verify::run_verify(&settings);
+    assert!(passed, "taskledger verify:\n{printed}");
+    other.signal("TERM");
+    other.child.wait().await.unwrap();
 }

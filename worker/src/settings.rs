@@ -203,6 +203,17 @@ pub struct Settings {
         global = true
     )]
     pub projection_lease_secs: u64,
+    /// How often, in seconds, a projection process checks its lag and
+    /// renews its membership; keep it well below the lease's time, or the
+    /// others take its partitions (and fence its batches) between checks.
+    #[arg(
+        long,
+        env = "TASKLEDGER_PROJECTION_CHECK_SECS",
+        default_value_t = 2,
+        value_parser = clap::value_parser!(u64).range(1..=3600),
+        global = true
+    )]
+    pub projection_check_secs: u64,
     /// `plaintext`, `ssl`, `sasl_plaintext` or `sasl_ssl` (a managed Kafka).
     #[arg(long, env = "KAFKA_SECURITY_PROTOCOL", global = true)]
     pub kafka_security_protocol: Option<String>,
@@ -252,6 +263,7 @@ impl Settings {
             projection_batch_window_ms: 5,
             projection_stall_secs: 30,
             projection_lease_secs: 10,
+            projection_check_secs: 2,
             http_addr: "127.0.0.1:8080".into(),
             kafka_security_protocol: None,
             kafka_sasl_mechanism: None,
@@ -280,6 +292,7 @@ impl Settings {
             batch_window: Duration::from_millis(self.projection_batch_window_ms),
             stall_timeout: Duration::from_secs(self.projection_stall_secs),
             lease_ttl: Duration::from_secs(self.projection_lease_secs),
+            check_interval: Duration::from_secs(self.projection_check_secs),
             ..ConsumerSettings::new(self.task_events_topic.clone())
         }
     }

@@ -20,6 +20,15 @@ impl<P: Projection> ProjectionConsumer<P> {
     /// in Postgres after any failure.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let name = self.projection.name();
+        if self.settings.check_interval >= self.settings.lease_ttl {
+            tracing::warn!(
+                projection = name,
+                check = ?self.settings.check_interval,
+                lease = ?self.settings.lease_ttl,
+                "the membership is renewed at each check, and the check is no more often than \
+                 the lease runs out: the other processes will take this one's partitions"
+            );
+        }
         loop {
             match self.run_while_active(&shutdown).await {
                 Ok(()) => break,
