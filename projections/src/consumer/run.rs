@@ -62,6 +62,7 @@ impl<P: Projection> ProjectionConsumer<P> {
             tokio::select! {
                 () = shutdown.cancelled() => {
                     self.membership.leave(&mut active.session).await?;
+                    metrics::partitions_owned(name, 0);
                     tracing::info!(projection = name, "let the partitions go to the other processes");
                     return Ok(());
                 }
