@@ -10,6 +10,11 @@
 //! shared by all and printed beside it: on two cores it is what bounds the
 //! total.
 //!
+//! Then the churn: two processes under a steady write load while a third
+//! joins, one leaves (SIGTERM) and one is killed (SIGKILL); a task created
+//! every 100 ms is timed from its answer to its row in the read model, and
+//! the lag around each change is printed beside the lag before them.
+//!
 //! Run with `./dev bench scale` (release build, real Postgres and broker);
 //! `--help` for the knobs.
 
@@ -19,11 +24,13 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use benches::chart::{BarChart, ChartsDir};
 use benches::{
-    bare_consumer_rate, cpu_seconds, publish_backlog, taskledger_binary, wait_for, BenchApp,
-    Services,
+    bare_consumer_rate, bench_token, cpu_seconds, graphql, publish_backlog, taskledger_binary,
+    visible_after, wait_for, BenchApp, Services,
 };
 use clap::Parser;
 use taskledger::Roles;
+
+const CREATE: &str = "mutation($t: String!) { createTask(input: {title: $t}) { taskId } }";
 
 #[derive(Parser)]
 #[command(about = "Scale benchmark: projector processes sharing a backlog's partitions")]
@@ -73,6 +80,8 @@ async fn main() -> anyhow::Result<()> {
         runs.push(run(&args, processes).await?);
     }
     print(&args, &runs);
+    let churn = churn(&args).await?;
+    print_churn(&churn);
     let mut chart = BarChart::new(
         "Scale: projector processes sharing a backlog, beside a bare consumer",
         "events/s",
@@ -254,4 +263,148 @@ fn print(args: &Args, runs: &[Run]) {
          projection it runs (task list, reminders, notifications, recurrence); Postgres's is \
          every backend's, the relay's and the API's included."
     );
+}
+
+/// What happened at a moment of the churn, and the lags of the probes that
+/// followed it (until the next change).
+struct Window {
+    what: &'static str,
+    lags_ms: Vec<f64>,
+}
+
+/// Two projector processes under load; a third joins, one leaves, one dies.
+async fn churn(args: &Args) -> anyhow::Result<Vec<Window>> {
+    let without_projections = Roles {
+        project: false,
+        scheduler: false,
+        ..Roles::ALL
+    };
+    let partitions = args.partitions;
+    let app = BenchApp::start_with(&args.services, without_projections, 20, |settings| {
+        settings.common.task_events_partitions = partitions;
+    })
+    .await?;
+    let measured = churn_on(args, &app).await;
+    app.stop(false).await?;
+    measured
+}
+
+async fn churn_on(args: &Args, app: &BenchApp) -> anyhow::Result<Vec<Window>> {
+    let mut projectors = vec![
+        spawn_projector(app, args.partitions)?,
+        spawn_projector(app, args.partitions)?,
+    ];
+    let token = bench_token("bench")?;
+    let client = reqwest::Client::new();
+    // Background load: four writers, each a task at a time.
+    let stop = tokio_util::sync::CancellationToken::new();
+    let mut writers = tokio::task::JoinSet::new();
+    for writer in 0..4 {
+        let (client, url, token, stop) =
+            (client.clone(), app.url.clone(), token.clone(), stop.clone());
+        writers.spawn(async move {
+            let mut n = 0;
+            while !stop.is_cancelled() {
+                n += 1;
+                let _ = graphql(
+                    &client,
+                    &url,
+                    &token,
+                    CREATE,
+                    serde_json::json!({ "t": format!("load {writer}.{n}") }),
+                )
+                .await;
+            }
+        });
+    }
+    let mut windows = Vec::new();
+    let phases: [(&'static str, u64); 4] = [
+        ("two processes, steady", 15),
+        ("a third joins", 15),
+        ("one leaves (SIGTERM)", 15),
+        ("one is killed (SIGKILL)", 20),
+    ];
+    for (what, seconds) in phases {
+        match what {
+            "a third joins" => projectors.push(spawn_projector(app, args.partitions)?),
+            "one leaves (SIGTERM)" => {
+                let mut leaving = projectors.remove(0);
+                let pid = leaving.id().context("a running projector")?;
+                tokio::process::Command::new("kill")
+                    .args(["-TERM", &pid.to_string()])
+                    .status()
+                    .await?;
+                tokio::time::timeout(Duration::from_secs(30), leaving.wait())
+                    .await
+                    .context("a projector did not stop within 30 s of SIGTERM")??;
+            }
+            "one is killed (SIGKILL)" => {
+                let mut killed = projectors.remove(0);
+                killed.kill().await?;
+            }
+            _ => {}
+        }
+        eprintln!("churn: {what}");
+        let mut lags_ms = Vec::new();
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(seconds) {
+            let body = graphql(
+                &client,
+                &app.url,
+                &token,
+                CREATE,
+                serde_json::json!({ "t": "probe" }),
+            )
+            .await
+            .map_err(anyhow::Error::msg)?;
+            let answered = Instant::now();
+            let id = body["data"]["createTask"]["taskId"]
+                .as_str()
+                .and_then(|id| uuid::Uuid::parse_str(id).ok())
+                .context("a task id")?;
+            let visible = visible_after(
+                &app.pool,
+                id,
+                answered,
+                Duration::from_millis(1),
+                Duration::from_secs(60),
+            )
+            .await?
+            .context("a probe never became visible within 60 s")?;
+            lags_ms.push(visible.as_secs_f64() * 1000.0);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        windows.push(Window { what, lags_ms });
+    }
+    stop.cancel();
+    while writers.join_next().await.is_some() {}
+    for mut projector in projectors {
+        projector.kill().await?;
+    }
+    Ok(windows)
+}
+
+fn print_churn(windows: &[Window]) {
+    println!();
+    println!("## Joins and leaves under load (4 writers, a probe every 100 ms)");
+    println!();
+    println!("| from the moment | probes | lag p50 ms | lag p99 ms | lag max ms |");
+    println!("|---|---:|---:|---:|---:|");
+    for window in windows {
+        let mut lags = window.lags_ms.clone();
+        lags.sort_by(f64::total_cmp);
+        let at = |q: f64| {
+            lags.get(((lags.len() as f64 - 1.0) * q).round() as usize)
+                .copied()
+                .unwrap_or(0.0)
+        };
+        println!(
+            "| {} | {} | {:.1} | {:.1} | {:.1} |",
+            window.what,
+            lags.len(),
+            at(0.5),
+            at(0.99),
+            at(1.0)
+        );
+    }
 }
