@@ -114,8 +114,8 @@ async fn a_projector_killed_during_a_write_load_resumes_from_postgres_and_applie
         }
     });
     // Kill points: as soon as the projector first commits (mid-batch, most
-    // likely), a little later, and later still with a standby beside it, of
-    // which the active one or the standby dies.
+    // likely), a little later, and later still with a second projector
+    // beside it sharing the partitions, of which the older one dies.
     // On a busy machine the writers may finish before the last kill; the
     // projector has then made all the progress there is to make once it has
     // consumed everything published.
