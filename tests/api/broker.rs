@@ -13,8 +13,8 @@ use tokio::process::{Child, Command};
 use uuid::Uuid;
 
 use crate::helpers::{
-    assert_no_errors, broker_binary, eventually, fresh_settings, read_model_disagreements,
-    read_topic, TestApp,
+    assert_no_errors, broker_binary, eventually, fresh_settings, read_model_caught_up, read_topic,
+    TestApp,
 };
 
 /// A tansu broker on a port of its own, with its storage (as `./dev` names
@@ -228,18 +228,8 @@ async fn a_restart_loses_no_history(storage: &'static str, roles: Roles) {
     if roles.project {
         // The projections carry on by themselves: the read model equals the
         // event store, with no restart of Taskledger.
-        let agreed = eventually(Duration::from_secs(60), || async {
-            read_model_disagreements(&app.pool)
-                .await
-                .is_empty()
-                .then_some(())
-        })
-        .await;
-        assert!(
-            agreed.is_some(),
-            "after a restart of a {storage} broker: {:?}",
-            read_model_disagreements(&app.pool).await
-        );
+        let after = format!("a restart of a {storage} broker");
+        read_model_caught_up(&app.pool, Duration::from_secs(60), &after).await;
         eprintln!(
             "{storage} broker: read model caught up {:?} after the broker's return",
             back.elapsed()

@@ -20,7 +20,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::Utc;
 use serde_json::json;
@@ -31,7 +31,7 @@ use tokio::process::Child;
 
 use crate::broker::TestBroker;
 use crate::helpers::{
-    eventually, free_address, fresh_settings, read_model_disagreements, read_topic, role_process,
+    eventually, free_address, fresh_settings, read_model_caught_up, read_topic, role_process,
     start_api, TestApp,
 };
 use crate::ws_client::GqlSocket;
@@ -261,20 +261,7 @@ async fn check_round(
     seen: &Arc<Mutex<Seen>>,
     alice: &str,
 ) -> (BTreeMap<(String, i32), i64>, String) {
-    let started = Instant::now();
-    let agreed = eventually(Duration::from_secs(90), || async {
-        read_model_disagreements(&app.pool)
-            .await
-            .is_empty()
-            .then_some(())
-    })
-    .await;
-    assert!(
-        agreed.is_some(),
-        "the read model disagrees with the event store: {:?}",
-        read_model_disagreements(&app.pool).await
-    );
-    let caught_up = started.elapsed();
+    let caught_up = read_model_caught_up(&app.pool, Duration::from_secs(90), "a fault").await;
     let (passed, printed) = crate::verify::run_verify(settings);
     assert!(passed, "taskledger verify:\n{printed}");
 

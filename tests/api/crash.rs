@@ -4,7 +4,7 @@
 //! offsets say. Afterwards the read models equal the event store, nothing
 //! valid was dead-lettered, and new tasks still appear.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::future::join_all;
 use infra::kafka::dead_letter_topic;
@@ -17,7 +17,7 @@ use tokio::process::Child;
 use tokio_util::sync::CancellationToken;
 
 use crate::helpers::{
-    assert_no_errors, eventually, fresh_settings, read_model_disagreements, read_topic,
+    assert_no_errors, eventually, fresh_settings, read_model_caught_up, read_topic,
     spawn_role_process, TestApp,
 };
 
@@ -49,27 +49,6 @@ async fn published(app: &TestApp) -> i64 {
         .await
         .unwrap()
         .published
-}
-
-/// Waits until the read models agree with the event store; how long it took.
-async fn caught_up(app: &TestApp, within: Duration) -> Duration {
-    let started = Instant::now();
-    let agreed = eventually(within, || async {
-        read_model_disagreements(&app.pool)
-            .await
-            .is_empty()
-            .then_some(())
-    })
-    .await;
-    if agreed.is_none() {
-        let disagreements = read_model_disagreements(&app.pool).await;
-        panic!(
-            "{} disagreements after {within:?}, first: {:?}",
-            disagreements.len(),
-            &disagreements[..disagreements.len().min(5)]
-        );
-    }
-    started.elapsed()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -149,7 +128,7 @@ async fn a_projector_killed_during_a_write_load_resumes_from_postgres_and_applie
     };
     tokio::join!(writers, killer);
 
-    let took = caught_up(&app, Duration::from_secs(60)).await;
+    let took = read_model_caught_up(&app.pool, Duration::from_secs(60), "the crashes").await;
     eprintln!("caught up {took:?} after the load ended");
     // Field by field, not only versions: `taskledger verify`.
     let (passed, printed) = crate::verify::run_verify(&settings);
@@ -219,7 +198,12 @@ async fn broker_offsets_ahead_of_postgres_skip_nothing() {
     let projector = taskledger::start(&settings, Roles::PROJECT, shutdown.clone())
         .await
         .unwrap();
-    caught_up(&app, Duration::from_secs(20)).await;
+    read_model_caught_up(
+        &app.pool,
+        Duration::from_secs(20),
+        "broker offsets past the end",
+    )
+    .await;
     for id in &ids {
         app.task_at_version(&alice, id, 1).await;
     }

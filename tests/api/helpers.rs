@@ -186,6 +186,18 @@ impl TestApp {
     }
 
     /// The task as the `task` query shows it to `token`'s user.
+    /// Completes task `id` as `token`'s user; the answer has no errors.
+    pub async fn complete_task(&self, token: &str, id: &str) {
+        let body = self
+            .graphql(
+                Some(token),
+                "mutation($id: ID!) { completeTask(id: $id) { version } }",
+                json!({ "id": id }),
+            )
+            .await;
+        assert_no_errors(&body);
+    }
+
     pub async fn task(&self, token: &str, id: &str) -> Value {
         let body = self
             .graphql(
@@ -375,6 +387,29 @@ pub async fn read_topic(
 /// store holds for it; every completion that names a next occurrence must have
 /// had it created; each user's events counted alike on both sides. Empty
 /// when they agree.
+/// Waits, up to `within`, until the read model equals the event store; how
+/// long it took. Otherwise fails, naming the first disagreements and what
+/// happened before (`after`).
+pub async fn read_model_caught_up(pool: &PgPool, within: Duration, after: &str) -> Duration {
+    let started = Instant::now();
+    let agreed = eventually(within, || async {
+        read_model_disagreements(pool)
+            .await
+            .is_empty()
+            .then_some(())
+    })
+    .await;
+    if agreed.is_none() {
+        let disagreements = read_model_disagreements(pool).await;
+        panic!(
+            "after {after}: {} disagreements with the event store after {within:?}, first: {:?}",
+            disagreements.len(),
+            &disagreements[..disagreements.len().min(5)]
+        );
+    }
+    started.elapsed()
+}
+
 pub async fn read_model_disagreements(pool: &PgPool) -> Vec<String> {
     let mut found: Vec<String> = sqlx::query_scalar(
         "SELECT format('task %s: event store at %s, task list at %s', e.id, e.last, t.version)

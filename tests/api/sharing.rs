@@ -7,7 +7,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use serde_json::json;
 use sqlx::PgPool;
 use taskledger::settings::Settings;
 use taskledger::Roles;
@@ -15,8 +14,7 @@ use tokio::process::Child;
 use uuid::Uuid;
 
 use crate::helpers::{
-    assert_no_errors, eventually, free_address, fresh_settings, read_model_disagreements,
-    role_process, TestApp,
+    eventually, free_address, fresh_settings, read_model_caught_up, role_process, TestApp,
 };
 
 const API_AND_RELAY: Roles = Roles {
@@ -174,14 +172,7 @@ async fn write(app: &TestApp, token: &str, count: usize, label: &str) -> Vec<Str
     for n in 0..count {
         let (id, _) = app.create_task(token, &format!("{label} {n}")).await;
         if n % 3 == 0 {
-            let body = app
-                .graphql(
-                    Some(token),
-                    "mutation($id: ID!) { completeTask(id: $id) { version } }",
-                    json!({ "id": id }),
-                )
-                .await;
-            assert_no_errors(&body);
+            app.complete_task(token, &id).await;
         }
         ids.push(id);
     }
@@ -195,18 +186,7 @@ async fn caught_up(
     before: &BTreeMap<i32, (i64, Option<Uuid>)>,
     after: &str,
 ) -> BTreeMap<i32, (i64, Option<Uuid>)> {
-    let agreed = eventually(Duration::from_secs(60), || async {
-        read_model_disagreements(&app.pool)
-            .await
-            .is_empty()
-            .then_some(())
-    })
-    .await;
-    assert!(
-        agreed.is_some(),
-        "the read model disagrees with the event store after {after}: {:?}",
-        read_model_disagreements(&app.pool).await
-    );
+    read_model_caught_up(&app.pool, Duration::from_secs(60), after).await;
     let now = offsets(&app.pool).await;
     for (partition, (offset, _)) in before {
         assert!(

@@ -25,7 +25,8 @@ use anyhow::bail;
 use benches::chart::{BarChart, ChartsDir, LineChart};
 use benches::{
     bare_consumer_rate, bench_token, graphql, publish_backlog, run_seconds, tasks_behind,
-    visible_after, wait_for, BenchApp, Latencies, MemoryTrace, Services,
+    visible_after, wait_for, wait_for_task_list, BenchApp, Latencies, MemoryTrace, Services,
+    WITHOUT_PROJECTIONS,
 };
 use clap::Parser;
 use serde_json::json;
@@ -77,12 +78,7 @@ async fn main() -> anyhow::Result<()> {
 
 /// Phase 1: the apply rate on a preloaded backlog, beside a bare consumer.
 async fn backlog(args: &Args, memory: &MemoryTrace) -> anyhow::Result<BarChart> {
-    let without_projections = Roles {
-        project: false,
-        scheduler: false,
-        ..Roles::ALL
-    };
-    let app = BenchApp::start(&args.services, without_projections, 20).await?;
+    let app = BenchApp::start(&args.services, WITHOUT_PROJECTIONS, 20).await?;
     eprintln!("storing {} TaskCreated events", args.backlog);
     let total = publish_backlog(&app, args.backlog).await?;
     // The baseline: the same messages read by a consumer that does nothing.
@@ -93,17 +89,7 @@ async fn backlog(args: &Args, memory: &MemoryTrace) -> anyhow::Result<BarChart> 
     let shutdown = CancellationToken::new();
     let started = Instant::now();
     let projector = taskledger::start(&app.settings, Roles::PROJECT, shutdown.clone()).await?;
-    wait_for(
-        Duration::from_secs(300),
-        "the task list to apply the backlog",
-        || async {
-            let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM task_list")
-                .fetch_one(&app.pool)
-                .await?;
-            Ok(rows >= total)
-        },
-    )
-    .await?;
+    wait_for_task_list(&app, total, Duration::from_secs(300)).await?;
     let elapsed = started.elapsed();
     let rate = total as f64 / elapsed.as_secs_f64();
     shutdown.cancel();

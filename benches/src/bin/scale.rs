@@ -25,10 +25,9 @@ use anyhow::{bail, Context};
 use benches::chart::{BarChart, ChartsDir};
 use benches::{
     bare_consumer_rate, bench_token, cpu_seconds, graphql, publish_backlog, taskledger_binary,
-    visible_after, wait_for, BenchApp, Services,
+    visible_after, wait_for_task_list, BenchApp, Services, WITHOUT_PROJECTIONS,
 };
 use clap::Parser;
-use taskledger::Roles;
 
 const CREATE: &str = "mutation($t: String!) { createTask(input: {title: $t}) { taskId } }";
 
@@ -100,19 +99,19 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn run(args: &Args, processes: usize) -> anyhow::Result<Run> {
-    let without_projections = Roles {
-        project: false,
-        scheduler: false,
-        ..Roles::ALL
-    };
-    let partitions = args.partitions;
-    let app = BenchApp::start_with(&args.services, without_projections, 20, |settings| {
-        settings.common.task_events_partitions = partitions;
-    })
-    .await?;
+    let app = start_app(args).await?;
     let measured = measure(args, &app, processes).await;
     app.stop(false).await?;
     measured
+}
+
+/// Taskledger without its projections, on a topic of `--partitions`.
+async fn start_app(args: &Args) -> anyhow::Result<BenchApp> {
+    let partitions = args.partitions;
+    BenchApp::start_with(&args.services, WITHOUT_PROJECTIONS, 20, |settings| {
+        settings.common.task_events_partitions = partitions;
+    })
+    .await
 }
 
 async fn measure(args: &Args, app: &BenchApp, processes: usize) -> anyhow::Result<Run> {
@@ -125,17 +124,7 @@ async fn measure(args: &Args, app: &BenchApp, processes: usize) -> anyhow::Resul
         children.push(spawn_projector(app, args.partitions)?);
     }
     let started = Instant::now();
-    wait_for(
-        Duration::from_secs(600),
-        "the task list to apply the backlog",
-        || async {
-            let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM task_list")
-                .fetch_one(&app.pool)
-                .await?;
-            Ok(rows >= total)
-        },
-    )
-    .await?;
+    wait_for_task_list(app, total, Duration::from_secs(600)).await?;
     let seconds = started.elapsed().as_secs_f64();
     let postgres_cpu = postgres_cpu_seconds() - postgres_before;
     let held = partitions_held(app).await?;
@@ -274,16 +263,7 @@ struct Window {
 
 /// Two projector processes under load; a third joins, one leaves, one dies.
 async fn churn(args: &Args) -> anyhow::Result<Vec<Window>> {
-    let without_projections = Roles {
-        project: false,
-        scheduler: false,
-        ..Roles::ALL
-    };
-    let partitions = args.partitions;
-    let app = BenchApp::start_with(&args.services, without_projections, 20, |settings| {
-        settings.common.task_events_partitions = partitions;
-    })
-    .await?;
+    let app = start_app(args).await?;
     let measured = churn_on(args, &app).await;
     app.stop(false).await?;
     measured
