@@ -1,6 +1,6 @@
 //! One active worker per name across every process: a Postgres session
-//! advisory lock, held by a connection of the worker's own. The relay and each
-//! projection do all their work through that session, so if it dies (the
+//! advisory lock, held by a connection of the worker's own. The relay and the
+//! task-updates publisher do all their work through that session, so if it dies (the
 //! process crashed, the database restarted) the lock and the work end
 //! together, and a standby takes over.
 
@@ -63,4 +63,13 @@ pub async fn topic_generation(session: &mut PgConnection, topic: &str) -> Result
             .await?
             .unwrap_or(0),
     )
+}
+
+/// Whether a statement gave up waiting for a lock (`lock_timeout`, SQLSTATE
+/// 55P03): the holder is busy, and the statement is worth trying later.
+pub fn lock_timed_out(error: &sqlx::Error) -> bool {
+    error
+        .as_database_error()
+        .and_then(|e| e.code())
+        .is_some_and(|code| code == "55P03")
 }

@@ -16,6 +16,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use infra::single_active;
 use sqlx::{Connection, PgConnection};
 use uuid::Uuid;
 
@@ -44,15 +45,6 @@ pub(super) fn share(partitions: i32, members: &[Uuid], me: Uuid) -> Vec<i32> {
     (0..partitions)
         .filter(|partition| partition % count == place as i32)
         .collect()
-}
-
-/// Whether an error is a lease held by a batch in flight elsewhere (the lock
-/// timeout of a claim): the claim is tried again at the next round.
-fn lock_not_available(error: &sqlx::Error) -> bool {
-    error
-        .as_database_error()
-        .and_then(|e| e.code())
-        .is_some_and(|code| code == "55P03")
 }
 
 impl Membership {
@@ -87,7 +79,9 @@ impl Membership {
         let mine = share(partitions, &members, self.member);
         match self.settle(session, partitions, &mine).await {
             Ok(()) => {}
-            Err(error) if lock_not_available(&error) => {
+            // A lease held by a batch in flight elsewhere (the claim's lock
+            // timeout): claimed at the next round.
+            Err(error) if single_active::lock_timed_out(&error) => {
                 tracing::debug!(
                     projection = self.projection,
                     "a lease is held by a batch in flight; claiming at the next round"

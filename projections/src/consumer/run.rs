@@ -61,9 +61,17 @@ impl<P: Projection> ProjectionConsumer<P> {
         loop {
             tokio::select! {
                 () = shutdown.cancelled() => {
-                    self.membership.leave(&mut active.session).await?;
+                    // Without it the others take the partitions once the
+                    // lease runs out.
+                    match self.membership.leave(&mut active.session).await {
+                        Ok(()) => tracing::info!(projection = name, "let the partitions go to the other processes"),
+                        Err(error) => tracing::warn!(
+                            projection = name,
+                            error = %error,
+                            "could not let the partitions go; the others take them when the lease runs out"
+                        ),
+                    }
                     metrics::partitions_owned(name, 0);
-                    tracing::info!(projection = name, "let the partitions go to the other processes");
                     return Ok(());
                 }
                 _ = check.tick() => {

@@ -235,9 +235,7 @@ async fn switch<P: Projection>(
 fn is_lock_timeout(error: &anyhow::Error) -> bool {
     error
         .downcast_ref::<sqlx::Error>()
-        .and_then(|e| e.as_database_error())
-        .and_then(|e| e.code())
-        .is_some_and(|code| code == "55P03")
+        .is_some_and(infra::single_active::lock_timed_out)
 }
 
 async fn try_switch<P: Projection>(
