@@ -79,8 +79,7 @@ async fn main() -> anyhow::Result<()> {
         runs.push(run(&args, processes).await?);
     }
     print(&args, &runs);
-    let churn = churn(&args).await?;
-    print_churn(&churn);
+    let churn = print_churn(&churn(&args).await?);
     let mut chart = BarChart::new(
         "Scale: projector processes sharing a backlog, beside a bare consumer",
         "events/s",
@@ -95,7 +94,9 @@ async fn main() -> anyhow::Result<()> {
         runs.iter()
             .map(|r| (format!("{} process(es)", r.processes), r.rate)),
     );
-    args.charts.write(&[("scale", &chart)]).map(drop)
+    args.charts
+        .write(&[("scale", &chart), ("scale-churn", &churn)])
+        .map(drop)
 }
 
 async fn run(args: &Args, processes: usize) -> anyhow::Result<Run> {
@@ -364,27 +365,43 @@ async fn churn_on(args: &Args, app: &BenchApp) -> anyhow::Result<Vec<Window>> {
     Ok(windows)
 }
 
-fn print_churn(windows: &[Window]) {
+impl Window {
+    /// The lag at quantile `q` (0 to 1) of this window's probes, in ms.
+    fn lag_ms(&self, q: f64) -> f64 {
+        let mut lags = self.lags_ms.clone();
+        lags.sort_by(f64::total_cmp);
+        lags.get(((lags.len() as f64 - 1.0) * q).round() as usize)
+            .copied()
+            .unwrap_or(0.0)
+    }
+}
+
+/// The churn's table, and its chart: the lag around each change.
+fn print_churn(windows: &[Window]) -> BarChart {
     println!();
     println!("## Joins and leaves under load (4 writers, a probe every 100 ms)");
     println!();
     println!("| from the moment | probes | lag p50 ms | lag p99 ms | lag max ms |");
     println!("|---|---:|---:|---:|---:|");
     for window in windows {
-        let mut lags = window.lags_ms.clone();
-        lags.sort_by(f64::total_cmp);
-        let at = |q: f64| {
-            lags.get(((lags.len() as f64 - 1.0) * q).round() as usize)
-                .copied()
-                .unwrap_or(0.0)
-        };
         println!(
             "| {} | {} | {:.1} | {:.1} | {:.1} |",
             window.what,
-            lags.len(),
-            at(0.5),
-            at(0.99),
-            at(1.0)
+            window.lags_ms.len(),
+            window.lag_ms(0.5),
+            window.lag_ms(0.99),
+            window.lag_ms(1.0)
         );
     }
+    let mut chart = BarChart::new(
+        "Scale: commit → visible lag as projector processes join, leave and die",
+        "ms",
+    );
+    for (series, q) in [("p50", 0.5), ("p99", 0.99), ("max", 1.0)] {
+        chart = chart.series(
+            series,
+            windows.iter().map(|w| (w.what.to_owned(), w.lag_ms(q))),
+        );
+    }
+    chart
 }
