@@ -70,6 +70,11 @@ pub struct ApiSettings {
     /// too slowly) before it is closed.
     #[arg(long, env = "TASKLEDGER_CONNECTION_IDLE_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..), global = true)]
     pub connection_idle_secs: u64,
+    /// Seconds a request's head (its line and headers) may take to arrive as
+    /// a whole, however steadily its bytes trickle in; then the connection
+    /// is closed.
+    #[arg(long, env = "TASKLEDGER_HEADER_READ_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..), global = true)]
+    pub header_read_secs: u64,
     /// Requests per second one user may make, sustained.
     #[arg(long, env = "TASKLEDGER_USER_RATE_PER_SECOND", default_value_t = NonZeroU32::new(50).unwrap(), global = true)]
     pub user_rate_per_second: NonZeroU32,
@@ -131,6 +136,7 @@ impl Settings {
                 user_in_flight: 4,
                 max_connections: 1024,
                 connection_idle_secs: 30,
+                header_read_secs: 10,
                 anonymous_introspection: None,
                 jwt_secret: None,
                 jwt_audience: None,
@@ -165,6 +171,7 @@ impl Settings {
         ConnectionLimits {
             max_open: self.api.max_connections as usize,
             idle: Duration::from_secs(self.api.connection_idle_secs),
+            header_read: Duration::from_secs(self.api.header_read_secs),
         }
     }
 

@@ -18,11 +18,13 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::{Instant, Sleep};
 
-/// How many connections may be open, and how long one may stay silent.
+/// How many connections may be open, how long one may stay silent, and how
+/// long a request's head may take to arrive as a whole (`crate::serve`).
 #[derive(Debug, Clone, Copy)]
 pub struct ConnectionLimits {
     pub max_open: usize,
     pub idle: Duration,
+    pub header_read: Duration,
 }
 
 /// A TCP listener that holds each accepted connection to [`ConnectionLimits`].

@@ -9,6 +9,7 @@ pub mod kafka;
 pub mod metric;
 pub mod ops;
 pub mod progress;
+pub mod serve;
 pub mod single_active;
 pub mod telemetry;
 pub mod tls;

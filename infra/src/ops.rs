@@ -57,10 +57,16 @@ pub async fn serve(
     let limits = ConnectionLimits {
         max_open: 64,
         idle: Duration::from_secs(30),
+        header_read: Duration::from_secs(10),
     };
-    axum::serve(BoundedListener::new(listener, limits), router(ops, extra))
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await
+    crate::serve::serve(
+        BoundedListener::new(listener, limits),
+        router(ops, extra),
+        limits.header_read,
+        shutdown,
+    )
+    .await;
+    Ok(())
 }
 
 /// Ready when Postgres answers: with the broker down the API still serves

@@ -102,9 +102,8 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     tracing::info!(address = %listener.local_addr()?, "GraphQL API listening");
     let listener = BoundedListener::new(listener, state.connections);
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await?;
+    let header_read = state.connections.header_read;
+    infra::serve::serve(listener, router(state), header_read, shutdown).await;
     tracing::info!("GraphQL API stopped: shutdown requested");
     Ok(())
 }

@@ -175,6 +175,19 @@ async fn tokens_and_authorization_headers_at_the_edges() {
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{headers:?}: {body}");
         assert_eq!(error_code(&body), Some("UNAUTHENTICATED"), "{body}");
     }
+
+    // A user id that would render as another's ("alice" behind a
+    // right-to-left override, or with a zero-width space) is no user id.
+    for sub in ["\u{202E}ecila", "ali\u{200B}ce", "\u{2066}alice\u{2069}"] {
+        let token = sign(json!({ "sub": sub, "exp": now + 600 }));
+        let (status, body) = send(vec![("authorization", format!("Bearer {token}"))]).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{sub:?}: {body}");
+        assert_eq!(error_code(&body), Some("UNAUTHENTICATED"), "{body}");
+        assert_eq!(
+            body["errors"][0]["message"], "the bearer token's subject is not a valid user id",
+            "{body}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -357,6 +370,58 @@ async fn silent_connections_are_closed_and_open_ones_are_bounded() {
         assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
     }
     assert!(started.elapsed() < Duration::from_secs(4));
+    let health = reqwest::get(format!("{}/healthz", app.address))
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+}
+
+#[tokio::test]
+async fn a_request_head_trickled_a_byte_at_a_time_is_cut_off_at_the_header_time() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let mut settings = fresh_settings().await;
+    settings.api.connection_idle_secs = 30;
+    settings.api.header_read_secs = 2;
+    let app = TestApp::spawn_with(settings, Roles::API).await;
+    let address = app.address.trim_start_matches("http://").to_owned();
+
+    // Never silent for the idle time: a byte of the head every 300 ms.
+    let mut trickling = Vec::new();
+    for _ in 0..5 {
+        let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+        stream
+            .write_all(b"POST /graphql HTTP/1.1\r\n")
+            .await
+            .unwrap();
+        trickling.push(stream);
+    }
+    let started = Instant::now();
+    let mut open = trickling.len();
+    let mut buffer = [0u8; 512];
+    while open > 0 && started.elapsed() < Duration::from_secs(8) {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        open = 0;
+        for stream in &mut trickling {
+            if stream.write_all(b"X").await.is_err() {
+                continue;
+            }
+            match tokio::time::timeout(Duration::from_millis(1), stream.read(&mut buffer)).await {
+                Err(_) => open += 1,
+                Ok(Ok(0) | Err(_)) => {}
+                // hyper answers 408 before closing.
+                Ok(Ok(_)) => {}
+            }
+        }
+    }
+    let elapsed = started.elapsed();
+    assert_eq!(open, 0, "connections still open after {elapsed:?}");
+    assert!(
+        elapsed >= Duration::from_millis(1500),
+        "closed after {elapsed:?}, before the header time"
+    );
+
+    // A request that arrives whole is served as always.
     let health = reqwest::get(format!("{}/healthz", app.address))
         .await
         .unwrap();

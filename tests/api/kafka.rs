@@ -178,12 +178,13 @@ async fn a_message_too_large_for_the_dead_letter_topic_goes_there_cut_short_and_
     let app = TestApp::spawn().await;
     let alice = app.token("alice");
     let topic = app.settings.common.task_events_topic.clone();
-    // 1.5 MB of garbage: the consumers fetch it (they take up to 8 MiB), but
+    // 5 MB of garbage, produced by a client configured for it and taken by
+    // the real broker: the consumers fetch it (they take up to 8 MiB), but
     // the dead-letter producer refuses anything over 1 MB whole.
-    let poison: Vec<u8> = (0..1_500_000u32).map(|n| b'a' + (n % 26) as u8).collect();
+    let poison: Vec<u8> = (0..5_000_000u32).map(|n| b'a' + (n % 26) as u8).collect();
     let producer: rdkafka::producer::FutureProducer = rdkafka::ClientConfig::new()
         .set("bootstrap.servers", &app.settings.common.kafka_brokers)
-        .set("message.max.bytes", (4 * 1024 * 1024).to_string())
+        .set("message.max.bytes", (8 * 1024 * 1024).to_string())
         .create()
         .unwrap();
     producer
@@ -212,7 +213,7 @@ async fn a_message_too_large_for_the_dead_letter_topic_goes_there_cut_short_and_
         .iter()
         .find(|m| m.header("dlq-projection") == Some("task-list"))
         .expect("the task list dead-lettered the poison");
-    assert_eq!(cut.header("dlq-truncated-from-bytes"), Some("1500000"));
+    assert_eq!(cut.header("dlq-truncated-from-bytes"), Some("5000000"));
     let digest: String = <sha2::Sha256 as sha2::Digest>::digest(&poison)
         .iter()
         .map(|byte| format!("{byte:02x}"))
