@@ -6,8 +6,8 @@ mod backlog;
 pub mod chart;
 
 pub use backlog::{
-    bare_consumer_rate, preload_created_tasks, publish_backlog, wait_for_task_list,
-    WITHOUT_PROJECTIONS,
+    bare_consumer_rate, preload_created_tasks, preload_mixed_tasks, publish_backlog,
+    wait_for_task_list, Backlog, WITHOUT_PROJECTIONS,
 };
 
 use std::collections::BTreeMap;

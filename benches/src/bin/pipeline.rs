@@ -1,9 +1,10 @@
 //! The pipeline benchmark: how fast the read side follows the write side.
 //!
-//! 1. Backlog: N `TaskCreated` events are stored and published first, then the
-//!    projections start; the task list's apply rate (events/s) is printed
-//!    beside the baseline measured in the same run: a bare Kafka consumer
-//!    reading the same messages and doing nothing with them.
+//! 1. Backlog: N events are stored and published first, then the projections
+//!    start; the task list's apply rate (events/s) is printed beside the
+//!    baseline measured in the same run: a bare Kafka consumer reading the same
+//!    messages and doing nothing with them. Twice: task creations alone, then
+//!    a mix (each task created, edited, tagged and completed).
 //! 2. Offered load: `createTask` sent open-loop at fixed rates (a request every
 //!    1/rate s, whether or not earlier ones have answered) for a while each,
 //!    with every role in this process; for each rate: commands/s accepted, the
@@ -25,8 +26,8 @@ use anyhow::bail;
 use benches::chart::{BarChart, ChartsDir, LineChart};
 use benches::{
     bare_consumer_rate, bench_token, graphql, publish_backlog, run_seconds, tasks_behind,
-    visible_after, wait_for, wait_for_task_list, BenchApp, Latencies, MemoryTrace, Services,
-    WITHOUT_PROJECTIONS,
+    visible_after, wait_for, wait_for_task_list, Backlog, BenchApp, Latencies, MemoryTrace,
+    Services, WITHOUT_PROJECTIONS,
 };
 use clap::Parser;
 use serde_json::json;
@@ -76,52 +77,56 @@ async fn main() -> anyhow::Result<()> {
         .map(drop)
 }
 
-/// Phase 1: the apply rate on a preloaded backlog, beside a bare consumer.
+/// Phase 1: the apply rate on a preloaded backlog of each kind, beside a
+/// bare consumer reading the same messages.
 async fn backlog(args: &Args, memory: &MemoryTrace) -> anyhow::Result<BarChart> {
-    let app = BenchApp::start(&args.services, WITHOUT_PROJECTIONS, 20).await?;
-    eprintln!("storing {} TaskCreated events", args.backlog);
-    let total = publish_backlog(&app, args.backlog).await?;
-    // The baseline: the same messages read by a consumer that does nothing.
-    let baseline = bare_consumer_rate(&app, total).await?;
-
-    // The projections, started on the published backlog.
-    memory.reset_peak();
-    let shutdown = CancellationToken::new();
-    let started = Instant::now();
-    let projector = taskledger::start(&app.settings, Roles::PROJECT, shutdown.clone()).await?;
-    wait_for_task_list(&app, total, Duration::from_secs(300)).await?;
-    let elapsed = started.elapsed();
-    let rate = total as f64 / elapsed.as_secs_f64();
-    shutdown.cancel();
-    projector.wait().await?;
-
-    app.stop(false).await?;
-
-    println!("## Backlog of {total} events, nothing else running");
-    println!();
-    println!("| | events/s |");
-    println!("|---|---:|");
-    println!("| bare consumer, no work (baseline) | {baseline:.0} |");
+    let mut baselines = Vec::new();
+    let mut rates = Vec::new();
     println!(
-        "| task-list projection ({:.1} s) | {rate:.0} |",
-        elapsed.as_secs_f64()
+        "## Backlog of {} events, nothing else running",
+        args.backlog
     );
-    println!("| projection ÷ baseline | {:.2} |", rate / baseline);
     println!();
-    println!(
-        "Peak resident memory while applying: {} MB",
-        memory.peak_mb()
-    );
-    let backlog = format!("backlog of {total} events");
+    println!("| backlog | bare consumer, no work (baseline) events/s | task-list projection events/s | seconds | projection ÷ baseline | peak memory MB |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    for kind in [Backlog::Creates, Backlog::Mix] {
+        let app = BenchApp::start(&args.services, WITHOUT_PROJECTIONS, 20).await?;
+        eprintln!("storing {} events ({kind:?})", args.backlog);
+        let total = publish_backlog(&app, args.backlog, kind).await?;
+        // The baseline: the same messages read by a consumer that does nothing.
+        let baseline = bare_consumer_rate(&app, total).await?;
+
+        // The projections, started on the published backlog.
+        memory.reset_peak();
+        let shutdown = CancellationToken::new();
+        let started = Instant::now();
+        let projector = taskledger::start(&app.settings, Roles::PROJECT, shutdown.clone()).await?;
+        wait_for_task_list(&app, total, Duration::from_secs(300)).await?;
+        let elapsed = started.elapsed();
+        let rate = total as f64 / elapsed.as_secs_f64();
+        shutdown.cancel();
+        projector.wait().await?;
+        app.stop(false).await?;
+
+        let label = match kind {
+            Backlog::Creates => format!("{total} creations"),
+            Backlog::Mix => format!("{total} events: create, edit, tag, complete"),
+        };
+        println!(
+            "| {label} | {baseline:.0} | {rate:.0} | {:.1} | {:.2} | {} |",
+            elapsed.as_secs_f64(),
+            rate / baseline,
+            memory.peak_mb()
+        );
+        baselines.push((label.clone(), baseline));
+        rates.push((label, rate));
+    }
     Ok(BarChart::new(
         "Pipeline: the task-list projection on a backlog beside a bare consumer",
         "events/s",
     )
-    .series(
-        "bare consumer, no work (baseline)",
-        [(backlog.clone(), baseline)],
-    )
-    .series("task-list projection", [(backlog, rate)]))
+    .series("bare consumer, no work (baseline)", baselines)
+    .series("task-list projection", rates))
 }
 
 async fn offered_load(args: &Args, memory: &MemoryTrace) -> anyhow::Result<(LineChart, BarChart)> {

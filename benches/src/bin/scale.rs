@@ -25,7 +25,7 @@ use anyhow::{bail, Context};
 use benches::chart::{BarChart, ChartsDir};
 use benches::{
     bare_consumer_rate, bench_token, cpu_seconds, graphql, publish_backlog, taskledger_binary,
-    visible_after, wait_for_task_list, BenchApp, Services, WITHOUT_PROJECTIONS,
+    visible_after, wait_for_task_list, Backlog, BenchApp, Services, WITHOUT_PROJECTIONS,
 };
 use clap::Parser;
 
@@ -44,6 +44,9 @@ struct Args {
     /// splits evenly).
     #[arg(long, default_value_t = 12)]
     partitions: i32,
+    /// What the backlog holds.
+    #[arg(long, value_enum, default_value_t = Backlog::Creates)]
+    kind: Backlog,
     #[command(flatten)]
     services: Services,
     #[command(flatten)]
@@ -116,7 +119,7 @@ async fn start_app(args: &Args) -> anyhow::Result<BenchApp> {
 }
 
 async fn measure(args: &Args, app: &BenchApp, processes: usize) -> anyhow::Result<Run> {
-    let total = publish_backlog(app, args.backlog).await?;
+    let total = publish_backlog(app, args.backlog, args.kind).await?;
     let baseline = bare_consumer_rate(app, total).await?;
 
     let postgres_before = postgres_cpu_seconds();
