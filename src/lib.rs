@@ -15,6 +15,7 @@ use domain::TaskServices;
 use event_store::command::CommandService;
 use query_api::consistency::Consistency;
 use query_api::{CalendarFeeds, LiveHub, LiveTopics, ReadYourWrites};
+use server::documents::Documents;
 use server::limits::DocumentLimits;
 use server::{ApiState, DevTokens, SchemaServices};
 use sqlx::PgPool;
@@ -196,7 +197,10 @@ pub async fn start(
         sockets: Default::default(),
         ws_init_timeout: Duration::from_secs(settings.api.ws_init_timeout_secs),
         shutdown: shutdown.clone(),
-        limits: DocumentLimits::default(),
+        documents: Arc::new(Documents::new(
+            DocumentLimits::default(),
+            settings.api.kept_documents,
+        )),
         anonymous_introspection: settings.anonymous_introspection(),
         deadline: Duration::from_millis(settings.api.request_deadline_ms),
         fairness: Fairness::new(settings.fairness()),

@@ -75,6 +75,10 @@ pub struct ApiSettings {
     /// is closed.
     #[arg(long, env = "TASKLEDGER_HEADER_READ_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..), global = true)]
     pub header_read_secs: u64,
+    /// GraphQL documents kept parsed and costed (0 keeps none: every request
+    /// parses its document).
+    #[arg(long, env = "TASKLEDGER_KEPT_DOCUMENTS", default_value_t = server::documents::KEPT_DOCUMENTS, global = true)]
+    pub kept_documents: usize,
     /// Requests per second one user may make, sustained.
     #[arg(long, env = "TASKLEDGER_USER_RATE_PER_SECOND", default_value_t = NonZeroU32::new(50).unwrap(), global = true)]
     pub user_rate_per_second: NonZeroU32,
@@ -137,6 +141,7 @@ impl Settings {
                 max_connections: 1024,
                 connection_idle_secs: 30,
                 header_read_secs: 10,
+                kept_documents: server::documents::KEPT_DOCUMENTS,
                 anonymous_introspection: None,
                 jwt_secret: None,
                 jwt_audience: None,

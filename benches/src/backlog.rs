@@ -81,7 +81,7 @@ pub async fn publish_backlog(app: &BenchApp, events: i64, kind: Backlog) -> anyh
             events
         }
         Backlog::Mix => {
-            let id = created["createTask"]["taskId"].clone();
+            let id = created["data"]["createTask"]["taskId"].clone();
             run(
                 "mutation($id: ID!) { updateTask(input: {id: $id, title: \"template, edited\"}) { version } }",
                 json!({ "id": id }),

@@ -567,6 +567,22 @@ pub fn cpu_seconds(pid: u32) -> Option<f64> {
     Some(ticks / 100.0)
 }
 
+/// CPU seconds all of Postgres's processes have used.
+pub fn postgres_cpu_seconds() -> f64 {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0.0;
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|comm| comm.trim() == "postgres")
+        })
+        .filter_map(cpu_seconds)
+        .sum()
+}
+
 /// Polls `done` every 100 ms for up to `within`, saying what it waits for
 /// every few seconds.
 pub async fn wait_for<F, Fut>(within: Duration, what: &str, mut done: F) -> anyhow::Result<()>

@@ -19,6 +19,9 @@ pub const COMMAND_CONFLICTS: &str = "taskledger_command_conflicts_total";
 /// GraphQL requests by `outcome`: `ok`, `error`, or `refused` before execution.
 pub const GRAPHQL_REQUESTS: &str = "taskledger_graphql_requests_total";
 pub const GRAPHQL_REQUEST_SECONDS: &str = "taskledger_graphql_request_seconds";
+/// GraphQL documents by `outcome`: `kept` (parsed before and kept) or
+/// `parsed` (read now).
+pub const GRAPHQL_DOCUMENTS: &str = "taskledger_graphql_documents_total";
 /// Task listings by the `plan` that reached their rows.
 pub const LISTING_QUERIES: &str = "taskledger_listing_queries_total";
 /// Messages a projection handled, by `projection` and `outcome`.
@@ -154,6 +157,10 @@ pub fn describe() {
     describe_counter!(
         GRAPHQL_REQUESTS,
         "GraphQL requests by outcome: ok, error, or refused before execution."
+    );
+    describe_counter!(
+        GRAPHQL_DOCUMENTS,
+        "GraphQL documents by outcome: kept (parsed before and kept) or parsed now."
     );
     describe_histogram!(
         GRAPHQL_REQUEST_SECONDS,

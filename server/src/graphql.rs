@@ -148,7 +148,7 @@ async fn execute(
             }
         },
     };
-    let request: async_graphql::Request = match serde_json::from_slice(body) {
+    let mut request: async_graphql::Request = match serde_json::from_slice(body) {
         Ok(request) => request,
         Err(error) => {
             return refusal(
@@ -160,12 +160,18 @@ async fn execute(
             )
         }
     };
-    // What the document costs is known before the engine touches it.
+    // What the document costs is known before the engine touches it; the
+    // engine gets the document parsed (once, when it was seen before).
     let cost = match state
-        .limits
+        .documents
         .check(&request.query, request.operation_name.as_deref())
     {
-        Ok(cost) => cost,
+        Ok(checked) => {
+            if let Some(document) = &checked.document {
+                request.set_parsed_query(document.clone());
+            }
+            checked.cost
+        }
         Err(refused) => return refusal(StatusCode::BAD_REQUEST, refused.into()),
     };
     let anonymous_may_ask =

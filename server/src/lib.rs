@@ -7,6 +7,7 @@
 mod app;
 mod calendar_feed;
 mod caller;
+pub mod documents;
 mod graphiql;
 mod graphql;
 pub mod limits;
@@ -32,14 +33,15 @@ pub use app::DevTokens;
 pub use graphql::{build_schema, SchemaServices, TaskledgerSchema};
 pub use ws::{SocketCounts, MAX_SOCKETS_PER_USER, MAX_SUBSCRIPTIONS};
 
-use limits::DocumentLimits;
+use documents::Documents;
 
 #[derive(Clone)]
 pub struct ApiState {
     pub schema: TaskledgerSchema,
     pub verifier: Arc<TokenVerifier>,
-    /// What one document may cost; checked before the engine runs it.
-    pub limits: DocumentLimits,
+    /// What one document may cost, checked before the engine runs it; the
+    /// documents accepted before, parsed.
+    pub documents: Arc<Documents>,
     /// Whether callers without a token may run introspection queries.
     pub anonymous_introspection: bool,
     /// How long one request may run, all its statements together.

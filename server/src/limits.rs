@@ -71,6 +71,17 @@ impl DocumentLimits {
         query: &str,
         operation_name: Option<&str>,
     ) -> Result<Option<DocumentCost>, ValidationError> {
+        self.check_parsed(query, operation_name)
+            .map(|(cost, _)| cost)
+    }
+
+    /// [`Self::check`], answering the parsed document too (none when it does
+    /// not parse).
+    pub fn check_parsed(
+        &self,
+        query: &str,
+        operation_name: Option<&str>,
+    ) -> Result<(Option<DocumentCost>, Option<ExecutableDocument>), ValidationError> {
         if query.len() > self.max_bytes {
             return Err(refuse(format!(
                 "the document is {} bytes; at most {} are accepted",
@@ -79,7 +90,7 @@ impl DocumentLimits {
             )));
         }
         let Ok(document) = async_graphql::parser::parse_query(query) else {
-            return Ok(None);
+            return Ok((None, None));
         };
         if document.fragments.len() > self.max_fragments {
             return Err(refuse(format!(
@@ -121,13 +132,14 @@ impl DocumentLimits {
         });
         let is_query =
             chosen.is_some_and(|(_, operation)| operation.node.ty == OperationType::Query);
-        Ok(Some(DocumentCost {
+        let cost = DocumentCost {
             fields: total.fields,
             reads: total.reads,
             writes: total.writes,
             introspection_only,
             is_query,
-        }))
+        };
+        Ok((Some(cost), Some(document)))
     }
 }
 

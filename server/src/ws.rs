@@ -372,7 +372,7 @@ impl Connection<'_> {
         }
         if let Err(refused) = self
             .state
-            .limits
+            .documents
             .check(&request.query, request.operation_name.as_deref())
         {
             return self.send_error(&id, refused.into()).await;

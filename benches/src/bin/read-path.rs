@@ -11,7 +11,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use benches::chart::{BarChart, Chart, ChartsDir, LineChart};
-use benches::{bench_token, graphql, run_seconds, BenchApp, Latencies, Services};
+use benches::{
+    bench_token, cpu_seconds, graphql, postgres_cpu_seconds, run_seconds, BenchApp, Latencies,
+    Services,
+};
 use clap::Parser;
 use projections::task_query::{self, Filter, ListQuery, Order, Search, SearchMode};
 use serde_json::{json, Value};
@@ -37,6 +40,10 @@ struct Args {
     services: Services,
     #[command(flatten)]
     charts: ChartsDir,
+    /// GraphQL documents the API keeps parsed (0: every request parses its
+    /// document, as before they were kept).
+    #[arg(long, default_value_t = server::documents::KEPT_DOCUMENTS)]
+    kept_documents: usize,
     /// Keep the database afterwards (its name is printed).
     #[arg(long)]
     keep: bool,
@@ -50,7 +57,11 @@ const TAGS: &str = "'{work,work/clients,work/internal,home,home/garden,errands,e
 async fn main() -> anyhow::Result<()> {
     infra::tls::install_crypto_provider();
     let args = Args::parse();
-    let app = BenchApp::start(&args.services, Roles::API, 20).await?;
+    let kept_documents = args.kept_documents;
+    let app = BenchApp::start_with(&args.services, Roles::API, 20, |settings| {
+        settings.api.kept_documents = kept_documents;
+    })
+    .await?;
     let result = async {
         load(&app.pool, &args).await?;
         // The floor runs on a pool set up exactly as the API's read pool.
@@ -338,8 +349,8 @@ async fn measure(args: &Args, url: &str, pool: &PgPool) -> anyhow::Result<()> {
             args.tasks, args.users, args.heavy_user_tasks, args.seconds
         );
         println!();
-        println!("| query kind | GraphQL req/s | p50 ms | p95 ms | p99 ms | SQL req/s | p50 ms | p95 ms | p99 ms | p99 GraphQL ÷ SQL |");
-        println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        println!("| query kind | GraphQL req/s | p50 ms | p95 ms | p99 ms | CPU ms/req: this process / Postgres | SQL req/s | p50 ms | p95 ms | p99 ms | CPU ms/req: this process / Postgres | p99 GraphQL ÷ SQL |");
+        println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         let mut latency = LineChart::over_run(
             format!("Read path, {clients} clients: latency per second, query kinds in turn"),
             "ms",
@@ -400,6 +411,7 @@ async fn measure_kind(
     kind: Kind,
 ) -> Measured {
     let kind = Arc::new(kind);
+    let api_cpu = Cpu::start();
     let (api, api_rate) = run(clients, window, {
         let (client, url, token, kind) =
             (client.clone(), url.to_owned(), token.clone(), kind.clone());
@@ -414,6 +426,8 @@ async fn measure_kind(
         }
     })
     .await;
+    let api_cpu = api_cpu.per_request(api.count());
+    let sql_cpu = Cpu::start();
     let (sql, sql_rate) = run(clients, window, {
         let (pool, kind) = (pool.clone(), kind.clone());
         move || {
@@ -430,15 +444,20 @@ async fn measure_kind(
         }
     })
     .await;
+    let sql_cpu = sql_cpu.per_request(sql.count());
     println!(
-        "| {} | {api_rate:.0} | {:.2} | {:.2} | {:.2} | {sql_rate:.0} | {:.2} | {:.2} | {:.2} | {:.2} |",
+        "| {} | {api_rate:.0} | {:.2} | {:.2} | {:.2} | {:.3} / {:.3} | {sql_rate:.0} | {:.2} | {:.2} | {:.2} | {:.3} / {:.3} | {:.2} |",
         kind.name,
         api.millis(0.5),
         api.millis(0.95),
         api.millis(0.99),
+        api_cpu.0,
+        api_cpu.1,
         sql.millis(0.5),
         sql.millis(0.95),
         sql.millis(0.99),
+        sql_cpu.0,
+        sql_cpu.1,
         api.millis(0.99) / sql.millis(0.99),
     );
     Measured {
@@ -485,4 +504,28 @@ where
     }
     let rate = total.count() as f64 / started.elapsed().as_secs_f64();
     (total, rate)
+}
+
+/// CPU used while one side runs: this process's (the API and the load
+/// generator for GraphQL, the floor's client for SQL) and Postgres's.
+struct Cpu {
+    process: f64,
+    postgres: f64,
+}
+
+impl Cpu {
+    fn start() -> Self {
+        Self {
+            process: cpu_seconds(std::process::id()).unwrap_or(0.0),
+            postgres: postgres_cpu_seconds(),
+        }
+    }
+
+    /// Milliseconds of CPU per request: this process's, Postgres's.
+    fn per_request(self, requests: u64) -> (f64, f64) {
+        let requests = requests.max(1) as f64;
+        let process = cpu_seconds(std::process::id()).unwrap_or(0.0) - self.process;
+        let postgres = postgres_cpu_seconds() - self.postgres;
+        (process * 1000.0 / requests, postgres * 1000.0 / requests)
+    }
 }

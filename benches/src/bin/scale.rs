@@ -24,8 +24,9 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use benches::chart::{BarChart, ChartsDir};
 use benches::{
-    bare_consumer_rate, bench_token, cpu_seconds, graphql, publish_backlog, taskledger_binary,
-    visible_after, wait_for_task_list, Backlog, BenchApp, Services, WITHOUT_PROJECTIONS,
+    bare_consumer_rate, bench_token, cpu_seconds, graphql, postgres_cpu_seconds, publish_backlog,
+    taskledger_binary, visible_after, wait_for_task_list, Backlog, BenchApp, Services,
+    WITHOUT_PROJECTIONS,
 };
 use clap::Parser;
 
@@ -205,21 +206,6 @@ async fn partitions_held(app: &BenchApp) -> anyhow::Result<BTreeMap<u32, i64>> {
 }
 
 /// CPU seconds every `postgres` process on this machine has used so far.
-fn postgres_cpu_seconds() -> f64 {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return 0.0;
-    };
-    entries
-        .filter_map(Result::ok)
-        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/comm"))
-                .is_ok_and(|comm| comm.trim() == "postgres")
-        })
-        .filter_map(cpu_seconds)
-        .sum()
-}
-
 fn print(args: &Args, runs: &[Run]) {
     println!(
         "## A backlog of {} TaskCreated events, {} partitions",
