@@ -4,11 +4,13 @@
 
 mod backlog;
 pub mod chart;
+mod cpu;
 
 pub use backlog::{
     bare_consumer_rate, preload_created_tasks, preload_mixed_tasks, publish_backlog,
     wait_for_task_list, Backlog, WITHOUT_PROJECTIONS,
 };
+pub use cpu::{cpu_seconds, postgres_cpu_seconds};
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -556,31 +558,6 @@ pub fn resident_kb(pid: u32) -> Option<u64> {
         .lines()
         .find_map(|line| line.strip_prefix("VmRSS:"))
         .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-}
-
-/// CPU seconds (user and system) process `pid` has used, from /proc.
-pub fn cpu_seconds(pid: u32) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The fields after the command name, which is in parentheses.
-    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    let ticks = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
-    Some(ticks / 100.0)
-}
-
-/// CPU seconds all of Postgres's processes have used.
-pub fn postgres_cpu_seconds() -> f64 {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return 0.0;
-    };
-    entries
-        .filter_map(Result::ok)
-        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/comm"))
-                .is_ok_and(|comm| comm.trim() == "postgres")
-        })
-        .filter_map(cpu_seconds)
-        .sum()
 }
 
 /// Polls `done` every 100 ms for up to `within`, saying what it waits for
