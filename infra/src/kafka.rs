@@ -1,5 +1,5 @@
 //! Kafka client settings shared by every role: the idempotent producer, consumers
-//! tuned for low latency, and topic creation.
+//! tuned for low latency, and topic creation (and growth: `partitions`).
 
 use std::time::Duration;
 
@@ -15,7 +15,11 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 
 mod drop_off;
+mod partitions;
 pub use drop_off::{wait_for_dropped_clients, DropOffThread};
+pub use partitions::{
+    being_replaced, replacement_done, wait_while_replaced, Grown, REPLACEMENT_NOTICE,
+};
 
 /// Every role's producer: idempotent, watched for a lost broker.
 pub struct Producer {

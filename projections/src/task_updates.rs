@@ -34,7 +34,8 @@ pub struct TaskUpdatesPublisher {
     pool: PgPool,
     kafka: KafkaSettings,
     topic: String,
-    /// The topic's partitions, should it have to be created again.
+    /// The topic's partitions: created with them, or moved to them when it
+    /// has fewer.
     partitions: i32,
 }
 
@@ -83,10 +84,13 @@ impl TaskUpdatesPublisher {
             return Ok(());
         }
         // A broker that came back empty forgot the topic; nothing else
-        // creates it again.
+        // creates it again. One with fewer partitions than configured is
+        // replaced: live changes are not kept, and the live feeds notice the
+        // new partitions and resync their subscribers.
         self.kafka
-            .ensure_topics(&[(self.topic.as_str(), self.partitions)])
+            .grow_partitions(&mut session, &self.topic, self.partitions)
             .await?;
+        infra::kafka::replacement_done(&mut session, &self.topic).await?;
         let mut listener = PgListener::connect_with(&self.pool).await?;
         listener.listen("taskledger_task_changes").await?;
         let producer = self.kafka.producer()?;

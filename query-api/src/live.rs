@@ -195,10 +195,15 @@ impl LiveHub {
         topics: &LiveTopics,
         shutdown: &CancellationToken,
     ) -> anyhow::Result<()> {
+        let live = [topics.task_updates.as_str(), topics.reminders.as_str()];
+        if !infra::kafka::wait_while_replaced(&mut *pool.acquire().await?, &live, shutdown).await? {
+            return Ok(());
+        }
         // Assigned, not subscribed: every API process reads every partition,
         // and no group rebalances when processes come and go.
         let consumer = DropOffThread::new(kafka.consumer("taskledger-api-live")?);
         let mut assignment = TopicPartitionList::new();
+        let mut assigned = Vec::new();
         for topic in [&topics.task_updates, &topics.reminders] {
             let handle = consumer.handle();
             let name = topic.clone();
@@ -210,6 +215,7 @@ impl LiveHub {
             .with_context(|| format!("the broker does not know {topic}"))?;
             // From each partition's end as of now: an offset fixed here, not
             // whenever the first fetch resolves "the end".
+            assigned.push((topic.clone(), watermarks.len()));
             for (partition, (_, high)) in (0..).zip(watermarks) {
                 assignment.add_partition_offset(topic, partition, Offset::Offset(high))?;
             }
@@ -221,9 +227,18 @@ impl LiveHub {
         self.tasks.resync_all();
         self.notifications.resync_all();
         tracing::info!(?topics, "live feed reading");
+        let mut partitions_check = tokio::time::interval(PARTITIONS_CHECK);
+        partitions_check.tick().await;
         loop {
             let first = tokio::select! {
                 () = shutdown.cancelled() => return Ok(()),
+                _ = partitions_check.tick() => {
+                    if infra::kafka::being_replaced(&mut *pool.acquire().await?, &live).await? {
+                        anyhow::bail!("a live topic is being replaced by one with more partitions");
+                    }
+                    same_partitions(&consumer, &assigned).await?;
+                    continue;
+                }
                 message = consumer.recv() => message,
             };
             let first = match first {
@@ -267,6 +282,43 @@ impl LiveHub {
             self.hand_out_reminders(pool, reminders).await?;
         }
     }
+}
+
+/// How often a live feed looks for a replacement of its topics and compares
+/// their partitions with those it assigned itself: a topic moved to more
+/// partitions (infra::kafka's `partitions`) is let go of while it is
+/// replaced, then read again from its ends, its subscribers resynced.
+const PARTITIONS_CHECK: Duration = infra::kafka::REPLACEMENT_NOTICE;
+
+/// Fails when a topic in `assigned` has a number of partitions other than
+/// the one assigned; a broker that cannot be asked, or cannot describe the
+/// topic, fails nothing here (the consumer notices a lost broker itself).
+async fn same_partitions(
+    consumer: &DropOffThread<infra::kafka::KafkaConsumer>,
+    assigned: &[(String, usize)],
+) -> anyhow::Result<()> {
+    for (topic, count) in assigned {
+        let handle = consumer.handle();
+        let name = topic.clone();
+        let metadata = tokio::task::spawn_blocking(move || {
+            handle
+                .client()
+                .fetch_metadata(Some(&name), Duration::from_secs(5))
+        })
+        .await?;
+        let Ok(metadata) = metadata else { continue };
+        // A topic the broker cannot describe right now (an error, no
+        // partitions) says nothing: only a different count calls for a new start.
+        let now = metadata
+            .topics()
+            .iter()
+            .find(|t| t.name() == topic && t.error().is_none())
+            .map_or(0, |t| t.partitions().len());
+        if now != 0 && now != *count {
+            anyhow::bail!("{topic} has {now} partitions now, not {count}; assigning them again");
+        }
+    }
+    Ok(())
 }
 
 /// A message is untrusted: it only says what to look at. What a subscriber

@@ -494,6 +494,10 @@ pub fn role_process(settings: &Settings, role: &str) -> tokio::process::Command 
         )
         .env("TASKLEDGER_HTTP_ADDR", "127.0.0.1:0")
         .env(
+            "TASKLEDGER_TASK_EVENTS_PARTITIONS",
+            settings.common.task_events_partitions.to_string(),
+        )
+        .env(
             "TASKLEDGER_PROJECTION_LEASE_SECS",
             settings.common.projection_lease_secs.to_string(),
         )

@@ -22,6 +22,7 @@ mod kafka;
 mod listing;
 mod live;
 mod mcp;
+mod partitions;
 mod readme;
 mod rebuild;
 mod recurring;

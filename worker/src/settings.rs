@@ -82,11 +82,14 @@ pub struct Settings {
         global = true
     )]
     pub task_events_topic: String,
-    /// Partitions given to `task-events` when `setup` creates it.
+    /// Partitions of `task-events` and `task-updates` (and of `reminders`,
+    /// when created): as many projector processes can share the work. A topic
+    /// found with fewer is moved to this many by the process that publishes
+    /// it (docs/adr/0012).
     #[arg(
         long,
         env = "TASKLEDGER_TASK_EVENTS_PARTITIONS",
-        default_value_t = 3,
+        default_value_t = 32,
         global = true
     )]
     pub task_events_partitions: i32,
@@ -250,6 +253,8 @@ impl Settings {
             kafka_fetch_wait_max_ms: 10,
             kafka_linger_ms: 1,
             task_events_topic: "task-events".into(),
+            // The local broker pays for every partition on every fetch (`./dev`
+            // runs with 3 too); deployments take the default, 32.
             task_events_partitions: 3,
             reminders_topic: "reminders".into(),
             task_updates_topic: "task-updates".into(),

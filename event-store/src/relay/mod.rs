@@ -7,13 +7,14 @@
 //! published was wiped or replaced, which it reports loudly. [`republish`]
 //! starts it again from the beginning of the log: in commit order, so each
 //! task's events stay in order, with the same CloudEvents ids, so consumers
-//! recognise what they already have.
+//! recognise what they already have. The same restart moves the topic to
+//! more partitions when it has fewer than configured (`grow_partitions`).
 
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use domain::envelope::{task_cloud_event_type, CloudEvent, TaskEventData, TASK_EVENT_SOURCE};
-use infra::kafka::{BrokerWatch, KafkaSettings, Producer};
+use infra::kafka::{BrokerWatch, Grown, KafkaSettings, Producer};
 use infra::single_active;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
 use sqlx::postgres::PgListener;
@@ -42,7 +43,8 @@ pub struct RelaySettings {
     /// (commits notify nothing: a NOTIFY would make every command's commit
     /// wait for every other's; see docs/adr/0011).
     pub idle_poll: Duration,
-    /// The partitions the topic is created with when the broker lacks it.
+    /// The partitions the topic has: created with them when the broker lacks
+    /// it, and moved to them on activation when it has fewer.
     pub partitions: i32,
     /// How often to compare the topic's messages with what was published.
     pub topic_check_interval: Duration,
@@ -95,6 +97,8 @@ impl Relay {
         }
         let mut listener = PgListener::connect_with(&self.pool).await?;
         listener.listen_all([CONTROL_CHANNEL]).await?;
+        // Before the producer exists, so that it sees the topic as it is now.
+        self.grow_partitions(&mut session).await?;
         // A new producer for every activation: after a failure the broker may
         // have forgotten the old one's idempotence state (a restarted broker
         // answers its producer id with UnknownProducerId for good).
@@ -188,6 +192,30 @@ impl Relay {
             .bind(&self.settings.name)
             .execute(&mut *session)
             .await?;
+        Ok(())
+    }
+
+    /// A topic with fewer partitions than configured is replaced by one with
+    /// as many (infra::kafka's `partitions`), and the whole log published to
+    /// it again from the beginning as a new generation: each task's events
+    /// land on its new partition in order, and consumers read the new
+    /// generation from its start. Run while no producer of this relay exists.
+    async fn grow_partitions(&self, session: &mut PgConnection) -> anyhow::Result<()> {
+        let (topic, partitions) = (&self.settings.topic, self.settings.partitions);
+        if self
+            .kafka
+            .grow_partitions(session, topic, partitions)
+            .await?
+            == Grown::Replaced
+        {
+            checkpoint::restart(session, &self.settings.name, topic).await?;
+            infra::kafka::replacement_done(session, topic).await?;
+            tracing::warn!(
+                %topic,
+                partitions,
+                "moved the topic to more partitions: publishing the whole log again"
+            );
+        }
         Ok(())
     }
 

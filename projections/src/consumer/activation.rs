@@ -75,6 +75,9 @@ impl<P: Projection> ProjectionConsumer<P> {
         ))
         .execute(&mut session)
         .await?;
+        if !infra::kafka::wait_while_replaced(&mut session, &[topic], shutdown).await? {
+            return Ok(None);
+        }
         let consumer = DropOffThread::new(self.kafka.assigned_consumer(&self.group)?);
         let generation = single_active::topic_generation(&mut session, topic).await?;
         let Some(watermarks) = self.wait_for_topic(&consumer, shutdown).await? else {

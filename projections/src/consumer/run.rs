@@ -29,6 +29,14 @@ impl<P: Projection> ProjectionConsumer<P> {
                  the lease runs out: the other processes will take this one's partitions"
             );
         }
+        if self.settings.check_interval > infra::kafka::REPLACEMENT_NOTICE {
+            tracing::warn!(
+                projection = name,
+                check = ?self.settings.check_interval,
+                "checked less often than a topic's replacement expects; a replacement may \
+                 delete the topic under this consumer"
+            );
+        }
         loop {
             match self.run_while_active(&shutdown).await {
                 Ok(()) => break,

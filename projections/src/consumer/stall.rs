@@ -36,14 +36,20 @@ pub(super) fn partition_lag(
 }
 
 impl<P: Projection> ProjectionConsumer<P> {
-    /// Lag, the partitions, the topic's generation and progress: anything
-    /// that calls for a new start ends the activation with an error.
+    /// A replacement of the topic, its generation, the partitions, lag and
+    /// progress: anything that calls for a new start ends the activation
+    /// with an error.
     pub(super) async fn check(&self, active: &mut Activation) -> anyhow::Result<()> {
         let name = self.projection.name();
         if active.clients.lost_broker() {
             anyhow::bail!("lost every broker connection; replacing the clients");
         }
         let topic = &self.settings.topic;
+        if infra::kafka::being_replaced(&mut active.session, &[topic]).await? {
+            anyhow::bail!(
+                "the topic is being replaced by one with more partitions; letting go of it"
+            );
+        }
         let generation = active.generation;
         let now_generation = single_active::topic_generation(&mut active.session, topic).await?;
         if now_generation != generation {
