@@ -19,6 +19,16 @@ pub struct FieldChange {
 /// Bookkeeping of the aggregate, not a field of the task.
 const INTERNAL: &[&str] = &["next_started"];
 
+/// The task's fields as history names them (what an export shows as the
+/// task's state): its serialized form, without the aggregate's bookkeeping.
+pub fn fields(task: &Task) -> serde_json::Map<String, Value> {
+    let Ok(Value::Object(mut fields)) = serde_json::to_value(task) else {
+        return serde_json::Map::new();
+    };
+    fields.retain(|field, _| !INTERNAL.contains(&field.as_str()));
+    fields
+}
+
 /// The fields that differ between `before` and `after`, in a stable order.
 pub fn changes(before: &Task, after: &Task) -> Vec<FieldChange> {
     let (Ok(Value::Object(before)), Ok(Value::Object(after))) =

@@ -126,10 +126,18 @@ pub async fn task_history<'e>(
     let Some(owner) = stored.first().and_then(|e| e.metadata_str("user_id")) else {
         return Ok(None);
     };
-    let owner = owner.to_owned();
+    Ok(Some((owner.to_owned(), history_entries(&stored, after)?)))
+}
+
+/// The entries of a task's stored events (all of them, from its creation)
+/// past sequence `after`.
+pub fn history_entries(
+    stored: &[StoredEvent],
+    after: Version,
+) -> Result<Vec<HistoryEntry>, HistoryError> {
     let mut before = Task::default();
     let mut entries = Vec::new();
-    fold_task_with(&stored, |event, folded| {
+    fold_task_with(stored, |event, folded| {
         if event.sequence > after {
             entries.push(HistoryEntry {
                 sequence: event.sequence,
@@ -148,7 +156,7 @@ pub async fn task_history<'e>(
         }
         before = folded.task.clone();
     })?;
-    Ok(Some((owner, entries)))
+    Ok(entries)
 }
 
 /// Task `id` as it stood at `at`: folded from the events recorded up to then;

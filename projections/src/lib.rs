@@ -1,7 +1,9 @@
 //! The read side's writers: a Kafka consumer runtime that stores offsets in
-//! Postgres with each read-model change, and the projections it drives.
+//! Postgres with each read-model change, and the projections it drives; and
+//! a user's data exported whole (`export`).
 
 mod consumer;
+pub mod export;
 mod named_events;
 mod recurrence;
 pub mod reminders;

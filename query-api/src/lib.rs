@@ -7,6 +7,7 @@
 mod audit;
 pub mod calendar;
 pub mod consistency;
+pub mod export;
 mod listing;
 pub mod live;
 mod notifications;
@@ -18,6 +19,7 @@ mod subscription;
 pub use api_core::TaskStatus;
 pub use audit::AuditQuery;
 pub use calendar::{CalendarFeeds, CalendarMutation, CalendarQuery, MAX_FEED_TASKS};
+pub use export::{ExportQuery, INLINE_TASKS as EXPORT_INLINE_TASKS};
 pub use listing::{TaskOrder, TaskSearchMode};
 pub use live::{LiveHub, LiveTopics};
 pub use notifications::{Notification, NotificationMutation, NotificationQuery};

@@ -15,8 +15,8 @@ use command_api::{QuickAddMutation, TaskMutation};
 use event_store::command::{Actor, CommandService};
 use query_api::consistency::{self, Consistency};
 use query_api::{
-    AuditQuery, CalendarFeeds, CalendarMutation, CalendarQuery, LiveHub, NotificationMutation,
-    NotificationQuery, ReadYourWrites, TaskQuery, TaskSubscription,
+    AuditQuery, CalendarFeeds, CalendarMutation, CalendarQuery, ExportQuery, LiveHub,
+    NotificationMutation, NotificationQuery, ReadYourWrites, TaskQuery, TaskSubscription,
 };
 use sqlx::PgPool;
 use tracing::Instrument;
@@ -25,9 +25,16 @@ use crate::caller::{bearer_token, carried_token, correlation_id, token_header, C
 use crate::refusal::refusal;
 use crate::ApiState;
 
-/// Every query: tasks, notifications, audit and the calendar feed.
+/// Every query: tasks, notifications, audit, the calendar feed and the
+/// caller's data export.
 #[derive(MergedObject, Default)]
-pub struct Query(TaskQuery, NotificationQuery, AuditQuery, CalendarQuery);
+pub struct Query(
+    TaskQuery,
+    NotificationQuery,
+    AuditQuery,
+    CalendarQuery,
+    ExportQuery,
+);
 
 /// Every mutation: task commands, quick add, the notification inbox and the
 /// calendar feed.

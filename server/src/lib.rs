@@ -8,6 +8,7 @@ mod app;
 mod calendar_feed;
 mod caller;
 pub mod documents;
+mod export;
 mod graphiql;
 mod graphql;
 pub mod limits;
@@ -90,6 +91,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/graphql/ws", get(ws::upgrade))
         .route("/graphiql/{file}", get(graphiql::asset))
         .route("/calendar/{file}", get(calendar_feed::feed))
+        .route("/export", get(export::export))
         .route("/graphql", get(graphiql::page).post(graphql::graphql))
         .merge(infra::ops::routes())
         .with_state(state)

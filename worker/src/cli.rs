@@ -41,6 +41,17 @@ pub enum Command {
         #[arg(long, global = true)]
         topic: Option<String>,
     },
+    /// Write everything held about a user as one JSON document
+    /// (docs/schemas/export.v1.schema.json): every task they created with
+    /// its full history, their reminders, notifications and calendar feed.
+    Export {
+        /// The user whose data to export.
+        #[arg(long)]
+        user: String,
+        /// Where to write it (default: standard output).
+        #[arg(long)]
+        output: Option<std::path::PathBuf>,
+    },
     /// Fold every task from the event store and compare it with the read
     /// model, row by row; list every difference and fail if there is one.
     Verify,
@@ -103,6 +114,13 @@ pub enum Next {
 /// Runs a one-off command, or says which roles to start.
 pub async fn run(command: Command, settings: &Settings) -> anyhow::Result<Next> {
     match command {
+        Command::Export { user, output } => {
+            let _telemetry = telemetry::init(settings.env.log_format(), "export");
+            let user = domain::values::UserId::parse(&user).map_err(anyhow::Error::msg)?;
+            let pool = event_store::connect(settings.database_url()?, 2).await?;
+            crate::export::to_file_or_stdout(&pool, &user, output.as_deref()).await?;
+            Ok(Next::Done)
+        }
         Command::Replay { task, json } => {
             let pool = event_store::connect(settings.database_url()?, 2).await?;
             crate::replay::print_history(&pool, task, json).await?;

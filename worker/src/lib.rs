@@ -8,6 +8,7 @@
 pub mod allocator;
 pub mod cli;
 pub mod dlq;
+pub mod export;
 pub mod rebuild;
 pub mod reminder_tick;
 pub mod replay;

@@ -1,0 +1,265 @@
+//! A user's data exported whole: `exportMyData` over GraphQL, `GET /export`
+//! streamed, and `taskledger export --user` for operators. Each holds every
+//! task the user created with its full history, and nothing of anyone else's;
+//! the document has the shape its schema documents.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use chrono::Utc;
+use futures::future::join_all;
+use serde_json::{json, Value};
+
+use crate::helpers::{assert_no_errors, error_code, eventually, role_process, TestApp};
+
+const EXPORT: &str = "{ exportMyData }";
+
+/// Alice's tasks: one edited and completed, one tagged and deleted, one with
+/// a reminder. Bob has one of his own. Returns alice's task ids.
+async fn alice_and_bob(app: &TestApp) -> Vec<String> {
+    let (alice, bob) = (app.token("alice"), app.token("bob"));
+    let (done, _) = app.create_task(&alice, "file the taxes").await;
+    let body = app
+        .graphql(
+            Some(&alice),
+            "mutation($id: ID!) { updateTask(input: {id: $id, title: \"file the taxes early\"}) { version } }",
+            json!({"id": done}),
+        )
+        .await;
+    assert_no_errors(&body);
+    app.complete_task(&alice, &done).await;
+    let (gone, _) = app.create_task(&alice, "old plan").await;
+    let body = app
+        .graphql(
+            Some(&alice),
+            "mutation($id: ID!) { deleteTask(id: $id) { version } }",
+            json!({"id": gone}),
+        )
+        .await;
+    assert_no_errors(&body);
+    let at = (Utc::now() + chrono::Duration::days(2)).to_rfc3339();
+    let body = app
+        .graphql(
+            Some(&alice),
+            "mutation($at: DateTime!) { createTask(input: {title: \"call the dentist\",
+                reminders: [{at: $at}]}) { taskId } }",
+            json!({"at": at}),
+        )
+        .await;
+    assert_no_errors(&body);
+    let reminded = body["data"]["createTask"]["taskId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.create_task(&bob, "bob's secret").await;
+    vec![done, gone, reminded]
+}
+
+/// What every export of alice's must hold.
+fn check_alices(document: &Value, ids: &[String]) {
+    assert_eq!(document["format"], "taskledger.export.v1");
+    assert_eq!(document["user_id"], "alice");
+    let tasks = document["tasks"].as_array().expect("tasks");
+    let exported: BTreeSet<&str> = tasks.iter().map(|t| t["id"].as_str().unwrap()).collect();
+    let expected: BTreeSet<&str> = ids.iter().map(String::as_str).collect();
+    assert_eq!(exported, expected, "alice's tasks, and only hers");
+    assert!(!document.to_string().contains("bob's secret"));
+    let done = tasks.iter().find(|t| t["id"] == ids[0].as_str()).unwrap();
+    let history = done["history"].as_array().unwrap();
+    let kinds: Vec<&str> = history
+        .iter()
+        .map(|e| e["event_type"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["TaskCreated", "TaskEdited", "TaskCompleted"]);
+    assert!(history.iter().all(|e| e["actor"] == "alice"), "{history:?}");
+    let renamed = &history[1]["changes"];
+    assert!(
+        renamed
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["field"] == "title"
+                && c["old"] == "file the taxes"
+                && c["new"] == "file the taxes early"),
+        "{renamed}"
+    );
+    assert_eq!(done["version"], 3);
+    assert_eq!(done["state"]["title"], "file the taxes early");
+    assert!(done["completed_at"].is_string());
+    let gone = tasks.iter().find(|t| t["id"] == ids[1].as_str()).unwrap();
+    assert!(
+        gone["deleted_at"].is_string(),
+        "a deleted task is exported too"
+    );
+    assert!(document["notifications"].is_array());
+    assert!(document.get("calendar_feed").is_some());
+}
+
+#[tokio::test]
+async fn a_user_exports_every_task_with_its_history_at_every_door_and_nothing_of_others() {
+    let app = TestApp::spawn().await;
+    let ids = alice_and_bob(&app).await;
+    let alice = app.token("alice");
+    // Reminders are exported as their read model holds them.
+    eventually(Duration::from_secs(15), || async {
+        let held: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM reminders WHERE user_id = 'alice'")
+                .fetch_one(&app.pool)
+                .await
+                .unwrap();
+        (held == 1).then_some(())
+    })
+    .await
+    .expect("the reminder reaches its read model");
+
+    // GraphQL.
+    let body = app.graphql(Some(&alice), EXPORT, json!({})).await;
+    assert_no_errors(&body);
+    let document = &body["data"]["exportMyData"];
+    check_alices(document, &ids);
+    let reminders = document["reminders"].as_array().unwrap();
+    assert_eq!(reminders.len(), 1, "{reminders:?}");
+    assert_eq!(reminders[0]["task_id"], ids[2].as_str());
+
+    // GET /export, streamed.
+    let response = app
+        .client
+        .get(format!("{}/export", app.address))
+        .bearer_auth(&alice)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "application/json");
+    let streamed: Value = serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
+    check_alices(&streamed, &ids);
+    assert_eq!(
+        streamed["tasks"], document["tasks"],
+        "both doors say the same"
+    );
+
+    // Bob's holds his own task alone.
+    let bobs = app
+        .graphql(Some(&app.token("bob")), EXPORT, json!({}))
+        .await;
+    let tasks = bobs["data"]["exportMyData"]["tasks"].as_array().unwrap();
+    assert_eq!(tasks.len(), 1);
+    assert_eq!(tasks[0]["state"]["title"], "bob's secret");
+
+    // The operator's command writes the same document.
+    let file = std::env::temp_dir().join(format!("export-{}.json", uuid::Uuid::new_v4()));
+    let status = role_process(&app.settings, "export")
+        .args(["--user", "alice", "--output"])
+        .arg(&file)
+        .status()
+        .await
+        .unwrap();
+    assert!(status.success());
+    let written: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    std::fs::remove_file(&file).unwrap();
+    check_alices(&written, &ids);
+    assert_eq!(written["tasks"], document["tasks"]);
+}
+
+#[tokio::test]
+async fn an_export_needs_a_valid_token_and_a_large_one_is_downloaded_not_inlined() {
+    let app = TestApp::spawn().await;
+    // No token, a forged one: refused with the API's codes.
+    let response = app
+        .client
+        .get(format!("{}/export", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(error_code(&body), Some("UNAUTHENTICATED"));
+    let response = app
+        .client
+        .get(format!("{}/export", app.address))
+        .bearer_auth("not.a.token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    let body = app.graphql(None, EXPORT, json!({})).await;
+    assert_eq!(error_code(&body), Some("UNAUTHENTICATED"));
+
+    // More tasks than one GraphQL response holds: refused there with the
+    // way out, and streamed whole from GET /export.
+    let carol = app.token("carol");
+    let count = query_api::EXPORT_INLINE_TASKS as usize + 1;
+    let titles: Vec<String> = (0..count).map(|n| format!("chore {n}")).collect();
+    for chunk in titles.chunks(50) {
+        join_all(chunk.iter().map(|title| app.create_task(&carol, title))).await;
+    }
+    let body = app.graphql(Some(&carol), EXPORT, json!({})).await;
+    assert_eq!(error_code(&body), Some("VALIDATION"), "{body}");
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("GET /export"),
+        "{body}"
+    );
+    let response = tokio::time::timeout(
+        Duration::from_secs(60),
+        app.client
+            .get(format!("{}/export", app.address))
+            .bearer_auth(&carol)
+            .send(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(response.status(), 200);
+    let document: Value = serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
+    assert_eq!(document["tasks"].as_array().unwrap().len(), count);
+}
+
+#[test]
+fn the_schema_names_what_an_export_holds() {
+    let schema: Value =
+        serde_json::from_str(include_str!("../../docs/schemas/export.v1.schema.json")).unwrap();
+    let required = |value: &Value| -> BTreeSet<String> {
+        value["required"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        required(&schema),
+        [
+            "format",
+            "user_id",
+            "exported_at",
+            "tasks",
+            "reminders",
+            "notifications",
+            "calendar_feed"
+        ]
+        .map(String::from)
+        .into()
+    );
+    assert_eq!(
+        required(&schema["$defs"]["task"]),
+        [
+            "id",
+            "version",
+            "created_at",
+            "updated_at",
+            "completed_at",
+            "deleted_at",
+            "state",
+            "history"
+        ]
+        .map(String::from)
+        .into()
+    );
+    assert_eq!(
+        schema["properties"]["format"]["const"],
+        query_api::export::EXPORT_FORMAT
+    );
+}
