@@ -1,10 +1,13 @@
 //! The write side's doors: the GraphQL mutation root, one field per task
-//! command, and quick add (a task from a line of plain text). Inputs are
+//! command, quick add (a task from a line of plain text) and reverts to an
+//! earlier version. Inputs are
 //! parsed into the domain's validated types here, and every command goes
 //! through `event_store::command::CommandService`.
 
 mod mutation;
 mod quick_add;
+mod revert;
 
 pub use mutation::{TaskMutation, TaskVersion};
 pub use quick_add::QuickAddMutation;
+pub use revert::RevertMutation;

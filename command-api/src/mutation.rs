@@ -343,7 +343,7 @@ async fn change(
     run(ctx, task_id, expected_version, command).await
 }
 
-async fn run(
+pub(crate) async fn run(
     ctx: &Context<'_>,
     task_id: TaskId,
     expected_version: Option<Version>,

@@ -78,6 +78,13 @@ pub enum TaskCommand {
     Restore {
         actor: UserId,
     },
+    /// Brings the task back to `earlier`, the task as it stood at
+    /// `to_version` (folded from the store by the caller).
+    Revert {
+        actor: UserId,
+        to_version: crate::Version,
+        earlier: Box<crate::Task>,
+    },
 }
 
 impl TaskCommand {
@@ -98,7 +105,8 @@ impl TaskCommand {
             | Self::Complete { actor, .. }
             | Self::Reopen { actor }
             | Self::Delete { actor }
-            | Self::Restore { actor } => actor,
+            | Self::Restore { actor }
+            | Self::Revert { actor, .. } => actor,
         }
     }
 }

@@ -106,6 +106,21 @@ pub enum TaskEvent {
     TaskRecurrenceCleared {
         at: DateTime<Utc>,
     },
+    /// The task brought back to the values it had at version `to_version`:
+    /// its text, priority, tags, due date, reminders and whether it was done
+    /// (its recurrence stays as it is). The restored values are carried, so
+    /// projections and auditors need no lookup; the history keeps both.
+    TaskReverted {
+        to_version: crate::Version,
+        title: String,
+        description: Option<String>,
+        priority: Priority,
+        tags: TagSet,
+        due: Option<Due>,
+        reminders: Reminders,
+        completed: bool,
+        at: DateTime<Utc>,
+    },
 }
 
 impl TaskEvent {
@@ -125,6 +140,7 @@ impl TaskEvent {
             Self::TaskRemindersSet { .. } => "TaskRemindersSet",
             Self::TaskRecurrenceSet { .. } => "TaskRecurrenceSet",
             Self::TaskRecurrenceCleared { .. } => "TaskRecurrenceCleared",
+            Self::TaskReverted { .. } => "TaskReverted",
         }
     }
 

@@ -295,6 +295,38 @@ impl Task {
                 }
                 TaskEvent::TaskRestored { restored_at: now }
             }
+            TaskCommand::Revert {
+                actor,
+                to_version,
+                earlier,
+            } => {
+                self.ensure_live(&actor)?;
+                if earlier.id != self.id {
+                    return Err(TaskError::NotFound);
+                }
+                let unchanged = earlier.title == self.title
+                    && earlier.description == self.description
+                    && earlier.priority == self.priority
+                    && earlier.tags == self.tags
+                    && earlier.due == self.due
+                    && earlier.reminders == self.reminders
+                    && earlier.completed == self.completed;
+                if unchanged {
+                    return Ok(None);
+                }
+                let earlier = *earlier;
+                TaskEvent::TaskReverted {
+                    to_version,
+                    title: earlier.title,
+                    description: earlier.description,
+                    priority: earlier.priority,
+                    tags: earlier.tags,
+                    due: earlier.due,
+                    reminders: earlier.reminders,
+                    completed: earlier.completed,
+                    at: now,
+                }
+            }
         };
         Ok(Some(event))
     }
@@ -525,6 +557,27 @@ impl Aggregate for Task {
                 self.series = Some(series);
             }
             TaskEvent::TaskRecurrenceCleared { .. } => self.series = None,
+            TaskEvent::TaskReverted {
+                title,
+                description,
+                priority,
+                tags,
+                due,
+                reminders,
+                completed,
+                ..
+            } => {
+                if let (Some(series), Some(due)) = (&mut self.series, &due) {
+                    series.start = due.anchor();
+                }
+                self.title = title;
+                self.description = description;
+                self.priority = priority;
+                self.tags = tags;
+                self.due = due;
+                self.reminders = reminders;
+                self.completed = completed;
+            }
         }
     }
 }
@@ -659,6 +712,56 @@ mod tests {
                 description: None,
             })
             .then_expect_error(TaskError::NotFound);
+    }
+
+    #[test]
+    fn revert_carries_the_earlier_values_and_records_nothing_when_they_hold() {
+        let edited = TaskEvent::TaskEdited {
+            title: "Buy oat milk".into(),
+            description: Some("the barista kind".into()),
+            edited_at: now(),
+        };
+        task()
+            .given(vec![created(), edited.clone(), completed()])
+            .when(TaskCommand::Revert {
+                actor: alice(),
+                to_version: 1,
+                earlier: Box::new(folded(vec![created()])),
+            })
+            .then_expect_events(vec![TaskEvent::TaskReverted {
+                to_version: 1,
+                title: "Buy milk".into(),
+                description: None,
+                priority: Priority::None,
+                tags: TagSet::default(),
+                due: None,
+                reminders: Reminders::default(),
+                completed: false,
+                at: now(),
+            }]);
+        task()
+            .given(vec![created(), edited.clone()])
+            .when(TaskCommand::Revert {
+                actor: alice(),
+                to_version: 2,
+                earlier: Box::new(folded(vec![created(), edited])),
+            })
+            .then_expect_events(vec![]);
+        for actor in [bob(), alice()] {
+            let expected = if actor == alice() {
+                TaskError::Deleted
+            } else {
+                TaskError::NotFound
+            };
+            task()
+                .given(vec![created(), deleted()])
+                .when(TaskCommand::Revert {
+                    actor,
+                    to_version: 1,
+                    earlier: Box::new(folded(vec![created()])),
+                })
+                .then_expect_error(expected);
+        }
     }
 
     #[test]

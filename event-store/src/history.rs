@@ -104,6 +104,11 @@ fn apply(folded: &mut FoldedTask, stored: &StoredEvent, event: TaskEvent) {
         TaskEvent::TaskCompleted { completed_at, .. } => folded.completed_at = Some(*completed_at),
         TaskEvent::TaskDeleted { deleted_at } => folded.deleted_at = Some(*deleted_at),
         TaskEvent::TaskRestored { .. } => folded.deleted_at = None,
+        TaskEvent::TaskReverted {
+            completed: true,
+            at,
+            ..
+        } if folded.completed_at.is_none() => folded.completed_at = Some(*at),
         _ => {}
     }
     folded.task.apply(event);
@@ -127,6 +132,32 @@ pub async fn task_history<'e>(
         return Ok(None);
     };
     Ok(Some((owner.to_owned(), history_entries(&stored, after)?)))
+}
+
+/// What changed between versions `from` and `to` of task `id` (either may be
+/// the later), and the task's owner; `None` for a task the store does not
+/// hold, and no changes when a version is past its last.
+pub async fn task_diff<'e>(
+    executor: impl PgExecutor<'e>,
+    id: &str,
+    from: Version,
+    to: Version,
+) -> Result<Option<(String, Option<Vec<FieldChange>>)>, HistoryError> {
+    let stored = global_log::aggregate_events(executor, "Task", id, 0, from.max(to)).await?;
+    let Some(owner) = stored.first().and_then(|e| e.metadata_str("user_id")) else {
+        return Ok(None);
+    };
+    let (mut at_from, mut at_to) = (None, None);
+    fold_task_with(&stored, |event, folded| {
+        if event.sequence == from {
+            at_from = Some(folded.task.clone());
+        }
+        if event.sequence == to {
+            at_to = Some(folded.task.clone());
+        }
+    })?;
+    let changes = at_from.zip(at_to).map(|(from, to)| changes(&from, &to));
+    Ok(Some((owner.to_owned(), changes)))
 }
 
 /// The entries of a task's stored events (all of them, from its creation)

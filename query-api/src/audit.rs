@@ -107,6 +107,52 @@ impl AuditQuery {
         Ok(Some(connection))
     }
 
+    /// What bringing your task `id` from version `fromVersion` to version
+    /// `toVersion` changes, field by field (old: at `fromVersion`, new: at
+    /// `toVersion`): the preview of `revertTask(id, toVersion,
+    /// expectedVersion: fromVersion)`, or what changed between two versions.
+    /// `null` if there is no such task of yours.
+    async fn task_diff(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        from_version: i64,
+        to_version: i64,
+    ) -> ApiResult<Option<Vec<FieldChange>>> {
+        let actor = actor(ctx)?;
+        let id = parse_id(&id)?;
+        for (field, version) in [("fromVersion", from_version), ("toVersion", to_version)] {
+            if version < 1 {
+                return Err(ApiError::invalid(field, "must be 1 or more"));
+            }
+        }
+        let found = history::task_diff(pool(ctx)?, &id.to_string(), from_version, to_version)
+            .await
+            .map_err(history_error)?;
+        let Some((owner, changes)) = found else {
+            return Ok(None);
+        };
+        if owner != actor.user_id.as_str() {
+            return Ok(None);
+        }
+        let Some(changes) = changes else {
+            return Err(ApiError::invalid(
+                "toVersion",
+                "a version is past the task's last one",
+            ));
+        };
+        Ok(Some(
+            changes
+                .into_iter()
+                .map(|c| FieldChange {
+                    field: c.field,
+                    old: Json(c.old),
+                    new: Json(c.new),
+                })
+                .collect(),
+        ))
+    }
+
     /// Your task `id` as it stood at `at`, folded from its events up to
     /// then; `null` before it existed, or if there is no such task of yours.
     async fn task_as_of(

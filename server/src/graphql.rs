@@ -11,7 +11,7 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use command_api::{QuickAddMutation, TaskMutation};
+use command_api::{QuickAddMutation, RevertMutation, TaskMutation};
 use event_store::command::{Actor, CommandService};
 use query_api::consistency::{self, Consistency};
 use query_api::{
@@ -36,12 +36,13 @@ pub struct Query(
     ExportQuery,
 );
 
-/// Every mutation: task commands, quick add, the notification inbox and the
-/// calendar feed.
+/// Every mutation: task commands, quick add, reverts, the notification inbox
+/// and the calendar feed.
 #[derive(MergedObject, Default)]
 pub struct Mutation(
     TaskMutation,
     QuickAddMutation,
+    RevertMutation,
     NotificationMutation,
     CalendarMutation,
 );

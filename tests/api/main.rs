@@ -29,6 +29,7 @@ mod rebuild;
 mod recurring;
 mod relay;
 mod reminders;
+mod revert;
 mod secured;
 mod sharing;
 mod spine;

@@ -145,6 +145,30 @@ impl Fields {
                 self.occurrence = Some(series.occurrence as i32);
             }
             TaskEvent::TaskRecurrenceCleared { .. } => self.clear_recurrence(),
+            TaskEvent::TaskReverted {
+                title,
+                description,
+                priority,
+                tags,
+                due,
+                reminders,
+                completed,
+                at: reverted_at,
+                ..
+            } => {
+                self.title = title;
+                self.description = description;
+                self.priority = priority.rank();
+                self.tags = tags.to_strings();
+                self.due_at = due.as_ref().map(|due| due.instant());
+                self.due_date = due.as_ref().and_then(|due| due.date());
+                self.time_zone = due.as_ref().map(|due| due.time_zone.to_string());
+                self.reminders = to_json(&reminders)?;
+                if completed != self.completed {
+                    self.completed_at = completed.then_some(reverted_at);
+                }
+                self.completed = completed;
+            }
         }
         self.version = version;
         self.updated_at = at;
