@@ -5,6 +5,7 @@
 mod backlog;
 pub mod chart;
 mod cpu;
+pub mod store;
 
 pub use backlog::{
     bare_consumer_rate, preload_created_tasks, preload_mixed_tasks, publish_backlog,

@@ -30,7 +30,6 @@ use benches::{
 use clap::Parser;
 use futures::TryStreamExt;
 use serde_json::json;
-use sqlx::PgPool;
 use taskledger::Roles;
 
 #[derive(Parser)]
@@ -63,7 +62,7 @@ struct Args {
     charts: ChartsDir,
 }
 
-const EVENTS_PER_TASK: i64 = 5;
+use benches::store::EVENTS_PER_TASK;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -72,9 +71,9 @@ async fn main() -> anyhow::Result<()> {
     let app = BenchApp::start(&args.services, Roles::API, 10).await?;
     let client = reqwest::Client::new();
 
-    let template = template_task(&client, &app.url).await?;
+    let template = benches::store::template_task(&client, &app.url).await?;
     let started = Instant::now();
-    store(&app.pool, &template, args.tasks, args.users).await?;
+    benches::store::store(&app.pool, &template, args.tasks, args.users, "user").await?;
     let (events,): (i64,) = sqlx::query_as("SELECT count(*) FROM events")
         .fetch_one(&app.pool)
         .await?;
@@ -231,93 +230,6 @@ async fn main() -> anyhow::Result<()> {
                 .latencies("listing", &during),
         ),
     ])?;
-    Ok(())
-}
-
-/// The events a template task stored, one per kind of change, by type.
-async fn template_task(client: &reqwest::Client, url: &str) -> anyhow::Result<String> {
-    let token = bench_token("bench")?;
-    let created = graphql(
-        client,
-        url,
-        &token,
-        "mutation { createTask(input: {title: \"template\", description: \"a template task\", tags: [\"bench\"]}) { taskId } }",
-        json!({}),
-    )
-    .await
-    .map_err(anyhow::Error::msg)?;
-    let id = created["data"]["createTask"]["taskId"]
-        .as_str()
-        .context("a task id")?
-        .to_owned();
-    for change in [
-        "updateTask(input: {id: $id, title: \"template edited\"}) { version }",
-        "setPriority(id: $id, priority: HIGH) { version }",
-        "addTags(id: $id, tags: [\"work\"]) { version }",
-        "setDueDate(id: $id, dueAt: \"2027-01-15T09:00:00Z\") { version }",
-        "completeTask(id: $id) { version }",
-    ] {
-        graphql(
-            client,
-            url,
-            &token,
-            &format!("mutation($id: ID!) {{ {change} }}"),
-            json!({ "id": id }),
-        )
-        .await
-        .map_err(anyhow::Error::msg)?;
-    }
-    Ok(id)
-}
-
-/// `tasks` tasks of five events each, generated from the template's events
-/// ten thousand tasks per statement.
-async fn store(pool: &PgPool, template: &str, tasks: i64, users: i64) -> anyhow::Result<()> {
-    const CHUNK: i64 = 10_000;
-    let mut stored = 0;
-    while stored < tasks {
-        let chunk = (tasks - stored).min(CHUNK);
-        sqlx::query(
-            "WITH words (w) AS (VALUES (ARRAY['budget', 'report', 'call', 'dentist', 'groceries',
-                     'invoice', 'plan', 'review', 'meeting', 'garden', 'taxes', 'car', 'birthday',
-                     'flight', 'paint', 'Müller', 'café', 'naïve', 'übung', 'straße'])),
-                  tasks AS (
-                 SELECT i, gen_random_uuid()::text AS id, 'user' || (i % $3) AS owner,
-                        'task ' || i || ' ' || w[1 + i % 20] || ' ' || w[1 + (i / 20) % 20] AS title
-                   FROM generate_series($1::bigint, $2::bigint) AS i, words)
-             INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version,
-                                 payload, metadata)
-             SELECT 'Task', n.id, k.seq, t.event_type, t.event_version,
-                    CASE t.event_type
-                      WHEN 'TaskCreated' THEN
-                        jsonb_set(jsonb_set(jsonb_set(t.payload::jsonb,
-                            '{TaskCreated,title}', to_jsonb(n.title)),
-                            '{TaskCreated,task_id}', to_jsonb(n.id)),
-                            '{TaskCreated,user_id}', to_jsonb(n.owner))
-                      WHEN 'TaskEdited' THEN
-                        jsonb_set(t.payload::jsonb, '{TaskEdited,title}', to_jsonb(n.title || ' (edited)'))
-                      ELSE t.payload::jsonb
-                    END::json,
-                    jsonb_set(t.metadata::jsonb, '{user_id}', to_jsonb(n.owner))::json
-               FROM tasks AS n
-               CROSS JOIN (VALUES (1, 'TaskCreated'), (2, 'TaskPrioritySet'),
-                                  (3, 'TaskTagsChanged'), (4, 'TaskEdited'), (5, NULL)) AS k (seq, kind)
-               JOIN events AS t
-                 ON t.aggregate_type = 'Task' AND t.aggregate_id = $4
-                AND t.event_type = coalesce(k.kind, CASE WHEN n.i % 2 = 0 THEN 'TaskCompleted'
-                                                         ELSE 'TaskDueDateSet' END)
-              ORDER BY n.i, k.seq",
-        )
-        .bind(stored)
-        .bind(stored + chunk - 1)
-        .bind(users)
-        .bind(template)
-        .execute(pool)
-        .await?;
-        stored += chunk;
-        eprint!("\rstoring tasks: {stored}/{tasks}");
-    }
-    eprintln!();
     Ok(())
 }
 
