@@ -3,8 +3,8 @@
 //! each with its state and its full history (who, when, what changed) read
 //! from the event store, the truth; their reminders and notifications; and
 //! their calendar feed's settings (never its secret). Written as it is read,
-//! a page of tasks at a time, so an account of any size exports in the memory
-//! of one page and its longest history.
+//! a page of tasks at a time (their histories in one query), so an account of
+//! any size exports in the memory of one page's histories.
 
 use chrono::{DateTime, Utc};
 use domain::Version;
@@ -118,13 +118,16 @@ pub async fn export_user<W: AsyncWrite + Unpin>(
         .await?;
         let Some(last) = ids.last() else { break };
         after = last.clone();
-        for id in ids {
-            let stored = global_log::aggregate_events(pool, "Task", &id, 0, i64::MAX).await?;
-            let Some(folded) = history::fold_task(&stored)? else {
+        // The page's histories in one query, ordered by task then sequence.
+        let ranges: Vec<(String, i64, i64)> = ids.into_iter().map(|id| (id, 0, i64::MAX)).collect();
+        let stored = global_log::aggregates_events(pool, "Task", &ranges).await?;
+        for stored in stored.chunk_by(|a, b| a.aggregate_id == b.aggregate_id) {
+            let id = stored[0].aggregate_id.clone();
+            let Some(folded) = history::fold_task(stored)? else {
                 continue;
             };
             let task = ExportedTask {
-                history: history::history_entries(&stored, 0)?,
+                history: history::history_entries(stored, 0)?,
                 id,
                 version: folded.version,
                 created_at: folded.created_at,
