@@ -2,7 +2,8 @@
 //! one new event (`TaskReverted`), the history keeping both. The earlier
 //! version is folded from the event store here; the aggregate decides; the
 //! client's `expectedVersion` makes a revert over someone else's later
-//! change a conflict, as for any command.
+//! change a conflict, as for any command. `undo(correlationId)` does the same
+//! for every task one earlier request of the caller's changed.
 
 use async_graphql::{Context, Object, ID};
 use domain::values::TaskId;
@@ -13,6 +14,11 @@ use sqlx::PgPool;
 use crate::mutation::{run, TaskVersion};
 use api_core::error::{ApiError, ApiResult};
 use api_core::request::{actor, service};
+
+/// How far back `undo` reaches.
+const UNDO_DAYS: i32 = 30;
+/// The most tasks one `undo` brings back.
+const UNDO_MAX_TASKS: usize = 100;
 
 #[derive(Default)]
 pub struct RevertMutation;
@@ -71,5 +77,111 @@ impl RevertMutation {
             }
         })
         .await
+    }
+
+    /// Undoes what one earlier request of yours did (its `x-correlation-id`,
+    /// which `taskHistory` shows on each event), within 30 days: every task
+    /// it changed goes back to how it stood before, by one new event each; a
+    /// task it created is deleted (and can be restored), one it deleted is
+    /// restored, one it restored is deleted again. Refused with
+    /// `CONFLICT`, changing nothing, when any of those tasks changed since:
+    /// undoing would overwrite the later change.
+    async fn undo(&self, ctx: &Context<'_>, correlation_id: String) -> ApiResult<Vec<TaskVersion>> {
+        if correlation_id.is_empty()
+            || correlation_id.len() > 128
+            || !correlation_id.bytes().all(|b| b.is_ascii_graphic())
+        {
+            return Err(ApiError::invalid(
+                "correlationId",
+                "is not a correlation id (1 to 128 visible ASCII characters)",
+            ));
+        }
+        let actor = actor(ctx)?;
+        let pool = service::<PgPool>(ctx)?;
+        // Per task: the first and last version the request wrote, whether it
+        // deleted or restored the task, and the task's version now.
+        let changed: Vec<(String, i64, i64, bool, bool, i64)> = sqlx::query_as(
+            "SELECT r.aggregate_id, r.first, r.last, r.deleted, r.restored,
+                    (SELECT max(sequence) FROM events n
+                      WHERE n.aggregate_type = 'Task' AND n.aggregate_id = r.aggregate_id)
+               FROM (SELECT aggregate_id, min(sequence) AS first, max(sequence) AS last,
+                            bool_or(event_type = 'TaskDeleted') AS deleted,
+                            bool_or(event_type = 'TaskRestored') AS restored
+                       FROM events
+                      WHERE aggregate_type = 'Task' AND metadata->>'correlation_id' = $1
+                        AND metadata->>'user_id' = $2
+                        AND recorded_at > now() - make_interval(days => $3)
+                      GROUP BY aggregate_id) AS r
+              ORDER BY r.aggregate_id
+              LIMIT $4",
+        )
+        .bind(&correlation_id)
+        .bind(actor.user_id.as_str())
+        .bind(UNDO_DAYS)
+        .bind(UNDO_MAX_TASKS as i64 + 1)
+        .fetch_all(pool)
+        .await
+        .map_err(ApiError::internal)?;
+        if changed.is_empty() {
+            return Err(ApiError::NotFound);
+        }
+        if changed.len() > UNDO_MAX_TASKS {
+            return Err(ApiError::invalid(
+                "correlationId",
+                format!("the request changed more than {UNDO_MAX_TASKS} tasks"),
+            ));
+        }
+        // All or nothing: a later change on any of them refuses the whole undo.
+        if let Some((_, _, last, _, _, now)) =
+            changed.iter().find(|(_, _, last, _, _, now)| last != now)
+        {
+            return Err(ApiError::Conflict {
+                expected: *last,
+                actual: *now,
+            });
+        }
+        let mut undone = Vec::with_capacity(changed.len());
+        for (id, first, last, deleted, restored, _) in changed {
+            let task_id = TaskId::parse(&id)?;
+            if first == 1 {
+                undone.push(
+                    run(ctx, task_id, Some(last), |actor| TaskCommand::Delete {
+                        actor,
+                    })
+                    .await?,
+                );
+                continue;
+            }
+            let mut version = last;
+            if deleted {
+                version = run(ctx, task_id, Some(version), |actor| TaskCommand::Restore {
+                    actor,
+                })
+                .await?
+                .version;
+            }
+            let stored = global_log::aggregate_events(pool, "Task", &id, 0, first - 1)
+                .await
+                .map_err(ApiError::internal)?;
+            let earlier = history::fold_task(&stored)
+                .map_err(ApiError::internal)?
+                .ok_or(ApiError::NotFound)?;
+            let mut reverted = run(ctx, task_id, Some(version), |actor| TaskCommand::Revert {
+                actor,
+                to_version: first - 1,
+                earlier: Box::new(earlier.task),
+            })
+            .await?;
+            // A task the request brought back from the bin goes back there.
+            if restored && !deleted {
+                let version = reverted.version;
+                reverted = run(ctx, task_id, Some(version), |actor| TaskCommand::Delete {
+                    actor,
+                })
+                .await?;
+            }
+            undone.push(reverted);
+        }
+        Ok(undone)
     }
 }

@@ -130,3 +130,125 @@ async fn a_task_goes_back_to_an_earlier_version_previewed_and_guarded() {
 
     read_model_caught_up(&app.pool, Duration::from_secs(30), "a revert").await;
 }
+
+/// A GraphQL request sent with `x-correlation-id: correlation`.
+async fn request_as(app: &TestApp, token: &str, correlation: &str, query: &str) -> Value {
+    let response = app
+        .client
+        .post(format!("{}/graphql", app.address))
+        .bearer_auth(token)
+        .header("x-correlation-id", correlation)
+        .json(&json!({ "query": query }))
+        .send()
+        .await
+        .unwrap();
+    response.json().await.unwrap()
+}
+
+async fn undo(app: &TestApp, token: &str, correlation: &str) -> Value {
+    app.graphql(
+        Some(token),
+        "mutation($c: String!) { undo(correlationId: $c) { taskId version } }",
+        json!({ "c": correlation }),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn undo_takes_back_one_request_on_every_task_it_changed_or_nothing() {
+    let app = TestApp::spawn().await;
+    let (alice, bob) = (app.token("alice"), app.token("bob"));
+    let (x, _) = app.create_task(&alice, "x").await;
+    let (y, _) = app.create_task(&alice, "y").await;
+
+    // One request renames both; undoing it renames both back.
+    let body = request_as(
+        &app,
+        &alice,
+        "rename-both",
+        &format!(
+            "mutation {{ a: updateTask(input: {{id: \"{x}\", title: \"x2\"}}) {{ version }}
+                        b: updateTask(input: {{id: \"{y}\", title: \"y2\"}}) {{ version }} }}"
+        ),
+    )
+    .await;
+    assert_no_errors(&body);
+    let body = undo(&app, &bob, "rename-both").await;
+    assert_eq!(
+        error_code(&body),
+        Some("NOT_FOUND"),
+        "not bob's request: {body}"
+    );
+    let body = undo(&app, &alice, "rename-both").await;
+    assert_no_errors(&body);
+    assert_eq!(body["data"]["undo"].as_array().unwrap().len(), 2);
+    assert_eq!(app.task_at_version(&alice, &x, 3).await["title"], "x");
+    assert_eq!(app.task_at_version(&alice, &y, 3).await["title"], "y");
+
+    // A later change on the task refuses the undo, and nothing is written.
+    let body = request_as(
+        &app,
+        &alice,
+        "complete-x",
+        &format!("mutation {{ completeTask(id: \"{x}\") {{ version }} }}"),
+    )
+    .await;
+    assert_no_errors(&body);
+    assert_no_errors(
+        &app.graphql(
+            Some(&alice),
+            "mutation($id: ID!) { setPriority(id: $id, priority: HIGH) { version } }",
+            json!({"id": x}),
+        )
+        .await,
+    );
+    let body = undo(&app, &alice, "complete-x").await;
+    assert_eq!(error_code(&body), Some("CONFLICT"), "{body}");
+    assert_eq!(app.task(&alice, &x).await["version"], 5);
+
+    // Undoing a creation deletes the task (restorable as any deletion).
+    let body = request_as(
+        &app,
+        &alice,
+        "make-z",
+        "mutation { createTask(input: {title: \"z\"}) { taskId } }",
+    )
+    .await;
+    assert_no_errors(&body);
+    let z = body["data"]["createTask"]["taskId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let body = undo(&app, &alice, "make-z").await;
+    assert_no_errors(&body);
+    assert_eq!(body["data"]["undo"][0]["taskId"], z.as_str());
+    let body = app
+        .graphql(
+            Some(&alice),
+            "{ tasks(filter: {status: [DELETED]}) { nodes { id } } }",
+            json!({}),
+        )
+        .await;
+    assert_no_errors(&body);
+    assert!(body.to_string().contains(&z), "{body}");
+
+    // Undoing a deletion restores the task; undoing that restore deletes it again.
+    let body = request_as(
+        &app,
+        &alice,
+        "drop-y",
+        &format!("mutation {{ deleteTask(id: \"{y}\") {{ version }} }}"),
+    )
+    .await;
+    assert_no_errors(&body);
+    let body = undo(&app, &alice, "drop-y").await;
+    assert_no_errors(&body);
+    let restored = app.task_at_version(&alice, &y, 5).await;
+    assert_eq!(restored["status"], "OPEN", "{restored}");
+
+    for bad in ["", "with space", &"x".repeat(129)] {
+        let body = undo(&app, &alice, bad).await;
+        assert_eq!(error_code(&body), Some("VALIDATION"), "{bad:?}: {body}");
+    }
+    read_model_caught_up(&app.pool, Duration::from_secs(30), "undos").await;
+}
