@@ -212,6 +212,15 @@ try {
   });
   console.log(`completed in tab 1; tab 2 saw it after ${completedSeen} ms`);
 
+  // The page offers to undo it for a few seconds; undone, every tab shows it open.
+  const undone = Date.now();
+  await first.locator('[data-testid="undo-button"]').click();
+  const undoneSeen = await within(undone, LIVE_MS, 'it open again in tabs 1 and 2', async () => {
+    const views = await all(reminded);
+    return { ok: views[0].status === 'OPEN' && views[1].status === 'OPEN', seen: describe(views) };
+  });
+  console.log(`undone in tab 1; both tabs saw it open after ${undoneSeen} ms`);
+
   // The API restarts; every tab must come back by itself, on a new WebSocket.
   const quietFrom = problems.length;
   const socketsBefore = [...sockets];

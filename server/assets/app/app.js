@@ -14,6 +14,8 @@ const MAX_RETRY_MS = 2000;
 /** How long a notification that arrived live is counted before the inbox shows it. */
 const ARRIVAL_GRACE_MS = 5000;
 const TOAST_MS = 8000;
+/** How long the page offers to undo a change just made. */
+const UNDO_MS = 6000;
 const SNOOZE_MINUTES = 10;
 
 const PRIORITY_RANK = { NONE: 0, LOW: 1, MEDIUM: 2, HIGH: 3, URGENT: 4 };
@@ -40,6 +42,8 @@ const TASK_ACTIONS = {
   reopen: 'mutation ReopenTask($id: ID!) { reopenTask(id: $id) { version } }',
   delete: 'mutation DeleteTask($id: ID!) { deleteTask(id: $id) { version } }',
 };
+const UNDO = 'mutation Undo($id: String!) { undo(correlationId: $id) { taskId version } }';
+const UNDONE_LABELS = { complete: 'Completed.', reopen: 'Reopened.', delete: 'Deleted.' };
 const MARK_READ = 'mutation MarkRead($ids: [ID!]!) { markNotificationsRead(ids: $ids) }';
 const SNOOZE = `mutation Snooze($id: ID!, $minutes: Int!) {
   snoozeReminder(notificationId: $id, minutes: $minutes)
@@ -57,6 +61,7 @@ const state = {
   notifier: false, // whether this tab holds NOTIFIER_LOCK
   announced: new Set(), // `${id}@${remindAt}` of reminders this tab has announced
   toastTimer: null,
+  undo: null, // { correlation, timer } while the last change can be undone
 };
 
 const byTestId = (id) => document.querySelector(`[data-testid="${id}"]`);
@@ -188,9 +193,10 @@ function errorText(errors) {
   return (errors ?? []).map((e) => e.message).join('; ') || 'The server reported an error.';
 }
 
-async function postJson(path, body, token) {
+async function postJson(path, body, token, correlation) {
   const headers = { 'content-type': 'application/json' };
   if (token) headers.authorization = `Bearer ${token}`;
+  if (correlation) headers['x-correlation-id'] = correlation;
   let response;
   try {
     response = await fetch(path, { method: 'POST', headers, body: JSON.stringify(body) });
@@ -206,9 +212,15 @@ async function postJson(path, body, token) {
   return answer;
 }
 
-async function graphql(query, variables = {}) {
+/** Runs `query`; with `correlation`, as the request of that id (what `undo` names). */
+async function graphql(query, variables = {}, correlation = null) {
   if (!state.session) throw new ApiError('Sign in first.', 'UNAUTHENTICATED');
-  const answer = await postJson('/graphql', { query, variables }, state.session.token);
+  const answer = await postJson(
+    '/graphql',
+    { query, variables },
+    state.session.token,
+    correlation,
+  );
   return answer.data;
 }
 
@@ -248,6 +260,7 @@ async function signIn(name) {
 
 function signOut(message) {
   localStorage.removeItem(SESSION_KEY);
+  hideUndo();
   stopSession();
   if (message) showError(message);
 }
@@ -411,7 +424,38 @@ function onTaskListClick(event) {
   const button = event.target.closest('button[data-action]');
   if (!button) return;
   const id = button.closest('[data-task-id]').dataset.taskId;
-  act(() => graphql(TASK_ACTIONS[button.dataset.action], { id }));
+  const action = button.dataset.action;
+  const correlation = crypto.randomUUID();
+  act(async () => {
+    await graphql(TASK_ACTIONS[action], { id }, correlation);
+    offerUndo(UNDONE_LABELS[action], correlation);
+  });
+}
+
+/** Offers, for a few seconds, to undo the request `correlation` just made. */
+function offerUndo(label, correlation) {
+  clearTimeout(state.undo?.timer);
+  byTestId('undo-text').textContent = label;
+  byTestId('undo').hidden = false;
+  const timer = setTimeout(hideUndo, UNDO_MS);
+  state.undo = { correlation, timer };
+}
+
+function hideUndo() {
+  clearTimeout(state.undo?.timer);
+  state.undo = null;
+  byTestId('undo').hidden = true;
+}
+
+/** Takes back the change on offer: the server refuses if it changed since. */
+function undoLastChange() {
+  const correlation = state.undo?.correlation;
+  hideUndo();
+  if (!correlation) return;
+  act(async () => {
+    await graphql(UNDO, { id: correlation });
+    showToast('Undone.');
+  });
 }
 
 /** A `datetime-local` value, read in the browser's time zone, as an RFC 3339 UTC instant. */
@@ -655,6 +699,7 @@ function bind() {
     byTestId(id).addEventListener('input', renderTasks);
   }
   byTestId('task-list').addEventListener('click', onTaskListClick);
+  byTestId('undo-button').addEventListener('click', undoLastChange);
   byTestId('mark-all-read').addEventListener('click', () => act(markAllRead));
   byTestId('notification-list').addEventListener('click', onNotificationListClick);
   window.addEventListener('storage', onStorage);
