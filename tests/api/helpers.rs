@@ -336,12 +336,20 @@ pub async fn read_topic(
     timeout: Duration,
     done: impl Fn(&[Received]) -> bool,
 ) -> Vec<Received> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    // A group that subscribes to a topic the broker does not know yet (a
+    // broker that restarted empty, before the relay creates it again) learns
+    // of it only at its next metadata refresh, minutes later: wait for it.
+    while !matches!(kafka.partition_count(topic).await, Ok(Some(_)))
+        && tokio::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let consumer: KafkaConsumer = kafka
         .consumer(&format!("reader-{}", Uuid::new_v4()))
         .expect("a consumer");
     consumer.subscribe(&[topic]).expect("subscribe");
     let mut received = Vec::new();
-    let deadline = tokio::time::Instant::now() + timeout;
     while !done(&received) {
         let next = tokio::time::timeout_at(deadline, consumer.recv()).await;
         let Ok(message) = next else { break };
