@@ -49,16 +49,7 @@ impl RevertMutation {
             ));
         }
         let actor = actor(ctx)?;
-        let stored = global_log::aggregate_events(
-            service::<PgPool>(ctx)?,
-            "Task",
-            &task_id.to_string(),
-            0,
-            to_version,
-        )
-        .await
-        .map_err(ApiError::internal)?;
-        let earlier = history::fold_task(&stored).map_err(ApiError::internal)?;
+        let earlier = folded_at(service::<PgPool>(ctx)?, task_id, to_version).await?;
         // Another user's task answers exactly like a missing one.
         let Some(earlier) = earlier.filter(|f| f.task.owner() == Some(&actor.user_id)) else {
             return Err(ApiError::NotFound);
@@ -160,11 +151,8 @@ impl RevertMutation {
                 .await?
                 .version;
             }
-            let stored = global_log::aggregate_events(pool, "Task", &id, 0, first - 1)
-                .await
-                .map_err(ApiError::internal)?;
-            let earlier = history::fold_task(&stored)
-                .map_err(ApiError::internal)?
+            let earlier = folded_at(pool, task_id, first - 1)
+                .await?
                 .ok_or(ApiError::NotFound)?;
             let mut reverted = run(ctx, task_id, Some(version), |actor| TaskCommand::Revert {
                 actor,
@@ -184,4 +172,16 @@ impl RevertMutation {
         }
         Ok(undone)
     }
+}
+
+/// Task `id` folded from its events up to `version`; `None` if it has none.
+async fn folded_at(
+    pool: &PgPool,
+    id: TaskId,
+    version: Version,
+) -> ApiResult<Option<history::FoldedTask>> {
+    let stored = global_log::aggregate_events(pool, "Task", &id.to_string(), 0, version)
+        .await
+        .map_err(ApiError::internal)?;
+    history::fold_task(&stored).map_err(ApiError::internal)
 }

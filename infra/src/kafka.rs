@@ -18,7 +18,8 @@ mod drop_off;
 mod partitions;
 pub use drop_off::{wait_for_dropped_clients, DropOffThread};
 pub use partitions::{
-    being_replaced, replacement_done, wait_while_replaced, Grown, REPLACEMENT_NOTICE,
+    being_replaced, replacement_done, topic_partition_count, wait_while_replaced, Grown,
+    REPLACEMENT_NOTICE,
 };
 
 /// Every role's producer: idempotent, watched for a lost broker.

@@ -14,7 +14,7 @@ use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use domain::envelope::{ReminderEventData, ReminderMessage, TaskUpdateData, TaskUpdateMessage};
 use futures::FutureExt as _;
-use infra::kafka::{topic_watermarks, DropOffThread, KafkaSettings};
+use infra::kafka::{topic_partition_count, topic_watermarks, DropOffThread, KafkaSettings};
 use infra::metric;
 use projections::TaskRow;
 use rdkafka::consumer::Consumer;
@@ -300,22 +300,18 @@ async fn same_partitions(
     for (topic, count) in assigned {
         let handle = consumer.handle();
         let name = topic.clone();
-        let metadata = tokio::task::spawn_blocking(move || {
-            handle
-                .client()
-                .fetch_metadata(Some(&name), Duration::from_secs(5))
+        let now = tokio::task::spawn_blocking(move || {
+            topic_partition_count(handle.client(), &name, Duration::from_secs(5))
         })
         .await?;
-        let Ok(metadata) = metadata else { continue };
-        // A topic the broker cannot describe right now (an error, no
-        // partitions) says nothing: only a different count calls for a new start.
-        let now = metadata
-            .topics()
-            .iter()
-            .find(|t| t.name() == topic && t.error().is_none())
-            .map_or(0, |t| t.partitions().len());
-        if now != 0 && now != *count {
-            anyhow::bail!("{topic} has {now} partitions now, not {count}; assigning them again");
+        // A broker that cannot describe the topic right now says nothing:
+        // only a different count calls for a new start.
+        if let Ok(Some(now)) = now {
+            if now as usize != *count {
+                anyhow::bail!(
+                    "{topic} has {now} partitions now, not {count}; assigning them again"
+                );
+            }
         }
     }
     Ok(())

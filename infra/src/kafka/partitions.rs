@@ -18,8 +18,9 @@
 use std::time::Duration;
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::{Client, ClientContext};
 use rdkafka::consumer::{BaseConsumer, Consumer as _};
-use rdkafka::error::RDKafkaErrorCode;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use sqlx::PgConnection;
 use tokio_util::sync::CancellationToken;
 
@@ -60,35 +61,25 @@ impl KafkaSettings {
         partitions: i32,
     ) -> anyhow::Result<Grown> {
         let held = self.partition_count(topic).await?;
-        let unfinished: bool =
-            sqlx::query_scalar("SELECT EXISTS (SELECT FROM topic_replacements WHERE topic = $1)")
-                .bind(topic)
-                .fetch_one(&mut *session)
-                .await?;
-        match held {
-            None => {
+        if held.is_none_or(|held| held >= partitions) {
+            if held.is_none() {
                 self.ensure_topics(&[(topic, partitions)]).await?;
-                return Ok(if unfinished {
-                    Grown::Replaced
-                } else {
-                    Grown::AsAsked
-                });
             }
-            Some(held) if held >= partitions => {
-                return Ok(if unfinished {
-                    Grown::Replaced
-                } else {
-                    Grown::AsAsked
-                });
-            }
-            Some(from) => tracing::warn!(
-                topic,
-                from,
-                to = partitions,
-                "the topic has fewer partitions than configured; replacing it once its \
-                 consumers let go"
-            ),
+            // A replacement cut off after the topic was replaced still needs
+            // its content published again.
+            return Ok(if being_replaced(session, &[topic]).await? {
+                Grown::Replaced
+            } else {
+                Grown::AsAsked
+            });
         }
+        tracing::warn!(
+            topic,
+            from = held,
+            to = partitions,
+            "the topic has fewer partitions than configured; replacing it once its consumers \
+             let go"
+        );
         sqlx::query(
             "INSERT INTO topic_replacements (topic, partitions) VALUES ($1, $2)
              ON CONFLICT (topic) DO UPDATE SET partitions = EXCLUDED.partitions",
@@ -147,18 +138,28 @@ impl KafkaSettings {
             .create_with_context(BrokerWatch::new(&self.security))?;
         let topic = topic.to_owned();
         let count = tokio::task::spawn_blocking(move || {
-            let metadata = client.fetch_metadata(Some(&topic), Duration::from_secs(5))?;
-            let count = metadata
-                .topics()
-                .iter()
-                .find(|t| t.name() == topic && t.error().is_none())
-                .map(|t| t.partitions().len() as i32)
-                .filter(|&count| count > 0);
-            Ok::<_, rdkafka::error::KafkaError>(count)
+            topic_partition_count(client.client(), &topic, Duration::from_secs(5))
         })
         .await??;
         Ok(count)
     }
+}
+
+/// How many partitions the broker says `topic` has, through any client;
+/// `None` when it does not know the topic (or cannot describe it now).
+/// Blocking: call it off the async runtime.
+pub fn topic_partition_count<C: ClientContext>(
+    client: &Client<C>,
+    topic: &str,
+    timeout: Duration,
+) -> Result<Option<i32>, KafkaError> {
+    let metadata = client.fetch_metadata(Some(topic), timeout)?;
+    Ok(metadata
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic && t.error().is_none())
+        .map(|t| t.partitions().len() as i32)
+        .filter(|&count| count > 0))
 }
 
 /// Ends the replacement of `topic` once its content is being published
