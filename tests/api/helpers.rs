@@ -554,7 +554,8 @@ pub fn free_address() -> String {
 pub async fn start_api(settings: &Settings, address: &str) -> tokio::process::Child {
     let mut command = role_process(settings, "api");
     command.env("TASKLEDGER_HTTP_ADDR", address);
-    // The per-user limits as the in-process app has them (fresh_settings).
+    // The per-user limits and the read-your-writes wait as the in-process
+    // app has them (fresh_settings, or what a test set).
     for (name, value) in [
         (
             "TASKLEDGER_USER_RATE_PER_SECOND",
@@ -567,6 +568,10 @@ pub async fn start_api(settings: &Settings, address: &str) -> tokio::process::Ch
         (
             "TASKLEDGER_USER_IN_FLIGHT",
             settings.api.user_in_flight.to_string(),
+        ),
+        (
+            "TASKLEDGER_READ_YOUR_WRITES_WAIT_MS",
+            settings.api.read_your_writes_wait_ms.to_string(),
         ),
     ] {
         command.env(name, value);
