@@ -13,6 +13,7 @@ use anyhow::Context;
 use api_core::fairness::Fairness;
 use domain::TaskServices;
 use event_store::command::CommandService;
+use projections::erasure::Eraser;
 use query_api::consistency::Consistency;
 use query_api::{CalendarFeeds, LiveHub, LiveTopics, ReadYourWrites};
 use server::documents::Documents;
@@ -183,6 +184,7 @@ pub async fn start(
             consistency: consistency.clone(),
             live,
             calendar: calendar.clone(),
+            eraser: Eraser::new(pool.clone(), worker::ledger(&settings.common)?),
         }),
         calendar,
         consistency,

@@ -4,10 +4,12 @@
 //! parsed into the domain's validated types here, and every command goes
 //! through `event_store::command::CommandService`.
 
+mod erasure;
 mod mutation;
 mod quick_add;
 mod revert;
 
+pub use erasure::{ErasureMutation, ErasureReceipt};
 pub use mutation::{TaskMutation, TaskVersion};
 pub use quick_add::QuickAddMutation;
 pub use revert::RevertMutation;

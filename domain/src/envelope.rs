@@ -60,7 +60,14 @@ pub struct ReminderEventData {
     /// notifies twice.
     pub reminder_id: String,
     pub task_id: String,
+    /// Absent when sealed (see `sealed`).
+    #[serde(default)]
     pub title: String,
+    /// The task's title and tags, sealed with its owner's key
+    /// (docs/adr/0014); those fields are then absent. The inbox reads them
+    /// from the reminders table, never from the message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed: Option<serde_json::Value>,
     pub due_at: Option<DateTime<Utc>>,
     pub remind_at: DateTime<Utc>,
     pub user_id: String,
@@ -108,8 +115,16 @@ pub struct TaskUpdateData {
 pub struct TaskUpdateTask {
     pub id: uuid::Uuid,
     pub user_id: String,
+    /// Absent when sealed (see `sealed`).
+    #[serde(default)]
     pub title: String,
+    #[serde(default)]
     pub description: Option<String>,
+    /// What the owner typed (title, description, tags), sealed with their
+    /// key (docs/adr/0014); those fields are then absent. Consumers of ours
+    /// read a task from the read model, never from the message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed: Option<serde_json::Value>,
     /// Whether it is done; whether it is in the trash is `deleted_at`.
     pub status: TaskUpdateStatus,
     /// The version of the last event applied.
@@ -122,7 +137,8 @@ pub struct TaskUpdateTask {
     /// 0 (none), 1 (low), 2 (medium), 3 (high) or 4 (urgent).
     #[schemars(range(min = 0, max = 4))]
     pub priority: i16,
-    /// Lower case, sorted.
+    /// Lower case, sorted; absent when sealed.
+    #[serde(default)]
     pub tags: Vec<String>,
     /// The instant the task falls due (for an all-day task, the end of its day).
     pub due_at: Option<DateTime<Utc>>,

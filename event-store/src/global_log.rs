@@ -11,6 +11,8 @@ use serde_json::Value;
 use sqlx::{FromRow, PgExecutor};
 use uuid::Uuid;
 
+use crate::keys::KeyCache;
+
 /// A point in the global log. `transaction_id` is a Postgres `xid8`, carried as
 /// text on the wire because sqlx has no `xid8` codec.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
@@ -32,6 +34,9 @@ pub struct StoredEvent {
     pub event_version: String,
     pub payload: Value,
     pub metadata: Value,
+    /// Its personal fields were sealed with a key that is gone: they read as
+    /// erased (see `keys`).
+    pub erased: bool,
 }
 
 impl StoredEvent {
@@ -64,8 +69,40 @@ struct EventRow {
     event_version: String,
     payload: Value,
     metadata: Value,
+    /// The data key of the user who sealed the event, as `user_keys` holds
+    /// it: read with the event, in the same snapshot, so a read after an
+    /// erasure committed finds no key.
+    #[sqlx(default)]
+    sealing_key_id: Option<String>,
+    #[sqlx(default)]
+    sealing_key: Option<Vec<u8>>,
 }
 
+impl StoredEvent {
+    /// The event with its personal fields opened (or read as erased).
+    fn opened(mut row: EventRow, keys: &mut KeyCache) -> Result<Self, sqlx::Error> {
+        let erased = keys
+            .open_event(
+                &mut row.payload,
+                &row.event_type,
+                &row.aggregate_id,
+                row.sealing_key_id.as_deref().zip(row.sealing_key.as_deref()),
+            )
+            .map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+        let mut event = Self::try_from(row)?;
+        event.erased = erased;
+        Ok(event)
+    }
+}
+
+fn opened_all(rows: Vec<EventRow>) -> Result<Vec<StoredEvent>, sqlx::Error> {
+    let mut keys = KeyCache::default();
+    rows.into_iter()
+        .map(|row| StoredEvent::opened(row, &mut keys))
+        .collect()
+}
+
+/// The event as stored: personal fields still sealed.
 impl TryFrom<EventRow> for StoredEvent {
     type Error = sqlx::Error;
 
@@ -88,12 +125,21 @@ impl TryFrom<EventRow> for StoredEvent {
             event_version: row.event_version,
             payload: row.payload,
             metadata: row.metadata,
+            erased: false,
         })
     }
 }
 
 const EVENT_COLUMNS: &str = "transaction_id::text AS transaction_id, global_position, event_id, \
      recorded_at, aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata";
+
+/// The events with the data key of whoever sealed each, for reading opened.
+pub(crate) const EVENTS_WITH_KEYS: &str = "events LEFT JOIN user_keys k \
+     ON k.user_id = events.payload -> events.event_type -> 'sealed' ->> 'by'";
+/// The columns of [`EVENTS_WITH_KEYS`] an opened read selects.
+pub(crate) const OPENED_COLUMNS: &str = "transaction_id::text AS transaction_id, global_position, event_id, \
+     recorded_at, aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata, \
+     k.key_id AS sealing_key_id, k.wrapped AS sealing_key";
 
 /// Up to `limit` committed events after `after`, in commit-safe order. Events of
 /// transactions still running, and of any transaction newer than the oldest one
@@ -131,7 +177,7 @@ pub async fn aggregate_events<'e>(
     up_to: i64,
 ) -> Result<Vec<StoredEvent>, sqlx::Error> {
     let sql = format!(
-        "SELECT {EVENT_COLUMNS} FROM events
+        "SELECT {OPENED_COLUMNS} FROM {EVENTS_WITH_KEYS}
           WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence > $3 AND sequence <= $4
           ORDER BY sequence"
     );
@@ -142,7 +188,7 @@ pub async fn aggregate_events<'e>(
         .bind(up_to)
         .fetch_all(executor)
         .await?;
-    rows.into_iter().map(StoredEvent::try_from).collect()
+    opened_all(rows)
 }
 
 /// Several aggregates' events at once: for each `(aggregate_id, after, up_to)`,
@@ -157,7 +203,7 @@ pub async fn aggregates_events<'e>(
     let sql = format!(
         "SELECT e.* FROM unnest($2::text[], $3::bigint[], $4::bigint[]) AS wanted(id, after, up_to)
            CROSS JOIN LATERAL (
-                 SELECT {EVENT_COLUMNS} FROM events
+                 SELECT {OPENED_COLUMNS} FROM {EVENTS_WITH_KEYS}
                   WHERE aggregate_type = $1 AND aggregate_id = wanted.id
                     AND sequence > wanted.after AND sequence <= wanted.up_to) AS e
           ORDER BY e.aggregate_id, e.sequence"
@@ -172,7 +218,7 @@ pub async fn aggregates_events<'e>(
         .bind(&up_tos)
         .fetch_all(executor)
         .await?;
-    rows.into_iter().map(StoredEvent::try_from).collect()
+    opened_all(rows)
 }
 
 /// Every event of one aggregate type, ordered by aggregate, then sequence,
@@ -183,14 +229,15 @@ pub fn every_aggregates_events<'e, 'q: 'e>(
     aggregate_type: &'q str,
 ) -> impl futures::Stream<Item = Result<StoredEvent, sqlx::Error>> + 'e {
     use futures::StreamExt;
+    let mut keys = KeyCache::default();
     sqlx::query_as::<_, EventRow>(EVERY_AGGREGATES_EVENTS.as_str())
         .bind(aggregate_type)
         .fetch(executor)
-        .map(|row| row.and_then(StoredEvent::try_from))
+        .map(move |row| row.and_then(|row| StoredEvent::opened(row, &mut keys)))
 }
 
 static EVERY_AGGREGATES_EVENTS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
-        "SELECT {EVENT_COLUMNS} FROM events WHERE aggregate_type = $1 ORDER BY aggregate_id, sequence"
+        "SELECT {OPENED_COLUMNS} FROM {EVENTS_WITH_KEYS} WHERE aggregate_type = $1 ORDER BY aggregate_id, sequence"
     )
 });

@@ -39,6 +39,9 @@ pub struct FoldedTask {
     pub updated_at: DateTime<Utc>,
     pub completed_at: Option<DateTime<Utc>>,
     pub deleted_at: Option<DateTime<Utc>>,
+    /// Some of its events were sealed with a key that is gone: its owner was
+    /// erased, and the read models keep nothing of it.
+    pub erased: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -86,8 +89,10 @@ pub fn fold_task_with(
         updated_at: first.recorded_at,
         completed_at: None,
         deleted_at: None,
+        erased: false,
     };
     for event in stored {
+        folded.erased |= event.erased;
         apply(&mut folded, event, task_event(event)?);
         each(event, &folded);
     }

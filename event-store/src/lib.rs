@@ -6,6 +6,7 @@
 pub mod command;
 pub mod global_log;
 pub mod history;
+pub mod keys;
 pub mod relay;
 pub mod repository;
 

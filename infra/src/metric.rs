@@ -81,6 +81,8 @@ pub const WEBSOCKET_CLOSES: &str = "taskledger_websocket_closes_total";
 /// Reads that checked their caller's own writes were applied, by `outcome`:
 /// `applied` (already), `waited` (then applied), `behind` (the wait ran out).
 pub const CONSISTENCY_CHECKS: &str = "taskledger_consistency_checks_total";
+/// Users erased (their data keys deleted).
+pub const ERASURES: &str = "taskledger_erasures_total";
 /// How long those reads waited for the caller's writes.
 pub const CONSISTENCY_WAIT_SECONDS: &str = "taskledger_consistency_wait_seconds";
 
@@ -95,6 +97,7 @@ pub fn describe() {
         PROGRESS_RATE,
         "Units of long work done per second since it started, by work."
     );
+    describe_counter!(ERASURES, "Users erased: their data keys deleted.");
     describe_counter!(
         REMINDERS_FIRED,
         "Reminders published, by timing: on_time, or late (fell due while nothing ran)."

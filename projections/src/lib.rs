@@ -3,6 +3,7 @@
 //! a user's data exported whole (`export`).
 
 mod consumer;
+pub mod erasure;
 pub mod export;
 mod named_events;
 mod recurrence;

@@ -58,12 +58,48 @@ impl<P: PerTaskProjection> Projection for P {
         tx: &mut PgConnection,
         messages: &[TaskEventMessage],
     ) -> Result<Vec<Outcome>, ProjectionError> {
-        let named = read_named_events(tx, messages, P::LOCK_VERSIONS, P::READ_FROM).await?;
-        if named.tasks.is_empty() {
-            return Ok(named.outcomes);
+        // A user's erasure names no task: the erasure itself dropped what
+        // the read models held of them.
+        if !messages.iter().any(is_erasure) {
+            return apply_tasks(self, tx, messages).await;
         }
-        self.apply_named(tx, named).await
+        let tasks: Vec<TaskEventMessage> = messages
+            .iter()
+            .filter(|m| !is_erasure(m))
+            .cloned()
+            .collect();
+        let mut applied = apply_tasks(self, tx, &tasks).await?.into_iter();
+        Ok(messages
+            .iter()
+            .map(|m| {
+                if is_erasure(m) {
+                    Outcome::Ignored
+                } else {
+                    applied.next().unwrap_or(Outcome::Ignored)
+                }
+            })
+            .collect())
     }
+}
+
+/// A batch of messages that each name a task.
+async fn apply_tasks<P: PerTaskProjection>(
+    projection: &P,
+    tx: &mut PgConnection,
+    messages: &[TaskEventMessage],
+) -> Result<Vec<Outcome>, ProjectionError> {
+    if messages.is_empty() {
+        return Ok(Vec::new());
+    }
+    let named = read_named_events(tx, messages, P::LOCK_VERSIONS, P::READ_FROM).await?;
+    if named.tasks.is_empty() {
+        return Ok(named.outcomes);
+    }
+    projection.apply_named(tx, named).await
+}
+
+fn is_erasure(message: &TaskEventMessage) -> bool {
+    message.data.event_type == crate::erasure::USER_ERASED
 }
 
 /// Where a projection needs each task's events to start.

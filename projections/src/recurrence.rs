@@ -52,6 +52,10 @@ impl Projection for RecurrenceProcessor {
                 "the event store holds no such event".into(),
             ));
         };
+        // An erased user's series ends with them.
+        if completion.erased {
+            return Ok(Outcome::Ignored);
+        }
         let next = if domain::upcast::legacy_next_occurrence(
             &completion.event_type,
             &completion.event_version,

@@ -68,10 +68,14 @@ pub async fn replace_reminders(
     let mut closed = Vec::new();
     for (id, history) in tasks {
         let folded = fold(history)?;
-        if folded.task.status() != TaskStatus::Open {
+        // An erased user's task keeps no reminder.
+        let erased = history.iter().any(|e| e.erased);
+        if erased || folded.task.status() != TaskStatus::Open {
             closed.push(*id);
         }
-        rows.push(*id, &folded);
+        if !erased {
+            rows.push(*id, &folded);
+        }
         task_ids.push(*id);
         task_versions.push(history.last().map_or(0, |e| e.sequence));
     }

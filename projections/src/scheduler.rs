@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use domain::envelope::{CloudEvent, ReminderEventData, CLOUDEVENTS_CONTENT_TYPE};
 use domain::values::Priority;
 use event_store::cloudevents_headers;
+use event_store::keys::{self, Keyring};
 use infra::kafka::KafkaSettings;
 use infra::metric;
 use rdkafka::producer::FutureRecord;
@@ -58,6 +59,8 @@ pub struct Scheduler {
     pool: PgPool,
     kafka: KafkaSettings,
     settings: SchedulerSettings,
+    /// Seals each reminder's title and tags with its owner's key.
+    keys: Keyring,
 }
 
 #[derive(Debug, FromRow)]
@@ -99,6 +102,7 @@ const LOOKAHEAD: Duration = Duration::from_millis(200);
 impl Scheduler {
     pub fn new(pool: PgPool, kafka: &KafkaSettings, settings: SchedulerSettings) -> Self {
         Self {
+            keys: Keyring::new(pool.clone()),
             pool,
             kafka: kafka.clone(),
             settings,
@@ -258,7 +262,14 @@ impl Scheduler {
                 tokio::time::sleep(wait).await;
             }
             let at = Utc::now();
-            let payload = serde_json::to_vec(&message(reminder, at))?;
+            let key = self.keys.for_publishing(&reminder.user_id).await?;
+            let mut payload = serde_json::to_value(message(reminder, at))?;
+            keys::seal_or_blank(
+                &mut payload["data"],
+                key.as_deref(),
+                &reminder.task_id.to_string(),
+            )?;
+            let payload = serde_json::to_vec(&payload)?;
             batch
                 .send(
                     FutureRecord::to(&self.settings.topic)
@@ -343,6 +354,7 @@ fn message(reminder: &DueReminder, fired_at: DateTime<Utc>) -> CloudEvent<Remind
             reminder_id: reminder.reminder_id.to_string(),
             task_id: reminder.task_id.to_string(),
             title: reminder.title.clone(),
+            sealed: None,
             due_at: reminder.due_at,
             remind_at: reminder.remind_at,
             user_id: reminder.user_id.clone(),

@@ -16,6 +16,7 @@ use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
 use crate::consumer::{Outcome, ProjectionError};
+use crate::erasure;
 use crate::named_events::{NamedEvents, PerTaskProjection, ReadFrom};
 use fold::{Fields, FIELDS};
 
@@ -43,7 +44,13 @@ impl PerTaskProjection for TaskListProjection {
         let gap = named.gap_events();
         let mut created = Vec::new();
         let mut changed = Vec::new();
+        let mut erased = Vec::new();
         for task in named.tasks {
+            // An erased user's task is kept by no read model.
+            if task.events.iter().any(|e| e.erased) {
+                erased.push(task.id);
+                continue;
+            }
             let mut events = task.events.into_iter();
             let Some(first) = events.next() else { continue };
             let parsed = parse(&first)?;
@@ -88,6 +95,9 @@ impl PerTaskProjection for TaskListProjection {
             let mut updated = Vec::with_capacity(changed.len());
             for (id, events) in changed {
                 let Some(mut row) = rows.remove(&id) else {
+                    if erasure::owner_erased(&mut *tx, id).await? {
+                        continue;
+                    }
                     let first = events.first().map_or(0, |(sequence, ..)| *sequence);
                     return Err(ProjectionError::Invalid(format!(
                         "event {first} of task {id} has no task to apply to"
@@ -99,6 +109,12 @@ impl PerTaskProjection for TaskListProjection {
                 updated.push(row);
             }
             write::update(tx, updated).await?;
+        }
+        if !erased.is_empty() {
+            sqlx::query("DELETE FROM task_list WHERE id = ANY($1)")
+                .bind(&erased)
+                .execute(&mut *tx)
+                .await?;
         }
         if gap > 0 {
             metrics::counter!(infra::metric::PROJECTION_GAPS_HEALED).increment(gap as u64);

@@ -18,6 +18,7 @@ use domain::envelope::{
     CLOUDEVENTS_CONTENT_TYPE, TASK_UPDATE_SOURCE, TASK_UPDATE_TYPE,
 };
 use event_store::cloudevents_headers;
+use event_store::keys::{self, DataKey, Keyring};
 use infra::kafka::KafkaSettings;
 use infra::{metric, single_active};
 use rdkafka::producer::FutureRecord;
@@ -37,6 +38,8 @@ pub struct TaskUpdatesPublisher {
     /// The topic's partitions: created with them, or moved to them when it
     /// has fewer.
     partitions: i32,
+    /// Seals what each task's owner typed.
+    keys: Keyring,
 }
 
 impl TaskUpdatesPublisher {
@@ -47,6 +50,7 @@ impl TaskUpdatesPublisher {
         partitions: i32,
     ) -> Self {
         Self {
+            keys: Keyring::new(pool.clone()),
             pool,
             kafka: kafka.clone(),
             topic: topic.into(),
@@ -123,10 +127,11 @@ impl TaskUpdatesPublisher {
                 }
                 continue;
             };
-            let payloads = rows
-                .iter()
-                .map(|row| serde_json::to_vec(&message(row, Utc::now())))
-                .collect::<Result<Vec<_>, _>>()?;
+            let mut payloads = Vec::with_capacity(rows.len());
+            for row in &rows {
+                let key = self.keys.for_publishing(&row.user_id).await?;
+                payloads.push(sealed_message(row, Utc::now(), key.as_deref())?);
+            }
             let records: Vec<_> = rows
                 .iter()
                 .zip(&payloads)
@@ -173,6 +178,18 @@ async fn load_checkpoint(session: &mut PgConnection, topic: &str) -> Result<i64,
         .await
 }
 
+/// The message for one changed row, sent at `now`, what its owner typed
+/// sealed with `key` (or blank: they were erased).
+fn sealed_message(
+    row: &TaskRow,
+    now: DateTime<Utc>,
+    key: Option<&DataKey>,
+) -> anyhow::Result<Vec<u8>> {
+    let mut message = serde_json::to_value(message(row, now))?;
+    keys::seal_or_blank(&mut message["data"]["task"], key, &row.id.to_string())?;
+    Ok(serde_json::to_vec(&message)?)
+}
+
 /// The message for one changed row, sent at `now`.
 fn message(row: &TaskRow, now: DateTime<Utc>) -> TaskUpdateMessage {
     CloudEvent {
@@ -194,6 +211,7 @@ fn message(row: &TaskRow, now: DateTime<Utc>) -> TaskUpdateMessage {
                 user_id: row.user_id.clone(),
                 title: row.title.clone(),
                 description: row.description.clone(),
+                sealed: None,
                 status: if row.completed {
                     TaskUpdateStatus::Completed
                 } else {

@@ -7,6 +7,7 @@
 mod audit;
 pub mod calendar;
 pub mod consistency;
+mod erasure;
 pub mod export;
 mod listing;
 pub mod live;
@@ -19,6 +20,7 @@ mod subscription;
 pub use api_core::TaskStatus;
 pub use audit::AuditQuery;
 pub use calendar::{CalendarFeeds, CalendarMutation, CalendarQuery, MAX_FEED_TASKS};
+pub use erasure::{Erasure, ErasureQuery, ErasureState};
 pub use export::{ExportQuery, INLINE_TASKS as EXPORT_INLINE_TASKS};
 pub use listing::{TaskOrder, TaskSearchMode};
 pub use live::{LiveHub, LiveTopics};

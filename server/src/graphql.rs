@@ -11,13 +11,14 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use command_api::{QuickAddMutation, RevertMutation, TaskMutation};
+use command_api::{ErasureMutation, QuickAddMutation, RevertMutation, TaskMutation};
 use event_store::command::{Actor, CommandService};
 use query_api::consistency::{self, Consistency};
 use query_api::{
-    AuditQuery, CalendarFeeds, CalendarMutation, CalendarQuery, ExportQuery, LiveHub,
+    AuditQuery, CalendarFeeds, CalendarMutation, CalendarQuery, ErasureQuery, ExportQuery, LiveHub,
     NotificationMutation, NotificationQuery, ReadYourWrites, TaskQuery, TaskSubscription,
 };
+use projections::erasure::Eraser;
 use sqlx::PgPool;
 use tracing::Instrument;
 
@@ -34,6 +35,7 @@ pub struct Query(
     AuditQuery,
     CalendarQuery,
     ExportQuery,
+    ErasureQuery,
 );
 
 /// Every mutation: task commands, quick add, reverts, the notification inbox
@@ -45,6 +47,7 @@ pub struct Mutation(
     RevertMutation,
     NotificationMutation,
     CalendarMutation,
+    ErasureMutation,
 );
 
 pub type TaskledgerSchema = Schema<Query, Mutation, TaskSubscription>;
@@ -70,6 +73,8 @@ pub struct SchemaServices {
     /// For subscriptions.
     pub live: LiveHub,
     pub calendar: CalendarFeeds,
+    /// For `eraseMyData` and `erasure(id)`.
+    pub eraser: Eraser,
 }
 
 pub fn build_schema(services: SchemaServices) -> TaskledgerSchema {
@@ -80,6 +85,7 @@ pub fn build_schema(services: SchemaServices) -> TaskledgerSchema {
         .data(services.live)
         .data(services.calendar)
         .data(services.consistency)
+        .data(services.eraser)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
         .finish()

@@ -72,6 +72,10 @@ pub async fn fresh_settings() -> Settings {
     settings.common.reminders_topic = format!("reminders-{}", &suffix[..12]);
     settings.common.task_updates_topic = format!("task-updates-{}", &suffix[..12]);
     settings.common.consumer_group_prefix = Some(format!("test-{}", &suffix[..12]));
+    // A ledger of the test's own, as each deployment has one of its own.
+    settings.common.erasure_ledger = Some(
+        std::env::temp_dir().join(format!("taskledger-erasures-{}.jsonl", &suffix[..16])),
+    );
     settings.common.http_addr = "127.0.0.1:0".into();
     // Tests race many requests of one user on purpose; the per-user limits
     // have a test of their own.
@@ -501,6 +505,10 @@ pub fn role_process(settings: &Settings, role: &str) -> tokio::process::Command 
                 .unwrap_or("taskledger"),
         )
         .env("TASKLEDGER_HTTP_ADDR", "127.0.0.1:0")
+        .env(
+            "TASKLEDGER_ERASURE_LEDGER",
+            settings.common.erasure_ledger.as_deref().unwrap(),
+        )
         .env(
             "TASKLEDGER_TASK_EVENTS_PARTITIONS",
             settings.common.task_events_partitions.to_string(),

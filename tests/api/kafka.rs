@@ -68,7 +68,12 @@ async fn events_are_published_as_cloudevents_keyed_by_task() {
     let created = messages[0].json();
     assert_eq!(created["type"], "taskledger.task.created.v2");
     assert_eq!(created["data"]["event_type"], "TaskCreated");
-    assert_eq!(created["data"]["task_data"]["title"], "Publish me");
+    // What the user typed travels sealed with their key (docs/adr/0014).
+    let task_data = &created["data"]["task_data"];
+    assert!(task_data.get("title").is_none(), "{task_data}");
+    assert_eq!(task_data["sealed"]["by"], "alice");
+    assert_eq!(task_data["sealed"]["fields"], json!(["title", "description", "tags"]));
+    assert!(!String::from_utf8_lossy(&messages[0].payload).contains("Publish me"));
     assert_eq!(messages[1].json()["type"], "taskledger.task.completed.v3");
 }
 

@@ -52,6 +52,14 @@ pub enum Command {
         #[arg(long)]
         output: Option<std::path::PathBuf>,
     },
+    /// Erase a user for good (docs/adr/0014): delete the key that seals what
+    /// they typed, everywhere it was copied, and drop every row the read
+    /// models hold for them. Waits for the erasure to complete.
+    Erase {
+        /// The user to erase.
+        #[arg(long)]
+        user: String,
+    },
     /// Fold every task from the event store and compare it with the read
     /// model, row by row; list every difference and fail if there is one.
     Verify,
@@ -117,12 +125,24 @@ pub async fn run(command: Command, settings: &Settings) -> anyhow::Result<Next> 
         Command::Export { user, output } => {
             let _telemetry = telemetry::init(settings.env.log_format(), "export");
             let user = domain::values::UserId::parse(&user).map_err(anyhow::Error::msg)?;
-            let pool = event_store::connect(settings.database_url()?, 2).await?;
+            let pool = crate::connect(settings, 2).await?;
             crate::export::to_file_or_stdout(&pool, &user, output.as_deref()).await?;
             Ok(Next::Done)
         }
+        Command::Erase { user } => {
+            let _telemetry = telemetry::init(settings.env.log_format(), "erase");
+            let user = domain::values::UserId::parse(&user).map_err(anyhow::Error::msg)?;
+            let pool = crate::migrate(settings).await?;
+            let erasure =
+                projections::erasure::erase(&pool, &crate::ledger(settings)?, user.as_str()).await?;
+            tracing::info!(erasure = %erasure.erasure_id, "waiting for the second sweep");
+            tokio::time::sleep(projections::erasure::SETTLE).await;
+            projections::erasure::complete(&pool, erasure.erasure_id).await?;
+            println!("{}", erasure.erasure_id);
+            Ok(Next::Done)
+        }
         Command::Replay { task, json } => {
-            let pool = event_store::connect(settings.database_url()?, 2).await?;
+            let pool = crate::connect(settings, 2).await?;
             crate::replay::print_history(&pool, task, json).await?;
             Ok(Next::Done)
         }
@@ -180,7 +200,7 @@ pub async fn run(command: Command, settings: &Settings) -> anyhow::Result<Next> 
         }
         Command::Verify => {
             let _telemetry = telemetry::init(settings.env.log_format(), "verify");
-            let pool = event_store::connect(settings.database_url()?, 4).await?;
+            let pool = crate::connect(settings, 4).await?;
             let report = crate::verify::verify(&pool).await?;
             for difference in &report.differences {
                 println!("{difference}");

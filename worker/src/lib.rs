@@ -101,23 +101,39 @@ pub async fn setup(settings: &Settings) -> anyhow::Result<PgPool> {
     Ok(pool)
 }
 
+/// Connects to Postgres with at most `max_connections`, with the master key
+/// set up for sealing and opening what users typed.
+pub async fn connect(settings: &Settings, max_connections: u32) -> anyhow::Result<PgPool> {
+    event_store::keys::install_master_key(settings.master_key()?)?;
+    event_store::connect(settings.database_url()?, max_connections)
+        .await
+        .context("connecting to Postgres")
+}
+
+/// The deployment's erasure ledger.
+pub fn ledger(settings: &Settings) -> anyhow::Result<projections::erasure::Ledger> {
+    Ok(projections::erasure::Ledger::new(settings.erasure_ledger()?))
+}
+
 /// Connects to Postgres and applies the event store's and the read models'
-/// migrations.
+/// migrations, and the erasure ledger.
 pub async fn migrate(settings: &Settings) -> anyhow::Result<PgPool> {
     settings
         .kafka()
         .security
         .check()
         .map_err(anyhow::Error::msg)?;
-    let pool = event_store::connect(settings.database_url()?, settings.db_max_connections)
-        .await
-        .context("connecting to Postgres")?;
+    let pool = connect(settings, settings.db_max_connections).await?;
     event_store::migrate(&pool)
         .await
         .context("event store migrations")?;
     projections::migrate(&pool)
         .await
         .context("read model migrations")?;
+    // A database restored from before some erasures holds their keys again.
+    projections::erasure::reapply(&pool, &ledger(settings)?)
+        .await
+        .context("applying the erasure ledger")?;
     Ok(pool)
 }
 

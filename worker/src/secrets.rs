@@ -17,11 +17,14 @@ pub fn sidecar_url() -> String {
     format!("http://127.0.0.1:{port}")
 }
 
-/// Fills `DATABASE_URL` (key `database-url`) from the store named in the
-/// settings, if not already set.
+/// Fills `DATABASE_URL` (key `database-url`) and `TASKLEDGER_MASTER_KEY`
+/// (key `master-key`) from the store named in the settings, if not already set.
 pub async fn fill_secrets(settings: &mut Settings, sidecar: &str) -> anyhow::Result<()> {
     if let (Some(store), None) = (&settings.dapr_secret_store, &settings.database_url) {
         settings.database_url = Some(secret(sidecar, store, "database-url").await?);
+    }
+    if let (Some(store), None) = (&settings.dapr_secret_store, &settings.master_key) {
+        settings.master_key = Some(secret(sidecar, store, "master-key").await?);
     }
     Ok(())
 }

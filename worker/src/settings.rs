@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use anyhow::bail;
+use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
 use infra::kafka::{KafkaSecurity, KafkaSettings};
 use infra::telemetry::LogFormat;
@@ -235,6 +235,21 @@ pub struct Settings {
     /// A PEM file of the CA that signed the brokers' certificates.
     #[arg(long, env = "KAFKA_SSL_CA_LOCATION", global = true)]
     pub kafka_ssl_ca_location: Option<String>,
+    /// The key that wraps every user's data key (32 bytes, standard base64;
+    /// `openssl rand -base64 32`); required outside local mode. Losing it
+    /// loses every title, description and tag. See docs/adr/0014.
+    #[arg(
+        long,
+        env = "TASKLEDGER_MASTER_KEY",
+        hide_env_values = true,
+        global = true
+    )]
+    pub master_key: Option<String>,
+    /// Where each erasure is written before its key is deleted, outside the
+    /// database: a restored backup has its erasures applied again as a
+    /// role starts. A file on a volume that outlives the database's backups.
+    #[arg(long, env = "TASKLEDGER_ERASURE_LEDGER", global = true)]
+    pub erasure_ledger: Option<std::path::PathBuf>,
     /// A Dapr secret store to read `DATABASE_URL` (key `database-url`) and
     /// `TASKLEDGER_JWT_SECRET` (key `jwt-secret`) from, through the sidecar,
     /// when they are not set.
@@ -275,7 +290,33 @@ impl Settings {
             kafka_sasl_username: None,
             kafka_sasl_password: None,
             kafka_ssl_ca_location: None,
+            master_key: None,
+            erasure_ledger: None,
             dapr_secret_store: None,
+        }
+    }
+
+    /// The master key as set, or local mode's own.
+    pub fn master_key(&self) -> anyhow::Result<event_store::keys::MasterKey> {
+        use event_store::keys::MasterKey;
+        match (&self.master_key, self.env) {
+            (Some(key), _) => MasterKey::from_base64(key).context("TASKLEDGER_MASTER_KEY"),
+            (None, Environment::Local) => Ok(MasterKey::local_development()),
+            (None, Environment::Production) => {
+                bail!("TASKLEDGER_MASTER_KEY is required outside local mode (TASKLEDGER_ENV=local)")
+            }
+        }
+    }
+
+    /// The erasure ledger's file: as set, or local mode's under the
+    /// working directory.
+    pub fn erasure_ledger(&self) -> anyhow::Result<std::path::PathBuf> {
+        match (&self.erasure_ledger, self.env) {
+            (Some(path), _) => Ok(path.clone()),
+            (None, Environment::Local) => Ok(".taskledger/erasures.jsonl".into()),
+            (None, Environment::Production) => {
+                bail!("TASKLEDGER_ERASURE_LEDGER is required outside local mode (TASKLEDGER_ENV=local)")
+            }
         }
     }
 

@@ -196,6 +196,14 @@ async fn compare(
             continue;
         };
         let folded = match fold_task(&history) {
+            Ok(Some(folded)) if folded.erased => {
+                if held.contains_key(&uuid) {
+                    report.differences.push(format!(
+                        "task {id}: its owner was erased, yet the read model keeps it"
+                    ));
+                }
+                continue;
+            }
             Ok(Some(folded)) => folded,
             Ok(None) => continue,
             Err(error) => {

@@ -146,6 +146,8 @@ fn conforms(root: &Value, schema: &Value, value: &Value, at: &str) {
                 "$ref",
                 "title",
                 "description",
+                // An annotation: what a reader takes for a missing field.
+                "default",
                 "format",
                 "type",
                 "enum",

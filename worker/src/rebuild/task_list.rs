@@ -260,14 +260,14 @@ async fn write_chunks(
 }
 
 /// Folds one task's history into a row of `out`; answers whether there was
-/// one. A task that cannot be folded is logged and left out (verify lists it).
+/// one (an erased user's task has none). A task that cannot be folded is logged and left out (verify lists it).
 fn encode_folded(out: &mut CopyText, history: &[StoredEvent]) -> anyhow::Result<bool> {
     match fold_task(history) {
-        Ok(Some(folded)) => {
+        Ok(Some(folded)) if !folded.erased => {
             encode(out, &folded)?;
             Ok(true)
         }
-        Ok(None) => Ok(false),
+        Ok(_) => Ok(false),
         Err(error) => {
             let task = history.first().map(|e| e.aggregate_id.as_str());
             tracing::error!(task, %error, "a task that cannot be folded is left out");
@@ -309,8 +309,8 @@ async fn fold_some(tx: &mut PgConnection, ids: &[String]) -> anyhow::Result<Vec<
     let mut folded = Vec::with_capacity(ids.len());
     for (id, history) in histories(tx, ids).await? {
         match fold_task(&history) {
-            Ok(Some(task)) => folded.push(task),
-            Ok(None) => {}
+            Ok(Some(task)) if !task.erased => folded.push(task),
+            Ok(_) => {}
             Err(error) => {
                 tracing::error!(task = %id, %error, "a task that cannot be folded is left out")
             }

@@ -1,0 +1,346 @@
+//! Erasing a user (crypto-shredding, docs/adr/0014). An erasure is written
+//! to the ledger, a file outside the database, first; then one transaction
+//! deletes the user's data key, blanks what they typed into events stored
+//! before sealing began, appends a `UserErased` event and drops every row the
+//! read models derived for them. What any copy of their events says (on a
+//! topic, in a dead letter, in a backup) can then be opened by no one.
+//!
+//! A projection that read the user's events just before the erasure
+//! committed may still write a row after it: a second sweep, a few seconds
+//! later, drops those, and marks the erasure completed. A database restored
+//! from a backup taken before an erasure holds the key again; every role
+//! applies the ledger as it starts, so the erasure holds again.
+
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::{PgConnection, PgExecutor, PgPool};
+use uuid::Uuid;
+
+/// The confirmation `eraseMyData` asks for, typed in full.
+pub const CONFIRMATION: &str = "ERASE MY DATA";
+/// The event type appended for each erasure, on aggregate type `User`.
+pub const USER_ERASED: &str = "UserErased";
+/// How long after the erasure the second sweep runs: longer than a
+/// projection's batch holds events it read.
+pub const SETTLE: Duration = Duration::from_secs(3);
+
+/// One erasure, as the ledger and the `erasures` table keep it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Erasure {
+    pub erasure_id: Uuid,
+    pub user_id: String,
+    pub requested_at: DateTime<Utc>,
+}
+
+/// Where an erasure stands, as `erasure(id)` answers it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErasureStatus {
+    pub user_id: String,
+    pub requested_at: DateTime<Utc>,
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+/// The erasure ledger: one JSON line per erasure, appended and synced to
+/// disk before the key is deleted.
+#[derive(Debug, Clone)]
+pub struct Ledger {
+    path: PathBuf,
+}
+
+impl Ledger {
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self { path: path.into() }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    async fn append(&self, erasure: &Erasure) -> anyhow::Result<()> {
+        let path = self.path.clone();
+        let mut line = serde_json::to_vec(erasure)?;
+        line.push(b'\n');
+        tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent)?;
+            }
+            let mut file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)?;
+            file.write_all(&line)?;
+            file.sync_all()
+        })
+        .await?
+        .with_context(|| format!("appending to the erasure ledger {}", self.path.display()))
+    }
+
+    /// Every erasure the ledger holds; none if it does not exist yet.
+    async fn entries(&self) -> anyhow::Result<Vec<Erasure>> {
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<Erasure>> {
+            let file = match std::fs::File::open(&path) {
+                Ok(file) => file,
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+                Err(error) => return Err(error.into()),
+            };
+            let mut entries = Vec::new();
+            for (number, line) in std::io::BufReader::new(file).lines().enumerate() {
+                let line = line?;
+                match serde_json::from_str(&line) {
+                    Ok(erasure) => entries.push(erasure),
+                    // A line cut short by a crash while appending: its key
+                    // was never deleted.
+                    Err(error) => tracing::warn!(line = number + 1, %error, "skipping an unreadable line of the erasure ledger"),
+                }
+            }
+            Ok(entries)
+        })
+        .await?
+    }
+}
+
+/// Erases `user_id`: ledger first, then the key, the events' legacy plain
+/// text, the `UserErased` event and the read models, in one transaction.
+/// The second sweep completes it (see [`complete`]).
+pub async fn erase(pool: &PgPool, ledger: &Ledger, user_id: &str) -> anyhow::Result<Erasure> {
+    let erasure = Erasure {
+        erasure_id: Uuid::now_v7(),
+        user_id: user_id.to_owned(),
+        requested_at: Utc::now(),
+    };
+    ledger.append(&erasure).await?;
+    apply(pool, &erasure).await?;
+    metrics::counter!(infra::metric::ERASURES).increment(1);
+    tracing::info!(erasure = %erasure.erasure_id, user_id, "user erased; completing after the settle");
+    Ok(erasure)
+}
+
+/// The erasure's one transaction; idempotent, so a ledger applied again
+/// changes nothing it already did. A key made after the erasure (the user
+/// came back) is kept.
+async fn apply(pool: &PgPool, erasure: &Erasure) -> anyhow::Result<()> {
+    let mut tx = pool.begin().await?;
+    let recorded = sqlx::query(
+        "INSERT INTO erasures (id, user_id, requested_at) VALUES ($1, $2, $3)
+         ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(erasure.erasure_id)
+    .bind(&erasure.user_id)
+    .bind(erasure.requested_at)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    // Applied for the first time, everything of the user's goes; applied
+    // again from the ledger, only what predates the erasure (a user who came
+    // back keeps their new key and tasks). Times as the database tells them.
+    let before = (recorded == 0).then_some(erasure.requested_at);
+    let deleted_key = sqlx::query(
+        "DELETE FROM user_keys WHERE user_id = $1 AND ($2::timestamptz IS NULL OR created_at <= $2)",
+    )
+    .bind(&erasure.user_id)
+    .bind(before)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if recorded == 0 && deleted_key == 0 {
+        return Ok(());
+    }
+    // Events stored before sealing began hold what the user typed in the
+    // clear: those are blanked where they lie, the one update the events'
+    // append-only trigger lets through (event-store migration 1009).
+    sqlx::query("SET LOCAL taskledger.erasure = 'on'")
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "UPDATE events
+            SET payload = json_build_object(event_type, erased_personal_fields((payload -> event_type)::jsonb))
+          WHERE aggregate_type = 'Task' AND metadata ->> 'user_id' = $1
+            AND payload -> event_type -> 'sealed' IS NULL
+            AND has_personal_fields((payload -> event_type)::jsonb)
+            AND ($2::timestamptz IS NULL OR recorded_at <= $2)",
+    )
+    .bind(&erasure.user_id)
+    .bind(before)
+    .execute(&mut *tx)
+    .await?;
+    if recorded == 1 {
+        sqlx::query(
+            "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+             SELECT 'User', $1,
+                    coalesce((SELECT max(sequence) FROM events WHERE aggregate_type = 'User' AND aggregate_id = $1), 0) + 1,
+                    $2, '1.0', json_build_object($2::text, json_build_object('erasure_id', $3::uuid, 'requested_at', $4::timestamptz)),
+                    json_build_object('user_id', $1::text, 'correlation_id', $3::text)",
+        )
+        .bind(&erasure.user_id)
+        .bind(USER_ERASED)
+        .bind(erasure.erasure_id)
+        .bind(erasure.requested_at)
+        .execute(&mut *tx)
+        .await?;
+    }
+    drop_derived(&mut tx, &erasure.user_id).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Deletes every row the read models hold for `user_id`: their tasks
+/// (whose triggers take them out of the counts), search words, counts,
+/// reminders, inbox, calendar feed, and the count of their writes.
+pub async fn drop_derived(tx: &mut PgConnection, user_id: &str) -> Result<(), sqlx::Error> {
+    for statement in [
+        "DELETE FROM reminder_tasks WHERE task_id IN (SELECT id FROM task_list WHERE user_id = $1)",
+        "DELETE FROM reminder_tasks WHERE task_id IN (SELECT task_id FROM reminders WHERE user_id = $1)",
+        "DELETE FROM reminders WHERE user_id = $1",
+        "DELETE FROM notifications WHERE user_id = $1",
+        "DELETE FROM task_list WHERE user_id = $1",
+        "DELETE FROM task_words WHERE user_id = $1",
+        "DELETE FROM tag_counts WHERE user_id = $1",
+        "DELETE FROM task_stats WHERE user_id = $1",
+        "DELETE FROM user_writes WHERE user_id = $1",
+    ] {
+        sqlx::query(statement)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    // The API's table, when this database serves one.
+    let feeds: Option<String> = sqlx::query_scalar("SELECT to_regclass('calendar_feeds')::text")
+        .fetch_one(&mut *tx)
+        .await?;
+    if feeds.is_some() {
+        sqlx::query("DELETE FROM calendar_feeds WHERE user_id = $1")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    Ok(())
+}
+
+/// The second sweep: after [`SETTLE`], drops what projections wrote from
+/// events they read before the erasure committed, and marks it completed.
+pub async fn complete(pool: &PgPool, erasure_id: Uuid) -> anyhow::Result<()> {
+    let mut tx = pool.begin().await?;
+    let user: Option<String> = sqlx::query_scalar(
+        "SELECT user_id FROM erasures WHERE id = $1 AND completed_at IS NULL FOR UPDATE",
+    )
+    .bind(erasure_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if let Some(user) = user {
+        drop_derived(&mut tx, &user).await?;
+        sqlx::query("UPDATE erasures SET completed_at = now() WHERE id = $1")
+            .bind(erasure_id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Completes `erasure` after the settle, off the caller's path.
+pub fn complete_later(pool: PgPool, erasure_id: Uuid) {
+    tokio::spawn(async move {
+        tokio::time::sleep(SETTLE).await;
+        if let Err(error) = complete(&pool, erasure_id).await {
+            tracing::error!(erasure = %erasure_id, error = %format_args!("{error:#}"), "completing an erasure failed; the next start completes it");
+        }
+    });
+}
+
+/// As a role starts: applies every erasure of the ledger again (a database
+/// restored from a backup taken before some of them holds their keys) and
+/// completes those left pending. Answers how many were applied again.
+pub async fn reapply(pool: &PgPool, ledger: &Ledger) -> anyhow::Result<usize> {
+    let mut applied = 0;
+    for erasure in ledger.entries().await? {
+        let known: Option<Option<DateTime<Utc>>> =
+            sqlx::query_scalar("SELECT completed_at FROM erasures WHERE id = $1")
+                .bind(erasure.erasure_id)
+                .fetch_optional(pool)
+                .await?;
+        let key_held: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM user_keys WHERE user_id = $1 AND created_at <= $2)",
+        )
+        .bind(&erasure.user_id)
+        .bind(erasure.requested_at)
+        .fetch_one(pool)
+        .await?;
+        if known.is_none() || key_held {
+            apply(pool, &erasure).await?;
+            applied += 1;
+        }
+        if !matches!(known, Some(Some(_))) {
+            complete_later(pool.clone(), erasure.erasure_id);
+        }
+    }
+    if applied > 0 {
+        tracing::warn!(applied, ledger = %ledger.path().display(), "erasures applied again from the ledger: the database was restored from before them");
+    }
+    Ok(applied)
+}
+
+/// Where erasure `id` of `user_id` stands; `None` for another user's or an
+/// unknown one.
+pub async fn status<'e>(
+    executor: impl PgExecutor<'e>,
+    user_id: &str,
+    id: Uuid,
+) -> Result<Option<ErasureStatus>, sqlx::Error> {
+    let row: Option<(String, DateTime<Utc>, Option<DateTime<Utc>>)> = sqlx::query_as(
+        "SELECT user_id, requested_at, completed_at FROM erasures WHERE id = $1 AND user_id = $2",
+    )
+    .bind(id)
+    .bind(user_id)
+    .fetch_optional(executor)
+    .await?;
+    Ok(row.map(|(user_id, requested_at, completed_at)| ErasureStatus {
+        user_id,
+        requested_at,
+        completed_at,
+    }))
+}
+
+/// Whether task `id`'s owner was erased: the read models keep nothing of it.
+pub async fn owner_erased<'e>(executor: impl PgExecutor<'e>, id: Uuid) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM erasures
+                         WHERE user_id = (SELECT metadata ->> 'user_id' FROM events
+                                           WHERE aggregate_type = 'Task' AND aggregate_id = $1::text
+                                             AND sequence = 1))",
+    )
+    .bind(id)
+    .fetch_one(executor)
+    .await
+}
+
+/// Erasures as the API asks for them: the main pool (an erasure's
+/// transaction may outlast a query's statement timeout) and the ledger.
+#[derive(Debug, Clone)]
+pub struct Eraser {
+    pool: PgPool,
+    ledger: Ledger,
+}
+
+impl Eraser {
+    pub fn new(pool: PgPool, ledger: Ledger) -> Self {
+        Self { pool, ledger }
+    }
+
+    /// Erases `user_id` and completes the erasure after the settle.
+    pub async fn erase(&self, user_id: &str) -> anyhow::Result<Erasure> {
+        let erasure = erase(&self.pool, &self.ledger, user_id).await?;
+        complete_later(self.pool.clone(), erasure.erasure_id);
+        Ok(erasure)
+    }
+
+    /// Where `user_id`'s erasure `id` stands.
+    pub async fn status(&self, user_id: &str, id: Uuid) -> Result<Option<ErasureStatus>, sqlx::Error> {
+        status(&self.pool, user_id, id).await
+    }
+}
