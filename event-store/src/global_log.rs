@@ -86,7 +86,9 @@ impl StoredEvent {
                 &mut row.payload,
                 &row.event_type,
                 &row.aggregate_id,
-                row.sealing_key_id.as_deref().zip(row.sealing_key.as_deref()),
+                row.sealing_key_id
+                    .as_deref()
+                    .zip(row.sealing_key.as_deref()),
             )
             .map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
         let mut event = Self::try_from(row)?;

@@ -210,10 +210,7 @@ pub enum Opened {
 /// Whose key sealed `fields` (an event's own fields) and which key, if sealed.
 pub fn sealed_by(fields: &Value) -> Option<(&str, &str)> {
     let sealed = fields.get(SEALED)?;
-    Some((
-        sealed.get("by")?.as_str()?,
-        sealed.get("key")?.as_str()?,
-    ))
+    Some((sealed.get("by")?.as_str()?, sealed.get("key")?.as_str()?))
 }
 
 /// Whether `fields` (an event's own) hold anything a user typed.
@@ -223,7 +220,10 @@ pub fn has_personal(fields: &Value) -> bool {
             .iter()
             .any(|name| object.get(name).is_some())
     };
-    has(fields) || fields.get(NESTED).is_some_and(|nested| nested.is_object() && has(nested))
+    has(fields)
+        || fields
+            .get(NESTED)
+            .is_some_and(|nested| nested.is_object() && has(nested))
 }
 
 /// Moves the personal fields of `fields` into a box sealed with `key` and
@@ -538,7 +538,10 @@ mod tests {
         let key = key("ada");
         let mut fields = json!({"completed_at": "x", "next_occurrence": null});
         seal(&mut fields, &key, "task-1").unwrap();
-        assert_eq!(fields, json!({"completed_at": "x", "next_occurrence": null}));
+        assert_eq!(
+            fields,
+            json!({"completed_at": "x", "next_occurrence": null})
+        );
         assert_eq!(open(&mut fields, None, "task-1"), Opened::Plain);
     }
 

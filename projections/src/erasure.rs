@@ -222,18 +222,52 @@ pub async fn drop_derived(tx: &mut PgConnection, user_id: &str) -> Result<(), sq
     Ok(())
 }
 
+/// What a projection may have written of `user_id`'s tasks from before
+/// `before` after their erasure, when they have written again since: their
+/// new tasks and counts stay.
+async fn drop_tasks_before(
+    tx: &mut PgConnection,
+    user_id: &str,
+    before: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    for statement in [
+        "DELETE FROM reminder_tasks WHERE task_id IN
+            (SELECT id FROM task_list WHERE user_id = $1 AND created_at <= $2)",
+        "DELETE FROM reminders WHERE user_id = $1 AND task_id IN
+            (SELECT id FROM task_list WHERE user_id = $1 AND created_at <= $2)",
+        "DELETE FROM notifications WHERE user_id = $1 AND fired_at <= $2",
+        "DELETE FROM task_list WHERE user_id = $1 AND created_at <= $2",
+    ] {
+        sqlx::query(statement)
+            .bind(user_id)
+            .bind(before)
+            .execute(&mut *tx)
+            .await?;
+    }
+    Ok(())
+}
+
 /// The second sweep: after [`SETTLE`], drops what projections wrote from
 /// events they read before the erasure committed, and marks it completed.
 pub async fn complete(pool: &PgPool, erasure_id: Uuid) -> anyhow::Result<()> {
     let mut tx = pool.begin().await?;
-    let user: Option<String> = sqlx::query_scalar(
-        "SELECT user_id FROM erasures WHERE id = $1 AND completed_at IS NULL FOR UPDATE",
+    let erasure: Option<(String, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT user_id, requested_at FROM erasures WHERE id = $1 AND completed_at IS NULL FOR UPDATE",
     )
     .bind(erasure_id)
     .fetch_optional(&mut *tx)
     .await?;
-    if let Some(user) = user {
-        drop_derived(&mut tx, &user).await?;
+    if let Some((user, requested_at)) = erasure {
+        let came_back: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM user_keys WHERE user_id = $1)")
+                .bind(&user)
+                .fetch_one(&mut *tx)
+                .await?;
+        if came_back {
+            drop_tasks_before(&mut tx, &user, requested_at).await?;
+        } else {
+            drop_derived(&mut tx, &user).await?;
+        }
         sqlx::query("UPDATE erasures SET completed_at = now() WHERE id = $1")
             .bind(erasure_id)
             .execute(&mut *tx)
@@ -299,15 +333,20 @@ pub async fn status<'e>(
     .bind(user_id)
     .fetch_optional(executor)
     .await?;
-    Ok(row.map(|(user_id, requested_at, completed_at)| ErasureStatus {
-        user_id,
-        requested_at,
-        completed_at,
-    }))
+    Ok(
+        row.map(|(user_id, requested_at, completed_at)| ErasureStatus {
+            user_id,
+            requested_at,
+            completed_at,
+        }),
+    )
 }
 
 /// Whether task `id`'s owner was erased: the read models keep nothing of it.
-pub async fn owner_erased<'e>(executor: impl PgExecutor<'e>, id: Uuid) -> Result<bool, sqlx::Error> {
+pub async fn owner_erased<'e>(
+    executor: impl PgExecutor<'e>,
+    id: Uuid,
+) -> Result<bool, sqlx::Error> {
     sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM erasures
                          WHERE user_id = (SELECT metadata ->> 'user_id' FROM events
@@ -340,7 +379,11 @@ impl Eraser {
     }
 
     /// Where `user_id`'s erasure `id` stands.
-    pub async fn status(&self, user_id: &str, id: Uuid) -> Result<Option<ErasureStatus>, sqlx::Error> {
+    pub async fn status(
+        &self,
+        user_id: &str,
+        id: Uuid,
+    ) -> Result<Option<ErasureStatus>, sqlx::Error> {
         status(&self.pool, user_id, id).await
     }
 }

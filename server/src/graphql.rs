@@ -13,12 +13,12 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use command_api::{ErasureMutation, QuickAddMutation, RevertMutation, TaskMutation};
 use event_store::command::{Actor, CommandService};
+use projections::erasure::Eraser;
 use query_api::consistency::{self, Consistency};
 use query_api::{
     AuditQuery, CalendarFeeds, CalendarMutation, CalendarQuery, ErasureQuery, ExportQuery, LiveHub,
     NotificationMutation, NotificationQuery, ReadYourWrites, TaskQuery, TaskSubscription,
 };
-use projections::erasure::Eraser;
 use sqlx::PgPool;
 use tracing::Instrument;
 

@@ -73,9 +73,8 @@ pub async fn fresh_settings() -> Settings {
     settings.common.task_updates_topic = format!("task-updates-{}", &suffix[..12]);
     settings.common.consumer_group_prefix = Some(format!("test-{}", &suffix[..12]));
     // A ledger of the test's own, as each deployment has one of its own.
-    settings.common.erasure_ledger = Some(
-        std::env::temp_dir().join(format!("taskledger-erasures-{}.jsonl", &suffix[..16])),
-    );
+    settings.common.erasure_ledger =
+        Some(std::env::temp_dir().join(format!("taskledger-erasures-{}.jsonl", &suffix[..16])));
     settings.common.http_addr = "127.0.0.1:0".into();
     // Tests race many requests of one user on purpose; the per-user limits
     // have a test of their own.

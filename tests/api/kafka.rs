@@ -72,8 +72,11 @@ async fn events_are_published_as_cloudevents_keyed_by_task() {
     let task_data = &created["data"]["task_data"];
     assert!(task_data.get("title").is_none(), "{task_data}");
     assert_eq!(task_data["sealed"]["by"], "alice");
-    assert_eq!(task_data["sealed"]["fields"], json!(["title", "description", "tags"]));
-    assert!(!String::from_utf8_lossy(&messages[0].payload).contains("Publish me"));
+    assert_eq!(
+        task_data["sealed"]["fields"],
+        json!(["title", "description", "tags"])
+    );
+    assert!(!String::from_utf8_lossy(&messages[0].value).contains("Publish me"));
     assert_eq!(messages[1].json()["type"], "taskledger.task.completed.v3");
 }
 

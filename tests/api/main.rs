@@ -15,6 +15,7 @@ mod crash;
 mod dapr;
 mod dlq;
 mod docs_links;
+mod erasure;
 mod export;
 mod fuzz;
 mod hardening;

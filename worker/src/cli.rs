@@ -134,7 +134,8 @@ pub async fn run(command: Command, settings: &Settings) -> anyhow::Result<Next> 
             let user = domain::values::UserId::parse(&user).map_err(anyhow::Error::msg)?;
             let pool = crate::migrate(settings).await?;
             let erasure =
-                projections::erasure::erase(&pool, &crate::ledger(settings)?, user.as_str()).await?;
+                projections::erasure::erase(&pool, &crate::ledger(settings)?, user.as_str())
+                    .await?;
             tracing::info!(erasure = %erasure.erasure_id, "waiting for the second sweep");
             tokio::time::sleep(projections::erasure::SETTLE).await;
             projections::erasure::complete(&pool, erasure.erasure_id).await?;

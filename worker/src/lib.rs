@@ -26,6 +26,7 @@ use event_store::command::CommandService;
 use event_store::relay::{Relay, RelaySettings};
 use infra::kafka::dead_letter_topic;
 use infra::ops::{BrokerProbe, Ops};
+use projections::erasure::Ledger;
 use projections::{
     ConsumerSettings, NotificationInbox, ProjectionConsumer, RecurrenceProcessor,
     RemindersProjection, Scheduler, TaskListProjection, TaskUpdatesPublisher,
@@ -110,9 +111,11 @@ pub async fn connect(settings: &Settings, max_connections: u32) -> anyhow::Resul
         .context("connecting to Postgres")
 }
 
-/// The deployment's erasure ledger.
-pub fn ledger(settings: &Settings) -> anyhow::Result<projections::erasure::Ledger> {
-    Ok(projections::erasure::Ledger::new(settings.erasure_ledger()?))
+/// The deployment's erasure ledger, which erasing needs.
+pub fn ledger(settings: &Settings) -> anyhow::Result<Ledger> {
+    settings.erasure_ledger().map(Ledger::new).context(
+        "TASKLEDGER_ERASURE_LEDGER is required to erase outside local mode (TASKLEDGER_ENV=local)",
+    )
 }
 
 /// Connects to Postgres and applies the event store's and the read models'
@@ -131,9 +134,11 @@ pub async fn migrate(settings: &Settings) -> anyhow::Result<PgPool> {
         .await
         .context("read model migrations")?;
     // A database restored from before some erasures holds their keys again.
-    projections::erasure::reapply(&pool, &ledger(settings)?)
-        .await
-        .context("applying the erasure ledger")?;
+    if let Some(path) = settings.erasure_ledger() {
+        projections::erasure::reapply(&pool, &Ledger::new(path))
+            .await
+            .context("applying the erasure ledger")?;
+    }
     Ok(pool)
 }
 

@@ -309,14 +309,13 @@ impl Settings {
     }
 
     /// The erasure ledger's file: as set, or local mode's under the
-    /// working directory.
-    pub fn erasure_ledger(&self) -> anyhow::Result<std::path::PathBuf> {
+    /// working directory; none for a role of a deployment that does not
+    /// give it one (only the API, which erases, needs it).
+    pub fn erasure_ledger(&self) -> Option<std::path::PathBuf> {
         match (&self.erasure_ledger, self.env) {
-            (Some(path), _) => Ok(path.clone()),
-            (None, Environment::Local) => Ok(".taskledger/erasures.jsonl".into()),
-            (None, Environment::Production) => {
-                bail!("TASKLEDGER_ERASURE_LEDGER is required outside local mode (TASKLEDGER_ENV=local)")
-            }
+            (Some(path), _) => Some(path.clone()),
+            (None, Environment::Local) => Some(".taskledger/erasures.jsonl".into()),
+            (None, Environment::Production) => None,
         }
     }
 
