@@ -164,6 +164,10 @@ pub async fn start(
     let feed_pool = read_pool.clone();
     let live_feed = feed.run(feed_pool, feed_kafka, live_topics, stop);
     running.spawn("live", topics.then(&shutdown, live_feed));
+    running.spawn(
+        "erasures",
+        live.clone().hear_erasures(pool.clone(), shutdown.clone()),
+    );
     let verifier = Arc::new(settings.token_verifier()?);
     let public_url = match &settings.api.public_url {
         Some(url) => url.clone(),
@@ -182,12 +186,13 @@ pub async fn start(
             commands,
             read_your_writes,
             consistency: consistency.clone(),
-            live,
+            live: live.clone(),
             calendar: calendar.clone(),
             eraser: Eraser::new(pool.clone(), worker::ledger(&settings.common)?),
         }),
         calendar,
         consistency,
+        erased: live.erased.clone(),
         mcp_allowed_hosts: mcp_allowed_hosts(&public_url),
         // Only with the built-in development secret, on a loopback
         // address: anyone who reaches it can sign in as anyone.

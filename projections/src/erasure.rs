@@ -25,6 +25,9 @@ use uuid::Uuid;
 pub const CONFIRMATION: &str = "ERASE MY DATA";
 /// The event type appended for each erasure, on aggregate type `User`.
 pub const USER_ERASED: &str = "UserErased";
+/// The channel an erasure notifies, with the user id, as it commits: every
+/// API process closes that user's WebSockets.
+pub const ERASURES_CHANNEL: &str = "taskledger_erasures";
 /// How long after the erasure the second sweep runs: longer than a
 /// projection's batch holds events it read.
 pub const SETTLE: Duration = Duration::from_secs(3);
@@ -185,6 +188,11 @@ async fn apply(pool: &PgPool, erasure: &Erasure) -> anyhow::Result<()> {
         .await?;
     }
     drop_derived(&mut tx, &erasure.user_id).await?;
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(ERASURES_CHANNEL)
+        .bind(&erasure.user_id)
+        .execute(&mut *tx)
+        .await?;
     tx.commit().await?;
     Ok(())
 }

@@ -19,8 +19,9 @@ use infra::metric;
 use projections::TaskRow;
 use rdkafka::consumer::Consumer;
 use rdkafka::{Message, Offset, TopicPartitionList};
+use sqlx::postgres::PgListener;
 use sqlx::PgPool;
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
 /// The most live messages handed out per query.
@@ -139,6 +140,9 @@ impl<T> Fanout<T> {
 pub struct LiveHub {
     pub tasks: Arc<Fanout<Arc<TaskRow>>>,
     pub notifications: Arc<Fanout<Arc<ReminderEventData>>>,
+    /// Users erased anywhere in the deployment, as they are: their
+    /// WebSockets close.
+    pub erased: broadcast::Sender<String>,
 }
 
 impl Default for LiveHub {
@@ -146,6 +150,7 @@ impl Default for LiveHub {
         Self {
             tasks: Fanout::new(SUBSCRIBER_BUFFER),
             notifications: Fanout::new(SUBSCRIBER_BUFFER),
+            erased: broadcast::channel(1024).0,
         }
     }
 }
@@ -158,6 +163,40 @@ pub struct LiveTopics {
 }
 
 impl LiveHub {
+    /// Hears of every erasure (`projections::erasure` notifies
+    /// `ERASURES_CHANNEL` as it commits) until `shutdown`, and tells this
+    /// process's WebSockets through [`LiveHub::erased`].
+    pub async fn hear_erasures(
+        self,
+        pool: PgPool,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<()> {
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return Ok(()),
+                Err(error) = self.listen_for_erasures(&pool) => {
+                    tracing::warn!(%error, "lost the erasures channel; listening again in 1s");
+                }
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => return Ok(()),
+                () = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+        }
+    }
+
+    async fn listen_for_erasures(&self, pool: &PgPool) -> Result<(), sqlx::Error> {
+        let mut listener = PgListener::connect_with(pool).await?;
+        listener
+            .listen(projections::erasure::ERASURES_CHANNEL)
+            .await?;
+        loop {
+            let notification = listener.recv().await?;
+            // No socket listening is no error.
+            let _ = self.erased.send(notification.payload().to_owned());
+        }
+    }
+
     /// Reads both topics from their ends until `shutdown`, handing each
     /// message to its user's subscribers. After a failure it starts again
     /// from the ends, and every subscriber resyncs.

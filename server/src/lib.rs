@@ -67,6 +67,8 @@ pub struct ApiState {
     pub mcp_allowed_hosts: Vec<String>,
     /// Each caller's reads show their own writes, at every door.
     pub consistency: Consistency,
+    /// Users erased anywhere: their WebSockets close.
+    pub erased: tokio::sync::broadcast::Sender<String>,
 }
 
 impl axum::extract::FromRef<ApiState> for Ops {

@@ -238,6 +238,7 @@ impl Connection<'_> {
         let init_deadline = Instant::now() + self.state.ws_init_timeout;
         let mut ping = tokio::time::interval_at(Instant::now() + PING_EVERY, PING_EVERY);
         let shutdown = self.state.shutdown.clone();
+        let mut erased = self.state.erased.subscribe();
         let mut last_heard = Instant::now();
         loop {
             let expires = self.session.as_ref().map(|s| s.expires);
@@ -274,6 +275,13 @@ impl Connection<'_> {
                         Protocol::Legacy => Message::Text(json!({"type": "ka"}).to_string().into()),
                     };
                     self.send(ping).await
+                }
+                Ok(user) = erased.recv(), if self.session.is_some() => {
+                    if self.session.as_ref().is_some_and(|s| s.actor.user_id.as_str() == user) {
+                        close(4403, "Forbidden: this user's data was erased")
+                    } else {
+                        Step::Continue
+                    }
                 }
                 () = shutdown.cancelled() => close(1001, "the server is shutting down"),
             };

@@ -21,6 +21,7 @@ use uuid::Uuid;
 use crate::helpers::{
     assert_no_errors, error_code, eventually, read_topic, role_process, Received, TestApp,
 };
+use crate::ws_client::GqlSocket;
 
 const ERASE: &str = "mutation($confirm: String!) { eraseMyData(confirm: $confirm) { erasureId } }";
 const ERASURE: &str = "query($id: ID!) { erasure(id: $id) { id status requestedAt completedAt } }";
@@ -354,6 +355,12 @@ async fn an_erased_user_who_comes_back_starts_afresh_and_only_they_can_see_their
     let ada = app.token("ada");
     let (old, _) = app.create_task(&ada, "before I left").await;
     app.task_at_version(&ada, &old, 1).await;
+    // Her open WebSocket, and another user's.
+    let changes = "subscription { taskChanges { kind } }";
+    let mut hers = GqlSocket::connect(&app.address, &ada).await;
+    hers.subscribe("1", changes, json!({})).await;
+    let mut his = GqlSocket::connect(&app.address, &app.token("bob")).await;
+    his.subscribe("1", changes, json!({})).await;
     let unsigned = app
         .graphql(None, ERASE, json!({ "confirm": "ERASE MY DATA" }))
         .await;
@@ -363,6 +370,9 @@ async fn an_erased_user_who_comes_back_starts_afresh_and_only_they_can_see_their
         .as_str()
         .unwrap()
         .to_owned();
+    // Her socket is closed at once; his stays open.
+    assert_eq!(hers.close_code(Duration::from_secs(2)).await, Some(4403));
+    assert_eq!(his.close_code(Duration::from_millis(500)).await, None);
     let bad = app
         .graphql(Some(&ada), ERASURE, json!({ "id": "not-an-id" }))
         .await;
