@@ -169,7 +169,9 @@ fn wrapping_aad(user_id: &str, key_id: &str) -> Vec<u8> {
 }
 
 impl DataKey {
-    fn generate(user_id: &str) -> Result<(Self, Vec<u8>), KeyError> {
+    /// A new random key for `user_id`, and its bytes wrapped by the master
+    /// key, as `user_keys` keeps them.
+    pub fn generate(user_id: &str) -> Result<(Self, Vec<u8>), KeyError> {
         let bytes = random::<KEY_LEN>()?;
         let key_id: String = random::<6>()?.iter().map(|b| format!("{b:02x}")).collect();
         let wrapped = seal_bytes(&master()?.key, &wrapping_aad(user_id, &key_id), &bytes)?;

@@ -410,31 +410,26 @@ impl LiveHub {
             return Ok(());
         }
         let ids: Vec<&str> = reminders.iter().map(|r| r.reminder_id.as_str()).collect();
-        type Stored = (String, String, String, Option<DateTime<Utc>>, DateTime<Utc>);
-        let stored: HashMap<String, Stored> = sqlx::query_as::<
-            _,
-            (
-                String,
-                String,
-                String,
-                String,
-                Option<DateTime<Utc>>,
-                DateTime<Utc>,
-            ),
-        >(
-            "SELECT reminder_id::text, user_id, task_id::text, title, due_at, remind_at
+        let stored: HashMap<String, StoredReminder> = sqlx::query_as::<_, StoredReminder>(
+            "SELECT reminder_id::text, user_id, task_id::text, title, tags, due_at, remind_at
                    FROM reminders WHERE reminder_id = ANY($1::uuid[])",
         )
         .bind(&ids)
         .fetch_all(pool)
         .await?
         .into_iter()
-        .map(|(id, user, task, title, due_at, remind_at)| {
-            (id, (user, task, title, due_at, remind_at))
-        })
+        .map(|stored| (stored.reminder_id.clone(), stored))
         .collect();
         for mut reminder in reminders {
-            let Some((user, task, title, due_at, remind_at)) = stored.get(&reminder.reminder_id)
+            let Some(StoredReminder {
+                user_id: user,
+                task_id: task,
+                title,
+                tags,
+                due_at,
+                remind_at,
+                ..
+            }) = stored.get(&reminder.reminder_id)
             else {
                 tracing::warn!(reminder = %reminder.reminder_id, "skipping a reminder the reminders table does not hold");
                 continue;
@@ -443,13 +438,31 @@ impl LiveHub {
                 tracing::warn!(reminder = %reminder.reminder_id, "skipping a reminder of another user or task");
                 continue;
             }
-            (reminder.title, reminder.due_at, reminder.remind_at) =
-                (title.clone(), *due_at, *remind_at);
+            // What the owner typed comes from the table: the message seals it.
+            (
+                reminder.title,
+                reminder.tags,
+                reminder.due_at,
+                reminder.remind_at,
+            ) = (title.clone(), tags.clone(), *due_at, *remind_at);
+            reminder.sealed = None;
             let data = Arc::new(reminder);
             self.notifications.publish(&data.user_id, &data);
         }
         Ok(())
     }
+}
+
+/// A reminder as the reminders table holds it.
+#[derive(sqlx::FromRow)]
+struct StoredReminder {
+    reminder_id: String,
+    user_id: String,
+    task_id: String,
+    title: String,
+    tags: Vec<String>,
+    due_at: Option<DateTime<Utc>>,
+    remind_at: DateTime<Utc>,
 }
 
 #[cfg(test)]

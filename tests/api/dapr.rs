@@ -113,6 +113,7 @@ async fn sidecar_after(
 async fn secrets_not_in_the_environment_come_from_the_dapr_sidecar() {
     let url = sidecar(&[
         ("database-url", "postgres://from-dapr@db/taskledger"),
+        ("master-key", "bWFzdGVyIGtleSBmcm9tIHRoZSBrdWJlcm5ldGVzIHN0"),
         ("jwt-secret", "a jwt secret from the kubernetes store"),
     ])
     .await;
@@ -129,11 +130,16 @@ async fn secrets_not_in_the_environment_come_from_the_dapr_sidecar() {
         settings.api.jwt_secret.as_deref(),
         Some("a jwt secret from the kubernetes store")
     );
+    assert_eq!(
+        settings.common.master_key.as_deref(),
+        Some("bWFzdGVyIGtleSBmcm9tIHRoZSBrdWJlcm5ldGVzIHN0")
+    );
 
     // A sidecar that starts after the app is waited for.
     let late = sidecar_after(
         &[
             ("database-url", "postgres://late@db/x"),
+            ("master-key", "late"),
             ("jwt-secret", "late"),
         ],
         Duration::from_secs(2),
@@ -153,6 +159,7 @@ async fn secrets_not_in_the_environment_come_from_the_dapr_sidecar() {
     let mut given = Settings::local();
     given.common.dapr_secret_store = Some("kubernetes".into());
     given.common.database_url = Some("postgres://given@db/x".into());
+    given.common.master_key = Some("given".into());
     given.api.jwt_secret = Some("given".into());
     taskledger::dapr::fill_secrets(&mut given, "http://127.0.0.1:9")
         .await
@@ -168,7 +175,7 @@ async fn secrets_not_in_the_environment_come_from_the_dapr_sidecar() {
     assert!(plain.common.database_url.is_none());
 
     // A missing secret or store stops the start with a message naming it.
-    let partial = sidecar(&[("database-url", "postgres://x@db/y")]).await;
+    let partial = sidecar(&[("database-url", "postgres://x@db/y"), ("master-key", "k")]).await;
     let mut settings = Settings::local();
     settings.common.dapr_secret_store = Some("kubernetes".into());
     let error = taskledger::dapr::fill_secrets(&mut settings, &partial)

@@ -406,6 +406,9 @@ async fn the_page_is_served_whole_and_dev_tokens_exist_in_local_mode_only() {
         let mut settings = fresh_settings().await;
         settings.common.env = env;
         settings.api.jwt_secret = Some("a production secret of at least 32 bytes!".into());
+        // One process serves one master key: the one the other apps of this
+        // test binary use (local mode's), given as production gives it.
+        settings.common.master_key = Some("dGFza2xlZGdlciBsb2NhbCBkZXZlbG9wbWVudCBrZXk=".into());
         let other = TestApp::spawn_with(settings, Roles::API).await;
         let response = other
             .client

@@ -419,7 +419,9 @@ async fn every_kafka_client_works_over_sasl_ssl_with_the_cloud_overlays_scram_sh
         .expect("the relay published the creation")
         .json();
     assert_eq!(created["type"], "taskledger.task.created.v2");
-    assert_eq!(created["data"]["task_data"]["title"], "water the plants");
+    // Sealed with alice's key (docs/adr/0014), whatever the transport.
+    assert_eq!(created["data"]["task_data"]["sealed"]["by"], "alice");
+    assert!(created["data"]["task_data"].get("title").is_none());
 
     // Every projection applies: the task list, the reminders, the recurrence
     // processor (the completed occurrence's next one).
