@@ -47,6 +47,8 @@ pub enum KeyError {
     Unwrap(String),
     #[error("the system's random source failed")]
     Random,
+    #[error("the data key of {0:?} was deleted while it was being made")]
+    Vanished(String),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
 }
@@ -436,8 +438,11 @@ impl Keyring {
                 if inserted == 1 {
                     key
                 } else {
-                    // Another process made one first.
-                    self.stored(user_id).await?.ok_or(KeyError::Random)?
+                    // Another process made one first (and an erasure may
+                    // have deleted it since: the writer tries again).
+                    self.stored(user_id)
+                        .await?
+                        .ok_or_else(|| KeyError::Vanished(user_id.to_owned()))?
                 }
             }
         };

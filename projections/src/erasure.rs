@@ -11,7 +11,7 @@
 //! from a backup taken before an erasure holds the key again; every role
 //! applies the ledger as it starts, so the erasure holds again.
 
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -83,28 +83,18 @@ impl Ledger {
         .with_context(|| format!("appending to the erasure ledger {}", self.path.display()))
     }
 
-    /// Every erasure the ledger holds; none if it does not exist yet.
-    async fn entries(&self) -> anyhow::Result<Vec<Erasure>> {
-        let path = self.path.clone();
-        tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<Erasure>> {
-            let file = match std::fs::File::open(&path) {
-                Ok(file) => file,
-                Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-                Err(error) => return Err(error.into()),
-            };
-            let mut entries = Vec::new();
-            for (number, line) in std::io::BufReader::new(file).lines().enumerate() {
-                let line = line?;
-                match serde_json::from_str(&line) {
-                    Ok(erasure) => entries.push(erasure),
-                    // A line cut short by a crash while appending: its key
-                    // was never deleted.
-                    Err(error) => tracing::warn!(line = number + 1, %error, "skipping an unreadable line of the erasure ledger"),
-                }
-            }
-            Ok(entries)
-        })
-        .await?
+    /// The ledger's erasures, read a line at a time; `None` if it does
+    /// not exist yet.
+    async fn reader(
+        &self,
+    ) -> anyhow::Result<Option<tokio::io::Lines<tokio::io::BufReader<tokio::fs::File>>>> {
+        use tokio::io::AsyncBufReadExt;
+        match tokio::fs::File::open(&self.path).await {
+            Ok(file) => Ok(Some(tokio::io::BufReader::new(file).lines())),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(error) => Err(error)
+                .with_context(|| format!("reading the erasure ledger {}", self.path.display())),
+        }
     }
 }
 
@@ -295,34 +285,79 @@ pub fn complete_later(pool: PgPool, erasure_id: Uuid) {
     });
 }
 
+/// Ledger lines checked against the database per round trip.
+const REAPPLY_CHUNK: usize = 1_000;
+
 /// As a role starts: applies every erasure of the ledger again (a database
 /// restored from a backup taken before some of them holds their keys) and
-/// completes those left pending. Answers how many were applied again.
+/// completes those left pending. The ledger is read a chunk at a time, two
+/// queries a chunk, so memory stays flat however long it grows. Answers how
+/// many were applied again.
 pub async fn reapply(pool: &PgPool, ledger: &Ledger) -> anyhow::Result<usize> {
+    let Some(mut lines) = ledger.reader().await? else {
+        return Ok(0);
+    };
+    let (mut applied, mut number, mut chunk) = (0, 0_usize, Vec::with_capacity(REAPPLY_CHUNK));
+    loop {
+        let line = lines.next_line().await?;
+        if let Some(line) = &line {
+            number += 1;
+            match serde_json::from_str::<Erasure>(line) {
+                Ok(erasure) => chunk.push(erasure),
+                // A line cut short by a crash while appending: its key was
+                // never deleted.
+                Err(error) => {
+                    tracing::warn!(line = number, %error, "skipping an unreadable line of the erasure ledger")
+                }
+            }
+        }
+        if chunk.len() == REAPPLY_CHUNK || (line.is_none() && !chunk.is_empty()) {
+            applied += reapply_chunk(pool, &chunk).await?;
+            chunk.clear();
+        }
+        if line.is_none() {
+            break;
+        }
+    }
+    if applied > 0 {
+        tracing::warn!(applied, ledger = %ledger.path().display(), "erasures applied again from the ledger: the database was restored from before them");
+    }
+    Ok(applied)
+}
+
+/// One chunk of the ledger: which erasures the database knows (and whether
+/// completed), whose keys from before their erasure it holds; those it
+/// does not know, or whose key it holds, are applied again.
+async fn reapply_chunk(pool: &PgPool, chunk: &[Erasure]) -> anyhow::Result<usize> {
+    let ids: Vec<Uuid> = chunk.iter().map(|e| e.erasure_id).collect();
+    let users: Vec<&str> = chunk.iter().map(|e| e.user_id.as_str()).collect();
+    let known: std::collections::HashMap<Uuid, Option<DateTime<Utc>>> =
+        sqlx::query_as("SELECT id, completed_at FROM erasures WHERE id = ANY($1)")
+            .bind(&ids)
+            .fetch_all(pool)
+            .await?
+            .into_iter()
+            .collect();
+    let keys: std::collections::HashMap<String, DateTime<Utc>> =
+        sqlx::query_as("SELECT user_id, created_at FROM user_keys WHERE user_id = ANY($1)")
+            .bind(&users)
+            .fetch_all(pool)
+            .await?
+            .into_iter()
+            .collect();
     let mut applied = 0;
-    for erasure in ledger.entries().await? {
-        let known: Option<Option<DateTime<Utc>>> =
-            sqlx::query_scalar("SELECT completed_at FROM erasures WHERE id = $1")
-                .bind(erasure.erasure_id)
-                .fetch_optional(pool)
-                .await?;
-        let key_held: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM user_keys WHERE user_id = $1 AND created_at <= $2)",
-        )
-        .bind(&erasure.user_id)
-        .bind(erasure.requested_at)
-        .fetch_one(pool)
-        .await?;
+    for erasure in chunk {
+        let known = known.get(&erasure.erasure_id);
+        let key_held = keys
+            .get(&erasure.user_id)
+            .is_some_and(|created| *created <= erasure.requested_at);
         if known.is_none() || key_held {
-            apply(pool, &erasure).await?;
+            apply(pool, erasure).await?;
             applied += 1;
         }
         if !matches!(known, Some(Some(_))) {
             complete_later(pool.clone(), erasure.erasure_id);
         }
-    }
-    if applied > 0 {
-        tracing::warn!(applied, ledger = %ledger.path().display(), "erasures applied again from the ledger: the database was restored from before them");
     }
     Ok(applied)
 }
