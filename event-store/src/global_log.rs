@@ -136,8 +136,8 @@ const EVENT_COLUMNS: &str = "transaction_id::text AS transaction_id, global_posi
      recorded_at, aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata";
 
 /// The events with the data key of whoever sealed each, for reading opened.
-pub(crate) const EVENTS_WITH_KEYS: &str = "events LEFT JOIN user_keys k \
-     ON k.user_id = events.payload -> events.event_type -> 'sealed' ->> 'by'";
+pub(crate) const EVENTS_WITH_KEYS: &str =
+    "events LEFT JOIN user_keys k ON k.user_id = events.sealed_by";
 /// The columns of [`EVENTS_WITH_KEYS`] an opened read selects.
 pub(crate) const OPENED_COLUMNS: &str = "transaction_id::text AS transaction_id, global_position, event_id, \
      recorded_at, aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata, \

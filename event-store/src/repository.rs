@@ -22,8 +22,7 @@ use crate::keys::{self, DataKey, KeyCache, Keyring};
 const SELECT: &str =
     "SELECT aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata,
             k.key_id AS sealing_key_id, k.wrapped AS sealing_key
-   FROM events LEFT JOIN user_keys k
-     ON k.user_id = events.payload -> events.event_type -> 'sealed' ->> 'by'";
+   FROM events LEFT JOIN user_keys k ON k.user_id = events.sealed_by";
 
 /// A command's events in one statement: each column an array, the JSON
 /// columns as text (parsed by the cast).
