@@ -18,9 +18,7 @@ use serde_json::{json, Value};
 use taskledger::Roles;
 use uuid::Uuid;
 
-use crate::helpers::{
-    assert_no_errors, error_code, eventually, read_topic, role_process, Received, TestApp,
-};
+use crate::helpers::{assert_no_errors, error_code, eventually, read_topic, Received, TestApp};
 use crate::ws_client::GqlSocket;
 
 const ERASE: &str = "mutation($confirm: String!) { eraseMyData(confirm: $confirm) { erasureId } }";
@@ -110,18 +108,8 @@ async fn run(app: &TestApp, token: &str, query: &str, variables: Value) -> Value
 }
 
 async fn rebuild(app: &TestApp, projection: &str) {
-    let output = role_process(&app.settings, "rebuild")
-        .arg(projection)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "rebuild {projection}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let (done, _, stderr) = crate::rebuild::rebuild_of(app, projection).await;
+    assert!(done, "rebuild {projection}: {stderr}");
 }
 
 /// A database restored from `dump` (plain SQL) under a new name; its URL.

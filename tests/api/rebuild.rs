@@ -17,7 +17,7 @@ async fn rebuild(app: &TestApp) -> (bool, String, String) {
 }
 
 /// `taskledger rebuild PROJECTION` on the app's database: success, stdout, stderr.
-async fn rebuild_of(app: &TestApp, projection: &str) -> (bool, String, String) {
+pub(crate) async fn rebuild_of(app: &TestApp, projection: &str) -> (bool, String, String) {
     let output = role_process(&app.settings, "rebuild")
         .arg(projection)
         .stdout(Stdio::piped())
