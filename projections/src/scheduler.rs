@@ -255,6 +255,15 @@ impl Scheduler {
         let mut batch = producer.batch();
         let mut fired_at = Vec::with_capacity(to_fire.len());
         let mut late = 0;
+        // Each owner's key before the instants: nothing is asked of the
+        // database between a reminder's instant and its publication.
+        let mut keys = std::collections::HashMap::new();
+        for reminder in &to_fire {
+            if !keys.contains_key(&reminder.user_id) {
+                let key = self.keys.for_publishing(&reminder.user_id).await?;
+                keys.insert(reminder.user_id.clone(), key);
+            }
+        }
         for reminder in &to_fire {
             // Sleep until the instant itself: the lookahead took the query
             // out of the way.
@@ -262,7 +271,7 @@ impl Scheduler {
                 tokio::time::sleep(wait).await;
             }
             let at = Utc::now();
-            let key = self.keys.for_publishing(&reminder.user_id).await?;
+            let key = keys.get(&reminder.user_id).cloned().flatten();
             let mut payload = serde_json::to_value(message(reminder, at))?;
             keys::seal_or_blank(
                 &mut payload["data"],
