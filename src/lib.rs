@@ -142,10 +142,7 @@ pub async fn start(
     let listener = tokio::net::TcpListener::bind(&settings.common.http_addr)
         .await
         .with_context(|| format!("binding {}", settings.common.http_addr))?;
-    let commands = CommandService::new(
-        event_store::task_store(pool.clone()),
-        TaskServices::default(),
-    );
+    let commands = CommandService::new(pool.clone(), TaskServices::default());
     let read_pool =
         query_api::read_pool::connect(settings.common.database_url()?, settings.read_pool())
             .await

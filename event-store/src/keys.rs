@@ -364,9 +364,21 @@ impl KeyCache {
         aggregate_id: &str,
         key: Option<(&str, &[u8])>,
     ) -> Result<bool, KeyError> {
-        let Some(fields) = payload.get_mut(event_type) else {
-            return Ok(false);
-        };
+        match payload.get_mut(event_type) {
+            Some(fields) => self.open_fields(fields, aggregate_id, key),
+            None => Ok(false),
+        }
+    }
+
+    /// Opens `fields` (an event's own, or a task's snapshot) with `key`, the
+    /// `(key id, wrapped key)` read with them; answers whether they read as
+    /// erased.
+    pub fn open_fields(
+        &mut self,
+        fields: &mut Value,
+        aggregate_id: &str,
+        key: Option<(&str, &[u8])>,
+    ) -> Result<bool, KeyError> {
         let Some((user, _)) = sealed_by(fields) else {
             return Ok(false);
         };

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use cqrs_es::persist::{EventUpcaster, PersistedEventStore, SerializedEvent};
 use domain::Task;
+use serde_json::Value;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
@@ -50,10 +51,23 @@ pub async fn connect(database_url: &str, max_connections: u32) -> Result<PgPool,
         .await
 }
 
-/// The task event store, reading older event versions through the domain's upcasters.
-pub fn task_store(pool: PgPool) -> TaskStore {
-    PersistedEventStore::new_event_store(repository::EventRepository::new(pool))
+/// The task event store over `repository`, reading older event versions
+/// through the domain's upcasters, and taking a snapshot of a task every
+/// `SNAPSHOT_EVERY` events.
+pub fn task_store(repository: repository::EventRepository) -> TaskStore {
+    PersistedEventStore::new_snapshot_store(repository, repository::SNAPSHOT_EVERY)
         .with_upcasters(vec![Box::new(TaskUpcaster)])
+}
+
+/// An event's payload (`{"<type>": {fields}}`) in the current version of its
+/// type.
+pub(crate) fn upcast(event_type: &str, event_version: &str, mut payload: Value) -> Value {
+    if domain::upcast::needs_upcast(event_type, event_version) {
+        if let Some(data) = payload.get_mut(event_type) {
+            *data = domain::upcast::upcast(event_type, event_version, data.take());
+        }
+    }
+    payload
 }
 
 /// Plugs `domain::upcast` into cqrs-es.
@@ -65,9 +79,7 @@ impl EventUpcaster for TaskUpcaster {
     }
 
     fn upcast(&self, mut event: SerializedEvent) -> SerializedEvent {
-        if let Some(data) = event.payload.get_mut(&event.event_type) {
-            *data = domain::upcast::upcast(&event.event_type, &event.event_version, data.take());
-        }
+        event.payload = upcast(&event.event_type, &event.event_version, event.payload);
         event.event_version = domain::upcast::current_version(&event.event_type).to_owned();
         event
     }

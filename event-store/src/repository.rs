@@ -4,12 +4,16 @@
 //! primary key on (aggregate, sequence) refuses a lost race, as before; the
 //! columns the global log adds (position, transaction id, event id, time)
 //! and the triggers (the relay's wake-up, each user's count) are the table's
-//! own, untouched. See docs/adr/0011.
+//! own, untouched. Every `SNAPSHOT_EVERY` events a task's folded state is
+//! stored in the same statement, sealed as its events are, and a task is
+//! loaded as its snapshot and the events after it in one statement. See
+//! docs/adr/0011.
 
 use cqrs_es::persist::{
     PersistedEventRepository, PersistenceError, ReplayStream, SerializedEvent, SerializedSnapshot,
 };
 use cqrs_es::Aggregate;
+use domain::{Task, TaskEvent};
 use futures::TryStreamExt;
 use serde_json::Value;
 use sqlx::postgres::PgRow;
@@ -17,6 +21,9 @@ use sqlx::{PgPool, Row};
 use std::sync::Arc;
 
 use crate::keys::{self, DataKey, KeyCache, Keyring};
+
+/// A task's folded state is stored at every multiple of this many events.
+pub const SNAPSHOT_EVERY: usize = 100;
 
 /// Each event with the data key of whoever sealed it (see `keys`).
 const SELECT: &str =
@@ -38,6 +45,44 @@ const INSERT_SEALED: &str = "INSERT INTO events (aggregate_type, aggregate_id, s
    FROM unnest($3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[])
      AS e (sequence, event_type, event_version, payload, metadata)
   WHERE EXISTS (SELECT 1 FROM user_keys WHERE user_id = $8 AND key_id = $9)";
+
+/// The same, and the task's snapshot taken in the same statement: stored only
+/// with the events, and never over a later one.
+const INSERT_SEALED_WITH_SNAPSHOT: &str = "WITH stored AS (
+  INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+  SELECT $1, $2, e.sequence, e.event_type, e.event_version, e.payload::json, e.metadata::json
+    FROM unnest($3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[])
+      AS e (sequence, event_type, event_version, payload, metadata)
+   WHERE EXISTS (SELECT 1 FROM user_keys WHERE user_id = $8 AND key_id = $9)
+  RETURNING sequence
+), snapshot AS (
+  INSERT INTO task_snapshots (aggregate_type, aggregate_id, sequence, state)
+  SELECT $1, $2, $10, $11::json WHERE EXISTS (SELECT 1 FROM stored)
+  ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE
+     SET sequence = excluded.sequence, state = excluded.state, taken_at = now()
+   WHERE task_snapshots.sequence < excluded.sequence
+)
+SELECT count(*) FROM stored";
+
+/// A task's snapshot with the data key that sealed it.
+const SELECT_SNAPSHOT: &str =
+    "SELECT s.sequence, s.state, k.key_id AS sealing_key_id, k.wrapped AS sealing_key
+   FROM task_snapshots s LEFT JOIN user_keys k ON k.user_id = s.sealed_by
+  WHERE s.aggregate_type = $1 AND s.aggregate_id = $2";
+
+/// A task as one statement reads it: its snapshot, if any (the row without
+/// an event type), then the events after it, each with its data key.
+const LOAD: &str = "SELECT 0 AS part, NULL::text AS event_type, NULL::text AS event_version, s.sequence, s.state AS payload,
+        k.key_id AS sealing_key_id, k.wrapped AS sealing_key
+   FROM task_snapshots s LEFT JOIN user_keys k ON k.user_id = s.sealed_by
+  WHERE s.aggregate_type = $1 AND s.aggregate_id = $2
+ UNION ALL
+ SELECT 1, e.event_type, e.event_version, e.sequence, e.payload, k.key_id, k.wrapped
+   FROM events e LEFT JOIN user_keys k ON k.user_id = e.sealed_by
+  WHERE e.aggregate_type = $1 AND e.aggregate_id = $2
+    AND e.sequence > coalesce((SELECT sequence FROM task_snapshots
+                                WHERE aggregate_type = $1 AND aggregate_id = $2), 0)
+  ORDER BY part, sequence";
 
 /// Replays stream through a channel of this many events.
 const STREAM_CHANNEL: usize = 200;
@@ -102,6 +147,97 @@ impl EventRepository {
     }
 }
 
+impl EventRepository {
+    /// Task `aggregate_id` folded, and how many events it has: its snapshot
+    /// and the events after it, read in one statement. A snapshot that no
+    /// longer reads as a task (its shape changed) is passed over and every
+    /// event folded instead.
+    pub async fn load_task(&self, aggregate_id: &str) -> Result<(Task, usize), PersistenceError> {
+        let rows = sqlx::query(LOAD)
+            .bind(Task::TYPE)
+            .bind(aggregate_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(persistence)?;
+        let mut keys = KeyCache::default();
+        let mut task = Task::default();
+        let mut sequence = 0;
+        for row in &rows {
+            let at: i64 = row.try_get("sequence").map_err(persistence)?;
+            let mut payload: Value = row.try_get("payload").map_err(persistence)?;
+            let key = key_of(row)?;
+            let key = key
+                .as_ref()
+                .map(|(id, wrapped)| (id.as_str(), wrapped.as_slice()));
+            match row
+                .try_get::<Option<String>, _>("event_type")
+                .map_err(persistence)?
+            {
+                None => {
+                    keys.open_fields(&mut payload, aggregate_id, key)
+                        .map_err(key_error)?;
+                    match serde_json::from_value::<Task>(payload) {
+                        Ok(snapshot) => task = snapshot,
+                        Err(error) => {
+                            tracing::warn!(%error, aggregate_id, "a task's snapshot no longer reads; folding its events");
+                            let events = self.select(Task::TYPE, aggregate_id, 0).await?;
+                            return fold(Task::default(), 0, events);
+                        }
+                    }
+                }
+                Some(event_type) => {
+                    keys.open_event(&mut payload, &event_type, aggregate_id, key)
+                        .map_err(key_error)?;
+                    let version: String = row.try_get("event_version").map_err(persistence)?;
+                    let payload = crate::upcast(&event_type, &version, payload);
+                    task.apply(serde_json::from_value::<TaskEvent>(payload)?);
+                }
+            }
+            sequence = usize::try_from(at).unwrap_or_default();
+        }
+        Ok((task, sequence))
+    }
+
+    /// `state` (a task's snapshot) sealed with the key of `writer`, whose
+    /// events it follows; and that key.
+    async fn sealed_snapshot(
+        &self,
+        state: &Value,
+        writer: &str,
+        key: Option<&Arc<DataKey>>,
+        aggregate_id: &str,
+    ) -> Result<(String, Arc<DataKey>), PersistenceError> {
+        let key = match key {
+            Some(key) => Arc::clone(key),
+            None => self.keys.for_writing(writer).await.map_err(key_error)?,
+        };
+        let mut state = state.clone();
+        keys::seal(&mut state, &key, aggregate_id).map_err(key_error)?;
+        Ok((state.to_string(), key))
+    }
+}
+
+/// `task` at `sequence` with `events` applied after it.
+fn fold(
+    mut task: Task,
+    mut sequence: usize,
+    events: Vec<SerializedEvent>,
+) -> Result<(Task, usize), PersistenceError> {
+    for event in events {
+        let payload = crate::upcast(&event.event_type, &event.event_version, event.payload);
+        task.apply(serde_json::from_value::<TaskEvent>(payload)?);
+        sequence = event.sequence;
+    }
+    Ok((task, sequence))
+}
+
+/// The `(key id, wrapped key)` read with a row, if its key is still stored.
+fn key_of(row: &PgRow) -> Result<Option<(String, Vec<u8>)>, PersistenceError> {
+    let key_id: Option<String> = row.try_get("sealing_key_id").map_err(persistence)?;
+    let wrapped: Option<Vec<u8>> = row.try_get("sealing_key").map_err(persistence)?;
+    Ok(key_id.zip(wrapped))
+}
+
 impl PersistedEventRepository for EventRepository {
     async fn get_events<A: Aggregate>(
         &self,
@@ -119,25 +255,47 @@ impl PersistedEventRepository for EventRepository {
         self.select(A::TYPE, aggregate_id, after).await
     }
 
-    /// Tasks are event-sourced without stored snapshots: a command on a
-    /// task this process holds warm loads nothing (`command::Warm`).
+    /// The aggregate's snapshot, opened (see `load_task`, which reads it
+    /// with the events after it in one statement).
     async fn get_snapshot<A: Aggregate>(
         &self,
-        _aggregate_id: &str,
+        aggregate_id: &str,
     ) -> Result<Option<SerializedSnapshot>, PersistenceError> {
-        Ok(None)
+        let Some(row) = sqlx::query(SELECT_SNAPSHOT)
+            .bind(A::TYPE)
+            .bind(aggregate_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(persistence)?
+        else {
+            return Ok(None);
+        };
+        let sequence: i64 = row.try_get("sequence").map_err(persistence)?;
+        let mut state: Value = row.try_get("state").map_err(persistence)?;
+        let key = key_of(&row)?;
+        let key = key
+            .as_ref()
+            .map(|(id, wrapped)| (id.as_str(), wrapped.as_slice()));
+        KeyCache::default()
+            .open_fields(&mut state, aggregate_id, key)
+            .map_err(key_error)?;
+        let current_sequence = usize::try_from(sequence).unwrap_or_default();
+        Ok(Some(SerializedSnapshot {
+            aggregate_id: aggregate_id.to_owned(),
+            aggregate: state,
+            current_sequence,
+            current_snapshot: current_sequence / SNAPSHOT_EVERY,
+        }))
     }
 
+    /// A command's events in one statement, with the task's snapshot when
+    /// cqrs-es asks for one (the events reached a multiple of
+    /// `SNAPSHOT_EVERY`: the state it hands over is folded to that one).
     async fn persist<A: Aggregate>(
         &self,
         events: &[SerializedEvent],
         snapshot_update: Option<(String, Value, usize)>,
     ) -> Result<(), PersistenceError> {
-        if snapshot_update.is_some() {
-            return Err(PersistenceError::UnknownError(
-                "this repository stores no snapshots".into(),
-            ));
-        }
         let Some(first) = events.first() else {
             return Ok(());
         };
@@ -146,6 +304,14 @@ impl PersistedEventRepository for EventRepository {
                 "one commit holds the events of one aggregate".into(),
             ));
         }
+        let last = events.last().map_or(0, |e| e.sequence);
+        let snapshot_at = i64::try_from(last / SNAPSHOT_EVERY * SNAPSHOT_EVERY).unwrap_or(0);
+        // A snapshot is sealed with the writer's key, or not taken.
+        let writer = first.metadata.get("user_id").and_then(Value::as_str);
+        let snapshot = match (snapshot_update, writer) {
+            (Some((_, state, _)), Some(writer)) if snapshot_at > 0 => Some((state, writer)),
+            _ => None,
+        };
         let mut sequences = Vec::with_capacity(events.len());
         let mut types = Vec::with_capacity(events.len());
         let mut versions = Vec::with_capacity(events.len());
@@ -160,23 +326,49 @@ impl PersistedEventRepository for EventRepository {
         // events sealed again, with the user's new key.
         for _ in 0..2 {
             let (payloads, key) = self.sealed_payloads(events).await?;
-            let statement = sqlx::query(if key.is_some() { INSERT_SEALED } else { INSERT })
-                .bind(A::TYPE)
-                .bind(first.aggregate_id.as_str())
-                .bind(&sequences)
-                .bind(&types)
-                .bind(&versions)
-                .bind(payloads)
-                .bind(&metadata);
-            let statement = match &key {
-                Some(key) => statement.bind(&key.user_id).bind(&key.key_id),
-                None => statement,
+            let (key, stored) = match &snapshot {
+                Some((state, writer)) => {
+                    let (state, key) = self
+                        .sealed_snapshot(state, writer, key.as_ref(), &first.aggregate_id)
+                        .await?;
+                    let stored: i64 = sqlx::query_scalar(INSERT_SEALED_WITH_SNAPSHOT)
+                        .bind(A::TYPE)
+                        .bind(first.aggregate_id.as_str())
+                        .bind(&sequences)
+                        .bind(&types)
+                        .bind(&versions)
+                        .bind(payloads)
+                        .bind(&metadata)
+                        .bind(&key.user_id)
+                        .bind(&key.key_id)
+                        .bind(snapshot_at)
+                        .bind(state)
+                        .fetch_one(&self.pool)
+                        .await
+                        .map_err(persistence)?;
+                    (Some(key), u64::try_from(stored).unwrap_or_default())
+                }
+                None => {
+                    let statement = sqlx::query(if key.is_some() { INSERT_SEALED } else { INSERT })
+                        .bind(A::TYPE)
+                        .bind(first.aggregate_id.as_str())
+                        .bind(&sequences)
+                        .bind(&types)
+                        .bind(&versions)
+                        .bind(payloads)
+                        .bind(&metadata);
+                    let statement = match &key {
+                        Some(key) => statement.bind(&key.user_id).bind(&key.key_id),
+                        None => statement,
+                    };
+                    let stored = statement
+                        .execute(&self.pool)
+                        .await
+                        .map_err(persistence)?
+                        .rows_affected();
+                    (key, stored)
+                }
             };
-            let stored = statement
-                .execute(&self.pool)
-                .await
-                .map_err(persistence)?
-                .rows_affected();
             match key {
                 Some(key) if stored == 0 => self.keys.forget(&key.user_id),
                 _ => return Ok(()),
@@ -234,13 +426,13 @@ fn event_of(row: &PgRow, keys: &mut KeyCache) -> Result<SerializedEvent, Persist
     let aggregate_id: String = row.try_get("aggregate_id").map_err(persistence)?;
     let event_type: String = row.try_get("event_type").map_err(persistence)?;
     let mut payload: Value = row.try_get("payload").map_err(persistence)?;
-    let key_id: Option<String> = row.try_get("sealing_key_id").map_err(persistence)?;
-    let wrapped: Option<Vec<u8>> = row.try_get("sealing_key").map_err(persistence)?;
+    let key = key_of(row)?;
     keys.open_event(
         &mut payload,
         &event_type,
         &aggregate_id,
-        key_id.as_deref().zip(wrapped.as_deref()),
+        key.as_ref()
+            .map(|(id, wrapped)| (id.as_str(), wrapped.as_slice())),
     )
     .map_err(key_error)?;
     Ok(SerializedEvent::new(

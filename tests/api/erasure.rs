@@ -202,6 +202,25 @@ async fn an_erased_users_canary_is_found_nowhere_a_dump_a_topic_a_rebuild_or_a_r
     )
     .await;
     run(&app, &ada, "{ calendarFeed { url } }", json!({})).await;
+    // A long history: its snapshot (taken at the 100th event) holds the
+    // canary as well.
+    let (diary, _) = app.create_task(&ada, &format!("the {canary} diary")).await;
+    for day in 1..100 {
+        run(
+            &app,
+            &ada,
+            "mutation($id: ID!, $title: String!) { updateTask(input: {id: $id, title: $title}) { version } }",
+            json!({ "id": diary, "title": format!("the {canary} diary, day {day}") }),
+        )
+        .await;
+    }
+    let snapshots: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM task_snapshots WHERE aggregate_id = $1")
+            .bind(&diary)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(snapshots, 1, "the diary has a snapshot");
     let (bobs, _) = app.create_task(&bob, "bob keeps his own").await;
 
     // The reminder fires and lands in the inbox; the next occurrence exists.
@@ -214,7 +233,7 @@ async fn an_erased_users_canary_is_found_nowhere_a_dump_a_topic_a_rebuild_or_a_r
         )
         .await;
         let fired = data["notifications"]["edges"].as_array().unwrap().len();
-        (fired == 1 && data["tasks"]["totalCount"] == json!(4)).then_some(data)
+        (fired == 1 && data["tasks"]["totalCount"] == json!(5)).then_some(data)
     })
     .await
     .expect("the reminder fires and the next occurrence is created");

@@ -319,10 +319,8 @@ pub fn spawn(settings: &Settings, roles: Roles, topics: &Topics, running: &mut R
         let consumers = settings.consumers();
         let task_list =
             ProjectionConsumer::new(pool.clone(), &kafka, consumers.clone(), TaskListProjection);
-        let processor = RecurrenceProcessor::new(CommandService::new(
-            event_store::task_store(pool.clone()),
-            TaskServices::default(),
-        ));
+        let processor =
+            RecurrenceProcessor::new(CommandService::new(pool.clone(), TaskServices::default()));
         let recurrence =
             ProjectionConsumer::new(pool.clone(), &kafka, consumers.clone(), processor);
         let reminders =

@@ -88,10 +88,7 @@ async fn measure(args: &Args, url: &str, pool: &PgPool) -> anyhow::Result<()> {
     println!();
     println!("| clients | GraphQL commands/s | p50 ms | p99 ms | command service/s (no HTTP) | p50 ms | raw inserts/s (baseline) | p50 ms | p99 ms | GraphQL ÷ raw | service ÷ raw |");
     println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-    let commands = Arc::new(CommandService::new(
-        event_store::task_store(pool.clone()),
-        TaskServices::default(),
-    ));
+    let commands = Arc::new(CommandService::new(pool.clone(), TaskServices::default()));
     let mut failures = 0;
     let mut latency = LineChart::over_run("Write path: latency per second", "ms");
     let mut throughput = BarChart::new(

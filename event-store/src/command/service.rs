@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use crate::repository::EventRepository;
 use crate::TaskStore;
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::persist::EventStoreAggregateContext;
@@ -24,7 +25,10 @@ pub struct CommandOutcome {
 }
 
 pub struct CommandService {
+    /// Commits (cqrs-es over `repository`).
     store: TaskStore,
+    /// Loads a task in one statement.
+    repository: EventRepository,
     services: TaskServices,
     max_attempts: u32,
     /// Tasks this process holds folded, so a command on one loads nothing.
@@ -32,9 +36,11 @@ pub struct CommandService {
 }
 
 impl CommandService {
-    pub fn new(store: TaskStore, services: TaskServices) -> Self {
+    pub fn new(pool: sqlx::PgPool, services: TaskServices) -> Self {
+        let repository = EventRepository::new(pool);
         Self {
-            store,
+            store: crate::task_store(repository.clone()),
+            repository,
             services,
             max_attempts: 5,
             warm: Warm::new(DEFAULT_WARM_TASKS),
@@ -160,17 +166,19 @@ impl CommandService {
 
     /// The task as the store holds it, kept warm from now on.
     async fn load(&self, aggregate_id: &str) -> Result<WarmTask, CommandError> {
-        let context = self
-            .store
-            .load_aggregate(aggregate_id)
-            .await
-            .map_err(internal)?;
-        let held = WarmTask {
-            task: context.aggregate,
-            sequence: context.current_sequence,
-        };
+        let held = self.load_cold(aggregate_id).await?;
         self.warm.put(aggregate_id, held.clone());
         Ok(held)
+    }
+
+    /// The task as the store holds it: its snapshot and the events after it.
+    async fn load_cold(&self, aggregate_id: &str) -> Result<WarmTask, CommandError> {
+        let (task, sequence) = self
+            .repository
+            .load_task(aggregate_id)
+            .await
+            .map_err(|e| internal(e.into()))?;
+        Ok(WarmTask { task, sequence })
     }
 
     /// The version of `actor`'s task `task_id`, or `None` if there is no
@@ -180,22 +188,12 @@ impl CommandService {
         actor: &Actor,
         task_id: TaskId,
     ) -> Result<Option<Version>, CommandError> {
-        let context = self
-            .store
-            .load_aggregate(&task_id.to_string())
-            .await
-            .map_err(internal)?;
-        Ok((context.aggregate.owner() == Some(&actor.user_id))
-            .then(|| version_of(context.current_sequence)))
+        let held = self.load_cold(&task_id.to_string()).await?;
+        Ok((held.task.owner() == Some(&actor.user_id)).then(|| version_of(held.sequence)))
     }
 
     async fn current_version(&self, aggregate_id: &str) -> Result<Version, CommandError> {
-        let context = self
-            .store
-            .load_aggregate(aggregate_id)
-            .await
-            .map_err(internal)?;
-        Ok(version_of(context.current_sequence))
+        Ok(version_of(self.load_cold(aggregate_id).await?.sequence))
     }
 }
 
