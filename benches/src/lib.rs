@@ -5,7 +5,9 @@
 mod backlog;
 pub mod chart;
 mod cpu;
+pub mod statements;
 pub mod store;
+pub mod zipf;
 
 pub use backlog::{
     bare_consumer_rate, preload_created_tasks, preload_mixed_tasks, publish_backlog,

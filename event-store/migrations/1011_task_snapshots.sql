@@ -1,4 +1,4 @@
--- A task's folded state every 100 events (docs/adr/0011), so a cold load of
+-- A task's folded state every 25 events (docs/adr/0011), so a cold load of
 -- a task with a long history reads one snapshot and the events after it. The
 -- events stay the truth: a snapshot is written in the same statement as the
 -- events that reach its sequence, and one that no longer reads (the task's

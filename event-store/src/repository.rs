@@ -23,7 +23,7 @@ use std::sync::Arc;
 use crate::keys::{self, DataKey, KeyCache, Keyring};
 
 /// A task's folded state is stored at every multiple of this many events.
-pub const SNAPSHOT_EVERY: usize = 100;
+pub const SNAPSHOT_EVERY: usize = 25;
 
 /// Each event with the data key of whoever sealed it (see `keys`).
 const SELECT: &str =

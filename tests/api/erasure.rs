@@ -202,7 +202,7 @@ async fn an_erased_users_canary_is_found_nowhere_a_dump_a_topic_a_rebuild_or_a_r
     )
     .await;
     run(&app, &ada, "{ calendarFeed { url } }", json!({})).await;
-    // A long history: its snapshot (taken at the 100th event) holds the
+    // A long history: its snapshots (taken every 25 events) hold the
     // canary as well.
     let (diary, _) = app.create_task(&ada, &format!("the {canary} diary")).await;
     for day in 1..100 {

@@ -146,7 +146,7 @@ async fn two_processes_with_warm_tasks_decide_on_what_the_store_holds() {
 
 const TITLED: &str = "query($id: ID!) { task(id: $id) { title status version } }";
 
-/// Every 100th event stores the task's state beside its events, sealed as they
+/// Every 25th event stores the task's state beside its events, sealed as they
 /// are, and a process that never saw the task loads it from the snapshot and
 /// the events after it; a snapshot that no longer reads is passed over.
 #[tokio::test(flavor = "multi_thread")]
@@ -159,7 +159,7 @@ async fn a_long_history_is_loaded_from_its_sealed_snapshot() {
     let ada = app.token("ada");
     let (id, _) = app.create_task(&ada, "snapshot canary 0").await;
     let mut version = 1;
-    for n in 1..250 {
+    for n in 1..260 {
         let edited = post(
             &app.client,
             &app.address,
@@ -171,20 +171,20 @@ async fn a_long_history_is_loaded_from_its_sealed_snapshot() {
         assert_no_errors(&edited);
         version = edited["data"]["updateTask"]["version"].as_i64().unwrap();
     }
-    assert_eq!(version, 250);
+    assert_eq!(version, 260);
 
-    // One snapshot, at the last multiple of 100, with no title in the clear.
+    // One snapshot, at the last multiple of 25, with no title in the clear.
     let (at, state): (i64, String) =
         sqlx::query_as("SELECT sequence, state::text FROM task_snapshots WHERE aggregate_id = $1")
             .bind(&id)
             .fetch_one(&app.pool)
             .await
             .unwrap();
-    assert_eq!(at, 200);
+    assert_eq!(at, 250);
     assert!(!state.contains("snapshot canary"), "{state}");
     assert!(state.contains("\"sealed\""), "{state}");
 
-    // A process that never saw the task: its snapshot and 50 events.
+    // A process that never saw the task: its snapshot and 10 events.
     let actor = Actor {
         user_id: UserId::parse("ada").unwrap(),
         correlation_id: "snapshot-test".into(),
@@ -193,7 +193,7 @@ async fn a_long_history_is_loaded_from_its_sealed_snapshot() {
     let cold = CommandService::new(app.pool.clone(), TaskServices::default());
     assert_eq!(
         cold.version_of_own(&actor, task_id).await.unwrap(),
-        Some(250)
+        Some(260)
     );
     let done = cold
         .execute(
@@ -203,11 +203,11 @@ async fn a_long_history_is_loaded_from_its_sealed_snapshot() {
                 actor: actor.user_id.clone(),
                 stop_repeating: false,
             },
-            Some(250),
+            Some(260),
         )
         .await
         .unwrap();
-    assert_eq!(done.version, 251);
+    assert_eq!(done.version, 261);
 
     // A snapshot of another shape is passed over: every event is folded.
     sqlx::query("UPDATE task_snapshots SET state = '{\"shape\": \"old\"}' WHERE aggregate_id = $1")
@@ -218,7 +218,7 @@ async fn a_long_history_is_loaded_from_its_sealed_snapshot() {
     let colder = CommandService::new(app.pool.clone(), TaskServices::default());
     assert_eq!(
         colder.version_of_own(&actor, task_id).await.unwrap(),
-        Some(251)
+        Some(261)
     );
     let stranger = Actor {
         user_id: UserId::parse("bob").unwrap(),
@@ -231,10 +231,10 @@ async fn a_long_history_is_loaded_from_its_sealed_snapshot() {
 
     let read = crate::helpers::eventually(std::time::Duration::from_secs(20), || async {
         let read = post(&app.client, &app.address, &ada, TITLED, json!({ "id": id })).await;
-        (read["data"]["task"]["version"] == json!(251)).then_some(read)
+        (read["data"]["task"]["version"] == json!(261)).then_some(read)
     })
     .await
     .expect("the completion reaches the read model");
-    assert_eq!(read["data"]["task"]["title"], json!("snapshot canary 249"));
+    assert_eq!(read["data"]["task"]["title"], json!("snapshot canary 259"));
     assert_eq!(read["data"]["task"]["status"], json!("COMPLETED"));
 }

@@ -44,6 +44,10 @@ struct Args {
     /// document, as before they were kept).
     #[arg(long, default_value_t = server::documents::KEPT_DOCUMENTS)]
     kept_documents: usize,
+    /// Only the query kinds whose names start with one of these
+    /// (comma-separated; all by default): `--kinds "first page"`.
+    #[arg(long, value_delimiter = ',')]
+    kinds: Vec<String>,
     /// Keep the database afterwards (its name is printed).
     #[arg(long)]
     keep: bool,
@@ -359,7 +363,13 @@ async fn measure(args: &Args, url: &str, pool: &PgPool) -> anyhow::Result<()> {
             format!("Read path, {clients} clients: GraphQL beside the same SQL"),
             "queries/s",
         );
-        for kind in kinds(deep_cursor.clone(), deep_from.clone()) {
+        let chosen = kinds(deep_cursor.clone(), deep_from.clone())
+            .into_iter()
+            .filter(|kind| {
+                args.kinds.is_empty()
+                    || args.kinds.iter().any(|k| kind.name.starts_with(k.as_str()))
+            });
+        for kind in chosen {
             latency = latency.phase(run_seconds(Instant::now()), kind.name);
             let measured = measure_kind(clients, window, &client, url, &token, pool, kind).await;
             failures += measured.api.errors + measured.sql.errors;

@@ -7,9 +7,10 @@
 mod actor;
 mod error;
 mod service;
+mod turns;
 mod warm;
 
 pub use actor::Actor;
 pub use error::CommandError;
 pub use service::{CommandOutcome, CommandService};
-pub use warm::DEFAULT_WARM_TASKS;
+pub use warm::{WarmCounts, DEFAULT_WARM_TASKS};

@@ -13,7 +13,8 @@ use cqrs_es::{Aggregate, AggregateError, EventStore};
 use domain::values::TaskId;
 use domain::{TaskCommand, TaskServices, Version};
 
-use super::warm::{Warm, WarmTask, DEFAULT_WARM_TASKS};
+use super::turns::{Turns, TURNS};
+use super::warm::{Warm, WarmCounts, WarmTask, DEFAULT_WARM_TASKS};
 use super::{Actor, CommandError};
 
 /// What a successful command leaves behind.
@@ -33,6 +34,8 @@ pub struct CommandService {
     max_attempts: u32,
     /// Tasks this process holds folded, so a command on one loads nothing.
     warm: Warm,
+    /// Commands on one task take turns here rather than race to the store.
+    turns: Turns,
 }
 
 impl CommandService {
@@ -44,6 +47,7 @@ impl CommandService {
             services,
             max_attempts: 5,
             warm: Warm::new(DEFAULT_WARM_TASKS),
+            turns: Turns::new(TURNS),
         }
     }
 
@@ -51,6 +55,11 @@ impl CommandService {
     pub fn with_warm_tasks(mut self, tasks: usize) -> Self {
         self.warm = Warm::new(tasks);
         self
+    }
+
+    /// What the warm tasks' cache did so far.
+    pub fn warm_counts(&self) -> WarmCounts {
+        self.warm.counts()
     }
 
     /// Runs `command` on task `task_id` for `actor`. With `expected_version`,
@@ -70,6 +79,7 @@ impl CommandService {
     ) -> Result<CommandOutcome, CommandError> {
         debug_assert_eq!(command.actor(), &actor.user_id);
         let aggregate_id = task_id.to_string();
+        let _turn = self.turns.take(&aggregate_id).await;
         let mut attempt = 1;
         let mut trust_warm = true;
         loop {

@@ -6,6 +6,7 @@
 //! state before it is answered. Bounded by entries; least recently used go
 //! first. See docs/adr/0011.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use domain::Task;
@@ -22,10 +23,34 @@ pub struct WarmTask {
     pub sequence: usize,
 }
 
+/// What the cache did since it was made: hits, misses and evictions (the
+/// process-wide metric counts the same, across caches).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WarmCounts {
+    pub hits: u64,
+    pub misses: u64,
+    pub evictions: u64,
+}
+
+impl WarmCounts {
+    /// Hits among lookups (0 before any).
+    pub fn hit_rate(&self) -> f64 {
+        let lookups = self.hits + self.misses;
+        if lookups == 0 {
+            0.0
+        } else {
+            self.hits as f64 / lookups as f64
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct Warm {
     tasks: Mutex<LruCache<String, WarmTask>>,
     capacity: usize,
+    hits: AtomicU64,
+    misses: AtomicU64,
+    evictions: AtomicU64,
 }
 
 impl Warm {
@@ -33,13 +58,29 @@ impl Warm {
         Self {
             tasks: Mutex::new(LruCache::new_unbounded()),
             capacity,
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+            evictions: AtomicU64::new(0),
+        }
+    }
+
+    pub fn counts(&self) -> WarmCounts {
+        WarmCounts {
+            hits: self.hits.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
+            evictions: self.evictions.load(Ordering::Relaxed),
         }
     }
 
     /// The task if warm (counted as a hit or a miss).
     pub fn get(&self, aggregate_id: &str) -> Option<WarmTask> {
         let found = self.lock().get(aggregate_id).cloned();
-        let outcome = if found.is_some() { "hit" } else { "miss" };
+        let (outcome, count) = if found.is_some() {
+            ("hit", &self.hits)
+        } else {
+            ("miss", &self.misses)
+        };
+        count.fetch_add(1, Ordering::Relaxed);
         metrics::counter!(infra::metric::WARM_TASKS, "outcome" => outcome).increment(1);
         found
     }
@@ -53,6 +94,7 @@ impl Warm {
         let mut tasks = self.lock();
         if !tasks.contains_key(aggregate_id) && tasks.len() >= self.capacity {
             tasks.remove_lru();
+            self.evictions.fetch_add(1, Ordering::Relaxed);
             metrics::counter!(infra::metric::WARM_TASKS, "outcome" => "eviction").increment(1);
         }
         tasks.insert(aggregate_id.to_owned(), task);
@@ -101,6 +143,9 @@ mod tests {
         assert_eq!(cache.get("a").map(|w| w.sequence), Some(1));
         assert!(cache.get("c").is_some());
         assert_eq!(cache.len(), 2);
+        let counts = cache.counts();
+        assert_eq!((counts.hits, counts.misses, counts.evictions), (3, 1, 1));
+        assert_eq!(counts.hit_rate(), 0.75);
     }
 
     #[test]

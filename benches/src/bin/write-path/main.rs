@@ -5,16 +5,23 @@
 //! transaction at the same concurrency. Then, on the idle system, the time
 //! from a mutation's commit to its row being visible in the read model.
 //! `--api-only` runs the API alone (no relay or projection meanwhile).
+//! Beside the rates: CPU per command (this process, which runs the API and
+//! the load; and Postgres) and statements per command from
+//! `pg_stat_statements`; then commands by shape (`shapes.rs`).
 //!
 //! Run with `./dev bench` (release build, real Postgres and broker).
+
+mod shapes;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
 use benches::chart::{BarChart, ChartsDir, LineChart};
+use benches::statements::Statements;
 use benches::{
-    bench_token, graphql, run_seconds, tasks_behind, visible_after, BenchApp, Latencies, Services,
+    bench_token, cpu_seconds, graphql, postgres_cpu_seconds, run_seconds, tasks_behind,
+    visible_after, BenchApp, Latencies, Services,
 };
 use clap::Parser;
 use domain::values::{TaskId, TaskTitle, UserId};
@@ -60,12 +67,62 @@ async fn main() -> anyhow::Result<()> {
         Roles::ALL
     };
     let app = BenchApp::start(&args.services, roles, 40).await?;
-    let result = measure(&args, &app.url, &app.pool).await;
+    let admin = PgPool::connect(&args.services.admin_url).await?;
+    let result = measure(&args, &app.url, &app.pool, &admin).await;
     app.stop(false).await?;
     result
 }
 
-async fn measure(args: &Args, url: &str, pool: &PgPool) -> anyhow::Result<()> {
+/// CPU and statements spent between two readings.
+struct Spent {
+    process_cpu: f64,
+    postgres_cpu: f64,
+    statements: Option<i64>,
+}
+
+struct Reading(Option<f64>, f64, Option<Statements>);
+
+async fn reading(counting: &shapes::Counting<'_>) -> Reading {
+    Reading(
+        cpu_seconds(std::process::id()),
+        postgres_cpu_seconds(),
+        Statements::read(counting.admin, counting.database).await,
+    )
+}
+
+async fn spent_since(start: Reading, counting: &shapes::Counting<'_>) -> Spent {
+    let now = reading(counting).await;
+    Spent {
+        process_cpu: now.0.zip(start.0).map_or(0.0, |(a, b)| a - b),
+        postgres_cpu: now.1 - start.1,
+        statements: start
+            .2
+            .zip(now.2)
+            .map(|(before, after)| before.since(&after).iter().map(|(_, c)| c).sum()),
+    }
+}
+
+fn cpu_row(clients: usize, path: &str, count: u64, spent: &Spent) -> String {
+    let per = |total: f64| total / count.max(1) as f64;
+    format!(
+        "| {clients} | {path} | {:.3} | {:.3} | {} |",
+        per(spent.process_cpu) * 1000.0,
+        per(spent.postgres_cpu) * 1000.0,
+        spent
+            .statements
+            .map_or("—".to_owned(), |s| format!("{:.2}", per(s as f64)))
+    )
+}
+
+async fn measure(args: &Args, url: &str, pool: &PgPool, admin: &PgPool) -> anyhow::Result<()> {
+    let database: String = sqlx::query_scalar("SELECT current_database()")
+        .fetch_one(pool)
+        .await?;
+    let counting = shapes::Counting {
+        admin,
+        database: &database,
+    };
+    let mut cpu_rows = Vec::new();
     let token = Arc::new(bench_token("bench")?);
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(64)
@@ -98,9 +155,23 @@ async fn measure(args: &Args, url: &str, pool: &PgPool) -> anyhow::Result<()> {
     for &clients in &args.clients {
         let level = format!("{clients} client{}", if clients == 1 { "" } else { "s" });
         latency = latency.phase(run_seconds(Instant::now()), &level);
+        let start = reading(&counting).await;
         let (graphql, graphql_rate) = graphql_load(&client, url, &token, clients, window).await?;
+        let spent = spent_since(start, &counting).await;
+        cpu_rows.push(cpu_row(clients, "GraphQL", graphql.count(), &spent));
+        let start = reading(&counting).await;
         let (service, service_rate) = service_load(&commands, clients, window).await?;
+        let spent = spent_since(start, &counting).await;
+        cpu_rows.push(cpu_row(clients, "command service", service.count(), &spent));
+        let start = reading(&counting).await;
         let (raw, raw_rate) = raw_inserts(pool, clients, window).await?;
+        let spent = spent_since(start, &counting).await;
+        cpu_rows.push(cpu_row(
+            clients,
+            "raw insert (baseline)",
+            raw.count(),
+            &spent,
+        ));
         failures += graphql.errors + service.errors + raw.errors;
         latency = latency
             .latencies("GraphQL command", &graphql)
@@ -120,6 +191,22 @@ async fn measure(args: &Args, url: &str, pool: &PgPool) -> anyhow::Result<()> {
             service_rate / raw_rate,
         );
     }
+
+    println!();
+    println!("CPU and statements per command (process: the API and the load generator; Postgres: every backend; statements from `pg_stat_statements`, each one round trip):");
+    println!();
+    println!("| clients | path | process CPU ms/command | Postgres CPU ms/command | statements/command |");
+    println!("|---:|---|---:|---:|---:|");
+    for row in &cpu_rows {
+        println!("{row}");
+    }
+    let shape_clients = args
+        .clients
+        .iter()
+        .copied()
+        .find(|&c| c == 8)
+        .unwrap_or(args.clients[0]);
+    failures += shapes::measure(pool, &counting, shape_clients, window).await?;
 
     if args.api_only {
         args.charts
