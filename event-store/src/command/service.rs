@@ -86,6 +86,10 @@ impl CommandService {
             let (mut held, warm) = match trust_warm.then(|| self.warm.get(&aggregate_id)).flatten()
             {
                 Some(held) => (held, true),
+                // A new task is assumed not to exist, which the commit proves
+                // (its first event's sequence is taken, or not): one round
+                // trip, like a warm task's.
+                None if trust_warm && creates(&command) => (WarmTask::default(), true),
                 None => (self.load(&aggregate_id).await?, false),
             };
             let loaded = version_of(held.sequence);
@@ -205,6 +209,14 @@ impl CommandService {
     async fn current_version(&self, aggregate_id: &str) -> Result<Version, CommandError> {
         Ok(version_of(self.load_cold(aggregate_id).await?.sequence))
     }
+}
+
+/// Whether `command` starts a task.
+fn creates(command: &TaskCommand) -> bool {
+    matches!(
+        command,
+        TaskCommand::Create { .. } | TaskCommand::CreateOccurrence(_)
+    )
 }
 
 /// cqrs-es counts in `usize`; a task never has more than `i64::MAX` events.

@@ -17,7 +17,7 @@ use hashlink::LruCache;
 pub const DEFAULT_WARM_TASKS: usize = 10_000;
 
 /// A task as last committed or loaded here, and how many events it had.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct WarmTask {
     pub task: Task,
     pub sequence: usize,
