@@ -389,3 +389,69 @@ async fn a_projector_that_stops_renewing_its_lease_is_fenced() {
     other.signal("TERM");
     other.child.wait().await.unwrap();
 }
+
+/// A fault in the middle of a partition move: while a third process joins
+/// and the two holders are about to hand it a share, one of them is killed
+/// without warning, with writes arriving throughout. The survivor and the
+/// newcomer end up with every partition between them, no stored offset goes
+/// back, and the read model equals the event store.
+#[tokio::test]
+async fn a_holder_killed_while_partitions_move_loses_nothing() {
+    let settings = fresh_settings().await;
+    let partitions = settings.common.task_events_partitions;
+    let app = TestApp::spawn_with(settings.clone(), API_AND_RELAY).await;
+    let alice = app.token("alice");
+    let mut projectors: Vec<Projector> = (0..2).map(|_| Projector::start(&settings)).collect();
+    split_among(&app.pool, partitions, 2).await;
+    write(&app, &alice, 12, "two").await;
+    let stood = caught_up(&app, &BTreeMap::new(), "two processes").await;
+
+    let newcomer = Projector::start(&settings);
+    let newcomer_pid = newcomer.pid();
+    let mut killed = projectors.remove(0);
+    let killed_pid = killed.pid();
+    let fault = async {
+        // The moment the newcomer is a member, before the holders let go of
+        // anything for it (they see it at their next check).
+        let joined = eventually(Duration::from_secs(20), || async {
+            let members: Vec<String> = sqlx::query_scalar(
+                "SELECT process FROM projection_members WHERE projection = 'task-list'",
+            )
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+            members
+                .iter()
+                .any(|p| pid_of(p) == newcomer_pid)
+                .then_some(())
+        })
+        .await;
+        assert!(joined.is_some(), "the newcomer never joined");
+        let held = holders(&app.pool).await;
+        assert!(
+            held.values().any(|(_, p)| pid_of(p) == killed_pid),
+            "the process to kill holds nothing yet: {held:?}"
+        );
+        killed.child.kill().await.unwrap();
+    };
+    tokio::join!(write(&app, &alice, 30, "moving"), fault);
+
+    // The killed process's partitions wait for its lease, then move.
+    let expected: BTreeSet<u32> = [projectors[0].pid(), newcomer_pid].into();
+    let moved = eventually(Duration::from_secs(40), || async {
+        let held = holders(&app.pool).await;
+        let pids: BTreeSet<u32> = held.values().map(|(_, p)| pid_of(p)).collect();
+        (held.len() == partitions as usize && pids == expected).then_some(())
+    })
+    .await;
+    assert!(
+        moved.is_some(),
+        "the survivor and the newcomer never held every partition: {:?}",
+        holders(&app.pool).await
+    );
+    write(&app, &alice, 12, "after").await;
+    caught_up(&app, &stood, "a holder was killed while partitions moved").await;
+    let (passed, printed) = crate::verify::run_verify(&settings);
+    assert!(passed, "taskledger verify:\n{printed}");
+    drop(newcomer);
+}
