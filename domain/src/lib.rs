@@ -1,5 +1,6 @@
 //! The task domain: the `Task` aggregate with its commands, past-tense events and
-//! validated value types, plus the message envelope published to Kafka.
+//! validated value types, the `List` aggregate of lists people share, plus the
+//! message envelope published to Kafka.
 //! Nothing here does I/O; time comes in through [`TaskServices`].
 
 mod command;
@@ -7,6 +8,7 @@ pub mod envelope;
 mod error;
 mod event;
 pub mod history;
+pub mod list;
 pub mod quick_add;
 mod services;
 mod task;

@@ -8,7 +8,7 @@ use crate::ValidationError;
 /// [`UserId::MAX_CHARS`] visible characters. No whitespace, control or
 /// format characters: a right-to-left override or a zero-width joiner in an
 /// id would render it as another user's name in logs and pages.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct UserId(String);
 
