@@ -12,7 +12,7 @@ use std::time::Duration;
 use anyhow::Context;
 use api_core::fairness::Fairness;
 use domain::TaskServices;
-use event_store::command::CommandService;
+use event_store::command::{CommandService, ListService};
 use projections::erasure::Eraser;
 use query_api::consistency::Consistency;
 use query_api::{CalendarFeeds, LiveHub, LiveTopics, ReadYourWrites};
@@ -181,6 +181,7 @@ pub async fn start(
         schema: server::build_schema(SchemaServices {
             read_pool,
             commands,
+            lists: ListService::new(pool.clone(), TaskServices::default()),
             read_your_writes,
             consistency: consistency.clone(),
             live: live.clone(),

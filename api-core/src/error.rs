@@ -8,8 +8,9 @@
 use std::sync::Arc;
 
 use async_graphql::ErrorExtensions;
+use domain::list::ListError;
 use domain::{TaskError, ValidationError, Version};
-use event_store::command::CommandError;
+use event_store::command::{CommandError, ListCommandError, MAX_LISTS_PER_USER};
 
 /// The stable `extensions.code` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,6 +78,15 @@ pub enum ApiError {
     TooLarge {
         limit_bytes: usize,
     },
+    /// The caller may see this but their role does not let them change it
+    /// (why).
+    Forbidden(&'static str),
+    /// A rule of the thing refused the change as it stands (`reason` is a
+    /// stable name of the rule, `message` says it in words).
+    Refused {
+        reason: &'static str,
+        message: String,
+    },
     /// The cause is logged when the error leaves for the client, never sent.
     Internal(Arc<dyn std::error::Error + Send + Sync>),
 }
@@ -118,6 +128,8 @@ impl ApiError {
             Self::TooManySubscriptions { limit } => {
                 format!("at most {limit} subscriptions per connection")
             }
+            Self::Forbidden(why) => (*why).to_owned(),
+            Self::Refused { message, .. } => message.clone(),
             Self::Internal(_) => "internal error".to_owned(),
         }
     }
@@ -127,7 +139,10 @@ impl ApiError {
             Self::Validation(_) => ErrorCode::Validation,
             Self::Unauthenticated | Self::TokenRefused(_) => ErrorCode::Unauthenticated,
             Self::NotFound | Self::NoSuchResource(_) => ErrorCode::NotFound,
-            Self::AlreadyExists | Self::Deleted | Self::Conflict { .. } => ErrorCode::Conflict,
+            Self::AlreadyExists | Self::Deleted | Self::Conflict { .. } | Self::Refused { .. } => {
+                ErrorCode::Conflict
+            }
+            Self::Forbidden(_) => ErrorCode::Forbidden,
             Self::RateLimited { .. }
             | Self::TooManyInFlight
             | Self::TooManySubscriptions { .. } => ErrorCode::RateLimited,
@@ -161,6 +176,9 @@ impl ApiError {
             }
             Self::Deleted => {
                 details.insert("reason".into(), json!("TASK_DELETED"));
+            }
+            Self::Refused { reason, .. } => {
+                details.insert("reason".into(), json!(reason));
             }
             Self::Conflict { expected, actual } => {
                 details.insert("expectedVersion".into(), json!(expected));
@@ -216,6 +234,30 @@ impl From<CommandError> for ApiError {
             CommandError::Rejected(TaskError::Deleted) => Self::Deleted,
             CommandError::Conflict { expected, actual } => Self::Conflict { expected, actual },
             CommandError::Internal(cause) => Self::Internal(cause.into()),
+        }
+    }
+}
+
+impl From<ListCommandError> for ApiError {
+    fn from(error: ListCommandError) -> Self {
+        let refused = |reason, message: String| Self::Refused { reason, message };
+        match error {
+            ListCommandError::Rejected(rejection) => match rejection {
+                ListError::Validation(invalid) => Self::Validation(invalid),
+                ListError::NotFound => Self::NoSuchResource("list"),
+                ListError::InvitationNotFound => Self::NoSuchResource("invitation"),
+                ListError::Forbidden(why) => Self::Forbidden(why),
+                ListError::AlreadyExists => refused("LIST_EXISTS", rejection.to_string()),
+                ListError::Refused(why) => refused("LIST_RULE", why.to_owned()),
+                ListError::TooManyMembers => refused("TOO_MANY_MEMBERS", rejection.to_string()),
+                ListError::Archived => refused("LIST_ARCHIVED", rejection.to_string()),
+            },
+            ListCommandError::TooManyLists => refused(
+                "TOO_MANY_LISTS",
+                format!("you belong to {MAX_LISTS_PER_USER} lists already; leave one first"),
+            ),
+            ListCommandError::Conflict => refused("LIST_BUSY", error.to_string()),
+            ListCommandError::Internal(cause) => Self::Internal(cause.into()),
         }
     }
 }

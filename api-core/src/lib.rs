@@ -10,8 +10,10 @@ pub mod error;
 pub mod fairness;
 pub mod priority;
 pub mod request;
+pub mod role;
 pub mod status;
 
 pub use error::{ApiError, ApiResult, ErrorCode};
 pub use priority::PriorityLevel;
+pub use role::ListRole;
 pub use status::TaskStatus;

@@ -24,9 +24,10 @@ use ring::rand::{SecureRandom, SystemRandom};
 use serde_json::{json, Map, Value};
 use sqlx::PgPool;
 
-/// The fields of an event a user typed, at the top level and inside a
-/// completion's `next_occurrence`.
-pub const PERSONAL_FIELDS: [&str; 3] = ["title", "description", "tags"];
+/// The fields of an event a user typed (a task's title, description and
+/// tags, a list's name), at the top level and inside a completion's
+/// `next_occurrence`.
+pub const PERSONAL_FIELDS: [&str; 4] = ["title", "description", "tags", "name"];
 const NESTED: &str = "next_occurrence";
 /// The key under which an event's fields keep their sealed box.
 pub const SEALED: &str = "sealed";
@@ -341,7 +342,7 @@ pub fn seal_or_blank(fields: &mut Value, key: Option<&DataKey>, aad: &str) -> Re
 /// What an erased personal field reads as.
 fn erased_value(field: &str) -> Option<Value> {
     match field {
-        "title" => Some(Value::String(String::new())),
+        "title" | "name" => Some(Value::String(String::new())),
         "description" => Some(Value::Null),
         "tags" => Some(Value::Array(Vec::new())),
         _ => None,

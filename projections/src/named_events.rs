@@ -58,21 +58,21 @@ impl<P: PerTaskProjection> Projection for P {
         tx: &mut PgConnection,
         messages: &[TaskEventMessage],
     ) -> Result<Vec<Outcome>, ProjectionError> {
-        // A user's erasure names no task: the erasure itself dropped what
-        // the read models held of them.
-        if !messages.iter().any(is_erasure) {
+        // A user's erasure names no task (the erasure itself dropped what
+        // the read models held of them), nor does a list's event.
+        if !messages.iter().any(names_no_task) {
             return apply_tasks(self, tx, messages).await;
         }
         let tasks: Vec<TaskEventMessage> = messages
             .iter()
-            .filter(|m| !is_erasure(m))
+            .filter(|m| !names_no_task(m))
             .cloned()
             .collect();
         let mut applied = apply_tasks(self, tx, &tasks).await?.into_iter();
         Ok(messages
             .iter()
             .map(|m| {
-                if is_erasure(m) {
+                if names_no_task(m) {
                     Outcome::Ignored
                 } else {
                     applied.next().unwrap_or(Outcome::Ignored)
@@ -98,8 +98,11 @@ async fn apply_tasks<P: PerTaskProjection>(
     projection.apply_named(tx, named).await
 }
 
-fn is_erasure(message: &TaskEventMessage) -> bool {
-    message.data.event_type == crate::erasure::USER_ERASED
+/// A message that names no task: a user's erasure, or a list's event (every
+/// list event type starts with `List`; docs/adr/0015).
+fn names_no_task(message: &TaskEventMessage) -> bool {
+    let event_type = message.data.event_type.as_str();
+    event_type == crate::erasure::USER_ERASED || event_type.starts_with("List")
 }
 
 /// Where a projection needs each task's events to start.

@@ -10,6 +10,7 @@ pub mod consistency;
 mod erasure;
 pub mod export;
 mod listing;
+mod lists;
 pub mod live;
 mod notifications;
 mod paging;
@@ -23,6 +24,7 @@ pub use calendar::{CalendarFeeds, CalendarMutation, CalendarQuery, MAX_FEED_TASK
 pub use erasure::{Erasure, ErasureQuery, ErasureState};
 pub use export::{ExportQuery, INLINE_TASKS as EXPORT_INLINE_TASKS};
 pub use listing::{TaskOrder, TaskSearchMode};
+pub use lists::{ListInvitation, ListMember, ListQuery, SharedList};
 pub use live::{LiveHub, LiveTopics};
 pub use notifications::{Notification, NotificationMutation, NotificationQuery};
 pub use query::{task_at, ReadYourWrites, Task, TaskQuery};

@@ -11,13 +11,14 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use command_api::{ErasureMutation, QuickAddMutation, RevertMutation, TaskMutation};
-use event_store::command::{Actor, CommandService};
+use command_api::{ErasureMutation, ListMutation, QuickAddMutation, RevertMutation, TaskMutation};
+use event_store::command::{Actor, CommandService, ListService};
 use projections::erasure::Eraser;
 use query_api::consistency::{self, Consistency};
 use query_api::{
-    AuditQuery, CalendarFeeds, CalendarMutation, CalendarQuery, ErasureQuery, ExportQuery, LiveHub,
-    NotificationMutation, NotificationQuery, ReadYourWrites, TaskQuery, TaskSubscription,
+    AuditQuery, CalendarFeeds, CalendarMutation, CalendarQuery, ErasureQuery, ExportQuery,
+    ListQuery, LiveHub, NotificationMutation, NotificationQuery, ReadYourWrites, TaskQuery,
+    TaskSubscription,
 };
 use sqlx::PgPool;
 use tracing::Instrument;
@@ -26,11 +27,12 @@ use crate::caller::{bearer_token, carried_token, correlation_id, token_header, C
 use crate::refusal::refusal;
 use crate::ApiState;
 
-/// Every query: tasks, notifications, audit, the calendar feed and the
-/// caller's data export.
+/// Every query: tasks, lists, notifications, audit, the calendar feed and
+/// the caller's data export.
 #[derive(MergedObject, Default)]
 pub struct Query(
     TaskQuery,
+    ListQuery,
     NotificationQuery,
     AuditQuery,
     CalendarQuery,
@@ -38,11 +40,12 @@ pub struct Query(
     ErasureQuery,
 );
 
-/// Every mutation: task commands, quick add, reverts, the notification inbox
-/// and the calendar feed.
+/// Every mutation: task commands, lists and their members, quick add,
+/// reverts, the notification inbox and the calendar feed.
 #[derive(MergedObject, Default)]
 pub struct Mutation(
     TaskMutation,
+    ListMutation,
     QuickAddMutation,
     RevertMutation,
     NotificationMutation,
@@ -67,6 +70,8 @@ pub struct SchemaServices {
     pub read_pool: PgPool,
     /// For mutations.
     pub commands: CommandService,
+    /// For lists and their members, both ways.
+    pub lists: ListService,
     pub read_your_writes: ReadYourWrites,
     /// Each caller's reads show their own writes (docs/adr/0010).
     pub consistency: Consistency,
@@ -81,6 +86,7 @@ pub fn build_schema(services: SchemaServices) -> TaskledgerSchema {
     Schema::build(Query::default(), Mutation::default(), TaskSubscription)
         .data(services.read_pool)
         .data(services.commands)
+        .data(services.lists)
         .data(services.read_your_writes)
         .data(services.live)
         .data(services.calendar)

@@ -22,6 +22,7 @@ mod hardening;
 mod helpers;
 mod kafka;
 mod listing;
+mod lists;
 mod live;
 mod mcp;
 mod partitions;

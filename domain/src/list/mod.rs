@@ -226,7 +226,9 @@ impl List {
                 role,
             } => {
                 self.owned_by(&actor, "only the owner changes roles")?;
-                let current = self.role_of(&user_id).ok_or(ListError::Refused("not a member"))?;
+                let current = self
+                    .role_of(&user_id)
+                    .ok_or(ListError::Refused("not a member"))?;
                 if role == Role::Owner || current == Role::Owner {
                     return Err(ListError::Refused(
                         "the owner's role changes only by transferring ownership",

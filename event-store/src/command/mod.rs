@@ -6,11 +6,15 @@
 
 mod actor;
 mod error;
+mod lists;
 mod service;
 mod turns;
 mod warm;
 
 pub use actor::Actor;
 pub use error::CommandError;
+pub use lists::{
+    ListCommandError, ListOutcome, ListService, ListView, PendingInvitation, MAX_LISTS_PER_USER,
+};
 pub use service::{CommandOutcome, CommandService};
 pub use warm::{WarmCounts, DEFAULT_WARM_TASKS};

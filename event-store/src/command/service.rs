@@ -83,8 +83,7 @@ impl CommandService {
         let mut attempt = 1;
         let mut trust_warm = true;
         loop {
-            let (mut held, warm) = match trust_warm.then(|| self.warm.get(&aggregate_id)).flatten()
-            {
+            let (held, warm) = match trust_warm.then(|| self.warm.get(&aggregate_id)).flatten() {
                 Some(held) => (held, true),
                 // A new task is assumed not to exist, which the commit proves
                 // (its first event's sequence is taken, or not): one round
@@ -112,10 +111,11 @@ impl CommandService {
                 }
             }
             let sink = EventSink::default();
-            let decided = held
-                .task
-                .handle(command.clone(), &self.services, &sink)
-                .await;
+            // The sink applies each event it is given to the task deciding,
+            // which becomes the task after the command; the commit (and a
+            // snapshot it takes) starts from the task as held.
+            let mut after = held.task.clone();
+            let decided = after.handle(command.clone(), &self.services, &sink).await;
             let events = sink.collect().await;
             if warm && (decided.is_err() || events.is_empty()) {
                 trust_warm = false;
@@ -129,10 +129,6 @@ impl CommandService {
                 });
             }
             let appended = events.len();
-            let mut after = held.task.clone();
-            for event in &events {
-                after.apply(event.clone());
-            }
             let context = EventStoreAggregateContext {
                 aggregate_id: aggregate_id.clone(),
                 aggregate: held.task,

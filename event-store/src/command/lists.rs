@@ -1,0 +1,269 @@
+//! Commands on lists (docs/adr/0015): load the list, let it decide, append
+//! with the loaded sequence as the expected version. A list's members are its
+//! state, so every decision, a membership change included, is made on the
+//! list as it stands when the command commits: a lost race is decided again
+//! on fresh state. The membership tables follow the events in the same
+//! transaction (event-store migration 1012).
+
+use std::collections::HashMap;
+
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::persist::{EventStoreAggregateContext, PersistedEventStore};
+use cqrs_es::{Aggregate, AggregateError, EventStore};
+use domain::list::{List, ListCommand, ListError, Role};
+use domain::{TaskServices, Version};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use super::Actor;
+use crate::repository::EventRepository;
+
+/// Lists one user may belong to at most (owned or joined).
+pub const MAX_LISTS_PER_USER: i64 = 100;
+
+/// What a successful list command leaves behind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListOutcome {
+    pub list_id: Uuid,
+    pub version: Version,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ListCommandError {
+    #[error(transparent)]
+    Rejected(#[from] ListError),
+    #[error("you belong to {MAX_LISTS_PER_USER} lists already")]
+    TooManyLists,
+    #[error("the list changed concurrently too often; try again")]
+    Conflict,
+    #[error("internal error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// A list and the caller's place in it, as `lists` shows it.
+#[derive(Debug, Clone)]
+pub struct ListView {
+    pub list_id: Uuid,
+    pub list: List,
+    pub version: Version,
+}
+
+/// An invitation waiting for its invitee, as `invitations` shows it.
+#[derive(Debug, Clone)]
+pub struct PendingInvitation {
+    pub invitation_id: Uuid,
+    pub list_id: Uuid,
+    pub list_name: String,
+    pub role: Role,
+    pub invited_by: String,
+    pub invited_at: chrono::DateTime<chrono::Utc>,
+}
+
+pub struct ListService {
+    store: PersistedEventStore<EventRepository, List>,
+    repository: EventRepository,
+    pool: PgPool,
+    services: TaskServices,
+    max_attempts: u32,
+}
+
+impl ListService {
+    pub fn new(pool: PgPool, services: TaskServices) -> Self {
+        let repository = EventRepository::new(pool.clone());
+        Self {
+            store: PersistedEventStore::new_event_store(repository.clone()),
+            repository,
+            pool,
+            services,
+            max_attempts: 5,
+        }
+    }
+
+    /// Runs `command` on list `list_id` for `actor`.
+    #[tracing::instrument(skip(self, command, actor), fields(list_id = %list_id, user_id = %actor.user_id))]
+    pub async fn execute(
+        &self,
+        actor: &Actor,
+        list_id: Uuid,
+        command: ListCommand,
+    ) -> Result<ListOutcome, ListCommandError> {
+        debug_assert_eq!(command.actor(), &actor.user_id);
+        let joins = matches!(
+            command,
+            ListCommand::Create { .. } | ListCommand::Accept { .. }
+        );
+        if joins && self.lists_of(actor.user_id.as_str()).await? >= MAX_LISTS_PER_USER {
+            return Err(ListCommandError::TooManyLists);
+        }
+        let aggregate_id = list_id.to_string();
+        for attempt in 1..=self.max_attempts {
+            let context = self
+                .store
+                .load_aggregate(&aggregate_id)
+                .await
+                .map_err(internal)?;
+            let sink = EventSink::default();
+            // The sink applies each event to the list it decides on; the
+            // commit takes the list as loaded.
+            context
+                .aggregate
+                .clone()
+                .handle(command.clone(), &self.services, &sink)
+                .await?;
+            let events = sink.collect().await;
+            let loaded = version_of(context.current_sequence);
+            if events.is_empty() {
+                return Ok(ListOutcome {
+                    list_id,
+                    version: loaded,
+                });
+            }
+            let appended = events.len();
+            let context = EventStoreAggregateContext {
+                aggregate_id: aggregate_id.clone(),
+                aggregate: context.aggregate,
+                current_sequence: context.current_sequence,
+                current_snapshot: None,
+            };
+            let sequence = context.current_sequence + appended;
+            match self.store.commit(events, context, metadata(actor)).await {
+                Ok(_) => {
+                    return Ok(ListOutcome {
+                        list_id,
+                        version: version_of(sequence),
+                    })
+                }
+                Err(AggregateError::AggregateConflict) => {
+                    tracing::debug!(attempt, "lost a race for the list; deciding again");
+                }
+                Err(other) => return Err(internal(other)),
+            }
+        }
+        Err(ListCommandError::Conflict)
+    }
+
+    /// The list an invitation is for, if it is still waiting for `user_id`.
+    pub async fn list_of_invitation(
+        &self,
+        invitation_id: Uuid,
+        user_id: &str,
+    ) -> Result<Option<Uuid>, ListCommandError> {
+        sqlx::query_scalar(
+            "SELECT list_id FROM list_invitations WHERE invitation_id = $1 AND user_id = $2",
+        )
+        .bind(invitation_id)
+        .bind(user_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| ListCommandError::Internal(e.into()))
+    }
+
+    /// How many lists `user_id` belongs to.
+    async fn lists_of(&self, user_id: &str) -> Result<i64, ListCommandError> {
+        sqlx::query_scalar("SELECT count(*) FROM list_members WHERE user_id = $1")
+            .bind(user_id)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| ListCommandError::Internal(e.into()))
+    }
+
+    /// The lists `user_id` belongs to, folded from their events, oldest
+    /// membership first.
+    pub async fn lists(&self, user_id: &str) -> Result<Vec<ListView>, ListCommandError> {
+        let ids: Vec<Uuid> = sqlx::query_scalar(
+            "SELECT list_id FROM list_members WHERE user_id = $1 ORDER BY since, list_id",
+        )
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| ListCommandError::Internal(e.into()))?;
+        let mut folded = self.fold(&ids).await?;
+        Ok(ids.iter().filter_map(|id| folded.remove(id)).collect())
+    }
+
+    /// The invitations waiting for `user_id`, newest first.
+    pub async fn invitations(
+        &self,
+        user_id: &str,
+    ) -> Result<Vec<PendingInvitation>, ListCommandError> {
+        let rows: Vec<(Uuid, Uuid, String, String, chrono::DateTime<chrono::Utc>)> =
+            sqlx::query_as(
+                "SELECT invitation_id, list_id, role, invited_by, invited_at FROM list_invitations
+                  WHERE user_id = $1 ORDER BY invited_at DESC, invitation_id
+                  LIMIT $2",
+            )
+            .bind(user_id)
+            .bind(MAX_LISTS_PER_USER)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| ListCommandError::Internal(e.into()))?;
+        let ids: Vec<Uuid> = rows.iter().map(|r| r.1).collect();
+        let folded = self.fold(&ids).await?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(invitation_id, list_id, role, invited_by, invited_at)| PendingInvitation {
+                    invitation_id,
+                    list_id,
+                    list_name: folded
+                        .get(&list_id)
+                        .map(|view| view.list.name().to_owned())
+                        .unwrap_or_default(),
+                    role: Role::parse(&role).unwrap_or(Role::Viewer),
+                    invited_by,
+                    invited_at,
+                },
+            )
+            .collect())
+    }
+
+    async fn fold(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, ListView>, ListCommandError> {
+        let ids: Vec<String> = ids.iter().map(Uuid::to_string).collect();
+        let folded = self
+            .repository
+            .fold_each::<List>(&ids)
+            .await
+            .map_err(|e| ListCommandError::Internal(Box::new(e)))?;
+        Ok(folded
+            .into_iter()
+            .filter_map(|(id, list, sequence)| {
+                let list_id = Uuid::parse_str(&id).ok()?;
+                Some((
+                    list_id,
+                    ListView {
+                        list_id,
+                        list,
+                        version: version_of(sequence),
+                    },
+                ))
+            })
+            .collect())
+    }
+}
+
+fn version_of(count: usize) -> Version {
+    Version::try_from(count).unwrap_or(Version::MAX)
+}
+
+fn metadata(actor: &Actor) -> HashMap<String, String> {
+    HashMap::from([
+        ("user_id".to_owned(), actor.user_id.to_string()),
+        ("correlation_id".to_owned(), actor.correlation_id.clone()),
+    ])
+}
+
+fn internal(error: AggregateError<ListError>) -> ListCommandError {
+    match error {
+        AggregateError::UserError(rejection) => ListCommandError::Rejected(rejection),
+        AggregateError::AggregateConflict => ListCommandError::Conflict,
+        AggregateError::DatabaseConnectionError(cause)
+        | AggregateError::DeserializationError(cause)
+        | AggregateError::UnexpectedError(cause) => ListCommandError::Internal(cause),
+    }
+}
+
+impl From<AggregateError<ListError>> for ListCommandError {
+    fn from(error: AggregateError<ListError>) -> Self {
+        internal(error)
+    }
+}

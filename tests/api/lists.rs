@@ -1,0 +1,505 @@
+//! Lists people share (issue 27, docs/adr/0015), tried as each role would:
+//! the owner, an editor, a viewer, a removed member, an invitee who has not
+//! answered, and a stranger, on every list mutation and query. Each is
+//! allowed exactly where the role table in docs/api.md says, and refused
+//! alike elsewhere: a list the caller does not belong to is `NOT_FOUND`
+//! whoever they are, one they belong to but may not change `FORBIDDEN`.
+//! Then the races: a removal committed while the removed member writes, and
+//! an ownership transfer racing a removal.
+
+use serde_json::{json, Value};
+
+use std::time::Duration;
+
+use rdkafka::consumer::Consumer;
+
+use crate::helpers::{assert_no_errors, error_code, eventually, TestApp};
+
+/// How many messages `topic` holds (none if the broker does not know it).
+async fn messages_in(app: &TestApp, topic: &str) -> i64 {
+    let kafka = app.kafka();
+    if !matches!(kafka.partition_count(topic).await, Ok(Some(_))) {
+        return 0;
+    }
+    let probe = kafka
+        .consumer(&format!("probe-{}", uuid::Uuid::new_v4()))
+        .unwrap();
+    let topic = topic.to_owned();
+    tokio::task::spawn_blocking(move || {
+        infra::kafka::topic_watermarks(probe.client(), &topic, Duration::from_secs(5))
+    })
+    .await
+    .unwrap()
+    .unwrap()
+    .unwrap_or_default()
+    .iter()
+    .map(|(low, high)| high - low)
+    .sum()
+}
+
+const CREATE: &str =
+    "mutation($name: String!) { createList(input: {name: $name}) { listId version } }";
+const RENAME: &str =
+    "mutation($id: ID!, $name: String!) { renameList(id: $id, name: $name) { listId version } }";
+const ARCHIVE: &str = "mutation($id: ID!) { archiveList(id: $id) { listId version } }";
+const INVITE: &str = "mutation($list: ID!, $user: String!, $role: ListRole!) { inviteToList(listId: $list, userId: $user, role: $role) { invitationId } }";
+const ACCEPT: &str = "mutation($id: ID!) { acceptInvitation(id: $id) { listId version } }";
+const DECLINE: &str = "mutation($id: ID!) { declineInvitation(id: $id) { listId version } }";
+const CHANGE: &str = "mutation($list: ID!, $user: String!, $role: ListRole!) { changeMemberRole(listId: $list, userId: $user, role: $role) { version } }";
+const REMOVE: &str = "mutation($list: ID!, $user: String!) { removeMember(listId: $list, userId: $user) { version } }";
+const LEAVE: &str = "mutation($list: ID!) { leaveList(listId: $list) { version } }";
+const TRANSFER: &str = "mutation($list: ID!, $user: String!) { transferListOwnership(listId: $list, userId: $user) { version } }";
+const LISTS: &str = "{ lists { id name role archived version members { userId role } } }";
+const INVITATIONS: &str = "{ invitations { id listId listName role from invitedAt } }";
+
+async fn ok(app: &TestApp, token: &str, query: &str, variables: Value) -> Value {
+    let body = app.graphql(Some(token), query, variables).await;
+    assert_no_errors(&body);
+    body["data"].clone()
+}
+
+/// The code of the refusal, checking that a refusal carries nothing else.
+async fn refused(app: &TestApp, token: &str, query: &str, variables: Value) -> String {
+    let body = app.graphql(Some(token), query, variables).await;
+    assert!(
+        body["data"].is_null()
+            || body["data"]
+                .as_object()
+                .is_some_and(|d| d.values().all(Value::is_null)),
+        "{body}"
+    );
+    error_code(&body)
+        .unwrap_or_else(|| panic!("not refused: {body}"))
+        .to_owned()
+}
+
+async fn invite(app: &TestApp, owner: &str, list: &str, user: &str, role: &str) -> String {
+    let data = ok(
+        app,
+        owner,
+        INVITE,
+        json!({ "list": list, "user": user, "role": role }),
+    )
+    .await;
+    data["inviteToList"]["invitationId"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+struct Cast {
+    list: String,
+    ann: String,
+    eve: String,
+    vic: String,
+    rob: String,
+    ivy: String,
+    zed: String,
+    ivys_invitation: String,
+}
+
+/// ann owns "Groceries"; eve edits; vic views; rob was an editor and is
+/// removed; ivy is invited and has not answered; zed is a stranger.
+async fn cast(app: &TestApp) -> Cast {
+    let [ann, eve, vic, rob, ivy, zed] =
+        ["ann", "eve", "vic", "rob", "ivy", "zed"].map(|user| app.token(user));
+    let created = ok(app, &ann, CREATE, json!({ "name": "Groceries" })).await;
+    assert_eq!(created["createList"]["version"], json!(1));
+    let list = created["createList"]["listId"].as_str().unwrap().to_owned();
+    for (user, token, role) in [
+        ("eve", &eve, "EDITOR"),
+        ("vic", &vic, "VIEWER"),
+        ("rob", &rob, "EDITOR"),
+    ] {
+        let id = invite(app, &ann, &list, user, role).await;
+        ok(app, token, ACCEPT, json!({ "id": id })).await;
+    }
+    ok(app, &ann, REMOVE, json!({ "list": list, "user": "rob" })).await;
+    let ivys_invitation = invite(app, &ann, &list, "ivy", "EDITOR").await;
+    Cast {
+        list,
+        ann,
+        eve,
+        vic,
+        rob,
+        ivy,
+        zed,
+        ivys_invitation,
+    }
+}
+
+#[tokio::test]
+async fn each_role_sees_and_does_exactly_what_the_role_table_says() {
+    let app = TestApp::spawn().await;
+    let c = cast(&app).await;
+
+    // Who sees the list, and as what.
+    let seen = ok(&app, &c.ann, LISTS, json!({})).await;
+    let list = &seen["lists"][0];
+    assert_eq!(list["name"], json!("Groceries"));
+    assert_eq!(list["role"], json!("OWNER"));
+    assert_eq!(
+        list["members"],
+        json!([
+            { "userId": "ann", "role": "OWNER" },
+            { "userId": "eve", "role": "EDITOR" },
+            { "userId": "vic", "role": "VIEWER" },
+        ])
+    );
+    for (token, role) in [(&c.eve, "EDITOR"), (&c.vic, "VIEWER")] {
+        let seen = ok(&app, token, LISTS, json!({})).await;
+        assert_eq!(seen["lists"][0]["role"], json!(role));
+        assert_eq!(seen["lists"][0]["id"], json!(c.list));
+    }
+    for token in [&c.rob, &c.ivy, &c.zed] {
+        assert_eq!(ok(&app, token, LISTS, json!({})).await["lists"], json!([]));
+    }
+    // Only the invitee sees the invitation.
+    let waiting = ok(&app, &c.ivy, INVITATIONS, json!({})).await;
+    assert_eq!(waiting["invitations"][0]["id"], json!(c.ivys_invitation));
+    assert_eq!(waiting["invitations"][0]["listName"], json!("Groceries"));
+    assert_eq!(waiting["invitations"][0]["role"], json!("EDITOR"));
+    assert_eq!(waiting["invitations"][0]["from"], json!("ann"));
+    for token in [&c.ann, &c.eve, &c.rob, &c.zed] {
+        assert_eq!(
+            ok(&app, token, INVITATIONS, json!({})).await["invitations"],
+            json!([])
+        );
+    }
+
+    // Every management mutation: the owner may; an editor and a viewer are
+    // FORBIDDEN; the removed, the invitee and the stranger find no list.
+    let manage = [
+        (
+            INVITE,
+            json!({ "list": c.list, "user": "newcomer", "role": "VIEWER" }),
+        ),
+        (
+            CHANGE,
+            json!({ "list": c.list, "user": "vic", "role": "EDITOR" }),
+        ),
+        (REMOVE, json!({ "list": c.list, "user": "vic" })),
+        (TRANSFER, json!({ "list": c.list, "user": "eve" })),
+        (ARCHIVE, json!({ "id": c.list })),
+    ];
+    for (query, variables) in &manage {
+        for token in [&c.eve, &c.vic] {
+            assert_eq!(
+                refused(&app, token, query, variables.clone()).await,
+                "FORBIDDEN",
+                "{query}"
+            );
+        }
+        for token in [&c.rob, &c.ivy, &c.zed] {
+            assert_eq!(
+                refused(&app, token, query, variables.clone()).await,
+                "NOT_FOUND",
+                "{query}"
+            );
+        }
+    }
+    // Renaming: the owner and an editor; a viewer is FORBIDDEN.
+    let rename = |name: &str| json!({ "id": c.list, "name": name });
+    ok(&app, &c.ann, RENAME, rename("Food")).await;
+    ok(&app, &c.eve, RENAME, rename("Shopping")).await;
+    assert_eq!(
+        refused(&app, &c.vic, RENAME, rename("Mine")).await,
+        "FORBIDDEN"
+    );
+    for token in [&c.rob, &c.ivy, &c.zed] {
+        assert_eq!(
+            refused(&app, token, RENAME, rename("Mine")).await,
+            "NOT_FOUND"
+        );
+    }
+    // Leaving: members may, but not the owner; the rest find no list.
+    let owner_leaves = app
+        .graphql(Some(&c.ann), LEAVE, json!({ "list": c.list }))
+        .await;
+    assert_eq!(error_code(&owner_leaves), Some("CONFLICT"));
+    assert_eq!(
+        owner_leaves["errors"][0]["extensions"]["reason"],
+        json!("LIST_RULE")
+    );
+    for token in [&c.rob, &c.ivy, &c.zed] {
+        assert_eq!(
+            refused(&app, token, LEAVE, json!({ "list": c.list })).await,
+            "NOT_FOUND"
+        );
+    }
+
+    // A missing list reads exactly as another's; a malformed id is invalid.
+    let unknown = uuid::Uuid::new_v4().to_string();
+    let missing = app
+        .graphql(Some(&c.zed), RENAME, json!({ "id": unknown, "name": "x" }))
+        .await;
+    let hidden = app
+        .graphql(Some(&c.zed), RENAME, json!({ "id": c.list, "name": "x" }))
+        .await;
+    assert_eq!(
+        missing["errors"][0]["message"],
+        hidden["errors"][0]["message"]
+    );
+    assert_eq!(
+        missing["errors"][0]["extensions"],
+        hidden["errors"][0]["extensions"]
+    );
+    assert_eq!(
+        refused(
+            &app,
+            &c.ann,
+            RENAME,
+            json!({ "id": "not-an-id", "name": "x" })
+        )
+        .await,
+        "VALIDATION"
+    );
+    assert_eq!(
+        refused(&app, &c.ann, CREATE, json!({ "name": "   " })).await,
+        "VALIDATION"
+    );
+    assert_eq!(
+        refused(&app, &c.ann, CREATE, json!({ "name": "x".repeat(101) })).await,
+        "VALIDATION"
+    );
+    assert_eq!(
+        refused(
+            &app,
+            &c.ann,
+            INVITE,
+            json!({ "list": c.list, "user": "eve", "role": "OWNER" })
+        )
+        .await,
+        "CONFLICT"
+    );
+    assert_eq!(
+        refused(
+            &app,
+            &c.ann,
+            INVITE,
+            json!({ "list": c.list, "user": "", "role": "VIEWER" })
+        )
+        .await,
+        "VALIDATION"
+    );
+    // Nobody but anonymous callers is refused as unauthenticated.
+    let anonymous = app.graphql(None, LISTS, json!({})).await;
+    assert_eq!(error_code(&anonymous), Some("UNAUTHENTICATED"));
+
+    // Only its invitee answers an invitation; once.
+    for token in [&c.ann, &c.eve, &c.zed] {
+        assert_eq!(
+            refused(&app, token, ACCEPT, json!({ "id": c.ivys_invitation })).await,
+            "NOT_FOUND"
+        );
+    }
+    ok(&app, &c.ivy, DECLINE, json!({ "id": c.ivys_invitation })).await;
+    assert_eq!(
+        refused(&app, &c.ivy, ACCEPT, json!({ "id": c.ivys_invitation })).await,
+        "NOT_FOUND"
+    );
+    assert_eq!(ok(&app, &c.ivy, LISTS, json!({})).await["lists"], json!([]));
+
+    // The owner manages: a role changed, ownership handed on (one owner,
+    // the old one an editor), a member removed, the list archived.
+    ok(
+        &app,
+        &c.ann,
+        CHANGE,
+        json!({ "list": c.list, "user": "vic", "role": "EDITOR" }),
+    )
+    .await;
+    ok(
+        &app,
+        &c.ann,
+        TRANSFER,
+        json!({ "list": c.list, "user": "eve" }),
+    )
+    .await;
+    let members = ok(&app, &c.eve, LISTS, json!({})).await["lists"][0]["members"].clone();
+    assert_eq!(
+        members,
+        json!([
+            { "userId": "eve", "role": "OWNER" },
+            { "userId": "ann", "role": "EDITOR" },
+            { "userId": "vic", "role": "EDITOR" },
+        ])
+    );
+    assert_eq!(
+        refused(&app, &c.ann, ARCHIVE, json!({ "id": c.list })).await,
+        "FORBIDDEN"
+    );
+    ok(&app, &c.vic, LEAVE, json!({ "list": c.list })).await;
+    ok(&app, &c.eve, ARCHIVE, json!({ "id": c.list })).await;
+    let archived = ok(&app, &c.ann, LISTS, json!({})).await;
+    assert_eq!(archived["lists"][0]["archived"], json!(true));
+    assert_eq!(archived["lists"][0]["name"], json!("Shopping"));
+    let late = app
+        .graphql(
+            Some(&c.eve),
+            INVITE,
+            json!({ "list": c.list, "user": "zed", "role": "VIEWER" }),
+        )
+        .await;
+    assert_eq!(
+        late["errors"][0]["extensions"]["reason"],
+        json!("LIST_ARCHIVED")
+    );
+
+    // What a user typed is sealed in the store: the name is not there in
+    // the clear.
+    let stored: Vec<String> = sqlx::query_scalar(
+        "SELECT payload::text FROM events WHERE aggregate_type = 'List' AND aggregate_id = $1",
+    )
+    .bind(&c.list)
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert!(stored.len() >= 10, "every change is an event");
+    assert!(
+        stored
+            .iter()
+            .all(|p| !p.contains("Groceries") && !p.contains("Shopping")),
+        "{stored:?}"
+    );
+
+    // The list's events travel on task-events beside the tasks'; the
+    // projections pass them over: tasks written after them are listed, and
+    // nothing went to the dead letters.
+    for n in 0..6 {
+        app.create_task(&c.zed, &format!("after the lists {n}"))
+            .await;
+    }
+    let listed = eventually(Duration::from_secs(20), || async {
+        let data = ok(
+            &app,
+            &c.zed,
+            "{ tasks(first: 10) { totalCount } }",
+            json!({}),
+        )
+        .await;
+        (data["tasks"]["totalCount"] == json!(6)).then_some(())
+    })
+    .await;
+    assert!(
+        listed.is_some(),
+        "the tasks after the list events are listed"
+    );
+    let topic = &app.settings.common.task_events_topic;
+    assert!(messages_in(&app, topic).await >= 16);
+    assert_eq!(
+        messages_in(&app, &infra::kafka::dead_letter_topic(topic)).await,
+        0
+    );
+}
+
+/// A removal committed while the removed member keeps renaming: no rename of
+/// theirs is stored after the removal.
+#[tokio::test(flavor = "multi_thread")]
+async fn no_write_of_a_removed_member_lands_after_the_removal() {
+    let app = TestApp::spawn().await;
+    let (ann, eve) = (app.token("ann"), app.token("eve"));
+    let list = ok(&app, &ann, CREATE, json!({ "name": "Chores" })).await["createList"]["listId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let id = invite(&app, &ann, &list, "eve", "EDITOR").await;
+    ok(&app, &eve, ACCEPT, json!({ "id": id })).await;
+
+    let renames = async {
+        let mut outcomes = Vec::new();
+        for n in 0..40 {
+            let body = app
+                .graphql(
+                    Some(&eve),
+                    RENAME,
+                    json!({ "id": list, "name": format!("eve {n}") }),
+                )
+                .await;
+            outcomes.push(error_code(&body).map(str::to_owned));
+        }
+        outcomes
+    };
+    let removal = async {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        ok(&app, &ann, REMOVE, json!({ "list": list, "user": "eve" })).await
+    };
+    let (outcomes, _) = tokio::join!(renames, removal);
+    // Applied until the removal, then NOT_FOUND, never FORBIDDEN or else.
+    let first_refusal = outcomes
+        .iter()
+        .position(Option::is_some)
+        .unwrap_or(outcomes.len());
+    assert!(
+        outcomes[first_refusal..]
+            .iter()
+            .all(|o| o.as_deref() == Some("NOT_FOUND")),
+        "{outcomes:?}"
+    );
+    let (removed_at, last_rename): (i64, Option<i64>) = sqlx::query_as(
+        "SELECT (SELECT sequence FROM events WHERE aggregate_type = 'List' AND aggregate_id = $1
+                    AND event_type = 'ListMemberRemoved'),
+                (SELECT max(sequence) FROM events WHERE aggregate_type = 'List' AND aggregate_id = $1
+                    AND event_type = 'ListRenamed')",
+    )
+    .bind(&list)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert!(
+        last_rename.is_none_or(|last| last < removed_at),
+        "a rename landed after the removal"
+    );
+    let members: Vec<String> =
+        sqlx::query_scalar("SELECT user_id FROM list_members WHERE list_id = $1::uuid")
+            .bind(&list)
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(members, vec!["ann".to_owned()]);
+}
+
+/// An ownership transfer racing a removal of the same member: one of the two
+/// wins, and the list ends with exactly one owner, who is a member.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_transfer_racing_a_removal_leaves_one_owner() {
+    let app = TestApp::spawn().await;
+    let (ann, eve) = (app.token("ann"), app.token("eve"));
+    for round in 0..5 {
+        let list = ok(
+            &app,
+            &ann,
+            CREATE,
+            json!({ "name": format!("race {round}") }),
+        )
+        .await["createList"]["listId"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let id = invite(&app, &ann, &list, "eve", "EDITOR").await;
+        ok(&app, &eve, ACCEPT, json!({ "id": id })).await;
+        let (transfer, removal) = tokio::join!(
+            app.graphql(Some(&ann), TRANSFER, json!({ "list": list, "user": "eve" })),
+            app.graphql(Some(&ann), REMOVE, json!({ "list": list, "user": "eve" })),
+        );
+        let won = [&transfer, &removal]
+            .iter()
+            .filter(|b| b.get("errors").is_none())
+            .count();
+        assert_eq!(won, 1, "{transfer} {removal}");
+        let owners: Vec<(String, String)> = sqlx::query_as(
+            "SELECT user_id, role FROM list_members WHERE list_id = $1::uuid AND role = 'OWNER'",
+        )
+        .bind(&list)
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+        assert_eq!(owners.len(), 1, "{owners:?}");
+        if transfer.get("errors").is_none() {
+            assert_eq!(owners[0].0, "eve");
+            assert_eq!(error_code(&removal), Some("FORBIDDEN"));
+        } else {
+            assert_eq!(owners[0].0, "ann");
+        }
+    }
+}
