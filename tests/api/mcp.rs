@@ -418,3 +418,47 @@ async fn the_handshake_revision_is_served_too_and_every_request_needs_a_token() 
         .unwrap();
     assert_eq!(response.status(), 413);
 }
+
+/// `shared_lists` shows an agent the lists its user belongs to and the
+/// invitations waiting for them, and nothing of anyone else's.
+#[tokio::test]
+async fn an_agent_sees_its_users_lists_and_invitations_and_no_one_elses() {
+    let app = TestApp::spawn().await;
+    let (ann, bob) = (app.token("ann"), app.token("bob"));
+    let created = app
+        .graphql(
+            Some(&ann),
+            "mutation { createList(input: {name: \"Trip\"}) { listId } }",
+            json!({}),
+        )
+        .await;
+    let list = created["data"]["createList"]["listId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let invited = app
+        .graphql(
+            Some(&ann),
+            "mutation($l: ID!) { inviteToList(listId: $l, userId: \"bob\", role: VIEWER) { invitationId } }",
+            json!({ "l": list }),
+        )
+        .await;
+    assert!(invited.get("errors").is_none(), "{invited}");
+
+    let anns = ok(&connect(&app, &ann).await, "shared_lists", json!({})).await;
+    assert_eq!(anns["lists"][0]["id"], json!(list));
+    assert_eq!(anns["lists"][0]["role"], json!("OWNER"));
+    assert_eq!(anns["invitations"], json!([]));
+    let bobs = ok(&connect(&app, &bob).await, "shared_lists", json!({})).await;
+    assert_eq!(bobs["lists"], json!([]), "an invitee is not a member yet");
+    assert_eq!(bobs["invitations"][0]["listId"], json!(list));
+    assert_eq!(bobs["invitations"][0]["listName"], json!("Trip"));
+    assert_eq!(bobs["invitations"][0]["from"], json!("ann"));
+    let carols = ok(
+        &connect(&app, &app.token("carol")).await,
+        "shared_lists",
+        json!({}),
+    )
+    .await;
+    assert_eq!(carols, json!({ "lists": [], "invitations": [] }));
+}

@@ -1,6 +1,7 @@
 //! The tools that look across the user's tasks rather than at one:
-//! `task_overview` (tags and counts) and `list_notifications` (the reminders
-//! that fired).
+//! `task_overview` (tags and counts), `list_notifications` (the reminders
+//! that fired) and `shared_lists` (the lists they belong to and the
+//! invitations waiting for them).
 
 use axum::http::request::Parts;
 use rmcp::handler::server::tool::Extension;
@@ -53,5 +54,15 @@ impl TaskTools {
             json!({ "unread": input.unread_only, "first": input.first, "after": input.after });
         self.answer(&parts, "list_notifications", query, variables)
             .await
+    }
+
+    #[tool(
+        description = "The lists the user belongs to, with their role and every member's, and the invitations to lists waiting for the user's answer (which the user gives themselves).",
+        annotations(read_only_hint = true, open_world_hint = false)
+    )]
+    async fn shared_lists(&self, Extension(parts): Extension<Parts>) -> CallToolResult {
+        let query = "{ lists { id name role archived members { userId role } } \
+                       invitations { id listId listName role from invitedAt } }";
+        self.answer(&parts, "shared_lists", query, json!({})).await
     }
 }
