@@ -44,6 +44,19 @@ async fn graphiql_loads_the_schema_docs_in_chromium_from_our_own_server_alone() 
         .unwrap();
 }
 
+/// The page's lists panel in headless Chromium, two people in two browser
+/// contexts (`tests/browser/lists.mjs`): a list created and shared, the
+/// invitation shown to its invitee and accepted, both pages showing both
+/// members, and the list gone from the page of a member who left.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_page_shares_a_list_between_two_people() {
+    let app = TestApp::spawn_roles(Roles::API).await;
+    let address = app.address.clone();
+    tokio::task::spawn_blocking(move || run_browser_script("lists.mjs", &address))
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn graphiql_assets_are_served_gzipped_under_a_same_origin_policy() {
     let app = TestApp::spawn_roles(Roles::API).await;

@@ -45,6 +45,19 @@ const TASK_ACTIONS = {
 const UNDO = 'mutation Undo($id: String!) { undo(correlationId: $id) { taskId version } }';
 const UNDONE_LABELS = { complete: 'Completed.', reopen: 'Reopened.', delete: 'Deleted.' };
 const MARK_READ = 'mutation MarkRead($ids: [ID!]!) { markNotificationsRead(ids: $ids) }';
+const LISTS = `query Lists {
+  lists { id name role archived members { userId role } }
+  invitations { id listId listName role from } }`;
+const CREATE_LIST = 'mutation CreateList($name: String!) { createList(input: {name: $name}) { listId } }';
+const INVITE = `mutation Invite($list: ID!, $user: String!, $role: ListRole!) {
+  inviteToList(listId: $list, userId: $user, role: $role) { invitationId } }`;
+const ANSWER = {
+  accept: 'mutation Accept($id: ID!) { acceptInvitation(id: $id) { listId } }',
+  decline: 'mutation Decline($id: ID!) { declineInvitation(id: $id) { listId } }',
+};
+const LEAVE_LIST = 'mutation Leave($list: ID!) { leaveList(listId: $list) { version } }';
+/** How often the lists panel asks again: list changes have no live feed yet. */
+const LISTS_POLL_MS = 2000;
 const SNOOZE = `mutation Snooze($id: ID!, $minutes: Int!) {
   snoozeReminder(notificationId: $id, minutes: $minutes)
 }`;
@@ -62,6 +75,9 @@ const state = {
   announced: new Set(), // `${id}@${remindAt}` of reminders this tab has announced
   toastTimer: null,
   undo: null, // { correlation, timer } while the last change can be undone
+  lists: [], // the lists the user belongs to, as `lists` answered
+  invitations: [], // invitations waiting for the user's answer
+  listsTimer: null, // asks for the lists again while signed in
 };
 
 const byTestId = (id) => document.querySelector(`[data-testid="${id}"]`);
@@ -296,11 +312,18 @@ function startSession(session) {
     onError: showError,
     onRefused: (reason) => signOut(`Signed out: ${reason}`),
   });
+  report(refreshLists());
+  state.listsTimer = setInterval(() => report(refreshLists()), LISTS_POLL_MS);
 }
 
 function stopSession() {
   state.live?.stop();
   state.live = null;
+  clearInterval(state.listsTimer);
+  state.listsTimer = null;
+  state.lists = [];
+  state.invitations = [];
+  renderLists();
   state.session = null;
   state.tasks.clear();
   state.notifications = [];
@@ -616,6 +639,101 @@ function onNotificationListClick(event) {
   if (item) act(() => snooze(item.dataset.notificationId));
 }
 
+// ---- Lists ----
+
+async function refreshLists() {
+  if (!state.session) return;
+  const data = await graphql(LISTS);
+  if (!state.session) return;
+  state.lists = data.lists;
+  state.invitations = data.invitations;
+  renderLists();
+}
+
+const roleName = (role) => role.toLowerCase();
+
+function renderLists() {
+  const lists = state.lists.map((list) => {
+    const members = list.members.map((m) => `${m.userId} (${roleName(m.role)})`).join(', ');
+    const item = element(
+      'li',
+      { 'data-testid': 'list', 'data-list-id': list.id },
+      element('strong', { 'data-testid': 'list-name' }, list.name || '(no name)'),
+      ' ',
+      element('span', { class: 'role', 'data-testid': 'list-role' }, roleName(list.role)),
+      element('p', { class: 'members', 'data-testid': 'list-members' }, members),
+    );
+    if (list.role === 'OWNER' && !list.archived) {
+      const role = element(
+        'select',
+        { name: 'role', 'data-testid': 'invite-role', 'aria-label': 'Role' },
+        element('option', { value: 'EDITOR' }, 'Editor'),
+        element('option', { value: 'VIEWER' }, 'Viewer'),
+      );
+      item.append(
+        element(
+          'form',
+          { class: 'invite', 'data-testid': 'invite-form' },
+          element('input', {
+            name: 'user',
+            required: '',
+            placeholder: 'user to invite',
+            'aria-label': `Invite to ${list.name}`,
+            'data-testid': 'invite-user',
+          }),
+          role,
+          element('button', { type: 'submit', 'data-testid': 'invite' }, 'Invite'),
+        ),
+      );
+    } else if (list.role !== 'OWNER') {
+      item.append(
+        element('button', { type: 'button', 'data-action': 'leave', 'data-testid': 'leave-list' }, 'Leave'),
+      );
+    }
+    return item;
+  });
+  byTestId('list-list').replaceChildren(...lists);
+  const invitations = state.invitations.map((i) =>
+    element(
+      'li',
+      { 'data-testid': 'invitation', 'data-invitation-id': i.id },
+      element('span', {}, `“${i.listName}” from ${i.from}, as ${roleName(i.role)} `),
+      element('button', { type: 'button', 'data-action': 'accept', 'data-testid': 'accept-invitation' }, 'Accept'),
+      element('button', { type: 'button', 'data-action': 'decline', 'data-testid': 'decline-invitation' }, 'Decline'),
+    ),
+  );
+  byTestId('invitation-list').replaceChildren(...invitations);
+  byTestId('invitations-empty').hidden = invitations.length > 0;
+}
+
+async function createList(form) {
+  await graphql(CREATE_LIST, { name: form.elements.name.value });
+  form.reset();
+  await refreshLists();
+}
+
+async function inviteTo(form) {
+  const list = form.closest('[data-list-id]').dataset.listId;
+  const user = form.elements.user.value.trim();
+  await graphql(INVITE, { list, user, role: form.elements.role.value });
+  form.reset();
+  showToast(`Invited ${user}.`);
+  await refreshLists();
+}
+
+function onListsClick(event) {
+  const button = event.target.closest('button[data-action]');
+  if (!button) return;
+  const invitation = button.closest('[data-invitation-id]')?.dataset.invitationId;
+  const list = button.closest('[data-list-id]')?.dataset.listId;
+  const action = button.dataset.action;
+  act(async () => {
+    if (invitation) await graphql(ANSWER[action], { id: invitation });
+    else if (list && action === 'leave') await graphql(LEAVE_LIST, { list });
+    await refreshLists();
+  });
+}
+
 // ---- Page chrome ----
 
 function element(tag, attributes = {}, ...children) {
@@ -702,6 +820,18 @@ function bind() {
   byTestId('undo-button').addEventListener('click', undoLastChange);
   byTestId('mark-all-read').addEventListener('click', () => act(markAllRead));
   byTestId('notification-list').addEventListener('click', onNotificationListClick);
+  byTestId('create-list-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    const form = event.currentTarget;
+    act(() => createList(form));
+  });
+  byTestId('lists').addEventListener('submit', (event) => {
+    if (!event.target.matches('[data-testid="invite-form"]')) return;
+    event.preventDefault();
+    const form = event.target;
+    act(() => inviteTo(form));
+  });
+  byTestId('lists').addEventListener('click', onListsClick);
   window.addEventListener('storage', onStorage);
 }
 

@@ -1,0 +1,88 @@
+// Shared lists on the page at BASE/, two people in two browser contexts
+// (each its own storage, so its own sign-in): ann creates a list and invites
+// bob; bob sees the invitation and accepts it; both pages then show the
+// list with both members; bob leaves and his page drops the list.
+//   node lists.mjs http://127.0.0.1:PORT
+import { launch, fail } from './browser.mjs';
+
+const base = process.argv[2] || fail('usage: node lists.mjs BASE_URL');
+/** The panel asks again every 2 s; allow for a loaded machine. */
+const SHOWN_MS = 10000;
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function until(what, probe) {
+  const started = Date.now();
+  let seen;
+  for (;;) {
+    seen = await probe();
+    if (seen.ok) return;
+    if (Date.now() - started > SHOWN_MS) fail(`expected ${what} within ${SHOWN_MS} ms; saw ${seen.text}`);
+    await sleep(50);
+  }
+}
+
+async function signedIn(context, user) {
+  const page = await context.newPage();
+  await page.goto(`${base}/`);
+  await page.getByTestId('sign-in-name').fill(user);
+  await page.getByTestId('sign-in').click();
+  await page.getByTestId('lists').waitFor();
+  return page;
+}
+
+const { browser, context, offsite, problems } = await launch();
+const other = await browser.newContext();
+await other.route('**/*', (route) => {
+  const url = new URL(route.request().url());
+  if (url.protocol === 'data:' || url.hostname === '127.0.0.1') return route.continue();
+  offsite.push(url.href);
+  return route.abort('blockedbyclient');
+});
+try {
+  const ann = await signedIn(context, 'ann');
+  const bob = await signedIn(other, 'bob');
+
+  await ann.getByTestId('new-list-name').fill('Holiday');
+  await ann.getByTestId('create-list').click();
+  const annsList = ann.getByTestId('list');
+  await until('ann sees her list as its owner', async () => {
+    const text = (await annsList.count()) ? await annsList.first().innerText() : '';
+    return { ok: text.includes('Holiday') && text.includes('owner'), text };
+  });
+  await annsList.first().getByTestId('invite-user').fill('bob');
+  await annsList.first().getByTestId('invite-role').selectOption('EDITOR');
+  await annsList.first().getByTestId('invite').click();
+
+  const invitation = bob.getByTestId('invitation');
+  await until('bob sees the invitation', async () => {
+    const text = (await invitation.count()) ? await invitation.first().innerText() : '';
+    return { ok: text.includes('Holiday') && text.includes('ann') && text.includes('editor'), text };
+  });
+  await invitation.first().getByTestId('accept-invitation').click();
+  await until('bob sees the list as an editor', async () => {
+    const list = bob.getByTestId('list');
+    const text = (await list.count()) ? await list.first().innerText() : '';
+    return { ok: text.includes('Holiday') && text.includes('bob (editor)'), text };
+  });
+  if (await bob.getByTestId('invitation').count()) fail('an accepted invitation is still shown');
+  await until('ann sees bob among the members', async () => {
+    const text = await ann.getByTestId('list-members').first().innerText();
+    return { ok: text.includes('ann (owner)') && text.includes('bob (editor)'), text };
+  });
+
+  await bob.getByTestId('leave-list').first().click();
+  await until('bob no longer sees the list', async () => {
+    const count = await bob.getByTestId('list').count();
+    return { ok: count === 0, text: `${count} lists` };
+  });
+  await until('ann sees bob gone', async () => {
+    const text = await ann.getByTestId('list-members').first().innerText();
+    return { ok: !text.includes('bob'), text };
+  });
+  if (offsite.length) fail(`requests beyond 127.0.0.1: ${offsite.join(', ')}`);
+  if (problems.length) fail(`page problems: ${problems.join('; ')}`);
+  console.log('ok: lists shared on the page');
+} finally {
+  await browser.close();
+}
