@@ -109,9 +109,36 @@ pub async fn erase(pool: &PgPool, ledger: &Ledger, user_id: &str) -> anyhow::Res
     };
     ledger.append(&erasure).await?;
     apply(pool, &erasure).await?;
+    leave_lists(pool, &erasure).await;
     metrics::counter!(infra::metric::ERASURES).increment(1);
     tracing::info!(erasure = %erasure.erasure_id, user_id, "user erased; completing after the settle");
     Ok(erasure)
+}
+
+/// Takes the erased user out of the lists they joined before their erasure
+/// (docs/adr/0015): they leave, a list they own passes to another member or
+/// is archived, their invitations are declined. After the erasure's
+/// transaction, as the user's own commands: a list that refuses one is
+/// logged and passed over.
+async fn leave_lists(pool: &PgPool, erasure: &Erasure) {
+    let Ok(user) = domain::values::UserId::parse(&erasure.user_id) else {
+        return;
+    };
+    let lists =
+        event_store::command::ListService::new(pool.clone(), domain::TaskServices::default());
+    let correlation = format!("erasure-{}", erasure.erasure_id);
+    match lists
+        .leave_all(&user, erasure.requested_at, &correlation)
+        .await
+    {
+        Ok(0) => {}
+        Ok(let_go) => {
+            tracing::info!(erasure = %erasure.erasure_id, let_go, "an erased user left their lists")
+        }
+        Err(error) => {
+            tracing::warn!(erasure = %erasure.erasure_id, %error, "an erased user's lists were not all left")
+        }
+    }
 }
 
 /// The erasure's one transaction; idempotent, so a ledger applied again
@@ -353,6 +380,7 @@ async fn reapply_chunk(pool: &PgPool, chunk: &[Erasure]) -> anyhow::Result<usize
             .is_some_and(|created| *created <= erasure.requested_at);
         if known.is_none() || key_held {
             apply(pool, erasure).await?;
+            leave_lists(pool, erasure).await;
             applied += 1;
         }
         if !matches!(known, Some(Some(_))) {

@@ -503,3 +503,78 @@ async fn a_transfer_racing_a_removal_leaves_one_owner() {
         }
     }
 }
+
+/// An erased user leaves every list (docs/adr/0015): a list they owned
+/// passes to its editor, one they were alone in is archived, their waiting
+/// invitation is declined, and the names they typed read as empty.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_erased_user_leaves_their_lists_and_ownership_passes_on() {
+    let app = TestApp::spawn().await;
+    let (ann, eve, bob) = (app.token("ann"), app.token("eve"), app.token("bob"));
+    let shared = ok(&app, &ann, CREATE, json!({ "name": "Family" })).await["createList"]["listId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let id = invite(&app, &ann, &shared, "eve", "EDITOR").await;
+    ok(&app, &eve, ACCEPT, json!({ "id": id })).await;
+    let alone = ok(&app, &ann, CREATE, json!({ "name": "Diary" })).await["createList"]["listId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let bobs = ok(&app, &bob, CREATE, json!({ "name": "Bob's" })).await["createList"]["listId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    invite(&app, &bob, &bobs, "ann", "VIEWER").await;
+
+    ok(
+        &app,
+        &ann,
+        "mutation { eraseMyData(confirm: \"ERASE MY DATA\") { erasureId } }",
+        json!({}),
+    )
+    .await;
+
+    let eves = ok(&app, &eve, LISTS, json!({})).await;
+    assert_eq!(eves["lists"][0]["id"], json!(shared));
+    assert_eq!(eves["lists"][0]["role"], json!("OWNER"));
+    assert_eq!(
+        eves["lists"][0]["members"],
+        json!([{ "userId": "eve", "role": "OWNER" }])
+    );
+    assert_eq!(
+        eves["lists"][0]["name"],
+        json!(""),
+        "the name ann typed is erased"
+    );
+    let (archived, members): (bool, i64) = sqlx::query_as(
+        "SELECT archived, (SELECT count(*) FROM list_members WHERE list_id = $1::uuid)
+           FROM lists WHERE list_id = $1::uuid",
+    )
+    .bind(&alone)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert!(archived, "a list she was alone in is archived");
+    assert_eq!(members, 1);
+    let waiting: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM list_invitations WHERE user_id = 'ann'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(waiting, 0, "her invitation was declined");
+    let bobs_list = ok(&app, &bob, LISTS, json!({})).await;
+    assert_eq!(
+        bobs_list["lists"][0]["members"],
+        json!([{ "userId": "bob", "role": "OWNER" }])
+    );
+    assert_eq!(
+        bobs_list["lists"][0]["name"],
+        json!("Bob's"),
+        "bob's own text stays"
+    );
+    assert_eq!(
+        ok(&app, &ann, INVITATIONS, json!({})).await["invitations"],
+        json!([])
+    );
+}

@@ -142,6 +142,103 @@ impl ListService {
         Err(ListCommandError::Conflict)
     }
 
+    /// Takes `user_id` out of every list they joined, and declines every
+    /// invitation they had, up to `before` (their erasure): a list they own
+    /// passes to its longest-standing editor (else member) first; one they
+    /// are alone in is archived. Answers how many lists and invitations it
+    /// let go; a list it cannot change is logged and passed over.
+    pub async fn leave_all(
+        &self,
+        user_id: &domain::values::UserId,
+        before: chrono::DateTime<chrono::Utc>,
+        correlation_id: &str,
+    ) -> Result<usize, ListCommandError> {
+        let actor = Actor {
+            user_id: user_id.clone(),
+            correlation_id: correlation_id.to_owned(),
+        };
+        let invitations: Vec<(Uuid, Uuid)> = sqlx::query_as(
+            "SELECT invitation_id, list_id FROM list_invitations
+              WHERE user_id = $1 AND invited_at <= $2",
+        )
+        .bind(user_id.as_str())
+        .bind(before)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| ListCommandError::Internal(e.into()))?;
+        let memberships: Vec<(Uuid, String)> = sqlx::query_as(
+            "SELECT list_id, role FROM list_members WHERE user_id = $1 AND since <= $2",
+        )
+        .bind(user_id.as_str())
+        .bind(before)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| ListCommandError::Internal(e.into()))?;
+        let mut let_go = 0;
+        for (invitation_id, list_id) in invitations {
+            let declined = self
+                .execute(
+                    &actor,
+                    list_id,
+                    ListCommand::Decline {
+                        actor: user_id.clone(),
+                        invitation_id,
+                    },
+                )
+                .await;
+            let_go += self.counted(declined, list_id);
+        }
+        for (list_id, role) in memberships {
+            let mut steps = Vec::new();
+            if role == Role::Owner.as_str() {
+                let successor: Option<String> = sqlx::query_scalar(
+                    "SELECT user_id FROM list_members WHERE list_id = $1 AND user_id <> $2
+                      ORDER BY role = 'EDITOR' DESC, since, user_id LIMIT 1",
+                )
+                .bind(list_id)
+                .bind(user_id.as_str())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(|e| ListCommandError::Internal(e.into()))?;
+                match successor.and_then(|s| domain::values::UserId::parse(&s).ok()) {
+                    Some(successor) => steps.push(ListCommand::TransferOwnership {
+                        actor: user_id.clone(),
+                        user_id: successor,
+                    }),
+                    None => steps.push(ListCommand::Archive {
+                        actor: user_id.clone(),
+                    }),
+                }
+            }
+            if !steps
+                .iter()
+                .any(|step| matches!(step, ListCommand::Archive { .. }))
+            {
+                steps.push(ListCommand::Leave {
+                    actor: user_id.clone(),
+                });
+            }
+            let mut done = true;
+            for step in steps {
+                let outcome = self.execute(&actor, list_id, step).await;
+                done &= self.counted(outcome, list_id) == 1;
+            }
+            let_go += usize::from(done);
+        }
+        Ok(let_go)
+    }
+
+    /// 1 for a command applied; a refusal is logged and counts 0.
+    fn counted(&self, outcome: Result<ListOutcome, ListCommandError>, list_id: Uuid) -> usize {
+        match outcome {
+            Ok(_) => 1,
+            Err(error) => {
+                tracing::warn!(%list_id, %error, "could not take an erased user out of a list");
+                0
+            }
+        }
+    }
+
     /// The list an invitation is for, if it is still waiting for `user_id`.
     pub async fn list_of_invitation(
         &self,
