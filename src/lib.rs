@@ -165,6 +165,10 @@ pub async fn start(
         "erasures",
         live.clone().hear_erasures(pool.clone(), shutdown.clone()),
     );
+    running.spawn(
+        "lists",
+        live.clone().hear_lists(pool.clone(), shutdown.clone()),
+    );
     let verifier = Arc::new(settings.token_verifier()?);
     let public_url = match &settings.api.public_url {
         Some(url) => url.clone(),

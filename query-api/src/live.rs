@@ -133,13 +133,33 @@ impl<T> Fanout<T> {
     }
 }
 
-/// The two feeds of one API process. A task change is handed out as the
+/// The Postgres channel each list change is announced on as it commits
+/// (event-store migration 1013).
+pub const LISTS_CHANNEL: &str = "taskledger_lists";
+
+/// A change to a list, as announced on [`LISTS_CHANNEL`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListChanged {
+    pub list_id: uuid::Uuid,
+    /// The event's type (`ListRenamed`, `ListMemberRemoved`, …).
+    pub event: String,
+    pub version: i64,
+    /// The user the change is about, if any (invited, joined, left,
+    /// removed, declined, given a role).
+    pub user: Option<String>,
+}
+
+/// The feeds of one API process. A task change is handed out as the
 /// read model's row (its `change_seq` is the cursor), never as the message
 /// that named it.
 #[derive(Clone)]
 pub struct LiveHub {
     pub tasks: Arc<Fanout<Arc<TaskRow>>>,
     pub notifications: Arc<Fanout<Arc<ReminderEventData>>>,
+    /// List changes, handed to each member and to the user a change is
+    /// about.
+    pub lists: Arc<Fanout<Arc<ListChanged>>>,
     /// Users erased anywhere in the deployment, as they are: their
     /// WebSockets close.
     pub erased: broadcast::Sender<String>,
@@ -150,6 +170,7 @@ impl Default for LiveHub {
         Self {
             tasks: Fanout::new(SUBSCRIBER_BUFFER),
             notifications: Fanout::new(SUBSCRIBER_BUFFER),
+            lists: Fanout::new(SUBSCRIBER_BUFFER),
             erased: broadcast::channel(1024).0,
         }
     }
@@ -194,6 +215,56 @@ impl LiveHub {
             let notification = listener.recv().await?;
             // No socket listening is no error.
             let _ = self.erased.send(notification.payload().to_owned());
+        }
+    }
+
+    /// Hears of every list change until `shutdown` and hands it to the
+    /// list's members (read once per change, as they are after it) and to
+    /// the user it is about: a removed member hears of their removal, then
+    /// nothing more of the list.
+    pub async fn hear_lists(self, pool: PgPool, shutdown: CancellationToken) -> anyhow::Result<()> {
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return Ok(()),
+                Err(error) = self.listen_for_lists(&pool) => {
+                    tracing::warn!(%error, "lost the lists channel; listening again in 1s");
+                    // Changes may have passed meanwhile: subscribers ask again.
+                    self.lists.resync_all();
+                }
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => return Ok(()),
+                () = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+        }
+    }
+
+    async fn listen_for_lists(&self, pool: &PgPool) -> Result<(), sqlx::Error> {
+        let mut listener = PgListener::connect_with(pool).await?;
+        listener.listen(LISTS_CHANNEL).await?;
+        loop {
+            let notification = listener.recv().await?;
+            let Ok(change) = serde_json::from_str::<ListChanged>(notification.payload()) else {
+                tracing::warn!(
+                    payload = notification.payload(),
+                    "an unreadable list change"
+                );
+                continue;
+            };
+            let mut users: Vec<String> =
+                sqlx::query_scalar("SELECT user_id FROM list_members WHERE list_id = $1")
+                    .bind(change.list_id)
+                    .fetch_all(pool)
+                    .await?;
+            if let Some(user) = &change.user {
+                if !users.contains(user) {
+                    users.push(user.clone());
+                }
+            }
+            let change = Arc::new(change);
+            for user in &users {
+                self.lists.publish(user, &change);
+            }
         }
     }
 

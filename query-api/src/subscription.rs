@@ -113,6 +113,43 @@ impl TaskSubscription {
         }))
     }
 
+    /// Changes to the lists you belong to, as they commit, and those about
+    /// you: an invitation for you, your removal (after which nothing more
+    /// of that list reaches you).
+    async fn list_changes(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<impl Stream<Item = ListChange>, ApiError> {
+        let user = actor(ctx)?.user_id.as_str().to_owned();
+        let hub = service::<LiveHub>(ctx)?.clone();
+        let live = hub.lists.subscribe(&user);
+        Ok(futures::stream::unfold(
+            (hub, user, live),
+            |(hub, user, mut live)| async move {
+                let change = match live.receiver.recv().await {
+                    Some(change) => ListChange {
+                        kind: ListChangeKind::Changed,
+                        list_id: Some(ID(change.list_id.to_string())),
+                        event: Some(change.event.clone()),
+                        version: Some(change.version),
+                        user_id: change.user.clone(),
+                    },
+                    None => {
+                        live = hub.lists.subscribe(&user);
+                        ListChange {
+                            kind: ListChangeKind::Resync,
+                            list_id: None,
+                            event: None,
+                            version: None,
+                            user_id: None,
+                        }
+                    }
+                };
+                Some((change, (hub, user, live)))
+            },
+        ))
+    }
+
     /// Your reminders as they fire. Each arrives once per delivery; its `id`
     /// tells a repeat (after a crash of the scheduler) from a new one.
     async fn notification_received(
@@ -146,6 +183,28 @@ impl TaskSubscription {
             },
         ))
     }
+}
+
+/// A change to a list of yours, or one about you (an invitation, your
+/// removal); `lists` and `invitations` show where things now stand.
+#[derive(Debug, SimpleObject)]
+pub struct ListChange {
+    /// `RESYNC` when this subscription fell behind: ask `lists` and
+    /// `invitations` again.
+    pub kind: ListChangeKind,
+    pub list_id: Option<ID>,
+    /// The event's type: `ListRenamed`, `ListMemberInvited`,
+    /// `ListMemberRemoved`, …
+    pub event: Option<String>,
+    pub version: Option<Version>,
+    /// Who the change is about, if anyone.
+    pub user_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+pub enum ListChangeKind {
+    Changed,
+    Resync,
 }
 
 /// The state of one `taskChanges` stream.

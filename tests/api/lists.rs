@@ -11,31 +11,7 @@ use serde_json::{json, Value};
 
 use std::time::Duration;
 
-use rdkafka::consumer::Consumer;
-
-use crate::helpers::{assert_no_errors, error_code, eventually, TestApp};
-
-/// How many messages `topic` holds (none if the broker does not know it).
-async fn messages_in(app: &TestApp, topic: &str) -> i64 {
-    let kafka = app.kafka();
-    if !matches!(kafka.partition_count(topic).await, Ok(Some(_))) {
-        return 0;
-    }
-    let probe = kafka
-        .consumer(&format!("probe-{}", uuid::Uuid::new_v4()))
-        .unwrap();
-    let topic = topic.to_owned();
-    tokio::task::spawn_blocking(move || {
-        infra::kafka::topic_watermarks(probe.client(), &topic, Duration::from_secs(5))
-    })
-    .await
-    .unwrap()
-    .unwrap()
-    .unwrap_or_default()
-    .iter()
-    .map(|(low, high)| high - low)
-    .sum()
-}
+use crate::helpers::{assert_no_errors, error_code, eventually, read_topic, TestApp};
 
 const CREATE: &str =
     "mutation($name: String!) { createList(input: {name: $name}) { listId version } }";
@@ -386,10 +362,24 @@ async fn each_role_sees_and_does_exactly_what_the_role_table_says() {
         "the tasks after the list events are listed"
     );
     let topic = &app.settings.common.task_events_topic;
-    assert!(messages_in(&app, topic).await >= 16);
-    assert_eq!(
-        messages_in(&app, &infra::kafka::dead_letter_topic(topic)).await,
-        0
+    // Every list event and task creation is on the topic (16 and 6), and
+    // none went to the dead letters.
+    let read = read_topic(&app.kafka(), topic, Duration::from_secs(20), |m| {
+        m.len() >= 22
+    })
+    .await;
+    assert_eq!(read.len(), 22, "every event reaches task-events");
+    let dead = read_topic(
+        &app.kafka(),
+        &infra::kafka::dead_letter_topic(topic),
+        Duration::from_secs(3),
+        |m| !m.is_empty(),
+    )
+    .await;
+    assert!(
+        dead.is_empty(),
+        "list events were dead-lettered: {}",
+        dead.len()
     );
 }
 
@@ -576,5 +566,101 @@ async fn an_erased_user_leaves_their_lists_and_ownership_passes_on() {
     assert_eq!(
         ok(&app, &ann, INVITATIONS, json!({})).await["invitations"],
         json!([])
+    );
+}
+
+const LIST_CHANGES: &str = "subscription { listChanges { kind listId event version userId } }";
+
+/// The next list change on `socket` (subscription `id`), within 5 s.
+async fn next_list_change(socket: &mut crate::ws_client::GqlSocket, id: &str) -> Value {
+    socket
+        .next_payload(id, Duration::from_secs(5))
+        .await
+        .unwrap_or_else(|| panic!("no list change on {id}"))["data"]["listChanges"]
+        .clone()
+}
+
+/// `listChanges` tells every member of a change as it commits, an invitee
+/// of their invitation, and a removed member of their removal, after which
+/// nothing more of that list reaches them; a stranger hears nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn list_changes_reach_every_member_and_stop_at_a_removal() {
+    use crate::ws_client::GqlSocket;
+
+    let app = TestApp::spawn().await;
+    let (ann, bob, zed) = (app.token("ann"), app.token("bob"), app.token("zed"));
+    let mut anns = GqlSocket::connect(&app.address, &ann).await;
+    anns.subscribe("a", LIST_CHANGES, json!({})).await;
+    let mut bobs = GqlSocket::connect(&app.address, &bob).await;
+    bobs.subscribe("b", LIST_CHANGES, json!({})).await;
+    let mut zeds = GqlSocket::connect(&app.address, &zed).await;
+    zeds.subscribe("z", LIST_CHANGES, json!({})).await;
+    // The subscriptions are joined before the changes below.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let list = ok(&app, &ann, CREATE, json!({ "name": "Garden" })).await["createList"]["listId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let created = next_list_change(&mut anns, "a").await;
+    assert_eq!(created["event"], json!("ListCreated"));
+    assert_eq!(created["listId"], json!(list));
+
+    let invitation = invite(&app, &ann, &list, "bob", "EDITOR").await;
+    for (socket, id) in [(&mut anns, "a"), (&mut bobs, "b")] {
+        let invited = next_list_change(socket, id).await;
+        assert_eq!(invited["event"], json!("ListMemberInvited"));
+        assert_eq!(invited["userId"], json!("bob"));
+        assert_eq!(invited["version"], json!(2));
+    }
+    ok(&app, &bob, ACCEPT, json!({ "id": invitation })).await;
+    ok(
+        &app,
+        &ann,
+        RENAME,
+        json!({ "id": list, "name": "Vegetables" }),
+    )
+    .await;
+    for (socket, id) in [(&mut anns, "a"), (&mut bobs, "b")] {
+        assert_eq!(
+            next_list_change(socket, id).await["event"],
+            json!("ListInvitationAccepted")
+        );
+        assert_eq!(
+            next_list_change(socket, id).await["event"],
+            json!("ListRenamed")
+        );
+    }
+
+    // Removed: bob hears of it, then nothing more of the list.
+    let started = std::time::Instant::now();
+    ok(&app, &ann, REMOVE, json!({ "list": list, "user": "bob" })).await;
+    let removed = next_list_change(&mut bobs, "b").await;
+    assert_eq!(removed["event"], json!("ListMemberRemoved"));
+    assert_eq!(removed["userId"], json!("bob"));
+    eprintln!(
+        "removal to the removed member's socket: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        next_list_change(&mut anns, "a").await["event"],
+        json!("ListMemberRemoved")
+    );
+    ok(&app, &ann, RENAME, json!({ "id": list, "name": "Secret" })).await;
+    assert_eq!(
+        next_list_change(&mut anns, "a").await["event"],
+        json!("ListRenamed")
+    );
+    assert!(
+        bobs.next_payload("b", Duration::from_secs(1))
+            .await
+            .is_none(),
+        "a removed member hears nothing more of the list"
+    );
+    assert!(
+        zeds.next_payload("z", Duration::from_millis(200))
+            .await
+            .is_none(),
+        "a stranger hears nothing"
     );
 }

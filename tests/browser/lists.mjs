@@ -6,7 +6,7 @@
 import { launch, fail } from './browser.mjs';
 
 const base = process.argv[2] || fail('usage: node lists.mjs BASE_URL');
-/** The panel asks again every 2 s; allow for a loaded machine. */
+/** The panel follows `listChanges` live; allow for a loaded machine. */
 const SHOWN_MS = 10000;
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -56,8 +56,7 @@ const ANSWER = {
   decline: 'mutation Decline($id: ID!) { declineInvitation(id: $id) { listId } }',
 };
 const LEAVE_LIST = 'mutation Leave($list: ID!) { leaveList(listId: $list) { version } }';
-/** How often the lists panel asks again: list changes have no live feed yet. */
-const LISTS_POLL_MS = 2000;
+const LIST_CHANGES = 'subscription ListChanges { listChanges { kind listId event } }';
 const SNOOZE = `mutation Snooze($id: ID!, $minutes: Int!) {
   snoozeReminder(notificationId: $id, minutes: $minutes)
 }`;
@@ -77,7 +76,6 @@ const state = {
   undo: null, // { correlation, timer } while the last change can be undone
   lists: [], // the lists the user belongs to, as `lists` answered
   invitations: [], // invitations waiting for the user's answer
-  listsTimer: null, // asks for the lists again while signed in
 };
 
 const byTestId = (id) => document.querySelector(`[data-testid="${id}"]`);
@@ -303,24 +301,31 @@ function startSession(session) {
         // in the inbox.
         onResubscribed: () => report(refreshNotifications()),
       },
+      lists: {
+        query: LIST_CHANGES,
+        variables: () => ({}),
+        // Any change to a list of ours, or about us: ask where things stand.
+        onNext: () => report(refreshLists()),
+        onResubscribed: () => report(refreshLists()),
+      },
     },
     onStatus: (status) => {
       setConnection(status);
       // Reminders may have fired while the connection was down.
-      if (status === 'live') report(refreshNotifications());
+      if (status === 'live') {
+        report(refreshNotifications());
+        report(refreshLists());
+      }
     },
     onError: showError,
     onRefused: (reason) => signOut(`Signed out: ${reason}`),
   });
   report(refreshLists());
-  state.listsTimer = setInterval(() => report(refreshLists()), LISTS_POLL_MS);
 }
 
 function stopSession() {
   state.live?.stop();
   state.live = null;
-  clearInterval(state.listsTimer);
-  state.listsTimer = null;
   state.lists = [];
   state.invitations = [];
   renderLists();
