@@ -3,7 +3,8 @@
 //! binary in a process of its own. Lists of 50 (the most a list holds: an
 //! owner and 49 members) give 1,000 members, each with a WebSocket
 //! subscribed to `listChanges`. Then, while every owner renames its list
-//! every 100 ms (a change every member hears), the owners remove their
+//! every second (`--rename-every-ms`; a change every member hears), the
+//! owners remove their
 //! members one by one at a steady rate. For each removal: the time from the
 //! `removeMember` answer (its commit acknowledged) to the removed member's
 //! socket receiving its `ListMemberRemoved`; and whether anything of that
@@ -34,6 +35,10 @@ struct Args {
     /// Removals per second, across every list.
     #[arg(long, default_value_t = 50)]
     removals_per_second: u64,
+    /// Each owner renames its list this often meanwhile (a change every
+    /// member hears).
+    #[arg(long, default_value_t = 1000)]
+    rename_every_ms: u64,
     #[command(flatten)]
     services: Services,
     #[command(flatten)]
@@ -187,11 +192,12 @@ async fn measure(args: &Args, app: &ChildApp) -> anyhow::Result<()> {
     tokio::time::sleep(Duration::from_secs(2)).await;
     println!("{} sockets subscribed to listChanges.", heard.len());
 
-    // Renames every 100 ms per list (every member hears each), and removals
+    // Renames per list (every member hears each), and removals
     // at the given rate across lists, until every member is removed.
     let renames: Arc<Mutex<Vec<(String, i64, Instant)>>> = Arc::default();
     let stop = tokio_util::sync::CancellationToken::new();
     let mut renamers = tokio::task::JoinSet::new();
+    let every = Duration::from_millis(args.rename_every_ms);
     for list in &lists {
         let (client, url, token, id) = (
             client.clone(),
@@ -219,7 +225,7 @@ async fn measure(args: &Args, app: &ChildApp) -> anyhow::Result<()> {
                         .push((id.clone(), version, Instant::now()));
                 }
                 n += 1;
-                tokio::time::sleep(Duration::from_millis(100)).await;
+                tokio::time::sleep(every).await;
             }
         });
     }
@@ -281,11 +287,12 @@ async fn measure(args: &Args, app: &ChildApp) -> anyhow::Result<()> {
         }
     }
     println!(
-        "{} removals in {:.1} s ({} failed) while {} renames ran; {} deliveries of renames to members.",
+        "{} removals in {:.1} s ({} failed) while {} renames ran (one per list every {} ms); {} deliveries of renames to members.",
         removals.len(),
         removing.as_secs_f64(),
         failed,
         renames.len(),
+        args.rename_every_ms,
         rename.count()
     );
     println!();
