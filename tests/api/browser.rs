@@ -57,6 +57,18 @@ async fn the_page_shares_a_list_between_two_people() {
         .unwrap();
 }
 
+/// Quick add on the page (`tests/browser/quick-add.mjs`): a line of text
+/// becomes a task whose due date, repeat, reminder, priority and tags the
+/// list shows.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_page_quick_adds_a_task_and_shows_its_due_date_repeat_and_reminder() {
+    let app = TestApp::spawn_roles(Roles::ALL).await;
+    let address = app.address.clone();
+    tokio::task::spawn_blocking(move || run_browser_script("quick-add.mjs", &address))
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn graphiql_assets_are_served_gzipped_under_a_same_origin_policy() {
     let app = TestApp::spawn_roles(Roles::API).await;

@@ -21,7 +21,8 @@ const SNOOZE_MINUTES = 10;
 const PRIORITY_RANK = { NONE: 0, LOW: 1, MEDIUM: 2, HIGH: 3, URGENT: 4 };
 const STATUS_RANK = { OPEN: 0, COMPLETED: 1 };
 
-const TASK_FIELDS = 'id title description status priority tags dueAt nextReminderAt version';
+const TASK_FIELDS =
+  'id title description status priority tags dueAt nextReminderAt recurrence version';
 const NOTIFICATION_FIELDS = 'id title dueAt remindAt firedAt read';
 
 const TASK_CHANGES = `subscription TaskChanges($since: String) {
@@ -45,6 +46,8 @@ const TASK_ACTIONS = {
 const UNDO = 'mutation Undo($id: String!) { undo(correlationId: $id) { taskId version } }';
 const UNDONE_LABELS = { complete: 'Completed.', reopen: 'Reopened.', delete: 'Deleted.' };
 const MARK_READ = 'mutation MarkRead($ids: [ID!]!) { markNotificationsRead(ids: $ids) }';
+const QUICK_ADD = `mutation QuickAdd($text: String!, $zone: String) {
+  quickAdd(text: $text, timeZone: $zone) { taskId title } }`;
 const LISTS = `query Lists {
   lists { id name role archived members { userId role } }
   invitations { id listId listName role from } }`;
@@ -422,6 +425,7 @@ function taskItem(task) {
   });
   const facts = [task.priority.toLowerCase()];
   if (task.dueAt) facts.push(`due ${localTime(task.dueAt)}`);
+  if (task.recurrence) facts.push(repeatText(task.recurrence));
   if (task.nextReminderAt) facts.push(`reminder ${localTime(task.nextReminderAt, toSecond)}`);
   const toggle = done ? ['reopen', 'Reopen'] : ['complete', 'Complete'];
   item.append(
@@ -432,6 +436,19 @@ function taskItem(task) {
     taskButton('delete', 'Delete', task.title),
   );
   return item;
+}
+
+/** An RRULE as a person reads it: "repeats weekly on MO, WE", "repeats every 2 days". */
+function repeatText(rule) {
+  const parts = Object.fromEntries(rule.split(';').map((part) => part.split('=')));
+  const units = { DAILY: 'day', WEEKLY: 'week', MONTHLY: 'month', YEARLY: 'year' };
+  const unit = units[parts.FREQ] ?? 'time';
+  const interval = Number(parts.INTERVAL ?? 1);
+  let text = interval > 1 ? `repeats every ${interval} ${unit}s` : `repeats ${parts.FREQ?.toLowerCase() ?? rule}`;
+  if (parts.BYDAY) text += ` on ${parts.BYDAY.split(',').join(', ')}`;
+  if (parts.BYMONTHDAY) text += ` on day ${parts.BYMONTHDAY}`;
+  if (parts.COUNT) text += `, ${parts.COUNT} times`;
+  return text;
 }
 
 function tagChip(tag) {
@@ -489,6 +506,13 @@ function undoLastChange() {
 /** A `datetime-local` value, read in the browser's time zone, as an RFC 3339 UTC instant. */
 function localInstant(value) {
   return value ? new Date(value).toISOString() : null;
+}
+
+async function quickAdd(form) {
+  const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+  const data = await graphql(QUICK_ADD, { text: form.elements.text.value, zone });
+  form.reset();
+  showToast(`Added “${data.quickAdd.title}”.`);
 }
 
 async function createTask(form) {
@@ -825,6 +849,11 @@ function bind() {
   byTestId('undo-button').addEventListener('click', undoLastChange);
   byTestId('mark-all-read').addEventListener('click', () => act(markAllRead));
   byTestId('notification-list').addEventListener('click', onNotificationListClick);
+  byTestId('quick-add-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    const form = event.currentTarget;
+    act(() => quickAdd(form));
+  });
   byTestId('create-list-form').addEventListener('submit', (event) => {
     event.preventDefault();
     const form = event.currentTarget;
