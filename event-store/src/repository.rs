@@ -166,9 +166,7 @@ impl EventRepository {
             let at: i64 = row.try_get("sequence").map_err(persistence)?;
             let mut payload: Value = row.try_get("payload").map_err(persistence)?;
             let key = key_of(row)?;
-            let key = key
-                .as_ref()
-                .map(|(id, wrapped)| (id.as_str(), wrapped.as_slice()));
+            let key = key.get();
             match row
                 .try_get::<Option<String>, _>("event_type")
                 .map_err(persistence)?
@@ -264,10 +262,20 @@ fn fold(
 }
 
 /// The `(key id, wrapped key)` read with a row, if its key is still stored.
-fn key_of(row: &PgRow) -> Result<Option<(String, Vec<u8>)>, PersistenceError> {
+struct RowKey(Option<(String, Vec<u8>)>);
+
+impl RowKey {
+    fn get(&self) -> Option<(&str, &[u8])> {
+        self.0
+            .as_ref()
+            .map(|(id, wrapped)| (id.as_str(), wrapped.as_slice()))
+    }
+}
+
+fn key_of(row: &PgRow) -> Result<RowKey, PersistenceError> {
     let key_id: Option<String> = row.try_get("sealing_key_id").map_err(persistence)?;
     let wrapped: Option<Vec<u8>> = row.try_get("sealing_key").map_err(persistence)?;
-    Ok(key_id.zip(wrapped))
+    Ok(RowKey(key_id.zip(wrapped)))
 }
 
 impl PersistedEventRepository for EventRepository {
@@ -305,9 +313,7 @@ impl PersistedEventRepository for EventRepository {
         let sequence: i64 = row.try_get("sequence").map_err(persistence)?;
         let mut state: Value = row.try_get("state").map_err(persistence)?;
         let key = key_of(&row)?;
-        let key = key
-            .as_ref()
-            .map(|(id, wrapped)| (id.as_str(), wrapped.as_slice()));
+        let key = key.get();
         KeyCache::default()
             .open_fields(&mut state, aggregate_id, key)
             .map_err(key_error)?;
@@ -463,8 +469,7 @@ fn event_of(row: &PgRow, keys: &mut KeyCache) -> Result<SerializedEvent, Persist
         &mut payload,
         &event_type,
         &aggregate_id,
-        key.as_ref()
-            .map(|(id, wrapped)| (id.as_str(), wrapped.as_slice())),
+        key.get(),
     )
     .map_err(key_error)?;
     Ok(SerializedEvent::new(
