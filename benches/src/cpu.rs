@@ -25,3 +25,13 @@ pub fn postgres_cpu_seconds() -> f64 {
         .filter_map(cpu_seconds)
         .sum()
 }
+
+/// `seconds` of CPU spread over `count` operations, in milliseconds each;
+/// "—" when the reading went backwards (a process that was counted at the
+/// start exited meanwhile, taking its CPU out of the sum).
+pub fn ms_each(seconds: f64, count: u64) -> String {
+    if seconds < 0.0 {
+        return "—".to_owned();
+    }
+    format!("{:.3}", seconds * 1000.0 / count.max(1) as f64)
+}

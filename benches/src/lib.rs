@@ -13,7 +13,7 @@ pub use backlog::{
     bare_consumer_rate, preload_created_tasks, preload_mixed_tasks, publish_backlog,
     wait_for_task_list, Backlog, WITHOUT_PROJECTIONS,
 };
-pub use cpu::{cpu_seconds, postgres_cpu_seconds};
+pub use cpu::{cpu_seconds, ms_each, postgres_cpu_seconds};
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};

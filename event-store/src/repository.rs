@@ -465,13 +465,8 @@ fn event_of(row: &PgRow, keys: &mut KeyCache) -> Result<SerializedEvent, Persist
     let event_type: String = row.try_get("event_type").map_err(persistence)?;
     let mut payload: Value = row.try_get("payload").map_err(persistence)?;
     let key = key_of(row)?;
-    keys.open_event(
-        &mut payload,
-        &event_type,
-        &aggregate_id,
-        key.get(),
-    )
-    .map_err(key_error)?;
+    keys.open_event(&mut payload, &event_type, &aggregate_id, key.get())
+        .map_err(key_error)?;
     Ok(SerializedEvent::new(
         aggregate_id,
         usize::try_from(sequence).unwrap_or_default(),

@@ -20,7 +20,7 @@ use anyhow::bail;
 use benches::chart::{BarChart, ChartsDir, LineChart};
 use benches::statements::Statements;
 use benches::{
-    bench_token, cpu_seconds, graphql, postgres_cpu_seconds, run_seconds, tasks_behind,
+    bench_token, cpu_seconds, graphql, ms_each, postgres_cpu_seconds, run_seconds, tasks_behind,
     visible_after, BenchApp, Latencies, Services,
 };
 use clap::Parser;
@@ -103,14 +103,14 @@ async fn spent_since(start: Reading, counting: &shapes::Counting<'_>) -> Spent {
 }
 
 fn cpu_row(clients: usize, path: &str, count: u64, spent: &Spent) -> String {
-    let per = |total: f64| total / count.max(1) as f64;
     format!(
-        "| {clients} | {path} | {:.3} | {:.3} | {} |",
-        per(spent.process_cpu) * 1000.0,
-        per(spent.postgres_cpu) * 1000.0,
-        spent
-            .statements
-            .map_or("—".to_owned(), |s| format!("{:.2}", per(s as f64)))
+        "| {clients} | {path} | {} | {} | {} |",
+        ms_each(spent.process_cpu, count),
+        ms_each(spent.postgres_cpu, count),
+        spent.statements.map_or("—".to_owned(), |s| format!(
+            "{:.2}",
+            s as f64 / count.max(1) as f64
+        ))
     )
 }
 

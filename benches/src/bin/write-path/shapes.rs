@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use benches::statements::{one_line, Statements};
 use benches::zipf::Zipf;
-use benches::{cpu_seconds, postgres_cpu_seconds, Latencies};
+use benches::{cpu_seconds, ms_each, postgres_cpu_seconds, Latencies};
 use domain::values::{TaskId, TaskTitle, UserId};
 use domain::{NewTask, TaskCommand, TaskServices};
 use event_store::command::{Actor, CommandService, DEFAULT_WARM_TASKS};
@@ -46,13 +46,13 @@ impl Phase {
 
     fn row(&self, name: &str, hit_rate: Option<String>) -> String {
         format!(
-            "| {name} | {:.0} | {:.2} | {:.2} | {} | {:.3} | {:.3} | {} |",
+            "| {name} | {:.0} | {:.2} | {:.2} | {} | {} | {} | {} |",
             self.rate,
             self.latencies.millis(0.5),
             self.latencies.millis(0.99),
             hit_rate.unwrap_or_else(|| "—".to_owned()),
-            self.per_command(self.process_cpu) * 1000.0,
-            self.per_command(self.postgres_cpu) * 1000.0,
+            ms_each(self.process_cpu, self.latencies.count()),
+            ms_each(self.postgres_cpu, self.latencies.count()),
             self.statements_per_command()
                 .map_or("—".to_owned(), |s| format!("{s:.2}")),
         )
