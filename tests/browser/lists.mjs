@@ -28,6 +28,9 @@ async function signedIn(context, user) {
   await page.getByTestId('sign-in-name').fill(user);
   await page.getByTestId('sign-in').click();
   await page.getByTestId('lists').waitFor();
+  // Live: list changes reach the page from here on.
+  await page.locator('[data-testid="connection"][data-state="live"]').waitFor({ timeout: SHOWN_MS });
+  await sleep(500);
   return page;
 }
 

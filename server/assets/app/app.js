@@ -60,6 +60,8 @@ const ANSWER = {
 };
 const LEAVE_LIST = 'mutation Leave($list: ID!) { leaveList(listId: $list) { version } }';
 const LIST_CHANGES = 'subscription ListChanges { listChanges { kind listId event } }';
+/** List changes within this long of each other are read back together. */
+const LISTS_SETTLE_MS = 300;
 const SNOOZE = `mutation Snooze($id: ID!, $minutes: Int!) {
   snoozeReminder(notificationId: $id, minutes: $minutes)
 }`;
@@ -79,6 +81,7 @@ const state = {
   undo: null, // { correlation, timer } while the last change can be undone
   lists: [], // the lists the user belongs to, as `lists` answered
   invitations: [], // invitations waiting for the user's answer
+  listsRefresh: null, // the pending read of the lists after a burst of changes
 };
 
 const byTestId = (id) => document.querySelector(`[data-testid="${id}"]`);
@@ -307,8 +310,9 @@ function startSession(session) {
       lists: {
         query: LIST_CHANGES,
         variables: () => ({}),
-        // Any change to a list of ours, or about us: ask where things stand.
-        onNext: () => report(refreshLists()),
+        // Any change to a list of ours, or about us: ask where things stand,
+        // once for a burst of changes.
+        onNext: refreshListsSoon,
         onResubscribed: () => report(refreshLists()),
       },
     },
@@ -317,7 +321,10 @@ function startSession(session) {
       // Reminders may have fired while the connection was down.
       if (status === 'live') {
         report(refreshNotifications());
+        // Once now, and once the subscriptions just sent surely hold: a
+        // change between the two would otherwise be missed.
         report(refreshLists());
+        refreshListsSoon();
       }
     },
     onError: showError,
@@ -329,6 +336,8 @@ function startSession(session) {
 function stopSession() {
   state.live?.stop();
   state.live = null;
+  clearTimeout(state.listsRefresh);
+  state.listsRefresh = null;
   state.lists = [];
   state.invitations = [];
   renderLists();
@@ -677,6 +686,15 @@ async function refreshLists() {
   state.lists = data.lists;
   state.invitations = data.invitations;
   renderLists();
+}
+
+/** Asks for the lists once, shortly, however many changes arrive meanwhile. */
+function refreshListsSoon() {
+  if (state.listsRefresh) return;
+  state.listsRefresh = setTimeout(() => {
+    state.listsRefresh = null;
+    report(refreshLists());
+  }, LISTS_SETTLE_MS);
 }
 
 const roleName = (role) => role.toLowerCase();
