@@ -196,38 +196,6 @@ impl EventRepository {
         Ok((task, sequence))
     }
 
-    /// Aggregates `ids` of type `A` folded from their events (opened) in one
-    /// statement, with how many events each has; ids without events are
-    /// left out.
-    pub async fn fold_each<A: Aggregate + Default>(
-        &self,
-        ids: &[String],
-    ) -> Result<Vec<(String, A, usize)>, PersistenceError> {
-        let rows = sqlx::query(&format!(
-            "{SELECT} WHERE aggregate_type = $1 AND aggregate_id = ANY($2) ORDER BY aggregate_id, sequence"
-        ))
-        .bind(A::TYPE)
-        .bind(ids)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(persistence)?;
-        let mut keys = KeyCache::default();
-        let mut folded: Vec<(String, A, usize)> = Vec::new();
-        for row in &rows {
-            let event = event_of(row, &mut keys)?;
-            if folded
-                .last()
-                .is_none_or(|(id, _, _)| *id != event.aggregate_id)
-            {
-                folded.push((event.aggregate_id.clone(), A::default(), 0));
-            }
-            let (_, aggregate, sequence) = folded.last_mut().expect("pushed above");
-            aggregate.apply(serde_json::from_value(event.payload)?);
-            *sequence = event.sequence;
-        }
-        Ok(folded)
-    }
-
     /// `state` (a task's snapshot) sealed with the key of `writer`, whose
     /// events it follows; and that key.
     async fn sealed_snapshot(

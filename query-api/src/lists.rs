@@ -59,23 +59,21 @@ impl ListQuery {
         Ok(views
             .into_iter()
             .filter_map(|view| {
-                let role = view.list.role_of(&actor.user_id)?;
-                let mut members: Vec<ListMember> = view
-                    .list
-                    .members()
-                    .map(|(user, role)| ListMember {
-                        user_id: user.to_string(),
-                        role: role.into(),
-                    })
-                    .collect();
-                members.sort_by_key(|m| m.role != ListRole::Owner);
+                let role = view.role_of(actor.user_id.as_str())?;
                 Some(SharedList {
                     id: ID(view.list_id.to_string()),
-                    name: view.list.name().to_owned(),
+                    name: view.name,
                     role: role.into(),
-                    archived: view.list.is_archived(),
+                    archived: view.archived,
                     version: view.version,
-                    members,
+                    members: view
+                        .members
+                        .into_iter()
+                        .map(|(user_id, role)| ListMember {
+                            user_id,
+                            role: role.into(),
+                        })
+                        .collect(),
                 })
             })
             .collect())

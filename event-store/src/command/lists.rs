@@ -16,6 +16,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::Actor;
+use crate::keys::KeyCache;
 use crate::repository::EventRepository;
 
 /// Lists one user may belong to at most (owned or joined).
@@ -44,8 +45,21 @@ pub enum ListCommandError {
 #[derive(Debug, Clone)]
 pub struct ListView {
     pub list_id: Uuid,
-    pub list: List,
+    /// Empty when whoever named it was erased.
+    pub name: String,
+    pub archived: bool,
     pub version: Version,
+    /// Each member and their role, the owner first, then by user id.
+    pub members: Vec<(String, Role)>,
+}
+
+impl ListView {
+    pub fn role_of(&self, user_id: &str) -> Option<Role> {
+        self.members
+            .iter()
+            .find(|(member, _)| member == user_id)
+            .map(|(_, role)| *role)
+    }
 }
 
 /// An invitation waiting for its invitee, as `invitations` shows it.
@@ -61,7 +75,6 @@ pub struct PendingInvitation {
 
 pub struct ListService {
     store: PersistedEventStore<EventRepository, List>,
-    repository: EventRepository,
     pool: PgPool,
     services: TaskServices,
     max_attempts: u32,
@@ -69,10 +82,8 @@ pub struct ListService {
 
 impl ListService {
     pub fn new(pool: PgPool, services: TaskServices) -> Self {
-        let repository = EventRepository::new(pool.clone());
         Self {
-            store: PersistedEventStore::new_event_store(repository.clone()),
-            repository,
+            store: PersistedEventStore::new_event_store(EventRepository::new(pool.clone())),
             pool,
             services,
             max_attempts: 5,
@@ -273,9 +284,9 @@ impl ListService {
         .bind(user_id)
         .fetch_all(&self.pool)
         .await
-        .map_err(|e| ListCommandError::Internal(e.into()))?;
-        let mut folded = self.fold(&ids).await?;
-        Ok(ids.iter().filter_map(|id| folded.remove(id)).collect())
+        .map_err(internal_sql)?;
+        let mut views = self.views(&ids).await?;
+        Ok(ids.iter().filter_map(|id| views.remove(id)).collect())
     }
 
     /// The invitations waiting for `user_id`, newest first.
@@ -293,18 +304,18 @@ impl ListService {
             .bind(MAX_LISTS_PER_USER)
             .fetch_all(&self.pool)
             .await
-            .map_err(|e| ListCommandError::Internal(e.into()))?;
+            .map_err(internal_sql)?;
         let ids: Vec<Uuid> = rows.iter().map(|r| r.1).collect();
-        let folded = self.fold(&ids).await?;
+        let views = self.views(&ids).await?;
         Ok(rows
             .into_iter()
             .map(
                 |(invitation_id, list_id, role, invited_by, invited_at)| PendingInvitation {
                     invitation_id,
                     list_id,
-                    list_name: folded
+                    list_name: views
                         .get(&list_id)
-                        .map(|view| view.list.name().to_owned())
+                        .map(|view| view.name.clone())
                         .unwrap_or_default(),
                     role: Role::parse(&role).unwrap_or(Role::Viewer),
                     invited_by,
@@ -314,28 +325,80 @@ impl ListService {
             .collect())
     }
 
-    async fn fold(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, ListView>, ListCommandError> {
-        let ids: Vec<String> = ids.iter().map(Uuid::to_string).collect();
-        let folded = self
-            .repository
-            .fold_each::<List>(&ids)
-            .await
-            .map_err(|e| ListCommandError::Internal(Box::new(e)))?;
-        Ok(folded
-            .into_iter()
-            .filter_map(|(id, list, sequence)| {
-                let list_id = Uuid::parse_str(&id).ok()?;
-                Some((
+    /// Lists `ids` as the membership tables keep them (a row per list and
+    /// per member, never the lists' histories), their names opened.
+    async fn views(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, ListView>, ListCommandError> {
+        let rows: Vec<ListRow> = sqlx::query_as(
+            "SELECT l.list_id, l.archived, l.version, l.name_fields,
+                    k.key_id AS name_key_id, k.wrapped AS name_key
+               FROM lists l LEFT JOIN user_keys k ON k.user_id = l.named_by
+              WHERE l.list_id = ANY($1)",
+        )
+        .bind(ids)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(internal_sql)?;
+        let members: Vec<(Uuid, String, String)> = sqlx::query_as(
+            "SELECT list_id, user_id, role FROM list_members WHERE list_id = ANY($1)
+              ORDER BY list_id, role <> 'OWNER', user_id",
+        )
+        .bind(ids)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(internal_sql)?;
+        let mut keys = KeyCache::default();
+        let mut views = HashMap::with_capacity(rows.len());
+        for row in rows {
+            let ListRow {
+                list_id,
+                archived,
+                version,
+                name_fields,
+                name_key_id,
+                name_key,
+            } = row;
+            let name = match name_fields {
+                Some(mut fields) => {
+                    let key = name_key_id.as_deref().zip(name_key.as_deref());
+                    keys.open_fields(&mut fields, &list_id.to_string(), key)
+                        .map_err(|e| ListCommandError::Internal(Box::new(e)))?;
+                    fields["name"].as_str().unwrap_or_default().to_owned()
+                }
+                None => String::new(),
+            };
+            views.insert(
+                list_id,
+                ListView {
                     list_id,
-                    ListView {
-                        list_id,
-                        list,
-                        version: version_of(sequence),
-                    },
-                ))
-            })
-            .collect())
+                    name,
+                    archived,
+                    version,
+                    members: Vec::new(),
+                },
+            );
+        }
+        for (list_id, user_id, role) in members {
+            if let (Some(view), Some(role)) = (views.get_mut(&list_id), Role::parse(&role)) {
+                view.members.push((user_id, role));
+            }
+        }
+        Ok(views)
     }
+}
+
+/// A list as `lists` keeps it, with the key that sealed its name.
+#[derive(sqlx::FromRow)]
+struct ListRow {
+    list_id: Uuid,
+    archived: bool,
+    version: i64,
+    name_fields: Option<serde_json::Value>,
+    name_key_id: Option<String>,
+    name_key: Option<Vec<u8>>,
+}
+
+fn internal_sql(error: sqlx::Error) -> ListCommandError {
+    ListCommandError::Internal(error.into())
 }
 
 fn version_of(count: usize) -> Version {
