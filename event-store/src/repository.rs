@@ -187,8 +187,7 @@ impl EventRepository {
                     keys.open_event(&mut payload, &event_type, aggregate_id, key)
                         .map_err(key_error)?;
                     let version: String = row.try_get("event_version").map_err(persistence)?;
-                    let payload = crate::upcast(&event_type, &version, payload);
-                    task.apply(serde_json::from_value::<TaskEvent>(payload)?);
+                    apply_stored(&mut task, &event_type, &version, payload)?;
                 }
             }
             sequence = usize::try_from(at).unwrap_or_default();
@@ -222,11 +221,27 @@ fn fold(
     events: Vec<SerializedEvent>,
 ) -> Result<(Task, usize), PersistenceError> {
     for event in events {
-        let payload = crate::upcast(&event.event_type, &event.event_version, event.payload);
-        task.apply(serde_json::from_value::<TaskEvent>(payload)?);
+        apply_stored(
+            &mut task,
+            &event.event_type,
+            &event.event_version,
+            event.payload,
+        )?;
         sequence = event.sequence;
     }
     Ok((task, sequence))
+}
+
+/// A stored (opened) event applied to `task`, read in its current version.
+fn apply_stored(
+    task: &mut Task,
+    event_type: &str,
+    event_version: &str,
+    payload: Value,
+) -> Result<(), PersistenceError> {
+    let payload = crate::upcast(event_type, event_version, payload);
+    task.apply(serde_json::from_value::<TaskEvent>(payload)?);
+    Ok(())
 }
 
 /// The `(key id, wrapped key)` read with a row, if its key is still stored.

@@ -197,7 +197,7 @@ impl ListService {
                     },
                 )
                 .await;
-            let_go += self.counted(declined, list_id);
+            let_go += counted(declined, list_id);
         }
         for (list_id, role) in memberships {
             let mut steps = Vec::new();
@@ -232,22 +232,11 @@ impl ListService {
             let mut done = true;
             for step in steps {
                 let outcome = self.execute(&actor, list_id, step).await;
-                done &= self.counted(outcome, list_id) == 1;
+                done &= counted(outcome, list_id) == 1;
             }
             let_go += usize::from(done);
         }
         Ok(let_go)
-    }
-
-    /// 1 for a command applied; a refusal is logged and counts 0.
-    fn counted(&self, outcome: Result<ListOutcome, ListCommandError>, list_id: Uuid) -> usize {
-        match outcome {
-            Ok(_) => 1,
-            Err(error) => {
-                tracing::warn!(%list_id, %error, "could not take an erased user out of a list");
-                0
-            }
-        }
     }
 
     /// The list an invitation is for, if it is still waiting for `user_id`.
@@ -395,6 +384,17 @@ struct ListRow {
     name_fields: Option<serde_json::Value>,
     name_key_id: Option<String>,
     name_key: Option<Vec<u8>>,
+}
+
+/// 1 for a command applied; a refusal is logged and counts 0.
+fn counted(outcome: Result<ListOutcome, ListCommandError>, list_id: Uuid) -> usize {
+    match outcome {
+        Ok(_) => 1,
+        Err(error) => {
+            tracing::warn!(%list_id, %error, "could not take an erased user out of a list");
+            0
+        }
+    }
 }
 
 fn internal_sql(error: sqlx::Error) -> ListCommandError {
