@@ -1,5 +1,6 @@
 //! What a user can ask of a task. Every command names the acting user, whom the
-//! aggregate checks against the task's owner.
+//! aggregate checks against the task's owner for a task in their Inbox; in a
+//! shared list the commit checks their membership (docs/adr/0016).
 
 use crate::values::{
     Due, Priority, Recurrence, Reminder, TagSet, TaskDescription, TaskId, TaskTitle, UserId,
@@ -15,6 +16,8 @@ pub struct NewTask {
     pub due: Option<Due>,
     pub reminders: Vec<Reminder>,
     pub recurrence: Option<Recurrence>,
+    /// The shared list it starts in; `None`: the creator's Inbox.
+    pub list: Option<uuid::Uuid>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -78,6 +81,16 @@ pub enum TaskCommand {
     Restore {
         actor: UserId,
     },
+    /// Moves the task to shared list `to`, or (`None`) to the actor's Inbox.
+    Move {
+        actor: UserId,
+        to: Option<uuid::Uuid>,
+    },
+    /// Gives the task to `assignee`, a member of its list, or to no one.
+    Assign {
+        actor: UserId,
+        assignee: Option<UserId>,
+    },
     /// Brings the task back to `earlier`, the task as it stood at
     /// `to_version` (folded from the store by the caller).
     Revert {
@@ -106,6 +119,8 @@ impl TaskCommand {
             | Self::Reopen { actor }
             | Self::Delete { actor }
             | Self::Restore { actor }
+            | Self::Move { actor, .. }
+            | Self::Assign { actor, .. }
             | Self::Revert { actor, .. } => actor,
         }
     }

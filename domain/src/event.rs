@@ -40,6 +40,10 @@ pub struct NextOccurrence {
     pub reminders: Reminders,
     /// The series, at the next occurrence's number.
     pub series: Series,
+    /// The shared list the completed occurrence was in (`None`: its owner's
+    /// Inbox); the next one starts there too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub list_id: Option<Uuid>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -56,6 +60,10 @@ pub enum TaskEvent {
         due: Option<Due>,
         reminders: Reminders,
         series: Option<Series>,
+        /// The shared list it starts in; absent: its owner's Inbox (every
+        /// task stored before lists were, docs/adr/0016).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        list_id: Option<Uuid>,
     },
     /// Carries the full new title and description so projections need no lookup.
     TaskEdited {
@@ -106,6 +114,22 @@ pub enum TaskEvent {
     TaskRecurrenceCleared {
         at: DateTime<Utc>,
     },
+    /// The task moved to another list: a shared one, or (`list_id` absent)
+    /// the Inbox of `owner`, who moved it there and owns it from then on.
+    /// Whoever was assigned is no longer (they may not be a member there).
+    TaskMoved {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        list_id: Option<Uuid>,
+        owner: UserId,
+        at: DateTime<Utc>,
+    },
+    /// The task given to a member of its list to do, or (`assignee` absent)
+    /// to no one.
+    TaskAssigned {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        assignee: Option<UserId>,
+        at: DateTime<Utc>,
+    },
     /// The task brought back to the values it had at version `to_version`:
     /// its text, priority, tags, due date, reminders and whether it was done
     /// (its recurrence stays as it is). The restored values are carried, so
@@ -141,6 +165,8 @@ impl TaskEvent {
             Self::TaskRecurrenceSet { .. } => "TaskRecurrenceSet",
             Self::TaskRecurrenceCleared { .. } => "TaskRecurrenceCleared",
             Self::TaskReverted { .. } => "TaskReverted",
+            Self::TaskMoved { .. } => "TaskMoved",
+            Self::TaskAssigned { .. } => "TaskAssigned",
         }
     }
 

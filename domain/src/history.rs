@@ -74,6 +74,7 @@ mod tests {
             due: None,
             reminders: Reminders::default(),
             series: None,
+            list_id: None,
         });
         let before = task.clone();
         task.apply(TaskEvent::TaskEdited {

@@ -15,7 +15,8 @@ use crate::{
 };
 
 /// Namespace of the UUIDv5 ids derived here (series ids, next occurrences).
-const TASKLEDGER_NAMESPACE: Uuid = Uuid::from_u128(0x6f1c_2b7e_8d0a_4c61_9e57_3a2d_1b4f_7c90);
+pub(crate) const TASKLEDGER_NAMESPACE: Uuid =
+    Uuid::from_u128(0x6f1c_2b7e_8d0a_4c61_9e57_3a2d_1b4f_7c90);
 
 /// Where a task stands, as its owner sees it. Every layer uses this one type:
 /// the aggregate, the read model's filters and the API.
@@ -43,6 +44,12 @@ pub struct Task {
     /// Whether a completion of this occurrence already named its successor:
     /// re-completing after a reopen must not start a second one.
     next_started: bool,
+    /// The shared list it is in; `None`: its owner's Inbox.
+    #[serde(default)]
+    list: Option<Uuid>,
+    /// The member it is given to, if any.
+    #[serde(default)]
+    assignee: Option<UserId>,
 }
 
 impl Task {
@@ -96,11 +103,40 @@ impl Task {
         self.series.as_ref()
     }
 
-    /// Refuses anyone but the owner, and answers a stranger exactly as if the
-    /// task did not exist.
+    /// The shared list it is in; `None`: its owner's Inbox.
+    pub fn list(&self) -> Option<Uuid> {
+        self.list
+    }
+
+    pub fn assignee(&self) -> Option<&UserId> {
+        self.assignee.as_ref()
+    }
+
+    /// The shared lists whose membership the commit of `command` checks:
+    /// the writer must be an owner or editor of each, as the list stands
+    /// when the events commit (docs/adr/0016). The list the task is in and,
+    /// for a move or a creation, the list it goes to. An Inbox is its
+    /// owner's alone, which the aggregate checks itself; the next
+    /// occurrence of a series was decided by a completion checked so.
+    pub fn lists_to_check(&self, command: &TaskCommand) -> Vec<Uuid> {
+        let mut lists: Vec<Uuid> = match command {
+            TaskCommand::Create { details, .. } => details.list.into_iter().collect(),
+            TaskCommand::CreateOccurrence(_) => Vec::new(),
+            TaskCommand::Move { to, .. } => self.list.into_iter().chain(*to).collect(),
+            _ => self.list.into_iter().collect(),
+        };
+        lists.sort_unstable();
+        lists.dedup();
+        lists
+    }
+
+    /// Refuses anyone but the owner of a task in their Inbox, and answers a
+    /// stranger exactly as if the task did not exist. In a shared list the
+    /// commit checks the writer's membership (`lists_to_check`).
     fn ensure_owned_by(&self, actor: &UserId) -> Result<(), TaskError> {
-        match &self.owner {
-            Some(owner) if owner == actor => Ok(()),
+        match (&self.owner, self.list) {
+            (Some(_), Some(_)) => Ok(()),
+            (Some(owner), None) if owner == actor => Ok(()),
             _ => Err(TaskError::NotFound),
         }
     }
@@ -147,7 +183,39 @@ impl Task {
                     due: Some(next.due),
                     reminders: next.reminders,
                     series: Some(next.series),
+                    list_id: next.list_id,
                 }
+            }
+            TaskCommand::Move { actor, to } => {
+                self.ensure_live(&actor)?;
+                if to == self.list && (to.is_some() || self.owner.as_ref() == Some(&actor)) {
+                    return Ok(None);
+                }
+                TaskEvent::TaskMoved {
+                    list_id: to,
+                    owner: actor,
+                    at: now,
+                }
+            }
+            TaskCommand::Assign { actor, assignee } => {
+                self.ensure_live(&actor)?;
+                // In an Inbox its owner is the only member; in a shared list
+                // the service checks the assignee's membership.
+                if self.list.is_none()
+                    && assignee
+                        .as_ref()
+                        .is_some_and(|a| Some(a) != self.owner.as_ref())
+                {
+                    return Err(ValidationError::new(
+                        "userId",
+                        "must be a member of the task's list",
+                    )
+                    .into());
+                }
+                if assignee == self.assignee {
+                    return Ok(None);
+                }
+                TaskEvent::TaskAssigned { assignee, at: now }
             }
             TaskCommand::Edit {
                 actor,
@@ -355,6 +423,7 @@ impl Task {
             due: details.due,
             reminders,
             series,
+            list_id: details.list,
         })
     }
 
@@ -389,6 +458,7 @@ impl Task {
                 occurrence,
                 ..series.clone()
             },
+            list_id: self.list,
         })
     }
 }
@@ -510,10 +580,12 @@ impl Aggregate for Task {
                 due,
                 reminders,
                 series,
+                list_id,
                 ..
             } => {
                 self.id = Some(task_id);
                 self.owner = Some(user_id);
+                self.list = list_id;
                 self.title = title;
                 self.description = description;
                 self.priority = priority;
@@ -557,6 +629,12 @@ impl Aggregate for Task {
                 self.series = Some(series);
             }
             TaskEvent::TaskRecurrenceCleared { .. } => self.series = None,
+            TaskEvent::TaskMoved { list_id, owner, .. } => {
+                self.list = list_id;
+                self.owner = Some(owner);
+                self.assignee = None;
+            }
+            TaskEvent::TaskAssigned { assignee, .. } => self.assignee = assignee,
             TaskEvent::TaskReverted {
                 title,
                 description,
@@ -633,6 +711,7 @@ mod tests {
             due: None,
             reminders: Reminders::default(),
             series: None,
+            list_id: None,
         }
     }
 
@@ -784,6 +863,122 @@ mod tests {
                 .when(command)
                 .then_expect_error(TaskError::NotFound);
         }
+    }
+
+    fn shared() -> Uuid {
+        Uuid::from_u128(7)
+    }
+
+    fn moved(to: Option<Uuid>, owner: UserId) -> TaskEvent {
+        TaskEvent::TaskMoved {
+            list_id: to,
+            owner,
+            at: now(),
+        }
+    }
+
+    #[test]
+    fn another_user_cannot_move_or_assign_a_task_in_an_inbox() {
+        for command in [
+            TaskCommand::Move {
+                actor: bob(),
+                to: Some(shared()),
+            },
+            TaskCommand::Assign {
+                actor: bob(),
+                assignee: Some(bob()),
+            },
+        ] {
+            task()
+                .given(vec![created()])
+                .when(command)
+                .then_expect_error(TaskError::NotFound);
+        }
+    }
+
+    #[test]
+    fn in_a_shared_list_the_commit_checks_the_writer() {
+        let in_shared = folded(vec![created(), moved(Some(shared()), alice())]);
+        let edit = TaskCommand::Complete {
+            actor: bob(),
+            stop_repeating: false,
+        };
+        assert_eq!(in_shared.lists_to_check(&edit), vec![shared()]);
+        // The aggregate lets any writer decide; the commit refuses a stranger.
+        task()
+            .given(vec![created(), moved(Some(shared()), alice())])
+            .when(edit)
+            .then_expect_events(vec![completed()]);
+        // An Inbox is checked by the aggregate, so nothing is left to the commit.
+        assert!(folded(vec![created()])
+            .lists_to_check(&TaskCommand::Reopen { actor: alice() })
+            .is_empty());
+        let other = Uuid::from_u128(8);
+        assert_eq!(
+            in_shared.lists_to_check(&TaskCommand::Move {
+                actor: bob(),
+                to: Some(other)
+            }),
+            vec![shared(), other]
+        );
+    }
+
+    #[test]
+    fn a_move_to_an_inbox_gives_the_task_to_the_mover_and_unassigns_it() {
+        let mut state = folded(vec![created(), moved(Some(shared()), alice())]);
+        state.apply(TaskEvent::TaskAssigned {
+            assignee: Some(alice()),
+            at: now(),
+        });
+        assert_eq!(state.assignee(), Some(&alice()));
+        let events = futures_free_handle(
+            &mut state,
+            TaskCommand::Move {
+                actor: bob(),
+                to: None,
+            },
+        )
+        .unwrap();
+        assert_eq!(events, vec![moved(None, bob())]);
+        state.apply(moved(None, bob()));
+        assert_eq!(
+            (state.owner(), state.list(), state.assignee()),
+            (Some(&bob()), None, None)
+        );
+        // Back where it is: nothing to record.
+        assert!(futures_free_handle(
+            &mut state,
+            TaskCommand::Move {
+                actor: bob(),
+                to: None
+            }
+        )
+        .unwrap()
+        .is_empty());
+    }
+
+    #[test]
+    fn in_an_inbox_only_its_owner_can_be_assigned() {
+        task()
+            .given(vec![created()])
+            .when(TaskCommand::Assign {
+                actor: alice(),
+                assignee: Some(bob()),
+            })
+            .then_expect_error(TaskError::Validation(ValidationError::new(
+                "userId",
+                "must be a member of the task's list",
+            )));
+        task()
+            .given(vec![created()])
+            .when(TaskCommand::Assign {
+                actor: alice(),
+                assignee: Some(alice()),
+            })
+            .then_expect_events(vec![TaskEvent::TaskAssigned {
+                assignee: Some(alice()),
+                at: now(),
+            }]);
     }
 
     #[test]
@@ -1323,6 +1518,7 @@ mod tests {
             due: Some(next.due),
             reminders: next.reminders,
             series: Some(next.series),
+            list_id: None,
         }]);
         (next.due, next_task.reminder_schedule())
     }

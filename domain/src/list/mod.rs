@@ -25,6 +25,18 @@ use uuid::Uuid;
 use crate::values::UserId;
 use crate::TaskServices;
 
+/// The id of `user`'s Inbox, the list every task of theirs is in until it
+/// moves to a shared one. It is theirs alone: no aggregate, no members but
+/// them, and its id is derived (a UUIDv5), so it exists from first use and
+/// every task stored before lists (which names no list) is in it
+/// (docs/adr/0016).
+pub fn inbox_of(user: &UserId) -> Uuid {
+    Uuid::new_v5(
+        &crate::task::TASKLEDGER_NAMESPACE,
+        format!("inbox:{}", user.as_str()).as_bytes(),
+    )
+}
+
 /// Members of one list at most, pending invitations included.
 pub const MAX_MEMBERS: usize = 50;
 

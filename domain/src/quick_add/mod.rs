@@ -128,6 +128,7 @@ pub fn quick_add(
             due: schedule.due,
             reminders: valid_reminders.as_slice().to_vec(),
             recurrence: schedule.recurrence,
+            list: None,
         },
         understood,
     })

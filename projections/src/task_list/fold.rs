@@ -208,6 +208,7 @@ mod tests {
             due: None,
             reminders: Reminders::default(),
             series: None,
+            list_id: None,
         };
         Fields::created(Uuid::nil(), "ada", 1, event).unwrap()
     }
@@ -279,6 +280,7 @@ mod tests {
             due: None,
             reminders: Reminders::default(),
             series: None,
+            list_id: None,
         };
         assert!(row.apply(2, at(99), again.clone()).is_err());
         assert_eq!(row, before);
