@@ -233,6 +233,12 @@ impl From<CommandError> for ApiError {
             CommandError::Rejected(TaskError::AlreadyExists) => Self::AlreadyExists,
             CommandError::Rejected(TaskError::Deleted) => Self::Deleted,
             CommandError::Conflict { expected, actual } => Self::Conflict { expected, actual },
+            CommandError::NoSuchList => Self::NoSuchResource("list"),
+            CommandError::Forbidden(why) => Self::Forbidden(why),
+            CommandError::ListArchived => Self::Refused {
+                reason: "LIST_ARCHIVED",
+                message: error.to_string(),
+            },
             CommandError::Internal(cause) => Self::Internal(cause.into()),
         }
     }

@@ -58,6 +58,9 @@ pub struct CreateTaskInput {
     /// Makes a retry safe: a second create with the same key (yours, up to
     /// 100 characters) answers with the task the first one made.
     pub idempotency_key: Option<String>,
+    /// The list it starts in: your Inbox (the default) or a shared list you
+    /// own or edit.
+    pub list_id: Option<ID>,
 }
 
 #[derive(InputObject)]
@@ -76,13 +79,15 @@ pub struct TaskMutation;
 
 #[Object]
 impl TaskMutation {
-    /// Creates a task owned by the caller.
+    /// Creates a task owned by the caller, in their Inbox or in `listId`.
     async fn create_task(
         &self,
         ctx: &Context<'_>,
         input: CreateTaskInput,
     ) -> ApiResult<TaskVersion> {
+        let list = shared_list(ctx, input.list_id.as_ref())?;
         let details = NewTask {
+            list,
             description: input
                 .description
                 .as_deref()
@@ -120,6 +125,57 @@ impl TaskMutation {
                 title,
                 description,
             }
+        })
+        .await
+    }
+
+    /// Moves a task to another list: a shared list you own or edit, or your
+    /// Inbox (its id, as `lists` names it), which makes the task yours.
+    /// Moving it where it is changes nothing. Whoever it was given to is
+    /// no longer.
+    async fn move_task(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        list_id: ID,
+        expected_version: Option<Version>,
+    ) -> ApiResult<TaskVersion> {
+        let to = shared_list(ctx, Some(&list_id))?;
+        change(ctx, &id, expected_version, |actor| TaskCommand::Move {
+            actor,
+            to,
+        })
+        .await
+    }
+
+    /// Gives a task to a member of its list (in an Inbox: its owner).
+    /// Giving it to whom it is given changes nothing.
+    async fn assign_task(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        user_id: String,
+        expected_version: Option<Version>,
+    ) -> ApiResult<TaskVersion> {
+        let assignee = UserId::parse(&user_id)
+            .map_err(|_| ApiError::invalid("userId", "must be a user id"))?;
+        change(ctx, &id, expected_version, |actor| TaskCommand::Assign {
+            actor,
+            assignee: Some(assignee),
+        })
+        .await
+    }
+
+    /// Gives a task to no one.
+    async fn unassign_task(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        expected_version: Option<Version>,
+    ) -> ApiResult<TaskVersion> {
+        change(ctx, &id, expected_version, |actor| TaskCommand::Assign {
+            actor,
+            assignee: None,
         })
         .await
     }
@@ -307,6 +363,18 @@ pub(crate) async fn create(
         }
         other => other,
     }
+}
+
+/// The shared list `list_id` names, or `None` for the caller's Inbox (no
+/// id, or their Inbox's). Whether they belong to it is checked at commit.
+fn shared_list(ctx: &Context<'_>, list_id: Option<&ID>) -> ApiResult<Option<uuid::Uuid>> {
+    let Some(list_id) = list_id else {
+        return Ok(None);
+    };
+    let list = uuid::Uuid::parse_str(list_id.as_str())
+        .map_err(|_| ApiError::invalid("listId", "must be a UUID"))?;
+    let inbox = domain::list::inbox_of(&actor(ctx)?.user_id);
+    Ok((list != inbox).then_some(list))
 }
 
 /// Namespaces the task ids made from idempotency keys.

@@ -105,7 +105,13 @@ pub struct TaskUpdateData {
     /// The owner's change cursor after this change: changes of one user
     /// arrive in increasing cursor order.
     pub cursor: i64,
+    /// The task's owner.
     pub user_id: String,
+    /// The list the task is in: a shared list, or its owner's Inbox. Every
+    /// member of a shared list hears of its tasks' changes (the message is
+    /// keyed by the list there, by the owner in an Inbox).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub list_id: Option<uuid::Uuid>,
     pub version: crate::Version,
     pub task: TaskUpdateTask,
 }
@@ -114,7 +120,11 @@ pub struct TaskUpdateData {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct TaskUpdateTask {
     pub id: uuid::Uuid,
+    /// Its owner.
     pub user_id: String,
+    /// The member it is given to, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assignee: Option<String>,
     /// Absent when sealed (see `sealed`).
     #[serde(default)]
     pub title: String,

@@ -106,6 +106,10 @@ pub enum TaskEvent {
     TaskRemindersSet {
         reminders: Reminders,
         at: DateTime<Utc>,
+        /// Who set them, when not the task's owner (a member of its shared
+        /// list): they fire to whoever set them.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        set_by: Option<UserId>,
     },
     TaskRecurrenceSet {
         series: Series,

@@ -50,6 +50,10 @@ pub struct Task {
     /// The member it is given to, if any.
     #[serde(default)]
     assignee: Option<UserId>,
+    /// Who its reminders fire to, when not its owner: the member of its
+    /// shared list who set them.
+    #[serde(default)]
+    reminded: Option<UserId>,
 }
 
 impl Task {
@@ -110,6 +114,11 @@ impl Task {
 
     pub fn assignee(&self) -> Option<&UserId> {
         self.assignee.as_ref()
+    }
+
+    /// Who its reminders fire to: who set them last, or its owner.
+    pub fn reminded(&self) -> Option<&UserId> {
+        self.reminded.as_ref().or(self.owner.as_ref())
     }
 
     /// The shared lists whose membership the commit of `command` checks:
@@ -290,7 +299,11 @@ impl Task {
                 if reminders == self.reminders {
                     return Ok(None);
                 }
-                TaskEvent::TaskRemindersSet { reminders, at: now }
+                TaskEvent::TaskRemindersSet {
+                    reminders,
+                    at: now,
+                    set_by: (self.owner.as_ref() != Some(&actor)).then_some(actor),
+                }
             }
             TaskCommand::SetRecurrence { actor, rule } => {
                 self.ensure_live(&actor)?;
@@ -623,7 +636,12 @@ impl Aggregate for Task {
                 self.due = Some(due);
             }
             TaskEvent::TaskDueDateCleared { .. } => self.due = None,
-            TaskEvent::TaskRemindersSet { reminders, .. } => self.reminders = reminders,
+            TaskEvent::TaskRemindersSet {
+                reminders, set_by, ..
+            } => {
+                self.reminders = reminders;
+                self.reminded = set_by;
+            }
             TaskEvent::TaskRecurrenceSet { series, .. } => {
                 self.next_started = false;
                 self.series = Some(series);

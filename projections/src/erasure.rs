@@ -219,6 +219,14 @@ async fn apply(pool: &PgPool, erasure: &Erasure) -> anyhow::Result<()> {
 /// reminders, inbox, calendar feed, and the count of their writes.
 pub async fn drop_derived(tx: &mut PgConnection, user_id: &str) -> Result<(), sqlx::Error> {
     for statement in [
+        // Their tasks in shared lists: out of the lists' counts, then gone
+        // (an erased user's task is kept by no read model).
+        "SELECT task_list_keep(ARRAY(
+            SELECT ROW(user_id, status, priority, tags, deleted_at IS NOT NULL, title, -1)::task_list_change
+              FROM task_list WHERE owner = $1 AND user_id <> owner))",
+        "DELETE FROM reminder_tasks WHERE task_id IN
+            (SELECT id FROM task_list WHERE owner = $1 AND user_id <> owner)",
+        "DELETE FROM task_list WHERE owner = $1 AND user_id <> owner",
         "DELETE FROM reminder_tasks WHERE task_id IN (SELECT id FROM task_list WHERE user_id = $1)",
         "DELETE FROM reminder_tasks WHERE task_id IN (SELECT task_id FROM reminders WHERE user_id = $1)",
         "DELETE FROM reminders WHERE user_id = $1",
@@ -256,6 +264,12 @@ async fn drop_tasks_before(
     before: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
     for statement in [
+        "SELECT task_list_keep(ARRAY(
+            SELECT ROW(user_id, status, priority, tags, deleted_at IS NOT NULL, title, -1)::task_list_change
+              FROM task_list WHERE owner = $1 AND user_id <> owner AND created_at <= $2))",
+        "DELETE FROM reminder_tasks WHERE task_id IN
+            (SELECT id FROM task_list WHERE owner = $1 AND user_id <> owner AND created_at <= $2)",
+        "DELETE FROM task_list WHERE owner = $1 AND user_id <> owner AND created_at <= $2",
         "DELETE FROM reminder_tasks WHERE task_id IN
             (SELECT id FROM task_list WHERE user_id = $1 AND created_at <= $2)",
         "DELETE FROM reminders WHERE user_id = $1 AND task_id IN

@@ -109,7 +109,7 @@ pub async fn replace_reminders(
             AND t.remind_at > now() - interval '8 days'
          ON CONFLICT (reminder_id) DO UPDATE
             SET title = EXCLUDED.title, due_at = EXCLUDED.due_at,
-                priority = EXCLUDED.priority, tags = EXCLUDED.tags
+                priority = EXCLUDED.priority, tags = EXCLUDED.tags, user_id = EXCLUDED.user_id
           WHERE reminders.status = 'pending'",
     )
     .bind(&rows.reminder_id)
@@ -180,7 +180,8 @@ struct ReminderColumns {
 impl ReminderColumns {
     fn push(&mut self, id: Uuid, folded: &Folded) {
         let task = &folded.task;
-        let owner = task.owner().map(UserId::as_str).unwrap_or_default();
+        // Whoever set its reminders (its owner, or a member of its list).
+        let owner = task.reminded().map(UserId::as_str).unwrap_or_default();
         for reminder in task.reminder_schedule() {
             self.reminder_id.push(reminder.reminder_id);
             self.task_id.push(id);

@@ -73,6 +73,8 @@ struct DueReminder {
     remind_at: DateTime<Utc>,
     priority: i16,
     tags: Vec<String>,
+    /// Its task is in a shared list its recipient no longer belongs to.
+    withheld: bool,
 }
 
 /// What one claim did.
@@ -220,7 +222,12 @@ impl Scheduler {
         let horizon = now + chrono::Duration::from_std(LOOKAHEAD).expect("a small duration");
         let mut tx = self.pool.begin().await?;
         let due: Vec<DueReminder> = sqlx::query_as(
-            "SELECT reminder_id, task_id, user_id, title, due_at, remind_at, priority, tags
+            "SELECT reminder_id, task_id, user_id, title, due_at, remind_at, priority, tags,
+                    EXISTS (SELECT 1 FROM task_list t
+                             WHERE t.id = reminders.task_id AND t.user_id <> t.owner
+                               AND NOT EXISTS (SELECT 1 FROM list_members m
+                                                WHERE m.list_id = t.list_id
+                                                  AND m.user_id = reminders.user_id)) AS withheld
                FROM reminders
               WHERE status = 'pending' AND remind_at <= $1
               ORDER BY remind_at >= $3 DESC, remind_at
@@ -236,9 +243,19 @@ impl Scheduler {
         if due.is_empty() {
             return Ok(Claimed::default());
         }
-        let (missed, mut to_fire): (Vec<_>, Vec<_>) = due
+        // A reminder of a task in a shared list whose recipient no longer
+        // belongs to it is not sent: they no longer see the task.
+        let (withheld, due): (Vec<_>, Vec<_>) = due.into_iter().partition(|r| r.withheld);
+        let (mut missed, mut to_fire): (Vec<_>, Vec<_>) = due
             .into_iter()
             .partition(|r| now - r.remind_at > self.settings.missed_after);
+        if !withheld.is_empty() {
+            tracing::info!(
+                withheld = withheld.len(),
+                "reminders whose recipient left the task's list; recorded as missed"
+            );
+            missed.extend(withheld);
+        }
         // Late ones are paced; a claim holds at most a fifth of a second of
         // them, so its locks are short and on-time ones get their turn.
         let late_per_claim = (self.settings.catch_up_per_second as usize / 5).max(1);

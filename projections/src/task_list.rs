@@ -18,6 +18,7 @@ use uuid::Uuid;
 use crate::consumer::{Outcome, ProjectionError};
 use crate::erasure;
 use crate::named_events::{NamedEvents, PerTaskProjection, ReadFrom};
+pub use fold::{list_reader_key, reader_key};
 use fold::{Fields, FIELDS};
 
 pub use row::{StoredStatus, TaskRow, COLUMNS};
@@ -45,6 +46,9 @@ impl PerTaskProjection for TaskListProjection {
         let mut created = Vec::new();
         let mut changed = Vec::new();
         let mut erased = Vec::new();
+        // The events applied per writer (docs/adr/0010): a read that must
+        // show a user's own writes waits for their count.
+        let mut applied = Applied::default();
         for task in named.tasks {
             // An erased user's task is kept by no read model.
             if task.events.iter().any(|e| e.erased) {
@@ -55,16 +59,22 @@ impl PerTaskProjection for TaskListProjection {
             let Some(first) = events.next() else { continue };
             let parsed = parse(&first)?;
             if matches!(parsed, TaskEvent::TaskCreated { .. }) {
-                let user_id = first.metadata_str("user_id").unwrap_or_default();
-                let mut row = Fields::created(task.id, user_id, first.sequence, parsed)?;
+                applied.count(&first);
+                let mut row = Fields::created(task.id, first.sequence, parsed)?;
                 for event in events {
+                    applied.count(&event);
                     row.apply(event.sequence, event.recorded_at, parse(&event)?)?;
                 }
                 created.push(row);
             } else {
-                let mut later = vec![(first.sequence, first.recorded_at, parsed)];
+                let mut later = vec![(first.sequence, first.recorded_at, parsed, writer(&first))];
                 for event in events {
-                    later.push((event.sequence, event.recorded_at, parse(&event)?));
+                    later.push((
+                        event.sequence,
+                        event.recorded_at,
+                        parse(&event)?,
+                        writer(&event),
+                    ));
                 }
                 changed.push((task.id, later));
             }
@@ -103,13 +113,15 @@ impl PerTaskProjection for TaskListProjection {
                         "event {first} of task {id} has no task to apply to"
                     )));
                 };
-                for (sequence, at, event) in events {
+                for (sequence, at, event, writer) in events {
+                    applied.add(writer);
                     row.apply(sequence, at, event)?;
                 }
                 updated.push(row);
             }
             write::update(tx, updated).await?;
         }
+        applied.write(tx).await?;
         if !erased.is_empty() {
             sqlx::query("DELETE FROM task_list WHERE id = ANY($1)")
                 .bind(&erased)
@@ -123,22 +135,55 @@ impl PerTaskProjection for TaskListProjection {
     }
 }
 
+/// How many events of each writer a batch applied.
+#[derive(Default)]
+struct Applied(HashMap<String, i64>);
+
+impl Applied {
+    fn count(&mut self, event: &StoredEvent) {
+        self.add(writer(event));
+    }
+
+    fn add(&mut self, writer: String) {
+        *self.0.entry(writer).or_default() += 1;
+    }
+
+    /// Adds the counts to each writer's `task_stats.events`.
+    async fn write(self, tx: &mut PgConnection) -> Result<(), sqlx::Error> {
+        if self.0.is_empty() {
+            return Ok(());
+        }
+        let (writers, counts): (Vec<String>, Vec<i64>) = self.0.into_iter().unzip();
+        sqlx::query("SELECT task_stats_add_events($1, $2)")
+            .bind(writers)
+            .bind(counts)
+            .execute(&mut *tx)
+            .await?;
+        Ok(())
+    }
+}
+
+/// Whose request wrote `event`.
+fn writer(event: &StoredEvent) -> String {
+    event.metadata_str("user_id").unwrap_or_default().to_owned()
+}
+
 fn parse(event: &StoredEvent) -> Result<TaskEvent, ProjectionError> {
     task_event(event).map_err(|e| ProjectionError::Invalid(e.to_string()))
 }
 
-/// One of `user_id`'s tasks that is not deleted.
-#[tracing::instrument(skip(executor))]
+/// One of the tasks `readers` read that is not deleted.
+#[tracing::instrument(skip(executor, readers), fields(user_id = %readers.user()))]
 pub async fn find<'e>(
     executor: impl PgExecutor<'e>,
-    user_id: &str,
+    readers: &crate::task_query::Readers,
     id: Uuid,
 ) -> Result<Option<TaskRow>, sqlx::Error> {
     sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM task_list WHERE id = $1 AND user_id = $2 AND deleted_at IS NULL"
+        "SELECT {COLUMNS} FROM task_list WHERE id = $1 AND user_id = ANY($2) AND deleted_at IS NULL"
     ))
     .bind(id)
-    .bind(user_id)
+    .bind(readers.keys())
     .fetch_optional(executor)
     .await
 }

@@ -129,7 +129,8 @@ impl TaskUpdatesPublisher {
             };
             let mut payloads = Vec::with_capacity(rows.len());
             for row in &rows {
-                let key = self.keys.for_publishing(&row.user_id).await?;
+                // Sealed with the owner's key; a shared list has none.
+                let key = self.keys.for_publishing(&row.owner).await?;
                 payloads.push(sealed_message(row, Utc::now(), key.as_deref())?);
             }
             let records: Vec<_> = rows
@@ -204,11 +205,13 @@ fn message(row: &TaskRow, now: DateTime<Utc>) -> TaskUpdateMessage {
         traceparent: None,
         data: TaskUpdateData {
             cursor: row.change_seq,
-            user_id: row.user_id.clone(),
+            user_id: row.owner.clone(),
+            list_id: Some(row.list_id),
             version: row.version,
             task: TaskUpdateTask {
                 id: row.id,
-                user_id: row.user_id.clone(),
+                user_id: row.owner.clone(),
+                assignee: row.assignee.clone(),
                 title: row.title.clone(),
                 description: row.description.clone(),
                 sealed: None,

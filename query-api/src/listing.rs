@@ -107,6 +107,10 @@ pub struct TaskFilter {
     pub is_recurring: Option<bool>,
     pub created: Option<TimeRange>,
     pub updated: Option<TimeRange>,
+    /// Only the tasks in these lists (your Inbox's id among them, as
+    /// `lists` names it); lists you do not belong to match nothing. Only at
+    /// the top of a filter, not inside `and`, `or` or `not`.
+    pub list_ids: Option<Vec<async_graphql::ID>>,
 }
 
 #[derive(Debug, InputObject)]
@@ -170,6 +174,12 @@ fn convert(
         return refuse(
             "filter",
             format!("may nest at most {MAX_FILTER_DEPTH} levels"),
+        );
+    }
+    if depth > 1 && input.list_ids.is_some() {
+        return refuse(
+            "filter.listIds",
+            "only at the top of a filter, not inside and, or or not",
         );
     }
     let mut all = Vec::new();

@@ -428,11 +428,12 @@ async fn same_partitions(
 }
 
 /// A message is untrusted: it only says what to look at. What a subscriber
-/// is sent comes from the read model, checked to be the named user's: one
-/// query per batch of messages, none per subscriber.
+/// is sent comes from the read model, to whoever the row says reads it (its
+/// owner in an Inbox, the members of its shared list): a query or two per
+/// batch of messages, none per subscriber.
 impl LiveHub {
     /// Hands out each task an update names, as the read model holds it, if
-    /// it is the named user's and the update is its latest change. An older
+    /// the update is its latest change. An older
     /// update is skipped: the newer change follows it on the topic, and
     /// sending the newer state early would put cursors out of order.
     async fn hand_out_tasks(
@@ -454,18 +455,45 @@ impl LiveHub {
         .into_iter()
         .map(|row| (row.id, row))
         .collect();
+        let mut current = Vec::with_capacity(updates.len());
         for update in updates {
-            let current = rows.get(&update.task.id).is_some_and(|row| {
-                row.user_id == update.user_id && row.change_seq == update.cursor
-            });
-            if !current {
+            if rows
+                .get(&update.task.id)
+                .is_none_or(|row| row.change_seq != update.cursor)
+            {
                 continue;
             }
-            let Some(row) = rows.remove(&update.task.id) else {
-                continue;
-            };
-            let row = Arc::new(row);
-            self.tasks.publish(&row.user_id, &row);
+            if let Some(row) = rows.remove(&update.task.id) {
+                current.push(Arc::new(row));
+            }
+        }
+        // A task in a shared list goes to every member as the membership
+        // rows stand now (one query per batch): a removed member hears
+        // nothing of the list from the moment the removal committed.
+        let shared: Vec<uuid::Uuid> = current
+            .iter()
+            .filter(|row| row.user_id != row.owner)
+            .map(|row| row.list_id)
+            .collect();
+        let mut members: HashMap<uuid::Uuid, Vec<String>> = HashMap::new();
+        if !shared.is_empty() {
+            let rows: Vec<(uuid::Uuid, String)> =
+                sqlx::query_as("SELECT list_id, user_id FROM list_members WHERE list_id = ANY($1)")
+                    .bind(&shared)
+                    .fetch_all(pool)
+                    .await?;
+            for (list, user) in rows {
+                members.entry(list).or_default().push(user);
+            }
+        }
+        for row in current {
+            if row.user_id == row.owner {
+                self.tasks.publish(&row.owner, &row);
+            } else {
+                for member in members.get(&row.list_id).into_iter().flatten() {
+                    self.tasks.publish(member, &row);
+                }
+            }
         }
         Ok(())
     }

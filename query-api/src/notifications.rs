@@ -223,7 +223,7 @@ impl NotificationMutation {
                                     priority, tags, snoozed_from)
              SELECT $1, n.task_id, n.user_id, n.title, n.due_at, $2, n.priority, n.tags, n.id
                FROM notifications n
-               JOIN task_list t ON t.id = n.task_id AND t.user_id = n.user_id
+               JOIN task_list t ON t.id = n.task_id
               WHERE n.id = $3 AND t.status = 'open' AND t.deleted_at IS NULL
              ON CONFLICT (reminder_id) DO UPDATE SET remind_at = EXCLUDED.remind_at
               WHERE reminders.status = 'pending'

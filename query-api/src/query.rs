@@ -4,10 +4,11 @@
 use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, Object, SimpleObject, ID};
 use chrono::{DateTime, NaiveDate, Utc};
+use domain::list::inbox_of;
 use domain::values::{Due, Reminder, Reminders};
 use domain::Version;
 use projections::task_list;
-use projections::task_query::{self, ListQuery};
+use projections::task_query::{self, ListQuery, Readers};
 use projections::TaskRow;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -71,6 +72,12 @@ pub struct Task {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub completed_at: Option<DateTime<Utc>>,
+    /// The list it is in: a shared list, or its owner's Inbox.
+    pub list_id: ID,
+    /// The user it belongs to: who created it, or moved it to their Inbox.
+    pub owner: String,
+    /// The member it is given to, if any.
+    pub assignee: Option<String>,
 }
 
 impl From<TaskRow> for Task {
@@ -99,6 +106,9 @@ impl From<TaskRow> for Task {
             created_at: row.created_at,
             updated_at: row.updated_at,
             completed_at: row.completed_at,
+            list_id: ID(row.list_id.to_string()),
+            owner: row.owner,
+            assignee: row.assignee,
         }
     }
 }
@@ -150,6 +160,16 @@ impl From<event_store::history::FoldedTask> for Task {
             created_at: folded.created_at,
             updated_at: folded.updated_at,
             completed_at: folded.completed_at,
+            list_id: ID(task
+                .list()
+                .or_else(|| task.owner().map(domain::list::inbox_of))
+                .unwrap_or_default()
+                .to_string()),
+            owner: task
+                .owner()
+                .map(|o| o.as_str().to_owned())
+                .unwrap_or_default(),
+            assignee: task.assignee().map(|a| a.as_str().to_owned()),
         }
     }
 }
@@ -168,12 +188,11 @@ impl TaskQuery {
         id: ID,
         min_version: Option<Version>,
     ) -> ApiResult<Option<Task>> {
-        let actor = actor(ctx)?;
         let id = parse_uuid("id", &id)?;
         if let Some(version) = min_version {
             wait_for(ctx, id, version).await?;
         }
-        let row = task_list::find(pool(ctx)?, actor.user_id.as_str(), id).await?;
+        let row = task_list::find(pool(ctx)?, &readers(ctx).await?, id).await?;
         Ok(row.map(Task::from))
     }
 
@@ -198,6 +217,10 @@ impl TaskQuery {
         wait_for_version: Option<Version>,
     ) -> ApiResult<Connection<String, Task, TaskConnectionExtra>> {
         let actor = actor(ctx)?;
+        let mut readers = readers(ctx).await?;
+        if let Some(lists) = filter.as_ref().and_then(|f| f.list_ids.as_ref()) {
+            readers = readers.only(&parse_list_ids(lists)?, inbox_of(&actor.user_id));
+        }
         let filter = filter.as_ref().map(to_filter).transpose()?;
         let search = search.as_ref().map(to_search).transpose()?;
         let order = to_order(order_by, search.as_ref())?;
@@ -227,7 +250,7 @@ impl TaskQuery {
             _ => false,
         };
         let query = ListQuery {
-            user_id: actor.user_id.to_string(),
+            readers,
             filter,
             search,
             order,
@@ -275,9 +298,9 @@ impl TaskQuery {
 
     /// Your tags with how many open and how many tasks in all carry each.
     async fn tags(&self, ctx: &Context<'_>) -> ApiResult<Vec<TagCount>> {
-        let actor = actor(ctx)?;
+        let readers = readers(ctx).await?;
         let mut conn = pool(ctx)?.acquire().await?;
-        let tags = task_query::tags(&mut conn, actor.user_id.as_str()).await?;
+        let tags = task_query::tags(&mut conn, &readers).await?;
         Ok(tags
             .into_iter()
             .map(|(tag, open, total)| TagCount { tag, open, total })
@@ -287,10 +310,10 @@ impl TaskQuery {
     /// Your task counts: kept by the projection, except the two that depend on
     /// the clock (overdue, due today).
     async fn task_stats(&self, ctx: &Context<'_>) -> ApiResult<TaskStats> {
-        let actor = actor(ctx)?;
+        let readers = readers(ctx).await?;
         let mut tx = pool(ctx)?.begin().await?;
-        let stats = task_query::stats(&mut tx, actor.user_id.as_str()).await?;
-        let (overdue, due_today) = task_query::due_counts(&mut tx, actor.user_id.as_str()).await?;
+        let stats = task_query::stats(&mut tx, &readers).await?;
+        let (overdue, due_today) = task_query::due_counts(&mut tx, &readers).await?;
         let by = |rank: usize| stats.open_by_priority.get(rank).copied().unwrap_or(0);
         Ok(TaskStats {
             open: stats.open,
@@ -371,8 +394,7 @@ pub async fn task_at(ctx: &Context<'_>, id: Uuid, version: Version) -> ApiResult
     if !wait_for(ctx, id, version).await? {
         return Ok(None);
     }
-    let user = actor(ctx)?.user_id.as_str();
-    let row = task_list::find(pool(ctx)?, user, id).await?;
+    let row = task_list::find(pool(ctx)?, &readers(ctx).await?, id).await?;
     Ok(row.map(Task::from))
 }
 
@@ -380,8 +402,37 @@ pub(crate) async fn wait_for(ctx: &Context<'_>, id: Uuid, version: Version) -> A
     let max_wait = ctx
         .data_opt::<ReadYourWrites>()
         .map_or(std::time::Duration::from_secs(2), |r| r.max_wait);
+    let readers = readers(ctx).await?;
+    Ok(task_query::wait_for_version(pool(ctx)?, &readers, id, version, max_wait).await?)
+}
+
+/// The keys of the tasks the caller reads (their Inbox and every shared list
+/// they belong to), read once per request over HTTP: a request sees the
+/// membership as it stood when it began, and a removal from the moment it
+/// committed (docs/adr/0016).
+pub async fn readers(ctx: &Context<'_>) -> ApiResult<Readers> {
     let user = actor(ctx)?.user_id.as_str();
-    Ok(task_query::wait_for_version(pool(ctx)?, user, id, version, max_wait).await?)
+    let read = || async { Readers::of(pool(ctx)?, user).await.map_err(ApiError::from) };
+    match ctx.data_opt::<RequestReaders>() {
+        Some(cell) => Ok(cell.0.get_or_try_init(read).await?.clone()),
+        None => read().await,
+    }
+}
+
+/// The caller's readers, kept for one request (put in each HTTP request's
+/// data; a WebSocket's operations read them each time).
+#[derive(Default)]
+pub struct RequestReaders(tokio::sync::OnceCell<Readers>);
+
+/// `listIds` as list ids, at most `MAX_LIST`.
+pub(crate) fn parse_list_ids(lists: &[ID]) -> ApiResult<Vec<Uuid>> {
+    if lists.len() > crate::listing::MAX_LIST {
+        return Err(ApiError::invalid(
+            "listIds",
+            format!("at most {} lists", crate::listing::MAX_LIST),
+        ));
+    }
+    lists.iter().map(|id| parse_uuid("listIds", id)).collect()
 }
 
 fn page_size(field: &'static str, requested: Option<i32>) -> ApiResult<i64> {

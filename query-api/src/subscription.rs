@@ -11,6 +11,7 @@ use std::sync::Arc;
 use async_graphql::{Context, Enum, SimpleObject, Subscription, ID};
 use domain::Version;
 use futures::Stream;
+use projections::task_query::Readers;
 use projections::TaskRow;
 use sqlx::PgPool;
 
@@ -252,12 +253,15 @@ impl ChangeFeed {
 
     /// Queues the next page of changes after the cursor.
     async fn read_backlog(&mut self) -> Result<(), sqlx::Error> {
+        // The lists the user belongs to as each page is read: a removed
+        // member's backlog holds nothing of the list from then on.
+        let readers = Readers::of(&self.pool, &self.user).await?;
         let rows: Vec<TaskRow> = sqlx::query_as(&format!(
-            "SELECT {} FROM task_list WHERE user_id = $1 AND change_seq > $2
+            "SELECT {} FROM task_list WHERE user_id = ANY($1) AND change_seq > $2
               ORDER BY change_seq LIMIT $3",
             projections::task_list::COLUMNS
         ))
-        .bind(&self.user)
+        .bind(readers.keys())
         .bind(self.cursor)
         .bind(BACKLOG_PAGE)
         .fetch_all(&self.pool)
@@ -279,9 +283,10 @@ fn parse_cursor(raw: &str) -> ApiResult<i64> {
 }
 
 async fn latest_cursor(pool: &PgPool, user: &str) -> ApiResult<i64> {
+    let readers = Readers::of(pool, user).await?;
     let cursor: Option<i64> =
-        sqlx::query_scalar("SELECT max(change_seq) FROM task_list WHERE user_id = $1")
-            .bind(user)
+        sqlx::query_scalar("SELECT max(change_seq) FROM task_list WHERE user_id = ANY($1)")
+            .bind(readers.keys())
             .fetch_one(pool)
             .await?;
     Ok(cursor.unwrap_or(0))

@@ -4,6 +4,7 @@
 //! tools and the recurrence processor alike. It links no GraphQL engine, so
 //! the worker build can use it.
 
+mod access;
 mod actor;
 mod error;
 mod lists;
@@ -11,6 +12,7 @@ mod service;
 mod turns;
 mod warm;
 
+pub use access::may_read;
 pub use actor::Actor;
 pub use error::CommandError;
 pub use lists::{

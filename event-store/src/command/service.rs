@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use crate::repository::EventRepository;
+use crate::repository::{EventRepository, NotAllowedInList, CHECKED_LISTS};
 use crate::TaskStore;
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::persist::EventStoreAggregateContext;
@@ -15,7 +15,7 @@ use domain::{TaskCommand, TaskServices, Version};
 
 use super::turns::{Turns, TURNS};
 use super::warm::{Warm, WarmCounts, WarmTask, DEFAULT_WARM_TASKS};
-use super::{Actor, CommandError};
+use super::{access, Actor, CommandError};
 
 /// What a successful command leaves behind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,12 +36,15 @@ pub struct CommandService {
     warm: Warm,
     /// Commands on one task take turns here rather than race to the store.
     turns: Turns,
+    /// Reads who belongs to which list, when a commit cannot say why.
+    pool: sqlx::PgPool,
 }
 
 impl CommandService {
     pub fn new(pool: sqlx::PgPool, services: TaskServices) -> Self {
-        let repository = EventRepository::new(pool);
+        let repository = EventRepository::new(pool.clone());
         Self {
+            pool,
             store: crate::task_store(repository.clone()),
             repository,
             services,
@@ -92,8 +95,13 @@ impl CommandService {
                 None => (self.load(&aggregate_id).await?, false),
             };
             let loaded = version_of(held.sequence);
+            // The shared lists whose membership the commit checks; what
+            // the commit cannot prove (a refusal, nothing to append, a
+            // version compared) is checked against the same rows first.
+            let checked = held.task.lists_to_check(&command);
+            let current_list = held.task.list();
             if let Some(expected) = expected_version {
-                let owned = held.task.owner() == Some(&actor.user_id);
+                let owned = held.task.owner() == Some(&actor.user_id) || !checked.is_empty();
                 if warm && (!owned || expected != loaded) {
                     trust_warm = false;
                     continue;
@@ -103,11 +111,34 @@ impl CommandService {
                 if !owned {
                     return Err(CommandError::Rejected(domain::TaskError::NotFound));
                 }
+                access::may_write(&self.pool, &actor.user_id, current_list, &checked).await?;
                 if expected != loaded {
                     return Err(CommandError::Conflict {
                         expected,
                         actual: loaded,
                     });
+                }
+            }
+            // An assignee in a shared list must be a member of it (read
+            // before deciding; a removal at the same instant may leave the
+            // task given to someone who just left).
+            if let (
+                TaskCommand::Assign {
+                    assignee: Some(who),
+                    ..
+                },
+                Some(list),
+            ) = (&command, current_list)
+            {
+                if !access::is_member(&self.pool, who, list).await? {
+                    access::may_write(&self.pool, &actor.user_id, current_list, &checked).await?;
+                    return Err(CommandError::Rejected(
+                        domain::ValidationError::new(
+                            "userId",
+                            "must be a member of the task's list",
+                        )
+                        .into(),
+                    ));
                 }
             }
             let sink = EventSink::default();
@@ -120,6 +151,9 @@ impl CommandService {
             if warm && (decided.is_err() || events.is_empty()) {
                 trust_warm = false;
                 continue;
+            }
+            if decided.is_err() || events.is_empty() {
+                access::may_write(&self.pool, &actor.user_id, current_list, &checked).await?;
             }
             decided?;
             if events.is_empty() {
@@ -135,7 +169,11 @@ impl CommandService {
                 current_sequence: held.sequence,
                 current_snapshot: None,
             };
-            match self.store.commit(events, context, metadata(actor)).await {
+            match self
+                .store
+                .commit(events, context, metadata(actor, &checked))
+                .await
+            {
                 Ok(_) => {
                     metrics::counter!(infra::metric::COMMANDS, "outcome" => "applied").increment(1);
                     let sequence = held.sequence + appended;
@@ -166,6 +204,15 @@ impl CommandService {
                     tokio::time::sleep(backoff(attempt)).await;
                     attempt += 1;
                 }
+                Err(AggregateError::UnexpectedError(cause)) if cause.is::<NotAllowedInList>() => {
+                    access::may_write(&self.pool, &actor.user_id, current_list, &checked).await?;
+                    // Allowed now: the membership changed since the commit
+                    // read it. Decided again, within the same budget.
+                    if attempt >= self.max_attempts {
+                        return Err(CommandError::Rejected(domain::TaskError::NotFound));
+                    }
+                    attempt += 1;
+                }
                 Err(other) => {
                     self.warm.forget(&aggregate_id);
                     return Err(internal(other));
@@ -191,15 +238,16 @@ impl CommandService {
         Ok(WarmTask { task, sequence })
     }
 
-    /// The version of `actor`'s task `task_id`, or `None` if there is no
-    /// such task of theirs (someone else's answers as missing).
+    /// The version of task `task_id` if `actor` may read it, or `None`
+    /// (someone else's answers as missing).
     pub async fn version_of_own(
         &self,
         actor: &Actor,
         task_id: TaskId,
     ) -> Result<Option<Version>, CommandError> {
         let held = self.load_cold(&task_id.to_string()).await?;
-        Ok((held.task.owner() == Some(&actor.user_id)).then(|| version_of(held.sequence)))
+        let readable = access::may_read(&self.pool, &actor.user_id, &held.task).await?;
+        Ok(readable.then(|| version_of(held.sequence)))
     }
 
     async fn current_version(&self, aggregate_id: &str) -> Result<Version, CommandError> {
@@ -220,12 +268,18 @@ fn version_of(count: usize) -> Version {
     Version::try_from(count).unwrap_or(Version::MAX)
 }
 
-/// Who did it and on behalf of which request, stored with every event.
-fn metadata(actor: &Actor) -> HashMap<String, String> {
+/// Who did it and on behalf of which request, stored with every event; and
+/// the shared lists the commit checks they may change (see
+/// [`CHECKED_LISTS`]).
+fn metadata(actor: &Actor, checked: &[uuid::Uuid]) -> HashMap<String, String> {
     let mut metadata = HashMap::from([
         ("user_id".to_owned(), actor.user_id.to_string()),
         ("correlation_id".to_owned(), actor.correlation_id.clone()),
     ]);
+    if !checked.is_empty() {
+        let lists: Vec<String> = checked.iter().map(uuid::Uuid::to_string).collect();
+        metadata.insert(CHECKED_LISTS.to_owned(), lists.join(" "));
+    }
     // The command's own span, inside the request's: where the relay and the
     // projections pick the trace up again.
     if let Some(traceparent) = infra::trace::traceparent_of(&tracing::Span::current()) {

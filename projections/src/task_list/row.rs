@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 /// The columns a [`TaskRow`] is read from.
 pub const COLUMNS: &str =
-    "id, user_id, title, description, status, version, created_at, updated_at, \
+    "id, user_id, list_id, owner, assignee, title, description, status, version, created_at, updated_at, \
      completed_at, deleted_at, priority, tags, due_at, due_date, time_zone, reminders, recurrence, \
      series_id, occurrence, change_seq";
 
@@ -20,7 +20,14 @@ pub const COLUMNS: &str =
 #[derive(Debug, Clone, PartialEq)]
 pub struct TaskRow {
     pub id: Uuid,
+    /// The key it is read under: its owner's id in their Inbox, `list <id>`
+    /// in a shared list ([`crate::task_list::reader_key`]).
     pub user_id: String,
+    /// Its list: a shared one, or its owner's Inbox.
+    pub list_id: Uuid,
+    pub owner: String,
+    /// The member it is given to, if any.
+    pub assignee: Option<String>,
     pub title: String,
     pub description: Option<String>,
     /// Where the task stands: the trash overrides whether it was done.
@@ -121,6 +128,9 @@ impl<'r> sqlx::Decode<'r, Postgres> for StoredStatus {
 struct StoredTask {
     id: Uuid,
     user_id: String,
+    list_id: Uuid,
+    owner: String,
+    assignee: Option<String>,
     title: String,
     description: Option<String>,
     status: StoredStatus,
@@ -162,6 +172,9 @@ impl TryFrom<StoredTask> for TaskRow {
         Ok(Self {
             id: stored.id,
             user_id: stored.user_id,
+            list_id: stored.list_id,
+            owner: stored.owner,
+            assignee: stored.assignee,
             title: stored.title,
             description: stored.description,
             status,
@@ -201,6 +214,9 @@ mod tests {
         StoredTask {
             id: Uuid::nil(),
             user_id: "alice".into(),
+            list_id: Uuid::nil(),
+            owner: "alice".into(),
+            assignee: None,
             title: "t".into(),
             description: None,
             status,

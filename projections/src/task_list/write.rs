@@ -10,15 +10,16 @@ use uuid::Uuid;
 use super::fold::Fields;
 use crate::consumer::ProjectionError;
 
-/// The rows as one `unnest` of arrays, `$1` to `$19`.
+/// The rows as one `unnest` of arrays, `$1` to `$22`.
 const ROWS: &str =
     "unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bool[], $6::bigint[],
                    $7::timestamptz[], $8::timestamptz[], $9::timestamptz[], $10::timestamptz[],
                    $11::smallint[], $12::jsonb[], $13::timestamptz[], $14::date[], $15::text[],
-                   $16::jsonb[], $17::text[], $18::uuid[], $19::int[])
+                   $16::jsonb[], $17::text[], $18::uuid[], $19::int[], $20::uuid[], $21::text[],
+                   $22::text[])
       AS r (id, user_id, title, description, completed, version, created_at, updated_at,
             completed_at, deleted_at, priority, tags, due_at, due_date, time_zone, reminders,
-            recurrence, series_id, occurrence)";
+            recurrence, series_id, occurrence, list_id, owner, assignee)";
 
 /// Inserts tasks new to the read model.
 pub(super) async fn insert(
@@ -28,10 +29,11 @@ pub(super) async fn insert(
     let sql = format!(
         "INSERT INTO task_list (id, user_id, title, description, status, version, created_at,
                                 updated_at, completed_at, deleted_at, priority, tags, due_at,
-                                due_date, time_zone, reminders, recurrence, series_id, occurrence)
+                                due_date, time_zone, reminders, recurrence, series_id, occurrence,
+                                list_id, owner, assignee)
          SELECT id, user_id, title, description, {STATUS}, version, created_at, updated_at,
                 completed_at, deleted_at, priority, {TAGS}, due_at, due_date, time_zone,
-                reminders, recurrence, series_id, occurrence
+                reminders, recurrence, series_id, occurrence, list_id, owner, assignee
            FROM {ROWS}"
     );
     let count = rows.len();
@@ -54,7 +56,8 @@ pub(super) async fn update(
                 deleted_at = r.deleted_at, priority = r.priority, tags = {TAGS},
                 due_at = r.due_at, due_date = r.due_date, time_zone = r.time_zone,
                 reminders = r.reminders, recurrence = r.recurrence, series_id = r.series_id,
-                occurrence = r.occurrence, change_seq = nextval('task_change_seq')
+                occurrence = r.occurrence, user_id = r.user_id, list_id = r.list_id,
+                owner = r.owner, assignee = r.assignee, change_seq = nextval('task_change_seq')
            FROM {ROWS}
           WHERE t.id = r.id"
     );
@@ -100,6 +103,9 @@ struct Columns {
     recurrence: Vec<Option<String>>,
     series_id: Vec<Option<Uuid>>,
     occurrence: Vec<Option<i32>>,
+    list_id: Vec<Uuid>,
+    owner: Vec<String>,
+    assignee: Vec<Option<String>>,
 }
 
 type Query<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
@@ -127,6 +133,9 @@ impl Columns {
             columns.recurrence.push(row.recurrence);
             columns.series_id.push(row.series_id);
             columns.occurrence.push(row.occurrence);
+            columns.list_id.push(row.list_id);
+            columns.owner.push(row.owner);
+            columns.assignee.push(row.assignee);
         }
         columns
     }
@@ -152,5 +161,8 @@ impl Columns {
             .bind(self.recurrence)
             .bind(self.series_id)
             .bind(self.occurrence)
+            .bind(self.list_id)
+            .bind(self.owner)
+            .bind(self.assignee)
     }
 }

@@ -4,7 +4,7 @@
 use domain::TaskStatus;
 use sqlx::{FromRow, PgConnection};
 
-use super::{count, Filter, ListQuery, Order};
+use super::{count, Filter, ListQuery, Order, Readers};
 
 /// A user's task counts, as the projection keeps them: by status, and for
 /// each status by priority rank 0..4.
@@ -32,6 +32,22 @@ impl Default for TaskStats {
 }
 
 impl TaskStats {
+    fn plus(self, other: &Self) -> Self {
+        let add = |a: Vec<i64>, b: &[i64]| -> Vec<i64> {
+            (0..a.len().max(b.len()))
+                .map(|i| a.get(i).copied().unwrap_or(0) + b.get(i).copied().unwrap_or(0))
+                .collect()
+        };
+        Self {
+            open: self.open + other.open,
+            completed: self.completed + other.completed,
+            deleted: self.deleted + other.deleted,
+            open_by_priority: add(self.open_by_priority, &other.open_by_priority),
+            completed_by_priority: add(self.completed_by_priority, &other.completed_by_priority),
+            deleted_by_priority: add(self.deleted_by_priority, &other.deleted_by_priority),
+        }
+    }
+
     /// How many tasks a filter over status and priority alone matches
     /// ([`Filter::is_kept_count`]), without counting them.
     pub fn count(&self, filter: Option<&Filter>) -> i64 {
@@ -54,22 +70,26 @@ impl TaskStats {
     }
 }
 
-pub async fn stats(conn: &mut PgConnection, user_id: &str) -> Result<TaskStats, sqlx::Error> {
-    let stats: Option<TaskStats> = sqlx::query_as(
+/// The kept counts of every Inbox and list `readers` read, added up.
+pub async fn stats(conn: &mut PgConnection, readers: &Readers) -> Result<TaskStats, sqlx::Error> {
+    let kept: Vec<TaskStats> = sqlx::query_as(
         "SELECT open, completed, deleted, open_by_priority, completed_by_priority, deleted_by_priority
-           FROM task_stats WHERE user_id = $1",
+           FROM task_stats WHERE user_id = ANY($1)",
     )
-    .bind(user_id)
-    .fetch_optional(&mut *conn)
+    .bind(readers.keys())
+    .fetch_all(&mut *conn)
     .await?;
-    Ok(stats.unwrap_or_default())
+    Ok(kept.iter().fold(TaskStats::default(), TaskStats::plus))
 }
 
 /// Open tasks past due, and tasks due today in their own zone: these depend on
 /// the clock, so they are counted (over an index) rather than kept.
-pub async fn due_counts(conn: &mut PgConnection, user_id: &str) -> Result<(i64, i64), sqlx::Error> {
+pub async fn due_counts(
+    conn: &mut PgConnection,
+    readers: &Readers,
+) -> Result<(i64, i64), sqlx::Error> {
     let overdue_today = ListQuery {
-        user_id: user_id.to_owned(),
+        readers: readers.clone(),
         filter: None,
         search: None,
         order: Order::DueAsc,
@@ -96,15 +116,17 @@ pub async fn due_counts(conn: &mut PgConnection, user_id: &str) -> Result<(i64, 
     Ok((overdue, today))
 }
 
-/// A user's tags with how many open and how many tasks in all carry each.
+/// The tags of the tasks `readers` read, with how many open and how many
+/// tasks in all carry each.
 pub async fn tags(
     conn: &mut PgConnection,
-    user_id: &str,
+    readers: &Readers,
 ) -> Result<Vec<(String, i64, i64)>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT tag, open, total FROM tag_counts WHERE user_id = $1 AND total > 0 ORDER BY tag",
+        "SELECT tag, sum(open)::bigint, sum(total)::bigint FROM tag_counts
+          WHERE user_id = ANY($1) AND total > 0 GROUP BY tag ORDER BY tag",
     )
-    .bind(user_id)
+    .bind(readers.keys())
     .fetch_all(&mut *conn)
     .await
 }

@@ -5,10 +5,12 @@
 
 mod counts;
 mod filter;
+mod readers;
 mod search;
 
 pub use counts::{due_counts, stats, tags, TaskStats};
 pub use filter::Filter;
+pub use readers::Readers;
 pub use search::{Search, SearchMode};
 
 use sqlx::postgres::PgRow;
@@ -49,7 +51,8 @@ pub enum KeyValue {
 
 #[derive(Debug, Clone)]
 pub struct ListQuery {
-    pub user_id: String,
+    /// Whose tasks: the caller's Inbox and shared lists.
+    pub readers: Readers,
     pub filter: Option<Filter>,
     pub search: Option<Search>,
     pub order: Order,
@@ -147,9 +150,19 @@ impl Order {
     }
 }
 
-/// The owner, and the filter: what every listing and count says.
+/// `user_id = $k` for a reader with one key (their Inbox alone: the index's
+/// leading column, as before lists), `user_id = ANY($keys)` otherwise.
+pub(crate) fn push_readers<'a>(sql: &mut QueryBuilder<'a, Postgres>, readers: &'a Readers) {
+    match readers.keys() {
+        [key] => sql.push("user_id = ").push_bind(key),
+        keys => sql.push("user_id = ANY(").push_bind(keys).push(")"),
+    };
+}
+
+/// Whose tasks, and the filter: what every listing and count says.
 fn push_where<'a>(sql: &mut QueryBuilder<'a, Postgres>, query: &'a ListQuery) {
-    sql.push(" WHERE user_id = ").push_bind(&query.user_id);
+    sql.push(" WHERE ");
+    push_readers(sql, &query.readers);
     if !query.filter.as_ref().is_some_and(Filter::mentions_status) {
         sql.push(" AND deleted_at IS NULL");
     }
@@ -266,9 +279,9 @@ fn push_matches<'a>(
         let typed = query.search.as_ref().map_or("", |s| s.query.as_str());
         sql.push(" AND (querytree(websearch_to_tsquery('english', ")
             .push_bind(typed)
-            .push(")) <> 'T' OR user_id = ")
-            .push_bind(&query.user_id)
-            .push(")");
+            .push(")) <> 'T' OR ");
+        push_readers(sql, &query.readers);
+        sql.push(")");
     }
     // The fence keeps the planner from intersecting the word index with an
     // index over all of the user's tasks: its statistics cannot see that the
@@ -277,7 +290,7 @@ fn push_matches<'a>(
 }
 
 /// One page of the listing, in the query's order (also when paging backwards).
-#[tracing::instrument(skip(conn), fields(user_id = %query.user_id, order = ?query.order))]
+#[tracing::instrument(skip(conn), fields(user_id = %query.readers.user(), order = ?query.order))]
 pub async fn list(conn: &mut PgConnection, query: &ListQuery) -> Result<Vec<Listed>, sqlx::Error> {
     let matching = resolve(conn, query).await?;
     let rows = match matching {
@@ -333,7 +346,7 @@ async fn fetch(
 }
 
 /// How many tasks match, ignoring paging.
-#[tracing::instrument(skip(conn), fields(user_id = %query.user_id))]
+#[tracing::instrument(skip(conn), fields(user_id = %query.readers.user()))]
 pub async fn count(conn: &mut PgConnection, query: &ListQuery) -> Result<i64, sqlx::Error> {
     let matching = resolve(conn, query).await?;
     let mut sql = QueryBuilder::new("SELECT count(*) FROM ");
@@ -341,7 +354,7 @@ pub async fn count(conn: &mut PgConnection, query: &ListQuery) -> Result<i64, sq
         Matching::Nothing => return Ok(0),
         Matching::Everything => {
             if query.filter.as_ref().is_none_or(Filter::is_kept_count) {
-                let stats = stats(conn, &query.user_id).await?;
+                let stats = stats(conn, &query.readers).await?;
                 return Ok(stats.count(query.filter.as_ref()));
             }
             sql.push("task_list");
@@ -353,10 +366,11 @@ pub async fn count(conn: &mut PgConnection, query: &ListQuery) -> Result<i64, sq
 }
 
 /// Waits, up to `timeout`, until the read model holds `task_id` at `version` or
-/// later; `false` if it did not get there in time.
+/// later, among the tasks `readers` read; `false` if it did not get there in
+/// time.
 pub async fn wait_for_version(
     pool: &sqlx::PgPool,
-    user_id: &str,
+    readers: &Readers,
     task_id: Uuid,
     version: domain::Version,
     timeout: std::time::Duration,
@@ -364,9 +378,9 @@ pub async fn wait_for_version(
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
         let current: Option<domain::Version> =
-            sqlx::query_scalar("SELECT version FROM task_list WHERE id = $1 AND user_id = $2")
+            sqlx::query_scalar("SELECT version FROM task_list WHERE id = $1 AND user_id = ANY($2)")
                 .bind(task_id)
-                .bind(user_id)
+                .bind(readers.keys())
                 .fetch_optional(pool)
                 .await?;
         if current.is_some_and(|v| v >= version) {

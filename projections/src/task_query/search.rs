@@ -77,11 +77,11 @@ pub(super) async fn resolve(
         "SELECT typed.n::int, close.word
            FROM unnest($2::text[]) WITH ORDINALITY AS typed (word, n),
                 LATERAL (SELECT word FROM task_words
-                          WHERE user_id = $1 AND tasks > 0 AND word % typed.word
+                          WHERE user_id = ANY($1) AND tasks > 0 AND word % typed.word
                           ORDER BY similarity(word, typed.word) DESC, word
                           LIMIT $3) AS close",
     )
-    .bind(&query.user_id)
+    .bind(query.readers.keys())
     .bind(&typed)
     .bind(FUZZY_WORDS)
     .fetch_all(&mut *conn)
@@ -107,9 +107,12 @@ pub(super) fn push_text_query<'a>(
     query: &'a ListQuery,
     matching: &'a Matching,
 ) {
-    sql.push("owner_tsquery(")
-        .push_bind(&query.user_id)
-        .push(", ");
+    // The words of each row are keyed by the key it is read under.
+    match query.readers.keys() {
+        [key] => sql.push("owner_tsquery(").push_bind(key),
+        keys => sql.push("readers_tsquery(").push_bind(keys),
+    };
+    sql.push(", ");
     match matching {
         Matching::Lexemes(lexemes) => {
             sql.push_bind(lexemes).push("::tsquery");

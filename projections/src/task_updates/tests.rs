@@ -26,6 +26,9 @@ fn full_row() -> TaskRow {
     TaskRow {
         id: Uuid::from_u128(0x0195_5f1e_6c3a_7b20_8d41_2a6b_9c0e_1f37),
         user_id: "alice".into(),
+        owner: "alice".into(),
+        list_id: Uuid::nil(),
+        assignee: None,
         title: "Water the plants".into(),
         description: Some("The ones by the window".into()),
         status: TaskStatus::Deleted,
@@ -53,6 +56,9 @@ fn bare_row() -> TaskRow {
     TaskRow {
         id: Uuid::from_u128(0x0195_5f1e_6c3a_7b20_8d41_2a6b_9c0e_2e48),
         user_id: "bob".into(),
+        owner: "bob".into(),
+        list_id: Uuid::nil(),
+        assignee: None,
         title: "Call back".into(),
         description: None,
         status: TaskStatus::Open,

@@ -184,17 +184,19 @@ pub async fn owner_of(pool: &PgPool, feed_id: Uuid) -> Result<Option<String>, sq
         .await
 }
 
-/// The owner's open tasks that have a due date, soonest first.
+/// The open tasks with a due date of the feed's owner, in their Inbox and
+/// in every shared list they belong to now, soonest first.
 #[tracing::instrument(skip(pool))]
 pub async fn due_tasks(pool: &PgPool, user_id: &str) -> Result<Vec<TaskRow>, sqlx::Error> {
+    let readers = projections::task_query::Readers::of(pool, user_id).await?;
     sqlx::query_as(&format!(
         "SELECT {} FROM task_list \
-         WHERE user_id = $1 AND status = 'open' AND deleted_at IS NULL \
+         WHERE user_id = ANY($1) AND status = 'open' AND deleted_at IS NULL \
            AND (due_at IS NOT NULL OR due_date IS NOT NULL) \
          ORDER BY sort_due, id LIMIT $2",
         projections::task_list::COLUMNS
     ))
-    .bind(user_id)
+    .bind(readers.keys())
     .bind(MAX_FEED_TASKS)
     .fetch_all(pool)
     .await

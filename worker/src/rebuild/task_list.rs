@@ -10,11 +10,12 @@
 use std::time::Instant;
 
 use anyhow::Context;
+use domain::list::inbox_of;
 use event_store::global_log::{self, StoredEvent};
 use event_store::history::{fold_task, FoldedTask};
 use futures::TryStreamExt;
 use infra::progress::Progress;
-use projections::task_list::StoredStatus;
+use projections::task_list::{reader_key, StoredStatus};
 use sqlx::{Connection, PgConnection, PgPool};
 use tokio::sync::mpsc;
 
@@ -30,7 +31,7 @@ const TABLES: &[&str] = &["task_list", "task_stats", "tag_counts", "task_words"]
 /// The columns a folded task fills; the rest are derived or defaulted.
 const COLUMNS: &str = "id, user_id, title, description, status, version, created_at, updated_at, \
      completed_at, deleted_at, priority, tags, due_at, due_date, time_zone, reminders, recurrence, \
-     series_id, occurrence";
+     series_id, occurrence, list_id, owner, assignee";
 
 /// Rows per `COPY`.
 const CHUNK_ROWS: usize = 2_000;
@@ -90,11 +91,15 @@ impl Projection for TaskList {
                 .await
                 .context("counting the loaded rows")?;
             }
-            // The events applied per user (the sum of their rows' versions),
-            // as the live triggers keep it.
+            // The events applied per writer, as the projection counts them
+            // (docs/adr/0010): those of each row's task up to its version.
             sqlx::query(
                 "INSERT INTO task_stats AS s (user_id, events)
-                 SELECT user_id, sum(version) FROM task_list GROUP BY user_id ORDER BY user_id
+                 SELECT e.metadata ->> 'user_id', count(*)
+                   FROM task_list t
+                   JOIN events e ON e.aggregate_type = 'Task' AND e.aggregate_id = t.id::text
+                                       AND e.sequence <= t.version
+                  GROUP BY 1 ORDER BY 1
                  ON CONFLICT (user_id) DO UPDATE SET events = s.events + EXCLUDED.events",
             )
             .execute(&mut *session)
@@ -281,8 +286,9 @@ fn encode(out: &mut CopyText, folded: &FoldedTask) -> anyhow::Result<()> {
     let task = &folded.task;
     let due = task.due();
     let series = task.series();
+    let owner = task.owner().context("a folded task has an owner")?;
     out.plain(task.id().context("a folded task has an id")?.as_uuid());
-    out.text(task.owner().map(|o| o.as_str()).unwrap_or_default());
+    out.text(&reader_key(task.list(), owner.as_str()));
     out.text(task.title());
     out.optional(task.description(), CopyText::text);
     out.text(StoredStatus::of(folded.completed_at.is_some()).as_str());
@@ -300,6 +306,9 @@ fn encode(out: &mut CopyText, folded: &FoldedTask) -> anyhow::Result<()> {
     out.optional(series.map(|s| s.rule.as_str()), CopyText::text);
     out.optional(series.map(|s| s.id), CopyText::plain);
     out.optional(series.map(|s| s.occurrence), CopyText::plain);
+    out.plain(task.list().unwrap_or_else(|| inbox_of(owner)));
+    out.text(owner.as_str());
+    out.optional(task.assignee().map(|a| a.as_str()), CopyText::text);
     out.end_row();
     Ok(())
 }
