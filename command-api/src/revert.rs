@@ -8,6 +8,7 @@
 use async_graphql::{Context, Object, ID};
 use domain::values::TaskId;
 use domain::{TaskCommand, Version};
+use event_store::command::CommandService;
 use event_store::{global_log, history};
 use sqlx::PgPool;
 
@@ -50,8 +51,13 @@ impl RevertMutation {
         }
         let actor = actor(ctx)?;
         let earlier = folded_at(service::<PgPool>(ctx)?, task_id, to_version).await?;
-        // Another user's task answers exactly like a missing one.
-        let Some(earlier) = earlier.filter(|f| f.task.owner() == Some(&actor.user_id)) else {
+        // A task the caller may not read answers exactly like a missing one;
+        // whether they may change it is the command's to check.
+        let readable = service::<CommandService>(ctx)?
+            .version_of_own(actor, task_id)
+            .await?
+            .is_some();
+        let Some(earlier) = earlier.filter(|_| readable) else {
             return Err(ApiError::NotFound);
         };
         if earlier.version < to_version {

@@ -5,6 +5,8 @@
 use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, Json, Object, SimpleObject, ID};
 use chrono::{DateTime, Utc};
+use domain::values::TaskId;
+use event_store::command::CommandService;
 use event_store::history::{self, HistoryError};
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -57,7 +59,7 @@ impl AuditQuery {
         first: Option<i32>,
         after: Option<String>,
     ) -> ApiResult<Option<Connection<String, TaskEventEntry>>> {
-        let actor = actor(ctx)?;
+        actor(ctx)?;
         let id = parse_id(&id)?;
         let first = page_size(first)?;
         let after_sequence = match after.as_deref() {
@@ -72,10 +74,10 @@ impl AuditQuery {
         let found = history::task_history(pool(ctx)?, &id.to_string(), after_sequence, first + 1)
             .await
             .map_err(history_error)?;
-        let Some((owner, mut entries)) = found else {
+        let Some((_, mut entries)) = found else {
             return Ok(None);
         };
-        if owner != actor.user_id.as_str() {
+        if !readable(ctx, id).await? {
             return Ok(None);
         }
         let has_next = entries.len() as i64 > first;
@@ -119,7 +121,7 @@ impl AuditQuery {
         from_version: i64,
         to_version: i64,
     ) -> ApiResult<Option<Vec<FieldChange>>> {
-        let actor = actor(ctx)?;
+        actor(ctx)?;
         let id = parse_id(&id)?;
         for (field, version) in [("fromVersion", from_version), ("toVersion", to_version)] {
             if version < 1 {
@@ -129,10 +131,10 @@ impl AuditQuery {
         let found = history::task_diff(pool(ctx)?, &id.to_string(), from_version, to_version)
             .await
             .map_err(history_error)?;
-        let Some((owner, changes)) = found else {
+        let Some((_, changes)) = found else {
             return Ok(None);
         };
-        if owner != actor.user_id.as_str() {
+        if !readable(ctx, id).await? {
             return Ok(None);
         }
         let Some(changes) = changes else {
@@ -161,15 +163,27 @@ impl AuditQuery {
         id: ID,
         at: DateTime<Utc>,
     ) -> ApiResult<Option<Task>> {
-        let actor = actor(ctx)?;
+        actor(ctx)?;
         let id = parse_id(&id)?;
         let folded = history::task_as_of(pool(ctx)?, &id.to_string(), at)
             .await
             .map_err(history_error)?;
-        Ok(folded
-            .filter(|f| f.task.owner().is_some_and(|owner| *owner == actor.user_id))
-            .map(Task::from))
+        match folded {
+            Some(folded) if readable(ctx, id).await? => Ok(Some(Task::from(folded))),
+            _ => Ok(None),
+        }
     }
+}
+
+/// Whether the caller may read task `id` now: its owner while it is in
+/// their Inbox, any member of its shared list. Someone else's task reads as
+/// a missing one.
+async fn readable(ctx: &Context<'_>, id: Uuid) -> ApiResult<bool> {
+    let commands = service::<CommandService>(ctx)?;
+    Ok(commands
+        .version_of_own(actor(ctx)?, TaskId::from(id))
+        .await?
+        .is_some())
 }
 
 fn history_error(error: HistoryError) -> ApiError {

@@ -50,6 +50,15 @@ pub struct ListInvitation {
 
 #[Object]
 impl ListQuery {
+    /// The id of your Inbox: the list every task of yours is in until it
+    /// moves to a shared one. Yours alone (it takes no members); `createTask`,
+    /// `moveTask` and `tasks(filter: {listIds})` take it as they take a
+    /// shared list's id.
+    async fn inbox_id(&self, ctx: &Context<'_>) -> ApiResult<ID> {
+        let actor = actor(ctx)?;
+        Ok(ID(domain::list::inbox_of(&actor.user_id).to_string()))
+    }
+
     /// The lists you belong to (at most 100), oldest membership first.
     async fn lists(&self, ctx: &Context<'_>) -> ApiResult<Vec<SharedList>> {
         let actor = actor(ctx)?;

@@ -33,6 +33,7 @@ mod relay;
 mod reminders;
 mod revert;
 mod secured;
+mod shared_tasks;
 mod sharing;
 mod spine;
 mod tracing;

@@ -1,0 +1,485 @@
+//! Tasks in shared lists (issue 27, docs/adr/0016), tried as each role
+//! would: the owner, an editor, a viewer, a removed member, an invitee who
+//! has not answered, and a stranger, on every task query and mutation, the
+//! counts, search, history, the calendar feed and the live feed. A task in
+//! a list the caller does not belong to answers as a missing one
+//! (`NOT_FOUND`, `null`, absent); one they see but may not change is
+//! `FORBIDDEN`. Then the race: a removal committed while the removed member
+//! writes to the list's task.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::helpers::{assert_no_errors, error_code, eventually, TestApp};
+use crate::ws_client::GqlSocket;
+
+const CREATE_LIST: &str =
+    "mutation($name: String!) { createList(input: {name: $name}) { listId } }";
+const INVITE: &str = "mutation($list: ID!, $user: String!, $role: ListRole!) { inviteToList(listId: $list, userId: $user, role: $role) { invitationId } }";
+const ACCEPT: &str = "mutation($id: ID!) { acceptInvitation(id: $id) { version } }";
+const REMOVE: &str =
+    "mutation($list: ID!, $user: String!) { removeMember(listId: $list, userId: $user) { version } }";
+const ARCHIVE: &str = "mutation($id: ID!) { archiveList(id: $id) { version } }";
+const CREATE_IN: &str = "mutation($title: String!, $list: ID, $tags: [String!]) {
+    createTask(input: {title: $title, listId: $list, tags: $tags}) { taskId version } }";
+const TASK: &str = "query($id: ID!) { task(id: $id) { id title version listId owner assignee } }";
+const UPDATE: &str = "mutation($id: ID!, $title: String!) { updateTask(input: {id: $id, title: $title}) { version } }";
+const COMPLETE: &str = "mutation($id: ID!) { completeTask(id: $id) { version } }";
+const DELETE: &str = "mutation($id: ID!) { deleteTask(id: $id) { version } }";
+const MOVE: &str =
+    "mutation($id: ID!, $list: ID!) { moveTask(id: $id, listId: $list) { version } }";
+const ASSIGN: &str =
+    "mutation($id: ID!, $user: String!) { assignTask(id: $id, userId: $user) { version } }";
+const UNASSIGN: &str = "mutation($id: ID!) { unassignTask(id: $id) { version } }";
+const HISTORY: &str =
+    "query($id: ID!) { taskHistory(id: $id) { edges { node { eventType actor } } } }";
+const LISTED: &str = "query($lists: [ID!]) {
+    tasks(filter: {listIds: $lists}, first: 100) { totalCount nodes { id listId } } }";
+const SEARCH: &str = "query($q: String!) { tasks(search: {query: $q}) { nodes { id } } }";
+const TAGS: &str = "{ tags { tag open total } taskStats { open } }";
+const INBOX: &str = "{ inboxId }";
+const CHANGES: &str =
+    "subscription { taskChanges { kind taskId version task { id title listId } } }";
+
+async fn ok(app: &TestApp, token: &str, query: &str, variables: Value) -> Value {
+    let body = app.graphql(Some(token), query, variables).await;
+    assert_no_errors(&body);
+    body["data"].clone()
+}
+
+async fn code(app: &TestApp, token: &str, query: &str, variables: Value) -> String {
+    let body = app.graphql(Some(token), query, variables).await;
+    error_code(&body)
+        .unwrap_or_else(|| panic!("not refused: {body}"))
+        .to_owned()
+}
+
+async fn join(app: &TestApp, owner: &str, list: &str, user: &str, role: &str) {
+    let invited = ok(
+        app,
+        owner,
+        INVITE,
+        json!({ "list": list, "user": user, "role": role }),
+    )
+    .await;
+    let id = invited["inviteToList"]["invitationId"].clone();
+    ok(app, &app.token(user), ACCEPT, json!({ "id": id })).await;
+}
+
+/// `token`'s view of task `id` once it shows `version` (or `None` if it
+/// never does within a few seconds: the task is not theirs to see).
+async fn seen_at(app: &TestApp, token: &str, id: &str, version: i64) -> Option<Value> {
+    eventually(Duration::from_secs(5), || async {
+        let task = ok(app, token, TASK, json!({ "id": id })).await["task"].clone();
+        (task["version"].as_i64() >= Some(version)).then_some(task)
+    })
+    .await
+}
+
+struct Cast {
+    list: String,
+    ann: String,
+    eve: String,
+    vic: String,
+    rob: String,
+    ivy: String,
+    zed: String,
+}
+
+/// ann owns "Groceries"; eve edits; vic views; rob edited and was removed;
+/// ivy is invited and has not answered; zed is a stranger.
+async fn cast(app: &TestApp) -> Cast {
+    let [ann, eve, vic, rob, ivy, zed] =
+        ["ann", "eve", "vic", "rob", "ivy", "zed"].map(|user| app.token(user));
+    let list = ok(app, &ann, CREATE_LIST, json!({ "name": "Groceries" })).await["createList"]
+        ["listId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    join(app, &ann, &list, "eve", "EDITOR").await;
+    join(app, &ann, &list, "vic", "VIEWER").await;
+    join(app, &ann, &list, "rob", "EDITOR").await;
+    ok(app, &ann, REMOVE, json!({ "list": list, "user": "rob" })).await;
+    ok(
+        app,
+        &ann,
+        INVITE,
+        json!({ "list": list, "user": "ivy", "role": "EDITOR" }),
+    )
+    .await;
+    Cast {
+        list,
+        ann,
+        eve,
+        vic,
+        rob,
+        ivy,
+        zed,
+    }
+}
+
+fn created(data: &Value) -> (String, i64) {
+    let created = &data["createTask"];
+    (
+        created["taskId"].as_str().unwrap().to_owned(),
+        created["version"].as_i64().unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn a_shared_lists_tasks_are_its_members_and_no_one_elses() {
+    let app = TestApp::spawn().await;
+    let c = cast(&app).await;
+    let (milk, _) = created(
+        &ok(
+            &app,
+            &c.ann,
+            CREATE_IN,
+            json!({ "title": "oat milk", "list": c.list, "tags": ["dairy"] }),
+        )
+        .await,
+    );
+    // An editor adds one too, and changes the owner's.
+    let (bread, _) = created(
+        &ok(
+            &app,
+            &c.eve,
+            CREATE_IN,
+            json!({ "title": "rye bread", "list": c.list }),
+        )
+        .await,
+    );
+    ok(
+        &app,
+        &c.eve,
+        UPDATE,
+        json!({ "id": milk, "title": "oat milk, two" }),
+    )
+    .await;
+
+    // Every member sees both, at the same version; the owner is who made it.
+    for token in [&c.ann, &c.eve, &c.vic] {
+        let task = seen_at(&app, token, &milk, 2)
+            .await
+            .expect("a member sees the list's task");
+        assert_eq!(task["title"], "oat milk, two");
+        assert_eq!(task["listId"], json!(c.list));
+        assert_eq!(task["owner"], "ann");
+        let bread = seen_at(&app, token, &bread, 1).await.unwrap();
+        assert_eq!(bread["owner"], "eve");
+        let listed = ok(&app, token, LISTED, json!({ "lists": [c.list] })).await;
+        assert_eq!(listed["tasks"]["totalCount"], 2, "{listed}");
+        let found = ok(&app, token, SEARCH, json!({ "q": "milk" })).await;
+        assert_eq!(found["tasks"]["nodes"][0]["id"], json!(milk));
+        let counted = ok(&app, token, TAGS, json!({})).await;
+        assert_eq!(
+            counted["tags"],
+            json!([{ "tag": "dairy", "open": 1, "total": 1 }])
+        );
+        assert_eq!(counted["taskStats"]["open"], 2);
+        let history = ok(&app, token, HISTORY, json!({ "id": milk })).await;
+        let actors: Vec<&Value> = history["taskHistory"]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| &e["node"]["actor"])
+            .collect();
+        assert_eq!(actors, [&json!("ann"), &json!("eve")]);
+    }
+
+    // Nobody else: not the removed member, the invitee or a stranger.
+    for token in [&c.rob, &c.ivy, &c.zed] {
+        let task = ok(&app, token, TASK, json!({ "id": milk })).await;
+        assert_eq!(task["task"], Value::Null);
+        let listed = ok(&app, token, LISTED, json!({ "lists": null })).await;
+        assert_eq!(listed["tasks"]["totalCount"], 0, "{listed}");
+        let narrowed = ok(&app, token, LISTED, json!({ "lists": [c.list] })).await;
+        assert_eq!(narrowed["tasks"]["totalCount"], 0);
+        let found = ok(&app, token, SEARCH, json!({ "q": "milk" })).await;
+        assert_eq!(found["tasks"]["nodes"], json!([]));
+        assert_eq!(ok(&app, token, TAGS, json!({})).await["tags"], json!([]));
+        let history = ok(&app, token, HISTORY, json!({ "id": milk })).await;
+        assert_eq!(history["taskHistory"], Value::Null);
+        // Every write answers as if there were no such task or list.
+        for (query, variables) in [
+            (UPDATE, json!({ "id": milk, "title": "mine" })),
+            (COMPLETE, json!({ "id": milk })),
+            (DELETE, json!({ "id": milk })),
+            (UNASSIGN, json!({ "id": milk })),
+            (ASSIGN, json!({ "id": milk, "user": "zed" })),
+            (MOVE, json!({ "id": milk, "list": c.list })),
+        ] {
+            assert_eq!(code(&app, token, query, variables).await, "NOT_FOUND");
+        }
+        let into = json!({ "title": "sneaked in", "list": c.list });
+        assert_eq!(code(&app, token, CREATE_IN, into).await, "NOT_FOUND");
+    }
+
+    // The viewer reads and changes nothing.
+    for (query, variables) in [
+        (UPDATE, json!({ "id": milk, "title": "viewer's" })),
+        (COMPLETE, json!({ "id": milk })),
+        (DELETE, json!({ "id": milk })),
+        (ASSIGN, json!({ "id": milk, "user": "vic" })),
+        (CREATE_IN, json!({ "title": "viewer's", "list": c.list })),
+    ] {
+        assert_eq!(code(&app, &c.vic, query, variables).await, "FORBIDDEN");
+    }
+    // Nothing the refused wrote is stored.
+    let writers: Vec<String> = sqlx::query_scalar(
+        "SELECT DISTINCT metadata ->> 'user_id' FROM events
+          WHERE aggregate_type = 'Task' ORDER BY 1",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(writers, ["ann", "eve"]);
+}
+
+#[tokio::test]
+async fn moves_and_assignments_follow_the_list_and_show_who_did_them() {
+    let app = TestApp::spawn().await;
+    let c = cast(&app).await;
+    let (id, _) = app.create_task(&c.ann, "plan the party").await;
+    let inbox = ok(&app, &c.ann, INBOX, json!({})).await["inboxId"].clone();
+    assert_eq!(
+        seen_at(&app, &c.ann, &id, 1).await.unwrap()["listId"],
+        inbox
+    );
+    // The Inbox's id is the one the read model derived for every older task.
+    let derived: uuid::Uuid = sqlx::query_scalar(
+        "SELECT uuid_generate_v5('6f1c2b7e-8d0a-4c61-9e57-3a2d1b4f7c90', 'inbox:' || 'ann')",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(json!(derived.to_string()), inbox);
+
+    // Not to someone else's Inbox, nor to a list the mover is not in.
+    let eves_inbox = ok(&app, &c.eve, INBOX, json!({})).await["inboxId"].clone();
+    for target in [&eves_inbox, &json!(uuid::Uuid::new_v4().to_string())] {
+        let refused = code(&app, &c.ann, MOVE, json!({ "id": id, "list": target })).await;
+        assert_eq!(refused, "NOT_FOUND");
+    }
+    // Into the shared list: now every member's.
+    ok(&app, &c.ann, MOVE, json!({ "id": id, "list": c.list })).await;
+    assert!(seen_at(&app, &c.eve, &id, 2).await.is_some());
+    // Only a member can be given it.
+    for stranger in ["zed", "rob", "ivy"] {
+        let refused = code(&app, &c.eve, ASSIGN, json!({ "id": id, "user": stranger })).await;
+        assert_eq!(refused, "VALIDATION", "{stranger}");
+    }
+    ok(&app, &c.eve, ASSIGN, json!({ "id": id, "user": "vic" })).await;
+    let task = seen_at(&app, &c.vic, &id, 3).await.unwrap();
+    assert_eq!(task["assignee"], "vic");
+    // The editor takes it to her own Inbox: hers, unassigned, nobody else's.
+    ok(&app, &c.eve, MOVE, json!({ "id": id, "list": eves_inbox })).await;
+    let task = seen_at(&app, &c.eve, &id, 4).await.unwrap();
+    assert_eq!(
+        (&task["owner"], &task["assignee"], &task["listId"]),
+        (&json!("eve"), &Value::Null, &eves_inbox)
+    );
+    for token in [&c.ann, &c.vic] {
+        let gone = eventually(Duration::from_secs(5), || async {
+            let task = ok(&app, token, TASK, json!({ "id": id })).await;
+            task["task"].is_null().then_some(())
+        })
+        .await;
+        assert!(gone.is_some(), "a task in eve's Inbox is hers alone");
+        let refused = code(&app, token, COMPLETE, json!({ "id": id })).await;
+        assert_eq!(refused, "NOT_FOUND");
+    }
+    // History: who moved and assigned it, and when.
+    let history = ok(&app, &c.eve, HISTORY, json!({ "id": id })).await;
+    let steps: Vec<(String, String)> = history["taskHistory"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["node"]["eventType"].as_str().unwrap().to_owned(),
+                e["node"]["actor"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            ("TaskCreated", "ann"),
+            ("TaskMoved", "ann"),
+            ("TaskAssigned", "eve"),
+            ("TaskMoved", "eve"),
+        ]
+        .map(|(t, a)| (t.to_owned(), a.to_owned()))
+    );
+}
+
+#[tokio::test]
+async fn an_archived_lists_tasks_are_read_only() {
+    let app = TestApp::spawn().await;
+    let c = cast(&app).await;
+    let (id, _) = created(
+        &ok(
+            &app,
+            &c.ann,
+            CREATE_IN,
+            json!({ "title": "last", "list": c.list }),
+        )
+        .await,
+    );
+    ok(&app, &c.ann, ARCHIVE, json!({ "id": c.list })).await;
+    for token in [&c.ann, &c.eve] {
+        let body = app
+            .graphql(Some(token), COMPLETE, json!({ "id": id }))
+            .await;
+        assert_eq!(error_code(&body), Some("CONFLICT"), "{body}");
+        assert_eq!(body["errors"][0]["extensions"]["reason"], "LIST_ARCHIVED");
+    }
+    assert!(
+        seen_at(&app, &c.vic, &id, 1).await.is_some(),
+        "still readable"
+    );
+}
+
+/// A removal committed while the removed editor keeps writing to the list's
+/// task: every write of theirs commits before the removal or is refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn no_task_write_of_a_removed_member_lands_after_the_removal() {
+    let app = TestApp::spawn().await;
+    let (ann, eve) = (app.token("ann"), app.token("eve"));
+    let list = ok(&app, &ann, CREATE_LIST, json!({ "name": "Chores" })).await["createList"]
+        ["listId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    join(&app, &ann, &list, "eve", "EDITOR").await;
+    let (id, _) = created(
+        &ok(
+            &app,
+            &ann,
+            CREATE_IN,
+            json!({ "title": "dishes", "list": list }),
+        )
+        .await,
+    );
+    let edits = async {
+        let mut outcomes = Vec::new();
+        for n in 0..40 {
+            let body = app
+                .graphql(
+                    Some(&eve),
+                    UPDATE,
+                    json!({ "id": id, "title": format!("eve {n}") }),
+                )
+                .await;
+            outcomes.push(error_code(&body).map(str::to_owned));
+        }
+        outcomes
+    };
+    let removal = async {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        ok(&app, &ann, REMOVE, json!({ "list": list, "user": "eve" })).await
+    };
+    let (outcomes, _) = tokio::join!(edits, removal);
+    let first_refusal = outcomes
+        .iter()
+        .position(Option::is_some)
+        .unwrap_or(outcomes.len());
+    assert!(
+        outcomes[first_refusal..]
+            .iter()
+            .all(|o| o.as_deref() == Some("NOT_FOUND")),
+        "{outcomes:?}"
+    );
+    // In commit order: none of eve's task events after the removal's.
+    let (removed_at, last_edit): (i64, Option<i64>) = sqlx::query_as(
+        "SELECT (SELECT global_position FROM events WHERE aggregate_type = 'List'
+                    AND aggregate_id = $1 AND event_type = 'ListMemberRemoved'),
+                (SELECT max(global_position) FROM events WHERE aggregate_type = 'Task'
+                    AND aggregate_id = $2 AND metadata ->> 'user_id' = 'eve')",
+    )
+    .bind(&list)
+    .bind(&id)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert!(
+        last_edit.is_none_or(|last| last < removed_at),
+        "an edit landed after the removal"
+    );
+}
+
+/// One member's change reaches another member's `taskChanges`; a removed
+/// member hears nothing of the list from the removal on.
+#[tokio::test]
+async fn every_member_hears_the_lists_changes_until_removed() {
+    let app = TestApp::spawn().await;
+    let (ann, eve) = (app.token("ann"), app.token("eve"));
+    let list = ok(&app, &ann, CREATE_LIST, json!({ "name": "Trip" })).await["createList"]["listId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    join(&app, &ann, &list, "eve", "EDITOR").await;
+    let mut socket = GqlSocket::connect(&app.address, &eve).await;
+    socket.subscribe("1", CHANGES, json!({})).await;
+    // The live feed may start after the subscription: wait for it to carry
+    // eve's own change before listening for ann's.
+    let (own, _) = app.create_task(&eve, "pack").await;
+    assert!(heard(&mut socket, &own).await.is_some());
+
+    let (shared, _) = created(
+        &ok(
+            &app,
+            &ann,
+            CREATE_IN,
+            json!({ "title": "tickets", "list": list }),
+        )
+        .await,
+    );
+    let change = heard(&mut socket, &shared)
+        .await
+        .expect("ann's change reaches eve");
+    assert_eq!(change["task"]["listId"], json!(list));
+
+    ok(&app, &ann, REMOVE, json!({ "list": list, "user": "eve" })).await;
+    app.complete_task(&ann, &shared).await;
+    // Ann's change is published before eve's next own one (one partition
+    // orders them): eve hears her own, and nothing of ann's before it.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (later, _) = app.create_task(&eve, "after").await;
+    loop {
+        let payload = socket
+            .next_payload("1", Duration::from_secs(10))
+            .await
+            .expect("eve's own change");
+        let change = &payload["data"]["taskChanges"];
+        assert_ne!(
+            change["taskId"],
+            json!(shared),
+            "a removed member heard {change}"
+        );
+        if change["taskId"] == json!(later) {
+            break;
+        }
+    }
+    let leaked: i64 = sqlx::query_scalar("SELECT count(*) FROM task_list WHERE id = $1::uuid")
+        .bind(&shared)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(leaked, 1, "the task itself stays the list's");
+    let task = ok(&app, &eve, TASK, json!({ "id": shared })).await;
+    assert_eq!(task["task"], Value::Null);
+}
+
+/// The next `taskChanges` change of task `id` on `socket`, others passed over.
+async fn heard(socket: &mut GqlSocket, id: &str) -> Option<Value> {
+    loop {
+        let payload = socket.next_payload("1", Duration::from_secs(10)).await?;
+        let change = &payload["data"]["taskChanges"];
+        if change["taskId"] == json!(id) {
+            return Some(change.clone());
+        }
+    }
+}
