@@ -367,7 +367,10 @@ pub(crate) async fn create(
 
 /// The shared list `list_id` names, or `None` for the caller's Inbox (no
 /// id, or their Inbox's). Whether they belong to it is checked at commit.
-fn shared_list(ctx: &Context<'_>, list_id: Option<&ID>) -> ApiResult<Option<uuid::Uuid>> {
+pub(crate) fn shared_list(
+    ctx: &Context<'_>,
+    list_id: Option<&ID>,
+) -> ApiResult<Option<uuid::Uuid>> {
     let Some(list_id) = list_id else {
         return Ok(None);
     };

@@ -6,10 +6,10 @@ use async_graphql::{ComplexObject, Context, Enum, Object, SimpleObject, ID};
 use chrono::Utc;
 use domain::quick_add;
 use domain::values::TimeZone;
-use domain::Version;
+use domain::{NewTask, Version};
 use uuid::Uuid;
 
-use crate::mutation::create;
+use crate::mutation::{create, shared_list};
 use api_core::error::ApiResult;
 use query_api::{task_at, Task};
 
@@ -71,7 +71,12 @@ impl QuickAddMutation {
         text: String,
         time_zone: Option<String>,
         idempotency_key: Option<String>,
+        #[graphql(
+            desc = "The list it starts in: your Inbox (the default) or a shared list you own or edit."
+        )]
+        list_id: Option<ID>,
     ) -> ApiResult<QuickAddResult> {
+        let list = shared_list(ctx, list_id.as_ref())?;
         let zone = time_zone
             .as_deref()
             .map(TimeZone::parse)
@@ -91,7 +96,10 @@ impl QuickAddMutation {
         let created = create(
             ctx,
             parsed.title,
-            parsed.details,
+            NewTask {
+                list,
+                ..parsed.details
+            },
             idempotency_key.as_deref(),
         )
         .await?;

@@ -652,8 +652,10 @@ async fn searches_in_an_index_order_give_the_same_pages_for_common_and_rare_word
     let app = TestApp::spawn().await;
     let carol = app.token("carol");
     sqlx::query(
-        "INSERT INTO task_list (id, user_id, title, status, version, created_at, updated_at, priority, due_at)
-         SELECT gen_random_uuid(), 'carol',
+        "INSERT INTO task_list (id, user_id, owner, list_id, title, status, version, created_at,
+                                updated_at, priority, due_at)
+         SELECT gen_random_uuid(), 'carol', 'carol',
+                uuid_generate_v5('6f1c2b7e-8d0a-4c61-9e57-3a2d1b4f7c90', 'inbox:carol'),
                 CASE WHEN n % 2 = 0 THEN 'common chore ' ELSE 'other chore ' END
                 || CASE WHEN n % 250 = 7 THEN 'rarest ' ELSE '' END || n,
                 'open', 1, now() - n * interval '1 minute', now(), n % 5,

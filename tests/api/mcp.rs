@@ -10,7 +10,9 @@ use rmcp::ServiceExt;
 use serde_json::{json, Value};
 use taskledger::Roles;
 
-use crate::helpers::TestApp;
+use std::time::Duration;
+
+use crate::helpers::{eventually, TestApp};
 
 type Client = RunningService<RoleClient, ()>;
 
@@ -454,11 +456,54 @@ async fn an_agent_sees_its_users_lists_and_invitations_and_no_one_elses() {
     assert_eq!(bobs["invitations"][0]["listId"], json!(list));
     assert_eq!(bobs["invitations"][0]["listName"], json!("Trip"));
     assert_eq!(bobs["invitations"][0]["from"], json!("ann"));
-    let carols = ok(
-        &connect(&app, &app.token("carol")).await,
-        "shared_lists",
-        json!({}),
+    let carol = connect(&app, &app.token("carol")).await;
+    let carols = ok(&carol, "shared_lists", json!({})).await;
+    assert_eq!(carols["lists"], json!([]));
+    assert_eq!(carols["invitations"], json!([]));
+    assert!(carols["inboxId"].is_string());
+
+    // Once bob joins, a task ann's agent adds to the list is his agent's to
+    // find too, and nothing carol's agent can find or change.
+    let accepted = app
+        .graphql(
+            Some(&bob),
+            "mutation($id: ID!) { acceptInvitation(id: $id) { version } }",
+            json!({ "id": bobs["invitations"][0]["id"] }),
+        )
+        .await;
+    assert!(accepted.get("errors").is_none(), "{accepted}");
+    let added = ok(
+        &connect(&app, &ann).await,
+        "add_tasks",
+        json!({ "tasks": [{ "text": "book the ferry tomorrow #travel", "listId": list }] }),
     )
     .await;
-    assert_eq!(carols, json!({ "lists": [], "invitations": [] }));
+    let id = added["tasks"][0]["taskId"].as_str().unwrap().to_owned();
+    let bob_agent = connect(&app, &bob).await;
+    let found = eventually(Duration::from_secs(5), || async {
+        let found = ok(&bob_agent, "find_tasks", json!({ "listIds": [list] })).await;
+        (found["tasks"]["totalCount"] == 1).then_some(found)
+    })
+    .await
+    .expect("a member's agent finds the list's task");
+    let task = &found["tasks"]["nodes"][0];
+    assert_eq!(task["id"], json!(id));
+    assert_eq!(
+        (&task["listId"], &task["owner"]),
+        (&json!(list), &json!("ann"))
+    );
+    // bob is a viewer: he reads and changes nothing.
+    let refusal = refused(&bob_agent, "complete_task", json!({ "id": id })).await;
+    assert_eq!(refusal["code"], "FORBIDDEN");
+    let nothing = ok(&carol, "find_tasks", json!({ "listIds": [list] })).await;
+    assert_eq!(nothing["tasks"]["totalCount"], 0);
+    let refusal = refused(&carol, "complete_task", json!({ "id": id })).await;
+    assert_eq!(refusal["code"], "NOT_FOUND");
+    let refusal = refused(
+        &carol,
+        "add_tasks",
+        json!({ "tasks": [{ "title": "sneak", "listId": list }] }),
+    )
+    .await;
+    assert_eq!(refusal["code"], "NOT_FOUND");
 }

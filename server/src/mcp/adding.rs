@@ -45,6 +45,9 @@ pub struct NewTaskSpec {
     pub reminders: Option<Vec<ReminderSpec>>,
     /// An RRULE such as `FREQ=WEEKLY;BYDAY=MO,TH`; needs a due date.
     pub recurrence: Option<String>,
+    /// The list to add it to: the user's Inbox (the default) or a shared list
+    /// they own or edit (an id from `shared_lists`).
+    pub list_id: Option<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -159,10 +162,10 @@ impl TaskTools {
                     .graphql(
                         parts,
                         "add_tasks",
-                        "mutation($text: String!, $zone: String, $key: String) { \
-                           quickAdd(text: $text, timeZone: $zone, idempotencyKey: $key) { \
+                        "mutation($text: String!, $zone: String, $key: String, $list: ID) { \
+                           quickAdd(text: $text, timeZone: $zone, idempotencyKey: $key, listId: $list) { \
                              taskId version title understood { kind text meaning } } }",
-                        json!({ "text": text, "zone": task.time_zone, "key": key }),
+                        json!({ "text": text, "zone": task.time_zone, "key": key, "list": task.list_id }),
                     )
                     .await?;
                 Ok(data["quickAdd"].clone())
@@ -179,6 +182,7 @@ impl TaskTools {
                     "reminders": task.reminders,
                     "recurrence": task.recurrence,
                     "idempotencyKey": key,
+                    "listId": task.list_id,
                 });
                 let data = self
                     .graphql(

@@ -19,7 +19,7 @@ use super::operation::{counted, ToolError};
 
 /// What the read tools answer of each task.
 const TASK_FIELDS: &str = "id title description status priority tags dueAt dueDate timeZone \
-     recurrence version createdAt updatedAt completedAt nextReminderAt \
+     recurrence version createdAt updatedAt completedAt nextReminderAt listId owner assignee \
      reminders { at minutesBefore firesAt } series { id occurrence }";
 
 // GraphQL's `TaskFilter`, `TaskSearch` and paging laid flat: an agent names
@@ -48,6 +48,9 @@ pub struct FindTasks {
     pub overdue: Option<bool>,
     /// Due today in the task's own zone.
     pub due_today: Option<bool>,
+    /// Only the tasks in these lists (ids from `shared_lists`, the Inbox's
+    /// among them); default: every list of the user's.
+    pub list_ids: Option<Vec<String>>,
     pub order: Option<TaskOrder>,
     /// Page size, 1 to 100 (default 20).
     pub first: Option<i32>,
@@ -136,6 +139,9 @@ fn find_variables(input: FindTasks) -> Value {
             "due".into(),
             json!({ "before": input.due_before, "after": input.due_after, "overdue": input.overdue, "dueToday": input.due_today }),
         );
+    }
+    if let Some(lists) = input.list_ids {
+        filter.insert("listIds".into(), json!(lists));
     }
     let search = input.search.map(|query| {
         json!({ "query": query, "mode": input.search_mode.unwrap_or(TaskSearchMode::FullText) })

@@ -57,11 +57,11 @@ impl TaskTools {
     }
 
     #[tool(
-        description = "The lists the user belongs to, with their role and every member's, and the invitations to lists waiting for the user's answer (which the user gives themselves).",
+        description = "The user's Inbox id and the shared lists they belong to, with their role and every member's (add_tasks takes a list's id to add to it), and the invitations to lists waiting for the user's answer (which the user gives themselves).",
         annotations(read_only_hint = true, open_world_hint = false)
     )]
     async fn shared_lists(&self, Extension(parts): Extension<Parts>) -> CallToolResult {
-        let query = "{ lists { id name role archived members { userId role } } \
+        let query = "{ inboxId lists { id name role archived members { userId role } } \
                        invitations { id listId listName role from invitedAt } }";
         self.answer(&parts, "shared_lists", query, json!({})).await
     }
