@@ -366,6 +366,7 @@ async fn no_task_write_of_a_removed_member_lands_after_the_removal() {
     let edits = async {
         let mut outcomes = Vec::new();
         for n in 0..40 {
+            let started = std::time::Instant::now();
             let body = app
                 .graphql(
                     Some(&eve),
@@ -373,41 +374,51 @@ async fn no_task_write_of_a_removed_member_lands_after_the_removal() {
                     json!({ "id": id, "title": format!("eve {n}") }),
                 )
                 .await;
-            outcomes.push(error_code(&body).map(str::to_owned));
+            outcomes.push((started, error_code(&body).map(str::to_owned)));
         }
         outcomes
     };
     let removal = async {
         tokio::time::sleep(Duration::from_millis(20)).await;
-        ok(&app, &ann, REMOVE, json!({ "list": list, "user": "eve" })).await
+        ok(&app, &ann, REMOVE, json!({ "list": list, "user": "eve" })).await;
+        std::time::Instant::now()
     };
-    let (outcomes, _) = tokio::join!(edits, removal);
+    let (outcomes, removed) = tokio::join!(edits, removal);
+    // Applied until the removal, then NOT_FOUND, never FORBIDDEN or else;
+    // and every edit sent after the removal answered is refused.
     let first_refusal = outcomes
         .iter()
-        .position(Option::is_some)
+        .position(|(_, code)| code.is_some())
         .unwrap_or(outcomes.len());
     assert!(
         outcomes[first_refusal..]
             .iter()
-            .all(|o| o.as_deref() == Some("NOT_FOUND")),
+            .all(|(_, code)| code.as_deref() == Some("NOT_FOUND")),
         "{outcomes:?}"
     );
-    // In commit order: none of eve's task events after the removal's.
-    let (removed_at, last_edit): (i64, Option<i64>) = sqlx::query_as(
-        "SELECT (SELECT global_position FROM events WHERE aggregate_type = 'List'
-                    AND aggregate_id = $1 AND event_type = 'ListMemberRemoved'),
-                (SELECT max(global_position) FROM events WHERE aggregate_type = 'Task'
-                    AND aggregate_id = $2 AND metadata ->> 'user_id' = 'eve')",
+    assert!(
+        outcomes
+            .iter()
+            .filter(|(started, _)| *started > removed)
+            .all(|(_, code)| code.as_deref() == Some("NOT_FOUND")),
+        "an edit sent after the removal committed was applied"
+    );
+    assert!(
+        first_refusal < outcomes.len(),
+        "the removal came after every edit"
+    );
+    // What eve wrote is the task's last state as the store holds it: the
+    // events stored are exactly the edits answered as applied.
+    let applied = outcomes.iter().filter(|(_, code)| code.is_none()).count() as i64;
+    let stored: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM events WHERE aggregate_type = 'Task' AND aggregate_id = $1
+            AND metadata ->> 'user_id' = 'eve'",
     )
-    .bind(&list)
     .bind(&id)
     .fetch_one(&app.pool)
     .await
     .unwrap();
-    assert!(
-        last_edit.is_none_or(|last| last < removed_at),
-        "an edit landed after the removal"
-    );
+    assert_eq!(stored, applied);
 }
 
 /// One member's change reaches another member's `taskChanges`; a removed
@@ -480,6 +491,99 @@ async fn heard(socket: &mut GqlSocket, id: &str) -> Option<Value> {
         let change = &payload["data"]["taskChanges"];
         if change["taskId"] == json!(id) {
             return Some(change.clone());
+        }
+    }
+}
+
+/// A member's pages over their Inbox and two shared lists (each walked in
+/// its own index order, then merged) are the one sorted listing of all
+/// three, forwards and backwards, with filters and searches; a list they do
+/// not belong to adds nothing.
+#[tokio::test]
+async fn a_members_pages_over_inbox_and_lists_are_one_sorted_listing() {
+    let app = TestApp::spawn().await;
+    let (ann, bob) = (app.token("ann"), app.token("bob"));
+    // ann's Inbox, two lists she views, and one of bob's she is not in.
+    let mut keys = vec!["ann".to_owned()];
+    for name in ["Home", "Work", "Bob's own"] {
+        let list = ok(&app, &bob, CREATE_LIST, json!({ "name": name })).await["createList"]
+            ["listId"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        if name != "Bob's own" {
+            join(&app, &bob, &list, "ann", "VIEWER").await;
+        }
+        keys.push(format!("list {list}"));
+    }
+    // Written straight into the read model: this tests the query side.
+    for (n, key) in keys.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO task_list (id, user_id, owner, list_id, title, status, version, created_at,
+                                    updated_at, priority, due_at, tags)
+             SELECT gen_random_uuid(), $1, 'bob', gen_random_uuid(),
+                    CASE WHEN g % 3 = 0 THEN 'common chore ' ELSE 'other errand ' END || $2 || ' ' || g,
+                    CASE WHEN g % 4 = 0 THEN 'completed' ELSE 'open' END, 1,
+                    now() - (g * 7 + $2) * interval '1 minute', now(), g % 5,
+                    CASE WHEN g % 2 = 0 THEN now() + (g % 13) * interval '1 day' END,
+                    CASE WHEN g % 5 = 0 THEN ARRAY['home'] ELSE '{}' END
+               FROM generate_series(1, $3) AS g",
+        )
+        .bind(key)
+        .bind(n as i32)
+        .bind(if n == 0 { 40 } else { 60 })
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    }
+    let readable = &keys[..3];
+    let reference = |order: &'static str, condition: &'static str| {
+        let pool = app.pool.clone();
+        let readable = readable.to_vec();
+        async move {
+            let key = match order {
+                "SMART" => "sort_priority, sort_due, sort_created",
+                "DUE_ASC" => "sort_due",
+                "CREATED_DESC" => "sort_created",
+                _ => "lower(title) COLLATE \"C\"",
+            };
+            let ids: Vec<uuid::Uuid> = sqlx::query_scalar(&format!(
+                "SELECT id FROM task_list WHERE user_id = ANY($1) AND deleted_at IS NULL
+                    AND {condition} ORDER BY {key}, id"
+            ))
+            .bind(&readable)
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+            ids.into_iter().map(|id| id.to_string()).collect::<Vec<_>>()
+        }
+    };
+    for (arguments, condition) in [
+        (json!({}), "true"),
+        (
+            json!({ "filter": { "status": ["OPEN"] } }),
+            "status = 'open'",
+        ),
+        (
+            json!({ "filter": { "tags": { "containsAll": ["home"] } } }),
+            "tags @> ARRAY['home']",
+        ),
+        (
+            json!({ "search": { "query": "common" } }),
+            "title LIKE 'common chore%'",
+        ),
+    ] {
+        for order in ["SMART", "DUE_ASC", "CREATED_DESC", "TITLE_ASC"] {
+            let expected = reference(order, condition).await;
+            assert!(expected.len() > 20, "{condition}: {}", expected.len());
+            let mut arguments = arguments.clone();
+            arguments["orderBy"] = json!(order);
+            for backwards in [false, true] {
+                let seen = app
+                    .all_task_ids(&ann, arguments.clone(), 9, backwards)
+                    .await;
+                assert_eq!(seen, expected, "{arguments} backwards: {backwards}");
+            }
         }
     }
 }

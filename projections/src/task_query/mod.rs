@@ -163,6 +163,30 @@ pub(crate) fn push_readers<'a>(sql: &mut QueryBuilder<'a, Postgres>, readers: &'
 fn push_where<'a>(sql: &mut QueryBuilder<'a, Postgres>, query: &'a ListQuery) {
     sql.push(" WHERE ");
     push_readers(sql, &query.readers);
+    push_filter_conditions(sql, query);
+}
+
+/// Each of the reader's keys' first `limit` tasks in the order (after the
+/// query's position), as a table named `task_list`: one ordered walk of the
+/// order's index per key, where `user_id = ANY(…)` would read every task of
+/// every key and sort them. The caller sorts what they give and cuts it.
+fn push_per_key<'a>(sql: &mut QueryBuilder<'a, Postgres>, query: &'a ListQuery) {
+    sql.push("unnest(").push_bind(query.readers.keys()).push(
+        "::text[]) AS reader (key), LATERAL (SELECT * FROM task_list WHERE user_id = reader.key",
+    );
+    push_filter_conditions(sql, query);
+    if let Some(from) = &query.from {
+        sql.push(" AND ");
+        push_after(sql, query, from);
+    }
+    push_order_by(sql, query);
+    sql.push(" LIMIT ")
+        .push_bind(query.limit)
+        .push(") AS task_list");
+}
+
+/// The trash left out unless the filter names a status, and the filter.
+fn push_filter_conditions<'a>(sql: &mut QueryBuilder<'a, Postgres>, query: &'a ListQuery) {
     if !query.filter.as_ref().is_some_and(Filter::mentions_status) {
         sql.push(" AND deleted_at IS NULL");
     }
@@ -204,13 +228,16 @@ fn push_order_by(sql: &mut QueryBuilder<'_, Postgres>, query: &ListQuery) {
 /// How a listing reaches its rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Plan {
-    /// No search: the user's tasks through the order's index.
+    /// No search: the reader's tasks through the order's index (one walk
+    /// per key, when they read shared lists too).
     Tasks,
-    /// The owner's matches through the word index, then filtered and sorted:
-    /// right when matches are few, and for relevance, which no index orders.
+    /// The reader's matches through the word index, then filtered and
+    /// sorted: right when matches are few, for relevance, which no index
+    /// orders, and for a reader of several keys.
     Matches,
-    /// The first `WINDOW` of the user's tasks in the order's index, searched:
-    /// right when matches are common. If it fills the page, the page is exact.
+    /// The first `WINDOW` of the reader's tasks in the order's index,
+    /// searched: right when matches are common. If it fills the page, the
+    /// page is exact. For a reader of one key only.
     Window,
 }
 
@@ -232,6 +259,7 @@ fn listing<'a>(
     push_relevance(&mut sql, query, matching);
     sql.push(" AS relevance FROM ");
     match plan {
+        Plan::Tasks if query.readers.keys().len() > 1 => push_per_key(&mut sql, query),
         Plan::Tasks => {
             sql.push("task_list");
             push_where(&mut sql, query);
@@ -296,7 +324,9 @@ pub async fn list(conn: &mut PgConnection, query: &ListQuery) -> Result<Vec<List
     let rows = match matching {
         Matching::Nothing => return Ok(Vec::new()),
         Matching::Everything => fetch(conn, query, Plan::Tasks, &matching).await?,
-        _ if query.order == Order::Relevance => {
+        // The window is one index walk, exact when it fills the page; over
+        // several keys' walks it would not be.
+        _ if query.order == Order::Relevance || query.readers.keys().len() > 1 => {
             fetch(conn, query, Plan::Matches, &matching).await?
         }
         _ => {
