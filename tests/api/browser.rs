@@ -47,10 +47,11 @@ async fn graphiql_loads_the_schema_docs_in_chromium_from_our_own_server_alone() 
 /// The page's lists panel in headless Chromium, two people in two browser
 /// contexts (`tests/browser/lists.mjs`): a list created and shared, the
 /// invitation shown to its invitee and accepted, both pages showing both
-/// members, and the list gone from the page of a member who left.
+/// members, a task one adds to the list shown on the other's page, and the
+/// list and its task gone from the page of a member who left.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_page_shares_a_list_between_two_people() {
-    let app = TestApp::spawn_roles(Roles::API).await;
+    let app = TestApp::spawn().await;
     let address = app.address.clone();
     tokio::task::spawn_blocking(move || run_browser_script("lists.mjs", &address))
         .await

@@ -328,6 +328,19 @@ async fn an_archived_lists_tasks_are_read_only() {
         )
         .await,
     );
+    // Quick add takes the list too.
+    let quick = ok(
+        &app,
+        &c.eve,
+        "mutation($l: ID) { quickAdd(text: \"pack sunscreen tomorrow 9am\", listId: $l) { taskId } }",
+        json!({ "l": c.list }),
+    )
+    .await;
+    let quick = quick["quickAdd"]["taskId"].as_str().unwrap().to_owned();
+    assert_eq!(
+        seen_at(&app, &c.ann, &quick, 1).await.unwrap()["listId"],
+        json!(c.list)
+    );
     ok(&app, &c.ann, ARCHIVE, json!({ "id": c.list })).await;
     for token in [&c.ann, &c.eve] {
         let body = app
@@ -586,4 +599,67 @@ async fn a_members_pages_over_inbox_and_lists_are_one_sorted_listing() {
             }
         }
     }
+}
+
+/// An erased member's tasks in a shared list go from every member's view,
+/// with the list's counts and search words; the other members' stay.
+#[tokio::test]
+async fn an_erased_members_tasks_leave_the_shared_list() {
+    let app = TestApp::spawn().await;
+    let (ann, eve) = (app.token("ann"), app.token("eve"));
+    let list = ok(&app, &ann, CREATE_LIST, json!({ "name": "Garden" })).await["createList"]
+        ["listId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    join(&app, &ann, &list, "eve", "EDITOR").await;
+    let (eves, _) = created(
+        &ok(
+            &app,
+            &eve,
+            CREATE_IN,
+            json!({ "title": "prune the quincunx", "list": list, "tags": ["trees"] }),
+        )
+        .await,
+    );
+    let (anns, _) = created(
+        &ok(
+            &app,
+            &ann,
+            CREATE_IN,
+            json!({ "title": "water the roses", "list": list, "tags": ["trees"] }),
+        )
+        .await,
+    );
+    assert!(seen_at(&app, &ann, &eves, 1).await.is_some());
+    assert!(seen_at(&app, &ann, &anns, 1).await.is_some());
+
+    ok(
+        &app,
+        &eve,
+        "mutation($confirm: String!) { eraseMyData(confirm: $confirm) { erasureId } }",
+        json!({ "confirm": "ERASE MY DATA" }),
+    )
+    .await;
+    let gone = eventually(Duration::from_secs(10), || async {
+        let listed = ok(&app, &ann, LISTED, json!({ "lists": [list] })).await;
+        (listed["tasks"]["totalCount"] == 1).then_some(listed)
+    })
+    .await
+    .expect("the erased member's task leaves ann's view");
+    assert_eq!(gone["tasks"]["nodes"][0]["id"], json!(anns));
+    let found = ok(&app, &ann, SEARCH, json!({ "q": "quincunx" })).await;
+    assert_eq!(found["tasks"]["nodes"], json!([]));
+    let counted = ok(&app, &ann, TAGS, json!({})).await;
+    assert_eq!(
+        counted["tags"],
+        json!([{ "tag": "trees", "open": 1, "total": 1 }])
+    );
+    assert_eq!(counted["taskStats"]["open"], 1);
+    let held: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM task_list WHERE title LIKE '%quincunx%'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(held, 0, "no read model keeps what the erased member typed");
 }

@@ -1,7 +1,8 @@
 // Shared lists on the page at BASE/, two people in two browser contexts
 // (each its own storage, so its own sign-in): ann creates a list and invites
 // bob; bob sees the invitation and accepts it; both pages then show the
-// list with both members; bob leaves and his page drops the list.
+// list with both members; bob adds a task to it, which ann's page shows;
+// bob leaves and his page drops the list and its task.
 //   node lists.mjs http://127.0.0.1:PORT
 import { launch, fail } from './browser.mjs';
 
@@ -74,11 +75,27 @@ try {
     return { ok: text.includes('ann (owner)') && text.includes('bob (editor)'), text };
   });
 
+  // bob adds a task to the list with quick add; ann's page shows it, in
+  // the list and by bob.
+  await bob.getByTestId('quick-add-list').selectOption({ label: 'Holiday' });
+  await bob.getByTestId('quick-add').fill('pack sunscreen tomorrow 9am');
+  await bob.getByTestId('quick-add-submit').click();
+  const sunscreen = (page) => page.getByTestId('task').filter({ hasText: 'pack sunscreen' });
+  await until('ann sees the task bob added to the list', async () => {
+    const text = (await sunscreen(ann).count()) ? await sunscreen(ann).first().innerText() : '';
+    return { ok: text.includes('in Holiday') && text.includes('by bob'), text };
+  });
+
   await bob.getByTestId('leave-list').first().click();
   await until('bob no longer sees the list', async () => {
     const count = await bob.getByTestId('list').count();
     return { ok: count === 0, text: `${count} lists` };
   });
+  await until("bob's page drops the list's task", async () => {
+    const count = await sunscreen(bob).count();
+    return { ok: count === 0, text: `${count} tasks` };
+  });
+  if (!(await sunscreen(ann).count())) fail("the task left ann's list with bob");
   await until('ann sees bob gone', async () => {
     const text = await ann.getByTestId('list-members').first().innerText();
     return { ok: !text.includes('bob'), text };

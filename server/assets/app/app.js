@@ -22,7 +22,7 @@ const PRIORITY_RANK = { NONE: 0, LOW: 1, MEDIUM: 2, HIGH: 3, URGENT: 4 };
 const STATUS_RANK = { OPEN: 0, COMPLETED: 1 };
 
 const TASK_FIELDS =
-  'id title description status priority tags dueAt nextReminderAt recurrence version';
+  'id title description status priority tags dueAt nextReminderAt recurrence version listId owner assignee';
 const NOTIFICATION_FIELDS = 'id title dueAt remindAt firedAt read';
 
 const TASK_CHANGES = `subscription TaskChanges($since: String) {
@@ -46,9 +46,10 @@ const TASK_ACTIONS = {
 const UNDO = 'mutation Undo($id: String!) { undo(correlationId: $id) { taskId version } }';
 const UNDONE_LABELS = { complete: 'Completed.', reopen: 'Reopened.', delete: 'Deleted.' };
 const MARK_READ = 'mutation MarkRead($ids: [ID!]!) { markNotificationsRead(ids: $ids) }';
-const QUICK_ADD = `mutation QuickAdd($text: String!, $zone: String) {
-  quickAdd(text: $text, timeZone: $zone) { taskId title } }`;
+const QUICK_ADD = `mutation QuickAdd($text: String!, $zone: String, $list: ID) {
+  quickAdd(text: $text, timeZone: $zone, listId: $list) { taskId title } }`;
 const LISTS = `query Lists {
+  inboxId
   lists { id name role archived members { userId role } }
   invitations { id listId listName role from } }`;
 const CREATE_LIST = 'mutation CreateList($name: String!) { createList(input: {name: $name}) { listId } }';
@@ -436,6 +437,10 @@ function taskItem(task) {
   if (task.dueAt) facts.push(`due ${localTime(task.dueAt)}`);
   if (task.recurrence) facts.push(repeatText(task.recurrence));
   if (task.nextReminderAt) facts.push(`reminder ${localTime(task.nextReminderAt, toSecond)}`);
+  const list = state.lists.find((shared) => shared.id === task.listId);
+  if (list) facts.push(`in ${list.name || 'a shared list'}`);
+  if (list && task.owner !== state.session?.name) facts.push(`by ${task.owner}`);
+  if (task.assignee) facts.push(`for ${task.assignee}`);
   const toggle = done ? ['reopen', 'Reopen'] : ['complete', 'Complete'];
   item.append(
     element('span', { class: 'title', 'data-testid': 'task-title' }, task.title),
@@ -519,8 +524,10 @@ function localInstant(value) {
 
 async function quickAdd(form) {
   const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
-  const data = await graphql(QUICK_ADD, { text: form.elements.text.value, zone });
+  const list = form.elements.list.value || null;
+  const data = await graphql(QUICK_ADD, { text: form.elements.text.value, zone, list });
   form.reset();
+  form.elements.list.value = list ?? ''; // the next one goes to the same list
   showToast(`Added “${data.quickAdd.title}”.`);
 }
 
@@ -685,7 +692,26 @@ async function refreshLists() {
   if (!state.session) return;
   state.lists = data.lists;
   state.invitations = data.invitations;
+  // A list left or lost takes its tasks off this page.
+  const readable = new Set([data.inboxId, ...data.lists.map((list) => list.id)]);
+  for (const [id, task] of state.tasks) {
+    if (task.listId && !readable.has(task.listId)) state.tasks.delete(id);
+  }
   renderLists();
+  renderListChoice();
+  renderTasks();
+}
+
+/** The quick-add box's choice of list: the Inbox, or a list one may add to. */
+function renderListChoice() {
+  const choice = byTestId('quick-add-list');
+  const chosen = choice.value;
+  const writable = state.lists.filter((list) => !list.archived && list.role !== 'VIEWER');
+  choice.replaceChildren(
+    element('option', { value: '' }, 'Inbox'),
+    ...writable.map((list) => element('option', { value: list.id }, list.name || '(no name)')),
+  );
+  choice.value = writable.some((list) => list.id === chosen) ? chosen : '';
 }
 
 /** Asks for the lists once, shortly, however many changes arrive meanwhile. */
