@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_no_errors, error_code, eventually, TestApp};
+use crate::helpers::{assert_no_errors, error_code, eventually, read_model_disagreements, TestApp};
 use crate::ws_client::GqlSocket;
 
 const CREATE_LIST: &str =
@@ -235,6 +235,20 @@ async fn a_shared_lists_tasks_are_its_members_and_no_one_elses() {
     .await
     .unwrap();
     assert_eq!(writers, ["ann", "eve"]);
+    // The read model agrees with the store, each writer's events counted
+    // as applied (what a read of one's own writes waits for).
+    let agreed = eventually(Duration::from_secs(10), || async {
+        read_model_disagreements(&app.pool)
+            .await
+            .is_empty()
+            .then_some(())
+    })
+    .await;
+    assert!(
+        agreed.is_some(),
+        "{:?}",
+        read_model_disagreements(&app.pool).await
+    );
 }
 
 #[tokio::test]

@@ -8,9 +8,11 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use domain::list::inbox_of;
 use event_store::global_log::{self, StoredEvent};
 use event_store::history::{fold_task, FoldedTask};
 use futures::TryStreamExt;
+use projections::task_list::reader_key;
 use projections::TaskRow;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -35,8 +37,12 @@ pub struct Report {
 fn expected(folded: &FoldedTask) -> Value {
     let task = &folded.task;
     let due = task.due();
+    let owner = task.owner().map(|o| o.as_str()).unwrap_or_default();
     json!({
-        "user_id": task.owner().map(|o| o.as_str()),
+        "user_id": reader_key(task.list(), owner),
+        "list_id": task.list().or_else(|| task.owner().map(inbox_of)),
+        "owner": owner,
+        "assignee": task.assignee().map(|a| a.as_str()),
         "title": task.title(),
         "description": task.description(),
         "completed": folded.completed_at.is_some(),
@@ -58,6 +64,9 @@ fn expected(folded: &FoldedTask) -> Value {
 fn actual(row: &TaskRow) -> Value {
     json!({
         "user_id": row.user_id,
+        "list_id": row.list_id,
+        "owner": row.owner,
+        "assignee": row.assignee,
         "title": row.title,
         "description": row.description,
         "completed": row.completed,

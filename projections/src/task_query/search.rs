@@ -107,10 +107,13 @@ pub(super) fn push_text_query<'a>(
     query: &'a ListQuery,
     matching: &'a Matching,
 ) {
-    // The words of each row are keyed by the key it is read under.
+    // The words of each row are keyed by the key it is read under. Over
+    // several keys the query is built once (a scalar subquery), not for
+    // each row it is matched against or ranked by.
+    let several = query.readers.keys().len() > 1;
     match query.readers.keys() {
         [key] => sql.push("owner_tsquery(").push_bind(key),
-        keys => sql.push("readers_tsquery(").push_bind(keys),
+        keys => sql.push("(SELECT readers_tsquery(").push_bind(keys),
     };
     sql.push(", ");
     match matching {
@@ -124,7 +127,7 @@ pub(super) fn push_text_query<'a>(
                 .push(")");
         }
     }
-    sql.push(")");
+    sql.push(if several { "))" } else { ")" });
 }
 
 pub(super) fn push_relevance<'a>(
