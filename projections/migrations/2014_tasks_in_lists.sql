@@ -48,9 +48,3 @@ DROP TRIGGER task_list_events_inserted ON task_list;
 DROP TRIGGER task_list_events_updated ON task_list;
 DROP FUNCTION task_list_events_inserted();
 DROP FUNCTION task_list_events_updated();
-
--- A text query over several keys: the query keyed for each, any of them.
-CREATE FUNCTION readers_tsquery(readers text[], query tsquery) RETURNS tsquery
-    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-    RETURN (SELECT coalesce(string_agg('(' || owner_tsquery(reader, query)::text || ')', ' | '), '')::tsquery
-              FROM unnest(readers) AS reader);

@@ -599,6 +599,14 @@ async fn a_members_pages_over_inbox_and_lists_are_one_sorted_listing() {
             json!({ "search": { "query": "common" } }),
             "title LIKE 'common chore%'",
         ),
+        (
+            json!({ "search": { "query": "comm", "mode": "PREFIX" } }),
+            "title LIKE 'common chore%'",
+        ),
+        (
+            json!({ "search": { "query": "comon", "mode": "FUZZY" } }),
+            "title LIKE 'common chore%'",
+        ),
     ] {
         for order in ["SMART", "DUE_ASC", "CREATED_DESC", "TITLE_ASC"] {
             let expected = reference(order, condition).await;

@@ -166,14 +166,21 @@ fn push_where<'a>(sql: &mut QueryBuilder<'a, Postgres>, query: &'a ListQuery) {
     push_filter_conditions(sql, query);
 }
 
-/// Each of the reader's keys' first `limit` tasks in the order (after the
-/// query's position), as a table named `task_list`: one ordered walk of the
-/// order's index per key, where `user_id = ANY(…)` would read every task of
-/// every key and sort them. The caller sorts what they give and cuts it.
+/// The first `limit` tasks in the order (after the query's position) among
+/// every key the reader reads, as a table named `task_list`: one ordered
+/// walk of the order's index per key, where `user_id = ANY(…)` would read
+/// every task of every key and sort them. Each walk reads only the index
+/// (the id and the sort key, which every order's index holds) and the
+/// rows of the winners alone are read. The caller sorts them again.
 fn push_per_key<'a>(sql: &mut QueryBuilder<'a, Postgres>, query: &'a ListQuery) {
-    sql.push("unnest(").push_bind(query.readers.keys()).push(
-        "::text[]) AS reader (key), LATERAL (SELECT * FROM task_list WHERE user_id = reader.key",
-    );
+    let direction = if query.backwards { " DESC" } else { " ASC" };
+    sql.push("(SELECT t.* FROM (SELECT candidate.* FROM unnest(")
+        .push_bind(query.readers.keys())
+        .push("::text[]) AS reader (key), LATERAL (SELECT id");
+    for column in query.order.key_columns() {
+        sql.push(", ").push(column);
+    }
+    sql.push(" FROM task_list WHERE user_id = reader.key");
     push_filter_conditions(sql, query);
     if let Some(from) = &query.from {
         sql.push(" AND ");
@@ -182,7 +189,16 @@ fn push_per_key<'a>(sql: &mut QueryBuilder<'a, Postgres>, query: &'a ListQuery) 
     push_order_by(sql, query);
     sql.push(" LIMIT ")
         .push_bind(query.limit)
-        .push(") AS task_list");
+        .push(") AS candidate ORDER BY ");
+    // By position: the sort key's columns follow the id.
+    for position in 2..=query.order.keys().len() + 1 {
+        sql.push(position).push(direction).push(", ");
+    }
+    sql.push("1")
+        .push(direction)
+        .push(" LIMIT ")
+        .push_bind(query.limit)
+        .push(") AS chosen JOIN task_list t ON t.id = chosen.id) AS task_list");
 }
 
 /// The trash left out unless the filter names a status, and the filter.

@@ -107,15 +107,30 @@ pub(super) fn push_text_query<'a>(
     query: &'a ListQuery,
     matching: &'a Matching,
 ) {
-    // The words of each row are keyed by the key it is read under. Over
-    // several keys the query is built once (a scalar subquery), not for
-    // each row it is matched against or ranked by.
-    let several = query.readers.keys().len() > 1;
-    match query.readers.keys() {
-        [key] => sql.push("owner_tsquery(").push_bind(key),
-        keys => sql.push("(SELECT readers_tsquery(").push_bind(keys),
-    };
-    sql.push(", ");
+    // The words of each row are keyed by the key it is read under: over
+    // several keys, the query keyed for each, any of them (`||`), each
+    // folded to a constant as the statement is planned, as for one key.
+    sql.push("(");
+    for (n, key) in query.readers.keys().iter().enumerate() {
+        if n > 0 {
+            sql.push(" || ");
+        }
+        sql.push("owner_tsquery(").push_bind(key).push(", ");
+        push_typed_query(sql, query, matching);
+        sql.push(")");
+    }
+    if query.readers.keys().is_empty() {
+        sql.push("''::tsquery");
+    }
+    sql.push(")");
+}
+
+/// The text query as typed (or as resolved to lexemes), not yet keyed.
+fn push_typed_query<'a>(
+    sql: &mut QueryBuilder<'a, Postgres>,
+    query: &'a ListQuery,
+    matching: &'a Matching,
+) {
     match matching {
         Matching::Lexemes(lexemes) => {
             sql.push_bind(lexemes).push("::tsquery");
@@ -127,7 +142,6 @@ pub(super) fn push_text_query<'a>(
                 .push(")");
         }
     }
-    sql.push(if several { "))" } else { ")" });
 }
 
 pub(super) fn push_relevance<'a>(
