@@ -160,18 +160,25 @@ const SELECT_SNAPSHOT: &str =
   WHERE s.aggregate_type = $1 AND s.aggregate_id = $2";
 
 /// A task as one statement reads it: its snapshot, if any (the row without
-/// an event type), then the events after it, each with its data key.
-const LOAD: &str = "SELECT 0 AS part, NULL::text AS event_type, NULL::text AS event_version, s.sequence, s.state AS payload,
-        k.key_id AS sealing_key_id, k.wrapped AS sealing_key
-   FROM task_snapshots s LEFT JOIN user_keys k ON k.user_id = s.sealed_by
-  WHERE s.aggregate_type = $1 AND s.aggregate_id = $2
+/// an event type), then the events after it, each with its data key. A
+/// snapshot whose key is gone is passed over and every event read: in a
+/// shared list it was sealed with the key of whichever member's commit
+/// took it, and what the others typed must outlive that member's erasure.
+const LOAD: &str = "WITH snapshot AS (
+  SELECT s.sequence, s.state, k.key_id, k.wrapped
+    FROM task_snapshots s LEFT JOIN user_keys k ON k.user_id = s.sealed_by
+   WHERE s.aggregate_type = $1 AND s.aggregate_id = $2
+     AND (s.sealed_by IS NULL OR k.key_id IS NOT NULL)
+)
+SELECT 0 AS part, NULL::text AS event_type, NULL::text AS event_version, sequence, state AS payload,
+       key_id AS sealing_key_id, wrapped AS sealing_key
+  FROM snapshot
  UNION ALL
- SELECT 1, e.event_type, e.event_version, e.sequence, e.payload, k.key_id, k.wrapped
-   FROM events e LEFT JOIN user_keys k ON k.user_id = e.sealed_by
-  WHERE e.aggregate_type = $1 AND e.aggregate_id = $2
-    AND e.sequence > coalesce((SELECT sequence FROM task_snapshots
-                                WHERE aggregate_type = $1 AND aggregate_id = $2), 0)
-  ORDER BY part, sequence";
+SELECT 1, e.event_type, e.event_version, e.sequence, e.payload, k.key_id, k.wrapped
+  FROM events e LEFT JOIN user_keys k ON k.user_id = e.sealed_by
+ WHERE e.aggregate_type = $1 AND e.aggregate_id = $2
+   AND e.sequence > coalesce((SELECT sequence FROM snapshot), 0)
+ ORDER BY part, sequence";
 
 /// Replays stream through a channel of this many events.
 const STREAM_CHANNEL: usize = 200;

@@ -685,3 +685,55 @@ async fn an_erased_members_tasks_leave_the_shared_list() {
             .unwrap();
     assert_eq!(held, 0, "no read model keeps what the erased member typed");
 }
+
+/// A task's snapshot taken by one member's commit is sealed with their key;
+/// after their erasure it is passed over, and the task is folded from its
+/// events, so what the others typed (and its next occurrence) survives.
+#[tokio::test]
+async fn a_snapshot_sealed_by_an_erased_member_is_passed_over() {
+    let app = TestApp::spawn().await;
+    let (ann, eve) = (app.token("ann"), app.token("eve"));
+    let list = ok(&app, &ann, CREATE_LIST, json!({ "name": "Kitchen" })).await["createList"]
+        ["listId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    join(&app, &ann, &list, "eve", "EDITOR").await;
+    let (id, _) = created(
+        &ok(
+            &app,
+            &ann,
+            CREATE_IN,
+            json!({ "title": "descale the kettle", "list": list }),
+        )
+        .await,
+    );
+    // eve's 24 changes bring it to 25 events: her commit takes the snapshot.
+    for n in 0..24 {
+        let priority = ["LOW", "HIGH"][n % 2];
+        ok(
+            &app,
+            &eve,
+            "mutation($id: ID!, $p: Priority!) { setPriority(id: $id, priority: $p) { version } }",
+            json!({ "id": id, "p": priority }),
+        )
+        .await;
+    }
+    let sealed_by: Option<String> =
+        sqlx::query_scalar("SELECT sealed_by FROM task_snapshots WHERE aggregate_id = $1")
+            .bind(&id)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(sealed_by.as_deref(), Some("eve"));
+    ok(
+        &app,
+        &eve,
+        "mutation($confirm: String!) { eraseMyData(confirm: $confirm) { erasureId } }",
+        json!({ "confirm": "ERASE MY DATA" }),
+    )
+    .await;
+    let repository = event_store::repository::EventRepository::new(app.pool.clone());
+    let (task, version) = repository.load_task(&id).await.unwrap();
+    assert_eq!((task.title(), version), ("descale the kettle", 25));
+}
