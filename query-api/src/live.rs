@@ -242,6 +242,9 @@ impl LiveHub {
     async fn listen_for_lists(&self, pool: &PgPool) -> Result<(), sqlx::Error> {
         let mut listener = PgListener::connect_with(pool).await?;
         listener.listen(LISTS_CHANNEL).await?;
+        // Whoever subscribed before this listened may have missed a change:
+        // they ask again.
+        self.lists.resync_all();
         loop {
             let notification = listener.recv().await?;
             let Ok(change) = serde_json::from_str::<ListChanged>(notification.payload()) else {

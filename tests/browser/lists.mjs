@@ -7,8 +7,9 @@
 import { launch, fail } from './browser.mjs';
 
 const base = process.argv[2] || fail('usage: node lists.mjs BASE_URL');
-/** The panel follows `listChanges` live; allow for a loaded machine. */
-const SHOWN_MS = 10000;
+/** The panel follows `listChanges` live; allow for a loaded machine (the
+ * whole suite runs beside it). */
+const SHOWN_MS = 20000;
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 

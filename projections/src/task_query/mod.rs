@@ -168,28 +168,33 @@ fn push_where<'a>(sql: &mut QueryBuilder<'a, Postgres>, query: &'a ListQuery) {
 
 /// The first `limit` tasks in the order (after the query's position) among
 /// every key the reader reads, as a table named `task_list`: one ordered
-/// walk of the order's index per key, where `user_id = ANY(…)` would read
-/// every task of every key and sort them. Each walk reads only the index
-/// (the id and the sort key, which every order's index holds) and the
-/// rows of the winners alone are read. The caller sorts them again.
+/// walk of the order's index per key (`UNION ALL`, which Postgres merges in
+/// order), where `user_id = ANY(…)` would read every task of every key and
+/// sort them. Each walk reads only the index (the id and the sort key, which
+/// every order's index holds) and the winners' rows alone are read. One
+/// statement per number of keys, so its plan is kept like a one-key
+/// listing's. The caller sorts them again.
 fn push_per_key<'a>(sql: &mut QueryBuilder<'a, Postgres>, query: &'a ListQuery) {
     let direction = if query.backwards { " DESC" } else { " ASC" };
-    sql.push("(SELECT t.* FROM (SELECT candidate.* FROM unnest(")
-        .push_bind(query.readers.keys())
-        .push("::text[]) AS reader (key), LATERAL (SELECT id");
-    for column in query.order.key_columns() {
-        sql.push(", ").push(column);
+    sql.push("(SELECT t.* FROM (SELECT * FROM (");
+    for (n, key) in query.readers.keys().iter().enumerate() {
+        if n > 0 {
+            sql.push(" UNION ALL ");
+        }
+        sql.push("(SELECT id");
+        for column in query.order.key_columns() {
+            sql.push(", ").push(column);
+        }
+        sql.push(" FROM task_list WHERE user_id = ").push_bind(key);
+        push_filter_conditions(sql, query);
+        if let Some(from) = &query.from {
+            sql.push(" AND ");
+            push_after(sql, query, from);
+        }
+        push_order_by(sql, query);
+        sql.push(" LIMIT ").push_bind(query.limit).push(")");
     }
-    sql.push(" FROM task_list WHERE user_id = reader.key");
-    push_filter_conditions(sql, query);
-    if let Some(from) = &query.from {
-        sql.push(" AND ");
-        push_after(sql, query, from);
-    }
-    push_order_by(sql, query);
-    sql.push(" LIMIT ")
-        .push_bind(query.limit)
-        .push(") AS candidate ORDER BY ");
+    sql.push(") AS candidate ORDER BY ");
     // By position: the sort key's columns follow the id.
     for position in 2..=query.order.keys().len() + 1 {
         sql.push(position).push(direction).push(", ");
