@@ -67,6 +67,28 @@ async fn join(app: &TestApp, owner: &str, list: &str, user: &str, role: &str) {
     ok(app, &app.token(user), ACCEPT, json!({ "id": id })).await;
 }
 
+/// A list named `name` made by `owner`'s user; its id.
+async fn new_list(app: &TestApp, owner: &str, name: &str) -> String {
+    ok(app, owner, CREATE_LIST, json!({ "name": name })).await["createList"]["listId"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// A task titled `title` made by `token`'s user in `list`; its id.
+async fn task_in(app: &TestApp, token: &str, list: &str, title: &str) -> String {
+    created(
+        &ok(
+            app,
+            token,
+            CREATE_IN,
+            json!({ "title": title, "list": list }),
+        )
+        .await,
+    )
+    .0
+}
+
 /// `token`'s view of task `id` once it shows `version` (or `None` if it
 /// never does within a few seconds: the task is not theirs to see).
 async fn seen_at(app: &TestApp, token: &str, id: &str, version: i64) -> Option<Value> {
@@ -92,11 +114,7 @@ struct Cast {
 async fn cast(app: &TestApp) -> Cast {
     let [ann, eve, vic, rob, ivy, zed] =
         ["ann", "eve", "vic", "rob", "ivy", "zed"].map(|user| app.token(user));
-    let list = ok(app, &ann, CREATE_LIST, json!({ "name": "Groceries" })).await["createList"]
-        ["listId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let list = new_list(app, &ann, "Groceries").await;
     join(app, &ann, &list, "eve", "EDITOR").await;
     join(app, &ann, &list, "vic", "VIEWER").await;
     join(app, &ann, &list, "rob", "EDITOR").await;
@@ -141,15 +159,7 @@ async fn a_shared_lists_tasks_are_its_members_and_no_one_elses() {
         .await,
     );
     // An editor adds one too, and changes the owner's.
-    let (bread, _) = created(
-        &ok(
-            &app,
-            &c.eve,
-            CREATE_IN,
-            json!({ "title": "rye bread", "list": c.list }),
-        )
-        .await,
-    );
+    let bread = task_in(&app, &c.eve, &c.list, "rye bread").await;
     ok(
         &app,
         &c.eve,
@@ -333,15 +343,7 @@ async fn moves_and_assignments_follow_the_list_and_show_who_did_them() {
 async fn an_archived_lists_tasks_are_read_only() {
     let app = TestApp::spawn().await;
     let c = cast(&app).await;
-    let (id, _) = created(
-        &ok(
-            &app,
-            &c.ann,
-            CREATE_IN,
-            json!({ "title": "last", "list": c.list }),
-        )
-        .await,
-    );
+    let id = task_in(&app, &c.ann, &c.list, "last").await;
     // Quick add takes the list too.
     let quick = ok(
         &app,
@@ -375,21 +377,9 @@ async fn an_archived_lists_tasks_are_read_only() {
 async fn no_task_write_of_a_removed_member_lands_after_the_removal() {
     let app = TestApp::spawn().await;
     let (ann, eve) = (app.token("ann"), app.token("eve"));
-    let list = ok(&app, &ann, CREATE_LIST, json!({ "name": "Chores" })).await["createList"]
-        ["listId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let list = new_list(&app, &ann, "Chores").await;
     join(&app, &ann, &list, "eve", "EDITOR").await;
-    let (id, _) = created(
-        &ok(
-            &app,
-            &ann,
-            CREATE_IN,
-            json!({ "title": "dishes", "list": list }),
-        )
-        .await,
-    );
+    let id = task_in(&app, &ann, &list, "dishes").await;
     let edits = async {
         let mut outcomes = Vec::new();
         for n in 0..40 {
@@ -454,10 +444,7 @@ async fn no_task_write_of_a_removed_member_lands_after_the_removal() {
 async fn every_member_hears_the_lists_changes_until_removed() {
     let app = TestApp::spawn().await;
     let (ann, eve) = (app.token("ann"), app.token("eve"));
-    let list = ok(&app, &ann, CREATE_LIST, json!({ "name": "Trip" })).await["createList"]["listId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let list = new_list(&app, &ann, "Trip").await;
     join(&app, &ann, &list, "eve", "EDITOR").await;
     let mut socket = GqlSocket::connect(&app.address, &eve).await;
     socket.subscribe("1", CHANGES, json!({})).await;
@@ -466,15 +453,7 @@ async fn every_member_hears_the_lists_changes_until_removed() {
     let (own, _) = app.create_task(&eve, "pack").await;
     assert!(heard(&mut socket, &own).await.is_some());
 
-    let (shared, _) = created(
-        &ok(
-            &app,
-            &ann,
-            CREATE_IN,
-            json!({ "title": "tickets", "list": list }),
-        )
-        .await,
-    );
+    let shared = task_in(&app, &ann, &list, "tickets").await;
     let change = heard(&mut socket, &shared)
         .await
         .expect("ann's change reaches eve");
@@ -533,11 +512,7 @@ async fn a_members_pages_over_inbox_and_lists_are_one_sorted_listing() {
     // ann's Inbox, two lists she views, and one of bob's she is not in.
     let mut keys = vec!["ann".to_owned()];
     for name in ["Home", "Work", "Bob's own"] {
-        let list = ok(&app, &bob, CREATE_LIST, json!({ "name": name })).await["createList"]
-            ["listId"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let list = new_list(&app, &bob, name).await;
         if name != "Bob's own" {
             join(&app, &bob, &list, "ann", "VIEWER").await;
         }
@@ -629,11 +604,7 @@ async fn a_members_pages_over_inbox_and_lists_are_one_sorted_listing() {
 async fn an_erased_members_tasks_leave_the_shared_list() {
     let app = TestApp::spawn().await;
     let (ann, eve) = (app.token("ann"), app.token("eve"));
-    let list = ok(&app, &ann, CREATE_LIST, json!({ "name": "Garden" })).await["createList"]
-        ["listId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let list = new_list(&app, &ann, "Garden").await;
     join(&app, &ann, &list, "eve", "EDITOR").await;
     let (eves, _) = created(
         &ok(
@@ -693,21 +664,9 @@ async fn an_erased_members_tasks_leave_the_shared_list() {
 async fn a_snapshot_sealed_by_an_erased_member_is_passed_over() {
     let app = TestApp::spawn().await;
     let (ann, eve) = (app.token("ann"), app.token("eve"));
-    let list = ok(&app, &ann, CREATE_LIST, json!({ "name": "Kitchen" })).await["createList"]
-        ["listId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let list = new_list(&app, &ann, "Kitchen").await;
     join(&app, &ann, &list, "eve", "EDITOR").await;
-    let (id, _) = created(
-        &ok(
-            &app,
-            &ann,
-            CREATE_IN,
-            json!({ "title": "descale the kettle", "list": list }),
-        )
-        .await,
-    );
+    let id = task_in(&app, &ann, &list, "descale the kettle").await;
     // eve's 24 changes bring it to 25 events: her commit takes the snapshot.
     for n in 0..24 {
         let priority = ["LOW", "HIGH"][n % 2];

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use benches::chart::{BarChart, Chart, ChartsDir, LineChart};
 use benches::{
-    bench_token, cpu_seconds, graphql, postgres_cpu_seconds, run_seconds, BenchApp, Latencies,
-    Services,
+    bench_token, closed_loop, cpu_seconds, graphql, postgres_cpu_seconds, run_seconds, BenchApp,
+    Latencies, Services,
 };
 use clap::Parser;
 use projections::task_query::{self, Filter, ListQuery, Order, Readers, Search, SearchMode};
@@ -423,7 +423,7 @@ async fn measure_kind(
 ) -> Measured {
     let kind = Arc::new(kind);
     let api_cpu = Cpu::start();
-    let (api, api_rate) = run(clients, window, {
+    let (api, api_rate) = closed_loop(clients, window, {
         let (client, url, token, kind) =
             (client.clone(), url.to_owned(), token.clone(), kind.clone());
         move || {
@@ -439,7 +439,7 @@ async fn measure_kind(
     .await;
     let api_cpu = api_cpu.per_request(api.count());
     let sql_cpu = Cpu::start();
-    let (sql, sql_rate) = run(clients, window, {
+    let (sql, sql_rate) = closed_loop(clients, window, {
         let (pool, kind) = (pool.clone(), kind.clone());
         move || {
             let (pool, kind) = (pool.clone(), kind.clone());
@@ -478,43 +478,6 @@ async fn measure_kind(
         sql,
         sql_rate,
     }
-}
-
-async fn run<F, Fut>(clients: usize, window: Duration, make: F) -> (Latencies, f64)
-where
-    F: Fn() -> Fut + Send + Sync + Clone + 'static,
-    Fut: std::future::Future<Output = Result<(), String>> + Send,
-{
-    let started = Instant::now();
-    let workers: Vec<_> = (0..clients)
-        .map(|_| {
-            let make = make.clone();
-            tokio::spawn(async move {
-                let mut latencies = Latencies::default();
-                while started.elapsed() < window {
-                    let begun = Instant::now();
-                    match make().await {
-                        Ok(()) => latencies.record(begun.elapsed()),
-                        Err(error) => {
-                            if latencies.errors == 0 {
-                                eprintln!("error: {error}");
-                            }
-                            latencies.errors += 1;
-                        }
-                    }
-                }
-                latencies
-            })
-        })
-        .collect();
-    let mut total = Latencies::default();
-    for worker in workers {
-        if let Ok(latencies) = worker.await {
-            total.merge(&latencies);
-        }
-    }
-    let rate = total.count() as f64 / started.elapsed().as_secs_f64();
-    (total, rate)
 }
 
 /// CPU used while one side runs: this process's (the API and the load

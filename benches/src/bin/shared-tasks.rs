@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use benches::chart::{BarChart, ChartsDir};
-use benches::{bench_token, graphql, BenchApp, Latencies, Services};
+use benches::{bench_token, closed_loop, graphql, BenchApp, Latencies, Services};
 use clap::Parser;
 use serde_json::{json, Value};
 use sqlx::PgPool;
@@ -311,8 +311,8 @@ async fn make_tasks(
     Ok(ids)
 }
 
-/// `clients` closed loops for `window`, each sending the operation
-/// `operation(n)` gives for its `n`th request; the latencies and the rate.
+/// `clients` closed loops for `window` through GraphQL as `token`'s user,
+/// the `n`th request of all sending the operation `operation(n)` gives.
 async fn measure<F>(
     clients: usize,
     window: Duration,
@@ -324,42 +324,17 @@ async fn measure<F>(
 where
     F: Fn(u64) -> (&'static str, Value) + Send + Sync + Clone + 'static,
 {
-    let started = Instant::now();
-    let workers: Vec<_> = (0..clients)
-        .map(|worker| {
-            let (client, url, token, operation) = (
-                client.clone(),
-                url.to_owned(),
-                token.clone(),
-                operation.clone(),
-            );
-            tokio::spawn(async move {
-                let mut latencies = Latencies::default();
-                let mut n = worker as u64;
-                while started.elapsed() < window {
-                    let (query, variables) = operation(n);
-                    n += clients as u64;
-                    let begun = Instant::now();
-                    match graphql(&client, &url, &token, query, variables).await {
-                        Ok(_) => latencies.record(begun.elapsed()),
-                        Err(error) => {
-                            if latencies.errors == 0 {
-                                eprintln!("error: {error}");
-                            }
-                            latencies.errors += 1;
-                        }
-                    }
-                }
-                latencies
-            })
-        })
-        .collect();
-    let mut total = Latencies::default();
-    for worker in workers {
-        if let Ok(latencies) = worker.await {
-            total.merge(&latencies);
+    let sent = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let (client, url, token) = (client.clone(), url.to_owned(), token.clone());
+    closed_loop(clients, window, move || {
+        let n = sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let (query, variables) = operation(n);
+        let (client, url, token) = (client.clone(), url.clone(), token.clone());
+        async move {
+            graphql(&client, &url, &token, query, variables)
+                .await
+                .map(drop)
         }
-    }
-    let rate = total.count() as f64 / started.elapsed().as_secs_f64();
-    (total, rate)
+    })
+    .await
 }
