@@ -217,6 +217,11 @@ async fn a_rebuild_switches_in_a_faithful_table_while_queries_and_writes_go_on()
     }
     let (passed, report) = crate::verify::run_verify(&app.settings);
     assert!(passed, "{report}");
+    // Each writer's events counted as applied, whoever applied them (the
+    // rebuild's catch-up or the live projector): what a read of one's own
+    // writes waits for.
+    let disagreements = crate::helpers::read_model_disagreements(&app.pool).await;
+    assert!(disagreements.is_empty(), "{disagreements:?}");
     let after = app.graphql(Some(&alice), COUNTS, json!({})).await;
     assert_eq!(
         after["data"], before["data"],

@@ -7,6 +7,7 @@
 //! the function the live triggers call per statement, and the indexes are
 //! built last.
 
+use std::collections::HashMap;
 use std::time::Instant;
 
 use anyhow::Context;
@@ -134,8 +135,9 @@ impl Projection for TaskList {
     ) -> anyhow::Result<u64> {
         let changed = changed_since(tx, snapshot).await?;
         for ids in changed.chunks(CATCH_UP_BATCH) {
-            let folded = fold_some(tx, ids).await?;
+            let (folded, applied) = fold_some(tx, shadow, ids).await?;
             upsert(tx, shadow, &folded).await?;
+            count_applied(tx, applied).await?;
         }
         Ok(changed.len() as u64)
     }
@@ -313,19 +315,58 @@ fn encode(out: &mut CopyText, folded: &FoldedTask) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Tasks `ids` folded from the store (the events the transaction sees).
-async fn fold_some(tx: &mut PgConnection, ids: &[String]) -> anyhow::Result<Vec<FoldedTask>> {
+/// Tasks `ids` folded from the store (the events the transaction sees), and
+/// how many events of each writer they hold past the copy's rows: the
+/// events this catch-up applies, which the live projector will take as
+/// applied and not count (docs/adr/0010).
+async fn fold_some(
+    tx: &mut PgConnection,
+    shadow: &Shadow,
+    ids: &[String],
+) -> anyhow::Result<(Vec<FoldedTask>, HashMap<String, i64>)> {
+    let held: HashMap<String, i64> = sqlx::query_as::<_, (String, i64)>(&format!(
+        "SELECT id::text, version FROM {}.task_list WHERE id = ANY($1::text[]::uuid[])",
+        shadow.schema
+    ))
+    .bind(ids)
+    .fetch_all(&mut *tx)
+    .await?
+    .into_iter()
+    .collect();
     let mut folded = Vec::with_capacity(ids.len());
+    let mut applied: HashMap<String, i64> = HashMap::new();
     for (id, history) in histories(tx, ids).await? {
         match fold_task(&history) {
-            Ok(Some(task)) if !task.erased => folded.push(task),
+            Ok(Some(task)) if !task.erased => {
+                let from = held.get(&id).copied().unwrap_or(0);
+                for event in history.iter().filter(|e| e.sequence > from) {
+                    let writer = event.metadata_str("user_id").unwrap_or_default();
+                    *applied.entry(writer.to_owned()).or_default() += 1;
+                }
+                folded.push(task);
+            }
             Ok(_) => {}
             Err(error) => {
                 tracing::error!(task = %id, %error, "a task that cannot be folded is left out")
             }
         }
     }
-    Ok(folded)
+    Ok((folded, applied))
+}
+
+/// Adds `applied` (events per writer) to the copy's `task_stats.events`
+/// (the session reads the copies' schema first).
+async fn count_applied(tx: &mut PgConnection, applied: HashMap<String, i64>) -> anyhow::Result<()> {
+    if applied.is_empty() {
+        return Ok(());
+    }
+    let (writers, counts): (Vec<String>, Vec<i64>) = applied.into_iter().unzip();
+    sqlx::query("SELECT task_stats_add_events($1, $2)")
+        .bind(writers)
+        .bind(counts)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
 }
 
 /// Inserts or replaces the rows of `folded` in the copy of `task_list`,
