@@ -189,6 +189,20 @@ async fn apply(pool: &PgPool, erasure: &Erasure) -> anyhow::Result<()> {
     .bind(before)
     .execute(&mut *tx)
     .await?;
+    // A task's snapshot is sealed with the key of whoever's commit took it:
+    // in a shared list that may be another member, holding what this user
+    // typed. Snapshots are a cache (a task loads from its events without
+    // one), so those go with the key.
+    sqlx::query(
+        "DELETE FROM task_snapshots s
+          USING (SELECT DISTINCT aggregate_id FROM events
+                  WHERE aggregate_type = 'Task' AND sealed_by = $1) AS written
+          WHERE s.aggregate_type = 'Task' AND s.aggregate_id = written.aggregate_id
+            AND s.sealed_by IS DISTINCT FROM $1",
+    )
+    .bind(&erasure.user_id)
+    .execute(&mut *tx)
+    .await?;
     if recorded == 1 {
         sqlx::query(
             "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)

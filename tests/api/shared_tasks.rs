@@ -698,3 +698,57 @@ async fn a_snapshot_sealed_by_an_erased_member_is_passed_over() {
     let (task, version) = repository.load_task(&id).await.unwrap();
     assert_eq!((task.title(), version), ("descale the kettle", 25));
 }
+
+/// What a member typed does not outlive their erasure inside a snapshot
+/// another member's commit sealed with that member's own key.
+#[tokio::test]
+async fn a_snapshot_holding_an_erased_members_text_goes_with_their_key() {
+    let app = TestApp::spawn().await;
+    let (ann, eve) = (app.token("ann"), app.token("eve"));
+    let list = new_list(&app, &ann, "Attic").await;
+    join(&app, &ann, &list, "eve", "EDITOR").await;
+    // eve types the title; ann's 24 changes take the snapshot, sealed with
+    // ann's key.
+    let id = task_in(&app, &eve, &list, "the quokka canary").await;
+    for n in 0..24 {
+        let priority = ["LOW", "HIGH"][n % 2];
+        ok(
+            &app,
+            &ann,
+            "mutation($id: ID!, $p: Priority!) { setPriority(id: $id, priority: $p) { version } }",
+            json!({ "id": id, "p": priority }),
+        )
+        .await;
+    }
+    let sealed_by: Option<String> =
+        sqlx::query_scalar("SELECT sealed_by FROM task_snapshots WHERE aggregate_id = $1")
+            .bind(&id)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(sealed_by.as_deref(), Some("ann"));
+    ok(
+        &app,
+        &eve,
+        "mutation($confirm: String!) { eraseMyData(confirm: $confirm) { erasureId } }",
+        json!({ "confirm": "ERASE MY DATA" }),
+    )
+    .await;
+    let snapshots: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM task_snapshots WHERE aggregate_id = $1")
+            .bind(&id)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        snapshots, 0,
+        "the snapshot with eve's text went with her key"
+    );
+    let repository = event_store::repository::EventRepository::new(app.pool.clone());
+    let (task, version) = repository.load_task(&id).await.unwrap();
+    assert_eq!(
+        (task.title(), version),
+        ("", 25),
+        "eve's title reads as erased"
+    );
+}
