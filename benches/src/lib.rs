@@ -5,6 +5,7 @@
 mod backlog;
 pub mod chart;
 mod cpu;
+mod load;
 pub mod statements;
 pub mod store;
 pub mod zipf;
@@ -14,6 +15,7 @@ pub use backlog::{
     wait_for_task_list, Backlog, WITHOUT_PROJECTIONS,
 };
 pub use cpu::{cpu_seconds, ms_each, postgres_cpu_seconds};
+pub use load::{closed_loop, settle_task_list};
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -586,44 +588,4 @@ where
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     Ok(())
-}
-
-/// `clients` closed loops for `window`, each awaiting `make()` again as soon
-/// as the one before answered; every answer's latency (a failure is counted,
-/// its first error printed) and the rate of answers.
-pub async fn closed_loop<F, Fut>(clients: usize, window: Duration, make: F) -> (Latencies, f64)
-where
-    F: Fn() -> Fut + Send + Sync + Clone + 'static,
-    Fut: std::future::Future<Output = Result<(), String>> + Send,
-{
-    let started = Instant::now();
-    let workers: Vec<_> = (0..clients)
-        .map(|_| {
-            let make = make.clone();
-            tokio::spawn(async move {
-                let mut latencies = Latencies::default();
-                while started.elapsed() < window {
-                    let begun = Instant::now();
-                    match make().await {
-                        Ok(()) => latencies.record(begun.elapsed()),
-                        Err(error) => {
-                            if latencies.errors == 0 {
-                                eprintln!("error: {error}");
-                            }
-                            latencies.errors += 1;
-                        }
-                    }
-                }
-                latencies
-            })
-        })
-        .collect();
-    let mut total = Latencies::default();
-    for worker in workers {
-        if let Ok(latencies) = worker.await {
-            total.merge(&latencies);
-        }
-    }
-    let rate = total.count() as f64 / started.elapsed().as_secs_f64();
-    (total, rate)
 }

@@ -135,12 +135,14 @@ impl PerTaskProjection for TaskListProjection {
     }
 }
 
-/// How many events of each writer a batch applied.
+/// How many events of each writer were applied to the task list (by a
+/// batch, or a rebuild's catch-up): what a read of one's own writes waits
+/// for (docs/adr/0010).
 #[derive(Default)]
-struct Applied(HashMap<String, i64>);
+pub struct Applied(HashMap<String, i64>);
 
 impl Applied {
-    fn count(&mut self, event: &StoredEvent) {
+    pub fn count(&mut self, event: &StoredEvent) {
         self.add(writer(event));
     }
 
@@ -149,7 +151,7 @@ impl Applied {
     }
 
     /// Adds the counts to each writer's `task_stats.events`.
-    async fn write(self, tx: &mut PgConnection) -> Result<(), sqlx::Error> {
+    pub async fn write(self, tx: &mut PgConnection) -> Result<(), sqlx::Error> {
         if self.0.is_empty() {
             return Ok(());
         }

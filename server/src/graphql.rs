@@ -211,7 +211,11 @@ async fn execute(
     let session = state.consistency.session(carried);
     let user = actor.as_ref().map(|actor| actor.user_id.clone());
     let request = match actor {
-        Some(actor) => request.data(actor).data(session.clone()),
+        // The caller's lists are read once for the whole request.
+        Some(actor) => request
+            .data(actor)
+            .data(session.clone())
+            .data(query_api::RequestReaders::default()),
         None if anonymous_may_ask => request,
         None => return refusal(StatusCode::UNAUTHORIZED, ApiError::Unauthenticated),
     };

@@ -627,13 +627,7 @@ async fn an_erased_members_tasks_leave_the_shared_list() {
     assert!(seen_at(&app, &ann, &eves, 1).await.is_some());
     assert!(seen_at(&app, &ann, &anns, 1).await.is_some());
 
-    ok(
-        &app,
-        &eve,
-        "mutation($confirm: String!) { eraseMyData(confirm: $confirm) { erasureId } }",
-        json!({ "confirm": "ERASE MY DATA" }),
-    )
-    .await;
+    erase(&app, "eve").await;
     let gone = eventually(Duration::from_secs(10), || async {
         let listed = ok(&app, &ann, LISTED, json!({ "lists": [list] })).await;
         // The page and its count are two reads: both must show one task.
@@ -659,22 +653,19 @@ async fn an_erased_members_tasks_leave_the_shared_list() {
     assert_eq!(held, 0, "no read model keeps what the erased member typed");
 }
 
-/// A task's snapshot taken by one member's commit is sealed with their key;
-/// after their erasure it is passed over, and the task is folded from its
-/// events, so what the others typed (and its next occurrence) survives.
-#[tokio::test]
-async fn a_snapshot_sealed_by_an_erased_member_is_passed_over() {
-    let app = TestApp::spawn().await;
-    let (ann, eve) = (app.token("ann"), app.token("eve"));
-    let list = new_list(&app, &ann, "Kitchen").await;
-    join(&app, &ann, &list, "eve", "EDITOR").await;
-    let id = task_in(&app, &ann, &list, "descale the kettle").await;
-    // eve's 24 changes bring it to 25 events: her commit takes the snapshot.
+/// A task in a list ann owns and eve edits, titled by `typist`, then
+/// changed 24 times by `sealer`, whose commit of its 25th event takes its
+/// snapshot, sealed with their key; the task's id.
+async fn snapshot_sealed_by(app: &TestApp, typist: &str, sealer: &str, title: &str) -> String {
+    let ann = app.token("ann");
+    let list = new_list(app, &ann, "Kitchen").await;
+    join(app, &ann, &list, "eve", "EDITOR").await;
+    let id = task_in(app, &app.token(typist), &list, title).await;
     for n in 0..24 {
         let priority = ["LOW", "HIGH"][n % 2];
         ok(
-            &app,
-            &eve,
+            app,
+            &app.token(sealer),
             "mutation($id: ID!, $p: Priority!) { setPriority(id: $id, priority: $p) { version } }",
             json!({ "id": id, "p": priority }),
         )
@@ -686,14 +677,28 @@ async fn a_snapshot_sealed_by_an_erased_member_is_passed_over() {
             .fetch_one(&app.pool)
             .await
             .unwrap();
-    assert_eq!(sealed_by.as_deref(), Some("eve"));
+    assert_eq!(sealed_by.as_deref(), Some(sealer));
+    id
+}
+
+async fn erase(app: &TestApp, user: &str) {
     ok(
-        &app,
-        &eve,
+        app,
+        &app.token(user),
         "mutation($confirm: String!) { eraseMyData(confirm: $confirm) { erasureId } }",
         json!({ "confirm": "ERASE MY DATA" }),
     )
     .await;
+}
+
+/// A task's snapshot taken by one member's commit is sealed with their key;
+/// after their erasure it is passed over, and the task is folded from its
+/// events, so what the others typed (and its next occurrence) survives.
+#[tokio::test]
+async fn a_snapshot_sealed_by_an_erased_member_is_passed_over() {
+    let app = TestApp::spawn().await;
+    let id = snapshot_sealed_by(&app, "ann", "eve", "descale the kettle").await;
+    erase(&app, "eve").await;
     let repository = event_store::repository::EventRepository::new(app.pool.clone());
     let (task, version) = repository.load_task(&id).await.unwrap();
     assert_eq!((task.title(), version), ("descale the kettle", 25));
@@ -704,36 +709,8 @@ async fn a_snapshot_sealed_by_an_erased_member_is_passed_over() {
 #[tokio::test]
 async fn a_snapshot_holding_an_erased_members_text_goes_with_their_key() {
     let app = TestApp::spawn().await;
-    let (ann, eve) = (app.token("ann"), app.token("eve"));
-    let list = new_list(&app, &ann, "Attic").await;
-    join(&app, &ann, &list, "eve", "EDITOR").await;
-    // eve types the title; ann's 24 changes take the snapshot, sealed with
-    // ann's key.
-    let id = task_in(&app, &eve, &list, "the quokka canary").await;
-    for n in 0..24 {
-        let priority = ["LOW", "HIGH"][n % 2];
-        ok(
-            &app,
-            &ann,
-            "mutation($id: ID!, $p: Priority!) { setPriority(id: $id, priority: $p) { version } }",
-            json!({ "id": id, "p": priority }),
-        )
-        .await;
-    }
-    let sealed_by: Option<String> =
-        sqlx::query_scalar("SELECT sealed_by FROM task_snapshots WHERE aggregate_id = $1")
-            .bind(&id)
-            .fetch_one(&app.pool)
-            .await
-            .unwrap();
-    assert_eq!(sealed_by.as_deref(), Some("ann"));
-    ok(
-        &app,
-        &eve,
-        "mutation($confirm: String!) { eraseMyData(confirm: $confirm) { erasureId } }",
-        json!({ "confirm": "ERASE MY DATA" }),
-    )
-    .await;
+    let id = snapshot_sealed_by(&app, "eve", "ann", "the quokka canary").await;
+    erase(&app, "eve").await;
     let snapshots: i64 =
         sqlx::query_scalar("SELECT count(*) FROM task_snapshots WHERE aggregate_id = $1")
             .bind(&id)

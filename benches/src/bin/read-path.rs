@@ -189,12 +189,7 @@ async fn load(pool: &PgPool, args: &Args) -> anyhow::Result<()> {
     )
     .execute(pool)
     .await?;
-    // What autovacuum would have done by now on a live system.
-    for table in ["task_list", "task_stats", "tag_counts", "task_words"] {
-        sqlx::query(&format!("VACUUM ANALYZE {table}"))
-            .execute(pool)
-            .await?;
-    }
+    benches::settle_task_list(pool).await?;
     eprintln!("loaded in {:.0} s", started.elapsed().as_secs_f64());
     Ok(())
 }

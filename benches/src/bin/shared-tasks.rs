@@ -272,11 +272,7 @@ async fn load(pool: &PgPool, args: &Args, list: uuid::Uuid) -> anyhow::Result<()
         .execute(pool)
         .await?;
     }
-    for table in ["task_list", "task_stats", "tag_counts", "task_words"] {
-        sqlx::query(&format!("VACUUM ANALYZE {table}"))
-            .execute(pool)
-            .await?;
-    }
+    benches::settle_task_list(pool).await?;
     eprintln!("loaded in {:.1} s", started.elapsed().as_secs_f64());
     Ok(())
 }

@@ -150,7 +150,8 @@ impl TaskTools {
         }
         let mut request = async_graphql::Request::new(query)
             .variables(Variables::from_json(variables))
-            .data(actor.clone());
+            .data(actor.clone())
+            .data(query_api::RequestReaders::default());
         let session = session(parts);
         if let Some(session) = session {
             request = request.data(session.clone());

@@ -16,7 +16,7 @@ use event_store::global_log::{self, StoredEvent};
 use event_store::history::{fold_task, FoldedTask};
 use futures::TryStreamExt;
 use infra::progress::Progress;
-use projections::task_list::{reader_key, StoredStatus};
+use projections::task_list::{reader_key, Applied, StoredStatus};
 use sqlx::{Connection, PgConnection, PgPool};
 use tokio::sync::mpsc;
 
@@ -137,7 +137,8 @@ impl Projection for TaskList {
         for ids in changed.chunks(CATCH_UP_BATCH) {
             let (folded, applied) = fold_some(tx, shadow, ids).await?;
             upsert(tx, shadow, &folded).await?;
-            count_applied(tx, applied).await?;
+            // Into the copy's counts: the session reads its schema first.
+            applied.write(tx).await?;
         }
         Ok(changed.len() as u64)
     }
@@ -323,7 +324,7 @@ async fn fold_some(
     tx: &mut PgConnection,
     shadow: &Shadow,
     ids: &[String],
-) -> anyhow::Result<(Vec<FoldedTask>, HashMap<String, i64>)> {
+) -> anyhow::Result<(Vec<FoldedTask>, Applied)> {
     let held: HashMap<String, i64> = sqlx::query_as::<_, (String, i64)>(&format!(
         "SELECT id::text, version FROM {}.task_list WHERE id = ANY($1::text[]::uuid[])",
         shadow.schema
@@ -334,14 +335,13 @@ async fn fold_some(
     .into_iter()
     .collect();
     let mut folded = Vec::with_capacity(ids.len());
-    let mut applied: HashMap<String, i64> = HashMap::new();
+    let mut applied = Applied::default();
     for (id, history) in histories(tx, ids).await? {
         match fold_task(&history) {
             Ok(Some(task)) if !task.erased => {
                 let from = held.get(&id).copied().unwrap_or(0);
                 for event in history.iter().filter(|e| e.sequence > from) {
-                    let writer = event.metadata_str("user_id").unwrap_or_default();
-                    *applied.entry(writer.to_owned()).or_default() += 1;
+                    applied.count(event);
                 }
                 folded.push(task);
             }
@@ -352,21 +352,6 @@ async fn fold_some(
         }
     }
     Ok((folded, applied))
-}
-
-/// Adds `applied` (events per writer) to the copy's `task_stats.events`
-/// (the session reads the copies' schema first).
-async fn count_applied(tx: &mut PgConnection, applied: HashMap<String, i64>) -> anyhow::Result<()> {
-    if applied.is_empty() {
-        return Ok(());
-    }
-    let (writers, counts): (Vec<String>, Vec<i64>) = applied.into_iter().unzip();
-    sqlx::query("SELECT task_stats_add_events($1, $2)")
-        .bind(writers)
-        .bind(counts)
-        .execute(&mut *tx)
-        .await?;
-    Ok(())
 }
 
 /// Inserts or replaces the rows of `folded` in the copy of `task_list`,
