@@ -729,3 +729,36 @@ async fn a_snapshot_holding_an_erased_members_text_goes_with_their_key() {
         "eve's title reads as erased"
     );
 }
+
+/// Bad list ids and filters get a clear VALIDATION naming the field, and a
+/// filter names at most 20 lists.
+#[tokio::test]
+async fn bad_list_ids_are_refused_by_name() {
+    let app = TestApp::spawn().await;
+    let ann = app.token("ann");
+    let id = app.create_task(&ann, "mine").await.0;
+    for (query, variables, field) in [
+        (
+            CREATE_IN,
+            json!({ "title": "x", "list": "not-a-uuid" }),
+            "listId",
+        ),
+        (MOVE, json!({ "id": id, "list": "not-a-uuid" }), "listId"),
+        (LISTED, json!({ "lists": ["not-a-uuid"] }), "listIds"),
+        (
+            LISTED,
+            json!({ "lists": vec![uuid::Uuid::nil().to_string(); 21] }),
+            "listIds",
+        ),
+        (
+            "{ tasks(filter: {or: [{listIds: []}]}) { totalCount } }",
+            json!({}),
+            "filter.listIds",
+        ),
+        (ASSIGN, json!({ "id": id, "user": "has space" }), "userId"),
+    ] {
+        let body = app.graphql(Some(&ann), query, variables).await;
+        assert_eq!(error_code(&body), Some("VALIDATION"), "{body}");
+        assert_eq!(body["errors"][0]["extensions"]["field"], field, "{body}");
+    }
+}
