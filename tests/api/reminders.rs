@@ -294,10 +294,12 @@ async fn after_an_outage_a_due_reminder_fires_once_late_and_one_past_the_window_
     )
     .await;
     tokio::time::sleep(Duration::from_secs(1)).await;
+    // A fresh consumer on a loaded machine may take a while to reach the
+    // topic: read it for long enough to see the one message surely.
     let all = read_topic(
         &app.kafka(),
         &settings.common.reminders_topic,
-        Duration::from_secs(2),
+        Duration::from_secs(5),
         |_| false,
     )
     .await;
