@@ -59,12 +59,19 @@ struct ExportedReminder {
 #[derive(Serialize, sqlx::FromRow)]
 struct ExportedNotification {
     id: Uuid,
-    task_id: Uuid,
+    /// `REMINDER` or `INVITATION`.
+    kind: String,
+    /// The task whose reminder fired; none for an invitation.
+    task_id: Option<Uuid>,
     title: String,
     due_at: Option<DateTime<Utc>>,
     remind_at: DateTime<Utc>,
     fired_at: DateTime<Utc>,
     read_at: Option<DateTime<Utc>>,
+    /// An invitation's list, role and inviter.
+    list_id: Option<Uuid>,
+    role: Option<String>,
+    invited_by: Option<String>,
 }
 
 #[derive(Serialize, sqlx::FromRow)]
@@ -158,7 +165,8 @@ pub async fn export_user<W: AsyncWrite + Unpin>(
     drop(reminders);
     out.write_all(b"],\"notifications\":[").await?;
     let mut notifications = sqlx::query_as::<_, ExportedNotification>(
-        "SELECT id, task_id, title, due_at, remind_at, fired_at, read_at
+        "SELECT id, kind, task_id, title, due_at, remind_at, fired_at, read_at, list_id, role,
+                from_user AS invited_by
            FROM notifications WHERE user_id = $1 ORDER BY seq",
     )
     .bind(user)

@@ -37,7 +37,7 @@ pub struct SharedList {
 }
 
 /// An invitation waiting for the caller's answer.
-#[derive(SimpleObject)]
+#[derive(Debug, Clone, SimpleObject)]
 pub struct ListInvitation {
     pub id: ID,
     pub list_id: ID,

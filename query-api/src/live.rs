@@ -17,6 +17,8 @@ use futures::FutureExt as _;
 use infra::kafka::{topic_partition_count, topic_watermarks, DropOffThread, KafkaSettings};
 use infra::metric;
 use projections::TaskRow;
+
+use crate::notifications::{Notification, NotificationRow, COLUMNS as NOTIFICATION_COLUMNS};
 use rdkafka::consumer::Consumer;
 use rdkafka::{Message, Offset, TopicPartitionList};
 use sqlx::postgres::PgListener;
@@ -137,6 +139,9 @@ impl<T> Fanout<T> {
 /// (event-store migration 1013).
 pub const LISTS_CHANNEL: &str = "taskledger_lists";
 
+/// The event that invites a user to a list.
+const INVITED: &str = "ListMemberInvited";
+
 /// A change to a list, as announced on [`LISTS_CHANNEL`].
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -156,7 +161,8 @@ pub struct ListChanged {
 #[derive(Clone)]
 pub struct LiveHub {
     pub tasks: Arc<Fanout<Arc<TaskRow>>>,
-    pub notifications: Arc<Fanout<Arc<ReminderEventData>>>,
+    /// Reminders that fired and invitations to lists, each to its user.
+    pub notifications: Arc<Fanout<Arc<Notification>>>,
     /// List changes, handed to each member and to the user a change is
     /// about.
     pub lists: Arc<Fanout<Arc<ListChanged>>>,
@@ -264,11 +270,40 @@ impl LiveHub {
                     users.push(user.clone());
                 }
             }
+            if let (INVITED, Some(invitee)) = (change.event.as_str(), &change.user) {
+                self.hand_out_invitation(pool, change.list_id, invitee)
+                    .await?;
+            }
             let change = Arc::new(change);
             for user in &users {
                 self.lists.publish(user, &change);
             }
         }
+    }
+
+    /// Hands `invitee` the notification of their invitation to `list`,
+    /// written with it (projections migration 2015); the subscription names
+    /// the list.
+    async fn hand_out_invitation(
+        &self,
+        pool: &PgPool,
+        list: uuid::Uuid,
+        invitee: &str,
+    ) -> Result<(), sqlx::Error> {
+        let row: Option<NotificationRow> = sqlx::query_as(&format!(
+            "SELECT {NOTIFICATION_COLUMNS} FROM notifications
+              WHERE user_id = $1 AND list_id = $2 AND kind = 'INVITATION'
+              ORDER BY seq DESC LIMIT 1"
+        ))
+        .bind(invitee)
+        .bind(list)
+        .fetch_optional(pool)
+        .await?;
+        if let Some(row) = row {
+            self.notifications
+                .publish(invitee, &Arc::new(Notification::from(row)));
+        }
+        Ok(())
     }
 
     /// Reads both topics from their ends until `shutdown`, handing each
@@ -548,8 +583,8 @@ impl LiveHub {
                 reminder.remind_at,
             ) = (title.clone(), tags.clone(), *due_at, *remind_at);
             reminder.sealed = None;
-            let data = Arc::new(reminder);
-            self.notifications.publish(&data.user_id, &data);
+            self.notifications
+                .publish(&reminder.user_id, &Arc::new(Notification::from(&reminder)));
         }
         Ok(())
     }

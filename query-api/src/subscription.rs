@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use async_graphql::{Context, Enum, SimpleObject, Subscription, ID};
 use domain::Version;
+use event_store::command::ListService;
 use futures::Stream;
 use projections::task_query::Readers;
 use projections::TaskRow;
@@ -17,7 +18,7 @@ use sqlx::PgPool;
 
 use crate::consistency::Consistency;
 use crate::live::{LiveHub, Subscriber};
-use crate::notifications::Notification;
+use crate::notifications::{name_lists, Notification};
 use crate::query::Task;
 use api_core::consistency::Session;
 use api_core::error::{ApiError, ApiResult};
@@ -151,35 +152,41 @@ impl TaskSubscription {
         ))
     }
 
-    /// Your reminders as they fire. Each arrives once per delivery; its `id`
-    /// tells a repeat (after a crash of the scheduler) from a new one.
+    /// Your reminders as they fire, and invitations to lists as they are
+    /// made. Each arrives once per delivery; its `id` tells a repeat (after
+    /// a crash of the scheduler) from a new one.
     async fn notification_received(
         &self,
         ctx: &Context<'_>,
     ) -> Result<impl Stream<Item = Notification>, ApiError> {
         let user = actor(ctx)?.user_id.as_str().to_owned();
         let hub = service::<LiveHub>(ctx)?.clone();
+        let lists = service::<ListService>(ctx)?.clone();
         let live = hub.notifications.subscribe(&user);
-        let state = (hub, user, live, VecDeque::<String>::new());
+        let state = (hub, lists, user, live, VecDeque::<ID>::new());
         Ok(futures::stream::unfold(
             state,
-            |(hub, user, mut live, mut seen)| async move {
+            |(hub, lists, user, mut live, mut seen)| async move {
                 loop {
-                    let Some(data) = live.receiver.recv().await else {
+                    let Some(arrived) = live.receiver.recv().await else {
                         // Fell behind, or the process lost the topic: the
                         // inbox holds what was missed.
                         live = hub.notifications.subscribe(&user);
                         continue;
                     };
-                    if seen.contains(&data.reminder_id) {
+                    if seen.contains(&arrived.id) {
                         continue;
                     }
                     if seen.len() == 64 {
                         seen.pop_front();
                     }
-                    seen.push_back(data.reminder_id.clone());
-                    let notification = Notification::from(&*data);
-                    return Some((notification, (hub, user, live, seen)));
+                    seen.push_back(arrived.id.clone());
+                    let mut notification = [Notification::clone(&arrived)];
+                    if let Err(error) = name_lists(&lists, &user, &mut notification).await {
+                        tracing::warn!(error = ?error, "could not name an invitation's list");
+                    }
+                    let [notification] = notification;
+                    return Some((notification, (hub, lists, user, live, seen)));
                 }
             },
         ))

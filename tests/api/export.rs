@@ -52,6 +52,25 @@ async fn alice_and_bob(app: &TestApp) -> Vec<String> {
         .unwrap()
         .to_owned();
     app.create_task(&bob, "bob's secret").await;
+    // Bob invites alice to a list: her inbox holds the invitation, and her
+    // export none of what bob typed.
+    let body = app
+        .graphql(
+            Some(&bob),
+            "mutation { createList(input: {name: \"bob's secret list\"}) { listId } }",
+            json!({}),
+        )
+        .await;
+    assert_no_errors(&body);
+    let list = &body["data"]["createList"]["listId"];
+    let body = app
+        .graphql(
+            Some(&bob),
+            "mutation($list: ID!) { inviteToList(listId: $list, userId: \"alice\", role: VIEWER) { invitationId } }",
+            json!({"list": list}),
+        )
+        .await;
+    assert_no_errors(&body);
     vec![done, gone, reminded]
 }
 
@@ -91,7 +110,19 @@ fn check_alices(document: &Value, ids: &[String]) {
         gone["deleted_at"].is_string(),
         "a deleted task is exported too"
     );
-    assert!(document["notifications"].is_array());
+    let invitations: Vec<&Value> = document["notifications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["kind"] == "INVITATION")
+        .collect();
+    assert_eq!(invitations.len(), 1, "{}", document["notifications"]);
+    let invitation = invitations[0];
+    assert!(invitation["task_id"].is_null());
+    assert!(invitation["list_id"].is_string());
+    assert_eq!(invitation["role"], "VIEWER");
+    assert_eq!(invitation["invited_by"], "bob");
+    assert_eq!(invitation["title"], "");
     assert!(document.get("calendar_feed").is_some());
 }
 
@@ -239,6 +270,24 @@ fn the_schema_names_what_an_export_holds() {
             "reminders",
             "notifications",
             "calendar_feed"
+        ]
+        .map(String::from)
+        .into()
+    );
+    assert_eq!(
+        required(&schema["$defs"]["notification"]),
+        [
+            "id",
+            "kind",
+            "task_id",
+            "title",
+            "due_at",
+            "remind_at",
+            "fired_at",
+            "read_at",
+            "list_id",
+            "role",
+            "invited_by"
         ]
         .map(String::from)
         .into()

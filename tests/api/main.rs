@@ -20,6 +20,7 @@ mod export;
 mod fuzz;
 mod hardening;
 mod helpers;
+mod invitations;
 mod kafka;
 mod listing;
 mod lists;

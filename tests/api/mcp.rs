@@ -456,6 +456,18 @@ async fn an_agent_sees_its_users_lists_and_invitations_and_no_one_elses() {
     assert_eq!(bobs["invitations"][0]["listId"], json!(list));
     assert_eq!(bobs["invitations"][0]["listName"], json!("Trip"));
     assert_eq!(bobs["invitations"][0]["from"], json!("ann"));
+    // The invitation is in bob's notifications, and in no one else's.
+    let bob_inbox = ok(&connect(&app, &bob).await, "list_notifications", json!({})).await;
+    assert_eq!(bob_inbox["unreadNotificationCount"], json!(1));
+    let notice = &bob_inbox["notifications"]["nodes"][0];
+    assert_eq!(notice["kind"], json!("INVITATION"));
+    assert_eq!(notice["taskId"], Value::Null);
+    assert_eq!(
+        notice["invitation"],
+        json!({ "listId": list, "listName": "Trip", "role": "VIEWER", "from": "ann" })
+    );
+    let anns_inbox = ok(&connect(&app, &ann).await, "list_notifications", json!({})).await;
+    assert_eq!(anns_inbox["notifications"]["nodes"], json!([]));
     let carol = connect(&app, &app.token("carol")).await;
     let carols = ok(&carol, "shared_lists", json!({})).await;
     assert_eq!(carols["lists"], json!([]));

@@ -1,6 +1,7 @@
 // Shared lists on the page at BASE/, two people in two browser contexts
 // (each its own storage, so its own sign-in): ann creates a list and invites
-// bob; bob sees the invitation and accepts it; both pages then show the
+// bob; bob sees the invitation (among his lists and as a notification) and
+// accepts it from the notification; both pages then show the
 // list with both members; bob adds a task to it, which ann's page shows;
 // bob leaves and his page drops the list and its task.
 //   node lists.mjs http://127.0.0.1:PORT
@@ -64,13 +65,25 @@ try {
     const text = (await invitation.count()) ? await invitation.first().innerText() : '';
     return { ok: text.includes('Holiday') && text.includes('ann') && text.includes('editor'), text };
   });
-  await invitation.first().getByTestId('accept-invitation').click();
+  // It is a notification too: counted unread, answered from the panel.
+  const notice = bob.getByTestId('notification').filter({ hasText: 'invited you' });
+  await until('bob is notified of the invitation', async () => {
+    const text = (await notice.count()) ? await notice.first().innerText() : '';
+    const badge = await bob.getByTestId('unread-badge').innerText();
+    return { ok: text.includes('ann invited you to “Holiday” as editor') && badge === '1', text: `${text} (${badge} unread)` };
+  });
+  if (await notice.first().getByTestId('notification-snooze').count()) fail('an invitation offers a snooze');
+  await notice.first().getByTestId('notification-accept').click();
   await until('bob sees the list as an editor', async () => {
     const list = bob.getByTestId('list');
     const text = (await list.count()) ? await list.first().innerText() : '';
     return { ok: text.includes('Holiday') && text.includes('bob (editor)'), text };
   });
   if (await bob.getByTestId('invitation').count()) fail('an accepted invitation is still shown');
+  await until('the answered notification offers no answer', async () => {
+    const count = await notice.first().getByTestId('notification-accept').count();
+    return { ok: count === 0, text: `${count} accept buttons` };
+  });
   await until('ann sees bob among the members', async () => {
     const text = await ann.getByTestId('list-members').first().innerText();
     return { ok: text.includes('ann (owner)') && text.includes('bob (editor)'), text };

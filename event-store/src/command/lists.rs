@@ -6,6 +6,7 @@
 //! transaction (event-store migration 1012).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::persist::{EventStoreAggregateContext, PersistedEventStore};
@@ -73,8 +74,10 @@ pub struct PendingInvitation {
     pub invited_at: chrono::DateTime<chrono::Utc>,
 }
 
+/// Cheap to clone: the clones share one store.
+#[derive(Clone)]
 pub struct ListService {
-    store: PersistedEventStore<EventRepository, List>,
+    store: Arc<PersistedEventStore<EventRepository, List>>,
     pool: PgPool,
     services: TaskServices,
     max_attempts: u32,
@@ -83,7 +86,9 @@ pub struct ListService {
 impl ListService {
     pub fn new(pool: PgPool, services: TaskServices) -> Self {
         Self {
-            store: PersistedEventStore::new_event_store(EventRepository::new(pool.clone())),
+            store: Arc::new(PersistedEventStore::new_event_store(EventRepository::new(
+                pool.clone(),
+            ))),
             pool,
             services,
             max_attempts: 5,
@@ -311,6 +316,32 @@ impl ListService {
                     invited_at,
                 },
             )
+            .collect())
+    }
+
+    /// The names of those of lists `ids` that `user_id` may see now: the
+    /// lists they belong to or have an invitation waiting from. Any other
+    /// (an invitation they declined, a list they left) is not named.
+    pub async fn names_seen_by(
+        &self,
+        user_id: &str,
+        ids: &[Uuid],
+    ) -> Result<HashMap<Uuid, String>, ListCommandError> {
+        let seen: Vec<Uuid> = sqlx::query_scalar(
+            "SELECT list_id FROM list_members WHERE user_id = $1 AND list_id = ANY($2)
+             UNION
+             SELECT list_id FROM list_invitations WHERE user_id = $1 AND list_id = ANY($2)",
+        )
+        .bind(user_id)
+        .bind(ids)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(internal_sql)?;
+        Ok(self
+            .views(&seen)
+            .await?
+            .into_iter()
+            .map(|(id, view)| (id, view.name))
             .collect())
     }
 

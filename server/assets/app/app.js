@@ -23,7 +23,8 @@ const STATUS_RANK = { OPEN: 0, COMPLETED: 1 };
 
 const TASK_FIELDS =
   'id title description status priority tags dueAt nextReminderAt recurrence version listId owner assignee';
-const NOTIFICATION_FIELDS = 'id title dueAt remindAt firedAt read';
+const NOTIFICATION_FIELDS =
+  'id kind title dueAt remindAt firedAt read invitation { id listId listName role from }';
 
 const TASK_CHANGES = `subscription TaskChanges($since: String) {
   taskChanges(since: $since) { kind cursor taskId version task { ${TASK_FIELDS} } }
@@ -597,7 +598,11 @@ function announce(notification) {
   const key = `${notification.id}@${notification.remindAt}`;
   if (state.announced.has(key)) return;
   state.announced.add(key);
-  const body = notification.dueAt ? `Due ${localTime(notification.dueAt)}` : 'Reminder';
+  const body = notification.invitation
+    ? invitationText(notification.invitation)
+    : notification.dueAt
+      ? `Due ${localTime(notification.dueAt)}`
+      : 'Reminder';
   if (window.Notification?.permission !== 'granted') {
     showToast(`${notification.title}: ${body}`);
     return;
@@ -649,6 +654,14 @@ function renderNotifications() {
       'data-testid': 'notification',
       'data-notification-id': n.id,
     });
+    if (n.invitation) {
+      item.append(
+        element('span', { class: 'title' }, invitationText(n.invitation)),
+        element('time', { datetime: n.firedAt }, localTime(n.firedAt, toSecond)),
+        ...invitationAnswers(n.invitation),
+      );
+      return item;
+    }
     item.append(
       element('span', { class: 'title' }, n.title),
       element('time', { datetime: n.firedAt }, localTime(n.firedAt, toSecond)),
@@ -656,6 +669,7 @@ function renderNotifications() {
         'button',
         {
           type: 'button',
+          'data-action': 'snooze',
           'data-testid': 'notification-snooze',
           'aria-label': `Snooze “${n.title}” ${SNOOZE_MINUTES} minutes`,
         },
@@ -665,6 +679,20 @@ function renderNotifications() {
     return item;
   });
   byTestId('notification-list').replaceChildren(...items);
+}
+
+function invitationText(invitation) {
+  const list = invitation.listName ? `“${invitation.listName}”` : 'a list';
+  return `${invitation.from} invited you to ${list} as ${roleName(invitation.role)}`;
+}
+
+/** Accept and Decline while the invitation still waits for an answer. */
+function invitationAnswers(invitation) {
+  if (!state.invitations.some((waiting) => waiting.id === invitation.id)) return [];
+  return [
+    element('button', { type: 'button', 'data-action': 'accept', 'data-testid': 'notification-accept' }, 'Accept'),
+    element('button', { type: 'button', 'data-action': 'decline', 'data-testid': 'notification-decline' }, 'Decline'),
+  ];
 }
 
 async function markAllRead() {
@@ -680,8 +708,16 @@ async function snooze(id) {
 }
 
 function onNotificationListClick(event) {
-  const item = event.target.closest('button')?.closest('[data-notification-id]');
-  if (item) act(() => snooze(item.dataset.notificationId));
+  const button = event.target.closest('button[data-action]');
+  const id = button?.closest('[data-notification-id]')?.dataset.notificationId;
+  if (!id) return;
+  const action = button.dataset.action;
+  if (action === 'snooze') act(() => snooze(id));
+  else
+    act(async () => {
+      await graphql(ANSWER[action], { id });
+      await refreshLists();
+    });
 }
 
 // ---- Lists ----
@@ -777,6 +813,8 @@ function renderLists() {
   );
   byTestId('invitation-list').replaceChildren(...invitations);
   byTestId('invitations-empty').hidden = invitations.length > 0;
+  // An invitation's notification offers its answers while it waits.
+  renderNotifications();
 }
 
 async function createList(form) {

@@ -1,6 +1,6 @@
 //! The tools that look across the user's tasks rather than at one:
 //! `task_overview` (tags and counts), `list_notifications` (the reminders
-//! that fired) and `shared_lists` (the lists they belong to and the
+//! that fired and the invitations to lists) and `shared_lists` (the lists they belong to and the
 //! invitations waiting for them).
 
 use axum::http::request::Parts;
@@ -37,7 +37,7 @@ impl TaskTools {
     }
 
     #[tool(
-        description = "The user's notifications (reminders that fired), newest first, and how many are unread.",
+        description = "The user's notifications (reminders that fired, and invitations to lists: kind INVITATION, with the list, role and inviter), newest first, and how many are unread.",
         annotations(read_only_hint = true, open_world_hint = false)
     )]
     async fn list_notifications(
@@ -49,7 +49,8 @@ impl TaskTools {
                        unreadNotificationCount \
                        notifications(unreadOnly: $unread, first: $first, after: $after) { \
                          pageInfo { hasNextPage endCursor } \
-                         nodes { id taskId title dueAt remindAt firedAt lateMs read } } }";
+                         nodes { id kind taskId title dueAt remindAt firedAt lateMs read \
+                                 invitation { listId listName role from } } } }";
         let variables =
             json!({ "unread": input.unread_only, "first": input.first, "after": input.after });
         self.answer(&parts, "list_notifications", query, variables)
