@@ -2,7 +2,9 @@
 //! active, one standing by), two schedulers and an API process beside the API
 //! in this process, under a steady write load (tasks created, completed and
 //! re-prioritised through both APIs, some with reminders due within seconds)
-//! with a live subscriber, on a broker of its own. Each round injects one
+//! by two people, alice in her Inbox and bob, an editor, in a list alice
+//! shares with him, each with a live subscriber, on a broker of its own. Each
+//! round carol joins the list before the fault and is removed after it. Each round injects one
 //! fault, chosen at random: a `kill -9` of any of the processes (started
 //! again), a projector paused with SIGSTOP past its lease and resumed, a
 //! broker restart (durable storage, as in production), and with `CHAOS_RESTART_POSTGRES` set (`./dev chaos`;
@@ -10,8 +12,9 @@
 //! round, with the load
 //! paused: the read model equals the event store and `taskledger verify`
 //! passes, no stored offset went back, every reminder due fired exactly once,
-//! the subscriber saw each task's changes in order up to its last version,
-//! and no process grew past its memory bound.
+//! each subscriber saw each task it may read (alice: her Inbox and the
+//! list; bob: the list) in order up to its last version, carol reads nothing
+//! of the list once removed, and no process grew past its memory bound.
 //!
 //! `CHAOS_ROUNDS` (3 here; `./dev chaos` runs 20), `CHAOS_PAUSE_SECS` (how
 //! long a projector stays paused: 8 here, 40 in `./dev chaos`) and
@@ -132,8 +135,17 @@ struct Load {
     task: tokio::task::JoinHandle<()>,
 }
 
+/// Who writes, and where: a token and the list their tasks go to (none: the
+/// writer's Inbox).
+#[derive(Clone)]
+struct Writer {
+    token: String,
+    list: Option<String>,
+}
+
 impl Load {
-    fn start(addresses: [String; 2], token: String) -> Self {
+    /// Commands from `writers` in turn, through `addresses` in turn.
+    fn start(addresses: [String; 2], writers: Vec<Writer>) -> Self {
         let paused = Arc::new(AtomicBool::new(false));
         let stop = Arc::new(AtomicBool::new(false));
         let done = Arc::new(AtomicU64::new(0));
@@ -145,7 +157,7 @@ impl Load {
                 .build()
                 .unwrap();
             let mut n = 0u64;
-            let mut last: Option<String> = None;
+            let mut last: Vec<Option<String>> = vec![None; writers.len()];
             while !s.load(Ordering::Relaxed) {
                 if p.load(Ordering::Relaxed) {
                     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -153,7 +165,10 @@ impl Load {
                 }
                 n += 1;
                 let address = &addresses[(n % 2) as usize];
-                let (query, variables) = match (n % 4, &last) {
+                // Each writer in turn, each through both APIs.
+                let who = (n / 2) as usize % writers.len();
+                let Writer { token, list } = &writers[who];
+                let (query, variables) = match (n / 2 / writers.len() as u64 % 4, &last[who]) {
                     (1, Some(id)) => (
                         "mutation($id: ID!) { completeTask(id: $id) { version } }",
                         json!({ "id": id }),
@@ -163,17 +178,17 @@ impl Load {
                         json!({ "id": id }),
                     ),
                     (3, _) => (
-                        "mutation($t: String!, $at: DateTime!) { createTask(input: {title: $t, reminders: [{at: $at}]}) { taskId } }",
-                        json!({ "t": format!("reminded {n}"), "at": (Utc::now() + chrono::Duration::seconds(3)).to_rfc3339() }),
+                        "mutation($t: String!, $at: DateTime!, $list: ID) { createTask(input: {title: $t, reminders: [{at: $at}], listId: $list}) { taskId } }",
+                        json!({ "t": format!("reminded {n}"), "at": (Utc::now() + chrono::Duration::seconds(3)).to_rfc3339(), "list": list }),
                     ),
                     _ => (
-                        "mutation($t: String!) { createTask(input: {title: $t, tags: [\"chaos\"]}) { taskId } }",
-                        json!({ "t": format!("task {n}") }),
+                        "mutation($t: String!, $list: ID) { createTask(input: {title: $t, tags: [\"chaos\"], listId: $list}) { taskId } }",
+                        json!({ "t": format!("task {n}"), "list": list }),
                     ),
                 };
                 let answer = client
                     .post(format!("{address}/graphql"))
-                    .bearer_auth(&token)
+                    .bearer_auth(token)
                     .json(&json!({ "query": query, "variables": variables }))
                     .send()
                     .await;
@@ -186,7 +201,7 @@ impl Load {
                 if body["data"].is_object() && body.get("errors").is_none() {
                     d.fetch_add(1, Ordering::Relaxed);
                     if let Some(id) = body["data"]["createTask"]["taskId"].as_str() {
-                        last = Some(id.to_owned());
+                        last[who] = Some(id.to_owned());
                     }
                 } else {
                     f.fetch_add(1, Ordering::Relaxed);
@@ -253,13 +268,19 @@ async fn offsets(pool: &PgPool) -> BTreeMap<(String, i32), i64> {
     .collect()
 }
 
+/// A live subscriber and the read model's keys of what they may read.
+struct Reader {
+    who: &'static str,
+    seen: Arc<Mutex<Seen>>,
+    keys: Vec<String>,
+}
+
 /// Checks one round's aftermath; a row of the table.
 async fn check_round(
     app: &TestApp,
     settings: &Settings,
     before: &BTreeMap<(String, i32), i64>,
-    seen: &Arc<Mutex<Seen>>,
-    alice: &str,
+    readers: &[Reader],
 ) -> (BTreeMap<(String, i32), i64>, String) {
     let caught_up = read_model_caught_up(&app.pool, Duration::from_secs(90), "a fault").await;
     let (passed, printed) = crate::verify::run_verify(settings);
@@ -323,40 +344,112 @@ async fn check_round(
         "reminders published more than once: {twice:?}"
     );
 
-    // The subscriber saw every task of alice's up to its last version.
-    let versions: Vec<(String, i64)> =
-        sqlx::query_as("SELECT id::text, version FROM task_list WHERE user_id = $1")
-            .bind(alice)
-            .fetch_all(&app.pool)
-            .await
-            .unwrap();
-    let reached = eventually(Duration::from_secs(30), || async {
+    // Each subscriber saw every task it may read up to its last version.
+    let mut live = 0;
+    for Reader { who, seen, keys } in readers {
+        let versions: Vec<(String, i64)> =
+            sqlx::query_as("SELECT id::text, version FROM task_list WHERE user_id = ANY($1)")
+                .bind(keys)
+                .fetch_all(&app.pool)
+                .await
+                .unwrap();
+        let reached = eventually(Duration::from_secs(30), || async {
+            let seen = seen.lock().unwrap();
+            versions
+                .iter()
+                .all(|(id, version)| seen.resyncs > 0 || seen.last.get(id) == Some(version))
+                .then_some(())
+        })
+        .await;
         let seen = seen.lock().unwrap();
-        versions
+        assert!(
+            seen.out_of_order.is_empty(),
+            "{who}: {:?}",
+            seen.out_of_order
+        );
+        let missed: Vec<_> = versions
             .iter()
-            .all(|(id, version)| seen.resyncs > 0 || seen.last.get(id) == Some(version))
-            .then_some(())
-    })
-    .await;
-    let seen = seen.lock().unwrap();
-    assert!(seen.out_of_order.is_empty(), "{:?}", seen.out_of_order);
-    let missed: Vec<_> = versions
-        .iter()
-        .filter(|(id, version)| seen.last.get(id) != Some(version))
-        .map(|(id, version)| (id, version, seen.last.get(id)))
-        .collect();
-    assert!(
-        reached.is_some(),
-        "the subscriber missed changes (task, version, last seen): {missed:?}"
-    );
+            .filter(|(id, version)| seen.last.get(id) != Some(version))
+            .map(|(id, version)| (id, version, seen.last.get(id)))
+            .collect();
+        assert!(
+            reached.is_some(),
+            "{who}'s subscriber missed changes (task, version, last seen): {missed:?}"
+        );
+        live += versions.len();
+    }
     let row = format!(
         "caught up in {:.1} s | verify ok | {} | {} reminders once | {} tasks live",
         caught_up.as_secs_f64(),
         "offsets forward",
         due.len(),
-        versions.len()
+        live
     );
     (now, row)
+}
+
+/// A GraphQL request to `address` as `token`'s user; the answer's body.
+async fn graphql(
+    address: &str,
+    token: &str,
+    query: &str,
+    variables: serde_json::Value,
+) -> serde_json::Value {
+    let answer = reqwest::Client::new()
+        .post(format!("{address}/graphql"))
+        .bearer_auth(token)
+        .timeout(Duration::from_secs(10))
+        .json(&json!({ "query": query, "variables": variables }))
+        .send()
+        .await;
+    match answer {
+        Ok(answer) => answer.json().await.unwrap_or_default(),
+        Err(_) => serde_json::Value::Null,
+    }
+}
+
+/// [`graphql`]'s `data`, which must be there.
+async fn run(
+    address: &str,
+    token: &str,
+    query: &str,
+    variables: serde_json::Value,
+) -> serde_json::Value {
+    let body = graphql(address, token, query, variables).await;
+    assert!(
+        body["data"].is_object() && body.get("errors").is_none(),
+        "{query}: {body}"
+    );
+    body["data"].clone()
+}
+
+/// A list `owner` shares with bob (`bob` his token), an editor; its id.
+async fn shared_list(app: &TestApp, owner: &str, bob: &str) -> String {
+    let list = run(
+        &app.address,
+        owner,
+        "mutation { createList(input: {name: \"chaos\"}) { listId } }",
+        json!({}),
+    )
+    .await["createList"]["listId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let invited = run(
+        &app.address,
+        owner,
+        "mutation($list: ID!) { inviteToList(listId: $list, userId: \"bob\", role: EDITOR) { invitationId } }",
+        json!({ "list": list }),
+    )
+    .await;
+    run(
+        &app.address,
+        bob,
+        "mutation($id: ID!) { acceptInvitation(id: $id) { version } }",
+        json!({ "id": invited["inviteToList"]["invitationId"] }),
+    )
+    .await;
+    list
 }
 
 #[tokio::test]
@@ -391,22 +484,91 @@ async fn a_small_cluster_loses_nothing_under_faults() {
         "http://{}",
         nodes.iter().find(|n| n.role == "api").unwrap().address
     );
-    let seen = Arc::new(Mutex::new(Seen::default()));
-    let subscriber = subscribe(GqlSocket::connect(&app.address, &alice).await, seen.clone());
-    // The subscription is live once a change reaches it; the load starts then.
-    let (probe, _) = app.create_task(&alice, "probe").await;
-    let live = eventually(Duration::from_secs(30), || async {
-        seen.lock().unwrap().last.contains_key(&probe).then_some(())
-    })
-    .await;
-    assert!(live.is_some(), "the subscriber never saw its first change");
-    let load = Load::start([app.address.clone(), api_process], alice.clone());
+    // Alice shares a list with bob, an editor.
+    let bob = app.token("bob");
+    let carol = app.token("carol");
+    let list = shared_list(&app, &alice, &bob).await;
+    let list_key = format!("list {list}");
+    let readers = [
+        Reader {
+            who: "alice",
+            seen: Arc::new(Mutex::new(Seen::default())),
+            keys: vec![alice_user.to_owned(), list_key.clone()],
+        },
+        Reader {
+            who: "bob",
+            seen: Arc::new(Mutex::new(Seen::default())),
+            keys: vec![list_key],
+        },
+    ];
+    let mut subscribers = Vec::new();
+    for (reader, token) in readers.iter().zip([&alice, &bob]) {
+        let socket = GqlSocket::connect(&app.address, token).await;
+        subscribers.push(subscribe(socket, reader.seen.clone()));
+    }
+    // The subscriptions are live once a change reaches them; the load starts
+    // then.
+    let probe = run(
+        &app.address,
+        &bob,
+        "mutation($list: ID!) { createTask(input: {title: \"probe\", listId: $list}) { taskId } }",
+        json!({ "list": list }),
+    )
+    .await["createTask"]["taskId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for reader in &readers {
+        let live = eventually(Duration::from_secs(30), || async {
+            reader
+                .seen
+                .lock()
+                .unwrap()
+                .last
+                .contains_key(&probe)
+                .then_some(())
+        })
+        .await;
+        assert!(
+            live.is_some(),
+            "{}'s subscriber never saw its first change",
+            reader.who
+        );
+    }
+    let load = Load::start(
+        [app.address.clone(), api_process.clone()],
+        vec![
+            Writer {
+                token: alice.clone(),
+                list: None,
+            },
+            Writer {
+                token: bob.clone(),
+                list: Some(list.clone()),
+            },
+        ],
+    );
     let mut dice = Dice(seed);
     println!("chaos: {rounds} rounds, seed {seed}, projector pauses of {pause:?}");
     println!("| round | fault | caught up | verify | offsets | reminders | subscriber | memory |");
     println!("|---:|---|---|---|---|---|---|---|");
     let mut stood = BTreeMap::new();
     for round in 1..=rounds {
+        // Carol joins the list for the round.
+        let invited = run(
+            &app.address,
+            &alice,
+            "mutation($list: ID!) { inviteToList(listId: $list, userId: \"carol\", role: EDITOR) { invitationId } }",
+            json!({ "list": list }),
+        )
+        .await;
+        run(
+            &app.address,
+            &carol,
+            "mutation($id: ID!) { acceptInvitation(id: $id) { version } }",
+            json!({ "id": invited["inviteToList"]["invitationId"] }),
+        )
+        .await;
         tokio::time::sleep(Duration::from_secs(2)).await;
         let faults = if restart_postgres.is_some() { 6 } else { 5 };
         let fault = match dice.roll(faults) {
@@ -447,10 +609,38 @@ async fn a_small_cluster_loses_nothing_under_faults() {
         };
         eprintln!("round {round}: {fault}");
         tokio::time::sleep(Duration::from_secs(3)).await;
+        // Removed through the other API process, after the fault.
+        let removed = eventually(Duration::from_secs(30), || async {
+            let body = graphql(
+                &api_process,
+                &alice,
+                "mutation($list: ID!) { removeMember(listId: $list, userId: \"carol\") { version } }",
+                json!({ "list": list }),
+            )
+            .await;
+            (body["data"].is_object() && body.get("errors").is_none()).then_some(())
+        })
+        .await;
+        assert!(
+            removed.is_some(),
+            "carol could not be removed after the fault"
+        );
         load.paused.store(true, Ordering::Relaxed);
         // Requests in flight land.
         tokio::time::sleep(Duration::from_secs(1)).await;
-        let (now, row) = check_round(&app, &settings, &stood, &seen, alice_user).await;
+        let (now, row) = check_round(&app, &settings, &stood, &readers).await;
+        // Removed, carol reads nothing of the list, at either door.
+        for address in [&app.address, &api_process] {
+            let hers = run(
+                address,
+                &carol,
+                "query($list: ID!, $id: ID!) { tasks(filter: {listIds: [$list]}) { totalCount nodes { id } } task(id: $id) { id } }",
+                json!({ "list": list, "id": probe }),
+            )
+            .await;
+            assert_eq!(hers["tasks"]["totalCount"], json!(0), "{hers}");
+            assert_eq!(hers["task"], serde_json::Value::Null, "{hers}");
+        }
         stood = now;
         let heaviest = nodes.iter().map(Node::rss_mb).max().unwrap_or(0);
         assert!(
@@ -462,7 +652,9 @@ async fn a_small_cluster_loses_nothing_under_faults() {
     }
     load.stop.store(true, Ordering::Relaxed);
     load.task.await.unwrap();
-    subscriber.abort();
+    for subscriber in subscribers {
+        subscriber.abort();
+    }
     let done = load.done.load(Ordering::Relaxed);
     let failed = load.failed.load(Ordering::Relaxed);
     println!("commands: {done} accepted, {failed} refused or lost with a killed API");

@@ -189,7 +189,8 @@ fn push_per_key<'a>(sql: &mut QueryBuilder<'a, Postgres>, query: &'a ListQuery) 
             push_after(sql, query, from);
         }
         push_order_by(sql, query);
-        sql.push(" LIMIT ").push_bind(query.limit).push(")");
+        push_limit(sql, query.limit);
+        sql.push(")");
     }
     sql.push(") AS task_list");
 }
@@ -285,9 +286,8 @@ fn listing<'a>(
                 push_after(&mut sql, query, from);
             }
             push_order_by(&mut sql, query);
-            sql.push(" LIMIT ")
-                .push_bind(WINDOW)
-                .push(") AS task_list WHERE search @@ ");
+            push_limit(&mut sql, WINDOW);
+            sql.push(") AS task_list WHERE search @@ ");
             push_text_query(&mut sql, query, matching);
         }
     }
@@ -297,8 +297,18 @@ fn listing<'a>(
         push_after(&mut sql, query, from);
     }
     push_order_by(&mut sql, query);
-    sql.push(" LIMIT ").push_bind(query.limit);
+    push_limit(&mut sql, query.limit);
     sql
+}
+
+/// ` LIMIT n`, written into the statement rather than bound: a page's size
+/// is one of few numbers, and with it in the text Postgres estimates the
+/// statement's generic plan as it estimates a custom one, finds them alike
+/// after five executions and keeps the generic plan. With the limit bound,
+/// it planned every listing again (custom plans: more than half of a first
+/// page's time in Postgres, docs/performance.md).
+fn push_limit(sql: &mut QueryBuilder<'_, Postgres>, limit: i64) {
+    sql.push(" LIMIT ").push(limit);
 }
 
 /// The owner's tasks with the search's words, as a table named `task_list`.
