@@ -1,5 +1,5 @@
 //! The read pool: the connections that serve client queries. Each statement is
-//! cut off after the read side's timeout, and planned for its own parameters.
+//! cut off after the read side's timeout.
 
 use std::time::Duration;
 
@@ -20,16 +20,15 @@ pub async fn connect(
     settings: ReadPoolSettings,
 ) -> Result<PgPool, sqlx::Error> {
     let options: PgConnectOptions = database_url.parse()?;
-    // Client queries are built per request and their best plan depends on the
-    // user (one with ten tasks, one with a hundred thousand): plan each
-    // execution for its own parameters rather than reuse a generic plan.
-    let options = options.options([
-        (
-            "statement_timeout",
-            settings.statement_timeout.as_millis().to_string(),
-        ),
-        ("plan_cache_mode", "force_custom_plan".to_owned()),
-    ]);
+    // Postgres keeps a statement's generic plan once it finds it no worse
+    // than planning each execution (its default). The statements whose best
+    // plan depends on the caller (a filter or a search over one user's ten
+    // tasks or another's hundred thousand) are sent unprepared instead, so
+    // each is planned for its own parameters (`projections::task_query`).
+    let options = options.options([(
+        "statement_timeout",
+        settings.statement_timeout.as_millis().to_string(),
+    )]);
     PgPoolOptions::new()
         .max_connections(settings.max_connections)
         .acquire_timeout(Duration::from_secs(5))

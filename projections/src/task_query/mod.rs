@@ -302,11 +302,10 @@ fn listing<'a>(
 }
 
 /// ` LIMIT n`, written into the statement rather than bound: a page's size
-/// is one of few numbers, and with it in the text Postgres estimates the
-/// statement's generic plan as it estimates a custom one, finds them alike
-/// after five executions and keeps the generic plan. With the limit bound,
-/// it planned every listing again (custom plans: more than half of a first
-/// page's time in Postgres, docs/performance.md).
+/// is one of few numbers, and with it in the text Postgres estimates a kept
+/// statement's generic plan as it would a plan for the page's parameters,
+/// and keeps it (see [`plan_kept`]). With the limit bound, it guessed a
+/// tenth of the rows for the generic plan and planned every execution.
 fn push_limit(sql: &mut QueryBuilder<'_, Postgres>, limit: i64) {
     sql.push(" LIMIT ").push(limit);
 }
@@ -390,8 +389,20 @@ async fn fetch(
     metrics::counter!(infra::metric::LISTING_QUERIES, "plan" => plan_name).increment(1);
     listing(query, plan, matching)
         .build()
+        .persistent(plan_kept(query, plan))
         .fetch_all(&mut *conn)
         .await
+}
+
+/// Whether a listing's statement is prepared and its plan kept: an ordered
+/// walk of the order's index per key, with nothing to filter, is the best
+/// plan for every reader, and Postgres keeps it (planning it took longer than
+/// running it: docs/performance.md). A filtered or searched listing is sent
+/// unprepared and planned for its own parameters each time: a tag on three
+/// of a user's hundred thousand tasks wants a different plan than one on
+/// most of them.
+fn plan_kept(query: &ListQuery, plan: Plan) -> bool {
+    plan == Plan::Tasks && query.filter.is_none()
 }
 
 /// How many tasks match, ignoring paging.
@@ -411,7 +422,11 @@ pub async fn count(conn: &mut PgConnection, query: &ListQuery) -> Result<i64, sq
         _ => push_matches(&mut sql, query, &matching),
     }
     push_where(&mut sql, query);
-    sql.build_query_scalar().fetch_one(&mut *conn).await
+    // Planned for its own parameters, like a filtered listing.
+    sql.build_query_scalar()
+        .persistent(false)
+        .fetch_one(&mut *conn)
+        .await
 }
 
 /// Waits, up to `timeout`, until the read model holds `task_id` at `version` or

@@ -84,6 +84,8 @@ pub(super) async fn resolve(
     .bind(query.readers.keys())
     .bind(&typed)
     .bind(FUZZY_WORDS)
+    // Planned for its own words and keys.
+    .persistent(false)
     .fetch_all(&mut *conn)
     .await?;
     let mut groups = Vec::with_capacity(typed.len());
