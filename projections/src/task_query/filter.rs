@@ -36,6 +36,12 @@ pub enum Filter {
 }
 
 impl Filter {
+    /// Whether the filter asks nothing of a task (`filter: {}`, or one that
+    /// names only `listIds`, which choose whose tasks are read).
+    pub fn asks_nothing(&self) -> bool {
+        matches!(self, Self::And(all) if all.iter().all(Self::asks_nothing))
+    }
+
     /// Whether the filter looks at status and priority alone, whose counts
     /// the projection keeps.
     pub fn is_kept_count(&self) -> bool {

@@ -389,20 +389,21 @@ async fn fetch(
     metrics::counter!(infra::metric::LISTING_QUERIES, "plan" => plan_name).increment(1);
     listing(query, plan, matching)
         .build()
-        .persistent(plan_kept(query, plan))
+        .persistent(plan_kept(query))
         .fetch_all(&mut *conn)
         .await
 }
 
-/// Whether a listing's statement is prepared and its plan kept: an ordered
-/// walk of the order's index per key, with nothing to filter, is the best
-/// plan for every reader, and Postgres keeps it (planning it took longer than
-/// running it: docs/performance.md). A filtered or searched listing is sent
-/// unprepared and planned for its own parameters each time: a tag on three
-/// of a user's hundred thousand tasks wants a different plan than one on
-/// most of them.
-fn plan_kept(query: &ListQuery, plan: Plan) -> bool {
-    plan == Plan::Tasks && query.filter.is_none()
+/// Whether a listing's statement is prepared and its plan kept: with nothing
+/// to filter, a page's best plan is the same for every reader (an ordered
+/// walk of the order's index per key; for a search, the word index, or the
+/// order's index as far as the window), and Postgres keeps it: planning it
+/// took longer than running it (docs/performance.md). A filtered listing is
+/// sent unprepared and planned for its own parameters each time: a tag on
+/// three of a user's hundred thousand tasks wants a different plan than one
+/// on most of them.
+fn plan_kept(query: &ListQuery) -> bool {
+    query.filter.as_ref().is_none_or(Filter::asks_nothing)
 }
 
 /// How many tasks match, ignoring paging.
@@ -454,5 +455,39 @@ pub async fn wait_for_version(
             return Ok(false);
         }
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query(filter: Option<Filter>) -> ListQuery {
+        ListQuery {
+            readers: Readers::inbox_of("ann"),
+            filter,
+            search: None,
+            order: Order::Smart,
+            from: None,
+            backwards: false,
+            limit: 21,
+        }
+    }
+
+    #[test]
+    fn only_a_listing_with_nothing_to_filter_keeps_its_plan() {
+        assert!(plan_kept(&query(None)));
+        let lists_only = Filter::And(vec![Filter::And(vec![])]);
+        assert!(plan_kept(&query(Some(lists_only))));
+        let tagged = Filter::TagsContainAny(vec!["home".into()]);
+        assert!(!plan_kept(&query(Some(tagged))));
+        let overdue = Filter::And(vec![Filter::Overdue]);
+        assert!(!plan_kept(&query(Some(overdue))));
+    }
+
+    #[test]
+    fn the_limit_is_written_into_the_statement() {
+        let sql = listing(&query(None), Plan::Tasks, &Matching::Everything).into_sql();
+        assert!(sql.ends_with(" LIMIT 21"), "{sql}");
     }
 }
