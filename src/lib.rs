@@ -147,6 +147,10 @@ pub async fn start(
         query_api::read_pool::connect(settings.common.database_url()?, settings.read_pool())
             .await
             .context("connecting the read pool")?;
+    let kept_plans =
+        query_api::read_pool::connect_kept(settings.common.database_url()?, settings.read_pool())
+            .await
+            .context("connecting the read pool that keeps plans")?;
     let read_your_writes = ReadYourWrites {
         max_wait: Duration::from_millis(settings.api.read_your_writes_wait_ms),
     };
@@ -184,6 +188,7 @@ pub async fn start(
     let state = ApiState {
         schema: server::build_schema(SchemaServices {
             read_pool,
+            kept_plans,
             commands,
             lists: ListService::new(pool.clone(), TaskServices::default()),
             read_your_writes,

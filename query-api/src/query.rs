@@ -17,6 +17,7 @@ use crate::listing::{
     decode_cursor, encode_cursor, fingerprint, to_filter, to_order, to_search, TaskFilter,
     TaskOrder, TaskSearch,
 };
+use crate::read_pool::KeptPlans;
 use api_core::error::{ApiError, ApiResult};
 use api_core::request::{actor, service};
 use api_core::{PriorityLevel, TaskStatus};
@@ -264,7 +265,11 @@ impl TaskQuery {
             .iter()
             .any(|field| selection.field(field).exists())
         {
-            let mut conn = pool(ctx)?.acquire().await?;
+            let mut conn = if task_query::one_plan_for_every_reader(&query) {
+                service::<KeptPlans>(ctx)?.0.acquire().await?
+            } else {
+                pool(ctx)?.acquire().await?
+            };
             task_query::list(&mut conn, &query).await?
         } else {
             Vec::new()
@@ -412,7 +417,12 @@ pub(crate) async fn wait_for(ctx: &Context<'_>, id: Uuid, version: Version) -> A
 /// committed (docs/adr/0016).
 pub async fn readers(ctx: &Context<'_>) -> ApiResult<Readers> {
     let user = actor(ctx)?.user_id.as_str();
-    let read = || async { Readers::of(pool(ctx)?, user).await.map_err(ApiError::from) };
+    // One plan for every caller: where plans are kept.
+    let read = || async {
+        Readers::of(&service::<KeptPlans>(ctx)?.0, user)
+            .await
+            .map_err(ApiError::from)
+    };
     match ctx.data_opt::<RequestReaders>() {
         Some(cell) => Ok(cell.0.get_or_try_init(read).await?.clone()),
         None => read().await,

@@ -1,5 +1,10 @@
-//! The read pool: the connections that serve client queries. Each statement is
-//! cut off after the read side's timeout.
+//! The read pools: the connections that serve client queries. Each statement
+//! is cut off after the read side's timeout. Statements whose best plan is
+//! the same for every caller (an unfiltered page of tasks, the caller's
+//! lists) run on connections that always keep a statement's plan
+//! ([`KeptPlans`]); the others run where Postgres chooses, and those whose
+//! plan depends on the caller are sent unprepared there, so each is planned
+//! for its own parameters (`projections::task_query`).
 
 use std::time::Duration;
 
@@ -14,21 +19,47 @@ pub struct ReadPoolSettings {
     pub statement_timeout: Duration,
 }
 
-/// Opens the read pool on `database_url`.
+/// The read connections whose statements always keep their plan
+/// (`plan_cache_mode = force_generic_plan`): Postgres's own choice keeps
+/// planning a heavy user's page each time, whose plan it estimates cheaper
+/// than the one for an average user, though both are the same walk of the
+/// same index (docs/performance.md, Read path).
+#[derive(Clone)]
+pub struct KeptPlans(pub PgPool);
+
+/// Opens the read pool on `database_url`, where Postgres chooses whether a
+/// statement keeps its plan.
 pub async fn connect(
     database_url: &str,
     settings: ReadPoolSettings,
 ) -> Result<PgPool, sqlx::Error> {
+    open(database_url, settings, "auto").await
+}
+
+/// Opens the pool of [`KeptPlans`] on `database_url`. It opens its
+/// connections as they are needed, like the read pool.
+pub async fn connect_kept(
+    database_url: &str,
+    settings: ReadPoolSettings,
+) -> Result<KeptPlans, sqlx::Error> {
+    open(database_url, settings, "force_generic_plan")
+        .await
+        .map(KeptPlans)
+}
+
+async fn open(
+    database_url: &str,
+    settings: ReadPoolSettings,
+    plan_cache_mode: &str,
+) -> Result<PgPool, sqlx::Error> {
     let options: PgConnectOptions = database_url.parse()?;
-    // Postgres keeps a statement's generic plan once it finds it no worse
-    // than planning each execution (its default). The statements whose best
-    // plan depends on the caller (a filter or a search over one user's ten
-    // tasks or another's hundred thousand) are sent unprepared instead, so
-    // each is planned for its own parameters (`projections::task_query`).
-    let options = options.options([(
-        "statement_timeout",
-        settings.statement_timeout.as_millis().to_string(),
-    )]);
+    let options = options.options([
+        (
+            "statement_timeout",
+            settings.statement_timeout.as_millis().to_string(),
+        ),
+        ("plan_cache_mode", plan_cache_mode.to_owned()),
+    ]);
     PgPoolOptions::new()
         .max_connections(settings.max_connections)
         .acquire_timeout(Duration::from_secs(5))

@@ -16,9 +16,9 @@ use event_store::command::{Actor, CommandService, ListService};
 use projections::erasure::Eraser;
 use query_api::consistency::{self, Consistency};
 use query_api::{
-    AuditQuery, CalendarFeeds, CalendarMutation, CalendarQuery, ErasureQuery, ExportQuery,
-    ListQuery, LiveHub, NotificationMutation, NotificationQuery, ReadYourWrites, TaskQuery,
-    TaskSubscription,
+    read_pool::KeptPlans, AuditQuery, CalendarFeeds, CalendarMutation, CalendarQuery, ErasureQuery,
+    ExportQuery, ListQuery, LiveHub, NotificationMutation, NotificationQuery, ReadYourWrites,
+    TaskQuery, TaskSubscription,
 };
 use sqlx::PgPool;
 use tracing::Instrument;
@@ -68,6 +68,8 @@ const MAX_COMPLEXITY: usize = 10_000;
 pub struct SchemaServices {
     /// For queries: its statements time out.
     pub read_pool: PgPool,
+    /// For the queries whose plan is the same for every caller.
+    pub kept_plans: KeptPlans,
     /// For mutations.
     pub commands: CommandService,
     /// For lists and their members, both ways.
@@ -85,6 +87,7 @@ pub struct SchemaServices {
 pub fn build_schema(services: SchemaServices) -> TaskledgerSchema {
     Schema::build(Query::default(), Mutation::default(), TaskSubscription)
         .data(services.read_pool)
+        .data(services.kept_plans)
         .data(services.commands)
         .data(services.lists)
         .data(services.read_your_writes)

@@ -409,6 +409,14 @@ fn plan_kept(query: &ListQuery) -> bool {
     query.filter.as_ref().is_none_or(Filter::asks_nothing)
 }
 
+/// Whether a listing's plan is the same for every reader whatever Postgres
+/// estimates: a page with nothing to filter and nothing to search, an
+/// ordered walk of the order's index per key. Such a listing may run where
+/// every statement keeps its plan (`query_api::read_pool::KeptPlans`).
+pub fn one_plan_for_every_reader(query: &ListQuery) -> bool {
+    query.search.is_none() && plan_kept(query)
+}
+
 /// How many tasks match, ignoring paging.
 #[tracing::instrument(skip(conn), fields(user_id = %query.readers.user()))]
 pub async fn count(conn: &mut PgConnection, query: &ListQuery) -> Result<i64, sqlx::Error> {
@@ -486,6 +494,21 @@ mod tests {
         assert!(!plan_kept(&query(Some(tagged))));
         let overdue = Filter::And(vec![Filter::Overdue]);
         assert!(!plan_kept(&query(Some(overdue))));
+    }
+
+    #[test]
+    fn only_an_unfiltered_unsearched_page_has_one_plan_for_every_reader() {
+        assert!(one_plan_for_every_reader(&query(None)));
+        let searched = ListQuery {
+            search: Some(Search {
+                query: "milk".into(),
+                mode: SearchMode::FullText,
+            }),
+            ..query(None)
+        };
+        assert!(!one_plan_for_every_reader(&searched));
+        let tagged = Filter::TagsContainAny(vec!["home".into()]);
+        assert!(!one_plan_for_every_reader(&query(Some(tagged))));
     }
 
     #[test]
