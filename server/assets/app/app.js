@@ -11,8 +11,10 @@ const SESSION_KEY = 'taskledger.session';
 const NOTIFIER_LOCK = 'taskledger-notifier';
 const FIRST_RETRY_MS = 200;
 const MAX_RETRY_MS = 2000;
-/** How long a notification that arrived live is counted before the inbox shows it. */
-const ARRIVAL_GRACE_MS = 5000;
+/** How long a notification that arrived live is counted while the inbox does not show it. */
+const ARRIVAL_GRACE_MS = 60000;
+/** The inbox's first page (NOTIFICATIONS asks for 20). */
+const INBOX_PAGE = 20;
 const TOAST_MS = 8000;
 /** How long the page offers to undo a change just made. */
 const UNDO_MS = 6000;
@@ -623,15 +625,23 @@ async function refreshNotifications() {
   if (refresh !== state.refreshes || !state.session) return;
   state.notifications = data.notifications.edges.map((edge) => edge.node);
   for (const n of state.notifications) state.arrived.delete(n.id);
-  // One the inbox still does not show after a while is past its first page
-  // (many arrived at once) or was dropped: the stored count stands.
+  // One the inbox does not show is counted until it does (the inbox may lag
+  // the live feed by seconds on a busy server), unless it is older than the
+  // inbox's full first page (many arrived at once) or a minute went by (it
+  // was never stored): then the stored count stands.
+  const full = state.notifications.length >= INBOX_PAGE;
+  const oldest = full ? Date.parse(state.notifications.at(-1).firedAt) : -Infinity;
   for (const [id, n] of state.arrived) {
-    if (Date.now() - n.arrivedAt > ARRIVAL_GRACE_MS) state.arrived.delete(id);
+    const pastFirstPage = Date.parse(n.firedAt) < oldest;
+    if (pastFirstPage || Date.now() - n.arrivedAt > ARRIVAL_GRACE_MS) state.arrived.delete(id);
   }
   state.unread = data.unreadNotificationCount;
   renderInbox(state.unread);
-  // Some arrived live but are not stored yet: look again shortly.
-  if (state.arrived.size > 0) setTimeout(() => report(refreshNotifications()), 500);
+  // Some arrived live but are not stored yet: look again, less often as it waits.
+  if (state.arrived.size > 0) {
+    const waited = Math.max(...[...state.arrived.values()].map((n) => Date.now() - n.arrivedAt));
+    setTimeout(() => report(refreshNotifications()), Math.min(500 + waited / 4, 5000));
+  }
 }
 
 /** The inbox as stored, plus what arrived live and is not stored yet. */
