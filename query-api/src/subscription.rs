@@ -5,7 +5,7 @@
 //! so nothing falls between the two and nothing is sent twice. A subscriber
 //! that fell behind gets a `RESYNC` item and the backlog from its cursor again.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use async_graphql::{Context, Enum, SimpleObject, Subscription, ID};
@@ -106,9 +106,11 @@ impl TaskSubscription {
             pool,
             hub,
             live,
+            start: cursor,
             cursor,
             backlog,
             ready: VecDeque::new(),
+            sent: HashMap::new(),
         };
         Ok(futures::stream::unfold(feed, |mut feed| async move {
             feed.next().await.map(|change| (change, feed))
@@ -221,12 +223,26 @@ struct ChangeFeed {
     pool: PgPool,
     hub: LiveHub,
     live: Subscriber<Arc<TaskRow>>,
-    /// The last cursor sent (or the one subscribed with).
+    /// The cursor subscribed with (or the latest when subscribed without
+    /// one): nothing at or before it is sent live.
+    start: i64,
+    /// The latest cursor sent (or the one subscribed with).
     cursor: i64,
     /// Whether the read model may hold changes after `cursor` not yet sent.
     backlog: bool,
     ready: VecDeque<TaskChange>,
+    /// The newest change sent of each task lately. A reader of several keys
+    /// (their Inbox, shared lists) hears each key's changes from its own
+    /// partition of `task-updates`, so one key's change can arrive after a
+    /// later one of another key: the cursor alone would pass it over.
+    sent: HashMap<uuid::Uuid, i64>,
 }
+
+/// How many tasks' newest changes a stream remembers; past it, those more
+/// than [`SENT_WINDOW`] changes behind the cursor are forgotten (a repeat
+/// of one of them is an older version, which clients pass over).
+const MAX_SENT: usize = 4096;
+const SENT_WINDOW: i64 = 10_000;
 
 impl ChangeFeed {
     async fn next(&mut self) -> Option<TaskChange> {
@@ -250,11 +266,27 @@ impl ChangeFeed {
                 self.backlog = true;
                 return Some(TaskChange::resync(self.cursor));
             };
-            if row.change_seq <= self.cursor {
-                continue; // already sent from the backlog, or a redelivery
+            if row.change_seq <= self.start
+                || self
+                    .sent
+                    .get(&row.id)
+                    .is_some_and(|sent| *sent >= row.change_seq)
+            {
+                continue; // from before the subscription, already sent, or a redelivery
             }
-            self.cursor = row.change_seq;
+            self.note_sent(&row);
             return Some(TaskChange::changed(Arc::unwrap_or_clone(row)));
+        }
+    }
+
+    /// Remembers `row`'s change as sent and moves the cursor to it if it is
+    /// later.
+    fn note_sent(&mut self, row: &TaskRow) {
+        self.cursor = self.cursor.max(row.change_seq);
+        self.sent.insert(row.id, row.change_seq);
+        if self.sent.len() > MAX_SENT {
+            let horizon = self.cursor - SENT_WINDOW;
+            self.sent.retain(|_, sent| *sent > horizon);
         }
     }
 
@@ -274,8 +306,8 @@ impl ChangeFeed {
         .fetch_all(&self.pool)
         .await?;
         self.backlog = rows.len() as i64 == BACKLOG_PAGE;
-        if let Some(last) = rows.last() {
-            self.cursor = last.change_seq;
+        for row in &rows {
+            self.note_sent(row);
         }
         self.ready.extend(rows.into_iter().map(TaskChange::changed));
         Ok(())
@@ -297,4 +329,78 @@ async fn latest_cursor(pool: &PgPool, user: &str) -> ApiResult<i64> {
             .fetch_one(pool)
             .await?;
     Ok(cursor.unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(id: u128, change_seq: i64) -> TaskRow {
+        let at = chrono::Utc::now();
+        TaskRow {
+            id: uuid::Uuid::from_u128(id),
+            user_id: "ann".into(),
+            list_id: uuid::Uuid::nil(),
+            owner: "ann".into(),
+            assignee: None,
+            title: "t".into(),
+            description: None,
+            status: domain::TaskStatus::Open,
+            completed: false,
+            version: 1,
+            created_at: at,
+            updated_at: at,
+            completed_at: None,
+            deleted_at: None,
+            priority: domain::values::Priority::default(),
+            tags: Vec::new(),
+            due_at: None,
+            due_date: None,
+            time_zone: None,
+            reminders: serde_json::json!([]),
+            recurrence: None,
+            series_id: None,
+            occurrence: None,
+            change_seq,
+        }
+    }
+
+    /// A member hears their Inbox and a shared list from two partitions of
+    /// `task-updates`: a list's change may arrive after a later change of
+    /// their Inbox, and must still be sent.
+    #[tokio::test]
+    async fn a_change_arriving_after_a_later_one_of_another_key_is_sent() {
+        let hub = LiveHub::default();
+        let live = hub.tasks.subscribe("ann");
+        let mut feed = ChangeFeed {
+            user: "ann".into(),
+            pool: PgPool::connect_lazy("postgres://nowhere/none").unwrap(),
+            hub: hub.clone(),
+            live,
+            start: 10,
+            cursor: 10,
+            backlog: false,
+            ready: VecDeque::new(),
+            sent: HashMap::new(),
+        };
+        for (task, change) in [(1, 15), (2, 12), (1, 15), (3, 9), (2, 16), (2, 14)] {
+            hub.tasks.publish("ann", &Arc::new(row(task, change)));
+        }
+        let mut heard = Vec::new();
+        while let Ok(Some(change)) =
+            tokio::time::timeout(std::time::Duration::from_millis(100), feed.next()).await
+        {
+            heard.push((change.task_id.map(|id| id.0), change.cursor));
+        }
+        let id = |n: u128| Some(uuid::Uuid::from_u128(n).to_string());
+        assert_eq!(
+            heard,
+            [
+                (id(1), "15".to_owned()),
+                (id(2), "12".to_owned()),
+                (id(2), "16".to_owned())
+            ],
+            "each task's changes once, in order; none from before the subscription"
+        );
+    }
 }

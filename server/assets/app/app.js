@@ -74,7 +74,7 @@ const state = {
   session: null, // { token, name, expiresAt } while signed in
   live: null, // the LiveConnection while signed in
   tasks: new Map(), // task id → the task at the newest version seen
-  cursor: '0', // the last taskChanges cursor: where a resubscription resumes
+  cursor: '0', // the highest taskChanges cursor: where a resubscription resumes
   notifications: [], // the panel's list, newest first
   arrived: new Map(), // notification id → one received live that the inbox did not show yet
   unread: 0, // the inbox's unread count
@@ -374,7 +374,9 @@ function onTaskChange(response) {
     console.info('taskChanges: resync from cursor', state.cursor);
     return;
   }
-  state.cursor = change.cursor;
+  // The highest cursor: a shared list's change may arrive just after a
+  // later one of the Inbox (each comes from its own partition).
+  if (Number(change.cursor) > Number(state.cursor)) state.cursor = change.cursor;
   const version = change.version ?? change.task?.version ?? 0;
   const held = state.tasks.get(change.taskId);
   if (held && held.version >= version) return; // a repeat, or older than what we show
