@@ -69,23 +69,14 @@ async fn main() -> anyhow::Result<()> {
     .await?;
     let result = async {
         load(&app.pool, &args).await?;
-        // The floor runs on a pool set up exactly as the API's read pool.
-        let read_pool = query_api::read_pool::connect(
-            app.settings.common.database_url()?,
-            query_api::read_pool::ReadPoolSettings {
-                max_connections: 8,
-                ..app.settings.read_pool()
-            },
-        )
-        .await?;
-        let kept_plans = query_api::read_pool::connect_kept(
-            app.settings.common.database_url()?,
-            query_api::read_pool::ReadPoolSettings {
-                max_connections: 8,
-                ..app.settings.read_pool()
-            },
-        )
-        .await?;
+        // The floor runs on pools set up exactly as the API's read pools.
+        let url = app.settings.common.database_url()?;
+        let pools = query_api::read_pool::ReadPoolSettings {
+            max_connections: 8,
+            ..app.settings.read_pool()
+        };
+        let read_pool = query_api::read_pool::connect(url, pools).await?;
+        let kept_plans = query_api::read_pool::connect_kept(url, pools).await?;
         measure(&args, &app.url, &read_pool, &kept_plans).await
     }
     .await;
