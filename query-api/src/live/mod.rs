@@ -5,9 +5,11 @@
 //! client to resync and reads what it missed from the read model (see
 //! `subscription.rs`). A slow subscriber never holds up the others.
 
+mod channels;
+mod fanout;
+
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -15,145 +17,24 @@ use chrono::{DateTime, Utc};
 use domain::envelope::{ReminderEventData, ReminderMessage, TaskUpdateData, TaskUpdateMessage};
 use futures::FutureExt as _;
 use infra::kafka::{topic_partition_count, topic_watermarks, DropOffThread, KafkaSettings};
-use infra::metric;
 use projections::TaskRow;
 
-use crate::notifications::{Notification, NotificationRow, COLUMNS as NOTIFICATION_COLUMNS};
 use rdkafka::consumer::Consumer;
 use rdkafka::{Message, Offset, TopicPartitionList};
-use sqlx::postgres::PgListener;
 use sqlx::PgPool;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
+
+pub use channels::{ListChanged, LISTS_CHANNEL};
+pub use fanout::{Fanout, Subscriber, SUBSCRIBER_BUFFER};
+
+use crate::notifications::Notification;
 
 /// The most live messages handed out per query.
 const MAX_BATCH: usize = 500;
 
 /// The largest live message read; a task row is far smaller.
 const MAX_MESSAGE_BYTES: usize = 256 * 1024;
-
-/// Items a subscriber may fall behind by before it must resync.
-pub const SUBSCRIBER_BUFFER: usize = 256;
-
-/// Subscribers by user, each with a bounded buffer.
-pub struct Fanout<T> {
-    subscribers: Mutex<HashMap<String, Vec<Slot<T>>>>,
-    next_id: AtomicU64,
-    buffer: usize,
-}
-
-struct Slot<T> {
-    id: u64,
-    sender: mpsc::Sender<T>,
-}
-
-/// One subscriber's place in a [`Fanout`]: dropping it leaves the fan-out.
-/// Its receiver ends (`None`) when the subscriber overflowed or the process
-/// lost the topic: what it missed must then be read from the read model.
-pub struct Subscriber<T> {
-    pub receiver: mpsc::Receiver<T>,
-    id: u64,
-    user: String,
-    fanout: Arc<Fanout<T>>,
-}
-
-impl<T> Drop for Subscriber<T> {
-    fn drop(&mut self) {
-        self.fanout.remove(&self.user, self.id);
-    }
-}
-
-impl<T: Clone> Fanout<T> {
-    pub fn new(buffer: usize) -> Arc<Self> {
-        Arc::new(Self {
-            subscribers: Mutex::new(HashMap::new()),
-            next_id: AtomicU64::new(0),
-            buffer,
-        })
-    }
-
-    pub fn subscribe(self: &Arc<Self>, user: &str) -> Subscriber<T> {
-        let (sender, receiver) = mpsc::channel(self.buffer);
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        self.lock()
-            .entry(user.to_owned())
-            .or_default()
-            .push(Slot { id, sender });
-        metrics::gauge!(metric::SUBSCRIPTIONS).increment(1.0);
-        Subscriber {
-            receiver,
-            id,
-            user: user.to_owned(),
-            fanout: Arc::clone(self),
-        }
-    }
-
-    /// Hands `item` to every subscriber of `user`; one whose buffer is full
-    /// is dropped, which ends its receiver once drained.
-    pub fn publish(&self, user: &str, item: &T) {
-        let mut subscribers = self.lock();
-        let Some(slots) = subscribers.get_mut(user) else {
-            return;
-        };
-        slots.retain(|slot| match slot.sender.try_send(item.clone()) {
-            Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                metrics::counter!(metric::SUBSCRIBER_RESYNCS).increment(1);
-                false
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
-        });
-        if slots.is_empty() {
-            subscribers.remove(user);
-        }
-    }
-
-    /// Ends every receiver: after the process lost messages of the topic,
-    /// everyone reads what they missed from the read model.
-    pub fn resync_all(&self) {
-        let dropped: usize = self.lock().drain().map(|(_, slots)| slots.len()).sum();
-        if dropped > 0 {
-            metrics::counter!(metric::SUBSCRIBER_RESYNCS).increment(dropped as u64);
-        }
-    }
-}
-
-impl<T> Fanout<T> {
-    fn remove(&self, user: &str, id: u64) {
-        metrics::gauge!(metric::SUBSCRIPTIONS).decrement(1.0);
-        let mut subscribers = self.lock();
-        if let Some(slots) = subscribers.get_mut(user) {
-            slots.retain(|slot| slot.id != id);
-            if slots.is_empty() {
-                subscribers.remove(user);
-            }
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Vec<Slot<T>>>> {
-        self.subscribers.lock().expect("not poisoned")
-    }
-}
-
-/// The Postgres channel each list change is announced on as it commits
-/// (event-store migration 1013).
-pub const LISTS_CHANNEL: &str = "taskledger_lists";
-
-/// The event that invites a user to a list.
-const INVITED: &str = "ListMemberInvited";
-
-/// A change to a list, as announced on [`LISTS_CHANNEL`].
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ListChanged {
-    pub list_id: uuid::Uuid,
-    /// The event's type (`ListRenamed`, `ListMemberRemoved`, …).
-    pub event: String,
-    pub version: i64,
-    /// The user the change is about, if any (invited, joined, left,
-    /// removed, declined, given a role).
-    pub user: Option<String>,
-}
 
 /// The feeds of one API process. A task change is handed out as the
 /// read model's row (its `change_seq` is the cursor), never as the message
@@ -190,122 +71,6 @@ pub struct LiveTopics {
 }
 
 impl LiveHub {
-    /// Hears of every erasure (`projections::erasure` notifies
-    /// `ERASURES_CHANNEL` as it commits) until `shutdown`, and tells this
-    /// process's WebSockets through [`LiveHub::erased`].
-    pub async fn hear_erasures(
-        self,
-        pool: PgPool,
-        shutdown: CancellationToken,
-    ) -> anyhow::Result<()> {
-        loop {
-            tokio::select! {
-                () = shutdown.cancelled() => return Ok(()),
-                Err(error) = self.listen_for_erasures(&pool) => {
-                    tracing::warn!(%error, "lost the erasures channel; listening again in 1s");
-                }
-            }
-            tokio::select! {
-                () = shutdown.cancelled() => return Ok(()),
-                () = tokio::time::sleep(Duration::from_secs(1)) => {}
-            }
-        }
-    }
-
-    async fn listen_for_erasures(&self, pool: &PgPool) -> Result<(), sqlx::Error> {
-        let mut listener = PgListener::connect_with(pool).await?;
-        listener
-            .listen(projections::erasure::ERASURES_CHANNEL)
-            .await?;
-        loop {
-            let notification = listener.recv().await?;
-            // No socket listening is no error.
-            let _ = self.erased.send(notification.payload().to_owned());
-        }
-    }
-
-    /// Hears of every list change until `shutdown` and hands it to the
-    /// list's members (read once per change, as they are after it) and to
-    /// the user it is about: a removed member hears of their removal, then
-    /// nothing more of the list.
-    pub async fn hear_lists(self, pool: PgPool, shutdown: CancellationToken) -> anyhow::Result<()> {
-        loop {
-            tokio::select! {
-                () = shutdown.cancelled() => return Ok(()),
-                Err(error) = self.listen_for_lists(&pool) => {
-                    tracing::warn!(%error, "lost the lists channel; listening again in 1s");
-                    // Changes may have passed meanwhile: subscribers ask again.
-                    self.lists.resync_all();
-                }
-            }
-            tokio::select! {
-                () = shutdown.cancelled() => return Ok(()),
-                () = tokio::time::sleep(Duration::from_secs(1)) => {}
-            }
-        }
-    }
-
-    async fn listen_for_lists(&self, pool: &PgPool) -> Result<(), sqlx::Error> {
-        let mut listener = PgListener::connect_with(pool).await?;
-        listener.listen(LISTS_CHANNEL).await?;
-        // Whoever subscribed before this listened may have missed a change:
-        // they ask again.
-        self.lists.resync_all();
-        loop {
-            let notification = listener.recv().await?;
-            let Ok(change) = serde_json::from_str::<ListChanged>(notification.payload()) else {
-                tracing::warn!(
-                    payload = notification.payload(),
-                    "an unreadable list change"
-                );
-                continue;
-            };
-            let mut users: Vec<String> =
-                sqlx::query_scalar("SELECT user_id FROM list_members WHERE list_id = $1")
-                    .bind(change.list_id)
-                    .fetch_all(pool)
-                    .await?;
-            if let Some(user) = &change.user {
-                if !users.contains(user) {
-                    users.push(user.clone());
-                }
-            }
-            if let (INVITED, Some(invitee)) = (change.event.as_str(), &change.user) {
-                self.hand_out_invitation(pool, change.list_id, invitee)
-                    .await?;
-            }
-            let change = Arc::new(change);
-            for user in &users {
-                self.lists.publish(user, &change);
-            }
-        }
-    }
-
-    /// Hands `invitee` the notification of their invitation to `list`,
-    /// written with it (projections migration 2015); the subscription names
-    /// the list.
-    async fn hand_out_invitation(
-        &self,
-        pool: &PgPool,
-        list: uuid::Uuid,
-        invitee: &str,
-    ) -> Result<(), sqlx::Error> {
-        let row: Option<NotificationRow> = sqlx::query_as(&format!(
-            "SELECT {NOTIFICATION_COLUMNS} FROM notifications
-              WHERE user_id = $1 AND list_id = $2 AND kind = 'INVITATION'
-              ORDER BY seq DESC LIMIT 1"
-        ))
-        .bind(invitee)
-        .bind(list)
-        .fetch_optional(pool)
-        .await?;
-        if let Some(row) = row {
-            self.notifications
-                .publish(invitee, &Arc::new(Notification::from(row)));
-        }
-        Ok(())
-    }
-
     /// Reads both topics from their ends until `shutdown`, handing each
     /// message to its user's subscribers. After a failure it starts again
     /// from the ends, and every subscriber resyncs.
@@ -600,47 +365,4 @@ struct StoredReminder {
     tags: Vec<String>,
     due_at: Option<DateTime<Utc>>,
     remind_at: DateTime<Utc>,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_user_hears_only_their_own_items() {
-        let fanout = Fanout::<u32>::new(4);
-        let mut alice = fanout.subscribe("alice");
-        let mut bob = fanout.subscribe("bob");
-        fanout.publish("alice", &1);
-        fanout.publish("bob", &2);
-        assert_eq!(alice.receiver.try_recv().unwrap(), 1);
-        assert_eq!(bob.receiver.try_recv().unwrap(), 2);
-        assert!(alice.receiver.try_recv().is_err());
-    }
-
-    #[test]
-    fn an_overflowing_subscriber_is_cut_off_and_the_others_are_not() {
-        let fanout = Fanout::<u32>::new(2);
-        let mut slow = fanout.subscribe("alice");
-        let mut fast = fanout.subscribe("alice");
-        for item in 0..5 {
-            fanout.publish("alice", &item);
-            assert_eq!(fast.receiver.try_recv().unwrap(), item);
-        }
-        // The slow one keeps what fitted, then its receiver ends: resync.
-        assert_eq!(slow.receiver.try_recv().unwrap(), 0);
-        assert_eq!(slow.receiver.try_recv().unwrap(), 1);
-        assert_eq!(
-            slow.receiver.try_recv().unwrap_err(),
-            mpsc::error::TryRecvError::Disconnected
-        );
-    }
-
-    #[test]
-    fn dropping_a_subscriber_leaves_the_fanout() {
-        let fanout = Fanout::<u32>::new(2);
-        let subscriber = fanout.subscribe("alice");
-        drop(subscriber);
-        assert!(fanout.lock().is_empty());
-    }
 }
