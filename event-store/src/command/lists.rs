@@ -300,7 +300,7 @@ impl ListService {
             .await
             .map_err(internal_sql)?;
         let ids: Vec<Uuid> = rows.iter().map(|r| r.1).collect();
-        let views = self.views(&ids).await?;
+        let views = self.named(&ids).await?;
         Ok(rows
             .into_iter()
             .map(
@@ -338,7 +338,7 @@ impl ListService {
         .await
         .map_err(internal_sql)?;
         Ok(self
-            .views(&seen)
+            .named(&seen)
             .await?
             .into_iter()
             .map(|(id, view)| (id, view.name))
@@ -348,19 +348,30 @@ impl ListService {
     /// Lists `ids` as the membership tables keep them (a row per list and
     /// per member, never the lists' histories), their names opened.
     async fn views(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, ListView>, ListCommandError> {
-        let rows: Vec<ListRow> = sqlx::query_as(
-            "SELECT l.list_id, l.archived, l.version, l.name_fields,
-                    k.key_id AS name_key_id, k.wrapped AS name_key
-               FROM lists l LEFT JOIN user_keys k ON k.user_id = l.named_by
-              WHERE l.list_id = ANY($1)",
+        let mut views = self.named(ids).await?;
+        let members: Vec<(Uuid, String, String)> = sqlx::query_as(
+            "SELECT list_id, user_id, role FROM list_members WHERE list_id = ANY($1)
+              ORDER BY list_id, role <> 'OWNER', user_id",
         )
         .bind(ids)
         .fetch_all(&self.pool)
         .await
         .map_err(internal_sql)?;
-        let members: Vec<(Uuid, String, String)> = sqlx::query_as(
-            "SELECT list_id, user_id, role FROM list_members WHERE list_id = ANY($1)
-              ORDER BY list_id, role <> 'OWNER', user_id",
+        for (list_id, user_id, role) in members {
+            if let (Some(view), Some(role)) = (views.get_mut(&list_id), Role::parse(&role)) {
+                view.members.push((user_id, role));
+            }
+        }
+        Ok(views)
+    }
+
+    /// Lists `ids` from their row alone, their names opened; no members.
+    async fn named(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, ListView>, ListCommandError> {
+        let rows: Vec<ListRow> = sqlx::query_as(
+            "SELECT l.list_id, l.archived, l.version, l.name_fields,
+                    k.key_id AS name_key_id, k.wrapped AS name_key
+               FROM lists l LEFT JOIN user_keys k ON k.user_id = l.named_by
+              WHERE l.list_id = ANY($1)",
         )
         .bind(ids)
         .fetch_all(&self.pool)
@@ -396,11 +407,6 @@ impl ListService {
                     members: Vec::new(),
                 },
             );
-        }
-        for (list_id, user_id, role) in members {
-            if let (Some(view), Some(role)) = (views.get_mut(&list_id), Role::parse(&role)) {
-                view.members.push((user_id, role));
-            }
         }
         Ok(views)
     }
