@@ -171,6 +171,39 @@ impl TestApp {
         self.post_raw(token, body).await.1
     }
 
+    /// `query`'s `data` as `token`'s user, which must come without errors.
+    pub async fn data(&self, token: &str, query: &str, variables: Value) -> Value {
+        let body = self.graphql(Some(token), query, variables).await;
+        assert_no_errors(&body);
+        body["data"].clone()
+    }
+
+    /// A list named `name` made by `owner`'s user; its id.
+    pub async fn new_list(&self, owner: &str, name: &str) -> String {
+        self.data(
+            owner,
+            "mutation($name: String!) { createList(input: {name: $name}) { listId } }",
+            json!({ "name": name }),
+        )
+        .await["createList"]["listId"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// `user` invited to `list` as `role` by `owner`'s user; the invitation's id.
+    pub async fn invite(&self, owner: &str, list: &str, user: &str, role: &str) -> String {
+        self.data(
+            owner,
+            "mutation($list: ID!, $user: String!, $role: ListRole!) { inviteToList(listId: $list, userId: $user, role: $role) { invitationId } }",
+            json!({ "list": list, "user": user, "role": role }),
+        )
+        .await["inviteToList"]["invitationId"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
     /// Creates a task and returns its id and version, failing on any error.
     pub async fn create_task(&self, token: &str, title: &str) -> (String, i64) {
         let body = self

@@ -11,10 +11,8 @@ use serde_json::{json, Value};
 use crate::helpers::{assert_no_errors, error_code, TestApp};
 use crate::ws_client::GqlSocket;
 
-const CREATE: &str = "mutation($name: String!) { createList(input: {name: $name}) { listId } }";
 const RENAME: &str =
     "mutation($id: ID!, $name: String!) { renameList(id: $id, name: $name) { version } }";
-const INVITE: &str = "mutation($list: ID!, $user: String!, $role: ListRole!) { inviteToList(listId: $list, userId: $user, role: $role) { invitationId } }";
 const ACCEPT: &str = "mutation($id: ID!) { acceptInvitation(id: $id) { listId } }";
 const DECLINE: &str = "mutation($id: ID!) { declineInvitation(id: $id) { listId } }";
 const FIELDS: &str = "id kind taskId title remindAt firedAt read \
@@ -24,17 +22,9 @@ const RECEIVED: &str =
 const MARK: &str = "mutation($ids: [ID!]!) { markNotificationsRead(ids: $ids) }";
 const SNOOZE: &str = "mutation($id: ID!) { snoozeReminder(notificationId: $id, minutes: 5) }";
 
-async fn ok(app: &TestApp, token: &str, query: &str, variables: Value) -> Value {
-    let body = app.graphql(Some(token), query, variables).await;
-    assert_no_errors(&body);
-    body["data"].clone()
-}
-
 /// The caller's inbox: its notifications, newest first, and the unread count.
 async fn inbox(app: &TestApp, token: &str) -> (Vec<Value>, i64) {
-    let data = ok(
-        app,
-        token,
+    let data = app.data(token,
         &format!(
             "{{ unreadNotificationCount notifications(first: 50) {{ edges {{ node {{ {FIELDS} }} }} }} }}"
         ),
@@ -50,26 +40,6 @@ async fn inbox(app: &TestApp, token: &str) -> (Vec<Value>, i64) {
     (nodes, data["unreadNotificationCount"].as_i64().unwrap())
 }
 
-async fn new_list(app: &TestApp, token: &str, name: &str) -> String {
-    ok(app, token, CREATE, json!({ "name": name })).await["createList"]["listId"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
-async fn invite(app: &TestApp, owner: &str, list: &str, user: &str, role: &str) -> String {
-    ok(
-        app,
-        owner,
-        INVITE,
-        json!({ "list": list, "user": user, "role": role }),
-    )
-    .await["inviteToList"]["invitationId"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn an_invitation_reaches_the_invitees_inbox_and_feed_and_no_one_elses() {
     let app = TestApp::spawn().await;
@@ -83,8 +53,8 @@ async fn an_invitation_reaches_the_invitees_inbox_and_feed_and_no_one_elses() {
     // The subscriptions are joined before the invitation.
     tokio::time::sleep(Duration::from_millis(300)).await;
 
-    let list = new_list(&app, &ann, "Garden").await;
-    let invitation = invite(&app, &ann, &list, "bob", "EDITOR").await;
+    let list = app.new_list(&ann, "Garden").await;
+    let invitation = app.invite(&ann, &list, "bob", "EDITOR").await;
 
     // Live: bob's feed tells of it, with the list named.
     let live = bobs
@@ -134,7 +104,7 @@ async fn an_invitation_reaches_the_invitees_inbox_and_feed_and_no_one_elses() {
 
     // Nobody else marks it read; it is no reminder to snooze.
     assert_eq!(
-        ok(&app, &zed, MARK, json!({ "ids": [invitation] })).await["markNotificationsRead"],
+        app.data(&zed, MARK, json!({ "ids": [invitation] })).await["markNotificationsRead"],
         json!(0)
     );
     let body = app
@@ -153,21 +123,16 @@ async fn an_invitation_reaches_the_invitees_inbox_and_feed_and_no_one_elses() {
         "{body}"
     );
     assert_eq!(
-        ok(&app, &bob, MARK, json!({ "ids": [invitation] })).await["markNotificationsRead"],
+        app.data(&bob, MARK, json!({ "ids": [invitation] })).await["markNotificationsRead"],
         json!(1)
     );
     assert_eq!(inbox(&app, &bob).await.1, 0);
 
     // The notification's id answers the invitation; a member sees the
     // list's name as it is now.
-    ok(&app, &bob, ACCEPT, json!({ "id": invitation })).await;
-    ok(
-        &app,
-        &ann,
-        RENAME,
-        json!({ "id": list, "name": "Vegetables" }),
-    )
-    .await;
+    app.data(&bob, ACCEPT, json!({ "id": invitation })).await;
+    app.data(&ann, RENAME, json!({ "id": list, "name": "Vegetables" }))
+        .await;
     let (notes, _) = inbox(&app, &bob).await;
     assert_eq!(notes[0]["title"], json!("Vegetables"));
     assert_eq!(notes[0]["read"], json!(true));
@@ -180,20 +145,15 @@ async fn an_invitation_reaches_the_invitees_inbox_and_feed_and_no_one_elses() {
 async fn an_invitation_names_the_list_only_while_the_invitee_may_see_it() {
     let app = TestApp::spawn().await;
     let (ann, cat) = (app.token("ann"), app.token("cat"));
-    let list = new_list(&app, &ann, "Secret plans").await;
-    let first = invite(&app, &ann, &list, "cat", "VIEWER").await;
+    let list = app.new_list(&ann, "Secret plans").await;
+    let first = app.invite(&ann, &list, "cat", "VIEWER").await;
     assert_eq!(
         inbox(&app, &cat).await.0[0]["invitation"]["listName"],
         json!("Secret plans")
     );
-    ok(&app, &cat, DECLINE, json!({ "id": first })).await;
-    ok(
-        &app,
-        &ann,
-        RENAME,
-        json!({ "id": list, "name": "Renamed after" }),
-    )
-    .await;
+    app.data(&cat, DECLINE, json!({ "id": first })).await;
+    app.data(&ann, RENAME, json!({ "id": list, "name": "Renamed after" }))
+        .await;
     let (notes, unread) = inbox(&app, &cat).await;
     assert_eq!(unread, 1, "declining reads nothing");
     assert_eq!(notes[0]["title"], json!(""));
@@ -201,7 +161,7 @@ async fn an_invitation_names_the_list_only_while_the_invitee_may_see_it() {
     assert_eq!(notes[0]["invitation"]["role"], json!("VIEWER"));
 
     // Invited again: a second notification, which names it again.
-    let second = invite(&app, &ann, &list, "cat", "EDITOR").await;
+    let second = app.invite(&ann, &list, "cat", "EDITOR").await;
     let (notes, unread) = inbox(&app, &cat).await;
     assert_eq!(unread, 2);
     assert_eq!(notes[0]["id"], json!(second));

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use std::time::Duration;
 
-use crate::helpers::{assert_no_errors, error_code, eventually, read_topic, TestApp};
+use crate::helpers::{error_code, eventually, read_topic, TestApp};
 
 const CREATE: &str =
     "mutation($name: String!) { createList(input: {name: $name}) { listId version } }";
@@ -28,12 +28,6 @@ const TRANSFER: &str = "mutation($list: ID!, $user: String!) { transferListOwner
 const LISTS: &str = "{ lists { id name role archived version members { userId role } } }";
 const INVITATIONS: &str = "{ invitations { id listId listName role from invitedAt } }";
 
-async fn ok(app: &TestApp, token: &str, query: &str, variables: Value) -> Value {
-    let body = app.graphql(Some(token), query, variables).await;
-    assert_no_errors(&body);
-    body["data"].clone()
-}
-
 /// The code of the refusal, checking that a refusal carries nothing else.
 async fn refused(app: &TestApp, token: &str, query: &str, variables: Value) -> String {
     let body = app.graphql(Some(token), query, variables).await;
@@ -46,20 +40,6 @@ async fn refused(app: &TestApp, token: &str, query: &str, variables: Value) -> S
     );
     error_code(&body)
         .unwrap_or_else(|| panic!("not refused: {body}"))
-        .to_owned()
-}
-
-async fn invite(app: &TestApp, owner: &str, list: &str, user: &str, role: &str) -> String {
-    let data = ok(
-        app,
-        owner,
-        INVITE,
-        json!({ "list": list, "user": user, "role": role }),
-    )
-    .await;
-    data["inviteToList"]["invitationId"]
-        .as_str()
-        .unwrap()
         .to_owned()
 }
 
@@ -79,7 +59,7 @@ struct Cast {
 async fn cast(app: &TestApp) -> Cast {
     let [ann, eve, vic, rob, ivy, zed] =
         ["ann", "eve", "vic", "rob", "ivy", "zed"].map(|user| app.token(user));
-    let created = ok(app, &ann, CREATE, json!({ "name": "Groceries" })).await;
+    let created = app.data(&ann, CREATE, json!({ "name": "Groceries" })).await;
     assert_eq!(created["createList"]["version"], json!(1));
     let list = created["createList"]["listId"].as_str().unwrap().to_owned();
     for (user, token, role) in [
@@ -87,11 +67,12 @@ async fn cast(app: &TestApp) -> Cast {
         ("vic", &vic, "VIEWER"),
         ("rob", &rob, "EDITOR"),
     ] {
-        let id = invite(app, &ann, &list, user, role).await;
-        ok(app, token, ACCEPT, json!({ "id": id })).await;
+        let id = app.invite(&ann, &list, user, role).await;
+        app.data(token, ACCEPT, json!({ "id": id })).await;
     }
-    ok(app, &ann, REMOVE, json!({ "list": list, "user": "rob" })).await;
-    let ivys_invitation = invite(app, &ann, &list, "ivy", "EDITOR").await;
+    app.data(&ann, REMOVE, json!({ "list": list, "user": "rob" }))
+        .await;
+    let ivys_invitation = app.invite(&ann, &list, "ivy", "EDITOR").await;
     Cast {
         list,
         ann,
@@ -110,7 +91,7 @@ async fn each_role_sees_and_does_exactly_what_the_role_table_says() {
     let c = cast(&app).await;
 
     // Who sees the list, and as what.
-    let seen = ok(&app, &c.ann, LISTS, json!({})).await;
+    let seen = app.data(&c.ann, LISTS, json!({})).await;
     let list = &seen["lists"][0];
     assert_eq!(list["name"], json!("Groceries"));
     assert_eq!(list["role"], json!("OWNER"));
@@ -123,22 +104,22 @@ async fn each_role_sees_and_does_exactly_what_the_role_table_says() {
         ])
     );
     for (token, role) in [(&c.eve, "EDITOR"), (&c.vic, "VIEWER")] {
-        let seen = ok(&app, token, LISTS, json!({})).await;
+        let seen = app.data(token, LISTS, json!({})).await;
         assert_eq!(seen["lists"][0]["role"], json!(role));
         assert_eq!(seen["lists"][0]["id"], json!(c.list));
     }
     for token in [&c.rob, &c.ivy, &c.zed] {
-        assert_eq!(ok(&app, token, LISTS, json!({})).await["lists"], json!([]));
+        assert_eq!(app.data(token, LISTS, json!({})).await["lists"], json!([]));
     }
     // Only the invitee sees the invitation.
-    let waiting = ok(&app, &c.ivy, INVITATIONS, json!({})).await;
+    let waiting = app.data(&c.ivy, INVITATIONS, json!({})).await;
     assert_eq!(waiting["invitations"][0]["id"], json!(c.ivys_invitation));
     assert_eq!(waiting["invitations"][0]["listName"], json!("Groceries"));
     assert_eq!(waiting["invitations"][0]["role"], json!("EDITOR"));
     assert_eq!(waiting["invitations"][0]["from"], json!("ann"));
     for token in [&c.ann, &c.eve, &c.rob, &c.zed] {
         assert_eq!(
-            ok(&app, token, INVITATIONS, json!({})).await["invitations"],
+            app.data(token, INVITATIONS, json!({})).await["invitations"],
             json!([])
         );
     }
@@ -176,8 +157,8 @@ async fn each_role_sees_and_does_exactly_what_the_role_table_says() {
     }
     // Renaming: the owner and an editor; a viewer is FORBIDDEN.
     let rename = |name: &str| json!({ "id": c.list, "name": name });
-    ok(&app, &c.ann, RENAME, rename("Food")).await;
-    ok(&app, &c.eve, RENAME, rename("Shopping")).await;
+    app.data(&c.ann, RENAME, rename("Food")).await;
+    app.data(&c.eve, RENAME, rename("Shopping")).await;
     assert_eq!(
         refused(&app, &c.vic, RENAME, rename("Mine")).await,
         "FORBIDDEN"
@@ -269,30 +250,25 @@ async fn each_role_sees_and_does_exactly_what_the_role_table_says() {
             "NOT_FOUND"
         );
     }
-    ok(&app, &c.ivy, DECLINE, json!({ "id": c.ivys_invitation })).await;
+    app.data(&c.ivy, DECLINE, json!({ "id": c.ivys_invitation }))
+        .await;
     assert_eq!(
         refused(&app, &c.ivy, ACCEPT, json!({ "id": c.ivys_invitation })).await,
         "NOT_FOUND"
     );
-    assert_eq!(ok(&app, &c.ivy, LISTS, json!({})).await["lists"], json!([]));
+    assert_eq!(app.data(&c.ivy, LISTS, json!({})).await["lists"], json!([]));
 
     // The owner manages: a role changed, ownership handed on (one owner,
     // the old one an editor), a member removed, the list archived.
-    ok(
-        &app,
+    app.data(
         &c.ann,
         CHANGE,
         json!({ "list": c.list, "user": "vic", "role": "EDITOR" }),
     )
     .await;
-    ok(
-        &app,
-        &c.ann,
-        TRANSFER,
-        json!({ "list": c.list, "user": "eve" }),
-    )
-    .await;
-    let members = ok(&app, &c.eve, LISTS, json!({})).await["lists"][0]["members"].clone();
+    app.data(&c.ann, TRANSFER, json!({ "list": c.list, "user": "eve" }))
+        .await;
+    let members = app.data(&c.eve, LISTS, json!({})).await["lists"][0]["members"].clone();
     assert_eq!(
         members,
         json!([
@@ -305,9 +281,9 @@ async fn each_role_sees_and_does_exactly_what_the_role_table_says() {
         refused(&app, &c.ann, ARCHIVE, json!({ "id": c.list })).await,
         "FORBIDDEN"
     );
-    ok(&app, &c.vic, LEAVE, json!({ "list": c.list })).await;
-    ok(&app, &c.eve, ARCHIVE, json!({ "id": c.list })).await;
-    let archived = ok(&app, &c.ann, LISTS, json!({})).await;
+    app.data(&c.vic, LEAVE, json!({ "list": c.list })).await;
+    app.data(&c.eve, ARCHIVE, json!({ "id": c.list })).await;
+    let archived = app.data(&c.ann, LISTS, json!({})).await;
     assert_eq!(archived["lists"][0]["archived"], json!(true));
     assert_eq!(archived["lists"][0]["name"], json!("Shopping"));
     let late = app
@@ -347,13 +323,9 @@ async fn each_role_sees_and_does_exactly_what_the_role_table_says() {
             .await;
     }
     let listed = eventually(Duration::from_secs(20), || async {
-        let data = ok(
-            &app,
-            &c.zed,
-            "{ tasks(first: 10) { totalCount } }",
-            json!({}),
-        )
-        .await;
+        let data = app
+            .data(&c.zed, "{ tasks(first: 10) { totalCount } }", json!({}))
+            .await;
         (data["tasks"]["totalCount"] == json!(6)).then_some(())
     })
     .await;
@@ -389,12 +361,12 @@ async fn each_role_sees_and_does_exactly_what_the_role_table_says() {
 async fn no_write_of_a_removed_member_lands_after_the_removal() {
     let app = TestApp::spawn().await;
     let (ann, eve) = (app.token("ann"), app.token("eve"));
-    let list = ok(&app, &ann, CREATE, json!({ "name": "Chores" })).await["createList"]["listId"]
+    let list = app.data(&ann, CREATE, json!({ "name": "Chores" })).await["createList"]["listId"]
         .as_str()
         .unwrap()
         .to_owned();
-    let id = invite(&app, &ann, &list, "eve", "EDITOR").await;
-    ok(&app, &eve, ACCEPT, json!({ "id": id })).await;
+    let id = app.invite(&ann, &list, "eve", "EDITOR").await;
+    app.data(&eve, ACCEPT, json!({ "id": id })).await;
 
     let renames = async {
         let mut outcomes = Vec::new();
@@ -412,7 +384,8 @@ async fn no_write_of_a_removed_member_lands_after_the_removal() {
     };
     let removal = async {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        ok(&app, &ann, REMOVE, json!({ "list": list, "user": "eve" })).await
+        app.data(&ann, REMOVE, json!({ "list": list, "user": "eve" }))
+            .await
     };
     let (outcomes, _) = tokio::join!(renames, removal);
     // Applied until the removal, then NOT_FOUND, never FORBIDDEN or else.
@@ -456,18 +429,14 @@ async fn a_transfer_racing_a_removal_leaves_one_owner() {
     let app = TestApp::spawn().await;
     let (ann, eve) = (app.token("ann"), app.token("eve"));
     for round in 0..5 {
-        let list = ok(
-            &app,
-            &ann,
-            CREATE,
-            json!({ "name": format!("race {round}") }),
-        )
-        .await["createList"]["listId"]
+        let list = app
+            .data(&ann, CREATE, json!({ "name": format!("race {round}") }))
+            .await["createList"]["listId"]
             .as_str()
             .unwrap()
             .to_owned();
-        let id = invite(&app, &ann, &list, "eve", "EDITOR").await;
-        ok(&app, &eve, ACCEPT, json!({ "id": id })).await;
+        let id = app.invite(&ann, &list, "eve", "EDITOR").await;
+        app.data(&eve, ACCEPT, json!({ "id": id })).await;
         let (transfer, removal) = tokio::join!(
             app.graphql(Some(&ann), TRANSFER, json!({ "list": list, "user": "eve" })),
             app.graphql(Some(&ann), REMOVE, json!({ "list": list, "user": "eve" })),
@@ -501,31 +470,30 @@ async fn a_transfer_racing_a_removal_leaves_one_owner() {
 async fn an_erased_user_leaves_their_lists_and_ownership_passes_on() {
     let app = TestApp::spawn().await;
     let (ann, eve, bob) = (app.token("ann"), app.token("eve"), app.token("bob"));
-    let shared = ok(&app, &ann, CREATE, json!({ "name": "Family" })).await["createList"]["listId"]
+    let shared = app.data(&ann, CREATE, json!({ "name": "Family" })).await["createList"]["listId"]
         .as_str()
         .unwrap()
         .to_owned();
-    let id = invite(&app, &ann, &shared, "eve", "EDITOR").await;
-    ok(&app, &eve, ACCEPT, json!({ "id": id })).await;
-    let alone = ok(&app, &ann, CREATE, json!({ "name": "Diary" })).await["createList"]["listId"]
+    let id = app.invite(&ann, &shared, "eve", "EDITOR").await;
+    app.data(&eve, ACCEPT, json!({ "id": id })).await;
+    let alone = app.data(&ann, CREATE, json!({ "name": "Diary" })).await["createList"]["listId"]
         .as_str()
         .unwrap()
         .to_owned();
-    let bobs = ok(&app, &bob, CREATE, json!({ "name": "Bob's" })).await["createList"]["listId"]
+    let bobs = app.data(&bob, CREATE, json!({ "name": "Bob's" })).await["createList"]["listId"]
         .as_str()
         .unwrap()
         .to_owned();
-    invite(&app, &bob, &bobs, "ann", "VIEWER").await;
+    app.invite(&bob, &bobs, "ann", "VIEWER").await;
 
-    ok(
-        &app,
+    app.data(
         &ann,
         "mutation { eraseMyData(confirm: \"ERASE MY DATA\") { erasureId } }",
         json!({}),
     )
     .await;
 
-    let eves = ok(&app, &eve, LISTS, json!({})).await;
+    let eves = app.data(&eve, LISTS, json!({})).await;
     assert_eq!(eves["lists"][0]["id"], json!(shared));
     assert_eq!(eves["lists"][0]["role"], json!("OWNER"));
     assert_eq!(
@@ -553,7 +521,7 @@ async fn an_erased_user_leaves_their_lists_and_ownership_passes_on() {
             .await
             .unwrap();
     assert_eq!(waiting, 0, "her invitation was declined");
-    let bobs_list = ok(&app, &bob, LISTS, json!({})).await;
+    let bobs_list = app.data(&bob, LISTS, json!({})).await;
     assert_eq!(
         bobs_list["lists"][0]["members"],
         json!([{ "userId": "bob", "role": "OWNER" }])
@@ -564,7 +532,7 @@ async fn an_erased_user_leaves_their_lists_and_ownership_passes_on() {
         "bob's own text stays"
     );
     assert_eq!(
-        ok(&app, &ann, INVITATIONS, json!({})).await["invitations"],
+        app.data(&ann, INVITATIONS, json!({})).await["invitations"],
         json!([])
     );
 }
@@ -598,7 +566,7 @@ async fn list_changes_reach_every_member_and_stop_at_a_removal() {
     // The subscriptions are joined before the changes below.
     tokio::time::sleep(Duration::from_millis(300)).await;
 
-    let list = ok(&app, &ann, CREATE, json!({ "name": "Garden" })).await["createList"]["listId"]
+    let list = app.data(&ann, CREATE, json!({ "name": "Garden" })).await["createList"]["listId"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -606,21 +574,16 @@ async fn list_changes_reach_every_member_and_stop_at_a_removal() {
     assert_eq!(created["event"], json!("ListCreated"));
     assert_eq!(created["listId"], json!(list));
 
-    let invitation = invite(&app, &ann, &list, "bob", "EDITOR").await;
+    let invitation = app.invite(&ann, &list, "bob", "EDITOR").await;
     for (socket, id) in [(&mut anns, "a"), (&mut bobs, "b")] {
         let invited = next_list_change(socket, id).await;
         assert_eq!(invited["event"], json!("ListMemberInvited"));
         assert_eq!(invited["userId"], json!("bob"));
         assert_eq!(invited["version"], json!(2));
     }
-    ok(&app, &bob, ACCEPT, json!({ "id": invitation })).await;
-    ok(
-        &app,
-        &ann,
-        RENAME,
-        json!({ "id": list, "name": "Vegetables" }),
-    )
-    .await;
+    app.data(&bob, ACCEPT, json!({ "id": invitation })).await;
+    app.data(&ann, RENAME, json!({ "id": list, "name": "Vegetables" }))
+        .await;
     for (socket, id) in [(&mut anns, "a"), (&mut bobs, "b")] {
         assert_eq!(
             next_list_change(socket, id).await["event"],
@@ -634,7 +597,8 @@ async fn list_changes_reach_every_member_and_stop_at_a_removal() {
 
     // Removed: bob hears of it, then nothing more of the list.
     let started = std::time::Instant::now();
-    ok(&app, &ann, REMOVE, json!({ "list": list, "user": "bob" })).await;
+    app.data(&ann, REMOVE, json!({ "list": list, "user": "bob" }))
+        .await;
     let removed = next_list_change(&mut bobs, "b").await;
     assert_eq!(removed["event"], json!("ListMemberRemoved"));
     assert_eq!(removed["userId"], json!("bob"));
@@ -646,7 +610,8 @@ async fn list_changes_reach_every_member_and_stop_at_a_removal() {
         next_list_change(&mut anns, "a").await["event"],
         json!("ListMemberRemoved")
     );
-    ok(&app, &ann, RENAME, json!({ "id": list, "name": "Secret" })).await;
+    app.data(&ann, RENAME, json!({ "id": list, "name": "Secret" }))
+        .await;
     assert_eq!(
         next_list_change(&mut anns, "a").await["event"],
         json!("ListRenamed")

@@ -11,11 +11,9 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_no_errors, error_code, eventually, read_model_disagreements, TestApp};
+use crate::helpers::{error_code, eventually, read_model_disagreements, TestApp};
 use crate::ws_client::GqlSocket;
 
-const CREATE_LIST: &str =
-    "mutation($name: String!) { createList(input: {name: $name}) { listId } }";
 const INVITE: &str = "mutation($list: ID!, $user: String!, $role: ListRole!) { inviteToList(listId: $list, userId: $user, role: $role) { invitationId } }";
 const ACCEPT: &str = "mutation($id: ID!) { acceptInvitation(id: $id) { version } }";
 const REMOVE: &str =
@@ -42,12 +40,6 @@ const INBOX: &str = "{ inboxId }";
 const CHANGES: &str =
     "subscription { taskChanges { kind taskId version task { id title listId } } }";
 
-async fn ok(app: &TestApp, token: &str, query: &str, variables: Value) -> Value {
-    let body = app.graphql(Some(token), query, variables).await;
-    assert_no_errors(&body);
-    body["data"].clone()
-}
-
 async fn code(app: &TestApp, token: &str, query: &str, variables: Value) -> String {
     let body = app.graphql(Some(token), query, variables).await;
     error_code(&body)
@@ -56,35 +48,23 @@ async fn code(app: &TestApp, token: &str, query: &str, variables: Value) -> Stri
 }
 
 async fn join(app: &TestApp, owner: &str, list: &str, user: &str, role: &str) {
-    let invited = ok(
-        app,
-        owner,
-        INVITE,
-        json!({ "list": list, "user": user, "role": role }),
-    )
-    .await;
+    let invited = app
+        .data(
+            owner,
+            INVITE,
+            json!({ "list": list, "user": user, "role": role }),
+        )
+        .await;
     let id = invited["inviteToList"]["invitationId"].clone();
-    ok(app, &app.token(user), ACCEPT, json!({ "id": id })).await;
-}
-
-/// A list named `name` made by `owner`'s user; its id.
-async fn new_list(app: &TestApp, owner: &str, name: &str) -> String {
-    ok(app, owner, CREATE_LIST, json!({ "name": name })).await["createList"]["listId"]
-        .as_str()
-        .unwrap()
-        .to_owned()
+    app.data(&app.token(user), ACCEPT, json!({ "id": id }))
+        .await;
 }
 
 /// A task titled `title` made by `token`'s user in `list`; its id.
 async fn task_in(app: &TestApp, token: &str, list: &str, title: &str) -> String {
     created(
-        &ok(
-            app,
-            token,
-            CREATE_IN,
-            json!({ "title": title, "list": list }),
-        )
-        .await,
+        &app.data(token, CREATE_IN, json!({ "title": title, "list": list }))
+            .await,
     )
     .0
 }
@@ -93,7 +73,7 @@ async fn task_in(app: &TestApp, token: &str, list: &str, title: &str) -> String 
 /// never does within a few seconds: the task is not theirs to see).
 async fn seen_at(app: &TestApp, token: &str, id: &str, version: i64) -> Option<Value> {
     eventually(Duration::from_secs(5), || async {
-        let task = ok(app, token, TASK, json!({ "id": id })).await["task"].clone();
+        let task = app.data(token, TASK, json!({ "id": id })).await["task"].clone();
         (task["version"].as_i64() >= Some(version)).then_some(task)
     })
     .await
@@ -114,13 +94,13 @@ struct Cast {
 async fn cast(app: &TestApp) -> Cast {
     let [ann, eve, vic, rob, ivy, zed] =
         ["ann", "eve", "vic", "rob", "ivy", "zed"].map(|user| app.token(user));
-    let list = new_list(app, &ann, "Groceries").await;
+    let list = app.new_list(&ann, "Groceries").await;
     join(app, &ann, &list, "eve", "EDITOR").await;
     join(app, &ann, &list, "vic", "VIEWER").await;
     join(app, &ann, &list, "rob", "EDITOR").await;
-    ok(app, &ann, REMOVE, json!({ "list": list, "user": "rob" })).await;
-    ok(
-        app,
+    app.data(&ann, REMOVE, json!({ "list": list, "user": "rob" }))
+        .await;
+    app.data(
         &ann,
         INVITE,
         json!({ "list": list, "user": "ivy", "role": "EDITOR" }),
@@ -150,8 +130,7 @@ async fn a_shared_lists_tasks_are_its_members_and_no_one_elses() {
     let app = TestApp::spawn().await;
     let c = cast(&app).await;
     let (milk, _) = created(
-        &ok(
-            &app,
+        &app.data(
             &c.ann,
             CREATE_IN,
             json!({ "title": "oat milk", "list": c.list, "tags": ["dairy"] }),
@@ -160,8 +139,7 @@ async fn a_shared_lists_tasks_are_its_members_and_no_one_elses() {
     );
     // An editor adds one too, and changes the owner's.
     let bread = task_in(&app, &c.eve, &c.list, "rye bread").await;
-    ok(
-        &app,
+    app.data(
         &c.eve,
         UPDATE,
         json!({ "id": milk, "title": "oat milk, two" }),
@@ -178,17 +156,17 @@ async fn a_shared_lists_tasks_are_its_members_and_no_one_elses() {
         assert_eq!(task["owner"], "ann");
         let bread = seen_at(&app, token, &bread, 1).await.unwrap();
         assert_eq!(bread["owner"], "eve");
-        let listed = ok(&app, token, LISTED, json!({ "lists": [c.list] })).await;
+        let listed = app.data(token, LISTED, json!({ "lists": [c.list] })).await;
         assert_eq!(listed["tasks"]["totalCount"], 2, "{listed}");
-        let found = ok(&app, token, SEARCH, json!({ "q": "milk" })).await;
+        let found = app.data(token, SEARCH, json!({ "q": "milk" })).await;
         assert_eq!(found["tasks"]["nodes"][0]["id"], json!(milk));
-        let counted = ok(&app, token, TAGS, json!({})).await;
+        let counted = app.data(token, TAGS, json!({})).await;
         assert_eq!(
             counted["tags"],
             json!([{ "tag": "dairy", "open": 1, "total": 1 }])
         );
         assert_eq!(counted["taskStats"]["open"], 2);
-        let history = ok(&app, token, HISTORY, json!({ "id": milk })).await;
+        let history = app.data(token, HISTORY, json!({ "id": milk })).await;
         let actors: Vec<&Value> = history["taskHistory"]["edges"]
             .as_array()
             .unwrap()
@@ -200,16 +178,16 @@ async fn a_shared_lists_tasks_are_its_members_and_no_one_elses() {
 
     // Nobody else: not the removed member, the invitee or a stranger.
     for token in [&c.rob, &c.ivy, &c.zed] {
-        let task = ok(&app, token, TASK, json!({ "id": milk })).await;
+        let task = app.data(token, TASK, json!({ "id": milk })).await;
         assert_eq!(task["task"], Value::Null);
-        let listed = ok(&app, token, LISTED, json!({ "lists": null })).await;
+        let listed = app.data(token, LISTED, json!({ "lists": null })).await;
         assert_eq!(listed["tasks"]["totalCount"], 0, "{listed}");
-        let narrowed = ok(&app, token, LISTED, json!({ "lists": [c.list] })).await;
+        let narrowed = app.data(token, LISTED, json!({ "lists": [c.list] })).await;
         assert_eq!(narrowed["tasks"]["totalCount"], 0);
-        let found = ok(&app, token, SEARCH, json!({ "q": "milk" })).await;
+        let found = app.data(token, SEARCH, json!({ "q": "milk" })).await;
         assert_eq!(found["tasks"]["nodes"], json!([]));
-        assert_eq!(ok(&app, token, TAGS, json!({})).await["tags"], json!([]));
-        let history = ok(&app, token, HISTORY, json!({ "id": milk })).await;
+        assert_eq!(app.data(token, TAGS, json!({})).await["tags"], json!([]));
+        let history = app.data(token, HISTORY, json!({ "id": milk })).await;
         assert_eq!(history["taskHistory"], Value::Null);
         // Every write answers as if there were no such task or list.
         for (query, variables) in [
@@ -266,7 +244,7 @@ async fn moves_and_assignments_follow_the_list_and_show_who_did_them() {
     let app = TestApp::spawn().await;
     let c = cast(&app).await;
     let (id, _) = app.create_task(&c.ann, "plan the party").await;
-    let inbox = ok(&app, &c.ann, INBOX, json!({})).await["inboxId"].clone();
+    let inbox = app.data(&c.ann, INBOX, json!({})).await["inboxId"].clone();
     assert_eq!(
         seen_at(&app, &c.ann, &id, 1).await.unwrap()["listId"],
         inbox
@@ -281,24 +259,27 @@ async fn moves_and_assignments_follow_the_list_and_show_who_did_them() {
     assert_eq!(json!(derived.to_string()), inbox);
 
     // Not to someone else's Inbox, nor to a list the mover is not in.
-    let eves_inbox = ok(&app, &c.eve, INBOX, json!({})).await["inboxId"].clone();
+    let eves_inbox = app.data(&c.eve, INBOX, json!({})).await["inboxId"].clone();
     for target in [&eves_inbox, &json!(uuid::Uuid::new_v4().to_string())] {
         let refused = code(&app, &c.ann, MOVE, json!({ "id": id, "list": target })).await;
         assert_eq!(refused, "NOT_FOUND");
     }
     // Into the shared list: now every member's.
-    ok(&app, &c.ann, MOVE, json!({ "id": id, "list": c.list })).await;
+    app.data(&c.ann, MOVE, json!({ "id": id, "list": c.list }))
+        .await;
     assert!(seen_at(&app, &c.eve, &id, 2).await.is_some());
     // Only a member can be given it.
     for stranger in ["zed", "rob", "ivy"] {
         let refused = code(&app, &c.eve, ASSIGN, json!({ "id": id, "user": stranger })).await;
         assert_eq!(refused, "VALIDATION", "{stranger}");
     }
-    ok(&app, &c.eve, ASSIGN, json!({ "id": id, "user": "vic" })).await;
+    app.data(&c.eve, ASSIGN, json!({ "id": id, "user": "vic" }))
+        .await;
     let task = seen_at(&app, &c.vic, &id, 3).await.unwrap();
     assert_eq!(task["assignee"], "vic");
     // The editor takes it to her own Inbox: hers, unassigned, nobody else's.
-    ok(&app, &c.eve, MOVE, json!({ "id": id, "list": eves_inbox })).await;
+    app.data(&c.eve, MOVE, json!({ "id": id, "list": eves_inbox }))
+        .await;
     let task = seen_at(&app, &c.eve, &id, 4).await.unwrap();
     assert_eq!(
         (&task["owner"], &task["assignee"], &task["listId"]),
@@ -306,7 +287,7 @@ async fn moves_and_assignments_follow_the_list_and_show_who_did_them() {
     );
     for token in [&c.ann, &c.vic] {
         let gone = eventually(Duration::from_secs(5), || async {
-            let task = ok(&app, token, TASK, json!({ "id": id })).await;
+            let task = app.data(token, TASK, json!({ "id": id })).await;
             task["task"].is_null().then_some(())
         })
         .await;
@@ -315,7 +296,7 @@ async fn moves_and_assignments_follow_the_list_and_show_who_did_them() {
         assert_eq!(refused, "NOT_FOUND");
     }
     // History: who moved and assigned it, and when.
-    let history = ok(&app, &c.eve, HISTORY, json!({ "id": id })).await;
+    let history = app.data(&c.eve, HISTORY, json!({ "id": id })).await;
     let steps: Vec<(String, String)> = history["taskHistory"]["edges"]
         .as_array()
         .unwrap()
@@ -345,9 +326,7 @@ async fn an_archived_lists_tasks_are_read_only() {
     let c = cast(&app).await;
     let id = task_in(&app, &c.ann, &c.list, "last").await;
     // Quick add takes the list too.
-    let quick = ok(
-        &app,
-        &c.eve,
+    let quick = app.data(&c.eve,
         "mutation($l: ID) { quickAdd(text: \"pack sunscreen tomorrow 9am\", listId: $l) { taskId } }",
         json!({ "l": c.list }),
     )
@@ -357,7 +336,7 @@ async fn an_archived_lists_tasks_are_read_only() {
         seen_at(&app, &c.ann, &quick, 1).await.unwrap()["listId"],
         json!(c.list)
     );
-    ok(&app, &c.ann, ARCHIVE, json!({ "id": c.list })).await;
+    app.data(&c.ann, ARCHIVE, json!({ "id": c.list })).await;
     for token in [&c.ann, &c.eve] {
         let body = app
             .graphql(Some(token), COMPLETE, json!({ "id": id }))
@@ -377,7 +356,7 @@ async fn an_archived_lists_tasks_are_read_only() {
 async fn no_task_write_of_a_removed_member_lands_after_the_removal() {
     let app = TestApp::spawn().await;
     let (ann, eve) = (app.token("ann"), app.token("eve"));
-    let list = new_list(&app, &ann, "Chores").await;
+    let list = app.new_list(&ann, "Chores").await;
     join(&app, &ann, &list, "eve", "EDITOR").await;
     let id = task_in(&app, &ann, &list, "dishes").await;
     let edits = async {
@@ -397,7 +376,8 @@ async fn no_task_write_of_a_removed_member_lands_after_the_removal() {
     };
     let removal = async {
         tokio::time::sleep(Duration::from_millis(20)).await;
-        ok(&app, &ann, REMOVE, json!({ "list": list, "user": "eve" })).await;
+        app.data(&ann, REMOVE, json!({ "list": list, "user": "eve" }))
+            .await;
         std::time::Instant::now()
     };
     let (outcomes, removed) = tokio::join!(edits, removal);
@@ -444,7 +424,7 @@ async fn no_task_write_of_a_removed_member_lands_after_the_removal() {
 async fn every_member_hears_the_lists_changes_until_removed() {
     let app = TestApp::spawn().await;
     let (ann, eve) = (app.token("ann"), app.token("eve"));
-    let list = new_list(&app, &ann, "Trip").await;
+    let list = app.new_list(&ann, "Trip").await;
     join(&app, &ann, &list, "eve", "EDITOR").await;
     let mut socket = GqlSocket::connect(&app.address, &eve).await;
     socket.subscribe("1", CHANGES, json!({})).await;
@@ -459,7 +439,8 @@ async fn every_member_hears_the_lists_changes_until_removed() {
         .expect("ann's change reaches eve");
     assert_eq!(change["task"]["listId"], json!(list));
 
-    ok(&app, &ann, REMOVE, json!({ "list": list, "user": "eve" })).await;
+    app.data(&ann, REMOVE, json!({ "list": list, "user": "eve" }))
+        .await;
     app.complete_task(&ann, &shared).await;
     // Ann's change is published before eve's next own one (one partition
     // orders them): eve hears her own, and nothing of ann's before it.
@@ -486,7 +467,7 @@ async fn every_member_hears_the_lists_changes_until_removed() {
         .await
         .unwrap();
     assert_eq!(leaked, 1, "the task itself stays the list's");
-    let task = ok(&app, &eve, TASK, json!({ "id": shared })).await;
+    let task = app.data(&eve, TASK, json!({ "id": shared })).await;
     assert_eq!(task["task"], Value::Null);
 }
 
@@ -512,7 +493,7 @@ async fn a_members_pages_over_inbox_and_lists_are_one_sorted_listing() {
     // ann's Inbox, two lists she views, and one of bob's she is not in.
     let mut keys = vec!["ann".to_owned()];
     for name in ["Home", "Work", "Bob's own"] {
-        let list = new_list(&app, &bob, name).await;
+        let list = app.new_list(&bob, name).await;
         if name != "Bob's own" {
             join(&app, &bob, &list, "ann", "VIEWER").await;
         }
@@ -604,11 +585,10 @@ async fn a_members_pages_over_inbox_and_lists_are_one_sorted_listing() {
 async fn an_erased_members_tasks_leave_the_shared_list() {
     let app = TestApp::spawn().await;
     let (ann, eve) = (app.token("ann"), app.token("eve"));
-    let list = new_list(&app, &ann, "Garden").await;
+    let list = app.new_list(&ann, "Garden").await;
     join(&app, &ann, &list, "eve", "EDITOR").await;
     let (eves, _) = created(
-        &ok(
-            &app,
+        &app.data(
             &eve,
             CREATE_IN,
             json!({ "title": "prune the quincunx", "list": list, "tags": ["trees"] }),
@@ -616,8 +596,7 @@ async fn an_erased_members_tasks_leave_the_shared_list() {
         .await,
     );
     let (anns, _) = created(
-        &ok(
-            &app,
+        &app.data(
             &ann,
             CREATE_IN,
             json!({ "title": "water the roses", "list": list, "tags": ["trees"] }),
@@ -629,7 +608,7 @@ async fn an_erased_members_tasks_leave_the_shared_list() {
 
     erase(&app, "eve").await;
     let gone = eventually(Duration::from_secs(10), || async {
-        let listed = ok(&app, &ann, LISTED, json!({ "lists": [list] })).await;
+        let listed = app.data(&ann, LISTED, json!({ "lists": [list] })).await;
         // The page and its count are two reads: both must show one task.
         let page = listed["tasks"]["nodes"].as_array().map(Vec::len);
         (listed["tasks"]["totalCount"] == 1 && page == Some(1)).then_some(listed)
@@ -637,9 +616,9 @@ async fn an_erased_members_tasks_leave_the_shared_list() {
     .await
     .expect("the erased member's task leaves ann's view");
     assert_eq!(gone["tasks"]["nodes"][0]["id"], json!(anns));
-    let found = ok(&app, &ann, SEARCH, json!({ "q": "quincunx" })).await;
+    let found = app.data(&ann, SEARCH, json!({ "q": "quincunx" })).await;
     assert_eq!(found["tasks"]["nodes"], json!([]));
-    let counted = ok(&app, &ann, TAGS, json!({})).await;
+    let counted = app.data(&ann, TAGS, json!({})).await;
     assert_eq!(
         counted["tags"],
         json!([{ "tag": "trees", "open": 1, "total": 1 }])
@@ -658,13 +637,12 @@ async fn an_erased_members_tasks_leave_the_shared_list() {
 /// snapshot, sealed with their key; the task's id.
 async fn snapshot_sealed_by(app: &TestApp, typist: &str, sealer: &str, title: &str) -> String {
     let ann = app.token("ann");
-    let list = new_list(app, &ann, "Kitchen").await;
+    let list = app.new_list(&ann, "Kitchen").await;
     join(app, &ann, &list, "eve", "EDITOR").await;
     let id = task_in(app, &app.token(typist), &list, title).await;
     for n in 0..24 {
         let priority = ["LOW", "HIGH"][n % 2];
-        ok(
-            app,
+        app.data(
             &app.token(sealer),
             "mutation($id: ID!, $p: Priority!) { setPriority(id: $id, priority: $p) { version } }",
             json!({ "id": id, "p": priority }),
@@ -682,8 +660,7 @@ async fn snapshot_sealed_by(app: &TestApp, typist: &str, sealer: &str, title: &s
 }
 
 async fn erase(app: &TestApp, user: &str) {
-    ok(
-        app,
+    app.data(
         &app.token(user),
         "mutation($confirm: String!) { eraseMyData(confirm: $confirm) { erasureId } }",
         json!({ "confirm": "ERASE MY DATA" }),
