@@ -58,7 +58,26 @@ try {
   });
   await annsList.first().getByTestId('invite-user').fill('bob');
   await annsList.first().getByTestId('invite-role').selectOption('EDITOR');
-  await annsList.first().getByTestId('invite').click();
+  // A list change arriving while she types redraws her lists; what she
+  // typed stays (a second list made elsewhere stands for it).
+  const redrawn = ann.locator('[data-testid="list"]');
+  const made = await ann.evaluate(async () => {
+    const token = JSON.parse(localStorage.getItem('taskledger.session') || '{}').token;
+    const body = JSON.stringify({ query: 'mutation { createList(input: {name: "Elsewhere"}) { listId } }' });
+    const headers = { 'content-type': 'application/json', authorization: `Bearer ${token}` };
+    return (await fetch('/graphql', { method: 'POST', headers, body })).text();
+  });
+  if (!made.includes('listId')) fail(`a list made elsewhere was refused: ${made}`);
+  await until('ann sees a list made elsewhere', async () => ({ ok: (await redrawn.count()) === 2, text: `${await redrawn.count()} lists` }));
+  const holiday = redrawn.filter({ hasText: 'Holiday' });
+  const typed = await holiday.getByTestId('invite-user').inputValue();
+  const role = await holiday.getByTestId('invite-role').inputValue();
+  if (typed !== 'bob' || role !== 'EDITOR') fail(`a redraw wiped the invite form: "${typed}" as ${role}`);
+  await holiday.getByTestId('invite').click();
+  await until('ann is told bob was invited', async () => {
+    const text = await ann.getByTestId('toast').innerText();
+    return { ok: text.includes('Invited bob'), text };
+  });
 
   const invitation = bob.getByTestId('invitation');
   await until('bob sees the invitation', async () => {
@@ -85,7 +104,7 @@ try {
     return { ok: count === 0, text: `${count} accept buttons` };
   });
   await until('ann sees bob among the members', async () => {
-    const text = await ann.getByTestId('list-members').first().innerText();
+    const text = await holiday.getByTestId('list-members').innerText();
     return { ok: text.includes('ann (owner)') && text.includes('bob (editor)'), text };
   });
 
@@ -111,7 +130,7 @@ try {
   });
   if (!(await sunscreen(ann).count())) fail("the task left ann's list with bob");
   await until('ann sees bob gone', async () => {
-    const text = await ann.getByTestId('list-members').first().innerText();
+    const text = await holiday.getByTestId('list-members').innerText();
     return { ok: !text.includes('bob'), text };
   });
   if (offsite.length) fail(`requests beyond 127.0.0.1: ${offsite.join(', ')}`);

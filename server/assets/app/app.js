@@ -813,7 +813,9 @@ function renderLists() {
     }
     return item;
   });
+  const typing = typedInvites();
   byTestId('list-list').replaceChildren(...lists);
+  restoreInvites(typing);
   const invitations = state.invitations.map((i) =>
     element(
       'li',
@@ -827,6 +829,35 @@ function renderLists() {
   byTestId('invitations-empty').hidden = invitations.length > 0;
   // An invitation's notification offers its answers while it waits.
   renderNotifications();
+}
+
+/** What the owner has typed into each list's invite form, so that a list
+ * change arriving meanwhile redraws the lists without wiping it. */
+function typedInvites() {
+  const typed = new Map();
+  for (const form of byTestId('list-list').querySelectorAll('[data-testid="invite-form"]')) {
+    const user = form.elements.user;
+    typed.set(form.closest('[data-list-id]').dataset.listId, {
+      user: user.value,
+      role: form.elements.role.value,
+      focused: document.activeElement === user,
+      selection: [user.selectionStart, user.selectionEnd],
+    });
+  }
+  return typed;
+}
+
+function restoreInvites(typed) {
+  for (const [list, was] of typed) {
+    const form = byTestId('list-list').querySelector(`[data-list-id="${CSS.escape(list)}"] [data-testid="invite-form"]`);
+    if (!form) continue;
+    form.elements.user.value = was.user;
+    form.elements.role.value = was.role;
+    if (was.focused) {
+      form.elements.user.focus();
+      form.elements.user.setSelectionRange(...was.selection);
+    }
+  }
 }
 
 async function createList(form) {
