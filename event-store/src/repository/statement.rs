@@ -47,9 +47,12 @@ pub(super) static STATEMENTS: std::sync::LazyLock<Vec<String>> = std::sync::Lazy
 /// process cached it seals nothing more). A snapshot goes in with the events
 /// and never over a later one. A checked commit goes in only if the writer
 /// ($`w`) is an owner or editor of every list named ($`l`) and none is
-/// archived, as they stand when it commits: their member rows are locked
-/// (`FOR SHARE`) until then, so a removal or a demotion commits wholly
-/// before this statement reads them, or wholly after its events.
+/// archived, as they stand when it commits: the writer's member rows, which
+/// say whether their list is archived (event-store migration 1015), are
+/// locked (`FOR SHARE`) until then, so a removal, a demotion or an archive
+/// commits wholly before this statement reads them, or wholly after its
+/// events. The lists' own rows are neither read nor locked: every member's
+/// commit would share that lock.
 fn statement(shape: Shape) -> String {
     let mut next = 7;
     let mut param = || {
@@ -70,9 +73,9 @@ fn statement(shape: Shape) -> String {
         with.push(format!(
             "allowed AS (
   SELECT count(*) = cardinality({lists}::uuid[]) AS ok
-    FROM (SELECT 1 FROM list_members m JOIN lists l ON l.list_id = m.list_id
-           WHERE m.list_id = ANY({lists}) AND m.user_id = {writer}
-             AND m.role IN ('OWNER', 'EDITOR') AND NOT l.archived
+    FROM (SELECT 1 FROM list_members
+           WHERE list_id = ANY({lists}) AND user_id = {writer}
+             AND role IN ('OWNER', 'EDITOR') AND NOT list_archived
              FOR SHARE) AS member
 )"
         ));
