@@ -505,7 +505,8 @@ async fn a_members_pages_over_inbox_and_lists_are_one_sorted_listing() {
             "INSERT INTO task_list (id, user_id, owner, list_id, title, status, version, created_at,
                                     updated_at, priority, due_at, tags)
              SELECT gen_random_uuid(), $1, 'bob', gen_random_uuid(),
-                    CASE WHEN g % 3 = 0 THEN 'common chore ' ELSE 'other errand ' END || $2 || ' ' || g,
+                    CASE WHEN g % 6 = 0 THEN 'common chore, common ' WHEN g % 3 = 0 THEN 'common chore '
+                         ELSE 'other errand ' END || $2 || ' ' || g,
                     CASE WHEN g % 4 = 0 THEN 'completed' ELSE 'open' END, 1,
                     now() - (g * 7 + $2) * interval '1 minute', now(), g % 5,
                     CASE WHEN g % 2 = 0 THEN now() + (g % 13) * interval '1 day' END,
@@ -553,15 +554,15 @@ async fn a_members_pages_over_inbox_and_lists_are_one_sorted_listing() {
         ),
         (
             json!({ "search": { "query": "common" } }),
-            "title LIKE 'common chore%'",
+            "title LIKE 'common %'",
         ),
         (
             json!({ "search": { "query": "comm", "mode": "PREFIX" } }),
-            "title LIKE 'common chore%'",
+            "title LIKE 'common %'",
         ),
         (
             json!({ "search": { "query": "comon", "mode": "FUZZY" } }),
-            "title LIKE 'common chore%'",
+            "title LIKE 'common %'",
         ),
     ] {
         for order in ["SMART", "DUE_ASC", "CREATED_DESC", "TITLE_ASC"] {
@@ -576,6 +577,32 @@ async fn a_members_pages_over_inbox_and_lists_are_one_sorted_listing() {
                 assert_eq!(seen, expected, "{arguments} backwards: {backwards}");
             }
         }
+    }
+    // Best match first: each task ranked by its own list's words, as a
+    // reader of that list alone would rank it (a title saying "common"
+    // twice first).
+    let ranked: Vec<(String, String)> = sqlx::query_as(
+        "SELECT id::text, title FROM task_list
+          WHERE user_id = ANY($1) AND deleted_at IS NULL AND title LIKE 'common %'
+          ORDER BY ts_rank(search, owner_tsquery(user_id, websearch_to_tsquery('english', 'common'))) DESC, id",
+    )
+    .bind(readable)
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert!(
+        ranked[0].1.starts_with("common chore, common"),
+        "{ranked:?}"
+    );
+    assert!(
+        ranked[ranked.len() - 1].1.starts_with("common chore "),
+        "{ranked:?}"
+    );
+    let expected: Vec<String> = ranked.into_iter().map(|(id, _)| id).collect();
+    for backwards in [false, true] {
+        let arguments = json!({ "search": { "query": "common" }, "orderBy": "RELEVANCE" });
+        let seen = app.all_task_ids(&ann, arguments, 9, backwards).await;
+        assert_eq!(seen, expected, "relevance, backwards: {backwards}");
     }
 }
 

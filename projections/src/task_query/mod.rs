@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use crate::task_list::{TaskRow, COLUMNS};
 use filter::push_filter;
-use search::{push_relevance, push_text_query, resolve, Matching};
+use search::{push_keyed_query, push_relevance, ranked_by_words, resolve, Matching};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Order {
@@ -266,7 +266,7 @@ fn listing<'a>(
         ", sort_priority, sort_due, sort_created, sort_updated, \
            (lower(title) COLLATE \"C\") AS title_key, ",
     );
-    push_relevance(&mut sql, query, matching);
+    push_relevance(&mut sql, query);
     sql.push(" AS relevance FROM ");
     match plan {
         Plan::Tasks if query.readers.keys().len() > 1 => push_per_key(&mut sql, query),
@@ -274,10 +274,7 @@ fn listing<'a>(
             sql.push("task_list");
             push_where(&mut sql, query);
         }
-        Plan::Matches => {
-            push_matches(&mut sql, query, matching);
-            push_where(&mut sql, query);
-        }
+        Plan::Matches => push_matches(&mut sql, query, matching, ranked_by_words(query)),
         Plan::Window => {
             sql.push("(SELECT * FROM task_list");
             push_where(&mut sql, query);
@@ -289,9 +286,11 @@ fn listing<'a>(
             push_limit(&mut sql, WINDOW);
             // The keyed word query built once per execution (a subquery
             // the plan runs first), not once per row the window reads.
-            sql.push(") AS task_list WHERE search @@ (SELECT ");
-            push_text_query(&mut sql, query, matching);
-            sql.push(")");
+            sql.push(") AS task_list WHERE search @@ ");
+            let [key] = query.readers.keys() else {
+                unreachable!("a window is searched for a reader of one key")
+            };
+            push_keyed_query(&mut sql, key, query, matching);
         }
     }
     sql.push(") AS listed");
@@ -313,29 +312,59 @@ fn push_limit(sql: &mut QueryBuilder<'_, Postgres>, limit: i64) {
     sql.push(" LIMIT ").push(limit);
 }
 
-/// The owner's tasks with the search's words, as a table named `task_list`.
+/// The reader's tasks with the search's words, filtered, as a table named
+/// `task_list` with each row's rank as `key_rank` (`0` unless `ranked`):
+/// one word index lookup per key (`UNION ALL`), each with its
+/// own key's query. A row is ranked by the query of the key it is read
+/// under, as a reader of that key alone would rank it, and the query is
+/// built once per execution (a subquery), never once per row.
 fn push_matches<'a>(
     sql: &mut QueryBuilder<'a, Postgres>,
     query: &'a ListQuery,
     matching: &'a Matching,
+    ranked: bool,
 ) {
-    sql.push("(SELECT * FROM task_list WHERE search @@ ");
-    push_text_query(sql, query, matching);
-    if *matching == Matching::WebSearch {
-        // A query with nothing to look up (`-draft`, `a or -b`) cannot use the
-        // word index: it reads the owner's tasks instead of everyone's. For
-        // any other query this folds away when the statement is planned.
-        let typed = query.search.as_ref().map_or("", |s| s.query.as_str());
-        sql.push(" AND (querytree(websearch_to_tsquery('english', ")
-            .push_bind(typed)
-            .push(")) <> 'T' OR ");
-        push_readers(sql, &query.readers);
+    sql.push("(");
+    for (n, key) in query.readers.keys().iter().enumerate() {
+        if n > 0 {
+            sql.push(" UNION ALL ");
+        }
+        sql.push("(SELECT *, ");
+        if ranked {
+            sql.push("ts_rank(search, ");
+            push_keyed_query(sql, key, query, matching);
+            sql.push(")::float8");
+        } else {
+            sql.push("0::float8");
+        }
+        sql.push(" AS key_rank FROM (SELECT * FROM task_list WHERE search @@ ");
+        push_keyed_query(sql, key, query, matching);
+        if *matching == Matching::WebSearch {
+            // A query with nothing to look up (`-draft`, `a or -b`) cannot
+            // use the word index: it reads the key's tasks instead of
+            // everyone's. For any other query this folds away when the
+            // statement is planned.
+            let typed = query.search.as_ref().map_or("", |s| s.query.as_str());
+            sql.push(" AND (querytree(websearch_to_tsquery('english', ")
+                .push_bind(typed)
+                .push(")) <> 'T' OR user_id = ")
+                .push_bind(key)
+                .push(")");
+        }
+        // The fence keeps the planner from intersecting the word index with
+        // an index over all of the key's tasks: its statistics cannot see
+        // that the key's words imply the key, so it guesses a tenth of the
+        // matches. The key is checked after it all the same: two keys' words
+        // may share a prefix (docs/adr/0004).
+        sql.push(" OFFSET 0) AS task_list WHERE user_id = ")
+            .push_bind(key);
+        push_filter_conditions(sql, query);
         sql.push(")");
     }
-    // The fence keeps the planner from intersecting the word index with an
-    // index over all of the user's tasks: its statistics cannot see that the
-    // owner's words imply the owner, so it guesses a tenth of the matches.
-    sql.push(" OFFSET 0) AS task_list");
+    if query.readers.keys().is_empty() {
+        sql.push("SELECT *, 0::float8 AS key_rank FROM task_list WHERE false");
+    }
+    sql.push(") AS task_list");
 }
 
 /// One page of the listing, in the query's order (also when paging backwards).
@@ -430,10 +459,10 @@ pub async fn count(conn: &mut PgConnection, query: &ListQuery) -> Result<i64, sq
                 return Ok(stats.count(query.filter.as_ref()));
             }
             sql.push("task_list");
+            push_where(&mut sql, query);
         }
-        _ => push_matches(&mut sql, query, &matching),
+        _ => push_matches(&mut sql, query, &matching, false),
     }
-    push_where(&mut sql, query);
     // Planned for its own parameters, like a filtered listing.
     sql.build_query_scalar()
         .persistent(false)
@@ -509,6 +538,31 @@ mod tests {
         assert!(!one_plan_for_every_reader(&searched));
         let tagged = Filter::TagsContainAny(vec!["home".into()]);
         assert!(!one_plan_for_every_reader(&query(Some(tagged))));
+    }
+
+    #[test]
+    fn a_search_looks_up_and_ranks_each_keys_words_by_that_keys_own_query() {
+        let searched = ListQuery {
+            readers: Readers::with_lists("ann", &[Uuid::from_u128(1), Uuid::from_u128(2)]),
+            search: Some(Search {
+                query: "budget review".into(),
+                mode: SearchMode::FullText,
+            }),
+            order: Order::Relevance,
+            ..query(None)
+        };
+        let sql = listing(&searched, Plan::Matches, &Matching::WebSearch).into_sql();
+        assert_eq!(sql.matches(" UNION ALL ").count(), 2, "{sql}");
+        // Each key's query is built once per execution, for its lookup and
+        // its rank: never a query of several keys at once.
+        assert_eq!(sql.matches("(SELECT owner_tsquery(").count(), 6, "{sql}");
+        assert!(!sql.contains(" || "), "{sql}");
+        let counted = ListQuery {
+            order: Order::Smart,
+            ..searched
+        };
+        let sql = listing(&counted, Plan::Matches, &Matching::WebSearch).into_sql();
+        assert!(!sql.contains("ts_rank"), "{sql}");
     }
 
     #[test]

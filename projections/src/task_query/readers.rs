@@ -39,6 +39,16 @@ impl Readers {
         Ok(readers)
     }
 
+    /// `user`'s Inbox and `lists`, as if read from the membership rows.
+    #[cfg(test)]
+    pub(super) fn with_lists(user: &str, lists: &[Uuid]) -> Self {
+        let mut readers = Self::inbox_of(user);
+        readers
+            .keys
+            .extend(lists.iter().copied().map(list_reader_key));
+        readers
+    }
+
     /// The user these keys are for.
     pub fn user(&self) -> &str {
         &self.user

@@ -103,28 +103,29 @@ pub(super) async fn resolve(
     Ok(Matching::Lexemes(groups.join(" & ")))
 }
 
-/// The search as a text query over the owner's words (migration 2004).
-pub(super) fn push_text_query<'a>(
+/// The search as a text query over the words read under `key` (migration
+/// 2004), built once per execution: a subquery the plan runs first, where
+/// the call itself would be run for every row a kept (generic) plan reads.
+pub(super) fn push_keyed_query<'a>(
     sql: &mut QueryBuilder<'a, Postgres>,
+    key: &'a str,
     query: &'a ListQuery,
     matching: &'a Matching,
 ) {
-    // The words of each row are keyed by the key it is read under: over
-    // several keys, the query keyed for each, any of them (`||`), each
-    // folded to a constant as the statement is planned, as for one key.
-    sql.push("(");
-    for (n, key) in query.readers.keys().iter().enumerate() {
-        if n > 0 {
-            sql.push(" || ");
-        }
-        sql.push("owner_tsquery(").push_bind(key).push(", ");
-        push_typed_query(sql, query, matching);
-        sql.push(")");
-    }
-    if query.readers.keys().is_empty() {
-        sql.push("''::tsquery");
-    }
-    sql.push(")");
+    sql.push("(SELECT owner_tsquery(").push_bind(key).push(", ");
+    push_typed_query(sql, query, matching);
+    sql.push("))");
+}
+
+/// Whether a listing's matches are ranked by their words (`key_rank`, see
+/// `push_matches`): in relevance order, but for a fuzzy search, which ranks
+/// by the title's likeness to what was typed.
+pub(super) fn ranked_by_words(query: &ListQuery) -> bool {
+    query.order == Order::Relevance
+        && query
+            .search
+            .as_ref()
+            .is_some_and(|s| s.mode != SearchMode::Fuzzy)
 }
 
 /// The text query as typed (or as resolved to lexemes), not yet keyed.
@@ -146,21 +147,18 @@ fn push_typed_query<'a>(
     }
 }
 
-pub(super) fn push_relevance<'a>(
-    sql: &mut QueryBuilder<'a, Postgres>,
-    query: &'a ListQuery,
-    matching: &'a Matching,
-) {
+/// A row's relevance: its rank by the words matched (`key_rank`, computed
+/// by the matches per key) or, for a fuzzy search, its title's likeness to
+/// what was typed; `0` in any other order.
+pub(super) fn push_relevance<'a>(sql: &mut QueryBuilder<'a, Postgres>, query: &'a ListQuery) {
     match &query.search {
         Some(search) if query.order == Order::Relevance && search.mode == SearchMode::Fuzzy => {
             sql.push("word_similarity(")
                 .push_bind(&search.query)
                 .push(", title)::float8");
         }
-        Some(_) if query.order == Order::Relevance => {
-            sql.push("ts_rank(search, ");
-            push_text_query(sql, query, matching);
-            sql.push(")::float8");
+        Some(_) if ranked_by_words(query) => {
+            sql.push("key_rank");
         }
         _ => {
             sql.push("0::float8");
