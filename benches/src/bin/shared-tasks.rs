@@ -101,8 +101,8 @@ async fn run(args: &Args, app: &BenchApp) -> anyhow::Result<()> {
         (
             "full-text search",
             PAGE,
-            json!({ "search": { "query": "budget review" } }),
-            json!({ "search": { "query": "budget review" } }),
+            json!({ "search": { "query": "budget" } }),
+            json!({ "search": { "query": "budget" } }),
         ),
         ("taskStats", STATS, json!({}), json!({})),
     ];

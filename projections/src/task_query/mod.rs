@@ -286,11 +286,12 @@ fn listing<'a>(
             push_limit(&mut sql, WINDOW);
             // The keyed word query built once per execution (a subquery
             // the plan runs first), not once per row the window reads.
-            sql.push(") AS task_list WHERE search @@ ");
+            sql.push(") AS task_list WHERE search @@ (SELECT ");
             let [key] = query.readers.keys() else {
                 unreachable!("a window is searched for a reader of one key")
             };
             push_keyed_query(&mut sql, key, query, matching);
+            sql.push(")");
         }
     }
     sql.push(") AS listed");
@@ -313,63 +314,66 @@ fn push_limit(sql: &mut QueryBuilder<'_, Postgres>, limit: i64) {
 }
 
 /// The reader's tasks with the search's words, filtered, as a table named
-/// `task_list` with each row's rank as `key_rank` (`0` unless `ranked`):
-/// one word index lookup per key (`UNION ALL`), each with its
-/// own key's query. A row is ranked by the query of the key it is read
-/// under, as a reader of that key alone would rank it, and the query is
-/// built once per execution (a subquery), never once per row.
+/// `task_list`: one lookup of the word index for the query keyed for each of
+/// the reader's keys, any of them (`||`), built once per execution (a
+/// subquery the plan runs first; the call itself would run for every row a
+/// kept plan reads). If `ranked`, each row is joined to its key's own query
+/// (`reader.words`), which ranks it as a reader of that key alone would rank
+/// it (a query of several keys at once would rank an `a & b` as `a | b`).
 fn push_matches<'a>(
     sql: &mut QueryBuilder<'a, Postgres>,
     query: &'a ListQuery,
     matching: &'a Matching,
     ranked: bool,
 ) {
-    sql.push("(");
-    for (n, key) in query.readers.keys().iter().enumerate() {
+    let keys = query.readers.keys();
+    sql.push("(SELECT * FROM task_list WHERE search @@ (SELECT ");
+    for (n, key) in keys.iter().enumerate() {
         if n > 0 {
-            sql.push(" UNION ALL ");
+            sql.push(" || ");
         }
-        sql.push("(SELECT *, ");
-        if ranked {
-            sql.push("ts_rank(search, ");
-            push_keyed_query(sql, key, query, matching);
-            sql.push(")::float8");
-        } else {
-            sql.push("0::float8");
-        }
-        sql.push(" AS key_rank FROM (SELECT * FROM task_list WHERE search @@ ");
         push_keyed_query(sql, key, query, matching);
-        if *matching == Matching::WebSearch {
-            // A query with nothing to look up (`-draft`, `a or -b`) cannot
-            // use the word index: it reads the key's tasks instead of
-            // everyone's. For any other query this folds away when the
-            // statement is planned.
-            let typed = query.search.as_ref().map_or("", |s| s.query.as_str());
-            sql.push(" AND (querytree(websearch_to_tsquery('english', ")
-                .push_bind(typed)
-                .push(")) <> 'T' OR user_id = ")
-                .push_bind(key)
-                .push(")");
-        }
-        // The fence keeps the planner from intersecting the word index with
-        // an index over all of the key's tasks: its statistics cannot see
-        // that the key's words imply the key, so it guesses a tenth of the
-        // matches. The key is checked after it all the same: two keys' words
-        // may share a prefix (docs/adr/0004).
-        sql.push(" OFFSET 0) AS task_list WHERE user_id = ")
-            .push_bind(key);
-        push_filter_conditions(sql, query);
+    }
+    sql.push(")");
+    if *matching == Matching::WebSearch {
+        // A query with nothing to look up (`-draft`, `a or -b`) cannot use the
+        // word index: it reads the reader's tasks instead of everyone's. For
+        // any other query this folds away when the statement is planned.
+        let typed = query.search.as_ref().map_or("", |s| s.query.as_str());
+        sql.push(" AND (querytree(websearch_to_tsquery('english', ")
+            .push_bind(typed)
+            .push(")) <> 'T' OR ");
+        push_readers(sql, &query.readers);
         sql.push(")");
     }
-    if query.readers.keys().is_empty() {
-        sql.push("SELECT *, 0::float8 AS key_rank FROM task_list WHERE false");
+    // The fence keeps the planner from intersecting the word index with an
+    // index over all of the reader's tasks: its statistics cannot see that
+    // the keyed words imply the key, so it guesses a tenth of the matches.
+    sql.push(" OFFSET 0) AS task_list");
+    if !ranked {
+        push_where(sql, query);
+        return;
     }
-    sql.push(") AS task_list");
+    sql.push(" JOIN (VALUES ");
+    for (n, key) in keys.iter().enumerate() {
+        if n > 0 {
+            sql.push(", ");
+        }
+        sql.push("(").push_bind(key).push(", ");
+        push_keyed_query(sql, key, query, matching);
+        sql.push(")");
+    }
+    sql.push(") AS reader (key, words) ON reader.key = task_list.user_id WHERE true");
+    push_filter_conditions(sql, query);
 }
 
 /// One page of the listing, in the query's order (also when paging backwards).
 #[tracing::instrument(skip(conn), fields(user_id = %query.readers.user(), order = ?query.order))]
 pub async fn list(conn: &mut PgConnection, query: &ListQuery) -> Result<Vec<Listed>, sqlx::Error> {
+    // Narrowed to no list of theirs: nothing to read.
+    if query.readers.keys().is_empty() {
+        return Ok(Vec::new());
+    }
     let matching = resolve(conn, query).await?;
     let rows = match matching {
         Matching::Nothing => return Ok(Vec::new()),
@@ -449,6 +453,9 @@ pub fn one_plan_for_every_reader(query: &ListQuery) -> bool {
 /// How many tasks match, ignoring paging.
 #[tracing::instrument(skip(conn), fields(user_id = %query.readers.user()))]
 pub async fn count(conn: &mut PgConnection, query: &ListQuery) -> Result<i64, sqlx::Error> {
+    if query.readers.keys().is_empty() {
+        return Ok(0);
+    }
     let matching = resolve(conn, query).await?;
     let mut sql = QueryBuilder::new("SELECT count(*) FROM ");
     match matching {
@@ -541,7 +548,7 @@ mod tests {
     }
 
     #[test]
-    fn a_search_looks_up_and_ranks_each_keys_words_by_that_keys_own_query() {
+    fn a_search_looks_up_every_key_at_once_and_ranks_by_each_rows_own_key() {
         let searched = ListQuery {
             readers: Readers::with_lists("ann", &[Uuid::from_u128(1), Uuid::from_u128(2)]),
             search: Some(Search {
@@ -552,11 +559,11 @@ mod tests {
             ..query(None)
         };
         let sql = listing(&searched, Plan::Matches, &Matching::WebSearch).into_sql();
-        assert_eq!(sql.matches(" UNION ALL ").count(), 2, "{sql}");
-        // Each key's query is built once per execution, for its lookup and
-        // its rank: never a query of several keys at once.
-        assert_eq!(sql.matches("(SELECT owner_tsquery(").count(), 6, "{sql}");
-        assert!(!sql.contains(" || "), "{sql}");
+        // One lookup for the three keys, built once per execution; each
+        // row ranked by its own key's query, never by all three at once.
+        assert_eq!(sql.matches("(SELECT owner_tsquery(").count(), 1, "{sql}");
+        assert_eq!(sql.matches("owner_tsquery(").count(), 6, "{sql}");
+        assert!(sql.contains("ts_rank(search, reader.words)"), "{sql}");
         let counted = ListQuery {
             order: Order::Smart,
             ..searched

@@ -104,22 +104,23 @@ pub(super) async fn resolve(
 }
 
 /// The search as a text query over the words read under `key` (migration
-/// 2004), built once per execution: a subquery the plan runs first, where
-/// the call itself would be run for every row a kept (generic) plan reads.
+/// 2004). Where a row's condition uses it, it goes in a subquery, built
+/// once per execution: the call itself would run for every row a kept
+/// (generic) plan reads.
 pub(super) fn push_keyed_query<'a>(
     sql: &mut QueryBuilder<'a, Postgres>,
     key: &'a str,
     query: &'a ListQuery,
     matching: &'a Matching,
 ) {
-    sql.push("(SELECT owner_tsquery(").push_bind(key).push(", ");
+    sql.push("owner_tsquery(").push_bind(key).push(", ");
     push_typed_query(sql, query, matching);
-    sql.push("))");
+    sql.push(")");
 }
 
-/// Whether a listing's matches are ranked by their words (`key_rank`, see
-/// `push_matches`): in relevance order, but for a fuzzy search, which ranks
-/// by the title's likeness to what was typed.
+/// Whether a listing's matches are ranked by their words (by their key's
+/// query, `reader.words`, see `push_matches`): in relevance order, but for a
+/// fuzzy search, which ranks by the title's likeness to what was typed.
 pub(super) fn ranked_by_words(query: &ListQuery) -> bool {
     query.order == Order::Relevance
         && query
@@ -147,8 +148,8 @@ fn push_typed_query<'a>(
     }
 }
 
-/// A row's relevance: its rank by the words matched (`key_rank`, computed
-/// by the matches per key) or, for a fuzzy search, its title's likeness to
+/// A row's relevance: its rank by the words matched (by its own key's
+/// query, which the matches join to it) or, for a fuzzy search, its title's likeness to
 /// what was typed; `0` in any other order.
 pub(super) fn push_relevance<'a>(sql: &mut QueryBuilder<'a, Postgres>, query: &'a ListQuery) {
     match &query.search {
@@ -158,7 +159,7 @@ pub(super) fn push_relevance<'a>(sql: &mut QueryBuilder<'a, Postgres>, query: &'
                 .push(", title)::float8");
         }
         Some(_) if ranked_by_words(query) => {
-            sql.push("key_rank");
+            sql.push("ts_rank(search, reader.words)::float8");
         }
         _ => {
             sql.push("0::float8");
