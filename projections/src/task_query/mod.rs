@@ -19,7 +19,10 @@ use uuid::Uuid;
 
 use crate::task_list::{TaskRow, COLUMNS};
 use filter::push_filter;
-use search::{push_keyed_query, push_relevance, ranked_by_words, resolve, Matching};
+use search::{
+    may_look_nothing_up, one_plan_for_every_search, push_keyed_query, push_relevance,
+    ranked_by_words, resolve, Matching,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Order {
@@ -335,11 +338,13 @@ fn push_matches<'a>(
         push_keyed_query(sql, key, query, matching);
     }
     sql.push(")");
-    if *matching == Matching::WebSearch {
+    let typed = query.search.as_ref().map_or("", |s| s.query.as_str());
+    if *matching == Matching::WebSearch && may_look_nothing_up(typed) {
         // A query with nothing to look up (`-draft`, `a or -b`) cannot use the
         // word index: it reads the reader's tasks instead of everyone's. For
-        // any other query this folds away when the statement is planned.
-        let typed = query.search.as_ref().map_or("", |s| s.query.as_str());
+        // any other query this folds away when the statement is planned for
+        // its parameters, as it is on the read pool, never on the pool that
+        // keeps plans (`one_plan_for_every_reader`).
         sql.push(" AND (querytree(websearch_to_tsquery('english', ")
             .push_bind(typed)
             .push(")) <> 'T' OR ");
@@ -443,11 +448,15 @@ fn plan_kept(query: &ListQuery) -> bool {
 }
 
 /// Whether a listing's plan is the same for every reader whatever Postgres
-/// estimates: a page with nothing to filter and nothing to search, an
-/// ordered walk of the order's index per key. Such a listing may run where
-/// every statement keeps its plan (`query_api::read_pool::KeptPlans`).
+/// estimates, with nothing to filter: a page, an ordered walk of the
+/// order's index per key; or a search for words in the word index, whose
+/// keyed query the statement builds as it runs, so no plan can know how
+/// many tasks it matches (`one_plan_for_every_search`). Such a listing may
+/// run where every statement keeps its plan
+/// (`query_api::read_pool::KeptPlans`): left to choose, Postgres planned
+/// a one-key search on every request.
 pub fn one_plan_for_every_reader(query: &ListQuery) -> bool {
-    query.search.is_none() && plan_kept(query)
+    plan_kept(query) && query.search.as_ref().is_none_or(one_plan_for_every_search)
 }
 
 /// How many tasks match, ignoring paging.
@@ -533,7 +542,7 @@ mod tests {
     }
 
     #[test]
-    fn only_an_unfiltered_unsearched_page_has_one_plan_for_every_reader() {
+    fn only_an_unfiltered_page_or_word_search_has_one_plan_for_every_reader() {
         assert!(one_plan_for_every_reader(&query(None)));
         let searched = ListQuery {
             search: Some(Search {
@@ -542,7 +551,15 @@ mod tests {
             }),
             ..query(None)
         };
-        assert!(!one_plan_for_every_reader(&searched));
+        assert!(one_plan_for_every_reader(&searched));
+        let negated = ListQuery {
+            search: Some(Search {
+                query: "-milk".into(),
+                mode: SearchMode::FullText,
+            }),
+            ..query(None)
+        };
+        assert!(!one_plan_for_every_reader(&negated));
         let tagged = Filter::TagsContainAny(vec!["home".into()]);
         assert!(!one_plan_for_every_reader(&query(Some(tagged))));
     }

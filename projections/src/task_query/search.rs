@@ -49,6 +49,27 @@ pub(super) enum Matching {
     Lexemes(String),
 }
 
+/// Whether a full-text query may have nothing to look up: only a `-` makes
+/// `websearch_to_tsquery` negate, and a query without a negation has a word
+/// to look up or is empty (stop words alone), which matches nothing. A
+/// query with a `-` is looked up with a way around the word index
+/// (`push_matches`), planned for its own parameters.
+pub(super) fn may_look_nothing_up(typed: &str) -> bool {
+    typed.contains('-')
+}
+
+/// Whether a search's statement has one plan for every reader: a search
+/// for words in the word index (a type-ahead prefix, or full text with a
+/// word to look up), whose query is built as the statement runs. A fuzzy
+/// search looks up the reader's words first, planned for its own words.
+pub(super) fn one_plan_for_every_search(search: &Search) -> bool {
+    match search.mode {
+        SearchMode::FullText => !may_look_nothing_up(&search.query),
+        SearchMode::Prefix => true,
+        SearchMode::Fuzzy => false,
+    }
+}
+
 /// The most words of the user's a fuzzy word stands for.
 const FUZZY_WORDS: i64 = 16;
 
@@ -170,6 +191,36 @@ pub(super) fn push_relevance<'a>(sql: &mut QueryBuilder<'a, Postgres>, query: &'
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_full_text_query_with_a_minus_may_look_nothing_up() {
+        assert!(!may_look_nothing_up("budget review"));
+        assert!(!may_look_nothing_up("\"quarterly report\" or milk"));
+        assert!(may_look_nothing_up("-draft"));
+        assert!(may_look_nothing_up("a or -b"));
+        // Conservative: a hyphen in a word is planned the careful way too.
+        assert!(may_look_nothing_up("e-mail"));
+        let search = |query: &str, mode| Search {
+            query: query.into(),
+            mode,
+        };
+        assert!(one_plan_for_every_search(&search(
+            "milk",
+            SearchMode::FullText
+        )));
+        assert!(!one_plan_for_every_search(&search(
+            "-milk",
+            SearchMode::FullText
+        )));
+        assert!(one_plan_for_every_search(&search(
+            "mil",
+            SearchMode::Prefix
+        )));
+        assert!(!one_plan_for_every_search(&search(
+            "mlik",
+            SearchMode::Fuzzy
+        )));
+    }
 
     #[test]
     fn search_words_keep_letters_and_digits_only() {
