@@ -364,9 +364,11 @@ fn push_matches<'a>(
         if n > 0 {
             sql.push(", ");
         }
-        sql.push("(").push_bind(key).push(", ");
+        // A subquery here too: Postgres folds a VALUES of one row into the
+        // statement, where the call would run for every row ranked.
+        sql.push("(").push_bind(key).push(", (SELECT ");
         push_keyed_query(sql, key, query, matching);
-        sql.push(")");
+        sql.push("))");
     }
     sql.push(") AS reader (key, words) ON reader.key = task_list.user_id WHERE true");
     push_filter_conditions(sql, query);
@@ -578,8 +580,9 @@ mod tests {
         let sql = listing(&searched, Plan::Matches, &Matching::WebSearch).into_sql();
         // One lookup for the three keys, built once per execution; each
         // row ranked by its own key's query, never by all three at once.
-        assert_eq!(sql.matches("(SELECT owner_tsquery(").count(), 1, "{sql}");
         assert_eq!(sql.matches("owner_tsquery(").count(), 6, "{sql}");
+        assert_eq!(sql.matches("(SELECT owner_tsquery(").count(), 4, "{sql}");
+        assert_eq!(sql.matches(" || owner_tsquery(").count(), 2, "{sql}");
         assert!(sql.contains("ts_rank(search, reader.words)"), "{sql}");
         let counted = ListQuery {
             order: Order::Smart,
