@@ -289,12 +289,8 @@ fn listing<'a>(
             push_limit(&mut sql, WINDOW);
             // The keyed word query built once per execution (a subquery
             // the plan runs first), not once per row the window reads.
-            sql.push(") AS task_list WHERE search @@ (SELECT ");
-            let [key] = query.readers.keys() else {
-                unreachable!("a window is searched for a reader of one key")
-            };
-            push_keyed_query(&mut sql, key, query, matching);
-            sql.push(")");
+            sql.push(") AS task_list WHERE search @@ ");
+            push_lookup_query(&mut sql, query, matching);
         }
     }
     sql.push(") AS listed");
@@ -318,9 +314,7 @@ fn push_limit(sql: &mut QueryBuilder<'_, Postgres>, limit: i64) {
 
 /// The reader's tasks with the search's words, filtered, as a table named
 /// `task_list`: one lookup of the word index for the query keyed for each of
-/// the reader's keys, any of them (`||`), built once per execution (a
-/// subquery the plan runs first; the call itself would run for every row a
-/// kept plan reads). If `ranked`, each row is joined to its key's own query
+/// the reader's keys (`push_lookup_query`). If `ranked`, each row is joined to its key's own query
 /// (`reader.words`), which ranks it as a reader of that key alone would rank
 /// it (a query of several keys at once would rank an `a & b` as `a | b`).
 fn push_matches<'a>(
@@ -329,22 +323,14 @@ fn push_matches<'a>(
     matching: &'a Matching,
     ranked: bool,
 ) {
-    let keys = query.readers.keys();
-    sql.push("(SELECT * FROM task_list WHERE search @@ (SELECT ");
-    for (n, key) in keys.iter().enumerate() {
-        if n > 0 {
-            sql.push(" || ");
-        }
-        push_keyed_query(sql, key, query, matching);
-    }
-    sql.push(")");
+    sql.push("(SELECT * FROM task_list WHERE search @@ ");
+    push_lookup_query(sql, query, matching);
     let typed = query.search.as_ref().map_or("", |s| s.query.as_str());
     if *matching == Matching::WebSearch && may_look_nothing_up(typed) {
         // A query with nothing to look up (`-draft`, `a or -b`) cannot use the
         // word index: it reads the reader's tasks instead of everyone's. For
-        // any other query this folds away when the statement is planned for
-        // its parameters, as it is on the read pool, never on the pool that
-        // keeps plans (`one_plan_for_every_reader`).
+        // any other query this folds away: such a statement is always planned
+        // for its parameters (`one_plan_for_every_reader`).
         sql.push(" AND (querytree(websearch_to_tsquery('english', ")
             .push_bind(typed)
             .push(")) <> 'T' OR ");
@@ -360,7 +346,7 @@ fn push_matches<'a>(
         return;
     }
     sql.push(" JOIN (VALUES ");
-    for (n, key) in keys.iter().enumerate() {
+    for (n, key) in query.readers.keys().iter().enumerate() {
         if n > 0 {
             sql.push(", ");
         }
@@ -374,13 +360,27 @@ fn push_matches<'a>(
     push_filter_conditions(sql, query);
 }
 
+/// The search keyed for each of the reader's keys, any of them (`||`), built
+/// once per execution: a subquery the plan runs first, where the calls
+/// themselves would run for every row a kept plan reads.
+fn push_lookup_query<'a>(
+    sql: &mut QueryBuilder<'a, Postgres>,
+    query: &'a ListQuery,
+    matching: &'a Matching,
+) {
+    sql.push("(SELECT ");
+    for (n, key) in query.readers.keys().iter().enumerate() {
+        if n > 0 {
+            sql.push(" || ");
+        }
+        push_keyed_query(sql, key, query, matching);
+    }
+    sql.push(")");
+}
+
 /// One page of the listing, in the query's order (also when paging backwards).
 #[tracing::instrument(skip(conn), fields(user_id = %query.readers.user(), order = ?query.order))]
 pub async fn list(conn: &mut PgConnection, query: &ListQuery) -> Result<Vec<Listed>, sqlx::Error> {
-    // Narrowed to no list of theirs: nothing to read.
-    if query.readers.keys().is_empty() {
-        return Ok(Vec::new());
-    }
     let matching = resolve(conn, query).await?;
     let rows = match matching {
         Matching::Nothing => return Ok(Vec::new()),
@@ -432,19 +432,14 @@ async fn fetch(
     metrics::counter!(infra::metric::LISTING_QUERIES, "plan" => plan_name).increment(1);
     listing(query, plan, matching)
         .build()
-        .persistent(plan_kept(query))
+        .persistent(one_plan_for_every_reader(query))
         .fetch_all(&mut *conn)
         .await
 }
 
-/// Whether a listing's statement is prepared and its plan kept: with nothing
-/// to filter, a page's best plan is the same for every reader (an ordered
-/// walk of the order's index per key; for a search, the word index, or the
-/// order's index as far as the window), and Postgres keeps it: planning it
-/// took longer than running it (docs/performance.md). A filtered listing is
-/// sent unprepared and planned for its own parameters each time: a tag on
-/// three of a user's hundred thousand tasks wants a different plan than one
-/// on most of them.
+/// Whether a listing has nothing to filter. A filtered listing is planned
+/// for its own parameters each time: a tag on three of a user's hundred
+/// thousand tasks wants a different plan than one on most of them.
 fn plan_kept(query: &ListQuery) -> bool {
     query.filter.as_ref().is_none_or(Filter::asks_nothing)
 }
@@ -453,10 +448,13 @@ fn plan_kept(query: &ListQuery) -> bool {
 /// estimates, with nothing to filter: a page, an ordered walk of the
 /// order's index per key; or a search for words in the word index, whose
 /// keyed query the statement builds as it runs, so no plan can know how
-/// many tasks it matches (`one_plan_for_every_search`). Such a listing may
-/// run where every statement keeps its plan
-/// (`query_api::read_pool::KeptPlans`): left to choose, Postgres planned
-/// a one-key search on every request.
+/// many tasks it matches (`one_plan_for_every_search`). Only such a listing
+/// is prepared, and it runs where every statement keeps its plan
+/// (`query_api::read_pool::KeptPlans`): planning it took longer than
+/// running it, and left to choose, Postgres planned a one-key search on
+/// every request. Any other listing is sent unprepared, planned for its
+/// own parameters: a search that may look nothing up keeps its way around
+/// the word index only in a plan made for what was typed.
 pub fn one_plan_for_every_reader(query: &ListQuery) -> bool {
     plan_kept(query) && query.search.as_ref().is_none_or(one_plan_for_every_search)
 }
@@ -464,9 +462,6 @@ pub fn one_plan_for_every_reader(query: &ListQuery) -> bool {
 /// How many tasks match, ignoring paging.
 #[tracing::instrument(skip(conn), fields(user_id = %query.readers.user()))]
 pub async fn count(conn: &mut PgConnection, query: &ListQuery) -> Result<i64, sqlx::Error> {
-    if query.readers.keys().is_empty() {
-        return Ok(0);
-    }
     let matching = resolve(conn, query).await?;
     let mut sql = QueryBuilder::new("SELECT count(*) FROM ");
     match matching {

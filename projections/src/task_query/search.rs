@@ -40,7 +40,8 @@ fn words_of(raw: &str) -> Vec<String> {
 pub(super) enum Matching {
     /// No search.
     Everything,
-    /// A search with no words in it, or a fuzzy word like none of the user's.
+    /// A search with no words in it, a fuzzy word like none of the user's,
+    /// or a reader narrowed to no list of theirs.
     Nothing,
     /// `websearch_to_tsquery` of what was typed.
     WebSearch,
@@ -77,6 +78,10 @@ pub(super) async fn resolve(
     conn: &mut PgConnection,
     query: &ListQuery,
 ) -> Result<Matching, sqlx::Error> {
+    // Narrowed to no list of theirs: nothing to read.
+    if query.readers.keys().is_empty() {
+        return Ok(Matching::Nothing);
+    }
     let Some(search) = &query.search else {
         return Ok(Matching::Everything);
     };
