@@ -3,7 +3,9 @@
 //! changes from this process's fan-out. The fan-out is joined before the
 //! backlog is read and anything at or before the last cursor sent is dropped,
 //! so nothing falls between the two and nothing is sent twice. A subscriber
-//! that fell behind gets a `RESYNC` item and the backlog from its cursor again.
+//! that fell behind gets a `RESYNC` item and the backlog again, from a
+//! window before its cursor (a change it dropped may be overtaken by a later
+//! one of another key), less what it was sent.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -108,6 +110,7 @@ impl TaskSubscription {
             live,
             start: cursor,
             cursor,
+            backlog_after: cursor,
             backlog,
             ready: VecDeque::new(),
             sent: HashMap::new(),
@@ -228,7 +231,12 @@ struct ChangeFeed {
     start: i64,
     /// The latest cursor sent (or the one subscribed with).
     cursor: i64,
-    /// Whether the read model may hold changes after `cursor` not yet sent.
+    /// Where the backlog reads on from: the cursor subscribed with, then
+    /// the last change it read; after the stream fell behind, a window
+    /// before the latest cursor sent (see [`SENT_WINDOW`]).
+    backlog_after: i64,
+    /// Whether the read model may hold changes after `backlog_after` not
+    /// yet sent.
     backlog: bool,
     ready: VecDeque<TaskChange>,
     /// The newest change sent of each task lately. A reader of several keys
@@ -238,10 +246,14 @@ struct ChangeFeed {
     sent: HashMap<uuid::Uuid, i64>,
 }
 
-/// How many tasks' newest changes a stream remembers; past it, those more
-/// than [`SENT_WINDOW`] changes behind the cursor are forgotten (a repeat
-/// of one of them is an older version, which clients pass over).
+/// How many tasks' newest changes a stream remembers; past twice as many,
+/// all but the newest are forgotten at once (a repeat of a forgotten one is
+/// a version the client holds, which it passes over).
 const MAX_SENT: usize = 4096;
+/// How far before the latest cursor sent a stream that fell behind reads
+/// the backlog again: the changes it dropped may include one of another
+/// key overtaken by a later one (see `sent`); what it sent already is
+/// passed over.
 const SENT_WINDOW: i64 = 10_000;
 
 impl ChangeFeed {
@@ -264,14 +276,10 @@ impl ChangeFeed {
             let Some(row) = self.live.receiver.recv().await else {
                 self.live = self.hub.tasks.subscribe(&self.user);
                 self.backlog = true;
-                return Some(TaskChange::resync(self.cursor));
+                self.backlog_after = (self.cursor - SENT_WINDOW).max(self.start);
+                return Some(TaskChange::resync(self.backlog_after));
             };
-            if row.change_seq <= self.start
-                || self
-                    .sent
-                    .get(&row.id)
-                    .is_some_and(|sent| *sent >= row.change_seq)
-            {
+            if row.change_seq <= self.start || self.was_sent(&row) {
                 continue; // from before the subscription, already sent, or a redelivery
             }
             self.note_sent(&row);
@@ -284,10 +292,21 @@ impl ChangeFeed {
     fn note_sent(&mut self, row: &TaskRow) {
         self.cursor = self.cursor.max(row.change_seq);
         self.sent.insert(row.id, row.change_seq);
-        if self.sent.len() > MAX_SENT {
-            let horizon = self.cursor - SENT_WINDOW;
-            self.sent.retain(|_, sent| *sent > horizon);
+        if self.sent.len() > 2 * MAX_SENT {
+            // All at once, so the map is scanned once per MAX_SENT changes,
+            // not on every change past the bound.
+            let mut sent: Vec<i64> = self.sent.values().copied().collect();
+            let at = sent.len() - MAX_SENT;
+            let oldest_kept = *sent.select_nth_unstable(at).1;
+            self.sent.retain(|_, sent| *sent >= oldest_kept);
         }
+    }
+
+    /// Whether `row`'s change, or a later one of its task, was sent.
+    fn was_sent(&self, row: &TaskRow) -> bool {
+        self.sent
+            .get(&row.id)
+            .is_some_and(|sent| *sent >= row.change_seq)
     }
 
     /// Queues the next page of changes after the cursor.
@@ -301,15 +320,18 @@ impl ChangeFeed {
             projections::task_list::COLUMNS
         ))
         .bind(readers.keys())
-        .bind(self.cursor)
+        .bind(self.backlog_after)
         .bind(BACKLOG_PAGE)
         .fetch_all(&self.pool)
         .await?;
         self.backlog = rows.len() as i64 == BACKLOG_PAGE;
-        for row in &rows {
-            self.note_sent(row);
+        for row in rows {
+            self.backlog_after = row.change_seq;
+            if !self.was_sent(&row) {
+                self.note_sent(&row);
+                self.ready.push_back(TaskChange::changed(row));
+            }
         }
-        self.ready.extend(rows.into_iter().map(TaskChange::changed));
         Ok(())
     }
 }
@@ -365,24 +387,45 @@ mod tests {
         }
     }
 
+    fn feed(hub: &LiveHub) -> ChangeFeed {
+        ChangeFeed {
+            user: "ann".into(),
+            pool: PgPool::connect_lazy("postgres://nowhere/none").unwrap(),
+            hub: hub.clone(),
+            live: hub.tasks.subscribe("ann"),
+            start: 10,
+            cursor: 10,
+            backlog_after: 10,
+            backlog: false,
+            ready: VecDeque::new(),
+            sent: HashMap::new(),
+        }
+    }
+
+    /// Past twice its bound, a stream forgets all but the newest changes it
+    /// sent, and still knows those.
+    #[tokio::test]
+    async fn a_stream_remembers_its_newest_changes_within_a_bound() {
+        let mut feed = feed(&LiveHub::default());
+        let sent = 3 * MAX_SENT as u128;
+        for task in 0..sent {
+            feed.note_sent(&row(task, 100 + task as i64));
+        }
+        assert!(feed.sent.len() <= 2 * MAX_SENT, "{}", feed.sent.len());
+        assert!(feed.sent.len() >= MAX_SENT, "{}", feed.sent.len());
+        let newest = sent - 1;
+        assert!(feed.was_sent(&row(newest, 100 + newest as i64)));
+        assert!(!feed.was_sent(&row(0, 100)), "the oldest is forgotten");
+        assert_eq!(feed.cursor, 100 + newest as i64);
+    }
+
     /// A member hears their Inbox and a shared list from two partitions of
     /// `task-updates`: a list's change may arrive after a later change of
     /// their Inbox, and must still be sent.
     #[tokio::test]
     async fn a_change_arriving_after_a_later_one_of_another_key_is_sent() {
         let hub = LiveHub::default();
-        let live = hub.tasks.subscribe("ann");
-        let mut feed = ChangeFeed {
-            user: "ann".into(),
-            pool: PgPool::connect_lazy("postgres://nowhere/none").unwrap(),
-            hub: hub.clone(),
-            live,
-            start: 10,
-            cursor: 10,
-            backlog: false,
-            ready: VecDeque::new(),
-            sent: HashMap::new(),
-        };
+        let mut feed = feed(&hub);
         for (task, change) in [(1, 15), (2, 12), (1, 15), (3, 9), (2, 16), (2, 14)] {
             hub.tasks.publish("ann", &Arc::new(row(task, change)));
         }
