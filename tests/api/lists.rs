@@ -361,10 +361,7 @@ async fn each_role_sees_and_does_exactly_what_the_role_table_says() {
 async fn no_write_of_a_removed_member_lands_after_the_removal() {
     let app = TestApp::spawn().await;
     let (ann, eve) = (app.token("ann"), app.token("eve"));
-    let list = app.data(&ann, CREATE, json!({ "name": "Chores" })).await["createList"]["listId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let list = app.new_list(&ann, "Chores").await;
     let id = app.invite(&ann, &list, "eve", "EDITOR").await;
     app.data(&eve, ACCEPT, json!({ "id": id })).await;
 
@@ -429,12 +426,7 @@ async fn a_transfer_racing_a_removal_leaves_one_owner() {
     let app = TestApp::spawn().await;
     let (ann, eve) = (app.token("ann"), app.token("eve"));
     for round in 0..5 {
-        let list = app
-            .data(&ann, CREATE, json!({ "name": format!("race {round}") }))
-            .await["createList"]["listId"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let list = app.new_list(&ann, &format!("race {round}")).await;
         let id = app.invite(&ann, &list, "eve", "EDITOR").await;
         app.data(&eve, ACCEPT, json!({ "id": id })).await;
         let (transfer, removal) = tokio::join!(
@@ -470,20 +462,11 @@ async fn a_transfer_racing_a_removal_leaves_one_owner() {
 async fn an_erased_user_leaves_their_lists_and_ownership_passes_on() {
     let app = TestApp::spawn().await;
     let (ann, eve, bob) = (app.token("ann"), app.token("eve"), app.token("bob"));
-    let shared = app.data(&ann, CREATE, json!({ "name": "Family" })).await["createList"]["listId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let shared = app.new_list(&ann, "Family").await;
     let id = app.invite(&ann, &shared, "eve", "EDITOR").await;
     app.data(&eve, ACCEPT, json!({ "id": id })).await;
-    let alone = app.data(&ann, CREATE, json!({ "name": "Diary" })).await["createList"]["listId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let bobs = app.data(&bob, CREATE, json!({ "name": "Bob's" })).await["createList"]["listId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let alone = app.new_list(&ann, "Diary").await;
+    let bobs = app.new_list(&bob, "Bob's").await;
     app.invite(&bob, &bobs, "ann", "VIEWER").await;
 
     app.data(
@@ -566,10 +549,7 @@ async fn list_changes_reach_every_member_and_stop_at_a_removal() {
     // The subscriptions are joined before the changes below.
     tokio::time::sleep(Duration::from_millis(300)).await;
 
-    let list = app.data(&ann, CREATE, json!({ "name": "Garden" })).await["createList"]["listId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let list = app.new_list(&ann, "Garden").await;
     let created = next_list_change(&mut anns, "a").await;
     assert_eq!(created["event"], json!("ListCreated"));
     assert_eq!(created["listId"], json!(list));

@@ -14,7 +14,6 @@ use serde_json::{json, Value};
 use crate::helpers::{error_code, eventually, read_model_disagreements, TestApp};
 use crate::ws_client::GqlSocket;
 
-const INVITE: &str = "mutation($list: ID!, $user: String!, $role: ListRole!) { inviteToList(listId: $list, userId: $user, role: $role) { invitationId } }";
 const ACCEPT: &str = "mutation($id: ID!) { acceptInvitation(id: $id) { version } }";
 const REMOVE: &str =
     "mutation($list: ID!, $user: String!) { removeMember(listId: $list, userId: $user) { version } }";
@@ -48,14 +47,7 @@ async fn code(app: &TestApp, token: &str, query: &str, variables: Value) -> Stri
 }
 
 async fn join(app: &TestApp, owner: &str, list: &str, user: &str, role: &str) {
-    let invited = app
-        .data(
-            owner,
-            INVITE,
-            json!({ "list": list, "user": user, "role": role }),
-        )
-        .await;
-    let id = invited["inviteToList"]["invitationId"].clone();
+    let id = app.invite(owner, list, user, role).await;
     app.data(&app.token(user), ACCEPT, json!({ "id": id }))
         .await;
 }
@@ -100,12 +92,7 @@ async fn cast(app: &TestApp) -> Cast {
     join(app, &ann, &list, "rob", "EDITOR").await;
     app.data(&ann, REMOVE, json!({ "list": list, "user": "rob" }))
         .await;
-    app.data(
-        &ann,
-        INVITE,
-        json!({ "list": list, "user": "ivy", "role": "EDITOR" }),
-    )
-    .await;
+    app.invite(&ann, &list, "ivy", "EDITOR").await;
     Cast {
         list,
         ann,

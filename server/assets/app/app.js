@@ -36,7 +36,7 @@ const NOTIFICATION_RECEIVED = `subscription NotificationReceived {
 }`;
 const NOTIFICATIONS = `query Notifications {
   unreadNotificationCount
-  notifications(first: 20) { edges { node { ${NOTIFICATION_FIELDS} } } }
+  notifications(first: ${INBOX_PAGE}) { edges { node { ${NOTIFICATION_FIELDS} } } }
 }`;
 const CREATE_TASK = `mutation CreateTask($input: CreateTaskInput!) {
   createTask(input: $input) { taskId version }
