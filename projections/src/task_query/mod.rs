@@ -325,14 +325,13 @@ fn push_matches<'a>(
 ) {
     sql.push("(SELECT * FROM task_list WHERE search @@ ");
     push_lookup_query(sql, query, matching);
-    let typed = query.search.as_ref().map_or("", |s| s.query.as_str());
-    if *matching == Matching::WebSearch && may_look_nothing_up(typed) {
+    if let Some(search) = query.search.as_ref().filter(|s| may_look_nothing_up(s)) {
         // A query with nothing to look up (`-draft`, `a or -b`) cannot use the
         // word index: it reads the reader's tasks instead of everyone's. For
         // any other query this folds away: such a statement is always planned
-        // for its parameters (`one_plan_for_every_reader`).
+        // for its parameters (see `prepared`).
         sql.push(" AND (querytree(websearch_to_tsquery('english', ")
-            .push_bind(typed)
+            .push_bind(&search.query)
             .push(")) <> 'T' OR ");
         push_readers(sql, &query.readers);
         sql.push(")");
@@ -432,7 +431,7 @@ async fn fetch(
     metrics::counter!(infra::metric::LISTING_QUERIES, "plan" => plan_name).increment(1);
     listing(query, plan, matching)
         .build()
-        .persistent(one_plan_for_every_reader(query))
+        .persistent(prepared(query))
         .fetch_all(&mut *conn)
         .await
 }
@@ -444,6 +443,16 @@ fn plan_kept(query: &ListQuery) -> bool {
     query.filter.as_ref().is_none_or(Filter::asks_nothing)
 }
 
+/// Whether a listing's statement is prepared: with nothing to filter, and
+/// no way around the word index (a search that may look nothing up keeps
+/// one only in a plan made for what was typed; a generic plan would keep it
+/// and search every user's words). A prepared statement off `KeptPlans`
+/// (a fuzzy search) gets the plan Postgres chooses; any other is planned
+/// for its own parameters each time.
+fn prepared(query: &ListQuery) -> bool {
+    plan_kept(query) && !query.search.as_ref().is_some_and(may_look_nothing_up)
+}
+
 /// Whether a listing's plan is the same for every reader whatever Postgres
 /// estimates, with nothing to filter: a page, an ordered walk of the
 /// order's index per key; or a search for words in the word index, whose
@@ -452,9 +461,7 @@ fn plan_kept(query: &ListQuery) -> bool {
 /// is prepared, and it runs where every statement keeps its plan
 /// (`query_api::read_pool::KeptPlans`): planning it took longer than
 /// running it, and left to choose, Postgres planned a one-key search on
-/// every request. Any other listing is sent unprepared, planned for its
-/// own parameters: a search that may look nothing up keeps its way around
-/// the word index only in a plan made for what was typed.
+/// every request.
 pub fn one_plan_for_every_reader(query: &ListQuery) -> bool {
     plan_kept(query) && query.search.as_ref().is_none_or(one_plan_for_every_search)
 }
@@ -557,6 +564,16 @@ mod tests {
             ..query(None)
         };
         assert!(!one_plan_for_every_reader(&negated));
+        assert!(!prepared(&negated), "planned for what was typed");
+        let fuzzy = ListQuery {
+            search: Some(Search {
+                query: "mlik".into(),
+                mode: SearchMode::Fuzzy,
+            }),
+            ..query(None)
+        };
+        assert!(!one_plan_for_every_reader(&fuzzy));
+        assert!(prepared(&fuzzy), "prepared where Postgres chooses");
         let tagged = Filter::TagsContainAny(vec!["home".into()]);
         assert!(!one_plan_for_every_reader(&query(Some(tagged))));
     }

@@ -55,8 +55,8 @@ pub(super) enum Matching {
 /// to look up or is empty (stop words alone), which matches nothing. A
 /// query with a `-` is looked up with a way around the word index
 /// (`push_matches`), planned for its own parameters.
-pub(super) fn may_look_nothing_up(typed: &str) -> bool {
-    typed.contains('-')
+pub(super) fn may_look_nothing_up(search: &Search) -> bool {
+    search.mode == SearchMode::FullText && search.query.contains('-')
 }
 
 /// Whether a search's statement has one plan for every reader: a search
@@ -65,7 +65,7 @@ pub(super) fn may_look_nothing_up(typed: &str) -> bool {
 /// search looks up the reader's words first, planned for its own words.
 pub(super) fn one_plan_for_every_search(search: &Search) -> bool {
     match search.mode {
-        SearchMode::FullText => !may_look_nothing_up(&search.query),
+        SearchMode::FullText => !may_look_nothing_up(search),
         SearchMode::Prefix => true,
         SearchMode::Fuzzy => false,
     }
@@ -199,16 +199,21 @@ mod tests {
 
     #[test]
     fn only_a_full_text_query_with_a_minus_may_look_nothing_up() {
-        assert!(!may_look_nothing_up("budget review"));
-        assert!(!may_look_nothing_up("\"quarterly report\" or milk"));
-        assert!(may_look_nothing_up("-draft"));
-        assert!(may_look_nothing_up("a or -b"));
-        // Conservative: a hyphen in a word is planned the careful way too.
-        assert!(may_look_nothing_up("e-mail"));
         let search = |query: &str, mode| Search {
             query: query.into(),
             mode,
         };
+        let full_text = |query: &str| search(query, SearchMode::FullText);
+        assert!(!may_look_nothing_up(&full_text("budget review")));
+        assert!(!may_look_nothing_up(&full_text(
+            "\"quarterly report\" or milk"
+        )));
+        assert!(may_look_nothing_up(&full_text("-draft")));
+        assert!(may_look_nothing_up(&full_text("a or -b")));
+        // Conservative: a hyphen in a word is planned the careful way too.
+        assert!(may_look_nothing_up(&full_text("e-mail")));
+        // Only full text negates; a prefix or fuzzy word never does.
+        assert!(!may_look_nothing_up(&search("-mil", SearchMode::Prefix)));
         assert!(one_plan_for_every_search(&search(
             "milk",
             SearchMode::FullText
