@@ -76,6 +76,9 @@ pub const MCP_TOOL_CALLS: &str = "taskledger_mcp_tool_calls_total";
 pub const SUBSCRIPTIONS: &str = "taskledger_subscriptions";
 /// Subscribers that fell behind and were told to resync.
 pub const SUBSCRIBER_RESYNCS: &str = "taskledger_subscriber_resyncs_total";
+/// Changes a live feed gave up waiting for, moving its resume cursors past
+/// them (query-api's `live::watermark`).
+pub const LIVE_WATERMARK_SKIPS: &str = "taskledger_live_watermark_skips_total";
 /// WebSocket connections closed by the server, by `code`.
 pub const WEBSOCKET_CLOSES: &str = "taskledger_websocket_closes_total";
 /// Reads that checked their caller's own writes were applied, by `outcome`:
@@ -130,6 +133,10 @@ pub fn describe() {
     describe_counter!(
         SUBSCRIBER_RESYNCS,
         "Subscribers that fell behind their bounded buffer and were told to resync."
+    );
+    describe_counter!(
+        LIVE_WATERMARK_SKIPS,
+        "Changes a live feed gave up waiting for: taskChanges resume cursors moved past them."
     );
     describe_counter!(
         WEBSOCKET_CLOSES,

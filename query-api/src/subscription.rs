@@ -1,11 +1,12 @@
 //! The subscription root. `taskChanges(since)` sends every task of the
 //! caller changed after the cursor, read from the read model, then live
 //! changes from this process's fan-out. The fan-out is joined before the
-//! backlog is read and anything at or before the last cursor sent is dropped,
-//! so nothing falls between the two and nothing is sent twice. A subscriber
-//! that fell behind gets a `RESYNC` item and the backlog again, from a
-//! window before its cursor (a change it dropped may be overtaken by a later
-//! one of another key), less what it was sent.
+//! backlog is read and what was sent already is dropped, so nothing falls
+//! between the two and nothing is sent twice. The cursor handed with each
+//! change is where the client may resume without missing one: never past
+//! a change not yet handed out (see `live::watermark`). A subscriber that
+//! fell behind gets a `RESYNC` item and the backlog again from that cursor,
+//! less what it was sent.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -19,7 +20,7 @@ use projections::TaskRow;
 use sqlx::PgPool;
 
 use crate::consistency::Consistency;
-use crate::live::{LiveHub, Subscriber};
+use crate::live::{LiveHub, LiveTask, Subscriber};
 use crate::notifications::{name_lists, Notification};
 use crate::query::Task;
 use api_core::consistency::Session;
@@ -42,7 +43,9 @@ pub enum TaskChangeKind {
 #[derive(Debug, SimpleObject)]
 pub struct TaskChange {
     pub kind: TaskChangeKind,
-    /// Pass the last cursor you received as `since` when you subscribe again.
+    /// Pass the last cursor you received as `since` when you subscribe
+    /// again. It never passes a change not sent yet, so it may stay behind
+    /// this change's own: what comes again on resuming is a version you hold.
     pub cursor: String,
     pub task_id: Option<ID>,
     pub version: Option<Version>,
@@ -50,10 +53,10 @@ pub struct TaskChange {
 }
 
 impl TaskChange {
-    fn changed(row: TaskRow) -> Self {
+    fn changed(row: TaskRow, cursor: i64) -> Self {
         Self {
             kind: TaskChangeKind::Changed,
-            cursor: row.change_seq.to_string(),
+            cursor: cursor.to_string(),
             task_id: Some(ID(row.id.to_string())),
             version: Some(row.version),
             task: Some(Task::from(row)),
@@ -225,15 +228,15 @@ struct ChangeFeed {
     user: String,
     pool: PgPool,
     hub: LiveHub,
-    live: Subscriber<Arc<TaskRow>>,
+    live: Subscriber<LiveTask>,
     /// The cursor subscribed with (or the latest when subscribed without
     /// one): nothing at or before it is sent live.
     start: i64,
-    /// The latest cursor sent (or the one subscribed with).
+    /// Where the client may resume: every change of theirs at or before it
+    /// was sent (or is older than `start`).
     cursor: i64,
     /// Where the backlog reads on from: the cursor subscribed with, then
-    /// the last change it read; after the stream fell behind, a window
-    /// before the latest cursor sent (see [`SENT_WINDOW`]).
+    /// the last change it read; after the stream fell behind, `cursor`.
     backlog_after: i64,
     /// Whether the read model may hold changes after `backlog_after` not
     /// yet sent.
@@ -250,11 +253,6 @@ struct ChangeFeed {
 /// all but the newest are forgotten at once (a repeat of a forgotten one is
 /// a version the client holds, which it passes over).
 const MAX_SENT: usize = 4096;
-/// How far before the latest cursor sent a stream that fell behind reads
-/// the backlog again: the changes it dropped may include one of another
-/// key overtaken by a later one (see `sent`); what it sent already is
-/// passed over.
-const SENT_WINDOW: i64 = 10_000;
 
 impl ChangeFeed {
     async fn next(&mut self) -> Option<TaskChange> {
@@ -273,24 +271,25 @@ impl ChangeFeed {
                     }
                 }
             }
-            let Some(row) = self.live.receiver.recv().await else {
+            let Some(LiveTask { row, resume }) = self.live.receiver.recv().await else {
+                // What was dropped with the buffer came after the cursor.
                 self.live = self.hub.tasks.subscribe(&self.user);
                 self.backlog = true;
-                self.backlog_after = (self.cursor - SENT_WINDOW).max(self.start);
-                return Some(TaskChange::resync(self.backlog_after));
+                self.backlog_after = self.cursor;
+                return Some(TaskChange::resync(self.cursor));
             };
             if row.change_seq <= self.start || self.was_sent(&row) {
                 continue; // from before the subscription, already sent, or a redelivery
             }
-            self.note_sent(&row);
-            return Some(TaskChange::changed(Arc::unwrap_or_clone(row)));
+            self.note_sent(&row, resume);
+            return Some(TaskChange::changed(Arc::unwrap_or_clone(row), self.cursor));
         }
     }
 
-    /// Remembers `row`'s change as sent and moves the cursor to it if it is
-    /// later.
-    fn note_sent(&mut self, row: &TaskRow) {
-        self.cursor = self.cursor.max(row.change_seq);
+    /// Remembers `row`'s change as sent, and that the client may resume
+    /// from `resume`.
+    fn note_sent(&mut self, row: &TaskRow, resume: i64) {
+        self.cursor = self.cursor.max(resume);
         self.sent.insert(row.id, row.change_seq);
         if self.sent.len() > 2 * MAX_SENT {
             // All at once, so the map is scanned once per MAX_SENT changes,
@@ -327,9 +326,14 @@ impl ChangeFeed {
         self.backlog = rows.len() as i64 == BACKLOG_PAGE;
         for row in rows {
             self.backlog_after = row.change_seq;
-            if !self.was_sent(&row) {
-                self.note_sent(&row);
-                self.ready.push_back(TaskChange::changed(row));
+            // Every change before it committed before it, in the read
+            // model's order: this page or an earlier one held it.
+            if self.was_sent(&row) {
+                self.cursor = self.cursor.max(row.change_seq);
+            } else {
+                self.note_sent(&row, row.change_seq);
+                let cursor = self.cursor;
+                self.ready.push_back(TaskChange::changed(row, cursor));
             }
         }
         Ok(())
@@ -356,6 +360,7 @@ async fn latest_cursor(pool: &PgPool, user: &str) -> ApiResult<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::live::SUBSCRIBER_BUFFER;
 
     fn row(id: u128, change_seq: i64) -> TaskRow {
         let at = chrono::Utc::now();
@@ -409,7 +414,8 @@ mod tests {
         let mut feed = feed(&LiveHub::default());
         let sent = 3 * MAX_SENT as u128;
         for task in 0..sent {
-            feed.note_sent(&row(task, 100 + task as i64));
+            let change = 100 + task as i64;
+            feed.note_sent(&row(task, change), change);
         }
         assert!(feed.sent.len() <= 2 * MAX_SENT, "{}", feed.sent.len());
         assert!(feed.sent.len() >= MAX_SENT, "{}", feed.sent.len());
@@ -426,8 +432,18 @@ mod tests {
     async fn a_change_arriving_after_a_later_one_of_another_key_is_sent() {
         let hub = LiveHub::default();
         let mut feed = feed(&hub);
-        for (task, change) in [(1, 15), (2, 12), (1, 15), (3, 9), (2, 16), (2, 14)] {
-            hub.tasks.publish("ann", &Arc::new(row(task, change)));
+        // 15 is heard before 12: until 12 is, the hub resumes from 11.
+        let changes = [
+            (1, 15, 11),
+            (2, 12, 12),
+            (1, 15, 15),
+            (3, 9, 15),
+            (2, 16, 16),
+            (2, 14, 16),
+        ];
+        for (task, change, resume) in changes {
+            let row = Arc::new(row(task, change));
+            hub.tasks.publish("ann", &LiveTask { row, resume });
         }
         let mut heard = Vec::new();
         while let Ok(Some(change)) =
@@ -439,11 +455,45 @@ mod tests {
         assert_eq!(
             heard,
             [
-                (id(1), "15".to_owned()),
+                (id(1), "11".to_owned()),
                 (id(2), "12".to_owned()),
                 (id(2), "16".to_owned())
             ],
             "each task's changes once, in order; none from before the subscription"
         );
+    }
+
+    /// A change heard before an earlier one of another key reached this
+    /// process carries a cursor short of its own; the cursor never goes
+    /// back, and a resync after an overflow reads on from it.
+    #[tokio::test]
+    async fn the_cursor_handed_out_never_passes_a_change_not_yet_sent() {
+        let hub = LiveHub::default();
+        let mut feed = feed(&hub);
+        for (task, change, resume) in [(1, 15, 11), (2, 12, 12), (3, 16, 16), (4, 17, 13)] {
+            let row = Arc::new(row(task, change));
+            hub.tasks.publish("ann", &LiveTask { row, resume });
+        }
+        let mut cursors = Vec::new();
+        for _ in 0..4 {
+            cursors.push(feed.next().await.unwrap().cursor);
+        }
+        assert_eq!(cursors, ["11", "12", "16", "16"]);
+        // The buffer overflows: the stream resyncs from the cursor handed out.
+        for task in 0..=SUBSCRIBER_BUFFER as u128 {
+            let row = Arc::new(row(100 + task, 20 + task as i64));
+            hub.tasks.publish("ann", &LiveTask { row, resume: 18 });
+        }
+        let mut kinds = Vec::new();
+        loop {
+            let change = feed.next().await.unwrap();
+            if change.kind == TaskChangeKind::Resync {
+                assert_eq!(change.cursor, "18");
+                break;
+            }
+            kinds.push(change.kind);
+        }
+        assert_eq!(kinds.len(), SUBSCRIBER_BUFFER);
+        assert_eq!(feed.backlog_after, 18);
     }
 }

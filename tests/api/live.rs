@@ -499,3 +499,104 @@ async fn forged_messages_on_the_live_topics_reach_no_one() {
         .await;
     assert_eq!(body["data"]["unreadNotificationCount"], 0);
 }
+
+/// The update the publisher would send for `task`'s change `cursor`.
+fn task_update(task: &str, cursor: i64) -> Value {
+    json!({
+        "specversion": "1.0", "id": format!("{task}/1"), "source": "taskledger.test",
+        "type": "taskledger.task.updated.v1", "subject": task,
+        "time": "2026-01-01T00:00:00Z", "datacontenttype": "application/json",
+        "data": {"cursor": cursor, "user_id": "alice", "version": 1, "task": {
+            "id": task, "user_id": "alice", "title": "", "description": null,
+            "status": "open", "version": 1, "created_at": "2026-01-01T00:00:00Z",
+            "updated_at": "2026-01-01T00:00:00Z", "completed_at": null, "deleted_at": null,
+            "priority": 0, "tags": [], "due_at": null, "due_date": null, "time_zone": null,
+            "reminders": [], "recurrence": null, "series_id": null, "occurrence": null,
+            "change_seq": cursor}}
+    })
+}
+
+/// Each key's partition of `task-updates` arrives on its own, so an API
+/// process can hear a change before an earlier one. The cursor it hands out
+/// with the later change stays short of the earlier one, so a client cut off
+/// in between and resuming from that cursor still gets it.
+#[tokio::test]
+async fn a_client_resuming_from_its_cursor_gets_a_change_overtaken_on_the_topic() {
+    let settings = fresh_settings().await;
+    // This test publishes the task updates, in the order it chooses: the
+    // publisher waits for its lock meanwhile.
+    let mut publisher_lock = <sqlx::PgConnection as sqlx::Connection>::connect(
+        settings.common.database_url.as_deref().unwrap(),
+    )
+    .await
+    .unwrap();
+    let lock = format!(
+        "taskledger-task-updates:{}",
+        settings.common.task_updates_topic
+    );
+    assert!(infra::single_active::try_lock(&mut publisher_lock, &lock)
+        .await
+        .unwrap());
+    let app = TestApp::spawn_with(settings, Roles::ALL).await;
+    let alice = app.token("alice");
+    let mut socket = GqlSocket::connect(&app.address, &alice).await;
+    socket.subscribe("1", CHANGES, json!({})).await;
+
+    let mut changes = Vec::new();
+    for title in ["earlier", "later"] {
+        let (id, version) = app.create_task(&alice, title).await;
+        app.task_at_version(&alice, &id, version).await;
+        let seq: i64 = sqlx::query_scalar("SELECT change_seq FROM task_list WHERE id = $1::uuid")
+            .bind(&id)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+        changes.push((id, seq));
+    }
+    let [(earlier, earlier_seq), (later, later_seq)] = <[_; 2]>::try_from(changes).unwrap();
+
+    // The later change arrives alone (sent again until the live feed, which
+    // starts reading with the app, hears it).
+    let producer = app.kafka().producer().unwrap();
+    let mut heard = None;
+    for _ in 0..10 {
+        producer
+            .send(
+                rdkafka::producer::FutureRecord::to(&app.settings.common.task_updates_topic)
+                    .key("alice")
+                    .payload(&task_update(&later, later_seq).to_string()),
+                Duration::from_secs(5),
+            )
+            .await
+            .map_err(|(e, _)| e)
+            .unwrap();
+        heard = next_change(&mut socket, "1", 2 * SECOND).await;
+        if heard.is_some() {
+            break;
+        }
+    }
+    let heard = heard.expect("the later change is heard live");
+    assert_eq!(heard["taskId"], later.as_str(), "{heard}");
+    let cursor: i64 = heard["cursor"].as_str().unwrap().parse().unwrap();
+    assert_eq!(
+        cursor,
+        earlier_seq - 1,
+        "the cursor stays short of the change not heard yet ({earlier_seq})"
+    );
+    drop(socket);
+
+    // Cut off there, the client resumes from its cursor: both come.
+    let mut socket = GqlSocket::connect(&app.address, &alice).await;
+    socket
+        .subscribe("2", CHANGES, json!({"since": cursor.to_string()}))
+        .await;
+    let mut resumed = Vec::new();
+    for _ in 0..2 {
+        let change = next_change(&mut socket, "2", 5 * SECOND)
+            .await
+            .expect("the backlog from the cursor");
+        resumed.push(change["taskId"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(resumed, [earlier, later]);
+    drop(publisher_lock);
+}

@@ -7,6 +7,7 @@
 
 mod channels;
 mod fanout;
+mod watermark;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -27,6 +28,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use channels::{ListChanged, LISTS_CHANNEL};
 pub use fanout::{Fanout, Subscriber, SUBSCRIBER_BUFFER};
+use watermark::{Watermark, LOOKUP_PAGE};
 
 use crate::notifications::Notification;
 
@@ -37,11 +39,10 @@ const MAX_BATCH: usize = 500;
 const MAX_MESSAGE_BYTES: usize = 256 * 1024;
 
 /// The feeds of one API process. A task change is handed out as the
-/// read model's row (its `change_seq` is the cursor), never as the message
-/// that named it.
+/// read model's row, never as the message that named it.
 #[derive(Clone)]
 pub struct LiveHub {
-    pub tasks: Arc<Fanout<Arc<TaskRow>>>,
+    pub tasks: Arc<Fanout<LiveTask>>,
     /// Reminders that fired and invitations to lists, each to its user.
     pub notifications: Arc<Fanout<Arc<Notification>>>,
     /// List changes, handed to each member and to the user a change is
@@ -61,6 +62,16 @@ impl Default for LiveHub {
             erased: broadcast::channel(1024).0,
         }
     }
+}
+
+/// A task's change as a hub hands it out.
+#[derive(Debug, Clone)]
+pub struct LiveTask {
+    pub row: Arc<TaskRow>,
+    /// Where a client holding this change may resume: every change at or
+    /// before it was handed out with or before this one (see `watermark`).
+    /// At most the row's own `change_seq`.
+    pub resume: i64,
 }
 
 /// The topics a hub reads.
@@ -134,6 +145,14 @@ impl LiveHub {
             }
         }
         consumer.assign(&assignment)?;
+        // What the read model holds now was published before this point or
+        // will be heard from here; either way, whoever subscribes from now
+        // on reads it from the read model.
+        let mut watermark = Watermark::new(
+            sqlx::query_scalar("SELECT coalesce(max(change_seq), 0) FROM task_list")
+                .fetch_one(pool)
+                .await?,
+        );
         // Whoever subscribed before this point may have missed what was
         // published before it: they read it from the read model, and hear
         // everything after it from here.
@@ -191,7 +210,7 @@ impl LiveHub {
                     }
                 }
             }
-            self.hand_out_tasks(pool, updates).await?;
+            self.hand_out_tasks(pool, updates, &mut watermark).await?;
             self.hand_out_reminders(pool, reminders).await?;
         }
     }
@@ -238,11 +257,14 @@ impl LiveHub {
     /// Hands out each task an update names, as the read model holds it, if
     /// the update is its latest change. An older
     /// update is skipped: the newer change follows it on the topic, and
-    /// sending the newer state early would put cursors out of order.
+    /// sending the newer state early would put cursors out of order. Each
+    /// goes out in cursor order with a resume cursor no later than
+    /// `watermark`, moved past this batch first.
     async fn hand_out_tasks(
         &self,
         pool: &PgPool,
         updates: Vec<TaskUpdateData>,
+        watermark: &mut Watermark,
     ) -> Result<(), sqlx::Error> {
         if updates.is_empty() {
             return Ok(());
@@ -267,9 +289,13 @@ impl LiveHub {
                 continue;
             }
             if let Some(row) = rows.remove(&update.task.id) {
+                watermark.hear(row.change_seq);
                 current.push(Arc::new(row));
             }
         }
+        current.sort_unstable_by_key(|row| row.change_seq);
+        settle(pool, watermark).await?;
+        let passed = watermark.passed();
         // A task in a shared list goes to every member as the membership
         // rows stand now (one query per batch): a removed member hears
         // nothing of the list from the moment the removal committed.
@@ -290,11 +316,14 @@ impl LiveHub {
             }
         }
         for row in current {
-            if row.user_id == row.owner {
-                self.tasks.publish(&row.owner, &row);
+            let resume = passed.min(row.change_seq);
+            let shared = row.user_id != row.owner;
+            let task = LiveTask { row, resume };
+            if !shared {
+                self.tasks.publish(&task.row.owner, &task);
             } else {
-                for member in members.get(&row.list_id).into_iter().flatten() {
-                    self.tasks.publish(member, &row);
+                for member in members.get(&task.row.list_id).into_iter().flatten() {
+                    self.tasks.publish(member, &task);
                 }
             }
         }
@@ -353,6 +382,27 @@ impl LiveHub {
         }
         Ok(())
     }
+}
+
+/// Moves `watermark` past the changes heard, as far as the read model says
+/// none is missing below them.
+async fn settle(pool: &PgPool, watermark: &mut Watermark) -> Result<(), sqlx::Error> {
+    while let Some((after, newest)) = watermark.to_look_up() {
+        let held: Vec<i64> = sqlx::query_scalar(
+            "SELECT change_seq FROM task_list WHERE change_seq > $1 AND change_seq <= $2
+              ORDER BY change_seq LIMIT $3",
+        )
+        .bind(after)
+        .bind(newest)
+        .bind(LOOKUP_PAGE)
+        .fetch_all(pool)
+        .await?;
+        let whole = (held.len() as i64) < LOOKUP_PAGE;
+        if !watermark.settle(&held, whole, std::time::Instant::now()) {
+            break;
+        }
+    }
+    Ok(())
 }
 
 /// A reminder as the reminders table holds it.

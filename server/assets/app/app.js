@@ -374,8 +374,8 @@ function onTaskChange(response) {
     console.info('taskChanges: resync from cursor', state.cursor);
     return;
   }
-  // The highest cursor: a shared list's change may arrive just after a
-  // later one of the Inbox (each comes from its own partition).
+  // The latest cursor is where a resubscription resumes (it never passes a
+  // change not sent yet, so a resumed backlog may repeat a version we hold).
   if (Number(change.cursor) > Number(state.cursor)) state.cursor = change.cursor;
   const version = change.version ?? change.task?.version ?? 0;
   const held = state.tasks.get(change.taskId);
