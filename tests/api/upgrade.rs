@@ -98,3 +98,54 @@ async fn owner_keyed_search_word_lists_and_kept_counts_are_derived_for_existing_
         json!({ "a": { "totalCount": 1 }, "b": { "totalCount": 1 }, "c": { "totalCount": 1 } })
     );
 }
+
+/// Migration 2016 keys the search words with `replace` instead of 2008's
+/// regular expression: for hostile titles, random printable text and words
+/// too long to carry the key, both give the same vector.
+#[tokio::test]
+async fn owner_keyed_words_are_the_same_without_the_regular_expression() {
+    let settings = fresh_settings().await;
+    let pool = event_store::connect(settings.common.database_url().unwrap(), 2)
+        .await
+        .unwrap();
+    event_store::migrate(&pool).await.unwrap();
+    projections::migrator().run(&pool).await.unwrap();
+    let mut db = pool.acquire().await.unwrap();
+    sqlx::raw_sql(
+        r#"CREATE FUNCTION pg_temp.keyed_by_regex(owner text, doc tsvector) RETURNS tsvector
+               LANGUAGE sql IMMUTABLE STRICT
+               RETURN regexp_replace(
+                   CASE WHEN octet_length(doc::text) < 2046 - octet_length(owner_key(owner)) THEN doc
+                        ELSE ts_delete(doc, ARRAY(SELECT lexeme FROM unnest(doc)
+                                   WHERE octet_length(lexeme) > 2046 - octet_length(owner_key(owner))))
+                   END::text,
+                   '''((?:[^''\\]|''''|\\.)*)''', '''' || owner_key(owner) || '\1''', 'g')::tsvector;
+           CREATE TEMP TABLE texts (body text);
+           INSERT INTO texts VALUES
+               ($$it's O'Neil's "quoted" text$$), ($$back\slash a\ b c\'d \\\\ '' ' '$$),
+               ($$http://example.com/a b/c?x=1 'y z' mail: a.b@c.d /usr/local/bin file.txt$$),
+               ($$ünïcödé façade straße 日本語 テスト 🎉 'ß'$$), ($$    $$), ($$''''$$), ($$a' 'b$$),
+               ($$-1.5e10 3.14 v1.2.3 foo-bar-baz x_y_z <b>tag</b> &amp;$$), ($$\' \'' \\' $$),
+               (repeat('abcdefghij', 300)), (repeat('a', 2040) || ' findme'), (repeat('word ', 600));
+           SELECT setseed(0.25);
+           INSERT INTO texts
+           SELECT string_agg(chr(32 + (random() * 94)::int), '')
+             FROM generate_series(1, 2000) AS t, generate_series(1, 60) AS c GROUP BY t;"#,
+    )
+    .execute(&mut *db)
+    .await
+    .unwrap();
+    let (texts, differ): (i64, i64) = sqlx::query_as(
+        "SELECT count(*), count(*) FILTER (WHERE owner_tsvector(owner, doc)
+                                           IS DISTINCT FROM pg_temp.keyed_by_regex(owner, doc))
+           FROM (SELECT 'user' || length(body) AS owner,
+                        setweight(to_tsvector('english', body), 'A')
+                        || setweight(to_tsvector('simple', body), 'B') AS doc
+                   FROM texts) AS words",
+    )
+    .fetch_one(&mut *db)
+    .await
+    .unwrap();
+    assert_eq!(texts, 2012);
+    assert_eq!(differ, 0, "vectors that differ, of {texts}");
+}
