@@ -609,3 +609,148 @@ async fn list_changes_reach_every_member_and_stop_at_a_removal() {
         "a stranger hears nothing"
     );
 }
+
+const RENAME: &str =
+    "mutation($id: ID!, $name: String!) { renameList(id: $id, name: $name) { version } }";
+
+/// The list's events so far.
+async fn list_sequence(app: &TestApp, list: &str) -> i64 {
+    sqlx::query_scalar(
+        "SELECT coalesce(max(sequence), 0) FROM events
+          WHERE aggregate_type = 'List' AND aggregate_id = $1",
+    )
+    .bind(list)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap()
+}
+
+/// The list's snapshot: its sequence and whose key sealed it.
+async fn list_snapshot(app: &TestApp, list: &str) -> Option<(i64, Option<String>)> {
+    sqlx::query_as(
+        "SELECT sequence, sealed_by FROM task_snapshots
+          WHERE aggregate_type = 'List' AND aggregate_id = $1",
+    )
+    .bind(list)
+    .fetch_optional(&app.pool)
+    .await
+    .unwrap()
+}
+
+/// Renames `list` by `owner`'s user, alternating two names with `word` in
+/// them, until it holds `events` events.
+async fn rename_until(app: &TestApp, owner: &str, list: &str, word: &str, events: i64) {
+    while list_sequence(app, list).await < events {
+        let n = list_sequence(app, list).await;
+        let name = format!("{word} {}", ["one", "two"][(n % 2) as usize]);
+        app.data(owner, RENAME, json!({ "id": list, "name": name }))
+            .await;
+    }
+}
+
+/// A list's folded state every 25 events, sealed like its events: a list
+/// renamed for years loads one snapshot and what came after it, and one
+/// that no longer reads is passed over.
+#[tokio::test]
+async fn a_list_with_a_long_history_loads_from_its_snapshot() {
+    let app = TestApp::spawn().await;
+    let ann = app.token("ann");
+    let list = app.new_list(&ann, "Errands").await;
+    rename_until(&app, &ann, &list, "Errands", 60).await;
+    assert_eq!(
+        list_snapshot(&app, &list).await,
+        Some((50, Some("ann".to_owned())))
+    );
+    let clear: bool = sqlx::query_scalar(
+        "SELECT state::text LIKE '%Errands%' FROM task_snapshots WHERE aggregate_id = $1",
+    )
+    .bind(&list)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert!(!clear, "the name is sealed in the snapshot");
+
+    let renamed = app
+        .data(&ann, RENAME, json!({ "id": list, "name": "Weekend" }))
+        .await;
+    assert_eq!(renamed["renameList"]["version"], 61);
+    // A snapshot of another shape (the list changed since) is passed over.
+    sqlx::query("UPDATE task_snapshots SET state = '{\"shape\": \"old\"}' WHERE aggregate_id = $1")
+        .bind(&list)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let renamed = app
+        .data(&ann, RENAME, json!({ "id": list, "name": "Errands" }))
+        .await;
+    assert_eq!(renamed["renameList"]["version"], 62);
+    let lists = app.data(&ann, LISTS, json!({})).await;
+    assert_eq!(lists["lists"][0]["name"], "Errands");
+}
+
+/// A list ann owns, named by her, whose snapshot eve's accepting took
+/// (sealed with eve's key, holding ann's name); its id.
+async fn list_snapshot_sealed_by_eve(app: &TestApp, word: &str) -> String {
+    let (ann, eve) = (app.token("ann"), app.token("eve"));
+    let list = app.new_list(&ann, &format!("{word} one")).await;
+    rename_until(app, &ann, &list, word, 23).await;
+    let invitation = app.invite(&ann, &list, "eve", "EDITOR").await;
+    app.data(&eve, ACCEPT, json!({ "id": invitation })).await;
+    assert_eq!(
+        list_snapshot(app, &list).await,
+        Some((25, Some("eve".to_owned())))
+    );
+    list
+}
+
+/// What the owner typed does not outlive her erasure inside a list's
+/// snapshot a member's commit sealed with his own key.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lists_snapshot_holding_an_erased_owners_name_goes_with_her_key() {
+    let app = TestApp::spawn().await;
+    let list = list_snapshot_sealed_by_eve(&app, "quokka").await;
+    app.data(
+        &app.token("ann"),
+        "mutation { eraseMyData(confirm: \"ERASE MY DATA\") { erasureId } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        list_snapshot(&app, &list).await,
+        None,
+        "the snapshot with ann's name went with her key"
+    );
+    // Eve, the owner now, goes on with the list, folded from its events.
+    let eve = app.token("eve");
+    let renamed = app
+        .data(&eve, RENAME, json!({ "id": list, "name": "Eve's" }))
+        .await;
+    let expected = list_sequence(&app, &list).await;
+    assert_eq!(renamed["renameList"]["version"], expected);
+}
+
+/// A list's snapshot sealed by a member who is then erased is passed over:
+/// the list is folded from its events, and the name its owner typed stays.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lists_snapshot_sealed_by_an_erased_member_is_passed_over() {
+    let app = TestApp::spawn().await;
+    let list = list_snapshot_sealed_by_eve(&app, "wombat").await;
+    app.data(
+        &app.token("eve"),
+        "mutation { eraseMyData(confirm: \"ERASE MY DATA\") { erasureId } }",
+        json!({}),
+    )
+    .await;
+    let store = cqrs_es::persist::PersistedEventStore::<_, domain::list::List>::new_snapshot_store(
+        event_store::repository::EventRepository::new(app.pool.clone()),
+        event_store::repository::SNAPSHOT_EVERY,
+    );
+    let loaded = cqrs_es::EventStore::load_aggregate(&store, &list)
+        .await
+        .unwrap();
+    assert_eq!(loaded.aggregate.name(), "wombat one", "the name ann typed last");
+    assert_eq!(
+        i64::try_from(loaded.current_sequence).unwrap(),
+        list_sequence(&app, &list).await
+    );
+}
