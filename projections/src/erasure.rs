@@ -189,15 +189,17 @@ async fn apply(pool: &PgPool, erasure: &Erasure) -> anyhow::Result<()> {
     .bind(before)
     .execute(&mut *tx)
     .await?;
-    // A task's snapshot is sealed with the key of whoever's commit took it:
-    // in a shared list that may be another member, holding what this user
-    // typed. Snapshots are a cache (a task loads from its events without
-    // one), so those go with the key.
+    // A task's or a list's snapshot is sealed with the key of whoever's
+    // commit took it: in a shared list that may be another member, holding
+    // what this user typed (a title, the list's name). Snapshots are a cache
+    // (the aggregate loads from its events without one), so those go with
+    // the key.
     sqlx::query(
         "DELETE FROM task_snapshots s
-          USING (SELECT DISTINCT aggregate_id FROM events
-                  WHERE aggregate_type = 'Task' AND sealed_by = $1) AS written
-          WHERE s.aggregate_type = 'Task' AND s.aggregate_id = written.aggregate_id
+          USING (SELECT DISTINCT aggregate_type, aggregate_id FROM events
+                  WHERE sealed_by = $1) AS written
+          WHERE s.aggregate_type = written.aggregate_type
+            AND s.aggregate_id = written.aggregate_id
             AND s.sealed_by IS DISTINCT FROM $1",
     )
     .bind(&erasure.user_id)

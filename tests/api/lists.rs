@@ -610,9 +610,6 @@ async fn list_changes_reach_every_member_and_stop_at_a_removal() {
     );
 }
 
-const RENAME: &str =
-    "mutation($id: ID!, $name: String!) { renameList(id: $id, name: $name) { version } }";
-
 /// The list's events so far.
 async fn list_sequence(app: &TestApp, list: &str) -> i64 {
     sqlx::query_scalar(
@@ -748,7 +745,11 @@ async fn a_lists_snapshot_sealed_by_an_erased_member_is_passed_over() {
     let loaded = cqrs_es::EventStore::load_aggregate(&store, &list)
         .await
         .unwrap();
-    assert_eq!(loaded.aggregate.name(), "wombat one", "the name ann typed last");
+    assert_eq!(
+        loaded.aggregate.name(),
+        "wombat one",
+        "the name ann typed last"
+    );
     assert_eq!(
         i64::try_from(loaded.current_sequence).unwrap(),
         list_sequence(&app, &list).await

@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use super::Actor;
 use crate::keys::KeyCache;
-use crate::repository::EventRepository;
+use crate::repository::{EventRepository, SNAPSHOT_EVERY};
 
 /// Lists one user may belong to at most (owned or joined).
 pub const MAX_LISTS_PER_USER: i64 = 100;
@@ -86,9 +86,13 @@ pub struct ListService {
 impl ListService {
     pub fn new(pool: PgPool, services: TaskServices) -> Self {
         Self {
-            store: Arc::new(PersistedEventStore::new_event_store(EventRepository::new(
-                pool.clone(),
-            ))),
+            // A list's folded state every `SNAPSHOT_EVERY` events, sealed
+            // like its events: a list renamed and shared for years loads one
+            // snapshot and the events after it.
+            store: Arc::new(PersistedEventStore::new_snapshot_store(
+                EventRepository::new(pool.clone()),
+                SNAPSHOT_EVERY,
+            )),
             pool,
             services,
             max_attempts: 5,
@@ -139,7 +143,7 @@ impl ListService {
                 aggregate_id: aggregate_id.clone(),
                 aggregate: context.aggregate,
                 current_sequence: context.current_sequence,
-                current_snapshot: None,
+                current_snapshot: context.current_snapshot,
             };
             let sequence = context.current_sequence + appended;
             match self.store.commit(events, context, metadata(actor)).await {

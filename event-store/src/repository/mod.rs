@@ -258,7 +258,10 @@ impl PersistedEventRepository for EventRepository {
     }
 
     /// The aggregate's snapshot, opened (see `load_task`, which reads it
-    /// with the events after it in one statement).
+    /// with the events after it in one statement); `None` when the key that
+    /// sealed it is gone: it was taken by a member's commit, and what the
+    /// others typed must outlive that member's erasure, so the aggregate is
+    /// folded from its events.
     async fn get_snapshot<A: Aggregate>(
         &self,
         aggregate_id: &str,
@@ -276,9 +279,12 @@ impl PersistedEventRepository for EventRepository {
         let mut state: Value = row.try_get("state").map_err(persistence)?;
         let key = key_of(&row)?;
         let key = key.get();
-        KeyCache::default()
+        if KeyCache::default()
             .open_fields(&mut state, aggregate_id, key)
-            .map_err(key_error)?;
+            .map_err(key_error)?
+        {
+            return Ok(None);
+        }
         let current_sequence = usize::try_from(sequence).unwrap_or_default();
         Ok(Some(SerializedSnapshot {
             aggregate_id: aggregate_id.to_owned(),
