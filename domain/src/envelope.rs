@@ -229,7 +229,11 @@ mod tests {
     /// `UPDATE_SCHEMAS=1 cargo test -p domain committed_schemas`.
     #[test]
     fn committed_schemas_match_the_types() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/schemas");
+        // The runner's directory of this crate, not the one it was compiled
+        // in: a build reused from another checkout must read this one's files.
+        let crate_dir = std::env::var("CARGO_MANIFEST_DIR")
+            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned());
+        let dir = std::path::Path::new(&crate_dir).join("../docs/schemas");
         for (file, generated) in json_schemas() {
             let path = dir.join(file);
             if std::env::var_os("UPDATE_SCHEMAS").is_some() {

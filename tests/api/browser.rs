@@ -2,7 +2,6 @@
 //! driven by playwright-core (`tests/browser/`, installed by `./dev test`),
 //! with every request beyond 127.0.0.1 refused.
 
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -16,7 +15,7 @@ use crate::helpers::{error_code, free_address, fresh_settings, start_api, TestAp
 /// Runs `tests/browser/SCRIPT BASE_URL` with node; panics with its output
 /// unless it succeeds.
 fn run_browser_script(script: &str, base_url: &str) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    let dir = crate::helpers::repository_root().join("tests/browser");
     assert!(
         dir.join("node_modules/playwright-core").is_dir(),
         "playwright-core is not installed: ./dev test installs it (npm ci in tests/browser)"
@@ -146,7 +145,7 @@ async fn the_page_notifies_once_across_tabs_streams_changes_and_survives_an_api_
     let address = free_address();
     let mut api = start_api(&settings, &address).await;
 
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    let dir = crate::helpers::repository_root().join("tests/browser");
     let mut browser = tokio::process::Command::new("node")
         .arg("app.mjs")
         .arg(format!("http://{address}"))

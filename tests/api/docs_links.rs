@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 /// The repository's root: the root package's manifest is there.
 fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    crate::helpers::repository_root()
 }
 
 /// `README.md` and every `.md` file under `docs/`, in a stable order.

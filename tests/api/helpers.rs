@@ -653,3 +653,11 @@ pub async fn graphql_at(
         .map(|v| v.to_str().unwrap().to_owned());
     (status, response.json().await.expect("JSON"), answered)
 }
+
+/// The repository's root as the test runner gives it (the directory of the
+/// package under test), falling back to where it was compiled: a build
+/// reused from another checkout must read this checkout's files.
+pub fn repository_root() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| env!("CARGO_MANIFEST_DIR").into(), Into::into)
+}

@@ -82,7 +82,13 @@ fn bare_row() -> TaskRow {
 }
 
 fn repository_file(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+    // Where the runner says this crate is, not where it was compiled.
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(
+            || Path::new(env!("CARGO_MANIFEST_DIR")).to_owned(),
+            PathBuf::from,
+        )
+        .join(path)
 }
 
 fn published() -> Vec<TaskUpdateMessage> {
