@@ -97,6 +97,11 @@ fn mcp_allowed_hosts(public_url: &str) -> Vec<String> {
     hosts
 }
 
+/// Connections the live feed of an API process holds, apart from the read
+/// pool: it runs one query at a time (the tasks a batch names, their lists'
+/// members, its watermark, reminders).
+const LIVE_FEED_CONNECTIONS: u32 = 2;
+
 /// Applies every migration (the API's too) and creates the topics.
 pub async fn setup(settings: &Settings) -> anyhow::Result<PgPool> {
     let pool = migrate(settings).await?;
@@ -162,7 +167,12 @@ pub async fn start(
     };
     let feed = live.clone();
     let (stop, feed_kafka) = (shutdown.clone(), kafka.clone());
-    let feed_pool = read_pool.clone();
+    // A pool of its own: a burst of requests (thousands of sockets
+    // subscribing at once) waiting for the read pool must not make the feed
+    // time out, drop its topics and resync every subscriber into the burst.
+    let feed_pool = event_store::connect(settings.common.database_url()?, LIVE_FEED_CONNECTIONS)
+        .await
+        .context("connecting the live feed's pool")?;
     let live_feed = feed.run(feed_pool, feed_kafka, live_topics, stop);
     running.spawn("live", topics.then(&shutdown, live_feed));
     running.spawn(

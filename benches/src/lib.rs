@@ -424,8 +424,8 @@ impl ChildApp {
             .env("TASKLEDGER_USER_IN_FLIGHT", "1000000")
             .env("RUST_LOG", "warn")
             .envs(env.iter().map(|(key, value)| (*key, value.as_str())))
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
+            .stdout(app_log()?)
+            .stderr(app_log()?)
             .kill_on_drop(true)
             .spawn()
             .with_context(|| format!("starting {}", binary.display()))?;
@@ -588,4 +588,19 @@ where
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     Ok(())
+}
+
+/// Where a benchmark's own `taskledger` process logs (its standard output
+/// and error): the file
+/// `TASKLEDGER_BENCH_APP_LOG` names (appended to), or nowhere.
+fn app_log() -> anyhow::Result<std::process::Stdio> {
+    Ok(match std::env::var_os("TASKLEDGER_BENCH_APP_LOG") {
+        Some(path) => std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .with_context(|| format!("opening {}", path.to_string_lossy()))?
+            .into(),
+        None => std::process::Stdio::null(),
+    })
 }

@@ -32,6 +32,9 @@ pub mod checkpoint;
 /// payload is the relay's name.
 pub const CONTROL_CHANNEL: &str = "taskledger_relay_control";
 const CONTROL_DONE_CHANNEL: &str = "taskledger_relay_control_done";
+/// How long after a count short of what was published the topic is counted
+/// again, before the shortfall is taken for a loss.
+const RECOUNT_AFTER: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone)]
 pub struct RelaySettings {
@@ -252,17 +255,20 @@ impl Relay {
         published: i64,
     ) -> anyhow::Result<bool> {
         let started = Instant::now();
-        let client: FutureProducer<BrokerWatch> = (**producer).clone();
-        let topic = self.settings.topic.clone();
-        let held = match tokio::task::spawn_blocking(move || topic_message_count(&client, &topic))
-            .await?
-        {
-            Ok(held) => held,
-            Err(error) => {
-                tracing::debug!(error = %format_args!("{error:#}"), "could not count the topic's messages");
-                return Ok(false);
-            }
+        let Some(mut held) = self.count_messages(producer).await? else {
+            return Ok(false);
         };
+        // A count a message short can be the broker's watermarks not yet
+        // moved past an acknowledged message under load: only a shortfall
+        // counted again a moment later is a loss (the whole log is published
+        // again for it).
+        if held.is_some_and(|held| held < published) {
+            tokio::time::sleep(RECOUNT_AFTER).await;
+            let Some(again) = self.count_messages(producer).await? else {
+                return Ok(false);
+            };
+            held = again;
+        }
         if held.is_none() {
             tracing::error!(topic = %self.settings.topic, "the broker does not know the topic; creating it");
             self.kafka
@@ -290,6 +296,20 @@ impl Relay {
             );
         }
         Ok(missing > 0)
+    }
+
+    /// The messages the topic holds (`None` inside: the broker does not
+    /// know it), or `None` when the broker cannot be asked.
+    async fn count_messages(&self, producer: &Producer) -> anyhow::Result<Option<Option<i64>>> {
+        let client: FutureProducer<BrokerWatch> = (**producer).clone();
+        let topic = self.settings.topic.clone();
+        match tokio::task::spawn_blocking(move || topic_message_count(&client, &topic)).await? {
+            Ok(held) => Ok(Some(held)),
+            Err(error) => {
+                tracing::debug!(error = %format_args!("{error:#}"), "could not count the topic's messages");
+                Ok(None)
+            }
+        }
     }
 
     /// Sends the batch and waits for the broker to acknowledge every message.
