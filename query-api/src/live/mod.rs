@@ -387,7 +387,7 @@ impl LiveHub {
 /// Moves `watermark` past the changes heard, as far as the read model says
 /// none is missing below them.
 async fn settle(pool: &PgPool, watermark: &mut Watermark) -> Result<(), sqlx::Error> {
-    while let Some((after, newest)) = watermark.to_look_up() {
+    while let Some((after, newest)) = watermark.to_look_up(std::time::Instant::now()) {
         let held: Vec<i64> = sqlx::query_scalar(
             "SELECT change_seq FROM task_list WHERE change_seq > $1 AND change_seq <= $2
               ORDER BY change_seq LIMIT $3",

@@ -32,7 +32,15 @@ pub const PATIENCE: Duration = Duration::from_secs(5);
 const MAX_HEARD: usize = 50_000;
 
 /// Changes looked up per query of the read model.
-pub const LOOKUP_PAGE: i64 = 1_000;
+pub const LOOKUP_PAGE: i64 = 256;
+
+/// How often the read model is asked again while the first change found
+/// missing has not been heard: under load, changes arrive out of order all
+/// the time, and asking after every batch made each ask longer (the range
+/// grows while the feed falls behind) until the feed was seconds late.
+/// Asked again this often, a change the read model no longer holds (its task
+/// changed again) holds the watermark back this long at most.
+const RECHECK: Duration = Duration::from_millis(100);
 
 #[derive(Debug)]
 pub struct Watermark {
@@ -41,8 +49,16 @@ pub struct Watermark {
     passed: i64,
     /// Cursors heard past `passed`.
     heard: BTreeSet<i64>,
-    /// The first change found missing and when it was first found so.
-    missing: Option<(i64, Instant)>,
+    /// The first change found missing, when it was first found so, and
+    /// when the read model was last asked.
+    missing: Option<Missing>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Missing {
+    cursor: i64,
+    since: Instant,
+    asked: Instant,
 }
 
 impl Watermark {
@@ -68,10 +84,17 @@ impl Watermark {
         }
     }
 
-    /// The cursors to look up in the read model, `(after, up_to]`: from
-    /// the watermark to the newest heard; `None` when nothing heard is past
-    /// the watermark.
-    pub fn to_look_up(&self) -> Option<(i64, i64)> {
+    /// The cursors to look up in the read model at `now`, `(after, up_to]`:
+    /// from the watermark to the newest heard; `None` when nothing heard is
+    /// past the watermark, or while the change found missing is still not
+    /// heard and was asked about within [`RECHECK`].
+    pub fn to_look_up(&self, now: Instant) -> Option<(i64, i64)> {
+        if let Some(missing) = self.missing {
+            if !self.heard.contains(&missing.cursor) && now.duration_since(missing.asked) < RECHECK
+            {
+                return None;
+            }
+        }
         self.heard.last().map(|newest| (self.passed, *newest))
     }
 
@@ -80,7 +103,7 @@ impl Watermark {
     /// there, ascending, the first `LOOKUP_PAGE` of them when `whole` is
     /// false. Returns whether there is more to look up now.
     pub fn settle(&mut self, held: &[i64], whole: bool, now: Instant) -> bool {
-        let Some((_, newest)) = self.to_look_up() else {
+        let Some(&newest) = self.heard.last() else {
             return false;
         };
         let mut gap = None;
@@ -100,9 +123,12 @@ impl Watermark {
             Some(cursor) => {
                 // Everything before the first change not heard was.
                 self.passed = self.passed.max(cursor - 1);
-                match self.missing {
-                    Some((first, since)) if first == cursor => {
-                        if now.duration_since(since) >= PATIENCE || self.heard.len() > MAX_HEARD {
+                match &mut self.missing {
+                    Some(missing) if missing.cursor == cursor => {
+                        missing.asked = now;
+                        if now.duration_since(missing.since) >= PATIENCE
+                            || self.heard.len() > MAX_HEARD
+                        {
                             tracing::warn!(
                                 cursor,
                                 "a change never reached this live feed; resume cursors move past it"
@@ -112,7 +138,13 @@ impl Watermark {
                             self.missing = None;
                         }
                     }
-                    _ => self.missing = Some((cursor, now)),
+                    _ => {
+                        self.missing = Some(Missing {
+                            cursor,
+                            since: now,
+                            asked: now,
+                        });
+                    }
                 }
             }
         }
@@ -127,6 +159,11 @@ impl Watermark {
 mod tests {
     use super::*;
 
+    /// A moment past any recheck of the tests' gaps.
+    fn far() -> Instant {
+        Instant::now() + PATIENCE * 10
+    }
+
     fn heard(passed: i64, cursors: &[i64]) -> Watermark {
         let mut watermark = Watermark::new(passed);
         for cursor in cursors {
@@ -139,11 +176,11 @@ mod tests {
     fn it_moves_to_the_newest_heard_when_nothing_is_missing() {
         // 12 was changed again (now 14): the read model no longer holds 12.
         let mut watermark = heard(10, &[11, 12, 13, 14]);
-        assert_eq!(watermark.to_look_up(), Some((10, 14)));
+        assert_eq!(watermark.to_look_up(far()), Some((10, 14)));
         let more = watermark.settle(&[11, 13, 14], true, Instant::now());
         assert!(!more);
         assert_eq!(watermark.passed(), 14);
-        assert_eq!(watermark.to_look_up(), None);
+        assert_eq!(watermark.to_look_up(far()), None);
     }
 
     #[test]
@@ -154,7 +191,7 @@ mod tests {
         watermark.settle(&[11, 12, 13, 15], true, now);
         assert_eq!(watermark.passed(), 11);
         watermark.hear(12);
-        let (after, newest) = watermark.to_look_up().unwrap();
+        let (after, newest) = watermark.to_look_up(far()).unwrap();
         assert_eq!((after, newest), (11, 15));
         watermark.settle(&[12, 13, 15], true, now);
         assert_eq!(watermark.passed(), 15);
@@ -163,7 +200,7 @@ mod tests {
     #[test]
     fn a_change_heard_before_the_watermark_is_not_kept() {
         let watermark = heard(10, &[9, 10]);
-        assert_eq!(watermark.to_look_up(), None);
+        assert_eq!(watermark.to_look_up(far()), None);
     }
 
     #[test]
@@ -201,6 +238,26 @@ mod tests {
         let more = watermark.settle(&[11, 12], false, Instant::now());
         assert!(more);
         assert_eq!(watermark.passed(), 12);
-        assert_eq!(watermark.to_look_up(), Some((12, 14)));
+        assert_eq!(watermark.to_look_up(far()), Some((12, 14)));
+    }
+
+    #[test]
+    fn a_gap_still_missing_is_not_asked_about_again_until_the_recheck() {
+        let start = Instant::now();
+        let mut watermark = heard(10, &[12, 13]);
+        watermark.settle(&[11, 12, 13], true, start);
+        watermark.hear(14);
+        assert_eq!(
+            watermark.to_look_up(start + RECHECK / 2),
+            None,
+            "11 not heard yet"
+        );
+        assert_eq!(watermark.to_look_up(start + RECHECK), Some((10, 14)));
+        watermark.hear(11);
+        assert_eq!(
+            watermark.to_look_up(start + RECHECK / 2),
+            Some((10, 14)),
+            "11 is heard: asked at once"
+        );
     }
 }
