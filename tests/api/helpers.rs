@@ -178,6 +178,16 @@ impl TestApp {
         body["data"].clone()
     }
 
+    /// Erases `user`'s data (`eraseMyData`), failing on any error.
+    pub async fn erase(&self, user: &str) {
+        self.data(
+            &self.token(user),
+            "mutation { eraseMyData(confirm: \"ERASE MY DATA\") { erasureId } }",
+            json!({}),
+        )
+        .await;
+    }
+
     /// A list named `name` made by `owner`'s user; its id.
     pub async fn new_list(&self, owner: &str, name: &str) -> String {
         self.data(

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_no_errors, error_code, TestApp};
+use crate::helpers::{error_code, TestApp};
 use crate::ws_client::GqlSocket;
 
 const RENAME: &str =
@@ -174,14 +174,7 @@ async fn an_invitation_names_the_list_only_while_the_invitee_may_see_it() {
     );
 
     // Erased, cat's inbox goes with her.
-    let erased = app
-        .graphql(
-            Some(&cat),
-            "mutation { eraseMyData(confirm: \"ERASE MY DATA\") { erasureId } }",
-            json!({}),
-        )
-        .await;
-    assert_no_errors(&erased);
+    app.erase("cat").await;
     let left: i64 = sqlx::query_scalar("SELECT count(*) FROM notifications WHERE user_id = 'cat'")
         .fetch_one(&app.pool)
         .await

@@ -469,12 +469,7 @@ async fn an_erased_user_leaves_their_lists_and_ownership_passes_on() {
     let bobs = app.new_list(&bob, "Bob's").await;
     app.invite(&bob, &bobs, "ann", "VIEWER").await;
 
-    app.data(
-        &ann,
-        "mutation { eraseMyData(confirm: \"ERASE MY DATA\") { erasureId } }",
-        json!({}),
-    )
-    .await;
+    app.erase("ann").await;
 
     let eves = app.data(&eve, LISTS, json!({})).await;
     assert_eq!(eves["lists"][0]["id"], json!(shared));
@@ -706,12 +701,7 @@ async fn list_snapshot_sealed_by_eve(app: &TestApp, word: &str) -> String {
 async fn a_lists_snapshot_holding_an_erased_owners_name_goes_with_her_key() {
     let app = TestApp::spawn().await;
     let list = list_snapshot_sealed_by_eve(&app, "quokka").await;
-    app.data(
-        &app.token("ann"),
-        "mutation { eraseMyData(confirm: \"ERASE MY DATA\") { erasureId } }",
-        json!({}),
-    )
-    .await;
+    app.erase("ann").await;
     assert_eq!(
         list_snapshot(&app, &list).await,
         None,
@@ -732,12 +722,7 @@ async fn a_lists_snapshot_holding_an_erased_owners_name_goes_with_her_key() {
 async fn a_lists_snapshot_sealed_by_an_erased_member_is_passed_over() {
     let app = TestApp::spawn().await;
     let list = list_snapshot_sealed_by_eve(&app, "wombat").await;
-    app.data(
-        &app.token("eve"),
-        "mutation { eraseMyData(confirm: \"ERASE MY DATA\") { erasureId } }",
-        json!({}),
-    )
-    .await;
+    app.erase("eve").await;
     let store = cqrs_es::persist::PersistedEventStore::<_, domain::list::List>::new_snapshot_store(
         event_store::repository::EventRepository::new(app.pool.clone()),
         event_store::repository::SNAPSHOT_EVERY,

@@ -620,7 +620,7 @@ async fn an_erased_members_tasks_leave_the_shared_list() {
     assert!(seen_at(&app, &ann, &eves, 1).await.is_some());
     assert!(seen_at(&app, &ann, &anns, 1).await.is_some());
 
-    erase(&app, "eve").await;
+    app.erase("eve").await;
     let gone = eventually(Duration::from_secs(10), || async {
         let listed = app.data(&ann, LISTED, json!({ "lists": [list] })).await;
         // The page and its count are two reads: both must show one task.
@@ -673,15 +673,6 @@ async fn snapshot_sealed_by(app: &TestApp, typist: &str, sealer: &str, title: &s
     id
 }
 
-async fn erase(app: &TestApp, user: &str) {
-    app.data(
-        &app.token(user),
-        "mutation($confirm: String!) { eraseMyData(confirm: $confirm) { erasureId } }",
-        json!({ "confirm": "ERASE MY DATA" }),
-    )
-    .await;
-}
-
 /// A task's snapshot taken by one member's commit is sealed with their key;
 /// after their erasure it is passed over, and the task is folded from its
 /// events, so what the others typed (and its next occurrence) survives.
@@ -689,7 +680,7 @@ async fn erase(app: &TestApp, user: &str) {
 async fn a_snapshot_sealed_by_an_erased_member_is_passed_over() {
     let app = TestApp::spawn().await;
     let id = snapshot_sealed_by(&app, "ann", "eve", "descale the kettle").await;
-    erase(&app, "eve").await;
+    app.erase("eve").await;
     let repository = event_store::repository::EventRepository::new(app.pool.clone());
     let (task, version) = repository.load_task(&id).await.unwrap();
     assert_eq!((task.title(), version), ("descale the kettle", 25));
@@ -701,7 +692,7 @@ async fn a_snapshot_sealed_by_an_erased_member_is_passed_over() {
 async fn a_snapshot_holding_an_erased_members_text_goes_with_their_key() {
     let app = TestApp::spawn().await;
     let id = snapshot_sealed_by(&app, "eve", "ann", "the quokka canary").await;
-    erase(&app, "eve").await;
+    app.erase("eve").await;
     let snapshots: i64 =
         sqlx::query_scalar("SELECT count(*) FROM task_snapshots WHERE aggregate_id = $1")
             .bind(&id)
