@@ -6,13 +6,20 @@ use taskledger::Roles;
 
 use crate::helpers::{assert_no_errors, fresh_settings, TestApp};
 
-#[tokio::test]
-async fn owner_keyed_search_word_lists_and_kept_counts_are_derived_for_existing_tasks() {
+/// Fresh settings and a pool on their database, the event store migrated
+/// (the read model not yet).
+async fn fresh_store() -> (taskledger::Settings, sqlx::PgPool) {
     let settings = fresh_settings().await;
     let pool = event_store::connect(settings.common.database_url().unwrap(), 2)
         .await
         .unwrap();
     event_store::migrate(&pool).await.unwrap();
+    (settings, pool)
+}
+
+#[tokio::test]
+async fn owner_keyed_search_word_lists_and_kept_counts_are_derived_for_existing_tasks() {
+    let (settings, pool) = fresh_store().await;
     // The read model as the search-and-sort migration (2003) left it, with tasks in it.
     let mut before = projections::migrator();
     before.migrations = before
@@ -104,11 +111,7 @@ async fn owner_keyed_search_word_lists_and_kept_counts_are_derived_for_existing_
 /// too long to carry the key, both give the same vector.
 #[tokio::test]
 async fn owner_keyed_words_are_the_same_without_the_regular_expression() {
-    let settings = fresh_settings().await;
-    let pool = event_store::connect(settings.common.database_url().unwrap(), 2)
-        .await
-        .unwrap();
-    event_store::migrate(&pool).await.unwrap();
+    let (_, pool) = fresh_store().await;
     projections::migrator().run(&pool).await.unwrap();
     let mut db = pool.acquire().await.unwrap();
     sqlx::raw_sql(
