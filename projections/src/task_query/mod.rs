@@ -534,6 +534,17 @@ mod tests {
         }
     }
 
+    /// Ann's listing searching `text` in `mode`, nothing filtered.
+    fn searching(text: &str, mode: SearchMode) -> ListQuery {
+        ListQuery {
+            search: Some(Search {
+                query: text.into(),
+                mode,
+            }),
+            ..query(None)
+        }
+    }
+
     #[test]
     fn only_a_listing_with_nothing_to_filter_keeps_its_plan() {
         assert!(plan_kept(&query(None)));
@@ -548,30 +559,12 @@ mod tests {
     #[test]
     fn only_an_unfiltered_page_or_word_search_has_one_plan_for_every_reader() {
         assert!(one_plan_for_every_reader(&query(None)));
-        let searched = ListQuery {
-            search: Some(Search {
-                query: "milk".into(),
-                mode: SearchMode::FullText,
-            }),
-            ..query(None)
-        };
+        let searched = searching("milk", SearchMode::FullText);
         assert!(one_plan_for_every_reader(&searched));
-        let negated = ListQuery {
-            search: Some(Search {
-                query: "-milk".into(),
-                mode: SearchMode::FullText,
-            }),
-            ..query(None)
-        };
+        let negated = searching("-milk", SearchMode::FullText);
         assert!(!one_plan_for_every_reader(&negated));
         assert!(!prepared(&negated), "planned for what was typed");
-        let fuzzy = ListQuery {
-            search: Some(Search {
-                query: "mlik".into(),
-                mode: SearchMode::Fuzzy,
-            }),
-            ..query(None)
-        };
+        let fuzzy = searching("mlik", SearchMode::Fuzzy);
         assert!(!one_plan_for_every_reader(&fuzzy));
         assert!(prepared(&fuzzy), "prepared where Postgres chooses");
         let tagged = Filter::TagsContainAny(vec!["home".into()]);

@@ -214,22 +214,18 @@ mod tests {
         assert!(may_look_nothing_up(&full_text("e-mail")));
         // Only full text negates; a prefix or fuzzy word never does.
         assert!(!may_look_nothing_up(&search("-mil", SearchMode::Prefix)));
-        assert!(one_plan_for_every_search(&search(
-            "milk",
-            SearchMode::FullText
-        )));
-        assert!(!one_plan_for_every_search(&search(
-            "-milk",
-            SearchMode::FullText
-        )));
-        assert!(one_plan_for_every_search(&search(
-            "mil",
-            SearchMode::Prefix
-        )));
-        assert!(!one_plan_for_every_search(&search(
-            "mlik",
-            SearchMode::Fuzzy
-        )));
+        for (text, mode, one_plan) in [
+            ("milk", SearchMode::FullText, true),
+            ("-milk", SearchMode::FullText, false),
+            ("mil", SearchMode::Prefix, true),
+            ("mlik", SearchMode::Fuzzy, false),
+        ] {
+            assert_eq!(
+                one_plan_for_every_search(&search(text, mode)),
+                one_plan,
+                "{text} ({mode:?})"
+            );
+        }
     }
 
     #[test]
