@@ -9,9 +9,10 @@
 //! earlier change arrived would resume past it. So the cursor handed with a
 //! change is never past the watermark: the newest cursor such that every
 //! change at or before it that the read model holds has been heard here.
-//! After each batch the hub asks the read model which changes lie between
-//! the watermark and the newest cursor heard; the watermark moves up to the
-//! first of them not heard yet.
+//! After a batch the hub asks the read model which changes lie between the
+//! watermark and the newest cursor heard; the watermark moves up to the
+//! first of them not heard yet. While that one is still not heard, the read
+//! model is asked again at most every [`RECHECK`].
 //!
 //! A change the read model holds but that never reaches this process (one
 //! committed before the publisher first started, or passed over when a
