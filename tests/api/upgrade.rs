@@ -152,3 +152,102 @@ async fn owner_keyed_words_are_the_same_without_the_regular_expression() {
     assert_eq!(texts, 2012);
     assert_eq!(differ, 0, "vectors that differ, of {texts}");
 }
+
+/// Migration 2017 counts the word list only for titles whose changes do not
+/// cancel, and groups changes before counting them: after statements that
+/// insert, complete, rename, retag, move and trash many tasks at once, the
+/// kept counts, tag counts and word list are still a recount of the rows.
+#[tokio::test]
+async fn kept_counts_and_the_word_list_stay_a_recount_of_the_rows() {
+    let (_, pool) = fresh_store().await;
+    projections::migrator().run(&pool).await.unwrap();
+    let statements = [
+        "INSERT INTO task_list (id, user_id, owner, list_id, title, description, status, version,
+                                created_at, updated_at, priority, tags)
+         SELECT gen_random_uuid(), 'user' || (n % 5), 'user' || (n % 5), gen_random_uuid(),
+                (ARRAY['Buy milk', 'Write the report', 'buy oat milk', 'Call Ann', 'report milk'])[1 + n % 5]
+                    || CASE WHEN n % 7 = 0 THEN ' ' || n ELSE '' END,
+                NULL, 'open', 1, now(), now(), n % 5,
+                CASE n % 4 WHEN 0 THEN ARRAY['home'] WHEN 1 THEN ARRAY['work', 'home']
+                           WHEN 2 THEN ARRAY[]::text[] ELSE ARRAY['work', 'work'] END
+           FROM generate_series(1, 300) AS n",
+        // Completions: the title stays, the status moves.
+        "UPDATE task_list SET status = 'completed', version = version + 1 WHERE priority IN (1, 3)",
+        // Renames, some to a title another task has.
+        "UPDATE task_list SET title = CASE WHEN priority = 0 THEN 'Buy milk' ELSE title || ' again' END,
+                              version = version + 1
+          WHERE title LIKE '%milk%'",
+        // Retags, a move to another key, and trash, in one statement.
+        "UPDATE task_list SET tags = CASE WHEN status = 'open' THEN ARRAY['errand'] ELSE tags END,
+                              user_id = CASE WHEN title LIKE 'Call%' THEN 'user9' ELSE user_id END,
+                              deleted_at = CASE WHEN priority = 4 THEN now() END,
+                              version = version + 1
+          WHERE true",
+        // Back out of the trash, completed again, renamed back.
+        "UPDATE task_list SET deleted_at = NULL, status = 'open', title = replace(title, ' again', ''),
+                              version = version + 1
+          WHERE deleted_at IS NOT NULL OR title LIKE '%report%'",
+    ];
+    for statement in statements {
+        sqlx::query(statement).execute(&pool).await.unwrap();
+    }
+    let differences = |kept: String, recount: String| {
+        let pool = pool.clone();
+        async move {
+            let sql = format!(
+                "SELECT count(*) FROM (({kept} EXCEPT {recount}) UNION ALL ({recount} EXCEPT {kept})) AS d"
+            );
+            sqlx::query_scalar::<_, i64>(&sql)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    // The count of each priority, 0 to 4, among the rows that `filter` holds.
+    let by_priority = |filter: &str| {
+        let ranks: Vec<String> = (0..5)
+            .map(|rank| format!("count(*) FILTER (WHERE {filter} AND priority = {rank})"))
+            .collect();
+        format!("ARRAY[{}]", ranks.join(", "))
+    };
+    let (open, completed, trashed) = (
+        "deleted_at IS NULL AND status = 'open'",
+        "deleted_at IS NULL AND status = 'completed'",
+        "deleted_at IS NOT NULL",
+    );
+    let stats = differences(
+        "SELECT user_id, open, completed, deleted, open_by_priority, completed_by_priority,
+                deleted_by_priority
+           FROM task_stats WHERE open + completed + deleted > 0"
+            .to_owned(),
+        format!(
+            "SELECT user_id, count(*) FILTER (WHERE {open}), count(*) FILTER (WHERE {completed}),
+                    count(*) FILTER (WHERE {trashed}), {}, {}, {}
+               FROM task_list GROUP BY user_id",
+            by_priority(open),
+            by_priority(completed),
+            by_priority(trashed)
+        ),
+    )
+    .await;
+    let tags = differences(
+        "SELECT user_id, tag, open, total FROM tag_counts WHERE total <> 0".to_owned(),
+        "SELECT t.user_id, tag, count(*) FILTER (WHERE t.status = 'open'), count(*)
+           FROM task_list AS t, LATERAL (SELECT DISTINCT unnest(t.tags) AS tag) AS tags
+          WHERE t.deleted_at IS NULL GROUP BY t.user_id, tag"
+            .to_owned(),
+    )
+    .await;
+    let words = differences(
+        "SELECT user_id, word, tasks FROM task_words WHERE tasks <> 0".to_owned(),
+        "SELECT user_id, word, count(*) FROM task_list, title_words(title) AS word GROUP BY 1, 2"
+            .to_owned(),
+    )
+    .await;
+    assert_eq!((stats, tags, words), (0, 0, 0), "rows that differ from a recount");
+    let counted: i64 = sqlx::query_scalar("SELECT sum(open + completed + deleted)::bigint FROM task_stats")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(counted, 300);
+}
