@@ -42,6 +42,16 @@ impl WarmCounts {
             self.hits as f64 / lookups as f64
         }
     }
+
+    /// Hits among the lookups made since `earlier` was read.
+    pub fn hit_rate_since(&self, earlier: &WarmCounts) -> f64 {
+        WarmCounts {
+            hits: self.hits.saturating_sub(earlier.hits),
+            misses: self.misses.saturating_sub(earlier.misses),
+            evictions: self.evictions.saturating_sub(earlier.evictions),
+        }
+        .hit_rate()
+    }
 }
 
 #[derive(Debug)]
