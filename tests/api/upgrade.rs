@@ -244,10 +244,15 @@ async fn kept_counts_and_the_word_list_stay_a_recount_of_the_rows() {
             .to_owned(),
     )
     .await;
-    assert_eq!((stats, tags, words), (0, 0, 0), "rows that differ from a recount");
-    let counted: i64 = sqlx::query_scalar("SELECT sum(open + completed + deleted)::bigint FROM task_stats")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    assert_eq!(
+        (stats, tags, words),
+        (0, 0, 0),
+        "rows that differ from a recount"
+    );
+    let counted: i64 =
+        sqlx::query_scalar("SELECT sum(open + completed + deleted)::bigint FROM task_stats")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
     assert_eq!(counted, 300);
 }

@@ -262,22 +262,24 @@ impl Relay {
         published: i64,
     ) -> anyhow::Result<bool> {
         let started = Instant::now();
-        let Some(held) = self.count_messages(producer).await? else {
-            return Ok(false);
+        let held = match self.count_messages(producer).await? {
+            TopicCount::Unanswered => return Ok(false),
+            TopicCount::Held(held) => held,
+            TopicCount::Unknown => {
+                tracing::error!(topic = %self.settings.topic, "the broker does not know the topic; creating it");
+                self.kafka
+                    .ensure_topics(&[
+                        (self.settings.topic.as_str(), self.settings.partitions),
+                        (
+                            infra::kafka::dead_letter_topic(&self.settings.topic).as_str(),
+                            1,
+                        ),
+                    ])
+                    .await?;
+                0
+            }
         };
-        if held.is_none() {
-            tracing::error!(topic = %self.settings.topic, "the broker does not know the topic; creating it");
-            self.kafka
-                .ensure_topics(&[
-                    (self.settings.topic.as_str(), self.settings.partitions),
-                    (
-                        infra::kafka::dead_letter_topic(&self.settings.topic).as_str(),
-                        1,
-                    ),
-                ])
-                .await?;
-        }
-        let missing = (published - held.unwrap_or(0)).max(0);
+        let missing = (published - held).max(0);
         tracing::debug!(?held, published, elapsed = ?started.elapsed(), "topic checked");
         metrics::gauge!(infra::metric::RELAY_TOPIC_MISSING).set(missing as f64);
         if missing > 0 {
@@ -294,16 +296,16 @@ impl Relay {
         Ok(missing > 0)
     }
 
-    /// The messages the topic holds (`None` inside: the broker does not
-    /// know it), or `None` when the broker cannot be asked.
-    async fn count_messages(&self, producer: &Producer) -> anyhow::Result<Option<Option<i64>>> {
+    /// What the broker says the topic holds.
+    async fn count_messages(&self, producer: &Producer) -> anyhow::Result<TopicCount> {
         let client: FutureProducer<BrokerWatch> = (**producer).clone();
         let topic = self.settings.topic.clone();
         match tokio::task::spawn_blocking(move || topic_message_count(&client, &topic)).await? {
-            Ok(held) => Ok(Some(held)),
+            Ok(Some(held)) => Ok(TopicCount::Held(held)),
+            Ok(None) => Ok(TopicCount::Unknown),
             Err(error) => {
                 tracing::debug!(error = %format_args!("{error:#}"), "could not count the topic's messages");
-                Ok(None)
+                Ok(TopicCount::Unanswered)
             }
         }
     }
@@ -376,6 +378,16 @@ async fn record_lag(session: &mut PgConnection, after: LogPosition) -> Result<()
 /// How many messages `topic` has ever held: the sum of its partitions' high
 /// watermarks (tansu, like Kafka without retention, deletes none); `None` for
 /// a topic the broker does not know. Blocking.
+/// How many messages a topic holds, as far as the broker can say.
+enum TopicCount {
+    /// The sum of its partitions' high watermarks.
+    Held(i64),
+    /// The broker does not know the topic.
+    Unknown,
+    /// The broker could not be asked.
+    Unanswered,
+}
+
 fn topic_message_count(
     producer: &FutureProducer<BrokerWatch>,
     topic: &str,

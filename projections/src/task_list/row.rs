@@ -53,6 +53,12 @@ pub struct TaskRow {
 }
 
 impl TaskRow {
+    /// Whether it is in a shared list (read under the list's key), not in
+    /// its owner's Inbox.
+    pub fn in_shared_list(&self) -> bool {
+        self.user_id != self.owner
+    }
+
     /// The due date as the domain knows it.
     pub fn due(&self) -> Option<Due> {
         let zone = self

@@ -301,7 +301,7 @@ impl LiveHub {
         // nothing of the list from the moment the removal committed.
         let shared: Vec<uuid::Uuid> = current
             .iter()
-            .filter(|row| row.user_id != row.owner)
+            .filter(|row| row.in_shared_list())
             .map(|row| row.list_id)
             .collect();
         let mut members: HashMap<uuid::Uuid, Vec<String>> = HashMap::new();
@@ -317,14 +317,13 @@ impl LiveHub {
         }
         for row in current {
             let resume = passed.min(row.change_seq);
-            let shared = row.user_id != row.owner;
             let task = LiveTask { row, resume };
-            if !shared {
-                self.tasks.publish(&task.row.owner, &task);
-            } else {
+            if task.row.in_shared_list() {
                 for member in members.get(&task.row.list_id).into_iter().flatten() {
                     self.tasks.publish(member, &task);
                 }
+            } else {
+                self.tasks.publish(&task.row.owner, &task);
             }
         }
         Ok(())
