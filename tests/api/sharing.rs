@@ -200,7 +200,10 @@ async fn caught_up(
 
 #[tokio::test]
 async fn projector_processes_split_the_partitions_and_hand_them_on() {
-    let settings = fresh_settings().await;
+    let mut settings = fresh_settings().await;
+    // A lease far longer than the test waits: a killed process's partitions
+    // move because its Postgres session ended, not because its lease ran out.
+    settings.common.projection_lease_secs = 600;
     let partitions = settings.common.task_events_partitions;
     assert!(partitions >= 3, "the test needs three partitions or more");
     let app = TestApp::spawn_with(settings.clone(), API_AND_RELAY).await;
@@ -222,13 +225,19 @@ async fn projector_processes_split_the_partitions_and_hand_them_on() {
         "one process applied every partition: {stood:?}"
     );
 
-    // One killed without warning: the two others take its partitions once its
-    // lease runs out.
+    // One killed without warning: its connections close with it, and the
+    // two others take its partitions at their next round.
     let mut killed = projectors.remove(0);
     let killed_pid = killed.pid();
     killed.child.kill().await.unwrap();
+    let since_killed = std::time::Instant::now();
     write(&app, &alice, 15, "killed").await;
     let two = split_among(&app.pool, partitions, 2).await;
+    assert!(
+        since_killed.elapsed() < Duration::from_secs(60),
+        "the partitions moved only after {:?}",
+        since_killed.elapsed()
+    );
     assert!(!two.iter().any(|p| pid_of(p) == killed_pid));
     let stood = caught_up(&app, &stood, "a process was killed").await;
 

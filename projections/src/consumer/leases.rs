@@ -3,7 +3,9 @@
 //!
 //! A process is a member of a projection while it renews its row in
 //! `projection_members`; members that stop renewing for the lease's time are
-//! dropped. Each member's share is every n-th partition from its place among
+//! dropped, and so are members whose Postgres session (the one they renew
+//! from) has ended: a process killed without warning closes its
+//! connections, and is gone at the others' next round. Each member's share is every n-th partition from its place among
 //! the members sorted by id, so every member computes the same split. A
 //! member lets go of what is no longer its share and claims its share's
 //! partitions once they are free or their holder is gone; a claim moves the
@@ -57,8 +59,13 @@ impl Membership {
         partitions: i32,
     ) -> Result<Owned, sqlx::Error> {
         sqlx::query(
-            "INSERT INTO projection_members (projection, member, process) VALUES ($1, $2, $3)
-             ON CONFLICT (projection, member) DO UPDATE SET seen_at = now()",
+            "INSERT INTO projection_members AS m
+                 (projection, member, process, backend_pid, backend_started)
+             SELECT $1, $2, $3, pid, backend_start
+               FROM pg_stat_activity WHERE pid = pg_backend_pid()
+             ON CONFLICT (projection, member) DO UPDATE
+                SET seen_at = now(), backend_pid = EXCLUDED.backend_pid,
+                    backend_started = EXCLUDED.backend_started",
         )
         .bind(self.projection)
         .bind(self.member)
@@ -67,8 +74,16 @@ impl Membership {
         .await?;
         let members: Vec<Uuid> = sqlx::query_scalar(
             "WITH gone AS (
-                 DELETE FROM projection_members
-                  WHERE projection = $1 AND seen_at < now() - make_interval(secs => $2)
+                 DELETE FROM projection_members AS m
+                  WHERE projection = $1
+                    AND (seen_at < now() - make_interval(secs => $2)
+                         -- its session ended (a backend another role runs
+                         -- may hide when it started: then the pid decides)
+                         OR (backend_pid IS NOT NULL
+                             AND NOT EXISTS (SELECT FROM pg_stat_activity AS a
+                                              WHERE a.pid = m.backend_pid
+                                                AND (a.backend_start = m.backend_started
+                                                     OR a.backend_start IS NULL))))
              )
              SELECT member FROM projection_members WHERE projection = $1 ORDER BY member",
         )
