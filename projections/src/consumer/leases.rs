@@ -5,8 +5,9 @@
 //! `projection_members`; members that stop renewing for the lease's time are
 //! dropped, and so are members whose Postgres session (the one they renew
 //! from) has ended: a process killed without warning closes its
-//! connections, and is gone at the others' next round. Each member's share is every n-th partition from its place among
-//! the members sorted by id, so every member computes the same split. A
+//! connections, and is gone at the others' next round. Each member's share
+//! is every n-th partition from its place among the members sorted by id,
+//! so every member computes the same split. A
 //! member lets go of what is no longer its share and claims its share's
 //! partitions once they are free or their holder is gone; a claim moves the
 //! lease's epoch on. Postgres's clock alone decides who is gone.
@@ -59,7 +60,7 @@ impl Membership {
         partitions: i32,
     ) -> Result<Owned, sqlx::Error> {
         sqlx::query(
-            "INSERT INTO projection_members AS m
+            "INSERT INTO projection_members
                  (projection, member, process, backend_pid, backend_started)
              SELECT $1, $2, $3, pid, backend_start
                FROM pg_stat_activity WHERE pid = pg_backend_pid()
