@@ -77,7 +77,10 @@ pub struct PendingInvitation {
 /// Cheap to clone: the clones share one store.
 #[derive(Clone)]
 pub struct ListService {
+    /// Commits (and takes a snapshot every `SNAPSHOT_EVERY` events).
     store: Arc<PersistedEventStore<EventRepository, List>>,
+    /// Loads, in one statement.
+    repository: EventRepository,
     pool: PgPool,
     services: TaskServices,
     max_attempts: u32,
@@ -93,6 +96,7 @@ impl ListService {
                 EventRepository::new(pool.clone()),
                 SNAPSHOT_EVERY,
             )),
+            repository: EventRepository::new(pool.clone()),
             pool,
             services,
             max_attempts: 5,
@@ -117,33 +121,31 @@ impl ListService {
         }
         let aggregate_id = list_id.to_string();
         for attempt in 1..=self.max_attempts {
-            let context = self
-                .store
-                .load_aggregate(&aggregate_id)
+            // The snapshot and the events after it, in one statement.
+            let (list, current_sequence) = self
+                .repository
+                .load::<List>(&aggregate_id)
                 .await
-                .map_err(internal)?;
+                .map_err(|e| internal(e.into()))?;
             let sink = EventSink::default();
             // The sink applies each event to the list it decides on; the
             // commit takes the list as loaded.
-            context
-                .aggregate
-                .clone()
+            list.clone()
                 .handle(command.clone(), &self.services, &sink)
                 .await?;
             let events = sink.collect().await;
-            let loaded = version_of(context.current_sequence);
             if events.is_empty() {
                 return Ok(ListOutcome {
                     list_id,
-                    version: loaded,
+                    version: version_of(current_sequence),
                 });
             }
             let appended = events.len();
             let context = EventStoreAggregateContext {
                 aggregate_id: aggregate_id.clone(),
-                aggregate: context.aggregate,
-                current_sequence: context.current_sequence,
-                current_snapshot: context.current_snapshot,
+                aggregate: list,
+                current_sequence,
+                current_snapshot: None,
             };
             let sequence = context.current_sequence + appended;
             match self.store.commit(events, context, metadata(actor)).await {

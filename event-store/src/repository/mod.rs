@@ -13,7 +13,7 @@ use cqrs_es::persist::{
     PersistedEventRepository, PersistenceError, ReplayStream, SerializedEvent, SerializedSnapshot,
 };
 use cqrs_es::Aggregate;
-use domain::{Task, TaskEvent};
+use domain::Task;
 use futures::TryStreamExt;
 use serde_json::Value;
 use sqlx::postgres::PgRow;
@@ -127,19 +127,22 @@ impl EventRepository {
 }
 
 impl EventRepository {
-    /// Task `aggregate_id` folded, and how many events it has: its snapshot
-    /// and the events after it, read in one statement. A snapshot that no
-    /// longer reads as a task (its shape changed) is passed over and every
-    /// event folded instead.
-    pub async fn load_task(&self, aggregate_id: &str) -> Result<(Task, usize), PersistenceError> {
+    /// Aggregate `aggregate_id` (a task, a list) folded, and how many
+    /// events it has: its snapshot and the events after it, read in one
+    /// statement. A snapshot that no longer reads as the aggregate (its
+    /// shape changed) is passed over and every event folded instead.
+    pub async fn load<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+    ) -> Result<(A, usize), PersistenceError> {
         let rows = sqlx::query(LOAD)
-            .bind(Task::TYPE)
+            .bind(A::TYPE)
             .bind(aggregate_id)
             .fetch_all(&self.pool)
             .await
             .map_err(persistence)?;
         let mut keys = KeyCache::default();
-        let mut task = Task::default();
+        let mut aggregate = A::default();
         let mut sequence = 0;
         for row in &rows {
             let at: i64 = row.try_get("sequence").map_err(persistence)?;
@@ -151,14 +154,19 @@ impl EventRepository {
                 .map_err(persistence)?
             {
                 None => {
-                    keys.open_fields(&mut payload, aggregate_id, key)
+                    let erased = keys
+                        .open_fields(&mut payload, aggregate_id, key)
                         .map_err(key_error)?;
-                    match serde_json::from_value::<Task>(payload) {
-                        Ok(snapshot) => task = snapshot,
+                    match serde_json::from_value::<A>(payload) {
+                        // A snapshot that reads as erased in part (in a
+                        // shared list, a member's text sealed under another
+                        // member's key) is passed over: each event opens
+                        // with its own writer's key.
+                        Ok(snapshot) if !erased => aggregate = snapshot,
+                        Ok(_) => return self.fold_every_event::<A>(aggregate_id).await,
                         Err(error) => {
-                            tracing::warn!(%error, aggregate_id, "a task's snapshot no longer reads; folding its events");
-                            let events = self.select(Task::TYPE, aggregate_id, 0).await?;
-                            return fold(Task::default(), 0, events);
+                            tracing::warn!(%error, aggregate_id, "a snapshot no longer reads; folding the events");
+                            return self.fold_every_event::<A>(aggregate_id).await;
                         }
                     }
                 }
@@ -166,12 +174,26 @@ impl EventRepository {
                     keys.open_event(&mut payload, &event_type, aggregate_id, key)
                         .map_err(key_error)?;
                     let version: String = row.try_get("event_version").map_err(persistence)?;
-                    apply_stored(&mut task, &event_type, &version, payload)?;
+                    apply_stored(&mut aggregate, &event_type, &version, payload)?;
                 }
             }
             sequence = usize::try_from(at).unwrap_or_default();
         }
-        Ok((task, sequence))
+        Ok((aggregate, sequence))
+    }
+
+    /// Aggregate `aggregate_id` folded from every one of its events.
+    async fn fold_every_event<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+    ) -> Result<(A, usize), PersistenceError> {
+        let events = self.select(A::TYPE, aggregate_id, 0).await?;
+        fold(A::default(), 0, events)
+    }
+
+    /// Task `aggregate_id` folded, and how many events it has ([`Self::load`]).
+    pub async fn load_task(&self, aggregate_id: &str) -> Result<(Task, usize), PersistenceError> {
+        self.load::<Task>(aggregate_id).await
     }
 
     /// `state` (a task's snapshot) sealed with the key of `writer`, whose
@@ -193,33 +215,34 @@ impl EventRepository {
     }
 }
 
-/// `task` at `sequence` with `events` applied after it.
-fn fold(
-    mut task: Task,
+/// `aggregate` at `sequence` with `events` applied after it.
+fn fold<A: Aggregate>(
+    mut aggregate: A,
     mut sequence: usize,
     events: Vec<SerializedEvent>,
-) -> Result<(Task, usize), PersistenceError> {
+) -> Result<(A, usize), PersistenceError> {
     for event in events {
         apply_stored(
-            &mut task,
+            &mut aggregate,
             &event.event_type,
             &event.event_version,
             event.payload,
         )?;
         sequence = event.sequence;
     }
-    Ok((task, sequence))
+    Ok((aggregate, sequence))
 }
 
-/// A stored (opened) event applied to `task`, read in its current version.
-fn apply_stored(
-    task: &mut Task,
+/// A stored (opened) event applied to `aggregate`, read in its current
+/// version.
+fn apply_stored<A: Aggregate>(
+    aggregate: &mut A,
     event_type: &str,
     event_version: &str,
     payload: Value,
 ) -> Result<(), PersistenceError> {
     let payload = crate::upcast(event_type, event_version, payload);
-    task.apply(serde_json::from_value::<TaskEvent>(payload)?);
+    aggregate.apply(serde_json::from_value::<A::Event>(payload)?);
     Ok(())
 }
 
