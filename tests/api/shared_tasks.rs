@@ -682,7 +682,7 @@ async fn a_snapshot_sealed_by_an_erased_member_is_passed_over() {
     let id = snapshot_sealed_by(&app, "ann", "eve", "descale the kettle").await;
     app.erase("eve").await;
     let repository = event_store::repository::EventRepository::new(app.pool.clone());
-    let (task, version) = repository.load_task(&id).await.unwrap();
+    let (task, version) = repository.load::<domain::Task>(&id).await.unwrap();
     assert_eq!((task.title(), version), ("descale the kettle", 25));
 }
 
@@ -704,7 +704,7 @@ async fn a_snapshot_holding_an_erased_members_text_goes_with_their_key() {
         "the snapshot with eve's text went with her key"
     );
     let repository = event_store::repository::EventRepository::new(app.pool.clone());
-    let (task, version) = repository.load_task(&id).await.unwrap();
+    let (task, version) = repository.load::<domain::Task>(&id).await.unwrap();
     assert_eq!(
         (task.title(), version),
         ("", 25),

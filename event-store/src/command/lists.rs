@@ -88,15 +88,16 @@ pub struct ListService {
 
 impl ListService {
     pub fn new(pool: PgPool, services: TaskServices) -> Self {
+        let repository = EventRepository::new(pool.clone());
         Self {
             // A list's folded state every `SNAPSHOT_EVERY` events, sealed
             // like its events: a list renamed and shared for years loads one
             // snapshot and the events after it.
             store: Arc::new(PersistedEventStore::new_snapshot_store(
-                EventRepository::new(pool.clone()),
+                repository.clone(),
                 SNAPSHOT_EVERY,
             )),
-            repository: EventRepository::new(pool.clone()),
+            repository,
             pool,
             services,
             max_attempts: 5,

@@ -11,7 +11,7 @@ use cqrs_es::event_sink::EventSink;
 use cqrs_es::persist::EventStoreAggregateContext;
 use cqrs_es::{Aggregate, AggregateError, EventStore};
 use domain::values::TaskId;
-use domain::{TaskCommand, TaskServices, Version};
+use domain::{Task, TaskCommand, TaskServices, Version};
 
 use super::turns::{Turns, TURNS};
 use super::warm::{Warm, WarmCounts, WarmTask, DEFAULT_WARM_TASKS};
@@ -232,7 +232,7 @@ impl CommandService {
     async fn load_cold(&self, aggregate_id: &str) -> Result<WarmTask, CommandError> {
         let (task, sequence) = self
             .repository
-            .load_task(aggregate_id)
+            .load::<Task>(aggregate_id)
             .await
             .map_err(|e| internal(e.into()))?;
         Ok(WarmTask { task, sequence })

@@ -375,9 +375,6 @@ async fn record_lag(session: &mut PgConnection, after: LogPosition) -> Result<()
     Ok(())
 }
 
-/// How many messages `topic` has ever held: the sum of its partitions' high
-/// watermarks (tansu, like Kafka without retention, deletes none); `None` for
-/// a topic the broker does not know. Blocking.
 /// How many messages a topic holds, as far as the broker can say.
 enum TopicCount {
     /// The sum of its partitions' high watermarks.
@@ -388,6 +385,9 @@ enum TopicCount {
     Unanswered,
 }
 
+/// How many messages `topic` has ever held: the sum of its partitions' high
+/// watermarks (tansu, like Kafka without retention, deletes none); `None` for
+/// a topic the broker does not know. Blocking.
 fn topic_message_count(
     producer: &FutureProducer<BrokerWatch>,
     topic: &str,

@@ -13,7 +13,6 @@ use cqrs_es::persist::{
     PersistedEventRepository, PersistenceError, ReplayStream, SerializedEvent, SerializedSnapshot,
 };
 use cqrs_es::Aggregate;
-use domain::Task;
 use futures::TryStreamExt;
 use serde_json::Value;
 use sqlx::postgres::PgRow;
@@ -191,11 +190,6 @@ impl EventRepository {
         fold(A::default(), 0, events)
     }
 
-    /// Task `aggregate_id` folded, and how many events it has ([`Self::load`]).
-    pub async fn load_task(&self, aggregate_id: &str) -> Result<(Task, usize), PersistenceError> {
-        self.load::<Task>(aggregate_id).await
-    }
-
     /// `state` (a task's snapshot) sealed with the key of `writer`, whose
     /// events it follows; and that key.
     async fn sealed_snapshot(
@@ -280,7 +274,7 @@ impl PersistedEventRepository for EventRepository {
         self.select(A::TYPE, aggregate_id, after).await
     }
 
-    /// The aggregate's snapshot, opened (see `load_task`, which reads it
+    /// The aggregate's snapshot, opened (see `load`, which reads it
     /// with the events after it in one statement); `None` when the key that
     /// sealed it is gone: it was taken by a member's commit, and what the
     /// others typed must outlive that member's erasure, so the aggregate is

@@ -75,7 +75,7 @@ impl Membership {
         .await?;
         // The members left, in id order, and those dropped by this round
         // (the statement's own snapshot still holds them).
-        let rows: Vec<(Uuid, Option<String>, Option<String>)> = sqlx::query_as(
+        let rows: Vec<(Uuid, Option<String>, Option<bool>)> = sqlx::query_as(
             "WITH gone AS (
                  DELETE FROM projection_members AS m
                   WHERE projection = $1
@@ -87,14 +87,12 @@ impl Membership {
                                               WHERE a.pid = m.backend_pid
                                                 AND (a.backend_start = m.backend_started
                                                      OR a.backend_start IS NULL))))
-                 RETURNING member, process,
-                           CASE WHEN seen_at < now() - make_interval(secs => $2)
-                                THEN 'its lease ran out' ELSE 'its Postgres session ended' END AS why
+                 RETURNING member, process, seen_at < now() - make_interval(secs => $2) AS lapsed
              )
              SELECT member, NULL, NULL FROM projection_members
               WHERE projection = $1 AND member NOT IN (SELECT member FROM gone)
              UNION ALL
-             SELECT member, process, why FROM gone
+             SELECT member, process, lapsed FROM gone
              ORDER BY 1",
         )
         .bind(self.projection)
@@ -102,17 +100,18 @@ impl Membership {
         .fetch_all(&mut *session)
         .await?;
         let mut members = Vec::with_capacity(rows.len());
-        for (member, process, why) in rows {
-            match why {
-                None => members.push(member),
-                Some(why) => tracing::warn!(
-                    projection = self.projection,
-                    %member,
-                    process = process.as_deref().unwrap_or_default(),
-                    why,
-                    "a member is gone; its partitions move to the others"
-                ),
-            }
+        for (member, process, lapsed) in rows {
+            let Some(lapsed) = lapsed else {
+                members.push(member);
+                continue;
+            };
+            tracing::warn!(
+                projection = self.projection,
+                %member,
+                process = process.as_deref().unwrap_or_default(),
+                why = if lapsed { "its lease ran out" } else { "its Postgres session ended" },
+                "a member is gone; its partitions move to the others"
+            );
         }
         let mine = share(partitions, &members, self.member);
         match self.settle(session, partitions, &mine).await {
