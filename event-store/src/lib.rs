@@ -37,9 +37,15 @@ pub fn cloudevents_headers() -> rdkafka::message::OwnedHeaders {
 /// Applies the event store's migrations. Other crates keep their own migrations
 /// in the same database, so migrations this crate does not know are tolerated.
 pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
+    migrator().run(pool).await
+}
+
+/// The event store's migrations (the read models' share the database and
+/// its migration table).
+pub fn migrator() -> Migrator {
     let mut migrator: Migrator = sqlx::migrate!("./migrations");
     migrator.set_ignore_missing(true);
-    migrator.run(pool).await
+    migrator
 }
 
 /// Opens a connection pool; `max_connections` bounds what this process may hold.

@@ -251,7 +251,7 @@ pub async fn drop_derived(tx: &mut PgConnection, user_id: &str) -> Result<(), sq
         "DELETE FROM task_words WHERE user_id = $1",
         "DELETE FROM tag_counts WHERE user_id = $1",
         "DELETE FROM task_stats WHERE user_id = $1",
-        "DELETE FROM user_writes WHERE user_id = $1",
+        "SELECT user_writes_forget($1)",
     ] {
         sqlx::query(statement)
             .bind(user_id)

@@ -2,8 +2,9 @@
 //! just wrote without passing anything (GraphQL, MCP through the official
 //! SDK's client, the calendar feed, a WebSocket `taskChanges` resync), across
 //! two API processes with the token, and bounded with `caughtUp: false` when
-//! the projection is stopped. Other callers pay nothing; bad tokens are
-//! refused by name; the counts both sides keep agree after a rebuild.
+//! the projection is stopped (at once when the relay is far behind). Other
+//! callers pay nothing; bad tokens are refused by name; the counts both sides
+//! keep agree after a rebuild.
 
 use std::time::{Duration, Instant};
 
@@ -88,7 +89,9 @@ async fn graphql_reads_show_the_callers_own_writes_and_cost_others_nothing() {
     // The event store's and the task list's counts agree once all is applied.
     let counts: Vec<(String, i64, i64)> = sqlx::query_as(
         "SELECT w.user_id, w.events, s.events
-           FROM (SELECT user_id, sum(events)::bigint AS events FROM user_writes GROUP BY user_id) w
+           FROM (SELECT user_id, user_events_stored(user_id, 1000000000) AS events
+                   FROM (SELECT user_id FROM user_writes
+                         UNION SELECT metadata ->> 'user_id' FROM events WHERE aggregate_type = 'Task') u) w
            JOIN task_stats s USING (user_id)",
     )
     .fetch_all(&app.pool)
@@ -404,4 +407,35 @@ async fn with_the_projection_stopped_a_read_waits_its_bound_and_says_so() {
     .await;
     assert!(theirs["extensions"]["consistency"].is_null());
     assert!(started.elapsed() < Duration::from_millis(250));
+}
+
+#[tokio::test]
+async fn with_the_relay_far_behind_a_read_says_so_without_waiting() {
+    let mut settings = fresh_settings().await;
+    settings.api.read_your_writes_wait_ms = 5_000;
+    let app = TestApp::spawn_with(settings, Roles::API).await;
+    let ada = app.token("ada");
+    app.create_task(&ada, "behind a backlog").await;
+    // More events than a check looks through wait for the relay (none runs).
+    sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+         SELECT 'Task', gen_random_uuid()::text, 1, 'TaskCreated', '1.0', '{}', '{\"user_id\": \"bob\"}'
+           FROM generate_series(1, 2001)",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let started = Instant::now();
+    let (_, page, _) = graphql_at(&app.client, &app.address, &ada, LIST, json!({}), None).await;
+    assert_no_errors(&page);
+    assert_eq!(
+        page["extensions"]["consistency"]["caughtUp"],
+        json!(false),
+        "{page}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_millis(2_500),
+        "answered at once, not after the 5 s wait: {:?}",
+        started.elapsed()
+    );
 }

@@ -494,7 +494,9 @@ pub async fn read_model_disagreements(pool: &PgPool) -> Vec<String> {
     let counts: Vec<String> = sqlx::query_scalar(
         "SELECT format('user %s: the event store counts %s of their events, the task list applied %s',
                        user_id, coalesce(w.events, 0), coalesce(s.events, 0))
-           FROM (SELECT user_id, sum(events) AS events FROM user_writes GROUP BY user_id) w
+           FROM (SELECT user_id, user_events_stored(user_id, 1000000000) AS events
+                   FROM (SELECT user_id FROM user_writes
+                         UNION SELECT metadata ->> 'user_id' FROM events WHERE aggregate_type = 'Task') u) w
                 FULL JOIN task_stats s USING (user_id)
           WHERE coalesce(w.events, 0) <> coalesce(s.events, 0)
           ORDER BY user_id",

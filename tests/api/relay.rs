@@ -65,11 +65,39 @@ async fn an_event_committed_late_is_relayed_not_skipped() {
         checkpoint.position.global_position, 0,
         "nothing relayed past the open transaction"
     );
+    // Nor counted: a read finds alice's event among those after the count.
+    let (counted, stored): (Option<i64>, Option<i64>) = sqlx::query_as(
+        "SELECT (SELECT events FROM user_writes WHERE user_id = 'alice'),
+                user_events_stored('alice', 100)",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!((counted, stored), (None, Some(1)));
 
     held.commit().await.unwrap();
     let late = app.task_at_version(&bob, &held_id.to_string(), 1).await;
     assert_eq!(late["title"], "committed late");
     app.task_at_version(&alice, &later, 1).await;
+    // The relay counts each user's event once, the late one included.
+    let counted = eventually(Duration::from_secs(10), || async {
+        (counted_by_the_relay(&app.pool).await == [("alice".into(), 1), ("bob".into(), 1)])
+            .then_some(())
+    })
+    .await;
+    assert!(
+        counted.is_some(),
+        "counted: {:?}",
+        counted_by_the_relay(&app.pool).await
+    );
+}
+
+/// Each user's events as the relay has counted them (`user_writes`).
+async fn counted_by_the_relay(pool: &sqlx::PgPool) -> Vec<(String, i64)> {
+    sqlx::query_as("SELECT user_id, events FROM user_writes ORDER BY user_id")
+        .fetch_all(pool)
+        .await
+        .unwrap()
 }
 
 fn start_relay(settings: &Settings) -> Child {
@@ -234,6 +262,20 @@ async fn republish_asks_the_running_relay_to_publish_the_log_again() {
     assert_eq!(messages[0].json()["id"], messages[1].json()["id"]);
     // And the read model is unchanged by the duplicate.
     assert_eq!(app.task(&alice, &id).await["version"], 1);
+    // Publishing the log again counts nothing again.
+    eventually(Duration::from_secs(10), || async {
+        let checkpoint =
+            event_store::relay::checkpoint::load(&app.pool, &app.settings.common.relay_name)
+                .await
+                .unwrap();
+        (checkpoint.published >= 1).then_some(())
+    })
+    .await
+    .expect("the relay saved the republished creation");
+    assert_eq!(
+        counted_by_the_relay(&app.pool).await,
+        [("alice".to_owned(), 1)]
+    );
 }
 
 #[tokio::test]

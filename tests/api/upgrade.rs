@@ -1,4 +1,4 @@
-//! Upgrading a read model that already holds tasks: what later migrations
+//! Upgrading a database that already holds tasks: what later migrations
 //! derive from stored rows must match what they derive for new ones.
 
 use serde_json::{json, Value};
@@ -255,4 +255,85 @@ async fn kept_counts_and_the_word_list_stay_a_recount_of_the_rows() {
             .await
             .unwrap();
     assert_eq!(counted, 300);
+}
+
+#[tokio::test]
+async fn each_users_writes_counted_by_their_inserts_are_counted_again_for_the_relay() {
+    let settings = fresh_settings().await;
+    let pool = event_store::connect(settings.common.database_url().unwrap(), 2)
+        .await
+        .unwrap();
+    // The event store as it was while every insert counted its own events.
+    let mut before = event_store::migrator();
+    before.migrations = before
+        .migrations
+        .iter()
+        .filter(|m| m.version < 1016)
+        .cloned()
+        .collect::<Vec<_>>()
+        .into();
+    before.run(&pool).await.unwrap();
+    let insert = |user: &'static str, events: i32| {
+        sqlx::query(
+            "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+             SELECT 'Task', gen_random_uuid()::text, 1, 'TaskCreated', '1.0', '{}', json_build_object('user_id', $1::text)
+               FROM generate_series(1, $2)",
+        )
+        .bind(user)
+        .bind(events)
+    };
+    insert("alice", 3).execute(&pool).await.unwrap();
+    insert("bob", 2).execute(&pool).await.unwrap();
+    event_store::migrate(&pool).await.unwrap();
+
+    let counted = |pool: &sqlx::PgPool| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_as::<_, (String, i64, i64)>(
+                "SELECT user_id, events, user_events_stored(user_id, 100)
+                   FROM user_writes ORDER BY user_id",
+            )
+            .fetch_all(&pool)
+            .await
+            .unwrap()
+        }
+    };
+    assert_eq!(
+        counted(&pool).await,
+        [("alice".to_owned(), 3, 3), ("bob".to_owned(), 2, 2)]
+    );
+    // A later event is found after the count, until the relay counts it.
+    insert("alice", 1).execute(&pool).await.unwrap();
+    assert_eq!(
+        counted(&pool).await,
+        [("alice".to_owned(), 3, 4), ("bob".to_owned(), 2, 2)]
+    );
+    let added: i64 = sqlx::query_scalar(
+        "SELECT user_writes_count_through(transaction_id, global_position)
+           FROM events ORDER BY transaction_id DESC, global_position DESC LIMIT 1",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(added, 1, "one user's count moved");
+    assert_eq!(
+        counted(&pool).await,
+        [("alice".to_owned(), 4, 4), ("bob".to_owned(), 2, 2)]
+    );
+    // An erased user's count starts again at nothing, also with events of
+    // theirs not yet counted.
+    insert("bob", 1).execute(&pool).await.unwrap();
+    sqlx::query("SELECT user_writes_forget('bob')")
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(counted(&pool).await[1], ("bob".to_owned(), -1, 0));
+    sqlx::query(
+        "SELECT user_writes_count_through(transaction_id, global_position)
+           FROM events ORDER BY transaction_id DESC, global_position DESC LIMIT 1",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    assert_eq!(counted(&pool).await[1], ("bob".to_owned(), 0, 0));
 }

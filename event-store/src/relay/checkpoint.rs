@@ -40,7 +40,11 @@ pub async fn load<'e>(
     }
 }
 
-/// Records `checkpoint` as where the relay stands.
+/// Records `checkpoint` as where the relay stands, and counts each user's
+/// events up to it (`user_writes`, event-store migration 1016; ADR 0010): the
+/// position is below the transaction horizon, so nothing can be added before
+/// it later. A position the count has passed (a relay republishing from the
+/// beginning, or behind another) counts nothing.
 #[tracing::instrument(skip(executor))]
 pub async fn save<'e>(
     executor: impl PgExecutor<'e>,
@@ -48,13 +52,15 @@ pub async fn save<'e>(
     checkpoint: RelayCheckpoint,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO relay_checkpoints (relay, transaction_id, global_position, published)
-         VALUES ($1, $2::text::xid8, $3, $4)
-         ON CONFLICT (relay) DO UPDATE
-            SET transaction_id = EXCLUDED.transaction_id,
-                global_position = EXCLUDED.global_position,
-                published = EXCLUDED.published,
-                updated_at = now()",
+        "WITH saved AS (
+             INSERT INTO relay_checkpoints (relay, transaction_id, global_position, published)
+             VALUES ($1, $2::text::xid8, $3, $4)
+             ON CONFLICT (relay) DO UPDATE
+                SET transaction_id = EXCLUDED.transaction_id,
+                    global_position = EXCLUDED.global_position,
+                    published = EXCLUDED.published,
+                    updated_at = now())
+         SELECT user_writes_count_through($2::text::xid8, $3)",
     )
     .bind(relay)
     .bind(checkpoint.position.transaction_id.to_string())
