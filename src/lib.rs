@@ -180,6 +180,10 @@ pub async fn start(
         live.clone().hear_erasures(pool.clone(), shutdown.clone()),
     );
     running.spawn(
+        "warm-tasks",
+        commands.forgetting_erasures(pool.clone(), shutdown.clone()),
+    );
+    running.spawn(
         "lists",
         live.clone().hear_lists(pool.clone(), shutdown.clone()),
     );

@@ -4,6 +4,7 @@
 use api_core::error::{ApiError, ApiResult};
 use api_core::request::{actor, service};
 use async_graphql::{Context, Object, SimpleObject, ID};
+use event_store::command::CommandService;
 use projections::erasure::{Eraser, CONFIRMATION};
 
 #[derive(Default)]
@@ -35,6 +36,10 @@ impl ErasureMutation {
             .erase(actor.user_id.as_str())
             .await
             .map_err(|e| ApiError::internal(format!("{e:#}")))?;
+        // Before the answer: this process's next command on a task of theirs
+        // decides on what the store now holds (other processes forget theirs
+        // as they hear of the erasure).
+        service::<CommandService>(ctx)?.forget_warm_tasks();
         Ok(ErasureReceipt {
             erasure_id: ID(erasure.erasure_id.to_string()),
         })

@@ -404,6 +404,11 @@ impl KeyCache {
     }
 }
 
+/// The channel an erasure notifies, with the user id, as it commits: every
+/// API process closes that user's WebSockets and forgets the tasks it keeps
+/// warm (which may hold what the user typed).
+pub const ERASURES_CHANNEL: &str = "taskledger_erasures";
+
 /// Each user's data key, created on their first write, cached unwrapped.
 /// Shared by the request path (sealing) and the readers that hold no
 /// database row of the key (the live feed).

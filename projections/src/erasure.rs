@@ -25,9 +25,7 @@ use uuid::Uuid;
 pub const CONFIRMATION: &str = "ERASE MY DATA";
 /// The event type appended for each erasure, on aggregate type `User`.
 pub const USER_ERASED: &str = "UserErased";
-/// The channel an erasure notifies, with the user id, as it commits: every
-/// API process closes that user's WebSockets.
-pub const ERASURES_CHANNEL: &str = "taskledger_erasures";
+pub use event_store::keys::ERASURES_CHANNEL;
 /// How long after the erasure the second sweep runs: longer than a
 /// projection's batch holds events it read.
 pub const SETTLE: Duration = Duration::from_secs(3);

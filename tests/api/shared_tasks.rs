@@ -11,7 +11,10 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::helpers::{error_code, eventually, read_model_disagreements, TestApp};
+use crate::helpers::{
+    assert_no_errors, error_code, eventually, free_address, graphql_at, read_model_disagreements,
+    start_api, TestApp,
+};
 use crate::ws_client::GqlSocket;
 
 const ACCEPT: &str = "mutation($id: ID!) { acceptInvitation(id: $id) { version } }";
@@ -742,5 +745,66 @@ async fn bad_list_ids_are_refused_by_name() {
         let body = app.graphql(Some(&ann), query, variables).await;
         assert_eq!(error_code(&body), Some("VALIDATION"), "{body}");
         assert_eq!(body["errors"][0]["extensions"]["field"], field, "{body}");
+    }
+}
+
+/// What an erased member typed is not kept warm either: another member's
+/// next commands on the task, in the process that held it (the one that
+/// erased, or another that heard of it), decide on the task as the store now
+/// reads it, so its next snapshot (sealed with their own key) holds none of
+/// it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_task_kept_warm_forgets_an_erased_members_text() {
+    let app = TestApp::spawn().await;
+    let other = format!("http://{}", free_address());
+    let _other = start_api(&app.settings, other.trim_start_matches("http://")).await;
+    for (n, process) in [app.address.clone(), other].into_iter().enumerate() {
+        let (ann, eve) = (format!("ann{n}"), format!("eve{n}"));
+        let list = app.new_list(&app.token(&ann), "Pantry").await;
+        join(&app, &app.token(&ann), &list, &eve, "EDITOR").await;
+        let id = task_in(&app, &app.token(&eve), &list, "the wombat canary").await;
+        let set_priority = |n: usize| {
+            let (ann, id, process) = (app.token(&ann), id.clone(), process.clone());
+            let client = app.client.clone();
+            async move {
+                let priority = ["LOW", "HIGH"][n % 2];
+                let (_, body, _) = graphql_at(
+                    &client,
+                    &process,
+                    &ann,
+                    "mutation($id: ID!, $p: Priority!) { setPriority(id: $id, priority: $p) { version } }",
+                    json!({ "id": id, "p": priority }),
+                    None,
+                )
+                .await;
+                assert_no_errors(&body);
+            }
+        };
+        // Ann's first command keeps the task warm in that process.
+        set_priority(0).await;
+        app.erase(&eve).await;
+        if n == 1 {
+            // The other process hears of the erasure as it commits.
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        // Her next ones reach the 25th event, whose commit takes a snapshot.
+        for n in 1..24 {
+            set_priority(n).await;
+        }
+        let sealed_by: Option<String> =
+            sqlx::query_scalar("SELECT sealed_by FROM task_snapshots WHERE aggregate_id = $1")
+                .bind(&id)
+                .fetch_optional(&app.pool)
+                .await
+                .unwrap()
+                .flatten();
+        assert_eq!(sealed_by, Some(ann.clone()), "ann's commit took it");
+        let repository = event_store::repository::EventRepository::new(app.pool.clone());
+        let (task, version) = repository.load::<domain::Task>(&id).await.unwrap();
+        assert_eq!(
+            (task.title(), version),
+            ("", 25),
+            "on {process}: eve's title reads as erased, from ann's snapshot too"
+        );
     }
 }

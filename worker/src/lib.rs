@@ -319,8 +319,12 @@ pub fn spawn(settings: &Settings, roles: Roles, topics: &Topics, running: &mut R
         let consumers = settings.consumers();
         let task_list =
             ProjectionConsumer::new(pool.clone(), &kafka, consumers.clone(), TaskListProjection);
-        let processor =
-            RecurrenceProcessor::new(CommandService::new(pool.clone(), TaskServices::default()));
+        let commands = CommandService::new(pool.clone(), TaskServices::default());
+        running.spawn(
+            "warm-tasks",
+            commands.forgetting_erasures(pool.clone(), shutdown.clone()),
+        );
+        let processor = RecurrenceProcessor::new(commands);
         let recurrence =
             ProjectionConsumer::new(pool.clone(), &kafka, consumers.clone(), processor);
         let reminders =

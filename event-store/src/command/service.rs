@@ -3,6 +3,7 @@
 //! bounded number of times, unless the client pinned the version it saw.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::repository::{EventRepository, NotAllowedInList, CHECKED_LISTS};
@@ -33,7 +34,7 @@ pub struct CommandService {
     services: TaskServices,
     max_attempts: u32,
     /// Tasks this process holds folded, so a command on one loads nothing.
-    warm: Warm,
+    warm: Arc<Warm>,
     /// Commands on one task take turns here rather than race to the store.
     turns: Turns,
     /// Reads who belongs to which list, when a commit cannot say why.
@@ -49,15 +50,31 @@ impl CommandService {
             repository,
             services,
             max_attempts: 5,
-            warm: Warm::new(DEFAULT_WARM_TASKS),
+            warm: Arc::new(Warm::new(DEFAULT_WARM_TASKS)),
             turns: Turns::new(TURNS),
         }
     }
 
     /// Keeps at most `tasks` tasks warm (0: loads every task per command).
     pub fn with_warm_tasks(mut self, tasks: usize) -> Self {
-        self.warm = Warm::new(tasks);
+        self.warm = Arc::new(Warm::new(tasks));
         self
+    }
+
+    /// Forgets every task kept warm: a user was erased, and what they typed
+    /// must not be decided on again (see [`Self::forgetting_erasures`]).
+    pub fn forget_warm_tasks(&self) {
+        self.warm.clear();
+    }
+
+    /// Forgets every task kept warm whenever a user is erased, in whichever
+    /// process, until `shutdown`: run it beside the service.
+    pub fn forgetting_erasures(
+        &self,
+        pool: sqlx::PgPool,
+        shutdown: tokio_util::sync::CancellationToken,
+    ) -> impl std::future::Future<Output = anyhow::Result<()>> + Send + 'static {
+        super::warm::forget_on_erasures(Arc::clone(&self.warm), pool, shutdown)
     }
 
     /// What the warm tasks' cache did so far.

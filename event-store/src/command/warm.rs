@@ -4,13 +4,19 @@
 //! process wrote since), which evicts it; and a decision made on a cached
 //! entry that appends nothing (a no-op or a refusal) is made again on fresh
 //! state before it is answered. Bounded by entries; least recently used go
-//! first. See docs/adr/0011.
+//! first. Forgotten whenever a user is erased. See docs/adr/0011 and 0014.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use domain::Task;
 use hashlink::LruCache;
+use sqlx::postgres::PgListener;
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+
+use crate::keys::ERASURES_CHANNEL;
 
 /// Tasks one process keeps warm by default (a task's state is well under a
 /// kilobyte: about 10 MB at most).
@@ -116,6 +122,11 @@ impl Warm {
         self.lock().remove(aggregate_id);
     }
 
+    /// Forgets every task.
+    pub fn clear(&self) {
+        self.lock().clear();
+    }
+
     #[cfg(test)]
     fn len(&self) -> usize {
         self.lock().len()
@@ -128,6 +139,50 @@ impl Warm {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, LruCache<String, WarmTask>> {
         self.tasks.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Forgets every task in `warm` whenever a user is erased (the erasure
+/// notifies [`ERASURES_CHANNEL`] as it commits), until `shutdown`. A warm
+/// task may hold what the erased user typed, folded while their key still
+/// opened it; a command decided on it would seal that text again under the
+/// next writer's key (in the task's next snapshot, or in an event that
+/// carries the task's text: an edit's other field, the whole tag set, a next
+/// occurrence). Each time it starts listening it forgets them too: an
+/// erasure may have passed unheard.
+pub async fn forget_on_erasures(
+    warm: Arc<Warm>,
+    pool: PgPool,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return Ok(()),
+            Err(error) = listen_for_erasures(&warm, &pool) => {
+                warm.clear();
+                tracing::warn!(%error, "lost the erasures channel; listening again in 1s");
+            }
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return Ok(()),
+            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+    }
+}
+
+async fn listen_for_erasures(warm: &Warm, pool: &PgPool) -> Result<(), sqlx::Error> {
+    let mut listener = PgListener::connect_with(pool).await?;
+    listener.listen(ERASURES_CHANNEL).await?;
+    loop {
+        warm.clear();
+        // `None`: the connection was lost and is made again on the next
+        // call; what was announced meanwhile went unheard.
+        match listener.try_recv().await? {
+            Some(_) => tracing::info!("a user was erased: the tasks kept warm are forgotten"),
+            None => tracing::warn!(
+                "the erasures channel's connection was lost: the tasks kept warm are forgotten"
+            ),
+        }
     }
 }
 
@@ -166,6 +221,17 @@ mod tests {
         assert_eq!(cache.get("a").map(|w| w.sequence), Some(2));
         cache.forget("a");
         assert!(cache.is_empty());
+    }
+
+    #[test]
+    fn cleared_it_holds_nothing_and_fills_again() {
+        let cache = Warm::new(2);
+        cache.put("a", warm(1));
+        cache.put("b", warm(1));
+        cache.clear();
+        assert!(cache.is_empty());
+        cache.put("a", warm(2));
+        assert_eq!(cache.get("a").map(|w| w.sequence), Some(2));
     }
 
     #[test]
