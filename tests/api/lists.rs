@@ -534,6 +534,21 @@ async fn list_changes_reach_every_member_and_stop_at_a_removal() {
     use crate::ws_client::GqlSocket;
 
     let app = TestApp::spawn().await;
+    // The API hears list changes once its listener is listening; a socket
+    // that subscribed before is told to ask again (a resync), not a change.
+    let listening = crate::helpers::eventually(Duration::from_secs(10), || async {
+        let listening: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM pg_stat_activity
+                             WHERE datname = current_database()
+                               AND query ILIKE 'LISTEN%taskledger_lists%')",
+        )
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+        listening.then_some(())
+    })
+    .await;
+    assert!(listening.is_some(), "the API listens for list changes");
     let (ann, bob, zed) = (app.token("ann"), app.token("bob"), app.token("zed"));
     let mut anns = GqlSocket::connect(&app.address, &ann).await;
     anns.subscribe("a", LIST_CHANGES, json!({})).await;
