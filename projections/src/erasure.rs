@@ -230,8 +230,46 @@ async fn apply(pool: &PgPool, erasure: &Erasure) -> anyhow::Result<()> {
 
 /// Deletes every row the read models hold for `user_id`: their tasks
 /// (whose triggers take them out of the counts), search words, counts,
-/// reminders, inbox, calendar feed, and the count of their writes.
+/// reminders, inbox, calendar feed, and the count of their writes; and the
+/// rows of every other task they typed into (a title, a description, tags
+/// in another member's task), which held what they typed: a task with a
+/// writer's events read as erased is kept by no read model, as a rebuild
+/// keeps none.
 pub async fn drop_derived(tx: &mut PgConnection, user_id: &str) -> Result<(), sqlx::Error> {
+    let typed_into: Vec<Uuid> = sqlx::query_scalar::<_, String>(
+        "SELECT DISTINCT aggregate_id FROM events WHERE aggregate_type = 'Task' AND sealed_by = $1",
+    )
+    .bind(user_id)
+    .fetch_all(&mut *tx)
+    .await?
+    .iter()
+    .filter_map(|id| Uuid::parse_str(id).ok())
+    .collect();
+    sqlx::query(
+        "INSERT INTO task_list_gone (id, version)
+         SELECT id, max(version) FROM task_list WHERE id = ANY($1) GROUP BY id
+         ON CONFLICT (id) DO UPDATE SET version = greatest(task_list_gone.version, excluded.version)",
+    )
+    .bind(&typed_into)
+    .execute(&mut *tx)
+    .await?;
+    for statement in [
+        // Members' rows first: out of the lists' counts, then gone; the
+        // owners' rows' triggers take them out of the counts.
+        "SELECT task_list_keep(ARRAY(
+            SELECT ROW(user_id, status, priority, tags, deleted_at IS NOT NULL, title, -1)::task_list_change
+              FROM task_list WHERE id = ANY($1) AND user_id <> owner))",
+        "DELETE FROM task_list WHERE id = ANY($1) AND user_id <> owner",
+        "DELETE FROM task_list WHERE id = ANY($1)",
+        "DELETE FROM reminder_tasks WHERE task_id = ANY($1)",
+        "DELETE FROM reminders WHERE task_id = ANY($1)",
+        "DELETE FROM notifications WHERE task_id = ANY($1)",
+    ] {
+        sqlx::query(statement)
+            .bind(&typed_into)
+            .execute(&mut *tx)
+            .await?;
+    }
     for statement in [
         // Their tasks in shared lists: out of the lists' counts, then gone
         // (an erased user's task is kept by no read model).
@@ -441,8 +479,28 @@ pub async fn status<'e>(
     )
 }
 
-/// Whether task `id`'s owner was erased: the read models keep nothing of it.
-pub async fn owner_erased<'e>(
+/// Tasks `ids` are kept by no read model from versions `versions` on: the
+/// task list's next batch for one reads only the events after it.
+pub async fn keep_gone(
+    tx: &mut PgConnection,
+    ids: &[Uuid],
+    versions: &[i64],
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO task_list_gone (id, version)
+         SELECT * FROM unnest($1::uuid[], $2::bigint[])
+         ON CONFLICT (id) DO UPDATE SET version = greatest(task_list_gone.version, excluded.version)",
+    )
+    .bind(ids)
+    .bind(versions)
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+/// Whether task `id`'s owner was erased, or any event of it reads as erased
+/// (the key that sealed it is gone): the read models keep nothing of it.
+pub async fn has_erased_writer<'e>(
     executor: impl PgExecutor<'e>,
     id: Uuid,
 ) -> Result<bool, sqlx::Error> {
@@ -450,7 +508,13 @@ pub async fn owner_erased<'e>(
         "SELECT EXISTS (SELECT 1 FROM erasures
                          WHERE user_id = (SELECT metadata ->> 'user_id' FROM events
                                            WHERE aggregate_type = 'Task' AND aggregate_id = $1::text
-                                             AND sequence = 1))",
+                                             AND sequence = 1))
+             OR EXISTS (SELECT 1 FROM events e
+                         WHERE e.aggregate_type = 'Task' AND e.aggregate_id = $1::text
+                           AND e.sealed_by IS NOT NULL
+                           AND NOT EXISTS (SELECT 1 FROM user_keys k
+                                            WHERE k.user_id = e.sealed_by
+                                              AND k.key_id = e.payload -> e.event_type -> 'sealed' ->> 'key'))",
     )
     .bind(id)
     .fetch_one(executor)

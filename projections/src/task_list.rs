@@ -28,8 +28,13 @@ pub struct TaskListProjection;
 
 impl PerTaskProjection for TaskListProjection {
     const NAME: &'static str = "task-list";
+    /// A task kept by no read model holds the version its rows had when
+    /// they went (`task_list_gone`).
     const LOCK_VERSIONS: &'static str =
-        "SELECT id, version FROM task_list WHERE id = ANY($1) ORDER BY id FOR UPDATE";
+        "WITH locked AS (SELECT id, version FROM task_list WHERE id = ANY($1) ORDER BY id FOR UPDATE)
+         SELECT id, version FROM locked
+          UNION ALL
+         SELECT id, version FROM task_list_gone WHERE id = ANY($1) AND id NOT IN (SELECT id FROM locked)";
     /// The events the rows lack.
     const READ_FROM: ReadFrom = ReadFrom::HeldVersion;
 
@@ -45,14 +50,21 @@ impl PerTaskProjection for TaskListProjection {
         let gap = named.gap_events();
         let mut created = Vec::new();
         let mut changed = Vec::new();
+        // Tasks kept by no read model, and the version they are gone at.
         let mut erased = Vec::new();
+        let mut gone_at = Vec::new();
         // The events applied per writer (docs/adr/0010): a read that must
         // show a user's own writes waits for their count.
         let mut applied = Applied::default();
         for task in named.tasks {
-            // An erased user's task is kept by no read model.
+            // An erased user's task is kept by no read model; the others'
+            // events on it count as applied all the same.
             if task.events.iter().any(|e| e.erased) {
+                for event in task.events.iter().filter(|e| !e.erased) {
+                    applied.count(event);
+                }
                 erased.push(task.id);
+                gone_at.push(task.events.last().map_or(0, |e| e.sequence));
                 continue;
             }
             let mut events = task.events.into_iter();
@@ -105,7 +117,12 @@ impl PerTaskProjection for TaskListProjection {
             let mut updated = Vec::with_capacity(changed.len());
             for (id, events) in changed {
                 let Some(mut row) = rows.remove(&id) else {
-                    if erasure::owner_erased(&mut *tx, id).await? {
+                    if erasure::has_erased_writer(&mut *tx, id).await? {
+                        gone_at.push(events.last().map_or(0, |(sequence, ..)| *sequence));
+                        erased.push(id);
+                        for (_, _, _, writer) in events {
+                            applied.add(writer);
+                        }
                         continue;
                     }
                     let first = events.first().map_or(0, |(sequence, ..)| *sequence);
@@ -127,6 +144,7 @@ impl PerTaskProjection for TaskListProjection {
                 .bind(&erased)
                 .execute(&mut *tx)
                 .await?;
+            erasure::keep_gone(&mut *tx, &erased, &gone_at).await?;
         }
         if gap > 0 {
             metrics::counter!(infra::metric::PROJECTION_GAPS_HEALED).increment(gap as u64);

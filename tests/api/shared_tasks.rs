@@ -808,3 +808,83 @@ async fn a_task_kept_warm_forgets_an_erased_members_text() {
         );
     }
 }
+
+/// What an erased member typed into another member's task (a new title)
+/// leaves the read models too, whether they were still a member or had
+/// been removed before their erasure.
+#[tokio::test]
+async fn an_erased_members_edit_of_anothers_task_leaves_the_read_models() {
+    let app = TestApp::spawn().await;
+    for removed_first in [false, true] {
+        let (ann, eve) = (
+            app.token("ann"),
+            app.token(if removed_first { "eve1" } else { "eve0" }),
+        );
+        let who = if removed_first { "eve1" } else { "eve0" };
+        let list = app.new_list(&ann, "Shed").await;
+        join(&app, &ann, &list, who, "EDITOR").await;
+        let id = task_in(&app, &ann, &list, "oil the hinges").await;
+        let canary = format!("the platypus canary {removed_first}");
+        app.data(&eve, UPDATE, json!({ "id": id, "title": canary }))
+            .await;
+        let seen = seen_at(&app, &ann, &id, 2)
+            .await
+            .expect("ann sees eve's edit");
+        assert_eq!(seen["title"], json!(canary));
+        if removed_first {
+            app.data(&ann, REMOVE, json!({ "list": list, "user": who }))
+                .await;
+        }
+        app.erase(who).await;
+        let kept = eventually(Duration::from_secs(10), || async {
+            let held: i64 = sqlx::query_scalar("SELECT count(*) FROM task_list WHERE title = $1")
+                .bind(&canary)
+                .fetch_one(&app.pool)
+                .await
+                .unwrap();
+            (held == 0).then_some(())
+        })
+        .await;
+        assert!(
+            kept.is_some(),
+            "removed first: {removed_first}: a task_list row still holds what the erased member typed"
+        );
+        // A task with an erased writer's events is kept by no read model
+        // (as a rebuild keeps none); the store still holds it, the erased
+        // text read as erased, and its owner's next command is applied to
+        // no row without error.
+        assert_eq!(
+            app.data(&ann, TASK, json!({ "id": id })).await["task"],
+            Value::Null
+        );
+        let repository = event_store::repository::EventRepository::new(app.pool.clone());
+        let (task, _) = repository.load::<domain::Task>(&id).await.unwrap();
+        assert_eq!(task.title(), "");
+        app.data(&ann, UPDATE, json!({ "id": id, "title": "oiled" }))
+            .await;
+        // Counted as applied all the same: ann's reads do not wait for it.
+        let counts = || async {
+            sqlx::query_as::<_, (Option<i64>, Option<i64>)>(
+                "SELECT user_events_stored('ann', 1000000),
+                        (SELECT events FROM task_stats WHERE user_id = 'ann')",
+            )
+            .fetch_one(&app.pool)
+            .await
+            .unwrap()
+        };
+        let agreed = eventually(Duration::from_secs(10), || async {
+            let (stored, applied) = counts().await;
+            (stored == applied).then_some(())
+        })
+        .await;
+        assert!(
+            agreed.is_some(),
+            "ann's events stored, applied: {:?}",
+            counts().await
+        );
+        assert_eq!(
+            app.data(&ann, TASK, json!({ "id": id })).await["task"],
+            Value::Null
+        );
+    }
+}
