@@ -245,31 +245,12 @@ pub async fn drop_derived(tx: &mut PgConnection, user_id: &str) -> Result<(), sq
     .iter()
     .filter_map(|id| Uuid::parse_str(id).ok())
     .collect();
-    sqlx::query(
-        "INSERT INTO task_list_gone (id, version)
-         SELECT id, max(version) FROM task_list WHERE id = ANY($1) GROUP BY id
-         ON CONFLICT (id) DO UPDATE SET version = greatest(task_list_gone.version, excluded.version)",
-    )
-    .bind(&typed_into)
-    .execute(&mut *tx)
-    .await?;
-    for statement in [
-        // Members' rows first: out of the lists' counts, then gone; the
-        // owners' rows' triggers take them out of the counts.
-        "SELECT task_list_keep(ARRAY(
-            SELECT ROW(user_id, status, priority, tags, deleted_at IS NOT NULL, title, -1)::task_list_change
-              FROM task_list WHERE id = ANY($1) AND user_id <> owner))",
-        "DELETE FROM task_list WHERE id = ANY($1) AND user_id <> owner",
-        "DELETE FROM task_list WHERE id = ANY($1)",
-        "DELETE FROM reminder_tasks WHERE task_id = ANY($1)",
-        "DELETE FROM reminders WHERE task_id = ANY($1)",
-        "DELETE FROM notifications WHERE task_id = ANY($1)",
-    ] {
-        sqlx::query(statement)
-            .bind(&typed_into)
-            .execute(&mut *tx)
-            .await?;
-    }
+    // Their rows, reminders and notifications, whoever owns them
+    // (projections migration 2019).
+    sqlx::query("SELECT task_list_drop($1)")
+        .bind(&typed_into)
+        .execute(&mut *tx)
+        .await?;
     for statement in [
         // Their tasks in shared lists: out of the lists' counts, then gone
         // (an erased user's task is kept by no read model).

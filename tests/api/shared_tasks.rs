@@ -888,3 +888,52 @@ async fn an_erased_members_edit_of_anothers_task_leaves_the_read_models() {
         );
     }
 }
+
+/// Erasures before projections migration 2019 dropped only their users' own
+/// tasks; the upgrade drops the others they typed into.
+#[tokio::test]
+async fn the_upgrade_drops_what_users_erased_before_it_typed_into_anothers_task() {
+    let mut app = TestApp::spawn().await;
+    let (ann, eve) = (app.token("ann"), app.token("eve"));
+    let list = app.new_list(&ann, "Attic").await;
+    join(&app, &ann, &list, "eve", "EDITOR").await;
+    let id = task_in(&app, &ann, &list, "sort the boxes").await;
+    app.data(
+        &eve,
+        UPDATE,
+        json!({ "id": id, "title": "the echidna canary" }),
+    )
+    .await;
+    assert!(seen_at(&app, &ann, &id, 2).await.is_some());
+    app.stop().await;
+    // An erasure as it was: the key gone, the other tasks' rows kept; and
+    // the database as migration 2018 left it.
+    for statement in [
+        "DELETE FROM user_keys WHERE user_id = 'eve'",
+        "DROP FUNCTION task_list_drop(uuid[])",
+        "DROP TABLE task_list_gone",
+        "DELETE FROM _sqlx_migrations WHERE version = 2019",
+    ] {
+        sqlx::query(statement).execute(&app.pool).await.unwrap();
+    }
+    let kept = |pool: sqlx::PgPool| async move {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM task_list WHERE title LIKE '%echidna%'")
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+    };
+    assert_eq!(
+        kept(app.pool.clone()).await,
+        1,
+        "the hole the upgrade mends"
+    );
+    projections::migrate(&app.pool).await.unwrap();
+    assert_eq!(kept(app.pool.clone()).await, 0);
+    let gone: Option<i64> =
+        sqlx::query_scalar("SELECT version FROM task_list_gone WHERE id = $1::uuid")
+            .bind(&id)
+            .fetch_optional(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(gone, Some(2));
+}
