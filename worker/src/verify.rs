@@ -208,7 +208,7 @@ async fn compare(
             Ok(Some(folded)) if folded.erased => {
                 if held.contains_key(&uuid) {
                     report.differences.push(format!(
-                        "task {id}: its owner was erased, yet the read model keeps it"
+                        "task {id}: a writer of it was erased, yet the read model keeps it"
                     ));
                 }
                 continue;
