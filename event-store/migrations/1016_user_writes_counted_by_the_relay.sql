@@ -43,6 +43,11 @@ SELECT coalesce(max(transaction_id), '0'::xid8), coalesce(max(global_position), 
          ORDER BY transaction_id DESC, global_position DESC
          LIMIT 1) last;
 
+-- What the trigger counted, less each user's events after the position
+-- (the relay counts those): only that tail is read, and an erased user's
+-- count, which their erasure deleted, stays nothing.
+CREATE TEMPORARY TABLE user_writes_summed ON COMMIT DROP AS
+SELECT user_id, sum(events)::bigint AS events FROM user_writes GROUP BY 1;
 DROP TABLE user_writes;
 CREATE TABLE user_writes
 (
@@ -50,22 +55,25 @@ CREATE TABLE user_writes
     events  bigint NOT NULL
 );
 
-INSERT INTO user_writes (user_id, events)
-SELECT e.metadata ->> 'user_id', count(*)
+INSERT INTO user_writes (user_id, events) SELECT user_id, events FROM user_writes_summed;
+
+INSERT INTO user_writes AS w (user_id, events)
+SELECT e.metadata ->> 'user_id', -count(*)
   FROM events e, user_writes_counted c
- WHERE (e.transaction_id, e.global_position) <= (c.transaction_id, c.global_position)
+ WHERE (e.transaction_id, e.global_position) > (c.transaction_id, c.global_position)
    AND e.aggregate_type = 'Task' AND e.metadata ->> 'user_id' IS NOT NULL
- GROUP BY 1;
+ GROUP BY 1
+ON CONFLICT (user_id) DO UPDATE SET events = w.events + excluded.events;
 
 -- Adds the events after the counted position up to `through` (a relay's
--- checkpoint, below the horizon) and moves the position there. A position
--- at or before the counted one (a relay behind another, or republishing)
--- counts nothing.
+-- checkpoint, below the horizon) and moves the position there; answers how
+-- many users' counts moved. A position at or before the counted one (a
+-- relay behind another, or republishing) counts nothing.
 CREATE FUNCTION user_writes_count_through(through_transaction xid8, through_position bigint)
     RETURNS bigint LANGUAGE plpgsql AS $$
 DECLARE
     counted user_writes_counted;
-    added   bigint;
+    moved   bigint;
 BEGIN
     SELECT * INTO counted FROM user_writes_counted FOR UPDATE;
     IF (counted.transaction_id, counted.global_position) >= (through_transaction, through_position) THEN
@@ -84,10 +92,10 @@ BEGIN
         ON CONFLICT (user_id) DO UPDATE SET events = w.events + excluded.events
         RETURNING 1
     )
-    SELECT count(*) INTO added FROM upserted;
+    SELECT count(*) INTO moved FROM upserted;
     UPDATE user_writes_counted
        SET transaction_id = through_transaction, global_position = through_position;
-    RETURN added;
+    RETURN moved;
 END $$;
 
 -- A user's stored task events: those counted, and theirs among the first

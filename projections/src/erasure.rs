@@ -247,10 +247,17 @@ pub async fn drop_derived(tx: &mut PgConnection, user_id: &str) -> Result<(), sq
     .collect();
     // Their rows, reminders and notifications, whoever owns them
     // (projections migration 2019).
-    sqlx::query("SELECT task_list_drop($1)")
-        .bind(&typed_into)
-        .execute(&mut *tx)
-        .await?;
+    for statement in [
+        "SELECT task_list_drop($1)",
+        "DELETE FROM reminder_tasks WHERE task_id = ANY($1)",
+        "DELETE FROM reminders WHERE task_id = ANY($1)",
+        "DELETE FROM notifications WHERE task_id = ANY($1)",
+    ] {
+        sqlx::query(statement)
+            .bind(&typed_into)
+            .execute(&mut *tx)
+            .await?;
+    }
     for statement in [
         // Their tasks in shared lists: out of the lists' counts, then gone
         // (an erased user's task is kept by no read model).

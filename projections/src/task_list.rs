@@ -31,10 +31,11 @@ impl PerTaskProjection for TaskListProjection {
     /// A task kept by no read model holds the version its rows had when
     /// they went (`task_list_gone`).
     const LOCK_VERSIONS: &'static str =
-        "WITH locked AS (SELECT id, version FROM task_list WHERE id = ANY($1) ORDER BY id FOR UPDATE)
+        "WITH locked AS (SELECT id, version FROM task_list WHERE id = ANY($1) ORDER BY id FOR UPDATE),
+              gone AS (SELECT id, version FROM task_list_gone WHERE id = ANY($1) ORDER BY id FOR UPDATE)
          SELECT id, version FROM locked
           UNION ALL
-         SELECT id, version FROM task_list_gone WHERE id = ANY($1) AND id NOT IN (SELECT id FROM locked)";
+         SELECT id, version FROM gone WHERE id NOT IN (SELECT id FROM locked)";
     /// The events the rows lack.
     const READ_FROM: ReadFrom = ReadFrom::HeldVersion;
 
@@ -140,7 +141,7 @@ impl PerTaskProjection for TaskListProjection {
         }
         applied.write(tx).await?;
         if !erased.is_empty() {
-            sqlx::query("DELETE FROM task_list WHERE id = ANY($1)")
+            sqlx::query("SELECT task_list_drop($1)")
                 .bind(&erased)
                 .execute(&mut *tx)
                 .await?;

@@ -540,6 +540,7 @@ async fn list_changes_reach_every_member_and_stop_at_a_removal() {
         let listening: bool = sqlx::query_scalar(
             "SELECT EXISTS (SELECT 1 FROM pg_stat_activity
                              WHERE datname = current_database()
+                               AND state = 'idle'
                                AND query ILIKE 'LISTEN%taskledger_lists%')",
         )
         .fetch_one(&app.pool)
