@@ -471,6 +471,8 @@ pub async fn read_model_disagreements(pool: &PgPool) -> Vec<String> {
                   WHERE aggregate_type = 'Task' GROUP BY aggregate_id) e
            LEFT JOIN task_list t ON t.id::text = e.id
           WHERE t.version IS DISTINCT FROM e.last
+            -- A task with an erased writer's events is kept by no read model.
+            AND NOT EXISTS (SELECT 1 FROM task_list_gone g WHERE g.id::text = e.id AND t.id IS NULL)
           ORDER BY e.id",
     )
     .fetch_all(pool)

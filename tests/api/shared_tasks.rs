@@ -937,3 +937,54 @@ async fn the_upgrade_drops_what_users_erased_before_it_typed_into_anothers_task(
             .unwrap();
     assert_eq!(gone, Some(2));
 }
+
+/// A rebuild keeps no task an erased member typed into either, and counts
+/// the other members' events on it as the projection does: the rebuilt
+/// read model agrees with the store as the live one did.
+#[tokio::test]
+async fn a_rebuild_after_an_erasure_agrees_with_the_store() {
+    let app = TestApp::spawn().await;
+    let (ann, eve) = (app.token("ann"), app.token("eve"));
+    let list = app.new_list(&ann, "Cellar").await;
+    join(&app, &ann, &list, "eve", "EDITOR").await;
+    let id = task_in(&app, &ann, &list, "label the jars").await;
+    app.data(
+        &eve,
+        UPDATE,
+        json!({ "id": id, "title": "the quoll canary" }),
+    )
+    .await;
+    assert!(seen_at(&app, &ann, &id, 2).await.is_some());
+    app.erase("eve").await;
+    // Applied to no row, and counted.
+    app.data(&ann, UPDATE, json!({ "id": id, "title": "labelled" }))
+        .await;
+    app.create_task(&ann, "stack the crates").await;
+    let agree = || async {
+        eventually(Duration::from_secs(10), || async {
+            read_model_disagreements(&app.pool)
+                .await
+                .is_empty()
+                .then_some(())
+        })
+        .await
+        .is_some()
+    };
+    assert!(
+        agree().await,
+        "{:?}",
+        read_model_disagreements(&app.pool).await
+    );
+    let (ok, _, errors) = crate::rebuild::rebuild_of(&app, "task-list").await;
+    assert!(ok, "{errors}");
+    assert!(
+        agree().await,
+        "{:?}",
+        read_model_disagreements(&app.pool).await
+    );
+    let held: i64 = sqlx::query_scalar("SELECT count(*) FROM task_list WHERE title LIKE '%quoll%'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(held, 0);
+}

@@ -106,6 +106,26 @@ impl Projection for TaskList {
             .execute(&mut *session)
             .await
             .context("counting the applied events")?;
+            // And, as the projection counts them, the events of the tasks
+            // kept by no read model (a writer of theirs was erased) up to
+            // the version they went at, but those that read as erased.
+            sqlx::query(
+                "INSERT INTO task_stats AS s (user_id, events)
+                 SELECT e.metadata ->> 'user_id', count(*)
+                   FROM task_list_gone g
+                   JOIN events e ON e.aggregate_type = 'Task' AND e.aggregate_id = g.id::text
+                                       AND e.sequence <= g.version
+                  WHERE e.metadata ->> 'user_id' IS NOT NULL
+                    AND (e.sealed_by IS NULL
+                         OR EXISTS (SELECT 1 FROM user_keys k
+                                     WHERE k.user_id = e.sealed_by
+                                       AND k.key_id = e.payload -> e.event_type -> 'sealed' ->> 'key'))
+                  GROUP BY 1 ORDER BY 1
+                 ON CONFLICT (user_id) DO UPDATE SET events = s.events + EXCLUDED.events",
+            )
+            .execute(&mut *session)
+            .await
+            .context("counting the applied events of the tasks kept by no read model")?;
             anyhow::Ok(())
         };
         let indexing = shadow.build_indexes(pool, &["task_list"], Indexes::All, options.writers);
