@@ -405,7 +405,8 @@ impl KeyCache {
 }
 
 /// The channel an erasure notifies, with the user id, as it commits: every
-/// API process closes that user's WebSockets and forgets the tasks it keeps
+/// API process closes that user's WebSockets, and every process that runs
+/// commands (the API, the recurrence processor) forgets the tasks it keeps
 /// warm (which may hold what the user typed).
 pub const ERASURES_CHANNEL: &str = "taskledger_erasures";
 

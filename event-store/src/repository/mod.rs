@@ -3,7 +3,7 @@
 //! transaction, so the commit travels with it), whatever their number. The
 //! primary key on (aggregate, sequence) refuses a lost race, as before; the
 //! columns the global log adds (position, transaction id, event id, time)
-//! and the triggers (the relay's wake-up, each user's count) are the table's
+//! and its triggers (the shared lists' members and heads) are the table's
 //! own, untouched. Every `SNAPSHOT_EVERY` events a task's folded state is
 //! stored in the same statement, sealed as its events are, and a task is
 //! loaded as its snapshot and the events after it in one statement. See
