@@ -486,14 +486,16 @@ pub async fn keep_gone(
     Ok(())
 }
 
-/// Whether task `id`'s owner was erased, or any event of it reads as erased
-/// (the key that sealed it is gone): the read models keep nothing of it.
+/// Whether task `id` is kept by no read model: it is recorded as gone, its
+/// owner was erased, or an event of it reads as erased (the key that sealed
+/// it is gone).
 pub async fn has_erased_writer<'e>(
     executor: impl PgExecutor<'e>,
     id: Uuid,
 ) -> Result<bool, sqlx::Error> {
     sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM erasures
+        "SELECT EXISTS (SELECT 1 FROM task_list_gone WHERE id = $1)
+             OR EXISTS (SELECT 1 FROM erasures
                          WHERE user_id = (SELECT metadata ->> 'user_id' FROM events
                                            WHERE aggregate_type = 'Task' AND aggregate_id = $1::text
                                              AND sequence = 1))
