@@ -6,6 +6,7 @@
 
 pub mod connections;
 pub mod kafka;
+pub mod listen;
 pub mod metric;
 pub mod ops;
 pub mod progress;

@@ -8,7 +8,6 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use domain::Task;
 use hashlink::LruCache;
@@ -155,19 +154,13 @@ pub async fn forget_on_erasures(
     pool: PgPool,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => return Ok(()),
-            Err(error) = listen_for_erasures(&warm, &pool) => {
-                warm.clear();
-                tracing::warn!(%error, "lost the erasures channel; listening again in 1s");
-            }
-        }
-        tokio::select! {
-            () = shutdown.cancelled() => return Ok(()),
-            () = tokio::time::sleep(Duration::from_secs(1)) => {}
-        }
-    }
+    infra::listen::again_and_again(
+        ERASURES_CHANNEL,
+        shutdown,
+        || listen_for_erasures(&warm, &pool),
+        || warm.clear(),
+    )
+    .await
 }
 
 async fn listen_for_erasures(warm: &Warm, pool: &PgPool) -> Result<(), sqlx::Error> {

@@ -4,7 +4,6 @@
 //! invitee's notifications).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use sqlx::postgres::PgListener;
 use sqlx::PgPool;
@@ -42,18 +41,13 @@ impl LiveHub {
         pool: PgPool,
         shutdown: CancellationToken,
     ) -> anyhow::Result<()> {
-        loop {
-            tokio::select! {
-                () = shutdown.cancelled() => return Ok(()),
-                Err(error) = self.listen_for_erasures(&pool) => {
-                    tracing::warn!(%error, "lost the erasures channel; listening again in 1s");
-                }
-            }
-            tokio::select! {
-                () = shutdown.cancelled() => return Ok(()),
-                () = tokio::time::sleep(Duration::from_secs(1)) => {}
-            }
-        }
+        infra::listen::again_and_again(
+            projections::erasure::ERASURES_CHANNEL,
+            shutdown,
+            || self.listen_for_erasures(&pool),
+            || {},
+        )
+        .await
     }
 
     async fn listen_for_erasures(&self, pool: &PgPool) -> Result<(), sqlx::Error> {
@@ -73,20 +67,14 @@ impl LiveHub {
     /// the user it is about: a removed member hears of their removal, then
     /// nothing more of the list.
     pub async fn hear_lists(self, pool: PgPool, shutdown: CancellationToken) -> anyhow::Result<()> {
-        loop {
-            tokio::select! {
-                () = shutdown.cancelled() => return Ok(()),
-                Err(error) = self.listen_for_lists(&pool) => {
-                    tracing::warn!(%error, "lost the lists channel; listening again in 1s");
-                    // Changes may have passed meanwhile: subscribers ask again.
-                    self.lists.resync_all();
-                }
-            }
-            tokio::select! {
-                () = shutdown.cancelled() => return Ok(()),
-                () = tokio::time::sleep(Duration::from_secs(1)) => {}
-            }
-        }
+        infra::listen::again_and_again(
+            LISTS_CHANNEL,
+            shutdown,
+            || self.listen_for_lists(&pool),
+            // Changes may have passed meanwhile: subscribers ask again.
+            || self.lists.resync_all(),
+        )
+        .await
     }
 
     async fn listen_for_lists(&self, pool: &PgPool) -> Result<(), sqlx::Error> {
