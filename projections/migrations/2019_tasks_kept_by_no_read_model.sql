@@ -9,6 +9,16 @@ CREATE TABLE task_list_gone
     version bigint NOT NULL
 );
 
+-- Whether an event reads as erased: the key its box names is gone (the
+-- writer was erased, or came back with a new key). As the event store opens
+-- it (event-store keys.rs).
+CREATE FUNCTION event_reads_erased(sealed_by text, payload json, event_type text)
+    RETURNS boolean LANGUAGE sql STABLE
+    RETURN sealed_by IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM user_keys k
+                        WHERE k.user_id = sealed_by
+                          AND k.key_id = payload -> event_type -> 'sealed' ->> 'key');
+
 -- Drops the rows of tasks `typed` from the task list: each row out of the
 -- kept counts (no trigger counts a deletion), and each task recorded at the
 -- version its rows had when they went (locked and read by the deletion
@@ -37,10 +47,7 @@ $$;
 CREATE TEMPORARY TABLE typed_by_the_erased ON COMMIT DROP AS
 SELECT e.aggregate_id::uuid AS id, max(e.sequence) AS last
   FROM events e
- WHERE e.aggregate_type = 'Task' AND e.sealed_by IS NOT NULL
-   AND NOT EXISTS (SELECT 1 FROM user_keys k
-                    WHERE k.user_id = e.sealed_by
-                      AND k.key_id = e.payload -> e.event_type -> 'sealed' ->> 'key')
+ WHERE e.aggregate_type = 'Task' AND event_reads_erased(e.sealed_by, e.payload, e.event_type)
  GROUP BY 1;
 
 SELECT task_list_drop(ARRAY(SELECT id FROM typed_by_the_erased));

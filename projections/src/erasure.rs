@@ -489,7 +489,7 @@ pub async fn keep_gone(
 /// Whether task `id` is kept by no read model: it is recorded as gone, its
 /// owner was erased, or an event of it reads as erased (the key that sealed
 /// it is gone).
-pub async fn has_erased_writer<'e>(
+pub async fn kept_by_no_read_model<'e>(
     executor: impl PgExecutor<'e>,
     id: Uuid,
 ) -> Result<bool, sqlx::Error> {
@@ -501,10 +501,7 @@ pub async fn has_erased_writer<'e>(
                                              AND sequence = 1))
              OR EXISTS (SELECT 1 FROM events e
                          WHERE e.aggregate_type = 'Task' AND e.aggregate_id = $1::text
-                           AND e.sealed_by IS NOT NULL
-                           AND NOT EXISTS (SELECT 1 FROM user_keys k
-                                            WHERE k.user_id = e.sealed_by
-                                              AND k.key_id = e.payload -> e.event_type -> 'sealed' ->> 'key'))",
+                           AND event_reads_erased(e.sealed_by, e.payload, e.event_type))",
     )
     .bind(id)
     .fetch_one(executor)

@@ -118,7 +118,7 @@ impl PerTaskProjection for TaskListProjection {
             let mut updated = Vec::with_capacity(changed.len());
             for (id, events) in changed {
                 let Some(mut row) = rows.remove(&id) else {
-                    if erasure::has_erased_writer(&mut *tx, id).await? {
+                    if erasure::kept_by_no_read_model(&mut *tx, id).await? {
                         gone_at.push(events.last().map_or(0, |(sequence, ..)| *sequence));
                         erased.push(id);
                         for (_, _, _, writer) in events {

@@ -911,6 +911,7 @@ async fn the_upgrade_drops_what_users_erased_before_it_typed_into_anothers_task(
     for statement in [
         "DELETE FROM user_keys WHERE user_id = 'eve'",
         "DROP FUNCTION task_list_drop(uuid[])",
+        "DROP FUNCTION event_reads_erased(text, json, text)",
         "DROP TABLE task_list_gone",
         "DELETE FROM _sqlx_migrations WHERE version = 2019",
     ] {

@@ -116,10 +116,7 @@ impl Projection for TaskList {
                    JOIN events e ON e.aggregate_type = 'Task' AND e.aggregate_id = g.id::text
                                        AND e.sequence <= g.version
                   WHERE e.metadata ->> 'user_id' IS NOT NULL
-                    AND (e.sealed_by IS NULL
-                         OR EXISTS (SELECT 1 FROM user_keys k
-                                     WHERE k.user_id = e.sealed_by
-                                       AND k.key_id = e.payload -> e.event_type -> 'sealed' ->> 'key'))
+                    AND NOT event_reads_erased(e.sealed_by, e.payload, e.event_type)
                   GROUP BY 1 ORDER BY 1
                  ON CONFLICT (user_id) DO UPDATE SET events = s.events + EXCLUDED.events",
             )
