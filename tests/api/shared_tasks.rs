@@ -64,10 +64,11 @@ async fn task_in(app: &TestApp, token: &str, list: &str, title: &str) -> String 
     .0
 }
 
-/// `token`'s view of task `id` once it shows `version` (or `None` if it
-/// never does within a few seconds: the task is not theirs to see).
+/// `token`'s view of task `id` once it shows `version`, or `None` if it
+/// never does within 15 s (the suite's heaviest tests, a secured broker's
+/// among them, can hold the projection back for several seconds).
 async fn seen_at(app: &TestApp, token: &str, id: &str, version: i64) -> Option<Value> {
-    eventually(Duration::from_secs(5), || async {
+    eventually(Duration::from_secs(15), || async {
         let task = app.data(token, TASK, json!({ "id": id })).await["task"].clone();
         (task["version"].as_i64() >= Some(version)).then_some(task)
     })
