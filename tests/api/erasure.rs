@@ -221,7 +221,7 @@ async fn an_erased_users_canary_is_found_nowhere_a_dump_a_topic_a_rebuild_or_a_r
             .await
             .unwrap();
     assert_eq!(snapshots, 1, "the diary has a snapshot");
-    let (bobs, _) = app.create_task(&bob, "bob keeps his own").await;
+    let (bobs, bobs_version) = app.create_task(&bob, "bob keeps his own").await;
 
     // The reminder fires and lands in the inbox; the next occurrence exists.
     let inbox = eventually(Duration::from_secs(20), || async {
@@ -264,11 +264,15 @@ async fn an_erased_users_canary_is_found_nowhere_a_dump_a_topic_a_rebuild_or_a_r
 
     // Before: the canary is in the read models (so the checks below can
     // fail), never on a topic (sealed there from the start).
+    // Bob's task is in the read model before the dump: the restored
+    // database below has no projector to add it later.
+    app.task_at_version(&bob, &bobs, bobs_version).await;
     let before = dump(&database_url).await;
     assert!(
         lines_with(&before, &canary).len() >= 4,
         "the read models hold the canary before"
     );
+    assert!(before.contains("bob keeps his own"));
     let (read, found) = on_topics(&app, &canary).await;
     assert!(read >= 8, "{read} messages read");
     assert!(found.is_empty(), "sealed on every topic: {found:#?}");
