@@ -28,6 +28,9 @@ pub const LISTING_QUERIES: &str = "taskledger_listing_queries_total";
 pub const PROJECTION_MESSAGES: &str = "taskledger_projection_messages_total";
 /// Events a projection applied on the way to a later one (a healed gap).
 pub const PROJECTION_GAPS_HEALED: &str = "taskledger_projection_gaps_healed_total";
+/// Events a projection read back from the store, by `projection`: beside
+/// the messages it applied, what each costs it in reading.
+pub const PROJECTION_EVENTS_READ: &str = "taskledger_projection_events_read_total";
 /// Messages per transaction of a projection, by `projection`.
 pub const PROJECTION_BATCH_SIZE: &str = "taskledger_projection_batch_messages";
 pub const PROJECTION_BATCH_SECONDS: &str = "taskledger_projection_batch_seconds";
@@ -188,6 +191,10 @@ pub fn describe() {
     describe_counter!(
         PROJECTION_GAPS_HEALED,
         "Events a projection applied from the store on the way to a later one."
+    );
+    describe_counter!(
+        PROJECTION_EVENTS_READ,
+        "Events a projection read back from the event store, by projection (a fold from a snapshot reads fewer)."
     );
     describe_histogram!(
         PROJECTION_BATCH_SIZE,

@@ -9,8 +9,9 @@
 use std::collections::HashMap;
 use std::future::Future;
 
-use domain::Version;
+use domain::{Task, Version};
 use event_store::global_log::{self, StoredEvent};
+use event_store::repository::{self, OpenedSnapshot, SNAPSHOT_EVERY};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -92,6 +93,9 @@ async fn apply_tasks<P: PerTaskProjection>(
         return Ok(Vec::new());
     }
     let named = read_named_events(tx, messages, P::LOCK_VERSIONS, P::READ_FROM).await?;
+    let read: usize = named.tasks.iter().map(|task| task.events.len()).sum();
+    metrics::counter!(infra::metric::PROJECTION_EVENTS_READ, "projection" => P::NAME)
+        .increment(read as u64);
     if named.tasks.is_empty() {
         return Ok(named.outcomes);
     }
@@ -110,14 +114,20 @@ fn names_no_task(message: &TaskEventMessage) -> bool {
 pub(crate) enum ReadFrom {
     /// After the version the read model holds: the events it lacks.
     HeldVersion,
-    /// At the task's first event: its whole history, to fold.
-    FirstEvent,
+    /// After the task's snapshot in the store, where the read model holds
+    /// at least its version (it applied everything the snapshot folds);
+    /// else at its first event: its whole history, to fold. A fold that starts there reads a long
+    /// history's last events, not all of them.
+    Snapshot,
 }
 
 /// One task a batch moves forward.
 #[derive(Debug)]
 pub(crate) struct NamedTask {
     pub id: Uuid,
+    /// Where its events start, with [`ReadFrom::Snapshot`]: the task as its
+    /// snapshot holds it.
+    pub snapshot: Option<OpenedSnapshot<Task>>,
     /// Its events from where the projection reads to the last one the batch
     /// names, in order, none missing.
     pub events: Vec<StoredEvent>,
@@ -162,10 +172,6 @@ pub(crate) async fn read_named_events(
         .into_iter()
         .collect();
     let held_of = |id: &Uuid| held.get(id).copied().unwrap_or(0);
-    let start_of = |id: &Uuid| match from {
-        ReadFrom::HeldVersion => held_of(id),
-        ReadFrom::FirstEvent => 0,
-    };
 
     // Each task is brought up to the highest sequence a message names;
     // `order` keeps the tasks in the order they first appear.
@@ -191,6 +197,14 @@ pub(crate) async fn read_named_events(
         });
     }
 
+    let mut snapshots = match from {
+        ReadFrom::Snapshot => usable_snapshots(tx, &order, &held).await?,
+        ReadFrom::HeldVersion => HashMap::new(),
+    };
+    let start_of = |id: &Uuid| match from {
+        ReadFrom::HeldVersion => held_of(id),
+        ReadFrom::Snapshot => snapshots.get(id).map_or(0, |s| s.sequence),
+    };
     let ranges: Vec<(String, Version, Version)> = order
         .iter()
         .map(|id| (id.to_string(), start_of(id), up_to[id]))
@@ -217,9 +231,10 @@ pub(crate) async fn read_named_events(
         }
     }
 
+    let starts: Vec<Version> = order.iter().map(start_of).collect();
     let mut tasks = Vec::with_capacity(order.len());
-    for id in order {
-        let (start, target) = (start_of(&id), up_to[&id]);
+    for (id, start) in order.into_iter().zip(starts) {
+        let target = up_to[&id];
         let events = stored.remove(&id).unwrap_or_default();
         if events.len() as i64 != target - start {
             return Err(ProjectionError::Invalid(format!(
@@ -227,7 +242,42 @@ pub(crate) async fn read_named_events(
                 start + 1
             )));
         }
-        tasks.push(NamedTask { id, events });
+        let snapshot = snapshots.remove(&id);
+        tasks.push(NamedTask {
+            id,
+            snapshot,
+            events,
+        });
     }
     Ok(NamedEvents { outcomes, tasks })
+}
+
+/// The snapshots a fold of `tasks` may start from: those of tasks the read
+/// model holds at or past the snapshot's version. None is looked for below
+/// the first version a snapshot is taken at, so a batch of young tasks
+/// costs no query.
+async fn usable_snapshots(
+    tx: &mut PgConnection,
+    tasks: &[Uuid],
+    held: &HashMap<Uuid, Version>,
+) -> Result<HashMap<Uuid, OpenedSnapshot<Task>>, ProjectionError> {
+    let old_enough: Vec<String> = tasks
+        .iter()
+        .filter(|id| {
+            held.get(id)
+                .is_some_and(|v| *v >= SNAPSHOT_EVERY as Version)
+        })
+        .map(Uuid::to_string)
+        .collect();
+    if old_enough.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let opened = repository::opened_snapshots::<Task>(&mut *tx, &old_enough).await?;
+    Ok(opened
+        .into_iter()
+        .filter_map(|(id, snapshot)| {
+            let id = Uuid::parse_str(&id).ok()?;
+            (held.get(&id).is_some_and(|v| *v >= snapshot.sequence)).then_some((id, snapshot))
+        })
+        .collect())
 }

@@ -10,11 +10,12 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
+use cqrs_es::Aggregate;
 use domain::envelope::ReminderMessage;
 use domain::values::UserId;
 use domain::{Task, TaskStatus};
 use event_store::global_log::StoredEvent;
-use event_store::history::fold_task_with;
+use event_store::history::task_event;
 use rdkafka::message::OwnedMessage;
 use rdkafka::Message;
 use sqlx::PgConnection;
@@ -32,52 +33,61 @@ impl PerTaskProjection for RemindersProjection {
     const LOCK_VERSIONS: &'static str =
         "SELECT task_id, version FROM reminder_tasks WHERE task_id = ANY($1)
           ORDER BY task_id FOR UPDATE";
-    /// Each task is folded whole.
-    const READ_FROM: ReadFrom = ReadFrom::FirstEvent;
+    /// Each task is folded from its snapshot, or whole.
+    const READ_FROM: ReadFrom = ReadFrom::Snapshot;
 
-    /// Each task a batch names is folded once, from its first event to the
-    /// last one named, and its pending reminders replaced in three statements
-    /// for the whole batch.
+    /// Each task a batch names is folded once, from its snapshot (or its
+    /// first event) to the last one named, and its pending reminders
+    /// replaced in three statements for the whole batch.
     async fn apply_named(
         &self,
         tx: &mut PgConnection,
         named: NamedEvents,
     ) -> Result<Vec<Outcome>, ProjectionError> {
-        let tasks: Vec<(Uuid, Vec<StoredEvent>)> = named
+        let folded = named
             .tasks
             .into_iter()
-            .map(|task| (task.id, task.events))
-            .collect();
-        replace_reminders(tx, &tasks).await?;
+            .map(|task| Ok((task.id, fold(task.snapshot.map(|s| s.state), &task.events)?)))
+            .collect::<Result<Vec<_>, ProjectionError>>()?;
+        write_reminders(tx, &folded).await?;
         Ok(named.outcomes)
     }
 }
 
 /// Replaces the pending reminders of each task (its events from the first,
 /// in order) with those its folded state calls for, and records the version
-/// applied, in three statements for them all: the projection's whole write,
+/// applied, in three statements for them all: the projection's write,
 /// shared with `taskledger rebuild reminders`, which runs it with its
 /// copies of the tables first in the search path.
 pub async fn replace_reminders(
     tx: &mut PgConnection,
     tasks: &[(Uuid, Vec<StoredEvent>)],
 ) -> Result<(), ProjectionError> {
+    let folded = tasks
+        .iter()
+        .map(|(id, history)| Ok((*id, fold(None, history)?)))
+        .collect::<Result<Vec<_>, ProjectionError>>()?;
+    write_reminders(tx, &folded).await
+}
+
+async fn write_reminders(
+    tx: &mut PgConnection,
+    tasks: &[(Uuid, Folded)],
+) -> Result<(), ProjectionError> {
     let mut rows = ReminderColumns::default();
     let mut task_ids = Vec::with_capacity(tasks.len());
     let mut task_versions = Vec::with_capacity(tasks.len());
     let mut closed = Vec::new();
-    for (id, history) in tasks {
-        let folded = fold(history)?;
+    for (id, folded) in tasks {
         // An erased user's task keeps no reminder.
-        let erased = history.iter().any(|e| e.erased);
-        if erased || folded.task.status() != TaskStatus::Open {
+        if folded.erased || folded.task.status() != TaskStatus::Open {
             closed.push(*id);
         }
-        if !erased {
-            rows.push(*id, &folded);
+        if !folded.erased {
+            rows.push(*id, folded);
         }
         task_ids.push(*id);
-        task_versions.push(history.last().map_or(0, |e| e.sequence));
+        task_versions.push(folded.version);
     }
     // Pending reminders the tasks no longer call for; a snoozed one stays
     // until its task is done or in the trash.
@@ -92,8 +102,10 @@ pub async fn replace_reminders(
     .execute(&mut *tx)
     .await?;
     // New reminders, unless they were already past when set (they never
-    // fire retroactively); pending ones take the task's new title,
-    // priority and tags.
+    // fire retroactively; one whose setting is not known, being in the
+    // schedule of the snapshot a fold started from, is kept only where it
+    // already is); pending ones take the task's new title, priority and
+    // tags.
     sqlx::query(
         "INSERT INTO reminders (reminder_id, task_id, user_id, title, due_at, remind_at,
                                 priority, tags)
@@ -137,29 +149,51 @@ pub async fn replace_reminders(
 
 /// A task folded from its history, with the instant each reminder of its
 /// schedule last entered it.
+#[derive(Debug)]
 struct Folded {
     task: Task,
-    first_scheduled: HashMap<Uuid, DateTime<Utc>>,
+    /// When each reminder of the schedule last entered it; `None` for one
+    /// already in the schedule of the snapshot the fold started from.
+    first_scheduled: HashMap<Uuid, Option<DateTime<Utc>>>,
+    /// The version of the last event folded.
+    version: i64,
+    /// Some event folded reads as erased.
+    erased: bool,
 }
 
-fn fold(history: &[StoredEvent]) -> Result<Folded, ProjectionError> {
-    let mut first_scheduled = HashMap::new();
-    let folded = fold_task_with(history, |stored, folded| {
+/// `history` folded onto `snapshot` (the task as it stood before the first
+/// of them), or from nothing.
+///
+/// From a snapshot, when each reminder already in its schedule entered it
+/// is not known, and need not be: the read model applied every event the
+/// snapshot folds (`ReadFrom::Snapshot`), so whether such a reminder was
+/// set in time was decided then, and a pending row for it exists exactly if
+/// it was.
+fn fold(snapshot: Option<Task>, history: &[StoredEvent]) -> Result<Folded, ProjectionError> {
+    let mut task = snapshot.unwrap_or_default();
+    let mut first_scheduled: HashMap<Uuid, Option<DateTime<Utc>>> = task
+        .reminder_schedule()
+        .into_iter()
+        .map(|reminder| (reminder.reminder_id, None))
+        .collect();
+    for stored in history {
+        task.apply(task_event(stored).map_err(|e| ProjectionError::Invalid(e.to_string()))?);
         // When each reminder last entered the schedule: one that left it (the
         // task completed, or its due date moved away) and came back after its
         // instant does not fire.
-        let schedule = folded.task.reminder_schedule();
+        let schedule = task.reminder_schedule();
         first_scheduled.retain(|id, _| schedule.iter().any(|r| r.reminder_id == *id));
         for reminder in schedule {
             first_scheduled
                 .entry(reminder.reminder_id)
-                .or_insert(stored.recorded_at);
+                .or_insert(Some(stored.recorded_at));
         }
-    })
-    .map_err(|e| ProjectionError::Invalid(e.to_string()))?;
+    }
     Ok(Folded {
-        task: folded.map(|folded| folded.task).unwrap_or_default(),
+        task,
         first_scheduled,
+        version: history.last().map_or(0, |e| e.sequence),
+        erased: history.iter().any(|e| e.erased),
     })
 }
 
@@ -174,7 +208,7 @@ struct ReminderColumns {
     remind_at: Vec<DateTime<Utc>>,
     priority: Vec<i16>,
     tags: Vec<serde_json::Value>,
-    set_at: Vec<DateTime<Utc>>,
+    set_at: Vec<Option<DateTime<Utc>>>,
 }
 
 impl ReminderColumns {
@@ -196,7 +230,7 @@ impl ReminderColumns {
                     .first_scheduled
                     .get(&reminder.reminder_id)
                     .copied()
-                    .unwrap_or(reminder.remind_at),
+                    .unwrap_or(Some(reminder.remind_at)),
             );
         }
     }

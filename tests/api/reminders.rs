@@ -549,3 +549,126 @@ async fn a_backlog_of_late_reminders_is_paced_to_the_catch_up_rate() {
     );
     shutdown.cancel();
 }
+
+/// What the reminders projection read back from the store so far.
+async fn reminders_events_read(app: &TestApp) -> u64 {
+    let metrics = reqwest::get(format!("{}/metrics", app.address))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    metrics
+        .lines()
+        .find_map(|line| {
+            line.strip_prefix("taskledger_projection_events_read_total{projection=\"reminders\"} ")
+        })
+        .map_or(0, |n| n.trim().parse().unwrap())
+}
+
+/// Waits until the reminders projection holds `task` at `version`.
+async fn reminders_at_version(app: &TestApp, task: &str, version: i64) {
+    eventually(Duration::from_secs(15), || async {
+        let held: Option<i64> =
+            sqlx::query_scalar("SELECT version FROM reminder_tasks WHERE task_id = $1::uuid")
+                .bind(task)
+                .fetch_optional(&app.pool)
+                .await
+                .unwrap();
+        (held == Some(version)).then_some(())
+    })
+    .await
+    .unwrap_or_else(|| panic!("the reminders projection never held {task} at {version}"));
+}
+
+/// Each task's reminders as (id, remind_at, title, status).
+async fn reminder_rows(
+    app: &TestApp,
+    tasks: &[&str],
+) -> Vec<(String, DateTime<Utc>, String, String)> {
+    sqlx::query_as(
+        "SELECT reminder_id::text, remind_at, title, status FROM reminders
+          WHERE task_id::text = ANY($1) ORDER BY reminder_id",
+    )
+    .bind(tasks)
+    .fetch_all(&app.pool)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_long_historys_reminders_are_folded_from_its_snapshot_as_from_every_event() {
+    let app = TestApp::spawn().await;
+    let alice = app.token("alice");
+    let ahead = task_reminded_at(
+        &app,
+        &alice,
+        "ahead",
+        Utc::now() + chrono::Duration::hours(2),
+    )
+    .await;
+    // Past when set: it never fires, however long the task's history grows.
+    let passed = task_reminded_at(
+        &app,
+        &alice,
+        "passed",
+        Utc::now() - chrono::Duration::minutes(5),
+    )
+    .await;
+    let retitle = |task: String, title: String| {
+        let (app, alice) = (&app, &alice);
+        async move {
+            let body = app
+                .graphql(
+                    Some(alice),
+                    "mutation($id: ID!, $title: String!) { updateTask(input: {id: $id, title: $title}) { version } }",
+                    json!({ "id": task, "title": title }),
+                )
+                .await;
+            assert_no_errors(&body);
+        }
+    };
+    // 31 events each: a snapshot at the 25th.
+    for n in 1..=30 {
+        for task in [&ahead, &passed] {
+            retitle(task.clone(), format!("edit {n}")).await;
+        }
+    }
+    for task in [&ahead, &passed] {
+        reminders_at_version(&app, task, 31).await;
+    }
+
+    // One more edit of each is folded from the snapshot: events 26 to 32,
+    // not all 32.
+    let read_before = reminders_events_read(&app).await;
+    for task in [&ahead, &passed] {
+        retitle(task.clone(), "the last title".into()).await;
+        reminders_at_version(&app, task, 32).await;
+    }
+    let read = reminders_events_read(&app).await - read_before;
+    assert!((2..=14).contains(&read), "{read} events read for two edits");
+    let rows = reminder_rows(&app, &[&ahead, &passed]).await;
+    assert_eq!(
+        rows.len(),
+        1,
+        "only the reminder ahead is pending: {rows:?}"
+    );
+    assert_eq!(
+        (rows[0].2.as_str(), rows[0].3.as_str()),
+        ("the last title", "pending")
+    );
+
+    // Done, it goes; reopened, it is back (set again before its instant).
+    on_task(&app, &alice, "completeTask", &ahead).await;
+    reminders_at_version(&app, &ahead, 33).await;
+    assert_eq!(reminder_rows(&app, &[&ahead]).await, vec![]);
+    on_task(&app, &alice, "reopenTask", &ahead).await;
+    reminders_at_version(&app, &ahead, 34).await;
+    let folded = reminder_rows(&app, &[&ahead, &passed]).await;
+    assert_eq!(folded, rows);
+
+    // A rebuild, which folds every event of each task, finds the same.
+    let (done, _, stderr) = crate::rebuild::rebuild_of(&app, "reminders").await;
+    assert!(done, "rebuild reminders: {stderr}");
+    assert_eq!(reminder_rows(&app, &[&ahead, &passed]).await, folded);
+}
