@@ -60,7 +60,7 @@ impl ChildApp {
         Ok((address, child))
     }
 
-    async fn spawn(
+    pub(crate) async fn spawn(
         role: &str,
         services: &Services,
         database: &ScratchDatabase,

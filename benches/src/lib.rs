@@ -320,6 +320,23 @@ impl BenchApp {
         self.database.url.clone()
     }
 
+    /// `taskledger api` (the release binary) as a process of its own on this
+    /// run's database, with `env` on top of the run's settings: its GraphQL
+    /// endpoint, its pid, and the process (killed when dropped). Its CPU is
+    /// then its own, apart from the load generator's.
+    pub async fn api_process(
+        &self,
+        services: &Services,
+        env: &[(&str, String)],
+    ) -> anyhow::Result<(String, u32, tokio::process::Child)> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let address = format!("127.0.0.1:{port}");
+        let (child, pid) = ChildApp::spawn("api", services, &self.database, &address, env).await?;
+        Ok((format!("http://{address}/graphql"), pid, child))
+    }
+
     /// Stops Taskledger and drops the database, unless `keep`.
     pub async fn stop(self, keep: bool) -> anyhow::Result<()> {
         self.shutdown.cancel();

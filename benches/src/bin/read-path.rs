@@ -2,7 +2,8 @@
 //! 100,000), then each query kind through the GraphQL endpoint over HTTP with
 //! concurrent clients, beside the same query run directly as SQL against the
 //! same tables in the same run (the floor). Every query is the heavy user's:
-//! the worst case of an owner-scoped query.
+//! the worst case of an owner-scoped query. The API runs as a process of its
+//! own (the release `taskledger api`), so its CPU per request is its own.
 //!
 //! Run with `./dev bench read-path` (release build, real Postgres).
 
@@ -62,13 +63,17 @@ const TAGS: &str = "'{work,work/clients,work/internal,home,home/garden,errands,e
 async fn main() -> anyhow::Result<()> {
     infra::tls::install_crypto_provider();
     let args = Args::parse();
-    let kept_documents = args.kept_documents;
-    let app = BenchApp::start_with(&args.services, Roles::API, 20, |settings| {
-        settings.api.kept_documents = kept_documents;
-    })
-    .await?;
+    // This process loads the read model and generates the load; the API
+    // answering it runs in a process of its own, so each one's CPU is its own.
+    let app = BenchApp::start(&args.services, Roles::API, 20).await?;
     let result = async {
         load(&app.pool, &args).await?;
+        let (api_url, api_pid, _api) = app
+            .api_process(
+                &args.services,
+                &[("TASKLEDGER_KEPT_DOCUMENTS", args.kept_documents.to_string())],
+            )
+            .await?;
         // The floor runs on pools set up exactly as the API's read pools.
         let url = app.settings.common.database_url()?;
         let pools = query_api::read_pool::ReadPoolSettings {
@@ -77,7 +82,7 @@ async fn main() -> anyhow::Result<()> {
         };
         let read_pool = query_api::read_pool::connect(url, pools).await?;
         let kept_plans = query_api::read_pool::connect_kept(url, pools).await?;
-        measure(&args, &app.url, &read_pool, &kept_plans).await
+        measure(&args, (&api_url, api_pid), &read_pool, &kept_plans).await
     }
     .await;
     app.stop(args.keep).await?;
@@ -304,7 +309,7 @@ fn kinds(deep_cursor: String, deep_from: task_query::Position) -> Vec<Kind> {
 
 async fn measure(
     args: &Args,
-    url: &str,
+    (url, api_pid): (&str, u32),
     pool: &PgPool,
     kept_plans: &KeptPlans,
 ) -> anyhow::Result<()> {
@@ -354,7 +359,7 @@ async fn measure(
             args.tasks, args.users, args.heavy_user_tasks, args.seconds
         );
         println!();
-        println!("| query kind | GraphQL req/s | p50 ms | p95 ms | p99 ms | CPU ms/req: this process / Postgres | SQL req/s | p50 ms | p95 ms | p99 ms | CPU ms/req: this process / Postgres | p99 GraphQL ÷ SQL |");
+        println!("| query kind | GraphQL req/s | p50 ms | p95 ms | p99 ms | CPU ms/req: API / load generator / Postgres | SQL req/s | p50 ms | p95 ms | p99 ms | CPU ms/req: client / Postgres | p99 GraphQL ÷ SQL |");
         println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         let mut latency = LineChart::over_run(
             format!("Read path, {clients} clients: latency per second, query kinds in turn"),
@@ -376,7 +381,7 @@ async fn measure(
                 clients,
                 window,
                 &client,
-                url,
+                (url, api_pid),
                 &token,
                 (pool, kept_plans),
                 kind,
@@ -425,7 +430,7 @@ async fn measure_kind(
     clients: usize,
     window: Duration,
     client: &reqwest::Client,
-    url: &str,
+    (url, api_pid): (&str, u32),
     token: &Arc<String>,
     (pool, kept_plans): (&PgPool, &KeptPlans),
     kind: Kind,
@@ -437,7 +442,7 @@ async fn measure_kind(
         pool
     };
     let kind = Arc::new(kind);
-    let api_cpu = Cpu::start();
+    let api_cpu = Cpu::start(Some(api_pid));
     let (api, api_rate) = closed_loop(clients, window, {
         let (client, url, token, kind) =
             (client.clone(), url.to_owned(), token.clone(), kind.clone());
@@ -453,7 +458,7 @@ async fn measure_kind(
     })
     .await;
     let api_cpu = api_cpu.per_request(api.count());
-    let sql_cpu = Cpu::start();
+    let sql_cpu = Cpu::start(None);
     let (sql, sql_rate) = closed_loop(clients, window, {
         let (pool, kind) = (pool.clone(), kind.clone());
         move || {
@@ -472,18 +477,19 @@ async fn measure_kind(
     .await;
     let sql_cpu = sql_cpu.per_request(sql.count());
     println!(
-        "| {} | {api_rate:.0} | {:.2} | {:.2} | {:.2} | {:.3} / {:.3} | {sql_rate:.0} | {:.2} | {:.2} | {:.2} | {:.3} / {:.3} | {:.2} |",
+        "| {} | {api_rate:.0} | {:.2} | {:.2} | {:.2} | {:.3} / {:.3} / {:.3} | {sql_rate:.0} | {:.2} | {:.2} | {:.2} | {:.3} / {:.3} | {:.2} |",
         kind.name,
         api.millis(0.5),
         api.millis(0.95),
         api.millis(0.99),
-        api_cpu.0,
-        api_cpu.1,
+        api_cpu.server,
+        api_cpu.this,
+        api_cpu.postgres,
         sql.millis(0.5),
         sql.millis(0.95),
         sql.millis(0.99),
-        sql_cpu.0,
-        sql_cpu.1,
+        sql_cpu.this,
+        sql_cpu.postgres,
         api.millis(0.99) / sql.millis(0.99),
     );
     Measured {
@@ -495,26 +501,39 @@ async fn measure_kind(
     }
 }
 
-/// CPU used while one side runs: this process's (the API and the load
-/// generator for GraphQL, the floor's client for SQL) and Postgres's.
+/// CPU used while one side runs: the API process's (for GraphQL), this
+/// process's (the load generator for GraphQL, the floor's client for SQL)
+/// and Postgres's.
 struct Cpu {
-    process: f64,
+    server: Option<(u32, f64)>,
+    this: f64,
+    postgres: f64,
+}
+
+/// Milliseconds of CPU per request.
+struct PerRequest {
+    server: f64,
+    this: f64,
     postgres: f64,
 }
 
 impl Cpu {
-    fn start() -> Self {
+    fn start(server: Option<u32>) -> Self {
         Self {
-            process: cpu_seconds(std::process::id()).unwrap_or(0.0),
+            server: server.map(|pid| (pid, cpu_seconds(pid).unwrap_or(0.0))),
+            this: cpu_seconds(std::process::id()).unwrap_or(0.0),
             postgres: postgres_cpu_seconds(),
         }
     }
 
-    /// Milliseconds of CPU per request: this process's, Postgres's.
-    fn per_request(self, requests: u64) -> (f64, f64) {
-        let requests = requests.max(1) as f64;
-        let process = cpu_seconds(std::process::id()).unwrap_or(0.0) - self.process;
-        let postgres = postgres_cpu_seconds() - self.postgres;
-        (process * 1000.0 / requests, postgres * 1000.0 / requests)
+    fn per_request(self, requests: u64) -> PerRequest {
+        let each = |seconds: f64| seconds * 1000.0 / requests.max(1) as f64;
+        PerRequest {
+            server: self.server.map_or(0.0, |(pid, at)| {
+                each(cpu_seconds(pid).unwrap_or(0.0) - at)
+            }),
+            this: each(cpu_seconds(std::process::id()).unwrap_or(0.0) - self.this),
+            postgres: each(postgres_cpu_seconds() - self.postgres),
+        }
     }
 }
