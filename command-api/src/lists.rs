@@ -4,6 +4,7 @@
 //! `event_store::command::ListService`, which decides on the list as it
 //! stands when the command commits.
 
+use api_core::consistency::Session;
 use api_core::error::{ApiError, ApiResult};
 use api_core::request::{actor, service};
 use api_core::ListRole;
@@ -61,9 +62,16 @@ async fn run(
 ) -> ApiResult<ListOutcome> {
     let actor: &Actor = actor(ctx)?;
     let command = command(actor.user_id.clone());
-    Ok(service::<ListService>(ctx)?
+    let outcome = service::<ListService>(ctx)?
         .execute(actor, list_id, command)
-        .await?)
+        .await?;
+    // The caller's next reads, at any door that carries the token, look
+    // their lists up afresh: a list just created or joined shows at once
+    // (docs/adr/0016).
+    if let Some(session) = ctx.data_opt::<Session>() {
+        session.wrote(actor.user_id.as_str());
+    }
+    Ok(outcome)
 }
 
 #[Object]

@@ -22,6 +22,9 @@ pub const GRAPHQL_REQUEST_SECONDS: &str = "taskledger_graphql_request_seconds";
 /// GraphQL documents by `outcome`: `kept` (parsed before and kept) or
 /// `parsed` (read now).
 pub const GRAPHQL_DOCUMENTS: &str = "taskledger_graphql_documents_total";
+/// Look-ups of a caller's shared lists by `outcome`: `read` from Postgres,
+/// or `kept` (the caller is known to be in none).
+pub const READERS_LOOKUPS: &str = "taskledger_readers_lookups_total";
 /// Task listings by the `plan` that reached their rows.
 pub const LISTING_QUERIES: &str = "taskledger_listing_queries_total";
 /// Messages a projection handled, by `projection` and `outcome`.
@@ -179,6 +182,10 @@ pub fn describe() {
         GRAPHQL_REQUEST_SECONDS,
         Unit::Seconds,
         "Time to answer one GraphQL request."
+    );
+    describe_counter!(
+        READERS_LOOKUPS,
+        "Look-ups of a caller's shared lists: read from Postgres, or kept (known to be in none)."
     );
     describe_counter!(
         LISTING_QUERIES,

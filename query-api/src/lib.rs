@@ -28,6 +28,7 @@ pub use lists::{ListInvitation, ListMember, ListQuery, SharedList};
 pub use live::{LiveHub, LiveTopics};
 pub use notifications::{Notification, NotificationMutation, NotificationQuery};
 pub use query::{task_at, ReadYourWrites, RequestReaders, Task, TaskQuery};
+pub mod listless;
 pub use subscription::{TaskChange, TaskChangeKind, TaskSubscription};
 
 /// The API's own tables (calendar feeds), beside the event store's and the

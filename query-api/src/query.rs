@@ -17,7 +17,9 @@ use crate::listing::{
     decode_cursor, encode_cursor, fingerprint, to_filter, to_order, to_search, TaskFilter,
     TaskOrder, TaskSearch,
 };
+use crate::listless::ListlessUsers;
 use crate::read_pool::KeptPlans;
+use crate::LiveHub;
 use api_core::error::{ApiError, ApiResult};
 use api_core::request::{actor, service};
 use api_core::{PriorityLevel, TaskStatus};
@@ -411,20 +413,33 @@ pub(crate) async fn wait_for(ctx: &Context<'_>, id: Uuid, version: Version) -> A
     Ok(task_query::wait_for_version(pool(ctx)?, &readers, id, version, max_wait).await?)
 }
 
-/// The keys of the tasks the caller reads (their Inbox and every shared list
-/// they belong to), read once per request over HTTP: a request sees the
+/// The keys of the tasks the caller reads (their Inbox and every shared
+/// list they belong to), read once per request over HTTP: a request sees the
 /// membership as it stood when it began, and a removal from the moment it
-/// committed (docs/adr/0016).
+/// committed (docs/adr/0016). A caller this process knows to be in no
+/// shared list reads their Inbox without a look-up (`listless`).
 pub async fn readers(ctx: &Context<'_>) -> ApiResult<Readers> {
     let user = actor(ctx)?.user_id.as_str();
-    // One plan for every caller: where plans are kept.
+    let request = ctx.data_opt::<RequestReaders>();
+    let listless = ctx.data_opt::<LiveHub>().map(|hub| hub.listless.as_ref());
+    if !request.is_some_and(|r| r.afresh) && listless.is_some_and(|l| l.knows(user)) {
+        metrics::counter!(infra::metric::READERS_LOOKUPS, "outcome" => "kept").increment(1);
+        return Ok(Readers::inbox_of(user));
+    }
     let read = || async {
-        Readers::of(&service::<KeptPlans>(ctx)?.0, user)
+        let began = listless.map(ListlessUsers::look_up);
+        // One plan for every caller: where plans are kept.
+        let readers = Readers::of(&service::<KeptPlans>(ctx)?.0, user)
             .await
-            .map_err(ApiError::from)
+            .map_err(ApiError::from)?;
+        metrics::counter!(infra::metric::READERS_LOOKUPS, "outcome" => "read").increment(1);
+        if let (Some(listless), Some(began), false) = (listless, began, readers.has_lists()) {
+            listless.found_listless(user, began);
+        }
+        Ok(readers)
     };
-    match ctx.data_opt::<RequestReaders>() {
-        Some(cell) => Ok(cell.0.get_or_try_init(read).await?.clone()),
+    match request {
+        Some(request) => Ok(request.cell.get_or_try_init(read).await?.clone()),
         None => read().await,
     }
 }
@@ -432,7 +447,22 @@ pub async fn readers(ctx: &Context<'_>) -> ApiResult<Readers> {
 /// The caller's readers, kept for one request (put in each HTTP request's
 /// data; a WebSocket's operations read them each time).
 #[derive(Default)]
-pub struct RequestReaders(tokio::sync::OnceCell<Readers>);
+pub struct RequestReaders {
+    cell: tokio::sync::OnceCell<Readers>,
+    /// Looked up even for a caller known to be in no list: one whose own
+    /// writes the request waits for (a list they just joined shows).
+    afresh: bool,
+}
+
+impl RequestReaders {
+    /// For a request that waits for the caller's own writes when `afresh`.
+    pub fn new(afresh: bool) -> Self {
+        Self {
+            cell: tokio::sync::OnceCell::new(),
+            afresh,
+        }
+    }
+}
 
 /// `listIds` as list ids, at most `MAX_LIST`.
 pub(crate) fn parse_list_ids(lists: &[ID]) -> ApiResult<Vec<Uuid>> {

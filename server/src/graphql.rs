@@ -213,12 +213,15 @@ async fn execute(
     };
     let session = state.consistency.session(carried);
     let user = actor.as_ref().map(|actor| actor.user_id.clone());
+    let afresh = user
+        .as_ref()
+        .is_some_and(|user| session.must_check(user.as_str()));
     let request = match actor {
         // The caller's lists are read once for the whole request.
         Some(actor) => request
             .data(actor)
             .data(session.clone())
-            .data(query_api::RequestReaders::default()),
+            .data(query_api::RequestReaders::new(afresh)),
         None if anonymous_may_ask => request,
         None => return refusal(StatusCode::UNAUTHORIZED, ApiError::Unauthenticated),
     };

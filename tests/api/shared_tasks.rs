@@ -990,3 +990,107 @@ async fn a_rebuild_after_an_erasure_agrees_with_the_store() {
         .unwrap();
     assert_eq!(held, 0);
 }
+
+/// How often `address`'s process looked a caller's lists up (`read`) or
+/// knew them to be none (`kept`).
+async fn readers_lookups(client: &reqwest::Client, address: &str, outcome: &str) -> u64 {
+    let metrics = client
+        .get(format!("{address}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let name = format!("taskledger_readers_lookups_total{{outcome=\"{outcome}\"}} ");
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(name.as_str()))
+        .map_or(0, |n| n.trim().parse().unwrap())
+}
+
+/// A user in no shared list is read without a look-up of their lists; a
+/// list they join shows at once where they joined and, within moments, in
+/// another API process, which hears of the join; a member is looked up on
+/// every read, never kept, so their removal holds from its commit.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_user_in_no_list_reads_without_a_look_up_and_a_list_joined_shows_everywhere() {
+    let app = TestApp::spawn().await;
+    let other = format!("http://{}", free_address());
+    let _other = start_api(&app.settings, other.trim_start_matches("http://")).await;
+    let (ann, bob) = (app.token("ann"), app.token("bob"));
+    let list = app.new_list(&ann, "Pantry").await;
+    let shared = task_in(&app, &ann, &list, "oat milk").await;
+    seen_at(&app, &ann, &shared, 1)
+        .await
+        .expect("the list's task is in the read model");
+    let bobs_tasks = |process: String| {
+        let (client, bob) = (app.client.clone(), bob.clone());
+        async move {
+            let (_, body, _) = graphql_at(
+                &client,
+                &process,
+                &bob,
+                "{ tasks(first: 100) { nodes { id } } }",
+                json!({}),
+                None,
+            )
+            .await;
+            assert_no_errors(&body);
+            body["data"]["tasks"]["nodes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|node| node["id"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+
+    // In no list: after a first look-up, each process knows it.
+    for process in [app.address.clone(), other.clone()] {
+        let kept = eventually(Duration::from_secs(10), || async {
+            assert!(bobs_tasks(process.clone()).await.is_empty());
+            let kept = readers_lookups(&app.client, &process, "kept").await;
+            (kept > 0).then_some(kept)
+        })
+        .await
+        .expect("a user in no list is read without a look-up");
+        let read = readers_lookups(&app.client, &process, "read").await;
+        for _ in 0..3 {
+            bobs_tasks(process.clone()).await;
+        }
+        assert_eq!(
+            readers_lookups(&app.client, &process, "kept").await,
+            kept + 3
+        );
+        assert_eq!(readers_lookups(&app.client, &process, "read").await, read);
+    }
+
+    // Bob joins where this test runs: he sees the list's task at once there,
+    // and soon in the other process, which heard of the join.
+    join(&app, &ann, &list, "bob", "VIEWER").await;
+    assert_eq!(bobs_tasks(app.address.clone()).await, vec![shared.clone()]);
+    eventually(Duration::from_secs(5), || async {
+        (bobs_tasks(other.clone()).await == vec![shared.clone()]).then_some(())
+    })
+    .await
+    .expect("the other process shows the list bob joined");
+    // A member is looked up on every read.
+    let (kept, read) = (
+        readers_lookups(&app.client, &other, "kept").await,
+        readers_lookups(&app.client, &other, "read").await,
+    );
+    for _ in 0..3 {
+        assert_eq!(bobs_tasks(other.clone()).await, vec![shared.clone()]);
+    }
+    assert_eq!(readers_lookups(&app.client, &other, "kept").await, kept);
+    assert_eq!(readers_lookups(&app.client, &other, "read").await, read + 3);
+
+    // Removed, he reads nothing of the list from the removal's commit on,
+    // in either process.
+    app.data(&ann, REMOVE, json!({ "list": list, "user": "bob" }))
+        .await;
+    for process in [other, app.address.clone()] {
+        assert!(bobs_tasks(process).await.is_empty());
+    }
+}

@@ -53,6 +53,10 @@ struct Args {
     /// Keep the database afterwards (its name is printed).
     #[arg(long)]
     keep: bool,
+    /// The API process's tokio worker threads (`TOKIO_WORKER_THREADS`; by
+    /// default one per core).
+    #[arg(long)]
+    api_worker_threads: Option<usize>,
 }
 
 const HEAVY: &str = "heavy";
@@ -68,12 +72,11 @@ async fn main() -> anyhow::Result<()> {
     let app = BenchApp::start(&args.services, Roles::API, 20).await?;
     let result = async {
         load(&app.pool, &args).await?;
-        let (api_url, api_pid, _api) = app
-            .api_process(
-                &args.services,
-                &[("TASKLEDGER_KEPT_DOCUMENTS", args.kept_documents.to_string())],
-            )
-            .await?;
+        let mut env = vec![("TASKLEDGER_KEPT_DOCUMENTS", args.kept_documents.to_string())];
+        if let Some(threads) = args.api_worker_threads {
+            env.push(("TOKIO_WORKER_THREADS", threads.to_string()));
+        }
+        let (api_url, api_pid, _api) = app.api_process(&args.services, &env).await?;
         // The floor runs on pools set up exactly as the API's read pools.
         let url = app.settings.common.database_url()?;
         let pools = query_api::read_pool::ReadPoolSettings {
@@ -529,9 +532,9 @@ impl Cpu {
     fn per_request(self, requests: u64) -> PerRequest {
         let each = |seconds: f64| seconds * 1000.0 / requests.max(1) as f64;
         PerRequest {
-            server: self.server.map_or(0.0, |(pid, at)| {
-                each(cpu_seconds(pid).unwrap_or(0.0) - at)
-            }),
+            server: self
+                .server
+                .map_or(0.0, |(pid, at)| each(cpu_seconds(pid).unwrap_or(0.0) - at)),
             this: each(cpu_seconds(std::process::id()).unwrap_or(0.0) - self.this),
             postgres: each(postgres_cpu_seconds() - self.postgres),
         }

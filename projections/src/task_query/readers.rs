@@ -49,6 +49,11 @@ impl Readers {
         readers
     }
 
+    /// Whether they belong to any shared list.
+    pub fn has_lists(&self) -> bool {
+        self.keys.len() > 1
+    }
+
     /// The user these keys are for.
     pub fn user(&self) -> &str {
         &self.user

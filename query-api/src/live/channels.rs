@@ -71,8 +71,12 @@ impl LiveHub {
             LISTS_CHANNEL,
             shutdown,
             || self.listen_for_lists(&pool),
-            // Changes may have passed meanwhile: subscribers ask again.
-            || self.lists.resync_all(),
+            // Changes may have passed meanwhile: subscribers ask again, and
+            // no one is known to be in no list.
+            || {
+                self.listless.deaf();
+                self.lists.resync_all();
+            },
         )
         .await
     }
@@ -82,9 +86,11 @@ impl LiveHub {
         listener.listen(LISTS_CHANNEL).await?;
         // Whoever subscribed before this listened may have missed a change:
         // they ask again.
+        self.listless.hearing();
         self.lists.resync_all();
         loop {
             let notification = listener.recv().await?;
+            self.listless.list_changed();
             let Ok(change) = serde_json::from_str::<ListChanged>(notification.payload()) else {
                 tracing::warn!(
                     payload = notification.payload(),

@@ -20,6 +20,8 @@ use futures::FutureExt as _;
 use infra::kafka::{topic_partition_count, topic_watermarks, DropOffThread, KafkaSettings};
 use projections::TaskRow;
 
+use crate::listless::ListlessUsers;
+
 use rdkafka::consumer::Consumer;
 use rdkafka::{Message, Offset, TopicPartitionList};
 use sqlx::PgPool;
@@ -51,6 +53,8 @@ pub struct LiveHub {
     /// Users erased anywhere in the deployment, as they are: their
     /// WebSockets close.
     pub erased: broadcast::Sender<String>,
+    /// Users known to be in no shared list, forgotten as lists change.
+    pub listless: Arc<ListlessUsers>,
 }
 
 impl Default for LiveHub {
@@ -60,6 +64,7 @@ impl Default for LiveHub {
             notifications: Fanout::new(SUBSCRIBER_BUFFER),
             lists: Fanout::new(SUBSCRIBER_BUFFER),
             erased: broadcast::channel(1024).0,
+            listless: Arc::default(),
         }
     }
 }

@@ -148,11 +148,12 @@ impl TaskTools {
         if let Some(trace_id) = infra::trace::trace_id_of(&span) {
             span.record("trace_id", trace_id);
         }
+        let session = session(parts);
+        let afresh = session.is_some_and(|session| session.must_check(actor.user_id.as_str()));
         let mut request = async_graphql::Request::new(query)
             .variables(Variables::from_json(variables))
             .data(actor.clone())
-            .data(query_api::RequestReaders::default());
-        let session = session(parts);
+            .data(query_api::RequestReaders::new(afresh));
         if let Some(session) = session {
             request = request.data(session.clone());
         }

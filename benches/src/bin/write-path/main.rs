@@ -4,10 +4,13 @@
 //! floor measured in the same run: raw Postgres inserts of one event row per
 //! transaction at the same concurrency. Then, on the idle system, the time
 //! from a mutation's commit to its row being visible in the read model.
-//! `--api-only` runs the API alone (no relay or projection meanwhile).
-//! Beside the rates: CPU per command (this process, which runs the API and
-//! the load; and Postgres) and statements per command from
-//! `pg_stat_statements`; then commands by shape (`shapes.rs`).
+//! `--api-only` runs the API alone (no relay or projection meanwhile), as a
+//! process of its own (the release `taskledger api`), so its CPU per command
+//! is its own. Beside the rates: CPU per command (the API process's, this
+//! process's, which generates the load and runs the command service called
+//! directly, and with every role the API too; and Postgres's) and statements
+//! per command from `pg_stat_statements`; then commands by shape
+//! (`shapes.rs`).
 //!
 //! Run with `./dev bench` (release build, real Postgres and broker).
 
@@ -47,6 +50,10 @@ struct Args {
     /// commit-to-visible lag is not measured).
     #[arg(long)]
     api_only: bool,
+    /// With `--api-only`, the API process's tokio worker threads
+    /// (`TOKIO_WORKER_THREADS`; by default one per core).
+    #[arg(long)]
+    api_worker_threads: Option<usize>,
     #[command(flatten)]
     services: Services,
     #[command(flatten)]
@@ -68,43 +75,68 @@ async fn main() -> anyhow::Result<()> {
     };
     let app = BenchApp::start(&args.services, roles, 40).await?;
     let admin = PgPool::connect(&args.services.admin_url).await?;
-    let result = measure(&args, &app.url, &app.pool, &admin).await;
+    let result = async {
+        if !args.api_only {
+            return measure(&args, (&app.url, None), &app.pool, &admin).await;
+        }
+        let env: Vec<(&str, String)> = args
+            .api_worker_threads
+            .map(|threads| ("TOKIO_WORKER_THREADS", threads.to_string()))
+            .into_iter()
+            .collect();
+        let (url, pid, _api) = app.api_process(&args.services, &env).await?;
+        measure(&args, (&url, Some(pid)), &app.pool, &admin).await
+    }
+    .await;
     app.stop(false).await?;
     result
 }
 
 /// CPU and statements spent between two readings.
 struct Spent {
+    /// The API process's, when it runs apart.
+    api_cpu: Option<f64>,
     process_cpu: f64,
     postgres_cpu: f64,
     statements: Option<i64>,
 }
 
-struct Reading(Option<f64>, f64, Option<Statements>);
+struct Reading {
+    api: Option<f64>,
+    this: Option<f64>,
+    postgres: f64,
+    statements: Option<Statements>,
+}
 
 async fn reading(counting: &shapes::Counting<'_>) -> Reading {
-    Reading(
-        cpu_seconds(std::process::id()),
-        postgres_cpu_seconds(),
-        Statements::read(counting.admin, counting.database).await,
-    )
+    Reading {
+        api: counting.api_pid.and_then(cpu_seconds),
+        this: cpu_seconds(std::process::id()),
+        postgres: postgres_cpu_seconds(),
+        statements: Statements::read(counting.admin, counting.database).await,
+    }
 }
 
 async fn spent_since(start: Reading, counting: &shapes::Counting<'_>) -> Spent {
     let now = reading(counting).await;
     Spent {
-        process_cpu: now.0.zip(start.0).map_or(0.0, |(a, b)| a - b),
-        postgres_cpu: now.1 - start.1,
+        api_cpu: now.api.zip(start.api).map(|(a, b)| a - b),
+        process_cpu: now.this.zip(start.this).map_or(0.0, |(a, b)| a - b),
+        postgres_cpu: now.postgres - start.postgres,
         statements: start
-            .2
-            .zip(now.2)
+            .statements
+            .zip(now.statements)
             .map(|(before, after)| before.since(&after).iter().map(|(_, c)| c).sum()),
     }
 }
 
-fn cpu_row(clients: usize, path: &str, count: u64, spent: &Spent) -> String {
+fn cpu_row(clients: usize, path: &str, count: u64, spent: &Spent, api_apart: bool) -> String {
+    let api = match spent.api_cpu {
+        Some(seconds) if api_apart => ms_each(seconds, count),
+        _ => "—".to_owned(),
+    };
     format!(
-        "| {clients} | {path} | {} | {} | {} |",
+        "| {clients} | {path} | {api} | {} | {} | {} |",
         ms_each(spent.process_cpu, count),
         ms_each(spent.postgres_cpu, count),
         spent.statements.map_or("—".to_owned(), |s| format!(
@@ -114,13 +146,19 @@ fn cpu_row(clients: usize, path: &str, count: u64, spent: &Spent) -> String {
     )
 }
 
-async fn measure(args: &Args, url: &str, pool: &PgPool, admin: &PgPool) -> anyhow::Result<()> {
+async fn measure(
+    args: &Args,
+    (url, api_pid): (&str, Option<u32>),
+    pool: &PgPool,
+    admin: &PgPool,
+) -> anyhow::Result<()> {
     let database: String = sqlx::query_scalar("SELECT current_database()")
         .fetch_one(pool)
         .await?;
     let counting = shapes::Counting {
         admin,
         database: &database,
+        api_pid,
     };
     let mut cpu_rows = Vec::new();
     let token = Arc::new(bench_token("bench")?);
@@ -158,11 +196,17 @@ async fn measure(args: &Args, url: &str, pool: &PgPool, admin: &PgPool) -> anyho
         let start = reading(&counting).await;
         let (graphql, graphql_rate) = graphql_load(&client, url, &token, clients, window).await?;
         let spent = spent_since(start, &counting).await;
-        cpu_rows.push(cpu_row(clients, "GraphQL", graphql.count(), &spent));
+        cpu_rows.push(cpu_row(clients, "GraphQL", graphql.count(), &spent, true));
         let start = reading(&counting).await;
         let (service, service_rate) = service_load(&commands, clients, window).await?;
         let spent = spent_since(start, &counting).await;
-        cpu_rows.push(cpu_row(clients, "command service", service.count(), &spent));
+        cpu_rows.push(cpu_row(
+            clients,
+            "command service",
+            service.count(),
+            &spent,
+            false,
+        ));
         let start = reading(&counting).await;
         let (raw, raw_rate) = raw_inserts(pool, clients, window).await?;
         let spent = spent_since(start, &counting).await;
@@ -171,6 +215,7 @@ async fn measure(args: &Args, url: &str, pool: &PgPool, admin: &PgPool) -> anyho
             "raw insert (baseline)",
             raw.count(),
             &spent,
+            false,
         ));
         failures += graphql.errors + service.errors + raw.errors;
         latency = latency
@@ -193,10 +238,10 @@ async fn measure(args: &Args, url: &str, pool: &PgPool, admin: &PgPool) -> anyho
     }
 
     println!();
-    println!("CPU and statements per command (process: the API and the load generator; Postgres: every backend; statements from `pg_stat_statements`, each one round trip):");
+    println!("CPU and statements per command (API: the API process, with `--api-only`; this process: the load generator, the command service called directly, and with every role the API too; Postgres: every backend; statements from `pg_stat_statements`, each one round trip):");
     println!();
-    println!("| clients | path | process CPU ms/command | Postgres CPU ms/command | statements/command |");
-    println!("|---:|---|---:|---:|---:|");
+    println!("| clients | path | API CPU ms/command | this process CPU ms/command | Postgres CPU ms/command | statements/command |");
+    println!("|---:|---|---:|---:|---:|---:|");
     for row in &cpu_rows {
         println!("{row}");
     }

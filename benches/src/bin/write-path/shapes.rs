@@ -65,6 +65,8 @@ impl Phase {
 pub struct Counting<'a> {
     pub admin: &'a PgPool,
     pub database: &'a str,
+    /// The API's process, when it runs apart from this one.
+    pub api_pid: Option<u32>,
 }
 
 impl Counting<'_> {
