@@ -106,11 +106,46 @@ pub async fn erase(pool: &PgPool, ledger: &Ledger, user_id: &str) -> anyhow::Res
         requested_at: Utc::now(),
     };
     ledger.append(&erasure).await?;
-    apply(pool, &erasure).await?;
+    apply_again_if_it_lost_a_race(pool, &erasure).await?;
     leave_lists(pool, &erasure).await;
     metrics::counter!(infra::metric::ERASURES).increment(1);
     tracing::info!(erasure = %erasure.erasure_id, user_id, "user erased; completing after the settle");
     Ok(erasure)
+}
+
+/// How often the erasure's transaction is tried when Postgres broke a
+/// deadlock by ending it, or refused it to keep transactions serializable.
+const ATTEMPTS: u32 = 5;
+
+/// [`apply`], tried again (a few milliseconds later, up to [`ATTEMPTS`]
+/// times in all) when it lost a race: it deletes the read models' rows of
+/// every task the user wrote while projections write the same users' rows
+/// and counts in their own order, and Postgres may end either to break a
+/// deadlock. Rolled back whole, it is simply applied again.
+async fn apply_again_if_it_lost_a_race(pool: &PgPool, erasure: &Erasure) -> anyhow::Result<()> {
+    let mut attempt = 1;
+    loop {
+        match apply(pool, erasure).await {
+            Err(error) if attempt < ATTEMPTS && lost_a_race(&error) => {
+                tracing::info!(erasure = %erasure.erasure_id, attempt, %error, "the erasure lost a race; applying it again");
+                tokio::time::sleep(std::time::Duration::from_millis(
+                    10 * u64::from(attempt) + u64::from(erasure.erasure_id.as_bytes()[15] % 10),
+                ))
+                .await;
+                attempt += 1;
+            }
+            applied => return applied,
+        }
+    }
+}
+
+/// A deadlock broken, or a serialization failure.
+fn lost_a_race(error: &anyhow::Error) -> bool {
+    error
+        .downcast_ref::<sqlx::Error>()
+        .and_then(sqlx::Error::as_database_error)
+        .and_then(|e| e.code())
+        .is_some_and(|code| code == "40P01" || code == "40001")
 }
 
 /// Takes the erased user out of the lists they joined before their erasure

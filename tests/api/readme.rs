@@ -9,10 +9,11 @@ use clap::{Args, Command};
 use taskledger::Settings;
 
 /// Read by the binary without being a `Settings` argument: the log filter,
-/// which `telemetry::init` hands to `EnvFilter`, OpenTelemetry's standard
-/// variables, and the Dapr sidecar's port.
+/// which `telemetry::init` hands to `EnvFilter`, the async runtime's worker
+/// threads, OpenTelemetry's standard variables, and the Dapr sidecar's port.
 const READ_OUTSIDE_SETTINGS: &[&str] = &[
     "RUST_LOG",
+    "TOKIO_WORKER_THREADS",
     "OTEL_EXPORTER_OTLP_ENDPOINT",
     "OTEL_EXPORTER_OTLP_PROTOCOL",
     "OTEL_SERVICE_NAME",
