@@ -115,10 +115,12 @@ pub(crate) enum ReadFrom {
     /// After the version the read model holds: the events it lacks.
     HeldVersion,
     /// After the task's snapshot in the store, where the read model holds
-    /// at least its version (it applied everything the snapshot folds);
-    /// else at its first event: its whole history, to fold. A fold that starts there reads a long
-    /// history's last events, not all of them.
-    Snapshot,
+    /// at least its version (it applied everything the snapshot folds) and
+    /// `allowed` (a statement selecting those of the task ids in `$1` whose
+    /// rows let a fold start from a snapshot) names the task; else at its
+    /// first event: its whole history, to fold. A fold that starts at a
+    /// snapshot reads a long history's last events, not all of them.
+    Snapshot { allowed: &'static str },
 }
 
 /// One task a batch moves forward.
@@ -198,12 +200,12 @@ pub(crate) async fn read_named_events(
     }
 
     let mut snapshots = match from {
-        ReadFrom::Snapshot => usable_snapshots(tx, &order, &held).await?,
+        ReadFrom::Snapshot { allowed } => usable_snapshots(tx, &order, &held, allowed).await?,
         ReadFrom::HeldVersion => HashMap::new(),
     };
     let start_of = |id: &Uuid| match from {
         ReadFrom::HeldVersion => held_of(id),
-        ReadFrom::Snapshot => snapshots.get(id).map_or(0, |s| s.sequence),
+        ReadFrom::Snapshot { .. } => snapshots.get(id).map_or(0, |s| s.sequence),
     };
     let ranges: Vec<(String, Version, Version)> = order
         .iter()
@@ -253,26 +255,37 @@ pub(crate) async fn read_named_events(
 }
 
 /// The snapshots a fold of `tasks` may start from: those of tasks the read
-/// model holds at or past the snapshot's version. None is looked for below
-/// the first version a snapshot is taken at, so a batch of young tasks
-/// costs no query.
+/// model holds at or past the snapshot's version, and that `allowed` names.
+/// None is looked for below the first version a snapshot is taken at, so a
+/// batch of young tasks costs no query.
 async fn usable_snapshots(
     tx: &mut PgConnection,
     tasks: &[Uuid],
     held: &HashMap<Uuid, Version>,
+    allowed: &str,
 ) -> Result<HashMap<Uuid, OpenedSnapshot<Task>>, ProjectionError> {
-    let old_enough: Vec<String> = tasks
+    let old_enough: Vec<Uuid> = tasks
         .iter()
         .filter(|id| {
             held.get(id)
                 .is_some_and(|v| *v >= SNAPSHOT_EVERY as Version)
         })
-        .map(Uuid::to_string)
+        .copied()
         .collect();
     if old_enough.is_empty() {
         return Ok(HashMap::new());
     }
-    let opened = repository::opened_snapshots::<Task>(&mut *tx, &old_enough).await?;
+    let allowed: Vec<String> = sqlx::query_scalar::<_, Uuid>(allowed)
+        .bind(&old_enough)
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(Uuid::to_string)
+        .collect();
+    if allowed.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let opened = repository::opened_snapshots::<Task>(&mut *tx, &allowed).await?;
     Ok(opened
         .into_iter()
         .filter_map(|(id, snapshot)| {

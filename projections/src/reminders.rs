@@ -33,8 +33,11 @@ impl PerTaskProjection for RemindersProjection {
     const LOCK_VERSIONS: &'static str =
         "SELECT task_id, version FROM reminder_tasks WHERE task_id = ANY($1)
           ORDER BY task_id FOR UPDATE";
-    /// Each task is folded from its snapshot, or whole.
-    const READ_FROM: ReadFrom = ReadFrom::Snapshot;
+    /// Each task is folded from its snapshot, or whole: always whole once a
+    /// writer of it was erased.
+    const READ_FROM: ReadFrom = ReadFrom::Snapshot {
+        allowed: "SELECT task_id FROM reminder_tasks WHERE task_id = ANY($1) AND NOT erased",
+    };
 
     /// Each task a batch names is folded once, from its snapshot (or its
     /// first event) to the last one named, and its pending reminders
@@ -77,6 +80,7 @@ async fn write_reminders(
     let mut rows = ReminderColumns::default();
     let mut task_ids = Vec::with_capacity(tasks.len());
     let mut task_versions = Vec::with_capacity(tasks.len());
+    let mut task_erased = Vec::with_capacity(tasks.len());
     let mut closed = Vec::new();
     for (id, folded) in tasks {
         // An erased user's task keeps no reminder.
@@ -88,6 +92,7 @@ async fn write_reminders(
         }
         task_ids.push(*id);
         task_versions.push(folded.version);
+        task_erased.push(folded.erased);
     }
     // Pending reminders the tasks no longer call for; a snoozed one stays
     // until its task is done or in the trash.
@@ -136,12 +141,14 @@ async fn write_reminders(
     .execute(&mut *tx)
     .await?;
     sqlx::query(
-        "INSERT INTO reminder_tasks (task_id, version)
-         SELECT * FROM unnest($1::uuid[], $2::bigint[])
-         ON CONFLICT (task_id) DO UPDATE SET version = EXCLUDED.version",
+        "INSERT INTO reminder_tasks (task_id, version, erased)
+         SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::bool[])
+         ON CONFLICT (task_id) DO UPDATE
+            SET version = EXCLUDED.version, erased = reminder_tasks.erased OR EXCLUDED.erased",
     )
     .bind(&task_ids)
     .bind(&task_versions)
+    .bind(&task_erased)
     .execute(&mut *tx)
     .await?;
     Ok(())

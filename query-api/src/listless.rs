@@ -10,21 +10,27 @@
 //! list just joined shows once the change is heard here (milliseconds), and
 //! at once for a caller whose own writes the request waits for, who is
 //! looked up afresh. While the channel is not heard (before it is, or after
-//! its connection went), nothing is kept.
+//! its connection went), nothing is kept, and no one is kept longer than
+//! [`KEPT_FOR`] (a connection that hangs without failing hears nothing).
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 /// The most users kept; past it, every one is forgotten and kept again as
 /// they read (about 60 bytes each: at most about 3 MB).
 pub const MAX_KEPT: usize = 50_000;
+
+/// How long a user is kept before being looked up again.
+pub const KEPT_FOR: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Default)]
 pub struct ListlessUsers(Mutex<Kept>);
 
 #[derive(Debug, Default)]
 struct Kept {
-    users: HashSet<String>,
+    /// Each user kept, with when they were found in no list.
+    users: HashMap<String, Instant>,
     /// Moves on with every change heard and every loss of the channel: a
     /// look-up begun before a move keeps nothing.
     generation: u64,
@@ -47,7 +53,11 @@ impl ListlessUsers {
     /// Whether `user` is known to belong to no shared list.
     pub fn knows(&self, user: &str) -> bool {
         let kept = self.kept();
-        kept.hearing && kept.users.contains(user)
+        kept.hearing
+            && kept
+                .users
+                .get(user)
+                .is_some_and(|found| found.elapsed() < KEPT_FOR)
     }
 
     /// Before looking a user's memberships up.
@@ -66,7 +76,7 @@ impl ListlessUsers {
         if kept.users.len() >= MAX_KEPT {
             kept.users.clear();
         }
-        kept.users.insert(user.to_owned());
+        kept.users.insert(user.to_owned(), Instant::now());
     }
 
     /// A list changed: whoever it is about may now belong to it.
@@ -136,6 +146,19 @@ mod tests {
         assert!(listless.knows("ada") && listless.knows("bob"));
         listless.list_changed();
         assert!(!listless.knows("ada") && !listless.knows("bob"));
+    }
+
+    #[test]
+    fn no_one_is_kept_longer_than_the_bound() {
+        let listless = hearing();
+        let began = listless.look_up();
+        listless.found_listless("ada", began);
+        assert!(listless.knows("ada"));
+        let long_ago = Instant::now()
+            .checked_sub(KEPT_FOR + Duration::from_millis(1))
+            .expect("the clock started long ago");
+        listless.kept().users.insert("ada".to_owned(), long_ago);
+        assert!(!listless.knows("ada"));
     }
 
     #[test]

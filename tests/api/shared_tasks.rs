@@ -1094,3 +1094,79 @@ async fn a_user_in_no_list_reads_without_a_look_up_and_a_list_joined_shows_every
         assert!(bobs_tasks(process).await.is_empty());
     }
 }
+
+/// A task an erased member typed into keeps no reminder, also past its next
+/// snapshot, taken after the erasure under the owner's key (which reads
+/// whole): the reminders projection folds it from its first event from then
+/// on, as a rebuild does.
+#[tokio::test]
+async fn a_task_an_erased_member_typed_into_keeps_no_reminder_past_its_next_snapshot() {
+    let app = TestApp::spawn().await;
+    let (ann, eve) = (app.token("ann"), app.token("eve"));
+    let list = app.new_list(&ann, "Pantry").await;
+    join(&app, &ann, &list, "eve", "EDITOR").await;
+    let id = task_in(&app, &ann, &list, "ann's own").await;
+    app.data(&eve, UPDATE, json!({ "id": id, "title": "eve typed this" }))
+        .await;
+    app.erase("eve").await;
+    // Ann's commands take it past its 25th event (a snapshot), then give it
+    // a reminder an hour ahead.
+    let mut version = 0;
+    for n in 0..30 {
+        let priority = ["LOW", "HIGH"][n % 2];
+        version = app
+            .data(
+                &ann,
+                "mutation($id: ID!, $p: Priority!) { setPriority(id: $id, priority: $p) { version } }",
+                json!({ "id": id, "p": priority }),
+            )
+            .await["setPriority"]["version"]
+            .as_i64()
+            .unwrap();
+    }
+    // The projection holds the task past its snapshot before the reminder
+    // comes: its next fold could start there.
+    held_erased(&app, &id, version).await;
+    let at = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+    let version = app
+        .data(
+            &ann,
+            "mutation($id: ID!, $at: DateTime!) { setReminders(id: $id, reminders: [{at: $at}]) { version } }",
+            json!({ "id": id, "at": at }),
+        )
+        .await["setReminders"]["version"]
+        .as_i64()
+        .unwrap();
+    assert!(version > 26, "the task has a snapshot: {version}");
+    assert!(
+        held_erased(&app, &id, version).await,
+        "the projection knows a writer of the task was erased"
+    );
+    let reminders: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM reminders WHERE task_id = $1::uuid")
+            .bind(&id)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        reminders, 0,
+        "a task an erased member typed into keeps no reminder"
+    );
+}
+
+/// Whether the reminders projection, once it holds task `id` at `version`,
+/// knows a writer of it was erased.
+async fn held_erased(app: &TestApp, id: &str, version: i64) -> bool {
+    eventually(Duration::from_secs(15), || async {
+        sqlx::query_as::<_, (i64, bool)>(
+            "SELECT version, erased FROM reminder_tasks WHERE task_id = $1::uuid",
+        )
+        .bind(id)
+        .fetch_optional(&app.pool)
+        .await
+        .unwrap()
+        .and_then(|(held, erased)| (held == version).then_some(erased))
+    })
+    .await
+    .expect("the reminders projection applies the owner's commands")
+}

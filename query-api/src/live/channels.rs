@@ -89,7 +89,7 @@ impl LiveHub {
         self.listless.hearing();
         self.lists.resync_all();
         loop {
-            let notification = listener.recv().await?;
+            let notification = heard(&mut listener).await?;
             self.listless.list_changed();
             let Ok(change) = serde_json::from_str::<ListChanged>(notification.payload()) else {
                 tracing::warn!(
@@ -118,7 +118,21 @@ impl LiveHub {
             }
         }
     }
+}
 
+/// The next notification, or an error when the connection was lost: `recv`
+/// would connect again by itself and pass over what was announced
+/// meanwhile, where the listen-again loop tells whoever relies on hearing
+/// everything (`again_and_again`'s `lost`).
+async fn heard(listener: &mut PgListener) -> Result<sqlx::postgres::PgNotification, sqlx::Error> {
+    listener.try_recv().await?.ok_or_else(|| {
+        sqlx::Error::Protocol(
+            "the connection was lost; what was announced meanwhile went unheard".into(),
+        )
+    })
+}
+
+impl LiveHub {
     /// Hands `invitee` the notification of their invitation to `list`,
     /// written with it (projections migration 2015); the subscription names
     /// the list.
