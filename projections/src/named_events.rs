@@ -114,12 +114,14 @@ fn names_no_task(message: &TaskEventMessage) -> bool {
 pub(crate) enum ReadFrom {
     /// After the version the read model holds: the events it lacks.
     HeldVersion,
-    /// After the task's snapshot in the store, where the read model holds
-    /// at least its version (it applied everything the snapshot folds) and
-    /// `allowed` (a statement selecting those of the task ids in `$1` whose
-    /// rows let a fold start from a snapshot) names the task; else at its
-    /// first event: its whole history, to fold. A fold that starts at a
-    /// snapshot reads a long history's last events, not all of them.
+    /// The task's snapshot in the store (`NamedTask::snapshot`) with the
+    /// events after it, or after the version the read model holds if that
+    /// is older (the events between are the projection's to judge), where
+    /// the batch reaches the snapshot and `allowed` (a statement selecting
+    /// those of the task ids in `$1` whose rows let a fold start from a
+    /// snapshot) names the task; else every event from the first, to fold.
+    /// A fold that starts at a snapshot reads a long history's last events,
+    /// not all of them.
     Snapshot { allowed: &'static str },
 }
 
@@ -200,12 +202,14 @@ pub(crate) async fn read_named_events(
     }
 
     let mut snapshots = match from {
-        ReadFrom::Snapshot { allowed } => usable_snapshots(tx, &order, &held, allowed).await?,
+        ReadFrom::Snapshot { allowed } => {
+            usable_snapshots(tx, &order, (&held, &up_to), allowed).await?
+        }
         ReadFrom::HeldVersion => HashMap::new(),
     };
     let start_of = |id: &Uuid| match from {
         ReadFrom::HeldVersion => held_of(id),
-        ReadFrom::Snapshot { .. } => snapshots.get(id).map_or(0, |s| s.sequence),
+        ReadFrom::Snapshot { .. } => snapshots.get(id).map_or(0, |s| s.sequence.min(held_of(id))),
     };
     let ranges: Vec<(String, Version, Version)> = order
         .iter()
@@ -254,21 +258,23 @@ pub(crate) async fn read_named_events(
     Ok(NamedEvents { outcomes, tasks })
 }
 
-/// The snapshots a fold of `tasks` may start from: those of tasks the read
-/// model holds at or past the snapshot's version, and that `allowed` names.
-/// None is looked for below the first version a snapshot is taken at, so a
-/// batch of young tasks costs no query.
+/// The snapshots a fold of `tasks` may start from: those at or before the
+/// last event the batch names of each (`up_to`), of tasks the read model
+/// holds (`held`) and `allowed` names. None is looked for below the first
+/// version a snapshot is taken at, so a batch of young tasks costs no query.
 async fn usable_snapshots(
     tx: &mut PgConnection,
     tasks: &[Uuid],
-    held: &HashMap<Uuid, Version>,
+    (held, up_to): (&HashMap<Uuid, Version>, &HashMap<Uuid, Version>),
     allowed: &str,
 ) -> Result<HashMap<Uuid, OpenedSnapshot<Task>>, ProjectionError> {
     let old_enough: Vec<Uuid> = tasks
         .iter()
         .filter(|id| {
-            held.get(id)
-                .is_some_and(|v| *v >= SNAPSHOT_EVERY as Version)
+            held.contains_key(id)
+                && up_to
+                    .get(id)
+                    .is_some_and(|v| *v >= SNAPSHOT_EVERY as Version)
         })
         .copied()
         .collect();
@@ -290,7 +296,7 @@ async fn usable_snapshots(
         .into_iter()
         .filter_map(|(id, snapshot)| {
             let id = Uuid::parse_str(&id).ok()?;
-            (held.get(&id).is_some_and(|v| *v >= snapshot.sequence)).then_some((id, snapshot))
+            (up_to.get(&id).is_some_and(|v| *v >= snapshot.sequence)).then_some((id, snapshot))
         })
         .collect())
 }

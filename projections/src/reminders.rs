@@ -14,8 +14,9 @@ use cqrs_es::Aggregate;
 use domain::envelope::ReminderMessage;
 use domain::values::UserId;
 use domain::{Task, TaskStatus};
-use event_store::global_log::StoredEvent;
+use event_store::global_log::{self, StoredEvent};
 use event_store::history::task_event;
+use event_store::repository::OpenedSnapshot;
 use rdkafka::message::OwnedMessage;
 use rdkafka::Message;
 use sqlx::PgConnection;
@@ -47,14 +48,57 @@ impl PerTaskProjection for RemindersProjection {
         tx: &mut PgConnection,
         named: NamedEvents,
     ) -> Result<Vec<Outcome>, ProjectionError> {
-        let folded = named
-            .tasks
-            .into_iter()
-            .map(|task| Ok((task.id, fold(task.snapshot.map(|s| s.state), &task.events)?)))
-            .collect::<Result<Vec<_>, ProjectionError>>()?;
+        let mut folded = Vec::with_capacity(named.tasks.len());
+        let mut whole = Vec::new();
+        for task in named.tasks {
+            match task.snapshot {
+                Some(snapshot) if schedule_as_held(&task.events, snapshot.sequence) => {
+                    folded.push((task.id, fold(Some(snapshot), &task.events)?));
+                }
+                Some(_) => whole.push((
+                    task.id.to_string(),
+                    0,
+                    task.events.last().map_or(0, |e| e.sequence),
+                )),
+                None => folded.push((task.id, fold(None, &task.events)?)),
+            }
+        }
+        // A task whose schedule may have changed between what the read
+        // model holds and its snapshot is folded from its first event.
+        let mut histories: HashMap<Uuid, Vec<StoredEvent>> = HashMap::new();
+        for event in global_log::aggregates_events(&mut *tx, "Task", &whole).await? {
+            let id = Uuid::parse_str(&event.aggregate_id)
+                .map_err(|_| ProjectionError::Invalid("a stored task id is not a UUID".into()))?;
+            histories.entry(id).or_default().push(event);
+        }
+        for (id, _, _) in &whole {
+            let history = Uuid::parse_str(id)
+                .ok()
+                .and_then(|id| histories.remove(&id).map(|history| (id, history)));
+            let Some((id, history)) = history else {
+                return Err(ProjectionError::Invalid(format!(
+                    "the events of task {id} are not in the event store"
+                )));
+            };
+            folded.push((id, fold(None, &history)?));
+        }
         write_reminders(tx, &folded).await?;
         Ok(named.outcomes)
     }
+}
+
+/// Event types that leave a task's reminder schedule as it was: they change
+/// its text, priority or tags alone.
+const SCHEDULE_ALONE: [&str; 3] = ["TaskEdited", "TaskPrioritySet", "TaskTagsChanged"];
+
+/// Whether the task's schedule at its snapshot (event `snapshot`) is the
+/// one the read model applied: `events` start after the version it holds,
+/// and those up to the snapshot, if any, leave the schedule alone.
+fn schedule_as_held(events: &[StoredEvent], snapshot: i64) -> bool {
+    events
+        .iter()
+        .take_while(|e| e.sequence <= snapshot)
+        .all(|e| SCHEDULE_ALONE.contains(&e.event_type.as_str()))
 }
 
 /// Replaces the pending reminders of each task (its events from the first,
@@ -168,22 +212,25 @@ struct Folded {
     erased: bool,
 }
 
-/// `history` folded onto `snapshot` (the task as it stood before the first
-/// of them), or from nothing.
+/// `history` folded onto `snapshot`, or from nothing. From a snapshot,
+/// `history`'s events up to it are not applied again: they leave the
+/// schedule alone ([`schedule_as_held`]).
 ///
 /// From a snapshot, when each reminder already in its schedule entered it
-/// is not known, and need not be: the read model applied every event the
-/// snapshot folds (`ReadFrom::Snapshot`), so whether such a reminder was
-/// set in time was decided then, and a pending row for it exists exactly if
-/// it was.
-fn fold(snapshot: Option<Task>, history: &[StoredEvent]) -> Result<Folded, ProjectionError> {
-    let mut task = snapshot.unwrap_or_default();
+/// is not known, and need not be: it was in the schedule of the version the
+/// read model holds, so whether it was set in time was decided when that was
+/// applied, and a pending row for it exists exactly if it was.
+fn fold(
+    snapshot: Option<OpenedSnapshot<Task>>,
+    history: &[StoredEvent],
+) -> Result<Folded, ProjectionError> {
+    let (mut task, after) = snapshot.map_or((Task::default(), 0), |s| (s.state, s.sequence));
     let mut first_scheduled: HashMap<Uuid, Option<DateTime<Utc>>> = task
         .reminder_schedule()
         .into_iter()
         .map(|reminder| (reminder.reminder_id, None))
         .collect();
-    for stored in history {
+    for stored in history.iter().filter(|e| e.sequence > after) {
         task.apply(task_event(stored).map_err(|e| ProjectionError::Invalid(e.to_string()))?);
         // When each reminder last entered the schedule: one that left it (the
         // task completed, or its due date moved away) and came back after its
@@ -348,5 +395,53 @@ impl Projection for NotificationInbox {
         .execute(&mut *tx)
         .await?;
         Ok(Outcome::Applied)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stored(sequence: i64, event_type: &str) -> StoredEvent {
+        StoredEvent {
+            position: event_store::LogPosition::default(),
+            event_id: Uuid::nil(),
+            recorded_at: Utc::now(),
+            aggregate_type: "Task".into(),
+            aggregate_id: Uuid::nil().to_string(),
+            sequence,
+            event_type: event_type.into(),
+            event_version: "1.0".into(),
+            payload: serde_json::json!({}),
+            metadata: serde_json::json!({}),
+            erased: false,
+        }
+    }
+
+    #[test]
+    fn a_snapshot_serves_where_the_events_up_to_it_leave_the_schedule_alone() {
+        // The read model holds the snapshot's version or a later one.
+        assert!(schedule_as_held(&[stored(26, "TaskCompleted")], 25));
+        // It holds 23; events 24 and 25 only retitle and reprioritise.
+        assert!(schedule_as_held(
+            &[
+                stored(24, "TaskEdited"),
+                stored(25, "TaskPrioritySet"),
+                stored(26, "TaskDueDateSet")
+            ],
+            25
+        ));
+        // A change of the schedule before the snapshot: folded whole.
+        for changing in [
+            "TaskRemindersSet",
+            "TaskDueDateSet",
+            "TaskCompleted",
+            "TaskReverted",
+        ] {
+            assert!(
+                !schedule_as_held(&[stored(24, changing), stored(25, "TaskEdited")], 25),
+                "{changing}"
+            );
+        }
     }
 }
