@@ -675,3 +675,22 @@ pub fn repository_root() -> std::path::PathBuf {
     std::env::var_os("CARGO_MANIFEST_DIR")
         .map_or_else(|| env!("CARGO_MANIFEST_DIR").into(), Into::into)
 }
+
+/// The value of counter `series` (its name and labels as `/metrics` prints
+/// them, `name{label="value"}`) on the process at `address`; 0 before it
+/// counts anything.
+pub async fn counter_at(client: &reqwest::Client, address: &str, series: &str) -> u64 {
+    let metrics = client
+        .get(format!("{address}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let prefix = format!("{series} ");
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(prefix.as_str()))
+        .map_or(0, |n| n.trim().parse().unwrap())
+}

@@ -12,7 +12,7 @@ use taskledger::Roles;
 use tokio_util::sync::CancellationToken;
 
 use crate::helpers::{
-    assert_no_errors, error_code, eventually, fresh_settings, read_topic, TestApp,
+    assert_no_errors, counter_at, error_code, eventually, fresh_settings, read_topic, TestApp,
 };
 use crate::ws_client::GqlSocket;
 
@@ -552,18 +552,12 @@ async fn a_backlog_of_late_reminders_is_paced_to_the_catch_up_rate() {
 
 /// What the reminders projection read back from the store so far.
 async fn reminders_events_read(app: &TestApp) -> u64 {
-    let metrics = reqwest::get(format!("{}/metrics", app.address))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    metrics
-        .lines()
-        .find_map(|line| {
-            line.strip_prefix("taskledger_projection_events_read_total{projection=\"reminders\"} ")
-        })
-        .map_or(0, |n| n.trim().parse().unwrap())
+    counter_at(
+        &app.client,
+        &app.address,
+        "taskledger_projection_events_read_total{projection=\"reminders\"}",
+    )
+    .await
 }
 
 /// Waits until the reminders projection holds `task` at `version`.

@@ -12,8 +12,8 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    assert_no_errors, error_code, eventually, free_address, graphql_at, read_model_disagreements,
-    start_api, TestApp,
+    assert_no_errors, counter_at, error_code, eventually, free_address, graphql_at,
+    read_model_disagreements, start_api, TestApp,
 };
 use crate::ws_client::GqlSocket;
 
@@ -994,19 +994,8 @@ async fn a_rebuild_after_an_erasure_agrees_with_the_store() {
 /// How often `address`'s process looked a caller's lists up (`read`) or
 /// knew them to be none (`kept`).
 async fn readers_lookups(client: &reqwest::Client, address: &str, outcome: &str) -> u64 {
-    let metrics = client
-        .get(format!("{address}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let name = format!("taskledger_readers_lookups_total{{outcome=\"{outcome}\"}} ");
-    metrics
-        .lines()
-        .find_map(|line| line.strip_prefix(name.as_str()))
-        .map_or(0, |n| n.trim().parse().unwrap())
+    let series = format!("taskledger_readers_lookups_total{{outcome=\"{outcome}\"}}");
+    counter_at(client, address, &series).await
 }
 
 /// A user in no shared list is read without a look-up of their lists; a
