@@ -11,6 +11,7 @@ use std::future::Future;
 
 use domain::{Task, Version};
 use event_store::global_log::{self, StoredEvent};
+use event_store::repository::{self, OpenedSnapshot, SNAPSHOT_EVERY};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -113,20 +114,24 @@ fn names_no_task(message: &TaskEventMessage) -> bool {
 pub(crate) enum ReadFrom {
     /// After the version the read model holds: the events it lacks.
     HeldVersion,
-    /// After the version the read model holds, onto the task as the read
-    /// model keeps it folded there (`states` selects `(task id, task)` of
-    /// those of the ids in `$1` it keeps), like the task list's rows; at the
-    /// task's first event where it keeps none: its whole history, to fold.
-    Kept { states: &'static str },
+    /// The task's snapshot in the store (`NamedTask::snapshot`) with the
+    /// events after it, or after the version the read model holds if that
+    /// is older (the events between are the projection's to judge), where
+    /// the batch reaches the snapshot and `allowed` (a statement selecting
+    /// those of the task ids in `$1` whose rows let a fold start from a
+    /// snapshot) names the task; else every event from the first, to fold.
+    /// A fold that starts at a snapshot reads a long history's last events,
+    /// not all of them.
+    Snapshot { allowed: &'static str },
 }
 
 /// One task a batch moves forward.
 #[derive(Debug)]
 pub(crate) struct NamedTask {
     pub id: Uuid,
-    /// With [`ReadFrom::Kept`], the task as the read model keeps it at the
-    /// version it holds, where its events start.
-    pub kept: Option<Task>,
+    /// Where its events start, with [`ReadFrom::Snapshot`]: the task as its
+    /// snapshot holds it.
+    pub snapshot: Option<OpenedSnapshot<Task>>,
     /// Its events from where the projection reads to the last one the batch
     /// names, in order, none missing.
     pub events: Vec<StoredEvent>,
@@ -196,14 +201,15 @@ pub(crate) async fn read_named_events(
         });
     }
 
-    let mut kept = match from {
-        ReadFrom::Kept { states } => kept_states(tx, &order, &held, states).await?,
+    let mut snapshots = match from {
+        ReadFrom::Snapshot { allowed } => {
+            usable_snapshots(tx, &order, (&held, &up_to), allowed).await?
+        }
         ReadFrom::HeldVersion => HashMap::new(),
     };
     let start_of = |id: &Uuid| match from {
         ReadFrom::HeldVersion => held_of(id),
-        ReadFrom::Kept { .. } if kept.contains_key(id) => held_of(id),
-        ReadFrom::Kept { .. } => 0,
+        ReadFrom::Snapshot { .. } => snapshots.get(id).map_or(0, |s| s.sequence.min(held_of(id))),
     };
     let ranges: Vec<(String, Version, Version)> = order
         .iter()
@@ -242,36 +248,55 @@ pub(crate) async fn read_named_events(
                 start + 1
             )));
         }
-        let kept = kept.remove(&id);
-        tasks.push(NamedTask { id, kept, events });
+        let snapshot = snapshots.remove(&id);
+        tasks.push(NamedTask {
+            id,
+            snapshot,
+            events,
+        });
     }
     Ok(NamedEvents { outcomes, tasks })
 }
 
-/// The tasks of `tasks` the read model keeps folded at the version it
-/// holds, selected by `states`. None is looked for in a batch of new tasks;
-/// one that no longer reads as a task (its shape changed in a later
-/// release) is folded from its first event instead.
-async fn kept_states(
+/// The snapshots a fold of `tasks` may start from: those at or before the
+/// last event the batch names of each (`up_to`), of tasks the read model
+/// holds (`held`) and `allowed` names. None is looked for below the first
+/// version a snapshot is taken at, so a batch of young tasks costs no query.
+async fn usable_snapshots(
     tx: &mut PgConnection,
     tasks: &[Uuid],
-    held: &HashMap<Uuid, Version>,
-    states: &str,
-) -> Result<HashMap<Uuid, Task>, ProjectionError> {
-    let held_tasks: Vec<Uuid> = tasks
+    (held, up_to): (&HashMap<Uuid, Version>, &HashMap<Uuid, Version>),
+    allowed: &str,
+) -> Result<HashMap<Uuid, OpenedSnapshot<Task>>, ProjectionError> {
+    let old_enough: Vec<Uuid> = tasks
         .iter()
-        .filter(|id| held.contains_key(id))
+        .filter(|id| {
+            held.contains_key(id)
+                && up_to
+                    .get(id)
+                    .is_some_and(|v| *v >= SNAPSHOT_EVERY as Version)
+        })
         .copied()
         .collect();
-    if held_tasks.is_empty() {
+    if old_enough.is_empty() {
         return Ok(HashMap::new());
     }
-    let rows: Vec<(Uuid, serde_json::Value)> = sqlx::query_as(states)
-        .bind(&held_tasks)
+    let allowed: Vec<String> = sqlx::query_scalar::<_, Uuid>(allowed)
+        .bind(&old_enough)
         .fetch_all(&mut *tx)
-        .await?;
-    Ok(rows
+        .await?
+        .iter()
+        .map(Uuid::to_string)
+        .collect();
+    if allowed.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let opened = repository::opened_snapshots::<Task>(&mut *tx, &allowed).await?;
+    Ok(opened
         .into_iter()
-        .filter_map(|(id, task)| Some((id, serde_json::from_value(task).ok()?)))
+        .filter_map(|(id, snapshot)| {
+            let id = Uuid::parse_str(&id).ok()?;
+            (up_to.get(&id).is_some_and(|v| *v >= snapshot.sequence)).then_some((id, snapshot))
+        })
         .collect())
 }

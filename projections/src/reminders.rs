@@ -14,8 +14,9 @@ use cqrs_es::Aggregate;
 use domain::envelope::ReminderMessage;
 use domain::values::UserId;
 use domain::{Task, TaskStatus};
-use event_store::global_log::StoredEvent;
+use event_store::global_log::{self, StoredEvent};
 use event_store::history::task_event;
+use event_store::repository::OpenedSnapshot;
 use rdkafka::message::OwnedMessage;
 use rdkafka::Message;
 use sqlx::PgConnection;
@@ -33,29 +34,71 @@ impl PerTaskProjection for RemindersProjection {
     const LOCK_VERSIONS: &'static str =
         "SELECT task_id, version FROM reminder_tasks WHERE task_id = ANY($1)
           ORDER BY task_id FOR UPDATE";
-    /// Each task is folded from where this projection keeps it, or whole:
-    /// always whole once a writer of it was erased (none is kept then).
-    const READ_FROM: ReadFrom = ReadFrom::Kept {
-        states: "SELECT task_id, task FROM reminder_tasks
-                  WHERE task_id = ANY($1) AND task IS NOT NULL AND NOT erased",
+    /// Each task is folded from its snapshot, or whole: always whole once a
+    /// writer of it was erased.
+    const READ_FROM: ReadFrom = ReadFrom::Snapshot {
+        allowed: "SELECT task_id FROM reminder_tasks WHERE task_id = ANY($1) AND NOT erased",
     };
 
-    /// Each task a batch names is folded once, from where this projection
-    /// keeps it (or its first event) to the last one named, and its pending
-    /// reminders replaced in three statements for the whole batch.
+    /// Each task a batch names is folded once, from its snapshot (or its
+    /// first event) to the last one named, and its pending reminders
+    /// replaced in three statements for the whole batch.
     async fn apply_named(
         &self,
         tx: &mut PgConnection,
         named: NamedEvents,
     ) -> Result<Vec<Outcome>, ProjectionError> {
-        let folded = named
-            .tasks
-            .into_iter()
-            .map(|task| Ok((task.id, fold(task.kept, &task.events)?)))
-            .collect::<Result<Vec<_>, ProjectionError>>()?;
+        let mut folded = Vec::with_capacity(named.tasks.len());
+        let mut whole = Vec::new();
+        for task in named.tasks {
+            match task.snapshot {
+                Some(snapshot) if schedule_as_held(&task.events, snapshot.sequence) => {
+                    folded.push((task.id, fold(Some(snapshot), &task.events)?));
+                }
+                Some(_) => whole.push((
+                    task.id.to_string(),
+                    0,
+                    task.events.last().map_or(0, |e| e.sequence),
+                )),
+                None => folded.push((task.id, fold(None, &task.events)?)),
+            }
+        }
+        // A task whose schedule may have changed between what the read
+        // model holds and its snapshot is folded from its first event.
+        let mut histories: HashMap<Uuid, Vec<StoredEvent>> = HashMap::new();
+        for event in global_log::aggregates_events(&mut *tx, "Task", &whole).await? {
+            let id = Uuid::parse_str(&event.aggregate_id)
+                .map_err(|_| ProjectionError::Invalid("a stored task id is not a UUID".into()))?;
+            histories.entry(id).or_default().push(event);
+        }
+        for (id, _, _) in &whole {
+            let history = Uuid::parse_str(id)
+                .ok()
+                .and_then(|id| histories.remove(&id).map(|history| (id, history)));
+            let Some((id, history)) = history else {
+                return Err(ProjectionError::Invalid(format!(
+                    "the events of task {id} are not in the event store"
+                )));
+            };
+            folded.push((id, fold(None, &history)?));
+        }
         write_reminders(tx, &folded).await?;
         Ok(named.outcomes)
     }
+}
+
+/// Event types that leave a task's reminder schedule as it was: they change
+/// its text, priority or tags alone.
+const SCHEDULE_ALONE: [&str; 3] = ["TaskEdited", "TaskPrioritySet", "TaskTagsChanged"];
+
+/// Whether the task's schedule at its snapshot (event `snapshot`) is the
+/// one the read model applied: `events` start after the version it holds,
+/// and those up to the snapshot, if any, leave the schedule alone.
+fn schedule_as_held(events: &[StoredEvent], snapshot: i64) -> bool {
+    events
+        .iter()
+        .take_while(|e| e.sequence <= snapshot)
+        .all(|e| SCHEDULE_ALONE.contains(&e.event_type.as_str()))
 }
 
 /// Replaces the pending reminders of each task (its events from the first,
@@ -82,7 +125,6 @@ async fn write_reminders(
     let mut task_ids = Vec::with_capacity(tasks.len());
     let mut task_versions = Vec::with_capacity(tasks.len());
     let mut task_erased = Vec::with_capacity(tasks.len());
-    let mut task_kept = Vec::with_capacity(tasks.len());
     let mut closed = Vec::new();
     for (id, folded) in tasks {
         // An erased user's task keeps no reminder.
@@ -95,15 +137,6 @@ async fn write_reminders(
         task_ids.push(*id);
         task_versions.push(folded.version);
         task_erased.push(folded.erased);
-        // Folded as far as it goes, for the next batch to start from; none
-        // of a task whose writer was erased.
-        task_kept.push(if folded.erased {
-            None
-        } else {
-            Some(serde_json::to_value(&folded.task).map_err(|e| {
-                ProjectionError::Invalid(format!("a task that does not serialise: {e}"))
-            })?)
-        });
     }
     // Pending reminders the tasks no longer call for; a snoozed one stays
     // until its task is done or in the trash.
@@ -152,17 +185,14 @@ async fn write_reminders(
     .execute(&mut *tx)
     .await?;
     sqlx::query(
-        "INSERT INTO reminder_tasks (task_id, version, erased, task)
-         SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::bool[], $4::jsonb[])
+        "INSERT INTO reminder_tasks (task_id, version, erased)
+         SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::bool[])
          ON CONFLICT (task_id) DO UPDATE
-            SET version = EXCLUDED.version, erased = reminder_tasks.erased OR EXCLUDED.erased,
-                task = CASE WHEN reminder_tasks.erased OR EXCLUDED.erased THEN NULL
-                            ELSE EXCLUDED.task END",
+            SET version = EXCLUDED.version, erased = reminder_tasks.erased OR EXCLUDED.erased",
     )
     .bind(&task_ids)
     .bind(&task_versions)
     .bind(&task_erased)
-    .bind(&task_kept)
     .execute(&mut *tx)
     .await?;
     Ok(())
@@ -182,21 +212,25 @@ struct Folded {
     erased: bool,
 }
 
-/// `history` folded onto `kept` (the task as this projection kept it at
-/// the version before `history`'s first event), or from nothing.
+/// `history` folded onto `snapshot`, or from nothing. From a snapshot,
+/// `history`'s events up to it are not applied again: they leave the
+/// schedule alone ([`schedule_as_held`]).
 ///
-/// From a kept task, when each reminder already in its schedule entered it
-/// is not known, and need not be: whether it was set in time was decided
-/// when the events that put it there were applied, and a pending row for it
-/// exists exactly if it was.
-fn fold(kept: Option<Task>, history: &[StoredEvent]) -> Result<Folded, ProjectionError> {
-    let mut task = kept.unwrap_or_default();
+/// From a snapshot, when each reminder already in its schedule entered it
+/// is not known, and need not be: it was in the schedule of the version the
+/// read model holds, so whether it was set in time was decided when that was
+/// applied, and a pending row for it exists exactly if it was.
+fn fold(
+    snapshot: Option<OpenedSnapshot<Task>>,
+    history: &[StoredEvent],
+) -> Result<Folded, ProjectionError> {
+    let (mut task, after) = snapshot.map_or((Task::default(), 0), |s| (s.state, s.sequence));
     let mut first_scheduled: HashMap<Uuid, Option<DateTime<Utc>>> = task
         .reminder_schedule()
         .into_iter()
         .map(|reminder| (reminder.reminder_id, None))
         .collect();
-    for stored in history {
+    for stored in history.iter().filter(|e| e.sequence > after) {
         task.apply(task_event(stored).map_err(|e| ProjectionError::Invalid(e.to_string()))?);
         // When each reminder last entered the schedule: one that left it (the
         // task completed, or its due date moved away) and came back after its
@@ -361,5 +395,53 @@ impl Projection for NotificationInbox {
         .execute(&mut *tx)
         .await?;
         Ok(Outcome::Applied)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stored(sequence: i64, event_type: &str) -> StoredEvent {
+        StoredEvent {
+            position: event_store::LogPosition::default(),
+            event_id: Uuid::nil(),
+            recorded_at: Utc::now(),
+            aggregate_type: "Task".into(),
+            aggregate_id: Uuid::nil().to_string(),
+            sequence,
+            event_type: event_type.into(),
+            event_version: "1.0".into(),
+            payload: serde_json::json!({}),
+            metadata: serde_json::json!({}),
+            erased: false,
+        }
+    }
+
+    #[test]
+    fn a_snapshot_serves_where_the_events_up_to_it_leave_the_schedule_alone() {
+        // The read model holds the snapshot's version or a later one.
+        assert!(schedule_as_held(&[stored(26, "TaskCompleted")], 25));
+        // It holds 23; events 24 and 25 only retitle and reprioritise.
+        assert!(schedule_as_held(
+            &[
+                stored(24, "TaskEdited"),
+                stored(25, "TaskPrioritySet"),
+                stored(26, "TaskDueDateSet")
+            ],
+            25
+        ));
+        // A change of the schedule before the snapshot: folded whole.
+        for changing in [
+            "TaskRemindersSet",
+            "TaskDueDateSet",
+            "TaskCompleted",
+            "TaskReverted",
+        ] {
+            assert!(
+                !schedule_as_held(&[stored(24, changing), stored(25, "TaskEdited")], 25),
+                "{changing}"
+            );
+        }
     }
 }

@@ -209,6 +209,52 @@ impl EventRepository {
     }
 }
 
+/// An aggregate's stored snapshot, opened: its state after event `sequence`.
+#[derive(Debug, Clone)]
+pub struct OpenedSnapshot<A> {
+    pub sequence: i64,
+    pub state: A,
+}
+
+/// The snapshots of aggregates `ids` that open whole, by aggregate id, read
+/// on `executor` (a projection's transaction): how a reader that folds a
+/// task starts where its snapshot was taken. One whose key is gone, that
+/// reads as erased in part, or that no longer reads as the aggregate is left
+/// out, as [`EventRepository::load`] passes it over.
+pub async fn opened_snapshots<'e, A: Aggregate>(
+    executor: impl sqlx::PgExecutor<'e>,
+    ids: &[String],
+) -> Result<std::collections::HashMap<String, OpenedSnapshot<A>>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT s.aggregate_id, s.sequence, s.state AS payload,
+                k.key_id AS sealing_key_id, k.wrapped AS sealing_key
+           FROM task_snapshots s LEFT JOIN user_keys k ON k.user_id = s.sealed_by
+          WHERE s.aggregate_type = $1 AND s.aggregate_id = ANY($2)
+            AND (s.sealed_by IS NULL OR k.key_id IS NOT NULL)",
+    )
+    .bind(A::TYPE)
+    .bind(ids)
+    .fetch_all(executor)
+    .await?;
+    let mut keys = KeyCache::default();
+    let mut opened = std::collections::HashMap::with_capacity(rows.len());
+    for row in &rows {
+        let id: String = row.try_get("aggregate_id")?;
+        let sequence: i64 = row.try_get("sequence")?;
+        let mut payload: Value = row.try_get("payload")?;
+        let key_id: Option<String> = row.try_get("sealing_key_id")?;
+        let wrapped: Option<Vec<u8>> = row.try_get("sealing_key")?;
+        let key = key_id.as_deref().zip(wrapped.as_deref());
+        let erased = keys
+            .open_fields(&mut payload, &id, key)
+            .map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+        if let (false, Ok(state)) = (erased, serde_json::from_value::<A>(payload)) {
+            opened.insert(id, OpenedSnapshot { sequence, state });
+        }
+    }
+    Ok(opened)
+}
+
 /// `aggregate` at `sequence` with `events` applied after it.
 fn fold<A: Aggregate>(
     mut aggregate: A,

@@ -128,9 +128,7 @@ impl Projection for Reminders {
                                      WHERE l.reminder_id = n.reminder_id AND l.status = 'pending')"
             ),
             format!(
-                "UPDATE {copy}.reminder_tasks n SET version = l.version,
-                        task = CASE WHEN n.erased THEN NULL ELSE l.task END
-                   FROM public.reminder_tasks l
+                "UPDATE {copy}.reminder_tasks n SET version = l.version FROM public.reminder_tasks l
                   WHERE n.task_id = l.task_id AND n.version > l.version"
             ),
             format!(
