@@ -10,13 +10,10 @@ pub mod keys;
 pub mod relay;
 pub mod repository;
 
-use std::time::Duration;
-
 use cqrs_es::persist::{EventUpcaster, PersistedEventStore, SerializedEvent};
 use domain::Task;
 use serde_json::Value;
 use sqlx::migrate::Migrator;
-use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 
 pub use global_log::{LogPosition, StoredEvent};
@@ -50,9 +47,7 @@ pub fn migrator() -> Migrator {
 
 /// Opens a connection pool; `max_connections` bounds what this process may hold.
 pub async fn connect(database_url: &str, max_connections: u32) -> Result<PgPool, sqlx::Error> {
-    PgPoolOptions::new()
-        .max_connections(max_connections)
-        .acquire_timeout(Duration::from_secs(5))
+    infra::postgres::pool_options(max_connections)
         .connect(database_url)
         .await
 }

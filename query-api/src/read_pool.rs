@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::PgConnectOptions;
 use sqlx::PgPool;
 
 /// How the read pool is set up.
@@ -60,9 +60,7 @@ async fn open(
         ),
         ("plan_cache_mode", plan_cache_mode.to_owned()),
     ]);
-    PgPoolOptions::new()
-        .max_connections(settings.max_connections)
-        .acquire_timeout(Duration::from_secs(5))
+    infra::postgres::pool_options(settings.max_connections)
         .connect_with(options)
         .await
 }
