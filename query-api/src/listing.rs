@@ -4,6 +4,7 @@
 
 use std::borrow::Cow;
 
+use async_graphql::connection::CursorType;
 use async_graphql::{Enum, InputObject};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -352,35 +353,76 @@ struct CursorData {
     f: String,
 }
 
-pub fn encode_cursor(position: &Position, fingerprint: u64) -> String {
-    let data = CursorData {
-        k: position.key.clone(),
-        i: position.id,
-        f: format!("{fingerprint:016x}"),
-    };
-    URL_SAFE_NO_PAD.encode(serde_json::to_vec(&data).expect("cursor data serializes"))
+/// A row's cursor, written out only where a client reads one: an edge's
+/// `cursor`, or `pageInfo`'s first and last. A page read through `nodes`
+/// encodes two cursors, not one per row.
+pub struct TaskCursor {
+    position: Position,
+    fingerprint: u64,
 }
 
+impl TaskCursor {
+    pub fn new(position: Position, fingerprint: u64) -> Self {
+        Self {
+            position,
+            fingerprint,
+        }
+    }
+}
+
+impl CursorType for TaskCursor {
+    type Error = ValidationError;
+
+    /// A cursor's own content. The API reads a client's cursor with
+    /// [`decode_cursor`], which also checks it against the request.
+    fn decode_cursor(cursor: &str) -> Result<Self, ValidationError> {
+        let (position, fingerprint) =
+            read_cursor(cursor).ok_or_else(|| ValidationError::new("cursor", NOT_OURS))?;
+        Ok(Self::new(position, fingerprint))
+    }
+
+    fn encode_cursor(&self) -> String {
+        let data = CursorData {
+            k: self.position.key.clone(),
+            i: self.position.id,
+            f: format!("{:016x}", self.fingerprint),
+        };
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(&data).expect("cursor data serializes"))
+    }
+}
+
+const NOT_OURS: &str = "is not a cursor this API issued";
+
+/// A cursor's position and the fingerprint it was issued for, if it is one.
+fn read_cursor(cursor: &str) -> Option<(Position, u64)> {
+    let bytes = URL_SAFE_NO_PAD.decode(cursor).ok()?;
+    let data: CursorData = serde_json::from_slice(&bytes).ok()?;
+    let fingerprint = u64::from_str_radix(&data.f, 16).ok()?;
+    let position = Position {
+        key: data.k,
+        id: data.i,
+    };
+    Some((position, fingerprint))
+}
+
+/// The position a client's cursor in `field` names, refused when it is not
+/// ours or was issued for another filter, search or order.
 pub fn decode_cursor(
     field: &'static str,
     cursor: &str,
     fingerprint: u64,
     order: Order,
 ) -> Result<Position, ValidationError> {
-    let invalid = || ValidationError::new(field, "is not a cursor this API issued");
-    let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid())?;
-    let data: CursorData = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
-    if data.f != format!("{fingerprint:016x}") {
+    let (position, issued_for) =
+        read_cursor(cursor).ok_or_else(|| ValidationError::new(field, NOT_OURS))?;
+    if issued_for != fingerprint {
         return refuse(
             field,
             "was issued for a different filter, search or order; start again from the first page",
         );
     }
-    if !order.accepts_key(&data.k) {
-        return Err(invalid());
+    if !order.accepts_key(&position.key) {
+        return Err(ValidationError::new(field, NOT_OURS));
     }
-    Ok(Position {
-        key: data.k,
-        id: data.i,
-    })
+    Ok(position)
 }

@@ -14,8 +14,8 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::listing::{
-    decode_cursor, encode_cursor, fingerprint, to_filter, to_order, to_search, TaskFilter,
-    TaskOrder, TaskSearch,
+    decode_cursor, fingerprint, to_filter, to_order, to_search, TaskCursor, TaskFilter, TaskOrder,
+    TaskSearch,
 };
 use crate::listless::ListlessUsers;
 use crate::read_pool::KeptPlans;
@@ -86,10 +86,11 @@ pub struct Task {
 impl From<TaskRow> for Task {
     fn from(row: TaskRow) -> Self {
         let due = row.due();
-        let reminders = reminder_infos(&row.reminders(), due.as_ref());
+        let schedule = row.reminders();
+        let reminders = reminder_infos(&schedule, due.as_ref());
         Self {
             id: ID(row.id.to_string()),
-            next_reminder_at: row.next_reminder_at(Utc::now()),
+            next_reminder_at: schedule.next_after(Utc::now(), due.as_ref()),
             title: row.title,
             description: row.description,
             status: row.status.into(),
@@ -218,7 +219,7 @@ impl TaskQuery {
         #[graphql(desc = "Wait (bounded) until the read model holds this task at this version.")]
         wait_for_task: Option<ID>,
         wait_for_version: Option<Version>,
-    ) -> ApiResult<Connection<String, Task, TaskConnectionExtra>> {
+    ) -> ApiResult<Connection<TaskCursor, Task, TaskConnectionExtra>> {
         let actor = actor(ctx)?;
         let mut readers = readers(ctx).await?;
         if let Some(lists) = filter.as_ref().and_then(|f| f.list_ids.as_ref()) {
@@ -296,7 +297,7 @@ impl TaskQuery {
         );
         connection.edges.extend(rows.into_iter().map(|listed| {
             Edge::new(
-                encode_cursor(&listed.position, fingerprint),
+                TaskCursor::new(listed.position, fingerprint),
                 Task::from(listed.task),
             )
         }));

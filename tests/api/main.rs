@@ -27,6 +27,7 @@ mod lists;
 mod live;
 mod mcp;
 mod partitions;
+mod pools;
 mod readme;
 mod rebuild;
 mod recurring;

@@ -5,6 +5,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use domain::values::{Due, Priority, Reminders, TimeZone};
 use domain::{TaskStatus, Version};
+use serde::Deserialize;
 use sqlx::error::BoxDynError;
 use sqlx::postgres::{PgRow, PgTypeInfo, PgValueRef};
 use sqlx::{FromRow, Postgres};
@@ -74,12 +75,7 @@ impl TaskRow {
     }
 
     pub fn reminders(&self) -> Reminders {
-        serde_json::from_value(self.reminders.clone()).unwrap_or_default()
-    }
-
-    /// The next reminder that will fire after `now`, if any.
-    pub fn next_reminder_at(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        self.reminders().next_after(now, self.due().as_ref())
+        Reminders::deserialize(&self.reminders).unwrap_or_default()
     }
 }
 
