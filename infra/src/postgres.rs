@@ -1,18 +1,26 @@
-//! How every pool of Postgres connections is opened. sqlx pings a
-//! connection (a `Sync` and its `ReadyForQuery`: a round trip) each time the
-//! pool hands it out, on top of the ping it sends when the connection is
-//! given back. A request that runs one statement then waits on two round
-//! trips, not one. A connection given back after a ping that succeeded less
-//! than [`PING_AFTER_IDLE`] ago is handed out without another: under load
-//! connections come back within milliseconds, so no request waits on a ping,
-//! and one that sat idle longer is still checked first.
+//! How pools of Postgres connections are opened.
+//!
+//! sqlx's pool pings a connection (a `Sync` and its `ReadyForQuery`: a round
+//! trip) each time it hands one out, and again each time it takes one back.
+//! A request that runs one statement then costs three round trips, not one.
+//!
+//! - [`pool_options`]: sqlx's pool, handing out a connection unpinged when it
+//!   came back less than [`PING_AFTER_IDLE`] ago. The ping on return is
+//!   sqlx's own and stays: it costs both sides CPU, though no request waits
+//!   on it.
+//! - [`ReadyPool`]: for the statements a read runs most (a first page, the
+//!   caller's lists), a pool of our own that takes a connection back without
+//!   a ping when its statement finished, and closes it when it did not.
 
-use std::time::Duration;
+use std::ops::{Deref, DerefMut};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use sqlx::postgres::PgPoolOptions;
-use sqlx::Connection;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{Connection, PgConnection};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-/// How long a connection may sit in the pool and be handed out unpinged.
+/// How long a connection may sit in a pool and be handed out unpinged.
 /// Within it, a connection whose server went away (Postgres restarted just
 /// then) fails the one statement sent on it and is closed, as a request in
 /// flight during the restart fails.
@@ -21,8 +29,8 @@ pub const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
 /// How long a caller waits for a connection before it is refused.
 pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Options for a pool of at most `max_connections`: connections pinged only
-/// after [`PING_AFTER_IDLE`] in the pool.
+/// Options for a sqlx pool of at most `max_connections`: connections pinged
+/// only after [`PING_AFTER_IDLE`] in the pool.
 pub fn pool_options(max_connections: u32) -> PgPoolOptions {
     PgPoolOptions::new()
         .max_connections(max_connections)
@@ -36,4 +44,125 @@ pub fn pool_options(max_connections: u32) -> PgPoolOptions {
                 Ok(true)
             })
         })
+}
+
+/// At most `max_connections` connections, opened as they are needed and
+/// kept between uses. One handed back through [`ReadyConnection::release`]
+/// (its statements finished) goes back unpinged; one dropped without it (an
+/// error, or a request cut off mid-statement) is closed. One that sat idle
+/// for [`PING_AFTER_IDLE`] is pinged before it is handed out.
+#[derive(Clone)]
+pub struct ReadyPool {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    options: PgConnectOptions,
+    idle: Mutex<Vec<Idle>>,
+    capacity: Arc<Semaphore>,
+}
+
+struct Idle {
+    connection: PgConnection,
+    since: Instant,
+}
+
+impl ReadyPool {
+    /// A pool on `options` that opens no connection yet.
+    pub fn new(options: PgConnectOptions, max_connections: u32) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                options,
+                idle: Mutex::new(Vec::new()),
+                capacity: Arc::new(Semaphore::new(max_connections as usize)),
+            }),
+        }
+    }
+
+    /// A connection: the one last handed back, or a new one. Waits at most
+    /// [`ACQUIRE_TIMEOUT`] for one to be free and for a new one to open.
+    pub async fn acquire(&self) -> Result<ReadyConnection, sqlx::Error> {
+        let deadline = tokio::time::Instant::now() + ACQUIRE_TIMEOUT;
+        let permit = tokio::time::timeout_at(deadline, self.inner.capacity.clone().acquire_owned())
+            .await
+            .map_err(|_| sqlx::Error::PoolTimedOut)?
+            .map_err(|_| sqlx::Error::PoolClosed)?;
+        let connection = loop {
+            let idle = self.inner.idle.lock().expect("never poisoned").pop();
+            let Some(Idle {
+                mut connection,
+                since,
+            }) = idle
+            else {
+                break tokio::time::timeout_at(
+                    deadline,
+                    PgConnection::connect_with(&self.inner.options),
+                )
+                .await
+                .map_err(|_| sqlx::Error::PoolTimedOut)??;
+            };
+            if since.elapsed() < PING_AFTER_IDLE || connection.ping().await.is_ok() {
+                break connection;
+            }
+        };
+        Ok(ReadyConnection {
+            connection: Some(connection),
+            home: self.inner.clone(),
+            _permit: permit,
+        })
+    }
+
+    /// How many connections wait in the pool.
+    pub fn idle(&self) -> usize {
+        self.inner.idle.lock().expect("never poisoned").len()
+    }
+}
+
+/// A connection of a [`ReadyPool`]; closed when dropped, unless released.
+pub struct ReadyConnection {
+    connection: Option<PgConnection>,
+    home: Arc<Inner>,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl ReadyConnection {
+    /// Hands the connection back for the next caller: call it once its
+    /// statements have finished.
+    pub fn release(mut self) {
+        if let Some(connection) = self.connection.take() {
+            self.home.idle.lock().expect("never poisoned").push(Idle {
+                connection,
+                since: Instant::now(),
+            });
+        }
+    }
+}
+
+impl Deref for ReadyConnection {
+    type Target = PgConnection;
+
+    fn deref(&self) -> &PgConnection {
+        self.connection.as_ref().expect("held until dropped")
+    }
+}
+
+impl DerefMut for ReadyConnection {
+    fn deref_mut(&mut self) -> &mut PgConnection {
+        self.connection.as_mut().expect("held until dropped")
+    }
+}
+
+impl Drop for ReadyConnection {
+    fn drop(&mut self) {
+        // Not released: an error, or a statement cut off mid-way that may
+        // still run on the server (bounded by its statement timeout). The
+        // connection goes, and its session ends with it.
+        if let Some(connection) = self.connection.take() {
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                runtime.spawn(async move {
+                    let _ = connection.close().await;
+                });
+            }
+        }
+    }
 }

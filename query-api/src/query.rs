@@ -268,12 +268,14 @@ impl TaskQuery {
             .iter()
             .any(|field| selection.field(field).exists())
         {
-            let mut conn = if task_query::one_plan_for_every_reader(&query) {
-                service::<KeptPlans>(ctx)?.0.acquire().await?
+            if task_query::one_plan_for_every_reader(&query) {
+                let mut conn = service::<KeptPlans>(ctx)?.0.acquire().await?;
+                let rows = task_query::list(&mut conn, &query).await?;
+                conn.release();
+                rows
             } else {
-                pool(ctx)?.acquire().await?
-            };
-            task_query::list(&mut conn, &query).await?
+                task_query::list(&mut *pool(ctx)?.acquire().await?, &query).await?
+            }
         } else {
             Vec::new()
         };
@@ -430,9 +432,15 @@ pub async fn readers(ctx: &Context<'_>) -> ApiResult<Readers> {
     let read = || async {
         let began = listless.map(ListlessUsers::look_up);
         // One plan for every caller: where plans are kept.
-        let readers = Readers::of(&service::<KeptPlans>(ctx)?.0, user)
+        let mut conn = service::<KeptPlans>(ctx)?
+            .0
+            .acquire()
             .await
             .map_err(ApiError::from)?;
+        let readers = Readers::of(&mut *conn, user)
+            .await
+            .map_err(ApiError::from)?;
+        conn.release();
         metrics::counter!(infra::metric::READERS_LOOKUPS, "outcome" => "read").increment(1);
         if let (Some(listless), Some(began), false) = (listless, began, readers.has_lists()) {
             listless.found_listless(user, began);

@@ -8,6 +8,7 @@
 
 use std::time::Duration;
 
+use infra::postgres::ReadyPool;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::PgPool;
 
@@ -24,8 +25,10 @@ pub struct ReadPoolSettings {
 /// planning a heavy user's page each time, whose plan it estimates cheaper
 /// than the one for an average user, though both are the same walk of the
 /// same index (docs/performance.md, Read path).
+/// They are the statements a read runs most, so connections come back
+/// without sqlx's ping (`infra::postgres::ReadyPool`).
 #[derive(Clone)]
-pub struct KeptPlans(pub PgPool);
+pub struct KeptPlans(pub ReadyPool);
 
 /// Opens the read pool on `database_url`, where Postgres chooses whether a
 /// statement keeps its plan.
@@ -36,15 +39,17 @@ pub async fn connect(
     open(database_url, settings, "auto").await
 }
 
-/// Opens the pool of [`KeptPlans`] on `database_url`. It opens its
-/// connections as they are needed, like the read pool.
+/// Opens the pool of [`KeptPlans`] on `database_url`. It opens one
+/// connection now (Postgres unreachable fails the start, as for the read
+/// pool) and the others as they are needed.
 pub async fn connect_kept(
     database_url: &str,
     settings: ReadPoolSettings,
 ) -> Result<KeptPlans, sqlx::Error> {
-    open(database_url, settings, "force_generic_plan")
-        .await
-        .map(KeptPlans)
+    let options = options(database_url, settings, "force_generic_plan")?;
+    let pool = ReadyPool::new(options, settings.max_connections);
+    pool.acquire().await?.release();
+    Ok(KeptPlans(pool))
 }
 
 async fn open(
@@ -52,15 +57,22 @@ async fn open(
     settings: ReadPoolSettings,
     plan_cache_mode: &str,
 ) -> Result<PgPool, sqlx::Error> {
+    infra::postgres::pool_options(settings.max_connections)
+        .connect_with(options(database_url, settings, plan_cache_mode)?)
+        .await
+}
+
+fn options(
+    database_url: &str,
+    settings: ReadPoolSettings,
+    plan_cache_mode: &str,
+) -> Result<PgConnectOptions, sqlx::Error> {
     let options: PgConnectOptions = database_url.parse()?;
-    let options = options.options([
+    Ok(options.options([
         (
             "statement_timeout",
             settings.statement_timeout.as_millis().to_string(),
         ),
         ("plan_cache_mode", plan_cache_mode.to_owned()),
-    ]);
-    infra::postgres::pool_options(settings.max_connections)
-        .connect_with(options)
-        .await
+    ]))
 }

@@ -1,7 +1,8 @@
 //! How Postgres pools hand out connections (`infra::postgres`): one back from
 //! a request less than a second ago goes out without a ping, and one that sat
 //! idle longer is checked first, so a session the server ended meanwhile
-//! never reaches a request.
+//! never reaches a request. The ready pool (the reads' kept plans) also takes
+//! a connection back without a ping, and only when its statement finished.
 
 use std::time::Duration;
 
@@ -36,4 +37,129 @@ async fn a_connection_whose_session_ended_while_idle_is_replaced_before_a_reques
         .await
         .expect("the request gets a connection that works");
     assert_ne!(second, first, "a new session replaced the one that ended");
+}
+
+mod ready_pool {
+    use std::time::Duration;
+
+    use infra::postgres::{ReadyPool, PING_AFTER_IDLE};
+    use sqlx::postgres::PgConnectOptions;
+    use sqlx::PgConnection;
+
+    use crate::helpers::fresh_settings;
+
+    async fn pool(max_connections: u32) -> (ReadyPool, sqlx::PgPool) {
+        let settings = fresh_settings().await;
+        let url = settings.common.database_url.expect("a database");
+        let options: PgConnectOptions = url.parse().expect("a database URL");
+        let admin = sqlx::PgPool::connect(&url).await.expect("Postgres is up");
+        (ReadyPool::new(options, max_connections), admin)
+    }
+
+    async fn backend(connection: &mut PgConnection) -> i32 {
+        sqlx::query_scalar("SELECT pg_backend_pid()")
+            .fetch_one(connection)
+            .await
+            .expect("a statement")
+    }
+
+    async fn session_is_open(admin: &sqlx::PgPool, pid: i32) -> bool {
+        sqlx::query_scalar("SELECT EXISTS (SELECT FROM pg_stat_activity WHERE pid = $1)")
+            .bind(pid)
+            .fetch_one(admin)
+            .await
+            .expect("pg_stat_activity")
+    }
+
+    #[tokio::test]
+    async fn a_released_connection_serves_the_next_caller_and_a_dropped_one_is_closed() {
+        let (pool, admin) = pool(2).await;
+        let mut first = pool.acquire().await.expect("a connection");
+        let pid = backend(&mut first).await;
+        first.release();
+        assert_eq!(pool.idle(), 1);
+
+        let mut again = pool.acquire().await.expect("a connection");
+        assert_eq!(backend(&mut again).await, pid, "the released one, reused");
+        // Dropped without a release, as on an error: it is not handed out
+        // again, and its session ends.
+        drop(again);
+        assert_eq!(pool.idle(), 0);
+        let mut next = pool.acquire().await.expect("a connection");
+        assert_ne!(backend(&mut next).await, pid);
+        let mut ended = false;
+        for _ in 0..50 {
+            if !session_is_open(&admin, pid).await {
+                ended = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(ended, "the dropped connection's session ended");
+    }
+
+    #[tokio::test]
+    async fn a_statement_cut_off_midway_leaves_nothing_for_the_next_caller_to_wait_on() {
+        let (pool, _admin) = pool(1).await;
+        let mut held = pool.acquire().await.expect("a connection");
+        let cut = tokio::time::timeout(
+            Duration::from_millis(200),
+            sqlx::query("SELECT pg_sleep(5)").execute(&mut *held),
+        )
+        .await;
+        assert!(cut.is_err(), "the statement was cut off");
+        drop(held);
+
+        let started = std::time::Instant::now();
+        let mut next = pool.acquire().await.expect("a connection");
+        let one: i32 = sqlx::query_scalar("SELECT 1")
+            .fetch_one(&mut *next)
+            .await
+            .expect("a statement");
+        assert_eq!(one, 1);
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "the next caller did not wait for the cut-off statement: {:?}",
+            started.elapsed()
+        );
+    }
+
+    #[tokio::test]
+    async fn no_more_connections_than_its_bound_are_handed_out() {
+        let (pool, _admin) = pool(1).await;
+        let held = pool.acquire().await.expect("a connection");
+        let waiting = tokio::spawn({
+            let pool = pool.clone();
+            async move { pool.acquire().await.map(|c| c.release()) }
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(
+            !waiting.is_finished(),
+            "a second caller waits for the one connection"
+        );
+        held.release();
+        tokio::time::timeout(Duration::from_secs(2), waiting)
+            .await
+            .expect("it is served once the first is released")
+            .expect("the task ran")
+            .expect("a connection");
+    }
+
+    #[tokio::test]
+    async fn a_connection_whose_session_ended_while_idle_is_replaced() {
+        let (pool, admin) = pool(1).await;
+        let mut first = pool.acquire().await.expect("a connection");
+        let pid = backend(&mut first).await;
+        first.release();
+        let ended: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1)")
+            .bind(pid)
+            .fetch_one(&admin)
+            .await
+            .expect("the session is ended");
+        assert!(ended);
+        tokio::time::sleep(PING_AFTER_IDLE + Duration::from_millis(300)).await;
+
+        let mut second = pool.acquire().await.expect("a connection that works");
+        assert_ne!(backend(&mut second).await, pid);
+    }
 }

@@ -439,11 +439,8 @@ async fn measure_kind(
     kind: Kind,
 ) -> Measured {
     // The floor runs each statement where the API runs it.
-    let pool = if !kind.count && task_query::one_plan_for_every_reader(&kind.sql) {
-        &kept_plans.0
-    } else {
-        pool
-    };
+    let kept = (!kind.count && task_query::one_plan_for_every_reader(&kind.sql))
+        .then(|| kept_plans.0.clone());
     let kind = Arc::new(kind);
     let api_cpu = Cpu::start(Some(api_pid));
     let (api, api_rate) = closed_loop(clients, window, {
@@ -463,10 +460,18 @@ async fn measure_kind(
     let api_cpu = api_cpu.per_request(api.count());
     let sql_cpu = Cpu::start(None);
     let (sql, sql_rate) = closed_loop(clients, window, {
-        let (pool, kind) = (pool.clone(), kind.clone());
+        let (pool, kept, kind) = (pool.clone(), kept.clone(), kind.clone());
         move || {
-            let (pool, kind) = (pool.clone(), kind.clone());
+            let (pool, kept, kind) = (pool.clone(), kept.clone(), kind.clone());
             async move {
+                if let Some(kept) = kept {
+                    let mut conn = kept.acquire().await.map_err(|e| e.to_string())?;
+                    task_query::list(&mut conn, &kind.sql)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    conn.release();
+                    return Ok(());
+                }
                 let mut conn = pool.acquire().await.map_err(|e| e.to_string())?;
                 if kind.count {
                     task_query::count(&mut conn, &kind.sql).await.map(drop)
