@@ -8,8 +8,8 @@
 //!   came back less than [`PING_AFTER_IDLE`] ago. The ping on return is
 //!   sqlx's own and stays: it costs both sides CPU, though no request waits
 //!   on it.
-//! - [`ReadyPool`]: for the statements a read runs most (a first page, the
-//!   caller's lists), a pool of our own that takes a connection back without
+//! - [`ReadyPool`]: for the statements run most (a first page, the
+//!   caller's lists, a command's load and commit), a pool of our own that takes a connection back without
 //!   a ping when its statement finished, and closes it when it did not.
 
 use std::ops::{Deref, DerefMut};
@@ -118,6 +118,14 @@ impl ReadyPool {
     }
 }
 
+impl std::fmt::Debug for ReadyPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReadyPool")
+            .field("idle", &self.idle())
+            .finish_non_exhaustive()
+    }
+}
+
 /// A connection of a [`ReadyPool`]; closed when dropped, unless released.
 pub struct ReadyConnection {
     connection: Option<PgConnection>,
@@ -134,6 +142,26 @@ impl ReadyConnection {
                 connection,
                 since: Instant::now(),
             });
+        }
+    }
+}
+
+impl ReadyConnection {
+    /// Hands the connection back after `result`, its statement's outcome,
+    /// unless that says the connection itself failed. A statement Postgres
+    /// refused (a constraint, a timeout) leaves it ready for the next; a
+    /// session ended by the server (SQLSTATE class 57P or 08) or a broken
+    /// socket does not.
+    pub fn release_after<T>(self, result: &Result<T, sqlx::Error>) {
+        let usable = match result {
+            Ok(_) | Err(sqlx::Error::RowNotFound) => true,
+            Err(sqlx::Error::Database(error)) => !error
+                .code()
+                .is_some_and(|code| code.starts_with("57P") || code.starts_with("08")),
+            Err(_) => false,
+        };
+        if usable {
+            self.release();
         }
     }
 }

@@ -270,9 +270,9 @@ impl TaskQuery {
         {
             if task_query::one_plan_for_every_reader(&query) {
                 let mut conn = service::<KeptPlans>(ctx)?.0.acquire().await?;
-                let rows = task_query::list(&mut conn, &query).await?;
-                conn.release();
-                rows
+                let rows = task_query::list(&mut conn, &query).await;
+                conn.release_after(&rows);
+                rows?
             } else {
                 task_query::list(&mut *pool(ctx)?.acquire().await?, &query).await?
             }
@@ -437,10 +437,9 @@ pub async fn readers(ctx: &Context<'_>) -> ApiResult<Readers> {
             .acquire()
             .await
             .map_err(ApiError::from)?;
-        let readers = Readers::of(&mut *conn, user)
-            .await
-            .map_err(ApiError::from)?;
-        conn.release();
+        let readers = Readers::of(&mut *conn, user).await;
+        conn.release_after(&readers);
+        let readers = readers.map_err(ApiError::from)?;
         metrics::counter!(infra::metric::READERS_LOOKUPS, "outcome" => "read").increment(1);
         if let (Some(listless), Some(began), false) = (listless, began, readers.has_lists()) {
             listless.found_listless(user, began);

@@ -146,6 +146,47 @@ mod ready_pool {
     }
 
     #[tokio::test]
+    async fn a_statement_postgres_refused_leaves_its_connection_in_the_pool_and_an_ended_session_does_not(
+    ) {
+        let (pool, admin) = pool(1).await;
+        let mut conn = pool.acquire().await.expect("a connection");
+        let pid = backend(&mut conn).await;
+        let refused = sqlx::query_scalar::<_, i32>("SELECT 1 / 0")
+            .fetch_one(&mut *conn)
+            .await;
+        assert!(
+            matches!(refused, Err(sqlx::Error::Database(_))),
+            "{refused:?}"
+        );
+        conn.release_after(&refused);
+        assert_eq!(
+            pool.idle(),
+            1,
+            "a refused statement leaves the connection usable"
+        );
+
+        let mut conn = pool.acquire().await.expect("a connection");
+        assert_eq!(
+            backend(&mut conn).await,
+            pid,
+            "the same connection, working"
+        );
+        sqlx::query("SELECT pg_terminate_backend($1)")
+            .bind(pid)
+            .execute(&admin)
+            .await
+            .expect("the session is ended");
+        let failed = sqlx::query_scalar::<_, i32>("SELECT 1")
+            .fetch_one(&mut *conn)
+            .await;
+        assert!(failed.is_err(), "a statement on an ended session fails");
+        conn.release_after(&failed);
+        assert_eq!(pool.idle(), 0, "an ended session is not handed out again");
+        let mut next = pool.acquire().await.expect("a new connection");
+        assert_ne!(backend(&mut next).await, pid);
+    }
+
+    #[tokio::test]
     async fn a_connection_whose_session_ended_while_idle_is_replaced() {
         let (pool, admin) = pool(1).await;
         let mut first = pool.acquire().await.expect("a connection");

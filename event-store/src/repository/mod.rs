@@ -14,6 +14,7 @@ use cqrs_es::persist::{
 };
 use cqrs_es::Aggregate;
 use futures::TryStreamExt;
+use infra::postgres::ReadyPool;
 use serde_json::Value;
 use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Row};
@@ -68,13 +69,21 @@ const STREAM_CHANNEL: usize = 200;
 #[derive(Debug, Clone)]
 pub struct EventRepository {
     pool: PgPool,
+    /// For a command's load and commit, the statements run most: on the
+    /// same database and bound as `pool`, without sqlx's ping on return.
+    ready: ReadyPool,
     keys: Keyring,
 }
 
 impl EventRepository {
     pub fn new(pool: PgPool) -> Self {
+        let ready = ReadyPool::new(
+            (*pool.connect_options()).clone(),
+            pool.options().get_max_connections(),
+        );
         Self {
             keys: Keyring::new(pool.clone()),
+            ready,
             pool,
         }
     }
@@ -134,12 +143,14 @@ impl EventRepository {
         &self,
         aggregate_id: &str,
     ) -> Result<(A, usize), PersistenceError> {
+        let mut conn = self.ready.acquire().await.map_err(persistence)?;
         let rows = sqlx::query(LOAD)
             .bind(A::TYPE)
             .bind(aggregate_id)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(persistence)?;
+            .fetch_all(&mut *conn)
+            .await;
+        conn.release_after(&rows);
+        let rows = rows.map_err(persistence)?;
         let mut keys = KeyCache::default();
         let mut aggregate = A::default();
         let mut sequence = 0;
@@ -427,8 +438,11 @@ impl PersistedEventRepository for EventRepository {
             if let Some((lists, writer)) = &checked {
                 statement = statement.bind(lists).bind(writer);
             }
+            let mut conn = self.ready.acquire().await.map_err(persistence)?;
             let stored = if shape.answers() {
-                let row = statement.fetch_one(&self.pool).await.map_err(persistence)?;
+                let row = statement.fetch_one(&mut *conn).await;
+                conn.release_after(&row);
+                let row = row.map_err(persistence)?;
                 let allowed: bool = row.try_get("allowed").map_err(persistence)?;
                 if !allowed {
                     return Err(PersistenceError::UnknownError(Box::new(NotAllowedInList)));
@@ -436,11 +450,9 @@ impl PersistedEventRepository for EventRepository {
                 let stored: i64 = row.try_get("stored").map_err(persistence)?;
                 u64::try_from(stored).unwrap_or_default()
             } else {
-                statement
-                    .execute(&self.pool)
-                    .await
-                    .map_err(persistence)?
-                    .rows_affected()
+                let done = statement.execute(&mut *conn).await;
+                conn.release_after(&done);
+                done.map_err(persistence)?.rows_affected()
             };
             match key {
                 Some(key) if stored == 0 => self.keys.forget(&key.user_id),
