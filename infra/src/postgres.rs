@@ -16,7 +16,7 @@ use std::ops::{Deref, DerefMut};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgDatabaseError, PgPoolOptions, PgSeverity};
 use sqlx::{Connection, PgConnection};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -28,6 +28,11 @@ pub const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
 
 /// How long a caller waits for a connection before it is refused.
 pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a [`ReadyPool`] waits for a statement left running by a caller
+/// that went away (a request cut off at its deadline) before it closes the
+/// connection instead of reusing it.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Options for a sqlx pool of at most `max_connections`: connections pinged
 /// only after [`PING_AFTER_IDLE`] in the pool.
@@ -47,10 +52,13 @@ pub fn pool_options(max_connections: u32) -> PgPoolOptions {
 }
 
 /// At most `max_connections` connections, opened as they are needed and
-/// kept between uses. One handed back through [`ReadyConnection::release`]
-/// (its statements finished) goes back unpinged; one dropped without it (an
-/// error, or a request cut off mid-statement) is closed. One that sat idle
-/// for [`PING_AFTER_IDLE`] is pinged before it is handed out.
+/// kept between uses, for single statements (no transaction is left open on
+/// one). One handed back through [`ReadyConnection::release`] (its statement
+/// finished) goes back unpinged. One dropped without it (a request cut off
+/// mid-statement) keeps its place in the bound while what it left running
+/// finishes, up to [`DRAIN_TIMEOUT`]: then it goes back, or is closed. One
+/// that sat idle for [`PING_AFTER_IDLE`] is pinged before it is handed out,
+/// within the caller's wait.
 #[derive(Clone)]
 pub struct ReadyPool {
     inner: Arc<Inner>,
@@ -101,14 +109,19 @@ impl ReadyPool {
                 .await
                 .map_err(|_| sqlx::Error::PoolTimedOut)??;
             };
-            if since.elapsed() < PING_AFTER_IDLE || connection.ping().await.is_ok() {
+            if since.elapsed() < PING_AFTER_IDLE
+                || matches!(
+                    tokio::time::timeout_at(deadline, connection.ping()).await,
+                    Ok(Ok(()))
+                )
+            {
                 break connection;
             }
         };
         Ok(ReadyConnection {
             connection: Some(connection),
             home: self.inner.clone(),
-            _permit: permit,
+            permit: Some(permit),
         })
     }
 
@@ -130,7 +143,8 @@ impl std::fmt::Debug for ReadyPool {
 pub struct ReadyConnection {
     connection: Option<PgConnection>,
     home: Arc<Inner>,
-    _permit: OwnedSemaphorePermit,
+    /// Its place in the pool's bound, given up when it is back or closed.
+    permit: Option<OwnedSemaphorePermit>,
 }
 
 impl ReadyConnection {
@@ -138,10 +152,7 @@ impl ReadyConnection {
     /// statements have finished.
     pub fn release(mut self) {
         if let Some(connection) = self.connection.take() {
-            self.home.idle.lock().expect("never poisoned").push(Idle {
-                connection,
-                since: Instant::now(),
-            });
+            self.home.give_back(connection);
         }
     }
 }
@@ -152,16 +163,25 @@ impl ReadyConnection {
     /// refused (a constraint, a timeout) leaves it ready for the next; a
     /// session ended by the server (SQLSTATE class 57P or 08) or a broken
     /// socket does not.
-    pub fn release_after<T>(self, result: &Result<T, sqlx::Error>) {
+    pub fn release_after<T>(mut self, result: &Result<T, sqlx::Error>) {
         let usable = match result {
             Ok(_) | Err(sqlx::Error::RowNotFound) => true,
-            Err(sqlx::Error::Database(error)) => !error
-                .code()
-                .is_some_and(|code| code.starts_with("57P") || code.starts_with("08")),
+            Err(sqlx::Error::Database(error)) => {
+                let ended = error
+                    .try_downcast_ref::<PgDatabaseError>()
+                    .is_some_and(|e| matches!(e.severity(), PgSeverity::Fatal | PgSeverity::Panic));
+                !ended
+                    && !error
+                        .code()
+                        .is_some_and(|code| code.starts_with("57P") || code.starts_with("08"))
+            }
             Err(_) => false,
         };
         if usable {
             self.release();
+        } else if let Some(connection) = self.connection.take() {
+            // Broken: closed at once, its place in the bound given up.
+            drop(connection);
         }
     }
 }
@@ -182,15 +202,30 @@ impl DerefMut for ReadyConnection {
 
 impl Drop for ReadyConnection {
     fn drop(&mut self) {
-        // Not released: an error, or a statement cut off mid-way that may
-        // still run on the server (bounded by its statement timeout). The
-        // connection goes, and its session ends with it.
-        if let Some(connection) = self.connection.take() {
-            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-                runtime.spawn(async move {
-                    let _ = connection.close().await;
-                });
-            }
+        // Not released: a statement cut off mid-way may still run on the
+        // server. The connection keeps its place in the bound until that
+        // is over (it is reused) or [`DRAIN_TIMEOUT`] passes (it is closed;
+        // the server ends its statement by the statement timeout).
+        let (Some(mut connection), permit) = (self.connection.take(), self.permit.take()) else {
+            return;
+        };
+        let home = Arc::clone(&self.home);
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                if let Ok(Ok(())) = tokio::time::timeout(DRAIN_TIMEOUT, connection.ping()).await {
+                    home.give_back(connection);
+                }
+                drop(permit);
+            });
         }
+    }
+}
+
+impl Inner {
+    fn give_back(&self, connection: PgConnection) {
+        self.idle.lock().expect("never poisoned").push(Idle {
+            connection,
+            since: Instant::now(),
+        });
     }
 }

@@ -43,7 +43,7 @@ pub struct CommandService {
 
 impl CommandService {
     pub fn new(pool: sqlx::PgPool, services: TaskServices) -> Self {
-        let repository = EventRepository::new(pool.clone());
+        let repository = EventRepository::new(pool.clone()).with_ready_pool();
         Self {
             pool,
             store: crate::task_store(repository.clone()),

@@ -14,10 +14,11 @@ use cqrs_es::persist::{
 };
 use cqrs_es::Aggregate;
 use futures::TryStreamExt;
-use infra::postgres::ReadyPool;
+use infra::postgres::{ReadyConnection, ReadyPool};
 use serde_json::Value;
+use sqlx::pool::PoolConnection;
 use sqlx::postgres::PgRow;
-use sqlx::{PgPool, Row};
+use sqlx::{PgConnection, PgPool, Postgres, Row};
 use std::sync::Arc;
 
 use crate::keys::{self, DataKey, KeyCache, Keyring};
@@ -69,23 +70,37 @@ const STREAM_CHANNEL: usize = 200;
 #[derive(Debug, Clone)]
 pub struct EventRepository {
     pool: PgPool,
-    /// For a command's load and commit, the statements run most: on the
-    /// same database and bound as `pool`, without sqlx's ping on return.
-    ready: ReadyPool,
+    /// The command service's, for a task's load and commit, the
+    /// statements run most: on `pool`'s database, with as many connections
+    /// at most, taken back without sqlx's ping (`infra::postgres`).
+    ready: Option<ReadyPool>,
     keys: Keyring,
 }
 
 impl EventRepository {
     pub fn new(pool: PgPool) -> Self {
-        let ready = ReadyPool::new(
-            (*pool.connect_options()).clone(),
-            pool.options().get_max_connections(),
-        );
         Self {
             keys: Keyring::new(pool.clone()),
-            ready,
+            ready: None,
             pool,
         }
+    }
+
+    /// The same, loading and committing on a [`ReadyPool`] of its own.
+    pub fn with_ready_pool(mut self) -> Self {
+        self.ready = Some(ReadyPool::new(
+            (*self.pool.connect_options()).clone(),
+            self.pool.options().get_max_connections(),
+        ));
+        self
+    }
+
+    /// A connection for one statement: from the ready pool if there is one.
+    async fn connection(&self) -> Result<Held, PersistenceError> {
+        Ok(match &self.ready {
+            Some(ready) => Held::Ready(ready.acquire().await.map_err(persistence)?),
+            None => Held::Pooled(self.pool.acquire().await.map_err(persistence)?),
+        })
     }
 
     /// The events' payloads as text, their personal fields sealed with the
@@ -143,7 +158,7 @@ impl EventRepository {
         &self,
         aggregate_id: &str,
     ) -> Result<(A, usize), PersistenceError> {
-        let mut conn = self.ready.acquire().await.map_err(persistence)?;
+        let mut conn = self.connection().await?;
         let rows = sqlx::query(LOAD)
             .bind(A::TYPE)
             .bind(aggregate_id)
@@ -438,7 +453,7 @@ impl PersistedEventRepository for EventRepository {
             if let Some((lists, writer)) = &checked {
                 statement = statement.bind(lists).bind(writer);
             }
-            let mut conn = self.ready.acquire().await.map_err(persistence)?;
+            let mut conn = self.connection().await?;
             let stored = if shape.answers() {
                 let row = statement.fetch_one(&mut *conn).await;
                 conn.release_after(&row);
@@ -545,5 +560,40 @@ fn persistence(error: sqlx::Error) -> PersistenceError {
             PersistenceError::DeserializationError(Box::new(error))
         }
         _ => PersistenceError::UnknownError(Box::new(error)),
+    }
+}
+
+/// A connection held for one statement.
+enum Held {
+    Ready(ReadyConnection),
+    Pooled(PoolConnection<Postgres>),
+}
+
+impl Held {
+    /// Gives it back after `result` (sqlx's pool takes its own back).
+    fn release_after<T>(self, result: &Result<T, sqlx::Error>) {
+        if let Self::Ready(connection) = self {
+            connection.release_after(result);
+        }
+    }
+}
+
+impl std::ops::Deref for Held {
+    type Target = PgConnection;
+
+    fn deref(&self) -> &PgConnection {
+        match self {
+            Self::Ready(connection) => connection,
+            Self::Pooled(connection) => connection,
+        }
+    }
+}
+
+impl std::ops::DerefMut for Held {
+    fn deref_mut(&mut self) -> &mut PgConnection {
+        match self {
+            Self::Ready(connection) => connection,
+            Self::Pooled(connection) => connection,
+        }
     }
 }
