@@ -214,3 +214,41 @@ mod ready_pool {
         assert_ne!(backend(&mut second).await, pid);
     }
 }
+
+/// Sessions Postgres has opened on the test's database so far (each session
+/// reports its statistics within a second).
+async fn sessions_opened(pool: &sqlx::PgPool) -> i64 {
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    sqlx::query_scalar("SELECT sessions FROM pg_stat_database WHERE datname = current_database()")
+        .fetch_one(pool)
+        .await
+        .expect("pg_stat_database")
+}
+
+#[tokio::test]
+async fn commands_and_pages_reuse_their_connections() {
+    let app = crate::helpers::TestApp::spawn_roles(taskledger::Roles::API).await;
+    let token = app.token("pooled");
+    // Pages of a user who wrote nothing: no wait for the writer's own
+    // writes to reach a read model no projector runs for here.
+    let reader = app.token("reading");
+    // Warm: the pools open what they need.
+    app.create_task(&token, "the first").await;
+    let before = sessions_opened(&app.pool).await;
+    for n in 0..40 {
+        app.create_task(&token, &format!("task {n}")).await;
+        let page = app
+            .graphql(
+                Some(&reader),
+                "{ tasks(first: 5) { nodes { id } } }",
+                serde_json::json!({}),
+            )
+            .await;
+        crate::helpers::assert_no_errors(&page);
+    }
+    let opened = sessions_opened(&app.pool).await - before;
+    assert!(
+        opened < 10,
+        "40 commands and 40 pages, one after another, opened {opened} new sessions"
+    );
+}
