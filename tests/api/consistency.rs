@@ -16,7 +16,8 @@ use serde_json::{json, Value};
 use taskledger::{Roles, Settings};
 
 use crate::helpers::{
-    assert_no_errors, error_code, free_address, fresh_settings, graphql_at, start_api, TestApp,
+    assert_no_errors, error_code, free_address, fresh_settings, graphql_at, start_api, text_at,
+    TestApp,
 };
 use crate::ws_client::GqlSocket;
 
@@ -332,15 +333,7 @@ async fn the_calendar_feed_and_a_websocket_resync_show_the_callers_own_writes() 
             )
             .await;
         assert_no_errors(&body);
-        let calendar = app
-            .client
-            .get(&url)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let calendar = text_at(&app.client, &url).await;
         assert!(
             calendar.contains(&title),
             "round {round}: {title} not in the feed"

@@ -676,18 +676,16 @@ pub fn repository_root() -> std::path::PathBuf {
         .map_or_else(|| env!("CARGO_MANIFEST_DIR").into(), Into::into)
 }
 
+/// The body of a `GET` of `url`, as text.
+pub async fn text_at(client: &reqwest::Client, url: &str) -> String {
+    client.get(url).send().await.unwrap().text().await.unwrap()
+}
+
 /// The value of counter `series` (its name and labels as `/metrics` prints
 /// them, `name{label="value"}`) on the process at `address`; 0 before it
 /// counts anything.
 pub async fn counter_at(client: &reqwest::Client, address: &str, series: &str) -> u64 {
-    let metrics = client
-        .get(format!("{address}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = text_at(client, &format!("{address}/metrics")).await;
     let prefix = format!("{series} ");
     metrics
         .lines()

@@ -10,10 +10,22 @@ use infra::postgres::{pool_options, PING_AFTER_IDLE};
 
 use crate::helpers::fresh_settings;
 
-async fn backend_of(pool: &sqlx::PgPool) -> Result<i32, sqlx::Error> {
+/// The server process behind the connection `executor` runs on.
+async fn backend<'e>(executor: impl sqlx::PgExecutor<'e>) -> i32 {
     sqlx::query_scalar("SELECT pg_backend_pid()")
-        .fetch_one(pool)
+        .fetch_one(executor)
         .await
+        .expect("a statement")
+}
+
+/// Ends server process `pid`'s session, as a Postgres restart would.
+async fn end_session(admin: &sqlx::PgPool, pid: i32) {
+    let ended: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1)")
+        .bind(pid)
+        .fetch_one(admin)
+        .await
+        .expect("pg_terminate_backend");
+    assert!(ended, "session {pid} ended");
 }
 
 #[tokio::test]
@@ -21,21 +33,14 @@ async fn a_connection_whose_session_ended_while_idle_is_replaced_before_a_reques
     let settings = fresh_settings().await;
     let url = settings.common.database_url.expect("a database");
     let pool = pool_options(1).connect(&url).await.expect("the pool opens");
-    let first = backend_of(&pool).await.expect("a first statement");
+    let first = backend(&pool).await;
 
     // The server ends that session while its connection waits in the pool.
     let admin = pool_options(1).connect(&url).await.expect("another pool");
-    let ended: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1)")
-        .bind(first)
-        .fetch_one(&admin)
-        .await
-        .expect("the session is ended");
-    assert!(ended);
+    end_session(&admin, first).await;
     tokio::time::sleep(PING_AFTER_IDLE + Duration::from_millis(300)).await;
 
-    let second = backend_of(&pool)
-        .await
-        .expect("the request gets a connection that works");
+    let second = backend(&pool).await;
     assert_ne!(second, first, "a new session replaced the one that ended");
 }
 
@@ -44,8 +49,8 @@ mod ready_pool {
 
     use infra::postgres::{ReadyPool, DRAIN_TIMEOUT, PING_AFTER_IDLE};
     use sqlx::postgres::PgConnectOptions;
-    use sqlx::PgConnection;
 
+    use super::{backend, end_session};
     use crate::helpers::fresh_settings;
 
     async fn pool(max_connections: u32) -> (ReadyPool, sqlx::PgPool) {
@@ -54,13 +59,6 @@ mod ready_pool {
         let options: PgConnectOptions = url.parse().expect("a database URL");
         let admin = sqlx::PgPool::connect(&url).await.expect("Postgres is up");
         (ReadyPool::new(options, max_connections), admin)
-    }
-
-    async fn backend(connection: &mut PgConnection) -> i32 {
-        sqlx::query_scalar("SELECT pg_backend_pid()")
-            .fetch_one(connection)
-            .await
-            .expect("a statement")
     }
 
     async fn session_is_open(admin: &sqlx::PgPool, pid: i32) -> bool {
@@ -75,12 +73,12 @@ mod ready_pool {
     async fn a_released_connection_serves_the_next_caller_and_a_dropped_one_is_checked_first() {
         let (pool, _admin) = pool(2).await;
         let mut first = pool.acquire().await.expect("a connection");
-        let pid = backend(&mut first).await;
+        let pid = backend(&mut *first).await;
         first.release();
         assert_eq!(pool.idle(), 1);
 
         let mut again = pool.acquire().await.expect("a connection");
-        assert_eq!(backend(&mut again).await, pid, "the released one, reused");
+        assert_eq!(backend(&mut *again).await, pid, "the released one, reused");
         // Dropped without a release, as by a request cut off: it goes back
         // only once a ping shows nothing was left running on it.
         drop(again);
@@ -95,7 +93,7 @@ mod ready_pool {
         }
         assert!(back, "checked and handed back");
         let mut next = pool.acquire().await.expect("a connection");
-        assert_eq!(backend(&mut next).await, pid);
+        assert_eq!(backend(&mut *next).await, pid);
     }
 
     #[tokio::test]
@@ -103,7 +101,7 @@ mod ready_pool {
     {
         let (pool, admin) = pool(1).await;
         let mut held = pool.acquire().await.expect("a connection");
-        let pid = backend(&mut held).await;
+        let pid = backend(&mut *held).await;
         let cut = tokio::time::timeout(
             Duration::from_millis(200),
             sqlx::query("SELECT pg_sleep(5)").execute(&mut *held),
@@ -124,7 +122,7 @@ mod ready_pool {
             "but no longer than the drain: {waited:?}"
         );
         assert_ne!(
-            backend(&mut next).await,
+            backend(&mut *next).await,
             pid,
             "a new connection, not the busy one"
         );
@@ -160,7 +158,7 @@ mod ready_pool {
     ) {
         let (pool, admin) = pool(1).await;
         let mut conn = pool.acquire().await.expect("a connection");
-        let pid = backend(&mut conn).await;
+        let pid = backend(&mut *conn).await;
         let refused = sqlx::query_scalar::<_, i32>("SELECT 1 / 0")
             .fetch_one(&mut *conn)
             .await;
@@ -177,15 +175,11 @@ mod ready_pool {
 
         let mut conn = pool.acquire().await.expect("a connection");
         assert_eq!(
-            backend(&mut conn).await,
+            backend(&mut *conn).await,
             pid,
             "the same connection, working"
         );
-        sqlx::query("SELECT pg_terminate_backend($1)")
-            .bind(pid)
-            .execute(&admin)
-            .await
-            .expect("the session is ended");
+        end_session(&admin, pid).await;
         let failed = sqlx::query_scalar::<_, i32>("SELECT 1")
             .fetch_one(&mut *conn)
             .await;
@@ -193,25 +187,20 @@ mod ready_pool {
         conn.release_after(&failed);
         assert_eq!(pool.idle(), 0, "an ended session is not handed out again");
         let mut next = pool.acquire().await.expect("a new connection");
-        assert_ne!(backend(&mut next).await, pid);
+        assert_ne!(backend(&mut *next).await, pid);
     }
 
     #[tokio::test]
     async fn a_connection_whose_session_ended_while_idle_is_replaced() {
         let (pool, admin) = pool(1).await;
         let mut first = pool.acquire().await.expect("a connection");
-        let pid = backend(&mut first).await;
+        let pid = backend(&mut *first).await;
         first.release();
-        let ended: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1)")
-            .bind(pid)
-            .fetch_one(&admin)
-            .await
-            .expect("the session is ended");
-        assert!(ended);
+        end_session(&admin, pid).await;
         tokio::time::sleep(PING_AFTER_IDLE + Duration::from_millis(300)).await;
 
         let mut second = pool.acquire().await.expect("a connection that works");
-        assert_ne!(backend(&mut second).await, pid);
+        assert_ne!(backend(&mut *second).await, pid);
     }
 }
 

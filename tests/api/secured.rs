@@ -25,7 +25,8 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::helpers::{
-    assert_no_errors, broker_binary, eventually, fresh_settings, read_topic, role_process, TestApp,
+    assert_no_errors, broker_binary, eventually, fresh_settings, read_topic, role_process, text_at,
+    TestApp,
 };
 use crate::ws_client::GqlSocket;
 
@@ -647,14 +648,7 @@ async fn a_refused_login_names_the_setting_and_heals_when_the_broker_accepts_it(
         .await
         .expect("/readyz answers with the broker down while the login is refused");
     assert_eq!(body["postgres"], true);
-    let metrics = http
-        .get(format!("http://127.0.0.1:{port}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = text_at(&http, &format!("http://127.0.0.1:{port}/metrics")).await;
     assert!(
         metrics.contains(r#"taskledger_broker_reachable{role="relay"} 0"#),
         "{metrics}"

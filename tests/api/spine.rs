@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::json;
 use taskledger::Roles;
 
-use crate::helpers::{assert_no_errors, eventually, TestApp};
+use crate::helpers::{assert_no_errors, eventually, text_at, TestApp};
 
 #[tokio::test]
 async fn a_created_task_appears_in_the_task_list() {
@@ -206,14 +206,7 @@ async fn a_process_without_the_api_serves_health_readiness_and_its_metrics() {
     assert_eq!(ready["ready"], true, "{ready}");
     // The relay's own metrics, once it has published.
     let metrics = eventually(Duration::from_secs(10), || async {
-        let text = client
-            .get(format!("{ops}/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = text_at(&client, &format!("{ops}/metrics")).await;
         text.contains("taskledger_relay_published_total")
             .then_some(text)
     })
