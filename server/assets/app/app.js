@@ -637,7 +637,10 @@ async function refreshNotifications() {
     const pastFirstPage = Date.parse(n.firedAt) < oldest;
     if (pastFirstPage || Date.now() - n.arrivedAt > ARRIVAL_GRACE_MS) state.arrived.delete(id);
   }
-  state.unread = data.unreadNotificationCount;
+  // The count and the list are read by separate statements, so a
+  // notification stored between the two may be listed and not counted.
+  const listedUnread = state.notifications.filter((n) => !n.read).length;
+  state.unread = Math.max(data.unreadNotificationCount, listedUnread);
   renderInbox(state.unread);
   // Some arrived live but are not stored yet: look again, less often as it waits.
   if (state.arrived.size > 0) {
