@@ -125,6 +125,19 @@ impl ReadyPool {
         })
     }
 
+    /// Runs `statement` on a connection of the pool, then hands the
+    /// connection back or closes it by what the statement answered (see
+    /// [`ReadyConnection::release_after`]).
+    pub async fn run<T>(
+        &self,
+        statement: impl AsyncFnOnce(&mut PgConnection) -> Result<T, sqlx::Error>,
+    ) -> Result<T, sqlx::Error> {
+        let mut connection = self.acquire().await?;
+        let result = statement(&mut connection).await;
+        connection.release_after(&result);
+        result
+    }
+
     /// How many connections wait in the pool.
     pub fn idle(&self) -> usize {
         self.inner.idle.lock().expect("never poisoned").len()

@@ -269,10 +269,9 @@ impl TaskQuery {
             .any(|field| selection.field(field).exists())
         {
             if task_query::one_plan_for_every_reader(&query) {
-                let mut conn = service::<KeptPlans>(ctx)?.0.acquire().await?;
-                let rows = task_query::list(&mut conn, &query).await;
-                conn.release_after(&rows);
-                rows?
+                let kept = &service::<KeptPlans>(ctx)?.0;
+                kept.run(async |conn| task_query::list(conn, &query).await)
+                    .await?
             } else {
                 task_query::list(&mut *pool(ctx)?.acquire().await?, &query).await?
             }
@@ -432,14 +431,11 @@ pub async fn readers(ctx: &Context<'_>) -> ApiResult<Readers> {
     let read = || async {
         let began = listless.map(ListlessUsers::look_up);
         // One plan for every caller: where plans are kept.
-        let mut conn = service::<KeptPlans>(ctx)?
-            .0
-            .acquire()
+        let kept = &service::<KeptPlans>(ctx)?.0;
+        let readers = kept
+            .run(async |conn| Readers::of(conn, user).await)
             .await
             .map_err(ApiError::from)?;
-        let readers = Readers::of(&mut *conn, user).await;
-        conn.release_after(&readers);
-        let readers = readers.map_err(ApiError::from)?;
         metrics::counter!(infra::metric::READERS_LOOKUPS, "outcome" => "read").increment(1);
         if let (Some(listless), Some(began), false) = (listless, began, readers.has_lists()) {
             listless.found_listless(user, began);

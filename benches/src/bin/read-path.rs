@@ -465,12 +465,8 @@ async fn measure_kind(
             let (pool, kept, kind) = (pool.clone(), kept.clone(), kind.clone());
             async move {
                 if let Some(kept) = kept {
-                    let mut conn = kept.acquire().await.map_err(|e| e.to_string())?;
-                    task_query::list(&mut conn, &kind.sql)
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    conn.release();
-                    return Ok(());
+                    let page = kept.run(async |conn| task_query::list(conn, &kind.sql).await);
+                    return page.await.map(drop).map_err(|e| e.to_string());
                 }
                 let mut conn = pool.acquire().await.map_err(|e| e.to_string())?;
                 if kind.count {

@@ -14,11 +14,10 @@ use cqrs_es::persist::{
 };
 use cqrs_es::Aggregate;
 use futures::TryStreamExt;
-use infra::postgres::{ReadyConnection, ReadyPool};
+use infra::postgres::ReadyPool;
 use serde_json::Value;
-use sqlx::pool::PoolConnection;
 use sqlx::postgres::PgRow;
-use sqlx::{PgConnection, PgPool, Postgres, Row};
+use sqlx::{PgConnection, PgPool, Row};
 use std::sync::Arc;
 
 use crate::keys::{self, DataKey, KeyCache, Keyring};
@@ -95,12 +94,20 @@ impl EventRepository {
         self
     }
 
-    /// A connection for one statement: from the ready pool if there is one.
-    async fn connection(&self) -> Result<Held, PersistenceError> {
-        Ok(match &self.ready {
-            Some(ready) => Held::Ready(ready.acquire().await.map_err(persistence)?),
-            None => Held::Pooled(self.pool.acquire().await.map_err(persistence)?),
-        })
+    /// Runs one statement on a connection of the ready pool if there is
+    /// one, else of the event store's pool.
+    async fn run<T>(
+        &self,
+        statement: impl AsyncFnOnce(&mut PgConnection) -> Result<T, sqlx::Error>,
+    ) -> Result<T, PersistenceError> {
+        match &self.ready {
+            Some(ready) => ready.run(statement).await,
+            None => match self.pool.acquire().await {
+                Ok(mut conn) => statement(&mut conn).await,
+                Err(error) => Err(error),
+            },
+        }
+        .map_err(persistence)
     }
 
     /// The events' payloads as text, their personal fields sealed with the
@@ -158,14 +165,8 @@ impl EventRepository {
         &self,
         aggregate_id: &str,
     ) -> Result<(A, usize), PersistenceError> {
-        let mut conn = self.connection().await?;
-        let rows = sqlx::query(LOAD)
-            .bind(A::TYPE)
-            .bind(aggregate_id)
-            .fetch_all(&mut *conn)
-            .await;
-        conn.release_after(&rows);
-        let rows = rows.map_err(persistence)?;
+        let load = sqlx::query(LOAD).bind(A::TYPE).bind(aggregate_id);
+        let rows = self.run(async |conn| load.fetch_all(conn).await).await?;
         let mut keys = KeyCache::default();
         let mut aggregate = A::default();
         let mut sequence = 0;
@@ -453,11 +454,10 @@ impl PersistedEventRepository for EventRepository {
             if let Some((lists, writer)) = &checked {
                 statement = statement.bind(lists).bind(writer);
             }
-            let mut conn = self.connection().await?;
             let stored = if shape.answers() {
-                let row = statement.fetch_one(&mut *conn).await;
-                conn.release_after(&row);
-                let row = row.map_err(persistence)?;
+                let row = self
+                    .run(async |conn| statement.fetch_one(conn).await)
+                    .await?;
                 let allowed: bool = row.try_get("allowed").map_err(persistence)?;
                 if !allowed {
                     return Err(PersistenceError::UnknownError(Box::new(NotAllowedInList)));
@@ -465,9 +465,9 @@ impl PersistedEventRepository for EventRepository {
                 let stored: i64 = row.try_get("stored").map_err(persistence)?;
                 u64::try_from(stored).unwrap_or_default()
             } else {
-                let done = statement.execute(&mut *conn).await;
-                conn.release_after(&done);
-                done.map_err(persistence)?.rows_affected()
+                self.run(async |conn| statement.execute(conn).await)
+                    .await?
+                    .rows_affected()
             };
             match key {
                 Some(key) if stored == 0 => self.keys.forget(&key.user_id),
@@ -560,40 +560,5 @@ fn persistence(error: sqlx::Error) -> PersistenceError {
             PersistenceError::DeserializationError(Box::new(error))
         }
         _ => PersistenceError::UnknownError(Box::new(error)),
-    }
-}
-
-/// A connection held for one statement.
-enum Held {
-    Ready(ReadyConnection),
-    Pooled(PoolConnection<Postgres>),
-}
-
-impl Held {
-    /// Gives it back after `result` (sqlx's pool takes its own back).
-    fn release_after<T>(self, result: &Result<T, sqlx::Error>) {
-        if let Self::Ready(connection) = self {
-            connection.release_after(result);
-        }
-    }
-}
-
-impl std::ops::Deref for Held {
-    type Target = PgConnection;
-
-    fn deref(&self) -> &PgConnection {
-        match self {
-            Self::Ready(connection) => connection,
-            Self::Pooled(connection) => connection,
-        }
-    }
-}
-
-impl std::ops::DerefMut for Held {
-    fn deref_mut(&mut self) -> &mut PgConnection {
-        match self {
-            Self::Ready(connection) => connection,
-            Self::Pooled(connection) => connection,
-        }
     }
 }
