@@ -128,6 +128,18 @@ impl RevertMutation {
                 format!("the request changed more than {UNDO_MAX_TASKS} tasks"),
             ));
         }
+        // One the caller may no longer read (they left its list) answers as
+        // missing, before any version is compared and reported.
+        let commands = service::<CommandService>(ctx)?;
+        for (id, ..) in &changed {
+            if commands
+                .version_of_own(actor, TaskId::parse(id)?)
+                .await?
+                .is_none()
+            {
+                return Err(ApiError::NotFound);
+            }
+        }
         // All or nothing: a later change on any of them refuses the whole undo.
         if let Some((_, _, last, _, _, now)) =
             changed.iter().find(|(_, _, last, _, _, now)| last != now)

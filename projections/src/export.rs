@@ -1,10 +1,14 @@
 //! A user's data, whole (GDPR articles 15 and 20): one JSON document in the
 //! shape of `docs/schemas/export.v1.schema.json`. Every task the user created,
 //! each with its state and its full history (who, when, what changed) read
-//! from the event store, the truth; their reminders and notifications; and
+//! from the event store, the truth, up to their last change of it when they
+//! may no longer read it; their reminders of tasks they may read and their
+//! notifications; and
 //! their calendar feed's settings (never its secret). Written as it is read,
 //! a page of tasks at a time (their histories in one query), so an account of
 //! any size exports in the memory of one page's histories.
+
+use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
 use domain::Version;
@@ -110,6 +114,19 @@ pub async fn export_user<W: AsyncWrite + Unpin>(
     // The head's fields, then the lists, in one object.
     out.write_all(head.trim_end_matches('}').as_bytes()).await?;
     out.write_all(b",\"tasks\":[").await?;
+    // The shared lists the user belongs to now: a task they created is
+    // exported whole only while they may read it (ADR 0016).
+    let lists: HashSet<Uuid> =
+        sqlx::query_scalar("SELECT list_id FROM list_members WHERE user_id = $1")
+            .bind(user)
+            .fetch_all(pool)
+            .await?
+            .into_iter()
+            .collect();
+    let readable = |task: &domain::Task| match task.list() {
+        Some(list) => lists.contains(&list),
+        None => task.owner().is_some_and(|owner| owner.as_str() == user),
+    };
     let mut after = String::new();
     loop {
         let ids: Vec<String> = sqlx::query_scalar(
@@ -130,8 +147,25 @@ pub async fn export_user<W: AsyncWrite + Unpin>(
         let stored = global_log::aggregates_events(pool, "Task", &ranges).await?;
         for stored in stored.chunk_by(|a, b| a.aggregate_id == b.aggregate_id) {
             let id = stored[0].aggregate_id.clone();
-            let Some(folded) = history::fold_task(stored)? else {
+            let Some(now) = history::fold_task(stored)? else {
                 continue;
+            };
+            // One they may no longer read (they left its list, or it moved
+            // into another's Inbox) is exported as it stood after their last
+            // change of it, with the history up to then: what others did
+            // after is not theirs to see.
+            let (stored, folded) = if readable(&now.task) {
+                (stored, now)
+            } else {
+                let last = stored
+                    .iter()
+                    .rposition(|event| written_by(event, user))
+                    .unwrap_or(0);
+                let seen = &stored[..=last];
+                let Some(then) = history::fold_task(seen)? else {
+                    continue;
+                };
+                (seen, then)
             };
             let task = ExportedTask {
                 history: history::history_entries(stored, 0)?,
@@ -151,9 +185,16 @@ pub async fn export_user<W: AsyncWrite + Unpin>(
         progress(exported.tasks);
     }
     out.write_all(b"],\"reminders\":[").await?;
+    // A reminder's title follows its task: only those of tasks the user may
+    // read now.
     let mut reminders = sqlx::query_as::<_, ExportedReminder>(
-        "SELECT reminder_id, task_id, title, due_at, remind_at, status, fired_at
-           FROM reminders WHERE user_id = $1 ORDER BY remind_at, reminder_id",
+        "SELECT r.reminder_id, r.task_id, r.title, r.due_at, r.remind_at, r.status, r.fired_at
+           FROM reminders r JOIN task_list t ON t.id = r.task_id
+          WHERE r.user_id = $1
+            AND (t.user_id = $1
+                 OR EXISTS (SELECT 1 FROM list_members m
+                             WHERE m.list_id = t.list_id AND m.user_id = $1))
+          ORDER BY r.remind_at, r.reminder_id",
     )
     .bind(user)
     .fetch(pool);
@@ -194,6 +235,15 @@ pub async fn export_user<W: AsyncWrite + Unpin>(
     out.write_all(b"}\n").await?;
     out.flush().await?;
     Ok(exported)
+}
+
+/// Whether `user`'s request stored `event`.
+fn written_by(event: &global_log::StoredEvent, user: &str) -> bool {
+    event
+        .metadata
+        .get("user_id")
+        .and_then(serde_json::Value::as_str)
+        == Some(user)
 }
 
 /// A comma before every item of a list but its first.

@@ -224,7 +224,7 @@ impl Scheduler {
         let due: Vec<DueReminder> = sqlx::query_as(
             "SELECT reminder_id, task_id, user_id, title, due_at, remind_at, priority, tags,
                     EXISTS (SELECT 1 FROM task_list t
-                             WHERE t.id = reminders.task_id AND t.user_id <> t.owner
+                             WHERE t.id = reminders.task_id AND t.user_id <> reminders.user_id
                                AND NOT EXISTS (SELECT 1 FROM list_members m
                                                 WHERE m.list_id = t.list_id
                                                   AND m.user_id = reminders.user_id)) AS withheld
@@ -243,8 +243,8 @@ impl Scheduler {
         if due.is_empty() {
             return Ok(Claimed::default());
         }
-        // A reminder of a task in a shared list whose recipient no longer
-        // belongs to it is not sent: they no longer see the task.
+        // A reminder whose recipient may no longer read its task (they left
+        // its shared list, or it moved into another's Inbox) is not sent.
         let (withheld, due): (Vec<_>, Vec<_>) = due.into_iter().partition(|r| r.withheld);
         let (mut missed, mut to_fire): (Vec<_>, Vec<_>) = due
             .into_iter()

@@ -84,3 +84,49 @@ async fn bad_tokens_are_unauthenticated() {
     }
     assert_eq!(app.event_count().await, 0);
 }
+
+#[tokio::test]
+async fn moving_anothers_task_with_a_version_answers_as_for_a_missing_task() {
+    let app = TestApp::spawn().await;
+    let alice = app.token("alice");
+    let bob = app.token("bob");
+    let (id, _) = app.create_task(&alice, "alice's secret").await;
+    app.task_at_version(&alice, &id, 1).await;
+    // Into a list of bob's own, which he may move his tasks to.
+    let list = app.new_list(&bob, "bob's list").await;
+    let events = app.event_count().await;
+
+    let moving = "mutation($id: ID!, $list: ID!) {
+        moveTask(id: $id, listId: $list, expectedVersion: 999) { version } }";
+    let hidden = app
+        .graphql(Some(&bob), moving, json!({ "id": id, "list": list }))
+        .await;
+    let unknown = uuid::Uuid::new_v4().to_string();
+    let missing = app
+        .graphql(Some(&bob), moving, json!({ "id": unknown, "list": list }))
+        .await;
+    for body in [&hidden, &missing] {
+        assert_eq!(error_code(body), Some("NOT_FOUND"), "{body}");
+        let extensions = &body["errors"][0]["extensions"];
+        assert!(extensions.get("actualVersion").is_none(), "{body}");
+        assert!(extensions.get("expectedVersion").is_none(), "{body}");
+    }
+    // Alice's task and no task at all read alike.
+    assert_eq!(
+        hidden["errors"][0]["message"],
+        missing["errors"][0]["message"]
+    );
+    assert_eq!(
+        hidden["errors"][0]["extensions"],
+        missing["errors"][0]["extensions"]
+    );
+    assert_eq!(hidden["data"], missing["data"]);
+    assert_eq!(
+        app.event_count().await,
+        events,
+        "bob's moves stored nothing"
+    );
+    let task = app.task(&alice, &id).await;
+    assert_eq!(task["version"], 1);
+    assert_eq!(task["title"], "alice's secret");
+}

@@ -312,3 +312,153 @@ fn the_schema_names_what_an_export_holds() {
         query_api::export::EXPORT_FORMAT
     );
 }
+
+const ACCEPT: &str = "mutation($id: ID!) { acceptInvitation(id: $id) { version } }";
+const REMOVE: &str =
+    "mutation($list: ID!, $user: String!) { removeMember(listId: $list, userId: $user) { version } }";
+const CREATE_IN: &str = "mutation($title: String!, $list: ID) {
+    createTask(input: {title: $title, listId: $list}) { taskId version } }";
+const EDIT: &str = "mutation($id: ID!, $title: String!, $description: String) {
+    updateTask(input: {id: $id, title: $title, description: $description}) { version } }";
+const MOVE: &str =
+    "mutation($id: ID!, $list: ID!) { moveTask(id: $id, listId: $list) { version } }";
+
+/// `user` invited to `list` as `role` by `owner`'s user, and accepting.
+async fn join(app: &TestApp, owner: &str, list: &str, user: &str, role: &str) {
+    let id = app.invite(owner, list, user, role).await;
+    app.data(&app.token(user), ACCEPT, json!({ "id": id }))
+        .await;
+}
+
+/// A task titled `title` made by `token`'s user in `list`; its id.
+async fn task_in(app: &TestApp, token: &str, list: &str, title: &str) -> String {
+    app.data(token, CREATE_IN, json!({ "title": title, "list": list }))
+        .await["createTask"]["taskId"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Task `id` renamed to `canary` (and described with it) by `token`'s user;
+/// its new version.
+async fn renamed(app: &TestApp, token: &str, id: &str, canary: &str) -> i64 {
+    app.data(
+        token,
+        EDIT,
+        json!({ "id": id, "title": canary, "description": format!("{canary}, described") }),
+    )
+    .await["updateTask"]["version"]
+        .as_i64()
+        .unwrap()
+}
+
+/// `token`'s user's export at both of the API's doors (`exportMyData` and
+/// `GET /export`), as text.
+async fn exports(app: &TestApp, token: &str) -> [String; 2] {
+    let body = app.graphql(Some(token), EXPORT, json!({})).await;
+    assert_no_errors(&body);
+    assert_eq!(
+        body["data"]["exportMyData"]["format"],
+        "taskledger.export.v1"
+    );
+    let response = app
+        .client
+        .get(format!("{}/export", app.address))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let streamed = response.text().await.unwrap();
+    let document: Value = serde_json::from_str(&streamed).expect("a JSON document");
+    assert_eq!(document["format"], "taskledger.export.v1");
+    [body["data"]["exportMyData"].to_string(), streamed]
+}
+
+#[tokio::test]
+async fn a_member_removed_from_a_list_exports_nothing_written_to_its_tasks_after_the_removal() {
+    let app = TestApp::spawn().await;
+    let (ann, rob) = (app.token("ann"), app.token("rob"));
+    let list = app.new_list(&ann, "Errands").await;
+    join(&app, &ann, &list, "rob", "EDITOR").await;
+    // rob makes a task in the list and sets it a reminder.
+    let id = task_in(&app, &rob, &list, "rob's errand").await;
+    let at = (Utc::now() + chrono::Duration::days(2)).to_rfc3339();
+    app.data(
+        &rob,
+        "mutation($id: ID!, $at: DateTime!) { setReminders(id: $id, reminders: [{at: $at}]) { version } }",
+        json!({ "id": id, "at": at }),
+    )
+    .await;
+    // ann removes him, then writes to his task.
+    app.data(&ann, REMOVE, json!({ "list": list, "user": "rob" }))
+        .await;
+    let canary = format!("after-removal-{}", uuid::Uuid::new_v4().simple());
+    let version = renamed(&app, &ann, &id, &canary).await;
+    // The read models hold the edit: the task list's, and the reminders'
+    // (which a reminder's title comes from; not awaited past 15 s, as a
+    // projection that drops the task would never get there).
+    assert_eq!(
+        app.task_at_version(&ann, &id, version).await["title"],
+        canary.as_str()
+    );
+    reminders_hold(&app, &id, version).await;
+
+    for export in exports(&app, &rob).await {
+        assert!(
+            !export.contains(&canary),
+            "ann's edit after rob's removal is in his export: {export}"
+        );
+        // What he wrote is still his to take: the task as he left it.
+        assert!(
+            export.contains(&id) && export.contains("rob's errand"),
+            "{export}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_task_moved_into_another_members_inbox_exports_nothing_written_to_it_there() {
+    let app = TestApp::spawn().await;
+    let (ann, rob, eve) = (app.token("ann"), app.token("rob"), app.token("eve"));
+    let list = app.new_list(&ann, "Errands").await;
+    join(&app, &ann, &list, "rob", "EDITOR").await;
+    join(&app, &ann, &list, "eve", "EDITOR").await;
+    let id = task_in(&app, &rob, &list, "rob's errand").await;
+    // eve, an editor, takes rob's task to her own Inbox and renames it
+    // there; rob is still a member of the list.
+    let eves_inbox = app.data(&eve, "{ inboxId }", json!({})).await["inboxId"].clone();
+    app.data(&eve, MOVE, json!({ "id": id, "list": eves_inbox }))
+        .await;
+    let canary = format!("in-eves-inbox-{}", uuid::Uuid::new_v4().simple());
+    let version = renamed(&app, &eve, &id, &canary).await;
+    let task = app.task_at_version(&eve, &id, version).await;
+    assert_eq!(task["title"], canary.as_str());
+    assert_eq!(app.task(&rob, &id).await, Value::Null, "eve's alone now");
+
+    for export in exports(&app, &rob).await {
+        assert!(
+            !export.contains(&canary),
+            "eve's edit in her Inbox is in rob's export: {export}"
+        );
+        assert!(
+            export.contains(&id) && export.contains("rob's errand"),
+            "{export}"
+        );
+    }
+}
+
+/// Waits, up to 15 s, until the reminders projection holds task `id` at
+/// `version` or later.
+async fn reminders_hold(app: &TestApp, id: &str, version: i64) {
+    let _ = eventually(Duration::from_secs(15), || async {
+        let held: Option<i64> =
+            sqlx::query_scalar("SELECT version FROM reminder_tasks WHERE task_id = $1::uuid")
+                .bind(id)
+                .fetch_optional(&app.pool)
+                .await
+                .unwrap();
+        (held >= Some(version)).then_some(())
+    })
+    .await;
+}

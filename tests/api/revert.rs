@@ -252,3 +252,68 @@ async fn undo_takes_back_one_request_on_every_task_it_changed_or_nothing() {
     }
     read_model_caught_up(&app.pool, Duration::from_secs(30), "undos").await;
 }
+
+#[tokio::test]
+async fn undo_by_a_member_removed_since_answers_as_missing_not_as_a_conflict() {
+    let app = TestApp::spawn().await;
+    let (ann, rob) = (app.token("ann"), app.token("rob"));
+    let list = app.new_list(&ann, "Chores").await;
+    let invitation = app.invite(&ann, &list, "rob", "EDITOR").await;
+    app.data(
+        &rob,
+        "mutation($id: ID!) { acceptInvitation(id: $id) { version } }",
+        json!({ "id": invitation }),
+    )
+    .await;
+    let id = app
+        .data(
+            &ann,
+            "mutation($list: ID) { createTask(input: {title: \"dishes\", listId: $list}) { taskId } }",
+            json!({ "list": list }),
+        )
+        .await["createTask"]["taskId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // rob, an editor, renames the list's task; then ann removes him and
+    // changes it after him.
+    let body = request_as(
+        &app,
+        &rob,
+        "rob-renames",
+        &format!("mutation {{ updateTask(input: {{id: \"{id}\", title: \"rob's dishes\"}}) {{ version }} }}"),
+    )
+    .await;
+    assert_no_errors(&body);
+    app.data(
+        &ann,
+        "mutation($list: ID!, $user: String!) { removeMember(listId: $list, userId: $user) { version } }",
+        json!({ "list": list, "user": "rob" }),
+    )
+    .await;
+    let version = app
+        .data(
+            &ann,
+            "mutation($id: ID!) { updateTask(input: {id: $id, title: \"ann's dishes\"}) { version } }",
+            json!({ "id": id }),
+        )
+        .await["updateTask"]["version"]
+        .as_i64()
+        .unwrap();
+    let events = app.event_count().await;
+
+    // His undo finds nothing: no conflict, no version of the task.
+    let body = undo(&app, &rob, "rob-renames").await;
+    assert_eq!(error_code(&body), Some("NOT_FOUND"), "{body}");
+    let extensions = &body["errors"][0]["extensions"];
+    assert!(extensions.get("actualVersion").is_none(), "{body}");
+    assert!(extensions.get("expectedVersion").is_none(), "{body}");
+    // Exactly as for a request he never sent.
+    let never = undo(&app, &rob, "never-sent").await;
+    assert_eq!(body["errors"][0]["message"], never["errors"][0]["message"]);
+    assert_eq!(extensions, &never["errors"][0]["extensions"]);
+    assert_eq!(app.event_count().await, events, "the undo wrote nothing");
+    let task = app.task_at_version(&ann, &id, version).await;
+    assert_eq!(task["title"], "ann's dishes");
+}

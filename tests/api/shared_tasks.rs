@@ -1159,3 +1159,56 @@ async fn held_erased(app: &TestApp, id: &str, version: i64) -> bool {
     .await
     .expect("the reminders projection applies the owner's commands")
 }
+
+/// A reminder goes to whoever set it only while they may read its task: one
+/// an editor set in a shared list is not sent once the list's owner takes
+/// the task into her own Inbox, where what she types is hers alone.
+#[tokio::test]
+async fn a_reminder_is_not_sent_once_its_task_moved_into_anothers_inbox() {
+    let app = TestApp::spawn().await;
+    let c = cast(&app).await;
+    let id = task_in(&app, &c.ann, &c.list, "the party").await;
+    // Set by eve, they fire to eve (not to whoever owns the task).
+    let at = chrono::Utc::now() + chrono::Duration::seconds(4);
+    app.data(
+        &c.eve,
+        "mutation($id: ID!, $at: DateTime!) { setReminders(id: $id, reminders: [{at: $at}]) { version } }",
+        json!({ "id": id, "at": at.to_rfc3339() }),
+    )
+    .await;
+    let anns_inbox = app.data(&c.ann, INBOX, json!({})).await["inboxId"].clone();
+    app.data(&c.ann, MOVE, json!({ "id": id, "list": anns_inbox }))
+        .await;
+    assert!(seen_at(&app, &c.ann, &id, 3).await.is_some());
+    app.data(
+        &c.ann,
+        UPDATE,
+        json!({ "id": id, "title": "ann's own plans" }),
+    )
+    .await;
+    let status = eventually(Duration::from_secs(20), || async {
+        let status: Option<String> =
+            sqlx::query_scalar("SELECT status FROM reminders WHERE task_id = $1::uuid")
+                .bind(&id)
+                .fetch_optional(&app.pool)
+                .await
+                .unwrap();
+        status.filter(|s| s != "pending")
+    })
+    .await;
+    assert_eq!(status.as_deref(), Some("missed"), "eve's reminder was sent");
+    let inbox = app
+        .data(
+            &c.eve,
+            "{ notifications(first: 50) { edges { node { taskId title } } } }",
+            json!({}),
+        )
+        .await;
+    let about_it: Vec<&Value> = inbox["notifications"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|edge| edge["node"]["taskId"] == json!(id))
+        .collect();
+    assert!(about_it.is_empty(), "eve was told: {about_it:?}");
+}

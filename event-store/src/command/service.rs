@@ -118,7 +118,10 @@ impl CommandService {
             let checked = held.task.lists_to_check(&command);
             let current_list = held.task.list();
             if let Some(expected) = expected_version {
-                let owned = held.task.owner() == Some(&actor.user_id) || !checked.is_empty();
+                // Theirs, or in a shared list (whose membership is checked
+                // next); not someone else's Inbox task, whatever list the
+                // command names.
+                let owned = held.task.owner() == Some(&actor.user_id) || held.task.list().is_some();
                 if warm && (!owned || expected != loaded) {
                     trust_warm = false;
                     continue;
