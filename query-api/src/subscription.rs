@@ -162,7 +162,10 @@ impl TaskSubscription {
 
     /// Your reminders as they fire, and invitations to lists as they are
     /// made. Each arrives once per delivery; its `id` tells a repeat (after
-    /// a crash of the scheduler) from a new one.
+    /// a crash of the scheduler) from a new one. The stream ends
+    /// (`complete`) when this process may have missed some (it lost the
+    /// topic or its Postgres channel, or you fell 256 behind): read
+    /// `notifications`, and subscribe again.
     async fn notification_received(
         &self,
         ctx: &Context<'_>,
@@ -171,17 +174,15 @@ impl TaskSubscription {
         let hub = service::<LiveHub>(ctx)?.clone();
         let lists = service::<ListService>(ctx)?.clone();
         let live = hub.notifications.subscribe(&user);
-        let state = (hub, lists, user, live, VecDeque::<ID>::new());
+        let state = (lists, user, live, VecDeque::<ID>::new());
         Ok(futures::stream::unfold(
             state,
-            |(hub, lists, user, mut live, mut seen)| async move {
+            |(lists, user, mut live, mut seen)| async move {
                 loop {
-                    let Some(arrived) = live.receiver.recv().await else {
-                        // Fell behind, or the process lost the topic: the
-                        // inbox holds what was missed.
-                        live = hub.notifications.subscribe(&user);
-                        continue;
-                    };
+                    // Fell behind, or the process lost the topic: the
+                    // inbox holds what was missed, and the client is told
+                    // by the stream's end to read it.
+                    let arrived = live.receiver.recv().await?;
                     if seen.contains(&arrived.id) {
                         continue;
                     }
@@ -194,7 +195,7 @@ impl TaskSubscription {
                         tracing::warn!(error = ?error, "could not name an invitation's list");
                     }
                     let [notification] = notification;
-                    return Some((notification, (hub, lists, user, live, seen)));
+                    return Some((notification, (lists, user, live, seen)));
                 }
             },
         ))

@@ -18,7 +18,9 @@ use serde_json::{json, Value};
 use taskledger::Roles;
 use uuid::Uuid;
 
-use crate::helpers::{assert_no_errors, error_code, eventually, read_topic, Received, TestApp};
+use crate::helpers::{
+    assert_no_errors, end_listeners, error_code, eventually, read_topic, Received, TestApp,
+};
 use crate::ws_client::GqlSocket;
 
 const ERASE: &str = "mutation($confirm: String!) { eraseMyData(confirm: $confirm) { erasureId } }";
@@ -417,4 +419,30 @@ async fn an_erased_user_who_comes_back_starts_afresh_and_only_they_can_see_their
     .expect("the erasure completes");
     let task = app.task(&ada, &new).await;
     assert_eq!(task["title"], "after I came back");
+}
+
+/// An erasure announced while an API process's Postgres channel of erasures
+/// was down still closes the erased user's sockets there, once the channel
+/// is heard again; no one else's.
+#[tokio::test]
+async fn an_erasure_announced_while_the_channel_was_down_still_closes_her_sockets() {
+    let app = TestApp::spawn().await;
+    let changes = "subscription { taskChanges { kind } }";
+    let mut hers = GqlSocket::connect(&app.address, &app.token("ada")).await;
+    hers.subscribe("1", changes, json!({})).await;
+    let mut his = GqlSocket::connect(&app.address, &app.token("bob")).await;
+    his.subscribe("1", changes, json!({})).await;
+    end_listeners(&app.pool, projections::erasure::ERASURES_CHANNEL).await;
+    // Completed while no one listened: as an erasure whose announcement
+    // went unheard (recorded here without one).
+    sqlx::query(
+        "INSERT INTO erasures (id, user_id, requested_at, completed_at)
+         VALUES ($1, 'ada', now(), now())",
+    )
+    .bind(Uuid::new_v4())
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(hers.close_code(Duration::from_secs(10)).await, Some(4403));
+    assert_eq!(his.close_code(Duration::from_millis(500)).await, None);
 }

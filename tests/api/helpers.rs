@@ -692,3 +692,22 @@ pub async fn counter_at(client: &reqwest::Client, address: &str, series: &str) -
         .find_map(|line| line.strip_prefix(prefix.as_str()))
         .map_or(0, |n| n.trim().parse().unwrap())
 }
+
+/// Ends the Postgres sessions of this test's database that listen on
+/// `channel`, once there is one; how many it ended.
+pub async fn end_listeners(pool: &PgPool, channel: &str) -> i64 {
+    eventually(Duration::from_secs(10), || async {
+        let ended: i64 = sqlx::query_scalar(
+            "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity
+              WHERE datname = current_database() AND pid <> pg_backend_pid()
+                AND query LIKE 'LISTEN %' AND query LIKE '%' || $1 || '%'",
+        )
+        .bind(channel)
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        (ended > 0).then_some(ended)
+    })
+    .await
+    .unwrap_or_else(|| panic!("no session listens on {channel}"))
+}

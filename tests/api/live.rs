@@ -7,7 +7,9 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use taskledger::Roles;
 
-use crate::helpers::{eventually, fresh_settings, read_topic, spawn_role_process, TestApp};
+use crate::helpers::{
+    end_listeners, eventually, fresh_settings, read_topic, spawn_role_process, TestApp,
+};
 use crate::ws_client::{Frame, GqlSocket};
 
 const CHANGES: &str = "subscription($since: String) {
@@ -599,4 +601,53 @@ async fn a_client_resuming_from_its_cursor_gets_a_change_overtaken_on_the_topic(
     }
     assert_eq!(resumed, [earlier, later]);
     drop(publisher_lock);
+}
+
+/// A process whose Postgres channel of list changes went may have missed an
+/// invitation: its notification feeds end (`complete`), so a client reads
+/// its inbox and subscribes again, and the new feed hears what comes next.
+#[tokio::test]
+async fn a_lost_channel_ends_the_notification_feed_and_the_next_one_hears_on() {
+    let app = TestApp::spawn().await;
+    let (ann, bob) = (app.token("ann"), app.token("bob"));
+    let feed = "subscription { notificationReceived { id kind } }";
+    let mut socket = GqlSocket::connect(&app.address, &bob).await;
+    socket.subscribe("n", feed, json!({})).await;
+    end_listeners(&app.pool, query_api::live::LISTS_CHANNEL).await;
+    let mut completed = false;
+    while let Some(frame) = socket.next(Duration::from_secs(10)).await {
+        match frame {
+            Frame::Json(message) if message["id"] == "n" && message["type"] == "complete" => {
+                completed = true;
+                break;
+            }
+            Frame::Json(_) => continue,
+            Frame::Closed(code, reason) => panic!("closed with {code}: {reason}"),
+        }
+    }
+    assert!(completed, "the feed went on as if nothing was missed");
+    // Subscribed again once the channel is heard again: the next
+    // invitation arrives.
+    socket.subscribe("n", feed, json!({})).await;
+    let listening = eventually(Duration::from_secs(10), || async {
+        let listening: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM pg_stat_activity
+                             WHERE datname = current_database() AND query LIKE 'LISTEN %'
+                               AND query LIKE '%' || $1 || '%')",
+        )
+        .bind(query_api::live::LISTS_CHANNEL)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+        listening.then_some(())
+    })
+    .await;
+    assert!(listening.is_some(), "the channel is not heard again");
+    let list = app.new_list(&ann, "Errands").await;
+    app.invite(&ann, &list, "bob", "EDITOR").await;
+    let heard = socket
+        .next_payload("n", Duration::from_secs(10))
+        .await
+        .expect("the invitation on the new feed");
+    assert_eq!(heard["data"]["notificationReceived"]["kind"], "INVITATION");
 }

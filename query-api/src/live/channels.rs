@@ -5,6 +5,8 @@
 
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
+
 use sqlx::postgres::PgListener;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
@@ -41,22 +43,48 @@ impl LiveHub {
         pool: PgPool,
         shutdown: CancellationToken,
     ) -> anyhow::Result<()> {
+        // When the listener's connection was found lost, until the erasures
+        // committed since are told.
+        let deaf_since = std::sync::Mutex::new(None);
         infra::listen::again_and_again(
             projections::erasure::ERASURES_CHANNEL,
             shutdown,
-            || self.listen_for_erasures(&pool),
+            || self.listen_for_erasures(&pool, &deaf_since),
             || {},
         )
         .await
     }
 
-    async fn listen_for_erasures(&self, pool: &PgPool) -> Result<(), sqlx::Error> {
+    async fn listen_for_erasures(
+        &self,
+        pool: &PgPool,
+        deaf_since: &std::sync::Mutex<Option<DateTime<Utc>>>,
+    ) -> Result<(), sqlx::Error> {
         let mut listener = PgListener::connect_with(pool).await?;
         listener
             .listen(projections::erasure::ERASURES_CHANNEL)
             .await?;
+        // What was announced while the connection was down went unheard:
+        // the erasures completed since. An erasure's `completed_at` is when
+        // its transaction began, so a minute's margin for long ones; a user
+        // erased within it who came back meanwhile connects again.
+        let since = *deaf_since.lock().expect("never poisoned");
+        if let Some(since) = since {
+            let missed: Vec<String> = sqlx::query_scalar(
+                "SELECT DISTINCT user_id FROM erasures WHERE completed_at >= $1",
+            )
+            .bind(since - chrono::Duration::seconds(60))
+            .fetch_all(pool)
+            .await?;
+            for user in missed {
+                let _ = self.erased.send(user);
+            }
+            *deaf_since.lock().expect("never poisoned") = None;
+        }
         loop {
-            let notification = listener.recv().await?;
+            let notification = heard(&mut listener).await.inspect_err(|_| {
+                *deaf_since.lock().expect("never poisoned") = Some(Utc::now());
+            })?;
             // No socket listening is no error.
             let _ = self.erased.send(notification.payload().to_owned());
         }
@@ -76,6 +104,8 @@ impl LiveHub {
             || {
                 self.listless.deaf();
                 self.lists.resync_all();
+                // Invitations made meanwhile are in the invitees' inboxes.
+                self.notifications.resync_all();
             },
         )
         .await

@@ -98,9 +98,16 @@ impl LiveHub {
         shutdown: CancellationToken,
     ) -> anyhow::Result<()> {
         loop {
-            let result = self.consume(&pool, &kafka, &topics, &shutdown).await;
+            let mut was_reading = false;
+            let result = self
+                .consume(&pool, &kafka, &topics, &shutdown, &mut was_reading)
+                .await;
             self.tasks.resync_all();
-            self.notifications.resync_all();
+            // What the feed lost is in each user's inbox: their streams end,
+            // and clients read it and subscribe again.
+            if was_reading {
+                self.notifications.resync_all();
+            }
             match result {
                 Ok(()) => return Ok(()),
                 Err(error) => {
@@ -123,6 +130,7 @@ impl LiveHub {
         kafka: &KafkaSettings,
         topics: &LiveTopics,
         shutdown: &CancellationToken,
+        was_reading: &mut bool,
     ) -> anyhow::Result<()> {
         let live = [topics.task_updates.as_str(), topics.reminders.as_str()];
         if !infra::kafka::wait_while_replaced(&mut *pool.acquire().await?, &live, shutdown).await? {
@@ -162,7 +170,7 @@ impl LiveHub {
         // published before it: they read it from the read model, and hear
         // everything after it from here.
         self.tasks.resync_all();
-        self.notifications.resync_all();
+        *was_reading = true;
         tracing::info!(?topics, "live feed reading");
         let mut partitions_check = tokio::time::interval(PARTITIONS_CHECK);
         partitions_check.tick().await;
