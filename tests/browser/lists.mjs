@@ -56,6 +56,16 @@ try {
     const text = (await annsList.count()) ? await annsList.first().innerText() : '';
     return { ok: text.includes('Holiday') && text.includes('owner'), text };
   });
+  // A task in the list before bob joins it: his page must show it once he
+  // does, though his feed's cursor is past it.
+  await ann.getByTestId('quick-add-list').selectOption({ label: 'Holiday' });
+  await ann.getByTestId('quick-add').fill('book the ferry');
+  await ann.getByTestId('quick-add-submit').click();
+  const ferry = (page) => page.getByTestId('task').filter({ hasText: 'book the ferry' });
+  await until('ann sees the task she added to the list', async () => {
+    const text = (await ferry(ann).count()) ? await ferry(ann).first().innerText() : '';
+    return { ok: text.includes('in Holiday'), text };
+  });
   await annsList.first().getByTestId('invite-user').fill('bob');
   await annsList.first().getByTestId('invite-role').selectOption('EDITOR');
   // A list change arriving while she types redraws her lists; what she
@@ -97,6 +107,10 @@ try {
     const list = bob.getByTestId('list');
     const text = (await list.count()) ? await list.first().innerText() : '';
     return { ok: text.includes('Holiday') && text.includes('bob (editor)'), text };
+  });
+  await until('bob sees the task added before he joined, without a reload', async () => {
+    const text = (await ferry(bob).count()) ? await ferry(bob).first().innerText() : '';
+    return { ok: text.includes('in Holiday') && text.includes('by ann'), text };
   });
   if (await bob.getByTestId('invitation').count()) fail('an accepted invitation is still shown');
   await until('the answered notification offers no answer', async () => {

@@ -55,6 +55,13 @@ const LISTS = `query Lists {
   inboxId
   lists { id name role archived members { userId role } }
   invitations { id listId listName role from } }`;
+// A list's tasks, a page at a time: those of a list joined while the page
+// was open are older than its feed's cursor.
+const LIST_TASKS = `query ListTasks($list: ID!, $after: String) {
+  tasks(filter: {listIds: [$list]}, first: 100, after: $after) {
+    nodes { ${TASK_FIELDS} }
+    pageInfo { hasNextPage endCursor } } }`;
+const LIST_TASK_PAGES = 20;
 const CREATE_LIST = 'mutation CreateList($name: String!) { createList(input: {name: $name}) { listId } }';
 const INVITE = `mutation Invite($list: ID!, $user: String!, $role: ListRole!) {
   inviteToList(listId: $list, userId: $user, role: $role) { invitationId } }`;
@@ -86,6 +93,7 @@ const state = {
   lists: [], // the lists the user belongs to, as `lists` answered
   invitations: [], // invitations waiting for the user's answer
   listsRefresh: null, // the pending read of the lists after a burst of changes
+  listsRead: false, // whether `lists` was answered once this session
 };
 
 const byTestId = (id) => document.querySelector(`[data-testid="${id}"]`);
@@ -343,6 +351,7 @@ function stopSession() {
   clearTimeout(state.listsRefresh);
   state.listsRefresh = null;
   state.lists = [];
+  state.listsRead = false;
   state.invitations = [];
   renderLists();
   state.session = null;
@@ -741,6 +750,11 @@ async function refreshLists() {
   if (!state.session) return;
   const data = await graphql(LISTS);
   if (!state.session) return;
+  // The feed's first backlog held the tasks of the lists then; a list
+  // joined since has older tasks than its cursor: read them.
+  const known = new Set(state.lists.map((list) => list.id));
+  const joined = state.listsRead ? data.lists.filter((list) => !known.has(list.id)) : [];
+  state.listsRead = true;
   state.lists = data.lists;
   state.invitations = data.invitations;
   // A list left or lost takes its tasks off this page.
@@ -751,6 +765,23 @@ async function refreshLists() {
   renderLists();
   renderListChoice();
   renderTasks();
+  for (const list of joined) report(readListTasks(list.id));
+}
+
+/** Shows the tasks of list `id`, keeping any newer version the feed brought. */
+async function readListTasks(id) {
+  let after = null;
+  for (let page = 0; page < LIST_TASK_PAGES; page += 1) {
+    const data = await graphql(LIST_TASKS, { list: id, after });
+    if (!state.session) return;
+    for (const task of data.tasks.nodes) {
+      const held = state.tasks.get(task.id);
+      if (!held || held.version < task.version) state.tasks.set(task.id, task);
+    }
+    renderTasks();
+    if (!data.tasks.pageInfo.hasNextPage) return;
+    after = data.tasks.pageInfo.endCursor;
+  }
 }
 
 /** The quick-add box's choice of list: the Inbox, or a list one may add to. */
