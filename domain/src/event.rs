@@ -65,10 +65,20 @@ pub enum TaskEvent {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         list_id: Option<Uuid>,
     },
-    /// Carries the full new title and description so projections need no lookup.
+    /// Carries what the edit changed, in full: `title` if it changed,
+    /// `description` if it changed (`null`: cleared). Version 1 carried
+    /// both, which read as both changed; version 2 leaves out the other, so
+    /// an event holds no text its writer did not type (what another member
+    /// typed stays sealed with their key alone, ADR 0014).
     TaskEdited {
-        title: String,
-        description: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        title: Option<String>,
+        #[serde(
+            default,
+            skip_serializing_if = "Option::is_none",
+            deserialize_with = "present"
+        )]
+        description: Option<Option<String>>,
         edited_at: DateTime<Utc>,
     },
     /// Version 2 added `next_occurrence` and `stopped_repeating`; version 3
@@ -192,4 +202,14 @@ impl DomainEvent for TaskEvent {
     fn event_version(&self) -> String {
         format!("{}.0", self.version())
     }
+}
+
+/// A field that may be absent (`None`), present as `null` (`Some(None)`)
+/// or present with a value.
+fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
 }

@@ -78,8 +78,8 @@ mod tests {
         });
         let before = task.clone();
         task.apply(TaskEvent::TaskEdited {
-            title: "Buy oat milk".into(),
-            description: Some("2 litres".into()),
+            title: Some("Buy oat milk".into()),
+            description: Some(Some("2 litres".into())),
             edited_at: at,
         });
         let changed = changes(&before, &task);

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 pub fn current_version(event_type: &str) -> &'static str {
     match event_type {
         "TaskCompleted" => "3.0",
-        "TaskCreated" => "2.0",
+        "TaskCreated" | "TaskEdited" => "2.0",
         _ => "1.0",
     }
 }

@@ -1212,3 +1212,34 @@ async fn a_reminder_is_not_sent_once_its_task_moved_into_anothers_inbox() {
         .collect();
     assert!(about_it.is_empty(), "eve was told: {about_it:?}");
 }
+
+/// An edit carries only the fields it changes, so a member's text is not
+/// copied into another's event: after the typist's erasure the task's
+/// history and its state at any instant hold none of it.
+#[tokio::test]
+async fn an_edit_of_one_field_copies_no_other_members_text() {
+    let app = TestApp::spawn().await;
+    let c = cast(&app).await;
+    let canary = format!("canary-{}", uuid::Uuid::new_v4().simple());
+    let id = task_in(&app, &c.eve, &c.list, &canary).await;
+    app.data(
+        &c.ann,
+        "mutation($id: ID!) { updateTask(input: {id: $id, description: \"bring napkins\"}) { version } }",
+        json!({ "id": id }),
+    )
+    .await;
+    app.erase("eve").await;
+    let seen = app
+        .data(
+            &c.ann,
+            "query($id: ID!, $at: DateTime!) {
+                taskHistory(id: $id) { edges { node { eventType actor changes { field old new } } } }
+                taskAsOf(id: $id, at: $at) { title description version } }",
+            json!({ "id": id, "at": chrono::Utc::now().to_rfc3339() }),
+        )
+        .await;
+    let text = seen.to_string();
+    assert_eq!(seen["taskAsOf"]["version"], 2, "{text}");
+    assert_eq!(seen["taskAsOf"]["description"], "bring napkins", "{text}");
+    assert!(!text.contains(&canary), "eve's title outlived her: {text}");
+}

@@ -84,12 +84,15 @@ impl Task {
                 description,
             } => {
                 self.ensure_live(&actor)?;
-                let title = title.map_or_else(|| self.title.clone(), |t| t.as_str().to_owned());
-                let description = match description {
-                    Some(new) => new.map(|d| d.as_str().to_owned()),
-                    None => self.description.clone(),
-                };
-                if title == self.title && description == self.description {
+                // Only what changes: the event holds no text its writer
+                // did not type.
+                let title = title
+                    .map(|t| t.as_str().to_owned())
+                    .filter(|t| *t != self.title);
+                let description = description
+                    .map(|new| new.map(|d| d.as_str().to_owned()))
+                    .filter(|d| *d != self.description);
+                if title.is_none() && description.is_none() {
                     return Ok(None);
                 }
                 TaskEvent::TaskEdited {

@@ -296,8 +296,12 @@ impl Aggregate for Task {
             TaskEvent::TaskEdited {
                 title, description, ..
             } => {
-                self.title = title;
-                self.description = description;
+                if let Some(title) = title {
+                    self.title = title;
+                }
+                if let Some(description) = description {
+                    self.description = description;
+                }
             }
             TaskEvent::TaskCompleted {
                 next_occurrence,

@@ -92,7 +92,7 @@ fn create_twice_is_refused() {
 }
 
 #[test]
-fn edit_records_the_full_new_text() {
+fn edit_records_what_changed_and_nothing_else() {
     task()
         .given(vec![created()])
         .when(TaskCommand::Edit {
@@ -101,10 +101,67 @@ fn edit_records_the_full_new_text() {
             description: Some(Some(TaskDescription::parse("2 litres").unwrap())),
         })
         .then_expect_events(vec![TaskEvent::TaskEdited {
-            title: "Buy milk".into(),
-            description: Some("2 litres".into()),
+            title: None,
+            description: Some(Some("2 litres".into())),
             edited_at: now(),
         }]);
+    // The title given again as it is: only the description is carried.
+    task()
+        .given(vec![created()])
+        .when(TaskCommand::Edit {
+            actor: alice(),
+            title: Some(TaskTitle::parse("Buy milk").unwrap()),
+            description: Some(None),
+        })
+        .then_expect_events(vec![]);
+    task()
+        .given(vec![created()])
+        .when(TaskCommand::Edit {
+            actor: alice(),
+            title: Some(TaskTitle::parse("Buy oat milk").unwrap()),
+            description: Some(Some(TaskDescription::parse("2 litres").unwrap())),
+        })
+        .then_expect_events(vec![TaskEvent::TaskEdited {
+            title: Some("Buy oat milk".into()),
+            description: Some(Some("2 litres".into())),
+            edited_at: now(),
+        }]);
+}
+
+/// Version 1 carried both fields, which read as both set; version 2 leaves
+/// out what did not change, and `null` still clears the description.
+#[test]
+fn an_edit_of_either_version_reads_as_what_it_sets() {
+    let read = |payload: serde_json::Value| -> TaskEvent {
+        serde_json::from_value(serde_json::json!({ "TaskEdited": payload })).unwrap()
+    };
+    let at = "2026-01-01T00:00:00Z";
+    let both = read(serde_json::json!({"title": "a", "description": null, "edited_at": at}));
+    let TaskEvent::TaskEdited {
+        title, description, ..
+    } = &both
+    else {
+        unreachable!()
+    };
+    assert_eq!((title.as_deref(), description), (Some("a"), &Some(None)));
+    let only = read(serde_json::json!({"description": "b", "edited_at": at}));
+    let TaskEvent::TaskEdited {
+        title, description, ..
+    } = &only
+    else {
+        unreachable!()
+    };
+    assert_eq!((title, description), (&None, &Some(Some("b".to_owned()))));
+    let written = serde_json::to_value(&only).unwrap();
+    assert_eq!(
+        written,
+        serde_json::json!({"TaskEdited": {"description": "b", "edited_at": at}})
+    );
+    let mut task = folded(vec![created()]);
+    task.apply(only);
+    assert_eq!((task.title(), task.description()), ("Buy milk", Some("b")));
+    task.apply(both);
+    assert_eq!((task.title(), task.description()), ("a", None));
 }
 
 #[test]
@@ -134,8 +191,8 @@ fn editing_a_missing_task_is_not_found() {
 #[test]
 fn revert_carries_the_earlier_values_and_records_nothing_when_they_hold() {
     let edited = TaskEvent::TaskEdited {
-        title: "Buy oat milk".into(),
-        description: Some("the barista kind".into()),
+        title: Some("Buy oat milk".into()),
+        description: Some(Some("the barista kind".into())),
         edited_at: now(),
     };
     task()

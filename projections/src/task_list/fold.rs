@@ -112,8 +112,12 @@ impl Fields {
             TaskEvent::TaskEdited {
                 title, description, ..
             } => {
-                self.title = title;
-                self.description = description;
+                if let Some(title) = title {
+                    self.title = title;
+                }
+                if let Some(description) = description {
+                    self.description = description;
+                }
             }
             TaskEvent::TaskCompleted {
                 completed_at,
@@ -251,8 +255,8 @@ mod tests {
             2,
             at(20),
             TaskEvent::TaskEdited {
-                title: "buy oat milk".into(),
-                description: Some("the big one".into()),
+                title: Some("buy oat milk".into()),
+                description: Some(Some("the big one".into())),
                 edited_at: at(20),
             },
         )
@@ -315,7 +319,7 @@ mod tests {
         assert!(row.apply(2, at(99), again.clone()).is_err());
         assert_eq!(row, before);
         let edited = TaskEvent::TaskEdited {
-            title: "x".into(),
+            title: Some("x".into()),
             description: None,
             edited_at: at(1),
         };
