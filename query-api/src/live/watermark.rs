@@ -18,7 +18,11 @@
 //! committed before the publisher first started, or passed over when a
 //! rebuild moved the publisher's checkpoint) would hold the watermark back
 //! for good: one that has not come for [`PATIENCE`] is given up on, counted
-//! in `taskledger_live_watermark_skips_total`.
+//! in `taskledger_live_watermark_skips_total`. As changes commit in
+//! `change_seq` order, every change at or before the newest heard when a
+//! gap is first found had committed by then: those still missing after the
+//! patience are given up on together, not one patience each (a rebuild
+//! leaves thousands).
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -57,9 +61,13 @@ pub struct Watermark {
 
 #[derive(Debug, Clone, Copy)]
 struct Missing {
+    /// The first change not heard.
     cursor: i64,
+    /// When a change at or before `upto` was first found missing.
     since: Instant,
     asked: Instant,
+    /// The newest change heard then: every change up to it had committed.
+    upto: i64,
 }
 
 impl Watermark {
@@ -125,17 +133,22 @@ impl Watermark {
                 // Everything before the first change not heard was.
                 self.passed = self.passed.max(cursor - 1);
                 match &mut self.missing {
-                    Some(missing) if missing.cursor == cursor => {
+                    // Committed before the first gap was found, so missing
+                    // since then.
+                    Some(missing) if cursor <= missing.upto => {
+                        missing.cursor = cursor;
                         missing.asked = now;
                         if now.duration_since(missing.since) >= PATIENCE
                             || self.heard.len() > MAX_HEARD
                         {
+                            let upto = missing.upto;
                             tracing::warn!(
                                 cursor,
-                                "a change never reached this live feed; resume cursors move past it"
+                                upto,
+                                "changes never reached this live feed; resume cursors move past them"
                             );
                             metrics::counter!(metric::LIVE_WATERMARK_SKIPS).increment(1);
-                            self.passed = cursor;
+                            self.passed = upto.max(cursor);
                             self.missing = None;
                         }
                     }
@@ -144,6 +157,7 @@ impl Watermark {
                             cursor,
                             since: now,
                             asked: now,
+                            upto: newest,
                         });
                     }
                 }
@@ -213,14 +227,27 @@ mod tests {
         watermark.settle(&[11, 12], true, start + PATIENCE / 2);
         assert_eq!(watermark.passed(), 10, "still within the patience");
         let more = watermark.settle(&[11, 12], true, start + PATIENCE);
-        assert_eq!(watermark.passed(), 11, "11 given up on");
-        assert!(more, "12 is looked up again at once");
-        watermark.settle(&[12], true, start + PATIENCE);
-        assert_eq!(watermark.passed(), 12);
+        assert_eq!(watermark.passed(), 12, "11 given up on, 12 heard");
+        assert!(!more);
     }
 
     #[test]
-    fn a_new_gap_starts_its_own_patience() {
+    fn a_gap_past_the_newest_heard_when_the_first_was_found_starts_its_own_patience() {
+        let start = Instant::now();
+        let mut watermark = heard(10, &[12]);
+        watermark.settle(&[11, 12], true, start);
+        watermark.hear(11);
+        watermark.hear(14);
+        watermark.settle(&[11, 12, 13, 14], true, start + PATIENCE);
+        assert_eq!(
+            watermark.passed(),
+            12,
+            "13 may have committed after the first gap was found"
+        );
+    }
+
+    #[test]
+    fn gaps_before_the_newest_heard_when_the_first_was_found_wait_one_patience() {
         let start = Instant::now();
         let mut watermark = heard(10, &[12, 14]);
         watermark.settle(&[11, 12, 13, 14], true, start);
@@ -228,9 +255,22 @@ mod tests {
         watermark.settle(&[11, 12, 13, 14], true, start + PATIENCE);
         assert_eq!(
             watermark.passed(),
-            12,
-            "13 has only just been found missing"
+            14,
+            "13 had committed when 11 was missed"
         );
+    }
+
+    #[test]
+    fn a_rebuilds_unheard_changes_are_given_up_on_together() {
+        // A rebuild's rows took cursors 11..=999 and were never published.
+        let start = Instant::now();
+        let mut watermark = heard(10, &[1000]);
+        let page: Vec<i64> = (11..11 + LOOKUP_PAGE).collect();
+        watermark.settle(&page, false, start);
+        assert_eq!(watermark.passed(), 10);
+        watermark.settle(&page, false, start + PATIENCE);
+        assert_eq!(watermark.passed(), 1000, "one patience, not one per change");
+        assert_eq!(watermark.to_look_up(far()), None);
     }
 
     #[test]
