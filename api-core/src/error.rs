@@ -73,6 +73,8 @@ pub enum ApiError {
     /// A WebSocket already carries `limit` subscriptions.
     TooManySubscriptions {
         limit: usize,
+        /// `connection`, or `user` (across this process's connections).
+        per: &'static str,
     },
     /// The request body is larger than `limit_bytes`.
     TooLarge {
@@ -125,8 +127,8 @@ impl ApiError {
                 format!("the request body is larger than {limit_bytes} bytes")
             }
             Self::NoSuchResource(what) => format!("no such {what}"),
-            Self::TooManySubscriptions { limit } => {
-                format!("at most {limit} subscriptions per connection")
+            Self::TooManySubscriptions { limit, per } => {
+                format!("at most {limit} subscriptions per {per}")
             }
             Self::Forbidden(why) => (*why).to_owned(),
             Self::Refused { message, .. } => message.clone(),

@@ -32,7 +32,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use app::DevTokens;
 pub use graphql::{build_schema, SchemaServices, TaskledgerSchema};
-pub use ws::{SocketCounts, MAX_SOCKETS_PER_USER, MAX_SUBSCRIPTIONS};
+pub use ws::{SocketCounts, MAX_SOCKETS_PER_USER, MAX_SUBSCRIPTIONS, MAX_SUBSCRIPTIONS_PER_USER};
 
 use documents::Documents;
 

@@ -38,6 +38,10 @@ use crate::ApiState;
 pub const MAX_SUBSCRIPTIONS: usize = 32;
 /// Sockets one user may hold open at once in one API process.
 pub const MAX_SOCKETS_PER_USER: usize = 64;
+/// Subscriptions of one user at once, across their sockets to this process:
+/// each reads its backlog from the read model, so their number is bounded
+/// as the sockets' is.
+pub const MAX_SUBSCRIPTIONS_PER_USER: usize = 128;
 /// The largest message a client may send.
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 /// How often the server pings; a client that answers counts as active.
@@ -116,34 +120,49 @@ fn close(code: u16, reason: impl Into<String>) -> Step {
     Step::Close(code, reason)
 }
 
-/// Open sockets per user, across this process.
+/// Open sockets and running subscriptions per user, across this process.
 #[derive(Debug, Default, Clone)]
-pub struct SocketCounts(Arc<Mutex<HashMap<String, usize>>>);
+pub struct SocketCounts {
+    sockets: PerUser,
+    subscriptions: PerUser,
+}
 
-/// One socket of a user, counted until dropped.
-struct SocketSlot {
-    counts: SocketCounts,
+/// How many of something each user holds.
+type PerUser = Arc<Mutex<HashMap<String, usize>>>;
+
+/// One socket or subscription of a user, counted until dropped.
+struct Slot {
+    counts: PerUser,
     user: String,
 }
 
 impl SocketCounts {
-    fn open(&self, user: &str) -> Option<SocketSlot> {
-        let mut counts = self.0.lock().expect("not poisoned");
-        let open = counts.entry(user.to_owned()).or_insert(0);
-        if *open >= MAX_SOCKETS_PER_USER {
-            return None;
-        }
-        *open += 1;
-        Some(SocketSlot {
-            counts: self.clone(),
-            user: user.to_owned(),
-        })
+    fn open(&self, user: &str) -> Option<Slot> {
+        take(&self.sockets, user, MAX_SOCKETS_PER_USER)
+    }
+
+    fn subscribe(&self, user: &str) -> Option<Slot> {
+        take(&self.subscriptions, user, MAX_SUBSCRIPTIONS_PER_USER)
     }
 }
 
-impl Drop for SocketSlot {
+/// A slot of `user`'s in `counts`, unless they hold `limit` already.
+fn take(counts: &PerUser, user: &str, limit: usize) -> Option<Slot> {
+    let mut held = counts.lock().expect("not poisoned");
+    let open = held.entry(user.to_owned()).or_insert(0);
+    if *open >= limit {
+        return None;
+    }
+    *open += 1;
+    Some(Slot {
+        counts: Arc::clone(counts),
+        user: user.to_owned(),
+    })
+}
+
+impl Drop for Slot {
     fn drop(&mut self) {
-        let mut counts = self.counts.0.lock().expect("not poisoned");
+        let mut counts = self.counts.lock().expect("not poisoned");
         if let Some(open) = counts.get_mut(&self.user) {
             *open -= 1;
             if *open == 0 {
@@ -215,7 +234,7 @@ struct Session {
     /// this process, and the token `connection_init` carried.
     reads: consistency::Session,
     expires: Instant,
-    _slot: SocketSlot,
+    _slot: Slot,
 }
 
 /// A subscription's responses, tagged with its id; `None` when it ended.
@@ -225,8 +244,9 @@ struct Connection<'s> {
     state: ApiState,
     protocol: Protocol,
     session: Option<Session>,
-    /// Running subscriptions, and whether each has sent anything yet.
-    active: HashMap<String, (AbortHandle, bool)>,
+    /// Running subscriptions: whether each has sent anything yet, and its
+    /// place among its user's.
+    active: HashMap<String, (AbortHandle, bool, Slot)>,
     streams: SelectAll<BoxStream<'static, Tagged>>,
     socket: &'s mut WebSocket,
 }
@@ -304,7 +324,7 @@ impl Connection<'_> {
             ClientMessage::Pong => Step::Continue,
             ClientMessage::Subscribe { id, payload } => self.on_subscribe(id, *payload).await,
             ClientMessage::Complete { id } => {
-                if let Some((handle, _)) = self.active.remove(&id) {
+                if let Some((handle, ..)) = self.active.remove(&id) {
                     handle.abort();
                 }
                 Step::Continue
@@ -374,10 +394,22 @@ impl Connection<'_> {
                     &id,
                     ApiError::TooManySubscriptions {
                         limit: MAX_SUBSCRIPTIONS,
+                        per: "connection",
                     },
                 )
                 .await;
         }
+        let Some(slot) = self.state.sockets.subscribe(session.actor.user_id.as_str()) else {
+            return self
+                .send_error(
+                    &id,
+                    ApiError::TooManySubscriptions {
+                        limit: MAX_SUBSCRIPTIONS_PER_USER,
+                        per: "user",
+                    },
+                )
+                .await;
+        };
         if let Err(refused) = self
             .state
             .documents
@@ -418,7 +450,7 @@ impl Connection<'_> {
         let (handle, registration) = AbortHandle::new_pair();
         self.streams
             .push(Abortable::new(responses, registration).boxed());
-        self.active.insert(id, (handle, false));
+        self.active.insert(id, (handle, false, slot));
         Step::Continue
     }
 
@@ -430,7 +462,7 @@ impl Connection<'_> {
             }
             return Step::Continue;
         };
-        let Some((handle, started)) = self.active.get_mut(&id) else {
+        let Some((handle, started, _)) = self.active.get_mut(&id) else {
             return Step::Continue;
         };
         for error in &mut response.errors {

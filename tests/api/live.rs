@@ -250,7 +250,89 @@ async fn subscribe_documents_get_the_same_limits_and_clear_errors() {
 }
 
 mod taskledger_limits {
-    pub use server::MAX_SUBSCRIPTIONS;
+    pub use server::{MAX_SUBSCRIPTIONS, MAX_SUBSCRIPTIONS_PER_USER};
+}
+
+/// Fails on any refusal `socket` sends within 300 ms.
+async fn refused_nothing(socket: &mut GqlSocket) {
+    while let Some(frame) = socket.next(Duration::from_millis(300)).await {
+        let Frame::Json(message) = &frame else {
+            panic!("{frame:?}");
+        };
+        assert_ne!(message["type"], "error", "refused: {message}");
+    }
+}
+
+/// The first message of subscription `id` on `socket` within 5 s.
+async fn answer(socket: &mut GqlSocket, id: &str) -> Value {
+    loop {
+        match socket.next(Duration::from_secs(5)).await {
+            Some(Frame::Json(message)) if message["id"] == id => return message,
+            Some(Frame::Json(_)) => continue,
+            other => panic!("expected an answer to {id}, got {other:?}"),
+        }
+    }
+}
+
+/// One user's subscriptions are bounded across all their sockets too, as
+/// each reads its backlog: one past the bound is refused by name, another
+/// user is not held back, and one ended frees its place.
+#[tokio::test]
+async fn one_users_subscriptions_are_bounded_across_their_sockets() {
+    use taskledger_limits::{MAX_SUBSCRIPTIONS, MAX_SUBSCRIPTIONS_PER_USER};
+    let app = TestApp::spawn().await;
+    let alice = app.token("alice");
+    app.create_task(&alice, "one to read back").await;
+    let live_only = "subscription { taskChanges { cursor } }";
+    let backlog = "subscription { taskChanges(since: \"0\") { kind taskId } }";
+    let mut sockets = Vec::new();
+    let mut opened = 0;
+    while opened < MAX_SUBSCRIPTIONS_PER_USER {
+        let mut socket = GqlSocket::connect(&app.address, &alice).await;
+        for n in 0..MAX_SUBSCRIPTIONS.min(MAX_SUBSCRIPTIONS_PER_USER - opened) {
+            socket
+                .subscribe(&format!("s{n}"), live_only, json!({}))
+                .await;
+            opened += 1;
+        }
+        sockets.push(socket);
+    }
+    for socket in &mut sockets {
+        refused_nothing(socket).await;
+    }
+    let mut another = GqlSocket::connect(&app.address, &alice).await;
+    another.subscribe("over", backlog, json!({})).await;
+    let refusal = answer(&mut another, "over").await;
+    assert_eq!(refusal["type"], "error", "{refusal}");
+    assert_eq!(refusal["payload"][0]["extensions"]["code"], "RATE_LIMITED");
+    let message = refusal["payload"][0]["message"].as_str().unwrap();
+    assert!(message.contains("per user"), "{message}");
+
+    let mut bobs = GqlSocket::connect(&app.address, &app.token("bob")).await;
+    bobs.subscribe("b", live_only, json!({})).await;
+    refused_nothing(&mut bobs).await;
+
+    sockets[0]
+        .send(json!({"id": "s0", "type": "complete"}))
+        .await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let admitted = loop {
+        another.subscribe("room", backlog, json!({})).await;
+        let message = answer(&mut another, "room").await;
+        if message["type"] == "next" {
+            break message;
+        }
+        // Refused (which ends it) while the place was not freed yet.
+        assert!(
+            std::time::Instant::now() < deadline,
+            "an ended subscription frees no place: {message}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        admitted["payload"]["data"]["taskChanges"]["kind"], "CHANGED",
+        "{admitted}"
+    );
 }
 
 #[tokio::test]
