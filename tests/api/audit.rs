@@ -183,7 +183,7 @@ async fn a_task_history_and_its_state_at_any_instant_for_its_owner_alone() {
     let table = replay(false);
     eprintln!("{table}");
     assert!(table.contains("owned by alice"), "{table}");
-    assert!(table.contains("TaskEdited v1"), "{table}");
+    assert!(table.contains("TaskEdited v2"), "{table}");
     assert!(
         table.contains("title: \"Buy milk\" → \"Buy oat milk\""),
         "{table}"

@@ -433,11 +433,11 @@ async fn an_erasure_announced_while_the_channel_was_down_still_closes_her_socket
     let mut his = GqlSocket::connect(&app.address, &app.token("bob")).await;
     his.subscribe("1", changes, json!({})).await;
     end_listeners(&app.pool, projections::erasure::ERASURES_CHANNEL).await;
-    // Completed while no one listened: as an erasure whose announcement
-    // went unheard (recorded here without one).
+    // Applied while no one listened: as an erasure whose announcement went
+    // unheard (recorded here without one), its second sweep still to come.
     sqlx::query(
         "INSERT INTO erasures (id, user_id, requested_at, completed_at)
-         VALUES ($1, 'ada', now(), now())",
+         VALUES ($1, 'ada', now(), NULL)",
     )
     .bind(Uuid::new_v4())
     .execute(&app.pool)

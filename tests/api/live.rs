@@ -708,9 +708,9 @@ async fn a_lost_channel_ends_the_notification_feed_and_the_next_one_hears_on() {
         }
     }
     assert!(completed, "the feed went on as if nothing was missed");
-    // Subscribed again once the channel is heard again: the next
-    // invitation arrives.
-    socket.subscribe("n", feed, json!({})).await;
+    // Subscribed again once the channel is heard again (a feed opened
+    // before that ends too, as it may have missed what passed meanwhile):
+    // the next invitation arrives.
     let listening = eventually(Duration::from_secs(10), || async {
         let listening: bool = sqlx::query_scalar(
             "SELECT EXISTS (SELECT 1 FROM pg_stat_activity
@@ -725,6 +725,9 @@ async fn a_lost_channel_ends_the_notification_feed_and_the_next_one_hears_on() {
     })
     .await;
     assert!(listening.is_some(), "the channel is not heard again");
+    // The feeds opened meanwhile end as it listens again, at once.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    socket.subscribe("n", feed, json!({})).await;
     let list = app.new_list(&ann, "Errands").await;
     app.invite(&ann, &list, "bob", "EDITOR").await;
     let heard = socket

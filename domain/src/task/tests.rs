@@ -152,6 +152,11 @@ fn an_edit_of_either_version_reads_as_what_it_sets() {
         unreachable!()
     };
     assert_eq!((title, description), (&None, &Some(Some("b".to_owned()))));
+    assert_eq!(
+        (only.version(), cqrs_es::DomainEvent::event_version(&only)),
+        (2, "2.0".to_owned()),
+        "stored as the version it is written in"
+    );
     let written = serde_json::to_value(&only).unwrap();
     assert_eq!(
         written,

@@ -3,6 +3,7 @@
 //! members and the user a change is about; an invitation also to the
 //! invitee's notifications).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -65,13 +66,15 @@ impl LiveHub {
             .listen(projections::erasure::ERASURES_CHANNEL)
             .await?;
         // What was announced while the connection was down went unheard:
-        // the erasures completed since. An erasure's `completed_at` is when
-        // its transaction began, so a minute's margin for long ones; a user
-        // erased within it who came back meanwhile connects again.
+        // the erasures applied since. One is announced as it is applied and
+        // completed seconds later (its second sweep); both times are when a
+        // transaction began, so a minute's margin; a user erased within it
+        // who came back meanwhile connects again.
         let since = *deaf_since.lock().expect("never poisoned");
         if let Some(since) = since {
             let missed: Vec<String> = sqlx::query_scalar(
-                "SELECT DISTINCT user_id FROM erasures WHERE completed_at >= $1",
+                "SELECT DISTINCT user_id FROM erasures
+                  WHERE completed_at >= $1 OR (completed_at IS NULL AND requested_at >= $1)",
             )
             .bind(since - chrono::Duration::seconds(60))
             .fetch_all(pool)
@@ -95,10 +98,13 @@ impl LiveHub {
     /// the user it is about: a removed member hears of their removal, then
     /// nothing more of the list.
     pub async fn hear_lists(self, pool: PgPool, shutdown: CancellationToken) -> anyhow::Result<()> {
+        // Whether invitations may have passed unheard since notification
+        // feeds last ended.
+        let lost = AtomicBool::new(false);
         infra::listen::again_and_again(
             LISTS_CHANNEL,
             shutdown,
-            || self.listen_for_lists(&pool),
+            || self.listen_for_lists(&pool, &lost),
             // Changes may have passed meanwhile: subscribers ask again, and
             // no one is known to be in no list.
             || {
@@ -106,14 +112,20 @@ impl LiveHub {
                 self.lists.resync_all();
                 // Invitations made meanwhile are in the invitees' inboxes.
                 self.notifications.resync_all();
+                lost.store(true, Ordering::Relaxed);
             },
         )
         .await
     }
 
-    async fn listen_for_lists(&self, pool: &PgPool) -> Result<(), sqlx::Error> {
+    async fn listen_for_lists(&self, pool: &PgPool, lost: &AtomicBool) -> Result<(), sqlx::Error> {
         let mut listener = PgListener::connect_with(pool).await?;
         listener.listen(LISTS_CHANNEL).await?;
+        // Whoever subscribed to notifications while no one listened may have
+        // missed an invitation too.
+        if lost.swap(false, Ordering::Relaxed) {
+            self.notifications.resync_all();
+        }
         // Whoever subscribed before this listened may have missed a change:
         // they ask again.
         self.listless.hearing();

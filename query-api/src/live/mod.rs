@@ -97,16 +97,27 @@ impl LiveHub {
         topics: LiveTopics,
         shutdown: CancellationToken,
     ) -> anyhow::Result<()> {
+        // Whether the feed lost messages since notification streams last
+        // ended: those opened meanwhile end too once it reads again.
+        let mut lost = false;
         loop {
             let mut was_reading = false;
             let result = self
-                .consume(&pool, &kafka, &topics, &shutdown, &mut was_reading)
+                .consume(
+                    &pool,
+                    &kafka,
+                    &topics,
+                    &shutdown,
+                    &mut was_reading,
+                    &mut lost,
+                )
                 .await;
             self.tasks.resync_all();
             // What the feed lost is in each user's inbox: their streams end,
             // and clients read it and subscribe again.
             if was_reading {
                 self.notifications.resync_all();
+                lost = true;
             }
             match result {
                 Ok(()) => return Ok(()),
@@ -131,6 +142,7 @@ impl LiveHub {
         topics: &LiveTopics,
         shutdown: &CancellationToken,
         was_reading: &mut bool,
+        lost: &mut bool,
     ) -> anyhow::Result<()> {
         let live = [topics.task_updates.as_str(), topics.reminders.as_str()];
         if !infra::kafka::wait_while_replaced(&mut *pool.acquire().await?, &live, shutdown).await? {
@@ -170,6 +182,9 @@ impl LiveHub {
         // published before it: they read it from the read model, and hear
         // everything after it from here.
         self.tasks.resync_all();
+        if std::mem::take(lost) {
+            self.notifications.resync_all();
+        }
         *was_reading = true;
         tracing::info!(?topics, "live feed reading");
         let mut partitions_check = tokio::time::interval(PARTITIONS_CHECK);

@@ -773,7 +773,8 @@ async function readListTasks(id) {
   let after = null;
   for (let page = 0; page < LIST_TASK_PAGES; page += 1) {
     const data = await graphql(LIST_TASKS, { list: id, after });
-    if (!state.session) return;
+    // Signed out, or left the list, meanwhile: its tasks are not ours.
+    if (!state.session || !state.lists.some((list) => list.id === id)) return;
     for (const task of data.tasks.nodes) {
       const held = state.tasks.get(task.id);
       if (!held || held.version < task.version) state.tasks.set(task.id, task);
