@@ -223,8 +223,9 @@ impl Scheduler {
         let mut tx = self.pool.begin().await?;
         let due: Vec<DueReminder> = sqlx::query_as(
             "SELECT reminder_id, task_id, user_id, title, due_at, remind_at, priority, tags,
-                    EXISTS (SELECT 1 FROM task_list t
+                    EXISTS (SELECT 1 FROM task_list t JOIN reminder_tasks rt ON rt.task_id = t.id
                              WHERE t.id = reminders.task_id AND t.user_id <> reminders.user_id
+                               AND t.version >= rt.version
                                AND NOT EXISTS (SELECT 1 FROM list_members m
                                                 WHERE m.list_id = t.list_id
                                                   AND m.user_id = reminders.user_id)) AS withheld
@@ -244,7 +245,9 @@ impl Scheduler {
             return Ok(Claimed::default());
         }
         // A reminder whose recipient may no longer read its task (they left
-        // its shared list, or it moved into another's Inbox) is not sent.
+        // its shared list, or it moved into another's Inbox) is not sent;
+        // judged on a task-list row at least as new as the reminder's task,
+        // never on one the projection has not brought up to date yet.
         let (withheld, due): (Vec<_>, Vec<_>) = due.into_iter().partition(|r| r.withheld);
         let (mut missed, mut to_fire): (Vec<_>, Vec<_>) = due
             .into_iter()
