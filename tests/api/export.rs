@@ -313,31 +313,12 @@ fn the_schema_names_what_an_export_holds() {
     );
 }
 
-const ACCEPT: &str = "mutation($id: ID!) { acceptInvitation(id: $id) { version } }";
 const REMOVE: &str =
     "mutation($list: ID!, $user: String!) { removeMember(listId: $list, userId: $user) { version } }";
-const CREATE_IN: &str = "mutation($title: String!, $list: ID) {
-    createTask(input: {title: $title, listId: $list}) { taskId version } }";
 const EDIT: &str = "mutation($id: ID!, $title: String!, $description: String) {
     updateTask(input: {id: $id, title: $title, description: $description}) { version } }";
 const MOVE: &str =
     "mutation($id: ID!, $list: ID!) { moveTask(id: $id, listId: $list) { version } }";
-
-/// `user` invited to `list` as `role` by `owner`'s user, and accepting.
-async fn join(app: &TestApp, owner: &str, list: &str, user: &str, role: &str) {
-    let id = app.invite(owner, list, user, role).await;
-    app.data(&app.token(user), ACCEPT, json!({ "id": id }))
-        .await;
-}
-
-/// A task titled `title` made by `token`'s user in `list`; its id.
-async fn task_in(app: &TestApp, token: &str, list: &str, title: &str) -> String {
-    app.data(token, CREATE_IN, json!({ "title": title, "list": list }))
-        .await["createTask"]["taskId"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
 
 /// Task `id` renamed to `canary` (and described with it) by `token`'s user;
 /// its new version.
@@ -380,9 +361,9 @@ async fn a_member_removed_from_a_list_exports_nothing_written_to_its_tasks_after
     let app = TestApp::spawn().await;
     let (ann, rob) = (app.token("ann"), app.token("rob"));
     let list = app.new_list(&ann, "Errands").await;
-    join(&app, &ann, &list, "rob", "EDITOR").await;
+    app.join(&ann, &list, "rob", "EDITOR").await;
     // rob makes a task in the list and sets it a reminder.
-    let id = task_in(&app, &rob, &list, "rob's errand").await;
+    let id = app.task_in(&rob, &list, "rob's errand").await;
     let at = (Utc::now() + chrono::Duration::days(2)).to_rfc3339();
     app.data(
         &rob,
@@ -422,9 +403,9 @@ async fn a_task_moved_into_another_members_inbox_exports_nothing_written_to_it_t
     let app = TestApp::spawn().await;
     let (ann, rob, eve) = (app.token("ann"), app.token("rob"), app.token("eve"));
     let list = app.new_list(&ann, "Errands").await;
-    join(&app, &ann, &list, "rob", "EDITOR").await;
-    join(&app, &ann, &list, "eve", "EDITOR").await;
-    let id = task_in(&app, &rob, &list, "rob's errand").await;
+    app.join(&ann, &list, "rob", "EDITOR").await;
+    app.join(&ann, &list, "eve", "EDITOR").await;
+    let id = app.task_in(&rob, &list, "rob's errand").await;
     // eve, an editor, takes rob's task to her own Inbox and renames it
     // there; rob is still a member of the list.
     let eves_inbox = app.data(&eve, "{ inboxId }", json!({})).await["inboxId"].clone();

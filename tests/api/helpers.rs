@@ -214,6 +214,31 @@ impl TestApp {
             .to_owned()
     }
 
+    /// `user` invited to `list` as `role` by `owner`'s user, and accepting.
+    pub async fn join(&self, owner: &str, list: &str, user: &str, role: &str) {
+        let id = self.invite(owner, list, user, role).await;
+        self.data(
+            &self.token(user),
+            "mutation($id: ID!) { acceptInvitation(id: $id) { version } }",
+            json!({ "id": id }),
+        )
+        .await;
+    }
+
+    /// A task titled `title` made by `token`'s user in `list`; its id.
+    pub async fn task_in(&self, token: &str, list: &str, title: &str) -> String {
+        self.data(
+            token,
+            "mutation($title: String!, $list: ID) {
+                createTask(input: {title: $title, listId: $list}) { taskId } }",
+            json!({ "title": title, "list": list }),
+        )
+        .await["createTask"]["taskId"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
     /// Creates a task and returns its id and version, failing on any error.
     pub async fn create_task(&self, token: &str, title: &str) -> (String, i64) {
         let body = self

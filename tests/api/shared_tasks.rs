@@ -17,7 +17,6 @@ use crate::helpers::{
 };
 use crate::ws_client::GqlSocket;
 
-const ACCEPT: &str = "mutation($id: ID!) { acceptInvitation(id: $id) { version } }";
 const REMOVE: &str =
     "mutation($list: ID!, $user: String!) { removeMember(listId: $list, userId: $user) { version } }";
 const ARCHIVE: &str = "mutation($id: ID!) { archiveList(id: $id) { version } }";
@@ -49,21 +48,6 @@ async fn code(app: &TestApp, token: &str, query: &str, variables: Value) -> Stri
         .to_owned()
 }
 
-async fn join(app: &TestApp, owner: &str, list: &str, user: &str, role: &str) {
-    let id = app.invite(owner, list, user, role).await;
-    app.data(&app.token(user), ACCEPT, json!({ "id": id }))
-        .await;
-}
-
-/// A task titled `title` made by `token`'s user in `list`; its id.
-async fn task_in(app: &TestApp, token: &str, list: &str, title: &str) -> String {
-    created(
-        &app.data(token, CREATE_IN, json!({ "title": title, "list": list }))
-            .await,
-    )
-    .0
-}
-
 /// `token`'s view of task `id` once it shows `version`, or `None` if it
 /// never does within 15 s (the suite's heaviest tests, a secured broker's
 /// among them, can hold the projection back for several seconds).
@@ -91,9 +75,9 @@ async fn cast(app: &TestApp) -> Cast {
     let [ann, eve, vic, rob, ivy, zed] =
         ["ann", "eve", "vic", "rob", "ivy", "zed"].map(|user| app.token(user));
     let list = app.new_list(&ann, "Groceries").await;
-    join(app, &ann, &list, "eve", "EDITOR").await;
-    join(app, &ann, &list, "vic", "VIEWER").await;
-    join(app, &ann, &list, "rob", "EDITOR").await;
+    app.join(&ann, &list, "eve", "EDITOR").await;
+    app.join(&ann, &list, "vic", "VIEWER").await;
+    app.join(&ann, &list, "rob", "EDITOR").await;
     app.data(&ann, REMOVE, json!({ "list": list, "user": "rob" }))
         .await;
     app.invite(&ann, &list, "ivy", "EDITOR").await;
@@ -129,7 +113,7 @@ async fn a_shared_lists_tasks_are_its_members_and_no_one_elses() {
         .await,
     );
     // An editor adds one too, and changes the owner's.
-    let bread = task_in(&app, &c.eve, &c.list, "rye bread").await;
+    let bread = app.task_in(&c.eve, &c.list, "rye bread").await;
     app.data(
         &c.eve,
         UPDATE,
@@ -315,7 +299,7 @@ async fn moves_and_assignments_follow_the_list_and_show_who_did_them() {
 async fn an_archived_lists_tasks_are_read_only() {
     let app = TestApp::spawn().await;
     let c = cast(&app).await;
-    let id = task_in(&app, &c.ann, &c.list, "last").await;
+    let id = app.task_in(&c.ann, &c.list, "last").await;
     // Quick add takes the list too.
     let quick = app.data(&c.eve,
         "mutation($l: ID) { quickAdd(text: \"pack sunscreen tomorrow 9am\", listId: $l) { taskId } }",
@@ -348,8 +332,8 @@ async fn no_task_write_of_a_removed_member_lands_after_the_removal() {
     let app = TestApp::spawn().await;
     let (ann, eve) = (app.token("ann"), app.token("eve"));
     let list = app.new_list(&ann, "Chores").await;
-    join(&app, &ann, &list, "eve", "EDITOR").await;
-    let id = task_in(&app, &ann, &list, "dishes").await;
+    app.join(&ann, &list, "eve", "EDITOR").await;
+    let id = app.task_in(&ann, &list, "dishes").await;
     let edits = async {
         let mut outcomes = Vec::new();
         for n in 0..40 {
@@ -416,7 +400,7 @@ async fn every_member_hears_the_lists_changes_until_removed() {
     let app = TestApp::spawn().await;
     let (ann, eve) = (app.token("ann"), app.token("eve"));
     let list = app.new_list(&ann, "Trip").await;
-    join(&app, &ann, &list, "eve", "EDITOR").await;
+    app.join(&ann, &list, "eve", "EDITOR").await;
     let mut socket = GqlSocket::connect(&app.address, &eve).await;
     socket.subscribe("1", CHANGES, json!({})).await;
     // The live feed may start after the subscription: wait for it to carry
@@ -424,7 +408,7 @@ async fn every_member_hears_the_lists_changes_until_removed() {
     let (own, _) = app.create_task(&eve, "pack").await;
     assert!(heard(&mut socket, &own).await.is_some());
 
-    let shared = task_in(&app, &ann, &list, "tickets").await;
+    let shared = app.task_in(&ann, &list, "tickets").await;
     let change = heard(&mut socket, &shared)
         .await
         .expect("ann's change reaches eve");
@@ -486,7 +470,7 @@ async fn a_members_pages_over_inbox_and_lists_are_one_sorted_listing() {
     for name in ["Home", "Work", "Bob's own"] {
         let list = app.new_list(&bob, name).await;
         if name != "Bob's own" {
-            join(&app, &bob, &list, "ann", "VIEWER").await;
+            app.join(&bob, &list, "ann", "VIEWER").await;
         }
         keys.push(format!("list {list}"));
     }
@@ -604,7 +588,7 @@ async fn an_erased_members_tasks_leave_the_shared_list() {
     let app = TestApp::spawn().await;
     let (ann, eve) = (app.token("ann"), app.token("eve"));
     let list = app.new_list(&ann, "Garden").await;
-    join(&app, &ann, &list, "eve", "EDITOR").await;
+    app.join(&ann, &list, "eve", "EDITOR").await;
     let (eves, _) = created(
         &app.data(
             &eve,
@@ -656,8 +640,8 @@ async fn an_erased_members_tasks_leave_the_shared_list() {
 async fn snapshot_sealed_by(app: &TestApp, typist: &str, sealer: &str, title: &str) -> String {
     let ann = app.token("ann");
     let list = app.new_list(&ann, "Kitchen").await;
-    join(app, &ann, &list, "eve", "EDITOR").await;
-    let id = task_in(app, &app.token(typist), &list, title).await;
+    app.join(&ann, &list, "eve", "EDITOR").await;
+    let id = app.task_in(&app.token(typist), &list, title).await;
     for n in 0..24 {
         let priority = ["LOW", "HIGH"][n % 2];
         app.data(
@@ -762,8 +746,10 @@ async fn a_task_kept_warm_forgets_an_erased_members_text() {
     for (n, process) in [app.address.clone(), other].into_iter().enumerate() {
         let (ann, eve) = (format!("ann{n}"), format!("eve{n}"));
         let list = app.new_list(&app.token(&ann), "Pantry").await;
-        join(&app, &app.token(&ann), &list, &eve, "EDITOR").await;
-        let id = task_in(&app, &app.token(&eve), &list, "the wombat canary").await;
+        app.join(&app.token(&ann), &list, &eve, "EDITOR").await;
+        let id = app
+            .task_in(&app.token(&eve), &list, "the wombat canary")
+            .await;
         let set_priority = |n: usize| {
             let (ann, id, process) = (app.token(&ann), id.clone(), process.clone());
             let client = app.client.clone();
@@ -823,8 +809,8 @@ async fn an_erased_members_edit_of_anothers_task_leaves_the_read_models() {
         );
         let who = if removed_first { "eve1" } else { "eve0" };
         let list = app.new_list(&ann, "Shed").await;
-        join(&app, &ann, &list, who, "EDITOR").await;
-        let id = task_in(&app, &ann, &list, "oil the hinges").await;
+        app.join(&ann, &list, who, "EDITOR").await;
+        let id = app.task_in(&ann, &list, "oil the hinges").await;
         let canary = format!("the platypus canary {removed_first}");
         app.data(&eve, UPDATE, json!({ "id": id, "title": canary }))
             .await;
@@ -897,8 +883,8 @@ async fn the_upgrade_drops_what_users_erased_before_it_typed_into_anothers_task(
     let mut app = TestApp::spawn().await;
     let (ann, eve) = (app.token("ann"), app.token("eve"));
     let list = app.new_list(&ann, "Attic").await;
-    join(&app, &ann, &list, "eve", "EDITOR").await;
-    let id = task_in(&app, &ann, &list, "sort the boxes").await;
+    app.join(&ann, &list, "eve", "EDITOR").await;
+    let id = app.task_in(&ann, &list, "sort the boxes").await;
     app.data(
         &eve,
         UPDATE,
@@ -948,8 +934,8 @@ async fn a_rebuild_after_an_erasure_agrees_with_the_store() {
     let app = TestApp::spawn().await;
     let (ann, eve) = (app.token("ann"), app.token("eve"));
     let list = app.new_list(&ann, "Cellar").await;
-    join(&app, &ann, &list, "eve", "EDITOR").await;
-    let id = task_in(&app, &ann, &list, "label the jars").await;
+    app.join(&ann, &list, "eve", "EDITOR").await;
+    let id = app.task_in(&ann, &list, "label the jars").await;
     app.data(
         &eve,
         UPDATE,
@@ -1009,7 +995,7 @@ async fn a_user_in_no_list_reads_without_a_look_up_and_a_list_joined_shows_every
     let _other = start_api(&app.settings, other.trim_start_matches("http://")).await;
     let (ann, bob) = (app.token("ann"), app.token("bob"));
     let list = app.new_list(&ann, "Pantry").await;
-    let shared = task_in(&app, &ann, &list, "oat milk").await;
+    let shared = app.task_in(&ann, &list, "oat milk").await;
     seen_at(&app, &ann, &shared, 1)
         .await
         .expect("the list's task is in the read model");
@@ -1057,7 +1043,7 @@ async fn a_user_in_no_list_reads_without_a_look_up_and_a_list_joined_shows_every
 
     // Bob joins where this test runs: he sees the list's task at once there,
     // and soon in the other process, which heard of the join.
-    join(&app, &ann, &list, "bob", "VIEWER").await;
+    app.join(&ann, &list, "bob", "VIEWER").await;
     assert_eq!(bobs_tasks(app.address.clone()).await, vec![shared.clone()]);
     eventually(Duration::from_secs(5), || async {
         (bobs_tasks(other.clone()).await == vec![shared.clone()]).then_some(())
@@ -1093,8 +1079,8 @@ async fn a_task_an_erased_member_typed_into_keeps_no_reminder_past_its_next_snap
     let app = TestApp::spawn().await;
     let (ann, eve) = (app.token("ann"), app.token("eve"));
     let list = app.new_list(&ann, "Pantry").await;
-    join(&app, &ann, &list, "eve", "EDITOR").await;
-    let id = task_in(&app, &ann, &list, "ann's own").await;
+    app.join(&ann, &list, "eve", "EDITOR").await;
+    let id = app.task_in(&ann, &list, "ann's own").await;
     app.data(&eve, UPDATE, json!({ "id": id, "title": "eve typed this" }))
         .await;
     app.erase("eve").await;
@@ -1167,7 +1153,7 @@ async fn held_erased(app: &TestApp, id: &str, version: i64) -> bool {
 async fn a_reminder_is_not_sent_once_its_task_moved_into_anothers_inbox() {
     let app = TestApp::spawn().await;
     let c = cast(&app).await;
-    let id = task_in(&app, &c.ann, &c.list, "the party").await;
+    let id = app.task_in(&c.ann, &c.list, "the party").await;
     // Set by eve, they fire to eve (not to whoever owns the task).
     let at = chrono::Utc::now() + chrono::Duration::seconds(4);
     app.data(
@@ -1221,7 +1207,7 @@ async fn an_edit_of_one_field_copies_no_other_members_text() {
     let app = TestApp::spawn().await;
     let c = cast(&app).await;
     let canary = format!("canary-{}", uuid::Uuid::new_v4().simple());
-    let id = task_in(&app, &c.eve, &c.list, &canary).await;
+    let id = app.task_in(&c.eve, &c.list, &canary).await;
     app.data(
         &c.ann,
         "mutation($id: ID!) { updateTask(input: {id: $id, description: \"bring napkins\"}) { version } }",
