@@ -113,6 +113,27 @@ try {
     return { ok: text.includes('in Holiday') && text.includes('by ann'), text };
   });
   if (await bob.getByTestId('invitation').count()) fail('an accepted invitation is still shown');
+
+  // ann takes the ferry task into her own Inbox; bob's feed does not say so,
+  // and his page shows it until he acts on it: then it leaves, explained.
+  const moved = await ann.evaluate(async () => {
+    const token = JSON.parse(localStorage.getItem('taskledger.session') || '{}').token;
+    const headers = { 'content-type': 'application/json', authorization: `Bearer ${token}` };
+    const ask = async (query, variables) =>
+      (await fetch('/graphql', { method: 'POST', headers, body: JSON.stringify({ query, variables }) })).json();
+    const found = await ask('{ inboxId tasks(search: {query: "ferry"}) { nodes { id } } }');
+    return ask('mutation($id: ID!, $list: ID!) { moveTask(id: $id, listId: $list) { version } }', {
+      id: found.data.tasks.nodes[0].id,
+      list: found.data.inboxId,
+    });
+  });
+  if (!moved.data?.moveTask) fail(`ann could not take the task: ${JSON.stringify(moved)}`);
+  await ferry(bob).first().locator('[data-testid="task-complete"]').click();
+  await until("bob's page drops a task no longer shared with him", async () => {
+    const count = await ferry(bob).count();
+    const toast = await bob.getByTestId('toast').innerText();
+    return { ok: count === 0 && toast.includes('no longer shared'), text: `${count} tasks; ${toast}` };
+  });
   await until('the answered notification offers no answer', async () => {
     const count = await notice.first().getByTestId('notification-accept').count();
     return { ok: count === 0, text: `${count} accept buttons` };

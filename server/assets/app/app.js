@@ -500,7 +500,17 @@ function onTaskListClick(event) {
   const action = button.dataset.action;
   const correlation = crypto.randomUUID();
   act(async () => {
-    await graphql(TASK_ACTIONS[action], { id }, correlation);
+    try {
+      await graphql(TASK_ACTIONS[action], { id }, correlation);
+    } catch (error) {
+      // No longer ours to see (it left a list we share, say), which the
+      // feed does not announce: it leaves the page.
+      if (error.code !== 'NOT_FOUND') throw error;
+      state.tasks.delete(id);
+      renderTasks();
+      showToast('That task is no longer shared with you.');
+      return;
+    }
     offerUndo(UNDONE_LABELS[action], correlation);
   });
 }
