@@ -37,6 +37,11 @@ pub enum TaskChangeKind {
     /// This subscription fell behind; what changed after `cursor` follows
     /// again. Nothing to do but keep reading.
     Resync,
+    /// Task `taskId` left what you read (it moved out of a shared list you
+    /// belong to, into someone's Inbox, say): drop it. Sent live by the
+    /// process that handed the task out before; a backlog read after it
+    /// simply no longer holds the task.
+    Removed,
 }
 
 /// One change to one of your tasks, or a resync notice.
@@ -60,6 +65,16 @@ impl TaskChange {
             task_id: Some(ID(row.id.to_string())),
             version: Some(row.version),
             task: Some(Task::from(row)),
+        }
+    }
+
+    fn removed(task_id: uuid::Uuid, cursor: i64) -> Self {
+        Self {
+            kind: TaskChangeKind::Removed,
+            cursor: cursor.to_string(),
+            task_id: Some(ID(task_id.to_string())),
+            version: None,
+            task: None,
         }
     }
 
@@ -272,13 +287,20 @@ impl ChangeFeed {
                     }
                 }
             }
-            let Some(LiveTask { row, resume }) = self.live.receiver.recv().await else {
+            let Some(LiveTask { row, resume, gone }) = self.live.receiver.recv().await else {
                 // What was dropped with the buffer came after the cursor.
                 self.live = self.hub.tasks.subscribe(&self.user);
                 self.backlog = true;
                 self.backlog_after = self.cursor;
                 return Some(TaskChange::resync(self.cursor));
             };
+            if gone {
+                // Only its id: what the task holds now is not theirs.
+                if row.change_seq > self.start {
+                    return Some(TaskChange::removed(row.id, self.cursor));
+                }
+                continue;
+            }
             if row.change_seq <= self.start || self.was_sent(&row) {
                 continue; // from before the subscription, already sent, or a redelivery
             }
@@ -445,7 +467,14 @@ mod tests {
         ];
         for (task, change, resume) in changes {
             let row = Arc::new(row(task, change));
-            hub.tasks.publish("ann", &LiveTask { row, resume });
+            hub.tasks.publish(
+                "ann",
+                &LiveTask {
+                    row,
+                    resume,
+                    gone: false,
+                },
+            );
         }
         let mut heard = Vec::new();
         while let Ok(Some(change)) =
@@ -474,7 +503,14 @@ mod tests {
         let mut feed = feed(&hub);
         for (task, change, resume) in [(1, 15, 11), (2, 12, 12), (3, 16, 16), (4, 17, 13)] {
             let row = Arc::new(row(task, change));
-            hub.tasks.publish("ann", &LiveTask { row, resume });
+            hub.tasks.publish(
+                "ann",
+                &LiveTask {
+                    row,
+                    resume,
+                    gone: false,
+                },
+            );
         }
         let mut cursors = Vec::new();
         for _ in 0..4 {
@@ -484,7 +520,14 @@ mod tests {
         // The buffer overflows: the stream resyncs from the cursor handed out.
         for task in 0..=SUBSCRIBER_BUFFER as u128 {
             let row = Arc::new(row(100 + task, 20 + task as i64));
-            hub.tasks.publish("ann", &LiveTask { row, resume: 18 });
+            hub.tasks.publish(
+                "ann",
+                &LiveTask {
+                    row,
+                    resume: 18,
+                    gone: false,
+                },
+            );
         }
         let mut kinds = Vec::new();
         loop {

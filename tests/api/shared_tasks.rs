@@ -1229,3 +1229,44 @@ async fn an_edit_of_one_field_copies_no_other_members_text() {
     assert_eq!(seen["taskAsOf"]["description"], "bring napkins", "{text}");
     assert!(!text.contains(&canary), "eve's title outlived her: {text}");
 }
+
+/// A task that leaves a shared list is announced, live, to the members who
+/// no longer read it, by its id alone; whoever took it hears it changed, and
+/// no one else hears anything.
+#[tokio::test]
+async fn members_hear_a_task_leave_their_list_by_its_id_alone() {
+    let app = TestApp::spawn().await;
+    let c = cast(&app).await;
+    let id = app.task_in(&c.ann, &c.list, "the shared one").await;
+    assert!(seen_at(&app, &c.vic, &id, 1).await.is_some());
+    let mut sockets = Vec::new();
+    for token in [&c.vic, &c.eve, &c.zed] {
+        let mut socket = GqlSocket::connect(&app.address, token).await;
+        socket.subscribe("c", CHANGES, json!({})).await;
+        sockets.push(socket);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let eves_inbox = app.data(&c.eve, INBOX, json!({})).await["inboxId"].clone();
+    app.data(&c.eve, MOVE, json!({ "id": id, "list": eves_inbox }))
+        .await;
+    let [vics, eves, zeds] = &mut sockets[..] else {
+        unreachable!()
+    };
+    let told = vics
+        .next_payload("c", Duration::from_secs(10))
+        .await
+        .expect("vic hears the task leave")["data"]["taskChanges"]
+        .clone();
+    assert_eq!(
+        told,
+        json!({ "kind": "REMOVED", "taskId": id, "version": null, "task": null })
+    );
+    let hers = eves
+        .next_payload("c", Duration::from_secs(10))
+        .await
+        .expect("eve hears it change")["data"]["taskChanges"]
+        .clone();
+    assert_eq!(hers["kind"], "CHANGED", "{hers}");
+    assert_eq!(hers["task"]["listId"], eves_inbox, "{hers}");
+    assert_eq!(zeds.next(Duration::from_millis(500)).await, None);
+}

@@ -55,7 +55,32 @@ pub struct LiveHub {
     pub erased: broadcast::Sender<String>,
     /// Users known to be in no shared list, forgotten as lists change.
     pub listless: Arc<ListlessUsers>,
+    /// Whose each task was when this process last handed it out: who read
+    /// it then and cannot now is told it left them.
+    last_readers: Arc<std::sync::Mutex<HashMap<uuid::Uuid, ReadBy>>>,
 }
+
+/// Who reads a task: its owner, while it is in their Inbox, or the members
+/// of its shared list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum ReadBy {
+    Owner(String),
+    List(uuid::Uuid),
+}
+
+impl ReadBy {
+    fn of(row: &TaskRow) -> Self {
+        if row.in_shared_list() {
+            Self::List(row.list_id)
+        } else {
+            Self::Owner(row.owner.clone())
+        }
+    }
+}
+
+/// How many tasks' readers a hub remembers; past it, it forgets them all
+/// (a task that then leaves its readers is not announced to them).
+const MAX_LAST_READERS: usize = 50_000;
 
 impl Default for LiveHub {
     fn default() -> Self {
@@ -65,6 +90,7 @@ impl Default for LiveHub {
             lists: Fanout::new(SUBSCRIBER_BUFFER),
             erased: broadcast::channel(1024).0,
             listless: Arc::default(),
+            last_readers: Arc::default(),
         }
     }
 }
@@ -77,6 +103,9 @@ pub struct LiveTask {
     /// before it was handed out with or before this one (see `watermark`).
     /// At most the row's own `change_seq`.
     pub resume: i64,
+    /// The task left the subscriber's reach with this change (moved out of
+    /// a list they read): they are told so, and nothing of the row.
+    pub gone: bool,
 }
 
 /// The topics a hub reads.
@@ -324,6 +353,22 @@ impl LiveHub {
         current.sort_unstable_by_key(|row| row.change_seq);
         settle(pool, watermark).await?;
         let passed = watermark.passed();
+        // Who read each task when it was last handed out here, if not who
+        // reads it now.
+        let before: Vec<Option<ReadBy>> = {
+            let mut last = self.last_readers.lock().expect("never poisoned");
+            if last.len() > MAX_LAST_READERS {
+                last.clear();
+            }
+            current
+                .iter()
+                .map(|row| {
+                    let now = ReadBy::of(row);
+                    last.insert(row.id, now.clone())
+                        .filter(|before| *before != now)
+                })
+                .collect()
+        };
         // A task in a shared list goes to every member as the membership
         // rows stand now (one query per batch): a removed member hears
         // nothing of the list from the moment the removal committed.
@@ -331,6 +376,10 @@ impl LiveHub {
             .iter()
             .filter(|row| row.in_shared_list())
             .map(|row| row.list_id)
+            .chain(before.iter().filter_map(|before| match before {
+                Some(ReadBy::List(list)) => Some(*list),
+                _ => None,
+            }))
             .collect();
         let mut members: HashMap<uuid::Uuid, Vec<String>> = HashMap::new();
         if !shared.is_empty() {
@@ -343,15 +392,34 @@ impl LiveHub {
                 members.entry(list).or_default().push(user);
             }
         }
-        for row in current {
+        let readers = |read_by: &ReadBy| -> Vec<String> {
+            match read_by {
+                ReadBy::Owner(owner) => vec![owner.clone()],
+                ReadBy::List(list) => members.get(list).cloned().unwrap_or_default(),
+            }
+        };
+        for (row, before) in current.into_iter().zip(before) {
             let resume = passed.min(row.change_seq);
-            let task = LiveTask { row, resume };
-            if task.row.in_shared_list() {
-                for member in members.get(&task.row.list_id).into_iter().flatten() {
-                    self.tasks.publish(member, &task);
+            let now = readers(&ReadBy::of(&row));
+            let task = LiveTask {
+                row,
+                resume,
+                gone: false,
+            };
+            for reader in &now {
+                self.tasks.publish(reader, &task);
+            }
+            let left: Vec<String> = before
+                .map(|before| readers(&before))
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|reader| !now.contains(reader))
+                .collect();
+            if !left.is_empty() {
+                let gone = LiveTask { gone: true, ..task };
+                for reader in &left {
+                    self.tasks.publish(reader, &gone);
                 }
-            } else {
-                self.tasks.publish(&task.row.owner, &task);
             }
         }
         Ok(())

@@ -383,6 +383,12 @@ function onTaskChange(response) {
     console.info('taskChanges: resync from cursor', state.cursor);
     return;
   }
+  if (change.kind === 'REMOVED') {
+    // It left what we read (moved out of a list we share).
+    state.tasks.delete(change.taskId);
+    renderTasks();
+    return;
+  }
   // The latest cursor is where a resubscription resumes (it never passes a
   // change not sent yet, so a resumed backlog may repeat a version we hold).
   if (Number(change.cursor) > Number(state.cursor)) state.cursor = change.cursor;
