@@ -1084,6 +1084,19 @@ async fn a_task_an_erased_member_typed_into_keeps_no_reminder_past_its_next_snap
     app.data(&eve, UPDATE, json!({ "id": id, "title": "eve typed this" }))
         .await;
     app.erase("eve").await;
+    // Its second sweep done: what follows is the projection's own doing,
+    // not a sweep's deleting what it wrote meanwhile.
+    let completed = eventually(Duration::from_secs(30), || async {
+        sqlx::query_scalar::<_, bool>(
+            "SELECT coalesce(bool_and(completed_at IS NOT NULL), false) FROM erasures WHERE user_id = 'eve'",
+        )
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
+        .then_some(())
+    })
+    .await;
+    assert!(completed.is_some(), "eve's erasure never completed");
     // Ann's commands take it past its 25th event (a snapshot), then give it
     // a reminder an hour ahead.
     let mut version = 0;
