@@ -8,8 +8,6 @@
 //! a page of tasks at a time (their histories in one query), so an account of
 //! any size exports in the memory of one page's histories.
 
-use std::collections::HashSet;
-
 use chrono::{DateTime, Utc};
 use domain::Version;
 use event_store::global_log;
@@ -19,6 +17,9 @@ use serde::Serialize;
 use sqlx::PgPool;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use uuid::Uuid;
+
+use crate::task_list::reader_key;
+use crate::task_query::Readers;
 
 /// The value of the document's `format`; a new shape gets a new version.
 pub const EXPORT_FORMAT: &str = "taskledger.export.v1";
@@ -114,18 +115,12 @@ pub async fn export_user<W: AsyncWrite + Unpin>(
     // The head's fields, then the lists, in one object.
     out.write_all(head.trim_end_matches('}').as_bytes()).await?;
     out.write_all(b",\"tasks\":[").await?;
-    // The shared lists the user belongs to now: a task they created is
-    // exported whole only while they may read it (ADR 0016).
-    let lists: HashSet<Uuid> =
-        sqlx::query_scalar("SELECT list_id FROM list_members WHERE user_id = $1")
-            .bind(user)
-            .fetch_all(pool)
-            .await?
-            .into_iter()
-            .collect();
-    let readable = |task: &domain::Task| match task.list() {
-        Some(list) => lists.contains(&list),
-        None => task.owner().is_some_and(|owner| owner.as_str() == user),
+    // Whose tasks the user reads now: a task they created is exported whole
+    // only while they may read it (ADR 0016).
+    let readers = Readers::of(pool, user).await?;
+    let readable = |task: &domain::Task| {
+        let owner = task.owner().map_or("", |owner| owner.as_str());
+        readers.keys().contains(&reader_key(task.list(), owner))
     };
     let mut after = String::new();
     loop {

@@ -467,14 +467,7 @@ mod tests {
         ];
         for (task, change, resume) in changes {
             let row = Arc::new(row(task, change));
-            hub.tasks.publish(
-                "ann",
-                &LiveTask {
-                    row,
-                    resume,
-                    gone: false,
-                },
-            );
+            hub.tasks.publish("ann", &LiveTask::new(row, resume));
         }
         let mut heard = Vec::new();
         while let Ok(Some(change)) =
@@ -503,14 +496,7 @@ mod tests {
         let mut feed = feed(&hub);
         for (task, change, resume) in [(1, 15, 11), (2, 12, 12), (3, 16, 16), (4, 17, 13)] {
             let row = Arc::new(row(task, change));
-            hub.tasks.publish(
-                "ann",
-                &LiveTask {
-                    row,
-                    resume,
-                    gone: false,
-                },
-            );
+            hub.tasks.publish("ann", &LiveTask::new(row, resume));
         }
         let mut cursors = Vec::new();
         for _ in 0..4 {
@@ -520,14 +506,7 @@ mod tests {
         // The buffer overflows: the stream resyncs from the cursor handed out.
         for task in 0..=SUBSCRIBER_BUFFER as u128 {
             let row = Arc::new(row(100 + task, 20 + task as i64));
-            hub.tasks.publish(
-                "ann",
-                &LiveTask {
-                    row,
-                    resume: 18,
-                    gone: false,
-                },
-            );
+            hub.tasks.publish("ann", &LiveTask::new(row, 18));
         }
         let mut kinds = Vec::new();
         loop {

@@ -76,6 +76,14 @@ impl ReadBy {
             Self::Owner(row.owner.clone())
         }
     }
+
+    /// The users these are, given the members of the lists at hand.
+    fn readers<'a>(&'a self, members: &'a HashMap<uuid::Uuid, Vec<String>>) -> &'a [String] {
+        match self {
+            Self::Owner(owner) => std::slice::from_ref(owner),
+            Self::List(list) => members.get(list).map_or(&[], Vec::as_slice),
+        }
+    }
 }
 
 /// How many tasks' readers a hub remembers; past it, it forgets them all
@@ -106,6 +114,18 @@ pub struct LiveTask {
     /// The task left the subscriber's reach with this change (moved out of
     /// a list they read): they are told so, and nothing of the row.
     pub gone: bool,
+}
+
+impl LiveTask {
+    /// The change of `row`, which a client holding it may resume after
+    /// `resume`.
+    pub fn new(row: Arc<TaskRow>, resume: i64) -> Self {
+        Self {
+            row,
+            resume,
+            gone: false,
+        }
+    }
 }
 
 /// The topics a hub reads.
@@ -353,9 +373,9 @@ impl LiveHub {
         current.sort_unstable_by_key(|row| row.change_seq);
         settle(pool, watermark).await?;
         let passed = watermark.passed();
-        // Who read each task when it was last handed out here, if not who
-        // reads it now.
-        let before: Vec<Option<ReadBy>> = {
+        // Who reads each task now, and who read it when it was last handed
+        // out here, if someone else.
+        let read_by: Vec<(ReadBy, Option<ReadBy>)> = {
             let mut last = self.last_readers.lock().expect("never poisoned");
             if last.len() > MAX_LAST_READERS {
                 last.clear();
@@ -364,22 +384,21 @@ impl LiveHub {
                 .iter()
                 .map(|row| {
                     let now = ReadBy::of(row);
-                    last.insert(row.id, now.clone())
-                        .filter(|before| *before != now)
+                    let before = last.insert(row.id, now.clone()).filter(|b| *b != now);
+                    (now, before)
                 })
                 .collect()
         };
         // A task in a shared list goes to every member as the membership
         // rows stand now (one query per batch): a removed member hears
         // nothing of the list from the moment the removal committed.
-        let shared: Vec<uuid::Uuid> = current
+        let shared: Vec<uuid::Uuid> = read_by
             .iter()
-            .filter(|row| row.in_shared_list())
-            .map(|row| row.list_id)
-            .chain(before.iter().filter_map(|before| match before {
+            .flat_map(|(now, before)| [Some(now), before.as_ref()])
+            .filter_map(|read_by| match read_by {
                 Some(ReadBy::List(list)) => Some(*list),
                 _ => None,
-            }))
+            })
             .collect();
         let mut members: HashMap<uuid::Uuid, Vec<String>> = HashMap::new();
         if !shared.is_empty() {
@@ -392,34 +411,17 @@ impl LiveHub {
                 members.entry(list).or_default().push(user);
             }
         }
-        let readers = |read_by: &ReadBy| -> Vec<String> {
-            match read_by {
-                ReadBy::Owner(owner) => vec![owner.clone()],
-                ReadBy::List(list) => members.get(list).cloned().unwrap_or_default(),
-            }
-        };
-        for (row, before) in current.into_iter().zip(before) {
+        for (row, (now, before)) in current.into_iter().zip(read_by) {
             let resume = passed.min(row.change_seq);
-            let now = readers(&ReadBy::of(&row));
-            let task = LiveTask {
-                row,
-                resume,
-                gone: false,
-            };
-            for reader in &now {
+            let now = now.readers(&members);
+            let task = LiveTask::new(row, resume);
+            for reader in now {
                 self.tasks.publish(reader, &task);
             }
-            let left: Vec<String> = before
-                .map(|before| readers(&before))
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|reader| !now.contains(reader))
-                .collect();
-            if !left.is_empty() {
-                let gone = LiveTask { gone: true, ..task };
-                for reader in &left {
-                    self.tasks.publish(reader, &gone);
-                }
+            let Some(before) = before else { continue };
+            let gone = LiveTask { gone: true, ..task };
+            for reader in before.readers(&members).iter().filter(|r| !now.contains(r)) {
+                self.tasks.publish(reader, &gone);
             }
         }
         Ok(())
