@@ -146,27 +146,19 @@ impl LiveHub {
         topics: LiveTopics,
         shutdown: CancellationToken,
     ) -> anyhow::Result<()> {
-        // Whether the feed lost messages since notification streams last
-        // ended: those opened meanwhile end too once it reads again.
-        let mut lost = false;
+        // Whether the feed has read since the process started: from then
+        // on, while it is not reading, notifications pass it by, so streams
+        // end when it stops and those opened meanwhile end when it reads
+        // again. What the feed lost is in each user's inbox: clients read
+        // it and subscribe again.
+        let mut has_read = false;
         loop {
-            let mut was_reading = false;
             let result = self
-                .consume(
-                    &pool,
-                    &kafka,
-                    &topics,
-                    &shutdown,
-                    &mut was_reading,
-                    &mut lost,
-                )
+                .consume(&pool, &kafka, &topics, &shutdown, &mut has_read)
                 .await;
             self.tasks.resync_all();
-            // What the feed lost is in each user's inbox: their streams end,
-            // and clients read it and subscribe again.
-            if was_reading {
+            if has_read {
                 self.notifications.resync_all();
-                lost = true;
             }
             match result {
                 Ok(()) => return Ok(()),
@@ -190,8 +182,7 @@ impl LiveHub {
         kafka: &KafkaSettings,
         topics: &LiveTopics,
         shutdown: &CancellationToken,
-        was_reading: &mut bool,
-        lost: &mut bool,
+        has_read: &mut bool,
     ) -> anyhow::Result<()> {
         let live = [topics.task_updates.as_str(), topics.reminders.as_str()];
         if !infra::kafka::wait_while_replaced(&mut *pool.acquire().await?, &live, shutdown).await? {
@@ -231,10 +222,10 @@ impl LiveHub {
         // published before it: they read it from the read model, and hear
         // everything after it from here.
         self.tasks.resync_all();
-        if std::mem::take(lost) {
+        if *has_read {
             self.notifications.resync_all();
         }
-        *was_reading = true;
+        *has_read = true;
         tracing::info!(?topics, "live feed reading");
         let mut partitions_check = tokio::time::interval(PARTITIONS_CHECK);
         partitions_check.tick().await;
