@@ -263,10 +263,17 @@ async fn refused_nothing(socket: &mut GqlSocket) {
     }
 }
 
-/// The first message of subscription `id` on `socket` within 5 s.
+/// The first message of subscription `id` on `socket` within 5 s, past
+/// any `RESYNC` (a feed subscribed before the process read its topic).
 async fn answer(socket: &mut GqlSocket, id: &str) -> Value {
     loop {
         match socket.next(Duration::from_secs(5)).await {
+            Some(Frame::Json(message))
+                if message["id"] == id
+                    && message["payload"]["data"]["taskChanges"]["kind"] == "RESYNC" =>
+            {
+                continue
+            }
             Some(Frame::Json(message)) if message["id"] == id => return message,
             Some(Frame::Json(_)) => continue,
             other => panic!("expected an answer to {id}, got {other:?}"),
