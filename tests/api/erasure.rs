@@ -432,9 +432,8 @@ async fn an_erasure_announced_while_the_channel_was_down_still_closes_her_socket
     hers.subscribe("1", changes, json!({})).await;
     let mut his = GqlSocket::connect(&app.address, &app.token("bob")).await;
     his.subscribe("1", changes, json!({})).await;
-    end_listeners(&app.pool, projections::erasure::ERASURES_CHANNEL).await;
-    // Applied while no one listened: as an erasure whose announcement went
-    // unheard (recorded here without one), its second sweep still to come.
+    // Applied without its announcement (recorded here with none), just
+    // before the channel goes: what a reconnect reads back.
     sqlx::query(
         "INSERT INTO erasures (id, user_id, requested_at, completed_at)
          VALUES ($1, 'ada', now(), NULL)",
@@ -443,6 +442,7 @@ async fn an_erasure_announced_while_the_channel_was_down_still_closes_her_socket
     .execute(&app.pool)
     .await
     .unwrap();
+    end_listeners(&app.pool, projections::erasure::ERASURES_CHANNEL).await;
     assert_eq!(hers.close_code(Duration::from_secs(10)).await, Some(4403));
     assert_eq!(his.close_code(Duration::from_millis(500)).await, None);
 }
